@@ -1,0 +1,489 @@
+import { assign, enqueueActions, fromCallback, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+
+/**
+ * The agent actor: one OpenCode session driven through
+ * `spawning → ready → working(prompting → streaming) → done`, with `fallback`, `failed`
+ * and `cleanup` as real states. Every effect is a named actor supplied with
+ * `agentMachine.provide({ actors })` (see `src/runtime/agent-actors.ts`), so the machine
+ * itself does no I/O and can be driven by fakes in tests.
+ */
+
+/** A resolved agent: what the machine needs to run one. */
+export interface AgentSpec {
+  /** Unique name within the flow (also the actor id suffix). */
+  name: string;
+  /** OpenCode agent to run as (`build`, `plan`, `general` or a configured one). */
+  agent?: string;
+  /** `provider/model`; omitted → OpenCode's default model. */
+  model?: string;
+  /** Models to fall back to, in order, after `model` fails. */
+  fallback?: string[];
+  /** Extra system prompt for every prompt of this agent. */
+  systemPrompt?: string;
+  /** Tool switches passed to each prompt (`{ bash: false }`). */
+  tools?: Record<string, boolean>;
+  /** OpenCode permission rules for the session. */
+  permission?: Array<{ permission: string; pattern: string; action: 'allow' | 'deny' | 'ask' }>;
+  /** Role used by routing (preset name such as `reviewer`). */
+  role?: string;
+}
+
+/** A task given to an agent. `format` asks OpenCode for structured output. */
+export interface AgentTask {
+  id: string;
+  text: string;
+  format?: { type: 'json_schema'; schema: Record<string, unknown>; retryCount?: number };
+}
+
+/** One try of a model for a task. */
+export interface AgentAttempt {
+  model: string;
+  error?: string;
+  errorKind?: AgentErrorKind;
+}
+
+export type AgentErrorKind = 'rate_limit' | 'server' | 'timeout' | 'context_overflow' | 'auth' | 'aborted' | 'other';
+
+/** What the final read of a prompt gives back (see `OpencodeClient.readOutcome`). */
+export interface AgentOutcome {
+  userMessageID: string;
+  output: string;
+  /** `provider/model` that answered. */
+  model: string;
+  /** Cost of every assistant message in the session so far (USD, from OpenCode). */
+  sessionCost: number;
+  tokens: { input: number; output: number };
+  /** Provider error reported in the final message, if any. */
+  error?: { name: string; message: string; kind: AgentErrorKind };
+  structured?: unknown;
+}
+
+export interface AgentResult {
+  agent: string;
+  taskId: string;
+  sessionID: string;
+  model: string;
+  status: 'done' | 'failed';
+  output: string;
+  cost: number;
+  tokens: { input: number; output: number };
+  attempts: AgentAttempt[];
+  structured?: unknown;
+  error?: string;
+  startedAt: number;
+  finishedAt: number;
+}
+
+export interface AgentInput {
+  spec: AgentSpec;
+  /** Flow this agent belongs to (for events and routing). */
+  flowId?: string;
+  /** Parent session (hierarchical flows create child sessions). */
+  parentSessionID?: string;
+  /** Reuse an existing session instead of creating one. */
+  sessionID?: string;
+  /** Keep the session after cleanup instead of deleting it. */
+  keepSessions?: boolean;
+  /** Per-prompt timeout (ms). Default 10 minutes. */
+  promptTimeoutMs?: number;
+  /** OpenCode `retry` statuses tolerated before falling back to the next model. Default 1. */
+  maxProviderRetries?: number;
+  /** Start on this task as soon as the session exists. */
+  task?: AgentTask;
+}
+
+export interface AgentContext {
+  spec: AgentSpec;
+  flowId?: string;
+  parentSessionID?: string;
+  sessionID?: string;
+  keepSessions: boolean;
+  promptTimeoutMs: number;
+  maxProviderRetries: number;
+  /** Current task. */
+  task?: AgentTask;
+  /** Model of the current attempt (`provider/model`, or '' for the server default). */
+  model: string;
+  /** Models tried for the current task, in order. */
+  attempts: AgentAttempt[];
+  /** Output streamed so far for the current attempt. */
+  streamed: string;
+  /** Session cost when the current task began: the task's cost is the difference. */
+  costBase: number;
+  sessionCost: number;
+  /** User message of the last prompt seen finished, so a stale outcome is never taken. */
+  lastUserMessageID?: string;
+  retries: number;
+  /** The last finished prompt's outcome as read from OpenCode. */
+  lastOutcome?: AgentOutcome;
+  pendingError?: { message: string; kind: AgentErrorKind };
+  taskStartedAt: number;
+  result?: AgentResult;
+  /** Results of every task this agent finished. */
+  results: AgentResult[];
+}
+
+/** Events the agent sends to its parent (and emits for listeners). */
+export type AgentNotification =
+  | { type: 'agent.state'; agent: string; state: string; model: string; sessionID?: string }
+  | { type: 'agent.delta'; agent: string; sessionID: string; text: string }
+  | { type: 'agent.tool'; agent: string; sessionID: string; tool: string; status: string; input?: unknown }
+  | { type: 'agent.fallback'; agent: string; from: string; to: string; reason: string }
+  | { type: 'agent.done'; agent: string; result: AgentResult }
+  | { type: 'agent.failed'; agent: string; result: AgentResult; error: string };
+
+export type AgentEvent =
+  | { type: 'PROMPT'; task: AgentTask }
+  | { type: 'STOP' }
+  | { type: 'oc.delta'; text: string }
+  | { type: 'oc.tool'; tool: string; status: string; input?: unknown }
+  | { type: 'oc.retry'; attempt: number; message: string; kind: AgentErrorKind }
+  | { type: 'oc.outcome'; outcome: AgentOutcome };
+
+/** Input of the `watchSession` actor. */
+export interface WatchInput {
+  sessionID: string;
+  /** Ignore outcomes of this (older) user message. */
+  afterUserMessageID?: string;
+}
+
+function notProvided(name: string) {
+  return () => {
+    throw new Error(`agent machine: actor "${name}" was not provided (use agentMachine.provide({ actors }))`);
+  };
+}
+
+/**
+ * The agent machine. Effects (named actors) must be provided:
+ * `createSession`, `sendPrompt`, `watchSession`, `abortSession`, `chooseFallback`,
+ * `cleanupSession`.
+ *
+ * @example
+ * ```ts
+ * const machine = agentMachine.provide({ actors: createAgentActors(runtime) });
+ * const actor = createActor(machine, { input: { spec: { name: 'coder', model: 'anthropic/claude-sonnet-4' } } });
+ * actor.start();
+ * actor.send({ type: 'PROMPT', task: { id: 't1', text: 'Write a haiku' } });
+ * ```
+ */
+export const agentMachine = setup({
+  types: {
+    context: {} as AgentContext,
+    input: {} as AgentInput,
+    events: {} as AgentEvent,
+    emitted: {} as AgentNotification,
+  },
+  actors: {
+    createSession: fromPromise<{ id: string }, { spec: AgentSpec; parentSessionID?: string; flowId?: string }>(
+      notProvided('createSession'),
+    ),
+    sendPrompt: fromPromise<void, { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }>(
+      notProvided('sendPrompt'),
+    ),
+    watchSession: fromCallback<AgentEvent, WatchInput>(notProvided('watchSession')),
+    abortSession: fromPromise<{ sessionCost: number; lastUserMessageID?: string }, { sessionID: string }>(
+      notProvided('abortSession'),
+    ),
+    chooseFallback: fromPromise<
+      string | null,
+      { agent: string; role?: string; flowId?: string; task?: AgentTask; failed: string; errorKind: AgentErrorKind; attempts: AgentAttempt[]; chain: string[] }
+    >(async ({ input }) => {
+      // Default policy: the next model of the agent's own chain not yet tried.
+      const tried = new Set(input.attempts.map((a) => a.model));
+      return input.chain.find((m) => !tried.has(m)) ?? null;
+    }),
+    cleanupSession: fromPromise<void, { sessionID?: string; keep: boolean }>(notProvided('cleanupSession')),
+  },
+  delays: {
+    promptTimeout: ({ context }) => context.promptTimeoutMs,
+  },
+  guards: {
+    hasTask: ({ context }) => context.task !== undefined,
+    outcomeFailed: ({ event }) => event.type === 'oc.outcome' && event.outcome.error !== undefined,
+    outcomeAborted: ({ event }) => event.type === 'oc.outcome' && event.outcome.error?.kind === 'aborted',
+    tooManyRetries: ({ context, event }) => event.type === 'oc.retry' && event.attempt > context.maxProviderRetries,
+  },
+  actions: {
+    takeTask: assign(({ event }) =>
+      event.type === 'PROMPT' ? { task: event.task, attempts: [], pendingError: undefined, result: undefined } : {},
+    ),
+    takeOutcome: assign(({ context, event }) => {
+      if (event.type !== 'oc.outcome') return {};
+      const o = event.outcome;
+      return {
+        sessionCost: o.sessionCost,
+        lastUserMessageID: o.userMessageID,
+        model: o.model || context.model,
+        streamed: o.output,
+        lastOutcome: o,
+      };
+    }),
+    notify: enqueueActions(({ enqueue, self }, evt: AgentNotification) => {
+      enqueue.emit(evt);
+      // A root agent (used directly, not under a supervisor) has no parent to tell.
+      if ((self as unknown as { _parent?: unknown })._parent) enqueue.sendParent(evt);
+    }),
+  },
+}).createMachine({
+  id: 'agent',
+  context: ({ input }) => ({
+    spec: input.spec,
+    flowId: input.flowId,
+    parentSessionID: input.parentSessionID,
+    sessionID: input.sessionID,
+    keepSessions: input.keepSessions ?? false,
+    promptTimeoutMs: input.promptTimeoutMs ?? 600_000,
+    maxProviderRetries: input.maxProviderRetries ?? 1,
+    task: input.task,
+    model: input.spec.model ?? '',
+    attempts: [],
+    streamed: '',
+    costBase: 0,
+    sessionCost: 0,
+    retries: 0,
+    taskStartedAt: 0,
+    results: [],
+  }),
+  initial: 'spawning',
+  on: {
+    STOP: '.cleanup',
+  },
+  states: {
+    spawning: {
+      entry: { type: 'notify', params: ({ context }) => stateNote(context, 'spawning') },
+      always: { guard: ({ context }) => context.sessionID !== undefined, target: 'ready' },
+      invoke: {
+        src: 'createSession',
+        input: ({ context }) => ({ spec: context.spec, parentSessionID: context.parentSessionID, flowId: context.flowId }),
+        onDone: { target: 'ready', actions: assign({ sessionID: ({ event }) => event.output.id }) },
+        onError: {
+          target: 'failed',
+          actions: assign({
+            attempts: ({ context, event }) => [...context.attempts, { model: context.model, error: errorText(event.error), errorKind: 'other' as const }],
+            pendingError: ({ event }) => ({ message: `could not create session: ${errorText(event.error)}`, kind: 'other' as const }),
+          }),
+        },
+      },
+    },
+    ready: {
+      entry: { type: 'notify', params: ({ context }) => stateNote(context, 'ready') },
+      always: { guard: 'hasTask', target: 'working' },
+      on: { PROMPT: { target: 'working', actions: 'takeTask' } },
+    },
+    working: {
+      entry: assign({
+        streamed: '',
+        retries: 0,
+        taskStartedAt: ({ context }) => (context.attempts.length === 0 ? Date.now() : context.taskStartedAt),
+        costBase: ({ context }) => (context.attempts.length === 0 ? context.sessionCost : context.costBase),
+      }),
+      invoke: {
+        id: 'watch',
+        src: 'watchSession',
+        input: ({ context }) => ({ sessionID: context.sessionID!, afterUserMessageID: context.lastUserMessageID }),
+      },
+      after: {
+        promptTimeout: {
+          target: 'fallback',
+          actions: assign({
+            pendingError: ({ context }) => ({ message: `no answer within ${context.promptTimeoutMs} ms`, kind: 'timeout' as const }),
+          }),
+        },
+      },
+      on: {
+        'oc.delta': {
+          actions: [
+            assign({ streamed: ({ context, event }) => context.streamed + event.text }),
+            {
+              type: 'notify',
+              params: ({ context, event }) => ({ type: 'agent.delta', agent: context.spec.name, sessionID: context.sessionID!, text: event.text }),
+            },
+          ],
+        },
+        'oc.tool': {
+          actions: {
+            type: 'notify',
+            params: ({ context, event }) => ({
+              type: 'agent.tool',
+              agent: context.spec.name,
+              sessionID: context.sessionID!,
+              tool: event.tool,
+              status: event.status,
+              input: event.input,
+            }),
+          },
+        },
+        'oc.retry': [
+          {
+            guard: 'tooManyRetries',
+            target: 'fallback',
+            actions: assign({ pendingError: ({ event }) => ({ message: event.message, kind: event.kind }) }),
+          },
+          { actions: assign({ retries: ({ event }) => event.attempt }) },
+        ],
+        'oc.outcome': [
+          {
+            guard: 'outcomeAborted',
+            target: 'failed',
+            actions: ['takeOutcome', assign({ pendingError: () => ({ message: 'aborted', kind: 'aborted' as const }) })],
+          },
+          {
+            guard: 'outcomeFailed',
+            target: 'fallback',
+            actions: [
+              'takeOutcome',
+              assign({ pendingError: ({ event }) => (event.type === 'oc.outcome' ? event.outcome.error : undefined) }),
+            ],
+          },
+          { target: 'done', actions: 'takeOutcome' },
+        ],
+      },
+      initial: 'prompting',
+      states: {
+        prompting: {
+          entry: { type: 'notify', params: ({ context }) => stateNote(context, 'prompting') },
+          invoke: {
+            src: 'sendPrompt',
+            input: ({ context }) => ({ sessionID: context.sessionID!, spec: context.spec, task: context.task!, model: context.model }),
+            onDone: 'streaming',
+            onError: {
+              target: '#agent.fallback',
+              actions: assign({ pendingError: ({ event }) => ({ message: errorText(event.error), kind: 'other' as const }) }),
+            },
+          },
+        },
+        streaming: {
+          entry: { type: 'notify', params: ({ context }) => stateNote(context, 'streaming') },
+        },
+      },
+    },
+    fallback: {
+      entry: [
+        assign({
+          attempts: ({ context }) => [
+            ...context.attempts,
+            { model: context.model, error: context.pendingError?.message ?? 'unknown error', errorKind: context.pendingError?.kind ?? 'other' },
+          ],
+        }),
+        { type: 'notify', params: ({ context }) => stateNote(context, 'fallback') },
+      ],
+      initial: 'aborting',
+      states: {
+        aborting: {
+          invoke: {
+            src: 'abortSession',
+            input: ({ context }) => ({ sessionID: context.sessionID! }),
+            onDone: {
+              target: 'choosing',
+              actions: assign({
+                sessionCost: ({ event }) => event.output.sessionCost,
+                lastUserMessageID: ({ context, event }) => event.output.lastUserMessageID ?? context.lastUserMessageID,
+              }),
+            },
+            onError: 'choosing',
+          },
+        },
+        choosing: {
+          invoke: {
+            src: 'chooseFallback',
+            input: ({ context }) => ({
+              agent: context.spec.name,
+              role: context.spec.role,
+              flowId: context.flowId,
+              task: context.task,
+              failed: context.model,
+              errorKind: context.pendingError?.kind ?? 'other',
+              attempts: context.attempts,
+              chain: [context.spec.model ?? '', ...(context.spec.fallback ?? [])].filter(Boolean),
+            }),
+            onDone: [
+              {
+                guard: ({ event }) => typeof event.output === 'string' && event.output.length > 0,
+                target: '#agent.working',
+                actions: [
+                  { type: 'notify', params: ({ context, event }) => ({ type: 'agent.fallback', agent: context.spec.name, from: context.model, to: event.output!, reason: context.pendingError?.message ?? '' }) },
+                  assign({ model: ({ event }) => event.output!, pendingError: undefined }),
+                ],
+              },
+              { target: '#agent.failed' },
+            ],
+            onError: '#agent.failed',
+          },
+        },
+      },
+    },
+    done: {
+      entry: [
+        assign(({ context }) => {
+          const result = makeResult(context, 'done');
+          return { result, results: [...context.results, result], task: undefined, attempts: [] };
+        }),
+        { type: 'notify', params: ({ context }) => stateNote(context, 'done') },
+        { type: 'notify', params: ({ context }) => ({ type: 'agent.done', agent: context.spec.name, result: context.result! }) },
+      ],
+      on: { PROMPT: { target: 'working', actions: 'takeTask' } },
+    },
+    failed: {
+      entry: [
+        assign(({ context }) => {
+          const result = makeResult(context, 'failed');
+          return { result, results: [...context.results, result], task: undefined, attempts: [] };
+        }),
+        { type: 'notify', params: ({ context }) => stateNote(context, 'failed') },
+        {
+          type: 'notify',
+          params: ({ context }) => ({ type: 'agent.failed', agent: context.spec.name, result: context.result!, error: context.result!.error ?? 'failed' }),
+        },
+      ],
+      on: { PROMPT: { guard: ({ context }) => context.sessionID !== undefined, target: 'working', actions: 'takeTask' } },
+    },
+    cleanup: {
+      entry: { type: 'notify', params: ({ context }) => stateNote(context, 'cleanup') },
+      on: { STOP: {} },
+      invoke: {
+        src: 'cleanupSession',
+        input: ({ context }) => ({ sessionID: context.sessionID, keep: context.keepSessions }),
+        onDone: 'stopped',
+        onError: 'stopped',
+      },
+    },
+    stopped: {
+      type: 'final',
+      entry: { type: 'notify', params: ({ context }) => stateNote(context, 'stopped') },
+    },
+  },
+  output: ({ context }) => ({ results: context.results, sessionID: context.sessionID }),
+});
+
+function stateNote(context: AgentContext, state: string): AgentNotification {
+  return { type: 'agent.state', agent: context.spec.name, state, model: context.model, sessionID: context.sessionID };
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return typeof e === 'string' ? e : JSON.stringify(e);
+}
+
+function makeResult(context: AgentContext, status: 'done' | 'failed'): AgentResult {
+  const last = context.lastOutcome;
+  const fresh = last && last.userMessageID === context.lastUserMessageID ? last : undefined;
+  const attempts = status === 'done' ? [...context.attempts, { model: context.model }] : context.attempts;
+  return {
+    agent: context.spec.name,
+    taskId: context.task?.id ?? '',
+    sessionID: context.sessionID ?? '',
+    model: context.model,
+    status,
+    output: status === 'done' ? (fresh?.output ?? context.streamed) : context.streamed,
+    cost: Math.max(0, context.sessionCost - context.costBase),
+    tokens: fresh?.tokens ?? { input: 0, output: 0 },
+    attempts,
+    structured: status === 'done' ? fresh?.structured : undefined,
+    error: status === 'failed' ? (context.pendingError?.message ?? 'failed') : undefined,
+    startedAt: context.taskStartedAt,
+    finishedAt: Date.now(),
+  };
+}
+
+export type AgentActorRef = ActorRefFrom<typeof agentMachine>;
+export type AgentSnapshot = SnapshotFrom<typeof agentMachine>;

@@ -1,0 +1,287 @@
+import {
+  createOpencodeClient,
+  type AssistantMessage,
+  type Message,
+  type OutputFormat,
+  type Part,
+  type PermissionRuleset,
+  type OpencodeClient as SdkClient,
+} from '@opencode-ai/sdk/v2';
+import { FlowError, FlowErrorCode } from '../errors.js';
+import { authHeader, type ServerEndpoint } from './server.js';
+
+export type { AssistantMessage, Message, Part, OutputFormat, PermissionRuleset };
+
+/** A `provider/model` pair as OpenCode wants it. */
+export interface ModelRef {
+  providerID: string;
+  modelID: string;
+}
+
+/** One message with its parts, as `session.messages` returns it. */
+export interface MessageWithParts {
+  info: Message;
+  parts: Part[];
+}
+
+/** The outcome of one prompt, read back from the session's messages. */
+export interface PromptOutcome {
+  /** The user message our prompt created. */
+  userMessageID: string;
+  /** The last assistant message answering it. */
+  final: AssistantMessage;
+  /** Every assistant message answering it (one per model step). */
+  assistant: AssistantMessage[];
+  /** Text of the final answer (text parts of the last assistant message). */
+  output: string;
+  /** Sum of `info.cost` over the assistant messages of this prompt. */
+  cost: number;
+  tokens: { input: number; output: number; reasoning: number; cacheRead: number; cacheWrite: number };
+  /** Structured output, when a `format` was requested. */
+  structured?: unknown;
+}
+
+export interface OpencodeClientOptions extends ServerEndpoint {
+  /** The project directory sessions run in (OpenCode instance). Default: the server's cwd. */
+  directory?: string;
+  /** Timeout for every HTTP call except the event stream. Default 15 s. */
+  requestTimeoutMs?: number;
+}
+
+type SdkResult<T> = { data?: T; error?: unknown; response?: Response };
+
+function describe(error: unknown): string {
+  if (!error) return 'unknown error';
+  if (typeof error === 'string') return error;
+  if (error instanceof Error) return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message;
+  if (typeof error === 'object') {
+    const e = error as { data?: { message?: string }; message?: string; name?: string };
+    return e.data?.message ?? e.message ?? e.name ?? JSON.stringify(error).slice(0, 300);
+  }
+  return String(error);
+}
+
+/**
+ * The typed wrapper over `@opencode-ai/sdk/v2` that the rest of opencode-flow uses. Every
+ * HTTP call has a timeout (a starting server can leave requests hanging), idempotent
+ * reads are retried, and failures become {@link FlowError}s with code `opencode_request`.
+ * It knows nothing about flows.
+ *
+ * @example
+ * ```ts
+ * const oc = new OpencodeClient({ url: server.url });
+ * const session = await oc.createSession({ title: 'researcher' });
+ * await oc.promptAsync({ sessionID: session.id, text: 'Hello', model: { providerID: 'anthropic', modelID: 'claude-sonnet-4' } });
+ * ```
+ */
+export class OpencodeClient {
+  readonly sdk: SdkClient;
+  readonly url: string;
+  readonly directory?: string;
+  private readonly timeoutMs: number;
+
+  constructor(readonly options: OpencodeClientOptions) {
+    this.url = options.url;
+    this.directory = options.directory;
+    this.timeoutMs = options.requestTimeoutMs ?? 15_000;
+    const headers: Record<string, string> = {};
+    const auth = authHeader(options);
+    if (auth) headers.authorization = auth;
+    const timeoutMs = this.timeoutMs;
+    const timedFetch = async (req: Request): Promise<Response> => {
+      const isStream = new URL(req.url).pathname.endsWith('/event');
+      const idempotent = req.method === 'GET' && !isStream;
+      const attempts = idempotent ? 3 : 1;
+      let last: unknown;
+      for (let i = 0; i < attempts; i++) {
+        const signals = [req.signal];
+        if (!isStream) signals.push(AbortSignal.timeout(timeoutMs));
+        try {
+          return await fetch(req.clone(), { signal: AbortSignal.any(signals) });
+        } catch (e) {
+          last = e;
+          if (req.signal.aborted) throw e;
+        }
+      }
+      throw last;
+    };
+    this.sdk = createOpencodeClient({
+      baseUrl: options.url,
+      directory: options.directory,
+      headers,
+      fetch: timedFetch as typeof fetch,
+    });
+  }
+
+  private async call<T>(what: string, p: Promise<SdkResult<T>>): Promise<T> {
+    let r: SdkResult<T>;
+    try {
+      r = await p;
+    } catch (e) {
+      if (e instanceof Error && e.name === 'AbortError') throw e;
+      const timedOut = e instanceof Error && e.name === 'TimeoutError';
+      throw new FlowError(
+        FlowErrorCode.OpencodeRequest,
+        `OpenCode ${what} ${timedOut ? `timed out after ${this.timeoutMs} ms` : `failed: ${describe(e)}`} (${this.url})`,
+        { cause: e },
+      );
+    }
+    if (r.error !== undefined || (r.response && !r.response.ok)) {
+      throw new FlowError(
+        FlowErrorCode.OpencodeRequest,
+        `OpenCode ${what} failed${r.response ? ` (HTTP ${r.response.status})` : ''}: ${describe(r.error)}`,
+        { cause: r.error, details: r.error },
+      );
+    }
+    return r.data as T;
+  }
+
+  /** Create a session; `parentID` makes it a child session (hierarchical flows). */
+  async createSession(
+    input: { parentID?: string; title?: string; agent?: string; permission?: PermissionRuleset } = {},
+    signal?: AbortSignal,
+  ) {
+    return this.call('session.create', this.sdk.session.create(input, { signal }));
+  }
+
+  /** Send a prompt without waiting for the answer (HTTP 204). Follow it with events. */
+  async promptAsync(
+    input: {
+      sessionID: string;
+      text: string;
+      model?: ModelRef;
+      agent?: string;
+      system?: string;
+      tools?: Record<string, boolean>;
+      format?: OutputFormat;
+    },
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const { text, ...rest } = input;
+    await this.call('session.promptAsync', this.sdk.session.promptAsync({ ...rest, parts: [{ type: 'text', text }] }, { signal }));
+  }
+
+  /** Abort whatever the session is doing. */
+  async abort(sessionID: string, signal?: AbortSignal): Promise<boolean> {
+    return this.call('session.abort', this.sdk.session.abort({ sessionID }, { signal }));
+  }
+
+  /** Delete a session and its data. */
+  async deleteSession(sessionID: string, signal?: AbortSignal): Promise<boolean> {
+    return this.call('session.delete', this.sdk.session.delete({ sessionID }, { signal }));
+  }
+
+  async getSession(sessionID: string, signal?: AbortSignal) {
+    return this.call('session.get', this.sdk.session.get({ sessionID }, { signal }));
+  }
+
+  async messages(sessionID: string, signal?: AbortSignal): Promise<MessageWithParts[]> {
+    return this.call('session.messages', this.sdk.session.messages({ sessionID }, { signal })) as Promise<MessageWithParts[]>;
+  }
+
+  async children(sessionID: string, signal?: AbortSignal) {
+    return this.call('session.children', this.sdk.session.children({ sessionID }, { signal }));
+  }
+
+  /** Status of every non-idle session (`busy`, `retry`); absent means idle. */
+  async status(signal?: AbortSignal): Promise<Record<string, { type: string; attempt?: number; message?: string; next?: number }>> {
+    return this.call('session.status', this.sdk.session.status({}, { signal })) as Promise<
+      Record<string, { type: string; attempt?: number; message?: string; next?: number }>
+    >;
+  }
+
+  /** Providers the server can serve, with their models and prices. */
+  async providers(signal?: AbortSignal) {
+    return this.call('config.providers', this.sdk.config.providers({}, { signal }));
+  }
+
+  /** Agents the server knows (built-in and configured). */
+  async agents(signal?: AbortSignal) {
+    return this.call('app.agents', this.sdk.app.agents({}, { signal }));
+  }
+
+  /** Register an MCP server on a running OpenCode server (config changes don't apply live). */
+  async addMcp(name: string, config: Record<string, unknown>, signal?: AbortSignal) {
+    return this.call('mcp.add', this.sdk.mcp.add({ name, config: config as never }, { signal }));
+  }
+
+  async mcpStatus(signal?: AbortSignal) {
+    return this.call('mcp.status', this.sdk.mcp.status({}, { signal }));
+  }
+
+  /** Answer a permission request. */
+  async replyPermission(requestID: string, reply: 'once' | 'always' | 'reject', message?: string, signal?: AbortSignal) {
+    return this.call('permission.reply', this.sdk.permission.reply({ requestID, reply, message }, { signal }));
+  }
+
+  async listPermissions(signal?: AbortSignal) {
+    return this.call('permission.list', this.sdk.permission.list({}, { signal }));
+  }
+
+  /** Answer a question the model asked (one answer list per question). */
+  async replyQuestion(requestID: string, answers: string[][], signal?: AbortSignal) {
+    return this.call('question.reply', this.sdk.question.reply({ requestID, answers: answers as never }, { signal }));
+  }
+
+  async rejectQuestion(requestID: string, signal?: AbortSignal) {
+    return this.call('question.reject', this.sdk.question.reject({ requestID }, { signal }));
+  }
+
+  async listQuestions(signal?: AbortSignal) {
+    return this.call('question.list', this.sdk.question.list({}, { signal }));
+  }
+
+  /**
+   * Read back the outcome of the latest prompt of a session: the last user message and
+   * the assistant messages answering it. Returns `undefined` while the answer is not
+   * complete (no assistant message yet, or the last one has neither `time.completed`
+   * nor an `error`).
+   */
+  async readOutcome(sessionID: string, signal?: AbortSignal): Promise<PromptOutcome | undefined> {
+    return outcomeOf(await this.messages(sessionID, signal));
+  }
+}
+
+/** Compute a {@link PromptOutcome} from a session's messages (pure). */
+export function outcomeOf(messages: MessageWithParts[]): PromptOutcome | undefined {
+  let userIdx = -1;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    if (messages[i]?.info.role === 'user') {
+      userIdx = i;
+      break;
+    }
+  }
+  if (userIdx < 0) return undefined;
+  const userMessageID = messages[userIdx]!.info.id;
+  const answers = messages.slice(userIdx + 1).filter((m) => m.info.role === 'assistant') as Array<
+    MessageWithParts & { info: AssistantMessage }
+  >;
+  const last = answers[answers.length - 1];
+  if (!last) return undefined;
+  if (!last.info.time.completed && !last.info.error) return undefined;
+  // A step that ended in tool calls is followed by another step; only a final finish counts.
+  if (!last.info.error && last.info.finish === 'tool-calls') return undefined;
+  const tokens = { input: 0, output: 0, reasoning: 0, cacheRead: 0, cacheWrite: 0 };
+  let cost = 0;
+  for (const a of answers) {
+    cost += a.info.cost ?? 0;
+    tokens.input += a.info.tokens?.input ?? 0;
+    tokens.output += a.info.tokens?.output ?? 0;
+    tokens.reasoning += a.info.tokens?.reasoning ?? 0;
+    tokens.cacheRead += a.info.tokens?.cache?.read ?? 0;
+    tokens.cacheWrite += a.info.tokens?.cache?.write ?? 0;
+  }
+  const output = last.parts
+    .filter((p): p is Extract<Part, { type: 'text' }> => p.type === 'text' && !(p as { synthetic?: boolean }).synthetic)
+    .map((p) => p.text)
+    .join('');
+  return {
+    userMessageID,
+    final: last.info,
+    assistant: answers.map((a) => a.info),
+    output,
+    cost,
+    tokens,
+    structured: last.info.structured,
+  };
+}

@@ -1,0 +1,233 @@
+import { fromCallback, fromPromise } from 'xstate';
+import type { Event as OpencodeEvent, Part } from '@opencode-ai/sdk/v2';
+import type {
+  AgentAttempt,
+  AgentErrorKind,
+  AgentEvent,
+  AgentOutcome,
+  AgentSpec,
+  AgentTask,
+  WatchInput,
+} from '../../machines/agent.js';
+import { outcomeOf, type MessageWithParts, type ModelRef, type OpencodeClient } from '../opencode/client.js';
+import { classifyProviderError, classifyRetryMessage } from '../opencode/errors.js';
+import type { EventHub } from '../opencode/events.js';
+
+/** What the agent actors need from the running flow. */
+export interface AgentRuntime {
+  client: OpencodeClient;
+  hub: EventHub;
+  /** Safety-net poll interval while a prompt runs (the event stream is only a hint). Default 5 s. */
+  reconcileMs?: number;
+  /** Pick the next model after a failure; default: the agent's own chain. */
+  chooseFallback?: (input: {
+    agent: string;
+    role?: string;
+    flowId?: string;
+    task?: AgentTask;
+    failed: string;
+    errorKind: AgentErrorKind;
+    attempts: AgentAttempt[];
+    chain: string[];
+  }) => Promise<string | null> | string | null;
+  /** Called before every prompt; throw to refuse it (budgets). */
+  beforePrompt?: (input: { agent: string; model: string; task: AgentTask; flowId?: string }) => Promise<void> | void;
+  /** Title of new sessions. */
+  sessionTitle?: (spec: AgentSpec, flowId?: string) => string;
+}
+
+/** `provider/model` → OpenCode's `{ providerID, modelID }` (model ids may contain `/`). */
+export function parseModelRef(model: string): ModelRef | undefined {
+  if (!model) return undefined;
+  const i = model.indexOf('/');
+  if (i <= 0 || i === model.length - 1) return undefined;
+  return { providerID: model.slice(0, i), modelID: model.slice(i + 1) };
+}
+
+/** Total cost of every assistant message of a session. */
+export function sessionCostOf(messages: MessageWithParts[]): number {
+  let c = 0;
+  for (const m of messages) if (m.info.role === 'assistant') c += m.info.cost ?? 0;
+  return c;
+}
+
+function toAgentOutcome(messages: MessageWithParts[]): AgentOutcome | undefined {
+  const o = outcomeOf(messages);
+  if (!o) return undefined;
+  return {
+    userMessageID: o.userMessageID,
+    output: o.output,
+    model: `${o.final.providerID}/${o.final.modelID}`,
+    sessionCost: sessionCostOf(messages),
+    tokens: { input: o.tokens.input, output: o.tokens.output },
+    error: o.final.error ? classifyProviderError(o.final.error) : undefined,
+    structured: o.structured,
+  };
+}
+
+/**
+ * The named actors of the agent machine, bound to one OpenCode server. Pass them to
+ * `agentMachine.provide({ actors: createAgentActors(runtime) })`.
+ *
+ * @example
+ * ```ts
+ * const machine = agentMachine.provide({ actors: createAgentActors({ client, hub }) });
+ * ```
+ */
+export function createAgentActors(rt: AgentRuntime) {
+  const { client, hub } = rt;
+  return {
+    createSession: fromPromise<{ id: string }, { spec: AgentSpec; parentSessionID?: string; flowId?: string }>(
+      async ({ input, signal }) => {
+        const title = rt.sessionTitle?.(input.spec, input.flowId) ?? `${input.spec.name}${input.flowId ? ` · ${input.flowId}` : ''}`;
+        const s = await client.createSession(
+          { parentID: input.parentSessionID, title, permission: input.spec.permission },
+          signal,
+        );
+        return { id: s.id };
+      },
+    ),
+
+    sendPrompt: fromPromise<void, { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }>(
+      async ({ input, signal }) => {
+        await rt.beforePrompt?.({ agent: input.spec.name, model: input.model, task: input.task });
+        await client.promptAsync(
+          {
+            sessionID: input.sessionID,
+            text: input.task.text,
+            model: parseModelRef(input.model),
+            agent: input.spec.agent,
+            system: input.spec.systemPrompt,
+            tools: input.spec.tools,
+            format: input.task.format,
+          },
+          signal,
+        );
+      },
+    ),
+
+    watchSession: fromCallback<AgentEvent, WatchInput>(({ input, sendBack }) => {
+      const sid = input.sessionID;
+      const ac = new AbortController();
+      let finished = false;
+      let checking = false;
+      let again = false;
+      const partTypes = new Map<string, string>();
+      const toolStatus = new Map<string, string>();
+
+      const check = async (): Promise<void> => {
+        if (finished) return;
+        if (checking) {
+          again = true;
+          return;
+        }
+        checking = true;
+        try {
+          const outcome = toAgentOutcome(await client.messages(sid, ac.signal));
+          if (!finished && outcome && outcome.userMessageID !== input.afterUserMessageID) {
+            finished = true;
+            sendBack({ type: 'oc.outcome', outcome });
+          }
+        } catch {
+          /* transient: the next event or poll tries again */
+        } finally {
+          checking = false;
+          if (again && !finished) {
+            again = false;
+            void check();
+          }
+        }
+      };
+
+      const onEvent = (e: OpencodeEvent) => {
+        if (finished) return;
+        const p = (e as { properties: Record<string, unknown> }).properties;
+        switch (e.type) {
+          case 'message.part.delta': {
+            const partID = p.partID as string;
+            const type = partTypes.get(partID);
+            if (p.field === 'text' && (type === undefined || type === 'text')) sendBack({ type: 'oc.delta', text: String(p.delta ?? '') });
+            break;
+          }
+          case 'message.part.updated': {
+            const part = p.part as Part;
+            partTypes.set(part.id, part.type);
+            if (part.type === 'tool') {
+              const status = part.state.status;
+              if (toolStatus.get(part.id) !== status) {
+                toolStatus.set(part.id, status);
+                sendBack({ type: 'oc.tool', tool: part.tool, status, input: 'input' in part.state ? part.state.input : undefined });
+              }
+            }
+            break;
+          }
+          case 'session.status': {
+            const st = p.status as { type: string; attempt?: number; message?: string };
+            if (st.type === 'retry') {
+              const message = st.message ?? 'provider error';
+              sendBack({ type: 'oc.retry', attempt: st.attempt ?? 1, message, kind: classifyRetryMessage(message) });
+            } else if (st.type === 'idle') void check();
+            break;
+          }
+          case 'session.idle':
+          case 'session.error':
+            void check();
+            break;
+          case 'message.updated': {
+            const info = p.info as { role: string; time?: { completed?: number }; error?: unknown; finish?: string };
+            if (info.role === 'assistant' && (info.error || (info.time?.completed && info.finish !== 'tool-calls'))) void check();
+            break;
+          }
+          default:
+            break;
+        }
+      };
+
+      const off = hub.onSession(sid, onEvent);
+      const onConnected = () => void check();
+      hub.on('connected', onConnected);
+      const timer = setInterval(() => void check(), rt.reconcileMs ?? 5000);
+      void check();
+      return () => {
+        off();
+        hub.off('connected', onConnected);
+        clearInterval(timer);
+        ac.abort();
+        // Leaving the state before the answer (STOP, timeout, actor stopped): stop the work.
+        if (!finished) void client.abort(sid).catch(() => {});
+      };
+    }),
+
+    abortSession: fromPromise<{ sessionCost: number; lastUserMessageID?: string }, { sessionID: string }>(
+      async ({ input, signal }) => {
+        await client.abort(input.sessionID, signal).catch(() => false);
+        // Wait (briefly) until the session is idle so the aborted message carries its final cost.
+        for (let i = 0; i < 20; i++) {
+          const st = await client.status(signal).catch(() => ({}) as Record<string, unknown>);
+          if (!(input.sessionID in st)) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        const msgs = await client.messages(input.sessionID, signal);
+        const lastUser = [...msgs].reverse().find((m) => m.info.role === 'user');
+        return { sessionCost: sessionCostOf(msgs), lastUserMessageID: lastUser?.info.id };
+      },
+    ),
+
+    // Without a router the machine's own default (the agent's chain) applies.
+    ...(rt.chooseFallback
+      ? {
+          chooseFallback: fromPromise<
+            string | null,
+            { agent: string; role?: string; flowId?: string; task?: AgentTask; failed: string; errorKind: AgentErrorKind; attempts: AgentAttempt[]; chain: string[] }
+          >(async ({ input }) => rt.chooseFallback!(input)),
+        }
+      : {}),
+
+    cleanupSession: fromPromise<void, { sessionID?: string; keep: boolean }>(async ({ input }) => {
+      if (!input.sessionID) return;
+      const st = await client.status().catch(() => ({}) as Record<string, unknown>);
+      if (input.sessionID in st) await client.abort(input.sessionID).catch(() => false);
+      if (!input.keep) await client.deleteSession(input.sessionID).catch(() => false);
+    }),
+  };
+}
