@@ -1,0 +1,447 @@
+import { assign, enqueueActions, fromPromise, setup, type ActorRefFrom, type AnyActorRef } from 'xstate';
+import { FlowError, FlowErrorCode } from '../src/errors.js';
+import type { CasResult, MemoryBackend, MemoryEntry } from '../src/memory/backend.js';
+import type { JsonValue } from '../src/memory/json.js';
+import { assertNamespace } from '../src/memory/limits.js';
+import { SHARED_NAMESPACE } from '../src/memory/namespace.js';
+import type { MemoryChange, MemoryClient } from '../src/memory/ops.js';
+import { compileWatchPattern } from '../src/memory/watch-pattern.js';
+
+/** Fields every request event carries. */
+interface RequestBase {
+  /** Correlates the `memory.result` reply. */
+  requestId: string;
+  /** Where to send the `memory.result` reply (it is also emitted). */
+  replyTo?: AnyActorRef;
+  /** Use the `shared` namespace instead of the flow's. */
+  shared?: boolean;
+  /** Who asks: an agent name, `mcp:<session>`; defaults to `'flow'`. */
+  by?: string;
+}
+
+/** Read the value of `key`; replies `value: JsonValue | null`. */
+export interface MemoryGetEvent extends RequestBase {
+  type: 'memory.get';
+  key: string;
+}
+/** Store `value` under `key`; replies `value: null`. */
+export interface MemorySetEvent extends RequestBase {
+  type: 'memory.set';
+  key: string;
+  value: JsonValue;
+  ttlMs?: number;
+}
+/** Remove `key`; replies `value: boolean` (whether something was removed). */
+export interface MemoryDeleteEvent extends RequestBase {
+  type: 'memory.delete';
+  key: string;
+}
+/** List entries by key prefix; replies `value: MemoryEntry[]`. */
+export interface MemoryListEvent extends RequestBase {
+  type: 'memory.list';
+  prefix?: string;
+}
+/** Compare-and-set; replies `value: CasResult`. */
+export interface MemoryCasEvent extends RequestBase {
+  type: 'memory.cas';
+  key: string;
+  expected: JsonValue | null;
+  next: JsonValue;
+  ttlMs?: number;
+}
+/** Add `amount` (default 1); replies `value: number`. */
+export interface MemoryIncrEvent extends RequestBase {
+  type: 'memory.incr';
+  key: string;
+  amount?: number;
+}
+/**
+ * Send `memory.changed` to `replyTo` on each change matching `pattern` (an exact key, or a
+ * prefix ending in `*`); replies `value: watchId`.
+ */
+export interface MemoryWatchEvent extends RequestBase {
+  type: 'memory.watch';
+  pattern: string;
+  replyTo: AnyActorRef;
+  /** Chosen by the caller, or generated. */
+  watchId?: string;
+}
+/** Stop a watch; replies `value: boolean` (whether it existed). */
+export interface MemoryUnwatchEvent extends RequestBase {
+  type: 'memory.unwatch';
+  watchId: string;
+}
+
+/** The events the memory actor accepts. */
+export type MemoryRequestEvent =
+  | MemoryGetEvent
+  | MemorySetEvent
+  | MemoryDeleteEvent
+  | MemoryListEvent
+  | MemoryCasEvent
+  | MemoryIncrEvent
+  | MemoryWatchEvent
+  | MemoryUnwatchEvent;
+
+/** What a successful request replies with, by request type. */
+export type MemoryResultValue = JsonValue | CasResult | MemoryEntry[] | number | boolean | string | null;
+
+/** The reply to every request, sent to `replyTo` and emitted. */
+export type MemoryResultEvent =
+  | { type: 'memory.result'; requestId: string; ok: true; value: MemoryResultValue }
+  | { type: 'memory.result'; requestId: string; ok: false; error: { code: string; message: string } };
+
+/** A change made through the memory actor, emitted and sent to matching watchers. */
+export type MemoryChangedEvent = { type: 'memory.changed' } & MemoryChange;
+
+/** Events the memory actor emits (`actor.on(...)`). */
+export type MemoryEmittedEvent = MemoryResultEvent | MemoryChangedEvent;
+
+/** Input of the memory actor. */
+export interface MemoryMachineInput {
+  /** Where memory lives. The actor uses it but does not own it: close it yourself. */
+  backend: MemoryBackend;
+  /** The flow's namespace, `flow:<id>`. */
+  namespace: string;
+  /** Requests waiting beyond this many are refused at once (default 10000). */
+  maxQueue?: number;
+}
+
+/** An operation that goes to the backend. */
+type BackendRequest = MemoryGetEvent | MemorySetEvent | MemoryDeleteEvent | MemoryListEvent | MemoryCasEvent | MemoryIncrEvent;
+
+interface Watcher {
+  id: string;
+  namespace: string;
+  pattern: string;
+  ref: AnyActorRef;
+}
+
+/** Context of the memory actor. Holds the backend and actor refs, so it is not for persisting. */
+export interface MemoryMachineContext {
+  backend: MemoryBackend;
+  namespace: string;
+  maxQueue: number;
+  queue: MemoryRequestEvent[];
+  current: BackendRequest | null;
+  watchers: Watcher[];
+  watchCount: number;
+}
+
+/** Input of the `memoryOp` actor: one backend operation. */
+export interface MemoryOpInput {
+  backend: MemoryBackend;
+  /** The resolved namespace (the flow's or `shared`). */
+  namespace: string;
+  request: BackendRequest;
+}
+
+/** Output of the `memoryOp` actor. */
+export interface MemoryOpOutput {
+  value: MemoryResultValue;
+  /** Set when the operation changed an entry. */
+  change?: MemoryChange;
+}
+
+/**
+ * Performs one backend operation for the memory actor: the default `memoryOp` actor, exported
+ * so replacements given through `memoryMachine.provide` can wrap it.
+ *
+ * @example
+ * ```ts
+ * const timed = memoryMachine.provide({
+ *   actors: { memoryOp: fromPromise(async ({ input }) => { const t = Date.now(); try { return await runMemoryOp(input) } finally { log(Date.now() - t) } }) },
+ * });
+ * ```
+ */
+export async function runMemoryOp({ backend, namespace, request }: MemoryOpInput): Promise<MemoryOpOutput> {
+  const by = request.by ?? 'flow';
+  const ttl = 'ttlMs' in request && request.ttlMs !== undefined ? { ttlMs: request.ttlMs } : undefined;
+  switch (request.type) {
+    case 'memory.get':
+      return { value: (await backend.get(namespace, request.key))?.value ?? null };
+    case 'memory.list':
+      return { value: await backend.list(namespace, request.prefix) };
+    case 'memory.set':
+      await backend.set(namespace, request.key, request.value, ttl);
+      return { value: null, change: { namespace, key: request.key, value: request.value, by, op: 'set' } };
+    case 'memory.delete': {
+      const removed = await backend.delete(namespace, request.key);
+      return removed
+        ? { value: true, change: { namespace, key: request.key, value: null, by, op: 'delete' } }
+        : { value: false };
+    }
+    case 'memory.cas': {
+      const result = await backend.cas(namespace, request.key, request.expected, request.next, ttl);
+      return result.ok
+        ? { value: result, change: { namespace, key: request.key, value: result.current, by, op: 'cas' } }
+        : { value: result };
+    }
+    case 'memory.incr': {
+      const value = await backend.incr(namespace, request.key, request.amount ?? 1);
+      return { value, change: { namespace, key: request.key, value, by, op: 'incr' } };
+    }
+  }
+}
+
+const isBackendRequest = (e: MemoryRequestEvent): e is BackendRequest =>
+  e.type !== 'memory.watch' && e.type !== 'memory.unwatch';
+
+const namespaceOf = (context: MemoryMachineContext, request: { shared?: boolean }) =>
+  request.shared ? SHARED_NAMESPACE : context.namespace;
+
+function failure(requestId: string, e: unknown): MemoryResultEvent {
+  const code = e instanceof FlowError ? e.code : FlowErrorCode.Internal;
+  const message = e instanceof Error ? e.message : String(e);
+  return { type: 'memory.result', requestId, ok: false, error: { code, message } };
+}
+
+/**
+ * The memory actor: the single writer of one flow's memory. It takes `memory.*` request
+ * events, runs them one at a time in arrival order through the `memoryOp` actor (swap it with
+ * `.provide`), replies `memory.result` to `replyTo` and emits it, and after each change emits
+ * `memory.changed { namespace, key, value, by, op }` and sends it to matching watchers.
+ *
+ * @example
+ * ```ts
+ * const backend = await createMemoryBackend({ backend: 'file' });
+ * const actor = createActor(memoryMachine, { input: { backend, namespace: flowNamespace('demo') } }).start();
+ * actor.on('memory.changed', (e) => console.log(e.key, e.value, e.by));
+ * actor.send({ type: 'memory.set', requestId: '1', key: 'plan', value: ['a', 'b'], by: 'planner' });
+ * ```
+ */
+export const memoryMachine = setup({
+  types: {
+    context: {} as MemoryMachineContext,
+    events: {} as MemoryRequestEvent,
+    input: {} as MemoryMachineInput,
+    emitted: {} as MemoryEmittedEvent,
+  },
+  actors: {
+    memoryOp: fromPromise<MemoryOpOutput, MemoryOpInput>(({ input }) => runMemoryOp(input)),
+  },
+  guards: {
+    hasQueued: ({ context }) => context.queue.length > 0,
+    nextIsLocal: ({ context }) => {
+      const next = context.queue[0];
+      return next !== undefined && !isBackendRequest(next);
+    },
+  },
+  actions: {
+    /** Queues a request, or refuses it at once when the queue is full. */
+    enqueue: enqueueActions(({ context, event, enqueue }) => {
+      if (context.queue.length >= context.maxQueue) {
+        const reply = failure(
+          event.requestId,
+          new FlowError(FlowErrorCode.Memory, `memory actor is busy: ${context.maxQueue} requests are waiting`),
+        );
+        if (event.replyTo) enqueue.sendTo(event.replyTo, reply);
+        enqueue.emit(reply);
+        return;
+      }
+      enqueue.assign({ queue: [...context.queue, event] });
+    }),
+    /** Moves the head of the queue into `current`. */
+    takeNext: assign(({ context }) => {
+      const [next, ...rest] = context.queue;
+      return { queue: rest, current: next && isBackendRequest(next) ? next : null };
+    }),
+    /** Handles a watch/unwatch at the head of the queue: no I/O, so no child actor. */
+    runLocal: enqueueActions(({ context, enqueue }) => {
+      const [request, ...rest] = context.queue;
+      if (!request || isBackendRequest(request)) return;
+      enqueue.assign({ queue: rest });
+      let reply: MemoryResultEvent;
+      if (request.type === 'memory.watch') {
+        try {
+          compileWatchPattern(request.pattern);
+          if (!request.replyTo) throw new FlowError(FlowErrorCode.Memory, 'memory.watch needs replyTo');
+          const id = request.watchId ?? `watch-${context.watchCount + 1}`;
+          const watcher: Watcher = { id, namespace: namespaceOf(context, request), pattern: request.pattern, ref: request.replyTo };
+          enqueue.assign({
+            watchers: [...context.watchers.filter((w) => w.id !== id), watcher],
+            watchCount: context.watchCount + 1,
+          });
+          reply = { type: 'memory.result', requestId: request.requestId, ok: true, value: id };
+        } catch (e) {
+          reply = failure(request.requestId, e);
+        }
+      } else {
+        const existed = context.watchers.some((w) => w.id === request.watchId);
+        enqueue.assign({ watchers: context.watchers.filter((w) => w.id !== request.watchId) });
+        reply = { type: 'memory.result', requestId: request.requestId, ok: true, value: existed };
+      }
+      if (request.replyTo) enqueue.sendTo(request.replyTo, reply);
+      enqueue.emit(reply);
+    }),
+  },
+}).createMachine({
+  id: 'memory',
+  context: ({ input }) => {
+    assertNamespace(input.namespace);
+    return {
+      backend: input.backend,
+      namespace: input.namespace,
+      maxQueue: input.maxQueue ?? 10_000,
+      queue: [],
+      current: null,
+      watchers: [],
+      watchCount: 0,
+    };
+  },
+  on: {
+    'memory.get': { actions: 'enqueue' },
+    'memory.set': { actions: 'enqueue' },
+    'memory.delete': { actions: 'enqueue' },
+    'memory.list': { actions: 'enqueue' },
+    'memory.cas': { actions: 'enqueue' },
+    'memory.incr': { actions: 'enqueue' },
+    'memory.watch': { actions: 'enqueue' },
+    'memory.unwatch': { actions: 'enqueue' },
+  },
+  initial: 'idle',
+  states: {
+    idle: {
+      always: [
+        { guard: 'nextIsLocal', actions: 'runLocal' },
+        { guard: 'hasQueued', target: 'working' },
+      ],
+    },
+    working: {
+      entry: 'takeNext',
+      invoke: {
+        id: 'memoryOp',
+        src: 'memoryOp',
+        input: ({ context }) => ({
+          backend: context.backend,
+          namespace: namespaceOf(context, context.current!),
+          request: context.current!,
+        }),
+        onDone: {
+          target: 'idle',
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const request = context.current!;
+            const reply: MemoryResultEvent = { type: 'memory.result', requestId: request.requestId, ok: true, value: event.output.value };
+            enqueue.assign({ current: null });
+            if (request.replyTo) enqueue.sendTo(request.replyTo, reply);
+            enqueue.emit(reply);
+            const change = event.output.change;
+            if (!change) return;
+            const changed: MemoryChangedEvent = { type: 'memory.changed', ...change };
+            const live = context.watchers.filter((w) => w.ref.getSnapshot().status === 'active');
+            if (live.length !== context.watchers.length) enqueue.assign({ watchers: live });
+            for (const w of live) {
+              if (w.namespace === change.namespace && compileWatchPattern(w.pattern)(change.key)) enqueue.sendTo(w.ref, changed);
+            }
+            enqueue.emit(changed);
+          }),
+        },
+        onError: {
+          target: 'idle',
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const request = context.current!;
+            const reply = failure(request.requestId, event.error);
+            enqueue.assign({ current: null });
+            if (request.replyTo) enqueue.sendTo(request.replyTo, reply);
+            enqueue.emit(reply);
+          }),
+        },
+      },
+    },
+  },
+});
+
+/** A running memory actor. */
+export type MemoryActorRef = ActorRefFrom<typeof memoryMachine>;
+
+/** Options of {@link createMemoryClient}. */
+export interface MemoryClientOptions {
+  /** Who writes when a call names no `by` (default `'flow'`). */
+  by?: string;
+}
+
+let clientCount = 0;
+
+/**
+ * A promise-style facade over a memory actor: each call becomes a `memory.*` event and
+ * resolves with its `memory.result`. What `flow.memory` returns, and the `MemoryOps` the MCP
+ * server routes tool calls through. Calls reject with a `FlowError` (`memory`) on a failed
+ * operation or when the actor stops.
+ *
+ * @example
+ * ```ts
+ * const memory = createMemoryClient(actor, { by: 'supervisor' });
+ * await memory.set('plan', { steps: 3 });
+ * const n = await memory.incr('done');
+ * const stop = memory.watch('results/*', (c) => console.log(c.key, c.by));
+ * ```
+ */
+export function createMemoryClient(actor: MemoryActorRef, options: MemoryClientOptions = {}): MemoryClient {
+  const idPrefix = `c${++clientCount}-${Math.random().toString(36).slice(2, 8)}-`;
+  let seq = 0;
+  const pending = new Map<string, { resolve: (v: MemoryResultValue) => void; reject: (e: unknown) => void }>();
+  let stopped = false;
+
+  const stop = (why: string) => {
+    stopped = true;
+    for (const p of pending.values()) p.reject(new FlowError(FlowErrorCode.Memory, why));
+    pending.clear();
+    resultSub.unsubscribe();
+  };
+  const resultSub = actor.on('memory.result', (reply) => {
+    const p = pending.get(reply.requestId);
+    if (!p) return;
+    pending.delete(reply.requestId);
+    if (reply.ok) p.resolve(reply.value);
+    else p.reject(new FlowError(reply.error.code as FlowErrorCode, reply.error.message));
+  });
+  actor.subscribe({
+    complete: () => stop('the memory actor has stopped'),
+    error: (e) => stop(`the memory actor failed: ${e instanceof Error ? e.message : String(e)}`),
+  });
+
+  const request = <T extends MemoryResultValue>(event: DistributiveOmit<BackendRequest, 'requestId'>): Promise<T> => {
+    if (stopped || actor.getSnapshot().status !== 'active') {
+      return Promise.reject(new FlowError(FlowErrorCode.Memory, 'the memory actor is not running'));
+    }
+    const requestId = idPrefix + ++seq;
+    return new Promise<T>((resolve, reject) => {
+      pending.set(requestId, { resolve: resolve as (v: MemoryResultValue) => void, reject });
+      actor.send({ ...event, requestId, by: event.by ?? options.by } as BackendRequest);
+    });
+  };
+  const scope = (opts: { shared?: boolean; by?: string } | undefined) => ({
+    ...(opts?.shared ? { shared: true } : {}),
+    ...(opts?.by !== undefined ? { by: opts.by } : {}),
+  });
+  const ttl = (opts: { ttlMs?: number } | undefined) => (opts?.ttlMs === undefined ? {} : { ttlMs: opts.ttlMs });
+
+  return {
+    get: (key, opts) => request<JsonValue | null>({ type: 'memory.get', key, ...scope(opts) }),
+    set: async (key, value, opts) => {
+      await request({ type: 'memory.set', key, value, ...scope(opts), ...ttl(opts) });
+    },
+    delete: (key, opts) => request<boolean>({ type: 'memory.delete', key, ...scope(opts) }),
+    list: (prefix, opts) =>
+      request<MemoryEntry[]>({ type: 'memory.list', ...(prefix === undefined ? {} : { prefix }), ...scope(opts) }),
+    cas: (key, expected, next, opts) =>
+      request<CasResult>({ type: 'memory.cas', key, expected, next, ...scope(opts), ...ttl(opts) }),
+    incr: (key, amount = 1, opts) => request<number>({ type: 'memory.incr', key, amount, ...scope(opts) }),
+    watch(pattern, fn, opts) {
+      const matches = compileWatchPattern(pattern);
+      const namespace = opts?.shared ? SHARED_NAMESPACE : actor.getSnapshot().context.namespace;
+      const sub = actor.on('memory.changed', ({ type: _type, ...change }) => {
+        if (change.namespace === namespace && matches(change.key)) {
+          try {
+            fn(change);
+          } catch {
+            // A watcher's failure is its own; the write has happened.
+          }
+        }
+      });
+      return () => sub.unsubscribe();
+    },
+  };
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
