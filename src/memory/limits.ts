@@ -101,7 +101,7 @@ export function encodeValue(key: string, value: unknown, maxBytes: number): stri
     const bytes = Buffer.byteLength(json, 'utf8');
     if (bytes > maxBytes) {
       throw memoryError(
-        `memory value for key ${describe(key)} is ${formatBytes(bytes)} serialised; the limit is ${formatBytes(maxBytes)} (maxValueBytes)`,
+        `memory value for key ${describe(key)} is ${bytes} bytes serialised; the limit is ${maxBytes} bytes (${formatBytes(maxBytes)}, maxValueBytes): store less, or split it over several keys`,
       );
     }
   }
@@ -159,5 +159,5 @@ function describe(v: unknown): string {
 function formatBytes(n: number): string {
   if (n >= 1024 * 1024) return `${+(n / (1024 * 1024)).toFixed(2)} MiB`;
   if (n >= 1024) return `${+(n / 1024).toFixed(1)} KiB`;
-  return `${n} bytes`;
+  return `${n} B`;
 }

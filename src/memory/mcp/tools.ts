@@ -72,7 +72,7 @@ export function registerMemoryTools(server: McpServer, options: MemoryToolsOptio
         "Store a JSON value under a key in this flow's shared memory, where every agent of the flow can read it. " +
         'Replaces any value already under the key. Use it to hand results, plans and status to other agents. ' +
         `Keys: ${KEY_RULES}. Values up to 1 MiB of JSON.`,
-      inputSchema: { key, value: jsonValue('The value to store'), ttlSeconds, shared },
+      inputSchema: z.object({ key, value: jsonValue('The value to store'), ttlSeconds, shared }).strict(),
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
     (args, extra) =>
@@ -89,7 +89,7 @@ export function registerMemoryTools(server: McpServer, options: MemoryToolsOptio
       description:
         "Read the JSON value stored under a key in this flow's shared memory (written by you or another agent). " +
         'Returns found=false and value=null when the key does not exist or has expired.',
-      inputSchema: { key, shared },
+      inputSchema: z.object({ key, shared }).strict(),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     (args, extra) =>
@@ -104,7 +104,7 @@ export function registerMemoryTools(server: McpServer, options: MemoryToolsOptio
     {
       title: 'Delete a memory value',
       description: "Remove a key from this flow's shared memory. Returns deleted=false when the key did not exist.",
-      inputSchema: { key, shared },
+      inputSchema: z.object({ key, shared }).strict(),
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     },
     (args, extra) =>
@@ -121,12 +121,14 @@ export function registerMemoryTools(server: McpServer, options: MemoryToolsOptio
       description:
         "List the entries of this flow's shared memory whose key starts with a prefix (all entries when the prefix is empty), " +
         'sorted by key, with their values and update times (epoch ms). Use it to discover what other agents have stored, e.g. prefix "results/".',
-      inputSchema: {
-        prefix: z.string().max(256).optional().describe('Only keys starting with this (e.g. "tasks/"); default: all keys.'),
-        limit: z.number().int().min(1).max(1000).optional().describe('At most this many entries (default 100).'),
-        keysOnly: z.boolean().optional().describe('true to return only keys and times, without values (default false).'),
-        shared,
-      },
+      inputSchema: z
+        .object({
+          prefix: z.string().max(256).optional().describe('Only keys starting with this (e.g. "tasks/"); default: all keys.'),
+          limit: z.number().int().min(1).max(1000).optional().describe('At most this many entries (default 100).'),
+          keysOnly: z.boolean().optional().describe('true to return only keys and times, without values (default false).'),
+          shared,
+        })
+        .strict(),
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     (args, extra) =>
@@ -155,15 +157,15 @@ export function registerMemoryTools(server: McpServer, options: MemoryToolsOptio
         'Atomically replace the value under a key only if it currently equals `expected` (deep JSON equality); ' +
         'expected=null means "only if the key does not exist". Returns ok=true when written, else ok=false and the current value. ' +
         'Use it to claim a task or a lock without races: memory_cas(key="claims/task-3", expected=null, value="<your name>").',
-      inputSchema: {
-        key,
-        expected: z
-          .any()
-          .describe('The value you expect to be stored now, or null to require that the key does not exist.'),
-        value: jsonValue('The new value to write if the expectation holds'),
-        ttlSeconds,
-        shared,
-      },
+      inputSchema: z
+        .object({
+          key,
+          expected: z.any().describe('The value you expect to be stored now, or null to require that the key does not exist.'),
+          value: jsonValue('The new value to write if the expectation holds'),
+          ttlSeconds,
+          shared,
+        })
+        .strict(),
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
     (args, extra) =>
@@ -184,11 +186,13 @@ export function registerMemoryTools(server: McpServer, options: MemoryToolsOptio
       description:
         'Atomically add `amount` (default 1; may be negative) to the number stored under a key and return the new value. ' +
         'A missing key counts as 0. Fails if the stored value is not a number. Use it for counters and progress.',
-      inputSchema: {
-        key,
-        amount: z.number().finite().optional().describe('How much to add (default 1).'),
-        shared,
-      },
+      inputSchema: z
+        .object({
+          key,
+          amount: z.number().optional().describe('How much to add (default 1; may be negative).'),
+          shared,
+        })
+        .strict(),
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
     (args, extra) =>
