@@ -1,0 +1,33 @@
+import { CommanderError } from 'commander';
+import { ZodError } from 'zod';
+import { formatZodIssues } from '../config/errors.js';
+import { FlowError, FlowErrorCode } from '../errors.js';
+
+/** Exit codes of the CLI. */
+export const ExitCode = { Ok: 0, Failed: 1, Usage: 2, Cancelled: 130 } as const;
+
+const usageCodes: ReadonlySet<string> = new Set([FlowErrorCode.InvalidConfig, FlowErrorCode.UnknownAgent, FlowErrorCode.NoProvider]);
+
+/**
+ * Turn any error into one clear line on stderr and the right exit code. Users never see a
+ * stack trace for their own mistake; set `OPENCODE_FLOW_DEBUG=1` to see ours.
+ */
+export function handleError(err: unknown): never {
+  let code: number = ExitCode.Failed;
+  let message: string;
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
+    process.exit(err.exitCode === 0 ? 0 : ExitCode.Usage);
+  } else if (err instanceof ZodError) {
+    code = ExitCode.Usage;
+    message = `invalid options: ${formatZodIssues(err).join('; ')}`;
+  } else if (err instanceof FlowError) {
+    code = usageCodes.has(err.code) ? ExitCode.Usage : err.code === FlowErrorCode.Cancelled ? ExitCode.Cancelled : ExitCode.Failed;
+    message = err.message;
+  } else {
+    message = err instanceof Error ? err.message : String(err);
+  }
+  process.stderr.write(`opencode-flow: error: ${message}\n`);
+  if (process.env.OPENCODE_FLOW_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  process.exit(code);
+}

@@ -1,0 +1,94 @@
+import { z } from 'zod';
+
+/** `provider/model`, where the model part may itself contain `/` (OpenRouter ids). */
+export const ModelIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]+\/\S+$/, { message: 'expected "provider/model", e.g. "anthropic/claude-sonnet-4"' });
+
+const PermissionAction = z.enum(['allow', 'ask', 'deny']);
+
+/**
+ * Permissions in OpenCode's config shape: one action per permission, or a map of
+ * patterns to actions (`bash: { "git diff*": "allow", "*": "ask" }`).
+ */
+export const PermissionConfigSchema = z.record(z.string(), z.union([PermissionAction, z.record(z.string(), PermissionAction)]));
+export type PermissionConfig = z.infer<typeof PermissionConfigSchema>;
+
+/** Names of OpenCode's built-in tools; a `tools` list enables these selectively. */
+export const BUILTIN_TOOLS = ['bash', 'edit', 'write', 'read', 'grep', 'glob', 'list', 'patch', 'todowrite', 'todoread', 'webfetch', 'task'] as const;
+
+/**
+ * One agent, as the spec's `AgentConfig`. `model` is `provider/model`, or a bare model id
+ * together with `provider`.
+ *
+ * @example
+ * ```ts
+ * AgentConfigSchema.parse({ name: 'coder', agent: 'build', model: 'anthropic/claude-sonnet-4', tools: ['read', 'edit', 'bash'] });
+ * ```
+ */
+export const AgentConfigSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'expected a name of letters, digits, "-", "_" or "." (max 64)' }),
+    /** OpenCode agent to run as: `build`, `plan`, `general` or one configured on the server. */
+    agent: z.string().min(1).optional(),
+    model: z.string().min(1).optional(),
+    provider: z.string().min(1).optional(),
+    /** Models to fall back to after `model` fails. */
+    fallback: z.array(ModelIdSchema).optional(),
+    systemPrompt: z.string().optional(),
+    /** Tools the agent may use: a list (only these built-ins) or OpenCode's on/off map. */
+    tools: z.union([z.array(z.string().min(1)), z.record(z.string(), z.boolean())]).optional(),
+    permissions: PermissionConfigSchema.optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    /** Preset this agent is based on (`reviewer`, ...); its prompt and permissions are defaults. */
+    preset: z.string().optional(),
+    /** Role used by model routing (defaults to the preset or name). */
+    role: z.string().optional(),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    if (v.model === undefined) {
+      if (v.provider !== undefined) ctx.addIssue({ code: 'custom', path: ['model'], message: 'provider given without model' });
+      return;
+    }
+    if (v.provider === undefined && !ModelIdSchema.safeParse(v.model).success) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['model'],
+        message: `expected "provider/model" (or a bare model with "provider"), got "${v.model}"`,
+      });
+    }
+  });
+
+export type AgentConfig = z.input<typeof AgentConfigSchema>;
+
+/** `model` + `provider` → `provider/model`. */
+export function fullModelId(cfg: { model?: string; provider?: string }): string | undefined {
+  if (!cfg.model) return undefined;
+  if (cfg.provider && !cfg.model.startsWith(`${cfg.provider}/`)) return `${cfg.provider}/${cfg.model}`;
+  return cfg.model;
+}
+
+/** A `tools` list or map → OpenCode's per-prompt on/off map. */
+export function toolSwitches(tools: AgentConfig['tools']): Record<string, boolean> | undefined {
+  if (tools === undefined) return undefined;
+  if (!Array.isArray(tools)) return tools;
+  const allowed = new Set(tools);
+  const out: Record<string, boolean> = {};
+  for (const t of BUILTIN_TOOLS) out[t] = allowed.has(t);
+  for (const t of tools) out[t] = true;
+  return out;
+}
+
+/** OpenCode permission config → the ruleset a session takes (`session.create({ permission })`). */
+export function toPermissionRuleset(
+  p: PermissionConfig | undefined,
+): Array<{ permission: string; pattern: string; action: 'allow' | 'deny' | 'ask' }> | undefined {
+  if (!p) return undefined;
+  const rules: Array<{ permission: string; pattern: string; action: 'allow' | 'deny' | 'ask' }> = [];
+  for (const [permission, v] of Object.entries(p)) {
+    if (typeof v === 'string') rules.push({ permission, pattern: '*', action: v });
+    else for (const [pattern, action] of Object.entries(v)) rules.push({ permission, pattern, action });
+  }
+  return rules;
+}

@@ -1,0 +1,31 @@
+import type { z } from 'zod';
+import { FlowError, FlowErrorCode } from '../errors.js';
+
+/** `a.b[0].c` from a zod issue path. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out ? `.${String(p)}` : String(p);
+  }
+  return out;
+}
+
+/** One line per issue: the field path, what was expected, and what was found. */
+export function formatZodIssues(error: z.ZodError, prefix?: string): string[] {
+  return error.issues.map((issue) => {
+    const path = formatPath(issue.path);
+    const where = [prefix, path].filter(Boolean).join('.');
+    let msg = issue.message;
+    if (issue.code === 'unrecognized_keys') msg = `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    const input = (issue as { input?: unknown }).input;
+    const found = input !== undefined && issue.code !== 'invalid_type' && !/got|received/i.test(msg) ? ` (got ${JSON.stringify(input)?.slice(0, 80)})` : '';
+    return `${where || '(root)'}: ${msg}${found}`;
+  });
+}
+
+/** A ZodError → FlowError `invalid_config` whose message lists every bad field. */
+export function zodToFlowError(error: z.ZodError, what: string): FlowError {
+  const lines = formatZodIssues(error);
+  return new FlowError(FlowErrorCode.InvalidConfig, `invalid ${what}: ${lines.join('; ')}`, { cause: error, details: lines });
+}

@@ -1,0 +1,373 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'eventemitter3';
+import { createActor, toPromise, type Actor } from 'xstate';
+import { z } from 'zod';
+import { agentMachine, type AgentNotification, type AgentResult, type AgentSpec } from '../machines/agent.js';
+import { supervisorMachine, type FlowMode, type FlowStatus, type SupervisorOutput } from '../machines/supervisor.js';
+import {
+  AgentConfigSchema,
+  fullModelId,
+  toolSwitches,
+  toPermissionRuleset,
+  type AgentConfig,
+} from './config/agent.js';
+import { FlowError, FlowErrorCode } from './errors.js';
+import { OpencodeClient } from './opencode/client.js';
+import { EventHub } from './opencode/events.js';
+import { attachOpencodeServer, startOpencodeServer, type OpencodeServer } from './opencode/server.js';
+import { createAgentActors, type AgentRuntime } from './runtime/agent-actors.js';
+import { loadPresets, toOpencodeAgentConfig, type PresetAgent } from './presets/index.js';
+import { zodToFlowError } from './config/errors.js';
+
+/** Options of {@link OpencodeFlow}. */
+export const FlowOptionsSchema = z
+  .object({
+    /** Attach to this OpenCode server; when absent an embedded `opencode serve` is started. */
+    serverUrl: z.string().url().optional(),
+    /** Basic-auth password of the server (`OPENCODE_SERVER_PASSWORD`). */
+    password: z.string().optional(),
+    username: z.string().optional(),
+    /** Project directory agents work in (embedded server cwd). Default `process.cwd()`. */
+    directory: z.string().optional(),
+    /** Default model for agents without one (`provider/model`). */
+    model: z.string().optional(),
+    /** Fallback models for every agent, after its own. */
+    fallback: z.array(z.string()).optional(),
+    keepSessions: z.boolean().optional(),
+    /** Per-prompt timeout (ms). Default 10 min. */
+    promptTimeoutMs: z.number().int().positive().optional(),
+    /** Agents at once in parallel mode. Default 8. */
+    maxConcurrent: z.number().int().positive().optional(),
+    /** Extra OpenCode config for the embedded server (merged over ours). */
+    opencodeConfig: z.record(z.string(), z.unknown()).optional(),
+    /** Environment for the embedded server (e.g. an isolated HOME). */
+    serverEnv: z.record(z.string(), z.string()).optional(),
+    /** Timeout of every OpenCode HTTP call (ms). Default 15 s. */
+    requestTimeoutMs: z.number().int().positive().optional(),
+    /** Extra directories with agent markdown files. */
+    agentDirs: z.array(z.string()).optional(),
+    /** Skip the "is any provider configured" preflight. */
+    skipProviderCheck: z.boolean().optional(),
+  })
+  .strict();
+
+export type FlowOptions = z.input<typeof FlowOptionsSchema>;
+
+/** What `execute` takes. */
+export const ExecuteOptionsSchema = z
+  .object({
+    task: z.string().min(1, { message: 'expected a non-empty task' }),
+    /** Agent names: spawned ones or presets (`researcher`, `coder`, ...). */
+    agents: z.array(z.string().min(1)).min(1, { message: 'expected at least one agent' }),
+    mode: z.enum(['parallel', 'sequential']).default('parallel'),
+    /** Whole-flow timeout (ms). */
+    timeout: z.number().int().positive().optional(),
+    maxConcurrent: z.number().int().positive().optional(),
+    onAgentFailure: z.enum(['continue', 'fail']).optional(),
+    flowId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+  })
+  .strict();
+
+export type ExecuteOptions = z.input<typeof ExecuteOptionsSchema>;
+
+/** One agent's line in a flow report (the CLI's `--json` contract). */
+export interface AgentReport {
+  agent: string;
+  sessionID: string;
+  model: string;
+  status: 'done' | 'failed';
+  output: string;
+  cost: number;
+  tokens: { input: number; output: number };
+  attempts: Array<{ model: string; error?: string }>;
+  error?: string;
+}
+
+/** The outcome of a flow. */
+export interface FlowReport {
+  flowId: string;
+  status: Exclude<FlowStatus, 'running'>;
+  mode: FlowMode;
+  results: AgentReport[];
+  cost: { total: number; byAgent: Record<string, number> };
+  durationMs: number;
+  reason?: string;
+}
+
+/** Events of {@link OpencodeFlow}; each carries `flowId`. */
+export interface FlowEvents {
+  'agent.state': (e: Extract<AgentNotification, { type: 'agent.state' }> & { flowId: string }) => void;
+  'agent.delta': (e: Extract<AgentNotification, { type: 'agent.delta' }> & { flowId: string }) => void;
+  'agent.tool': (e: Extract<AgentNotification, { type: 'agent.tool' }> & { flowId: string }) => void;
+  'agent.fallback': (e: Extract<AgentNotification, { type: 'agent.fallback' }> & { flowId: string }) => void;
+  'agent.done': (e: Extract<AgentNotification, { type: 'agent.done' }> & { flowId: string }) => void;
+  'agent.failed': (e: Extract<AgentNotification, { type: 'agent.failed' }> & { flowId: string }) => void;
+  'flow.started': (e: { flowId: string; mode: FlowMode; agents: string[]; task: string }) => void;
+  'flow.done': (e: FlowReport) => void;
+}
+
+/** A spawned agent. */
+export interface AgentHandle {
+  readonly name: string;
+  readonly spec: AgentSpec;
+}
+
+function newFlowId(): string {
+  const t = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  return `flow_${t}_${randomBytes(3).toString('hex')}`;
+}
+
+/** Convert a supervisor output into the public report. */
+export function toReport(out: SupervisorOutput): FlowReport {
+  const results = out.results.map(
+    (r: AgentResult): AgentReport => ({
+      agent: r.agent,
+      sessionID: r.sessionID,
+      model: r.model,
+      status: r.status,
+      output: r.output,
+      cost: r.cost,
+      tokens: r.tokens,
+      attempts: r.attempts.map((a) => (a.error ? { model: a.model, error: a.error } : { model: a.model })),
+      ...(r.error ? { error: r.error } : {}),
+    }),
+  );
+  const byAgent: Record<string, number> = {};
+  for (const r of results) byAgent[r.agent] = (byAgent[r.agent] ?? 0) + r.cost;
+  const total = results.reduce((s, r) => s + r.cost, 0);
+  return {
+    flowId: out.flowId,
+    status: out.status,
+    mode: out.mode,
+    results,
+    cost: { total, byAgent },
+    durationMs: out.finishedAt - out.startedAt,
+    ...(out.reason ? { reason: out.reason } : {}),
+  };
+}
+
+/**
+ * The programmatic API: spawn agents on an OpenCode server and run flows over them.
+ * With no `serverUrl` it starts (and later stops) its own `opencode serve`.
+ *
+ * @example
+ * ```ts
+ * const flow = new OpencodeFlow({ serverUrl: 'http://127.0.0.1:4096' });
+ * await flow.spawn({ name: 'researcher', model: 'anthropic/claude-sonnet-4' });
+ * flow.on('agent.delta', (e) => process.stdout.write(e.text));
+ * const report = await flow.execute({ task: 'Summarise AI trends', agents: ['researcher'] });
+ * await flow.shutdown();
+ * ```
+ */
+export class OpencodeFlow extends EventEmitter<FlowEvents> {
+  readonly options: z.output<typeof FlowOptionsSchema>;
+  private server?: OpencodeServer;
+  private client?: OpencodeClient;
+  private hub?: EventHub;
+  private starting?: Promise<void>;
+  private presets?: Map<string, PresetAgent>;
+  private models = new Set<string>();
+  private readonly agents = new Map<string, AgentHandle>();
+  private readonly flows = new Map<string, Actor<typeof supervisorMachine>>();
+  private closed = false;
+
+  constructor(options: FlowOptions = {}) {
+    super();
+    const parsed = FlowOptionsSchema.safeParse(options);
+    if (!parsed.success) throw zodToFlowError(parsed.error, 'OpencodeFlow options');
+    this.options = parsed.data;
+  }
+
+  /** The OpenCode client (after `start()`). */
+  get opencode(): OpencodeClient {
+    if (!this.client) throw new FlowError(FlowErrorCode.Internal, 'flow not started: call start() first');
+    return this.client;
+  }
+
+  /** URL of the OpenCode server in use (after `start()`). */
+  get serverUrl(): string | undefined {
+    return this.server?.url;
+  }
+
+  /** Connect to (or start) the OpenCode server. Called for you by `spawn`/`execute`. */
+  start(): Promise<void> {
+    if (this.closed) return Promise.reject(new FlowError(FlowErrorCode.Internal, 'flow was shut down'));
+    this.starting ??= this.doStart().catch((e) => {
+      this.starting = undefined;
+      throw e;
+    });
+    return this.starting;
+  }
+
+  private async doStart() {
+    const o = this.options;
+    this.presets = await loadPresets({ cwd: o.directory, extraDirs: o.agentDirs });
+    if (o.serverUrl) {
+      this.server = await attachOpencodeServer({ url: o.serverUrl, password: o.password, username: o.username });
+    } else {
+      const agentConfig = Object.fromEntries([...this.presets.values()].map((p) => [p.name, toOpencodeAgentConfig(p)]));
+      this.server = await startOpencodeServer({
+        cwd: o.directory,
+        env: o.serverEnv,
+        config: { agent: agentConfig, ...o.opencodeConfig },
+      });
+    }
+    this.client = new OpencodeClient({
+      url: this.server.url,
+      password: this.server.password,
+      username: this.server.username,
+      requestTimeoutMs: o.requestTimeoutMs,
+    });
+    const providers = await this.client.providers();
+    for (const p of providers.providers) for (const m of Object.keys(p.models)) this.models.add(`${p.id}/${m}`);
+    if (!o.skipProviderCheck) this.checkProviders(providers.providers.map((p) => p.id));
+    this.hub = new EventHub(this.client);
+    await this.hub.start();
+  }
+
+  /**
+   * With no credentials OpenCode only offers its built-in `opencode` provider, whose free
+   * models need the internet: say how to configure a provider instead of hanging.
+   */
+  private checkProviders(ids: string[]) {
+    const explicit = [this.options.model, ...[...this.agents.values()].map((a) => a.spec.model)].filter(Boolean) as string[];
+    const real = ids.filter((id) => id !== 'opencode');
+    if (real.length === 0 && !explicit.some((m) => m.startsWith('opencode/'))) {
+      throw new FlowError(
+        FlowErrorCode.NoProvider,
+        'no model provider is configured for OpenCode: run `opencode auth login` or set a provider key (e.g. ANTHROPIC_API_KEY, OPENAI_API_KEY), ' +
+          'or pass --server URL of a configured OpenCode server; `opencode-flow demo` runs a flow with a scripted model',
+      );
+    }
+  }
+
+  /** Models the server can serve (`provider/model`), after `start()`. */
+  availableModels(): string[] {
+    return [...this.models].sort();
+  }
+
+  private checkModel(agent: string, model: string | undefined) {
+    if (!model || this.models.size === 0 || this.models.has(model)) return;
+    const provider = model.split('/')[0];
+    const same = [...this.models].filter((m) => m.startsWith(`${provider}/`)).slice(0, 8);
+    throw new FlowError(
+      FlowErrorCode.InvalidConfig,
+      `agent "${agent}": model "${model}" is not served by the OpenCode server` +
+        (same.length ? ` (models of ${provider}: ${same.join(', ')})` : ` (providers: ${[...new Set([...this.models].map((m) => m.split('/')[0]))].join(', ')})`),
+    );
+  }
+
+  private toSpec(cfg: z.output<typeof AgentConfigSchema>): AgentSpec {
+    const preset = this.presets?.get(cfg.preset ?? cfg.name);
+    if (cfg.preset && !preset) {
+      throw new FlowError(FlowErrorCode.UnknownAgent, `agent "${cfg.name}": unknown preset "${cfg.preset}" (presets: ${[...(this.presets?.keys() ?? [])].join(', ')})`);
+    }
+    const model = fullModelId(cfg) ?? preset?.model ?? this.options.model;
+    this.checkModel(cfg.name, model);
+    const fallback = [...(cfg.fallback ?? []), ...(this.options.fallback ?? [])].filter((m) => m !== model);
+    for (const m of fallback) this.checkModel(cfg.name, m);
+    // A preset registered on the embedded server runs as that OpenCode agent (prompt,
+    // permissions, temperature native); on a remote server we pass prompt and rules.
+    const nativePreset = preset && !this.options.serverUrl && !cfg.agent;
+    return {
+      name: cfg.name,
+      agent: cfg.agent ?? (nativePreset ? preset.name : undefined),
+      model,
+      fallback: [...new Set(fallback)],
+      systemPrompt: cfg.systemPrompt ?? (nativePreset ? undefined : preset?.systemPrompt),
+      tools: toolSwitches(cfg.tools) ?? (nativePreset ? undefined : preset?.tools),
+      permission: toPermissionRuleset(cfg.permissions ?? (nativePreset ? undefined : preset?.permission)),
+      role: cfg.role ?? preset?.name ?? cfg.name,
+    };
+  }
+
+  /**
+   * Register an agent for later `execute` calls. A name that matches a preset
+   * (`reviewer`, ...) inherits its prompt and permissions.
+   */
+  async spawn(config: AgentConfig): Promise<AgentHandle> {
+    const parsed = AgentConfigSchema.safeParse(config);
+    if (!parsed.success) throw zodToFlowError(parsed.error, 'agent');
+    await this.start();
+    const handle: AgentHandle = { name: parsed.data.name, spec: this.toSpec(parsed.data) };
+    this.agents.set(handle.name, handle);
+    return handle;
+  }
+
+  private resolveAgent(name: string): AgentSpec {
+    const spawned = this.agents.get(name);
+    if (spawned) return spawned.spec;
+    if (this.presets?.has(name)) return this.toSpec(AgentConfigSchema.parse({ name }));
+    const known = [...new Set([...this.agents.keys(), ...(this.presets?.keys() ?? [])])].sort();
+    throw new FlowError(FlowErrorCode.UnknownAgent, `unknown agent "${name}" (known: ${known.join(', ')})`);
+  }
+
+  /**
+   * Run a task over agents and wait for the report. Never throws for an agent's failure:
+   * that is in the report (`status`, `results[].error`).
+   */
+  async execute(options: ExecuteOptions): Promise<FlowReport> {
+    const parsed = ExecuteOptionsSchema.safeParse(options);
+    if (!parsed.success) throw zodToFlowError(parsed.error, 'execute');
+    const o = parsed.data;
+    await this.start();
+    const dup = o.agents.find((a, i) => o.agents.indexOf(a) !== i);
+    if (dup) throw new FlowError(FlowErrorCode.InvalidConfig, `agents: "${dup}" is listed twice`);
+    const specs = o.agents.map((n) => this.resolveAgent(n));
+    const flowId = o.flowId ?? newFlowId();
+    const runtime: AgentRuntime = { client: this.client!, hub: this.hub! };
+    const machine = supervisorMachine.provide({
+      actors: { agent: agentMachine.provide({ actors: createAgentActors(runtime) }) },
+    });
+    const actor = createActor(machine, {
+      id: flowId,
+      input: {
+        flowId,
+        task: o.task,
+        mode: o.mode,
+        agents: specs,
+        maxConcurrent: o.maxConcurrent ?? this.options.maxConcurrent,
+        promptTimeoutMs: this.options.promptTimeoutMs,
+        timeoutMs: o.timeout,
+        keepSessions: this.options.keepSessions,
+        onAgentFailure: o.onAgentFailure,
+      },
+    });
+    actor.on('*', (e) => {
+      if (e.type.startsWith('agent.')) this.emit(e.type as 'agent.state', e as never);
+    });
+    this.flows.set(flowId, actor);
+    this.emit('flow.started', { flowId, mode: o.mode, agents: o.agents, task: o.task });
+    actor.start();
+    try {
+      const out = await toPromise(actor);
+      const report = toReport(out);
+      this.emit('flow.done', report);
+      return report;
+    } finally {
+      this.flows.delete(flowId);
+    }
+  }
+
+  /** Cancel one running flow, or all of them. Busy sessions are aborted. */
+  cancel(flowId?: string, reason = 'cancelled'): void {
+    for (const [id, actor] of this.flows) if (!flowId || id === flowId) actor.send({ type: 'CANCEL', reason });
+  }
+
+  /** Ids of the flows running now. */
+  runningFlows(): string[] {
+    return [...this.flows.keys()];
+  }
+
+  /** Cancel running flows, wait for their cleanup, stop an embedded server. */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const running = [...this.flows.values()];
+    this.cancel(undefined, 'shutdown');
+    await Promise.allSettled(running.map((a) => toPromise(a)));
+    this.hub?.stop();
+    await this.server?.stop();
+    this.removeAllListeners();
+  }
+}

@@ -1,0 +1,189 @@
+import { createServer, Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OpencodeFlow } from '../../src/flow.js';
+import { OpencodeClient } from '../../src/opencode/client.js';
+import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../src/testing/index.js';
+
+/**
+ * The foundation end to end: real `opencode serve` (pinned binary), scripted LLM behind
+ * OpenCode's custom provider, our flow on top.
+ */
+let llm: ScriptedLLM;
+let oc: TestOpencode;
+
+beforeAll(async () => {
+  llm = await startScriptedLLM();
+  oc = await startTestOpencode({ baseURL: llm.baseURL });
+});
+
+afterAll(async () => {
+  await oc?.stop();
+  await llm?.close();
+});
+
+function newFlow(extra: ConstructorParameters<typeof OpencodeFlow>[0] = {}) {
+  return new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', ...extra });
+}
+
+async function sessionCost(client: OpencodeClient, sessionID: string): Promise<number> {
+  const msgs = await client.messages(sessionID);
+  return msgs.reduce((s, m) => s + (m.info.role === 'assistant' ? (m.info.cost ?? 0) : 0), 0);
+}
+
+describe('OpencodeFlow against a real OpenCode server', () => {
+  it('runs three agents in parallel, overlapping in time', async () => {
+    llm.script({ match: { allText: 'PARALLEL-TASK' }, reply: { text: 'parallel answer from the scripted model', chunks: 10, chunkDelayMs: 150 } });
+    const flow = newFlow({ keepSessions: true });
+    const deltas: Record<string, string> = {};
+    flow.on('agent.delta', (e) => (deltas[e.agent] = (deltas[e.agent] ?? '') + e.text));
+    try {
+      const report = await flow.execute({ task: 'PARALLEL-TASK: list three ideas', agents: ['researcher', 'coder', 'reviewer'], mode: 'parallel' });
+      expect(report.status).toBe('completed');
+      expect(report.results.map((r) => r.agent)).toEqual(['researcher', 'coder', 'reviewer']);
+      for (const r of report.results) {
+        expect(r.status).toBe('done');
+        expect(r.output).toBe('parallel answer from the scripted model');
+        expect(r.model).toBe('scripted/small');
+        expect(r.sessionID).toMatch(/^ses_/);
+      }
+      // Each answer streams for about 1.5 s; all three must be in flight together.
+      const reqs = llm.promptRequests().filter((r) => r.allText.includes('PARALLEL-TASK'));
+      expect(reqs).toHaveLength(3);
+      const raw = await Promise.all(report.results.map((r) => flow.opencode.messages(r.sessionID)));
+      const spans = raw.map((msgs) => {
+        const a = msgs.find((m) => m.info.role === 'assistant')!.info as { time: { created: number; completed?: number } };
+        return [a.time.created, a.time.completed!] as const;
+      });
+      const lastStart = Math.max(...spans.map((s) => s[0]));
+      const firstEnd = Math.min(...spans.map((s) => s[1]));
+      expect(lastStart).toBeLessThan(firstEnd);
+      // Deltas streamed through the event hub, per agent.
+      for (const name of ['researcher', 'coder', 'reviewer']) expect(deltas[name]).toContain('parallel answer');
+      // Cost in the report is what OpenCode itself says the sessions cost.
+      for (const r of report.results) expect(r.cost).toBeCloseTo(await sessionCost(flow.opencode, r.sessionID), 12);
+      expect(report.cost.total).toBeCloseTo(report.results.reduce((s, r) => s + r.cost, 0), 12);
+      expect(report.cost.total).toBeGreaterThan(0);
+    } finally {
+      await flow.shutdown();
+    }
+  });
+
+  it('passes each agent\'s output to the next in sequential mode', async () => {
+    llm.script([
+      { match: { allText: 'SEQ-TASK', system: /research/i }, reply: { text: 'FINDING-7f3a: use cursor pagination' } },
+      { match: { allText: 'SEQ-TASK', system: /coder|software engineer/i }, reply: { text: 'implemented' } },
+    ]);
+    const flow = newFlow();
+    try {
+      const report = await flow.execute({ task: 'SEQ-TASK: build a list endpoint', agents: ['researcher', 'coder'], mode: 'sequential' });
+      expect(report.status).toBe('completed');
+      const reqs = llm.promptRequests().filter((r) => r.lastUser.includes('SEQ-TASK'));
+      expect(reqs).toHaveLength(2);
+      expect(reqs[0]!.lastUser).not.toContain('FINDING-7f3a');
+      expect(reqs[1]!.lastUser).toContain('FINDING-7f3a');
+      // Sequential: the second started after the first finished.
+      expect(reqs[1]!.at).toBeGreaterThanOrEqual(report.results.length === 2 ? reqs[0]!.at : 0);
+    } finally {
+      await flow.shutdown();
+    }
+  });
+
+  it('falls back to the next model when the primary answers 429, and says so', async () => {
+    llm.script([
+      { match: { allText: 'FALLBACK-TASK', model: 'medium' }, reply: { status: 429 } },
+      { match: { allText: 'FALLBACK-TASK', model: 'small' }, reply: { text: 'answered by the fallback' } },
+    ]);
+    const flow = newFlow({ model: 'scripted/medium', fallback: ['scripted/small'] });
+    const fallbacks: string[] = [];
+    flow.on('agent.fallback', (e) => fallbacks.push(`${e.from}->${e.to}`));
+    try {
+      const report = await flow.execute({ task: 'FALLBACK-TASK', agents: ['coder'] });
+      expect(report.status).toBe('completed');
+      const r = report.results[0]!;
+      expect(r.output).toBe('answered by the fallback');
+      expect(r.model).toBe('scripted/small');
+      expect(r.attempts.map((a) => a.model)).toEqual(['scripted/medium', 'scripted/small']);
+      expect(r.attempts[0]!.error).toMatch(/rate|429/i);
+      expect(r.attempts[1]!.error).toBeUndefined();
+      expect(fallbacks).toEqual(['scripted/medium->scripted/small']);
+    } finally {
+      await flow.shutdown();
+    }
+  });
+
+  it('fails the agent clearly when the whole chain fails', async () => {
+    llm.script({ match: { allText: 'CHAIN-FAIL' }, reply: { status: 500, errorMessage: 'upstream exploded' } });
+    const flow = newFlow({ model: 'scripted/medium', fallback: ['scripted/small'], promptTimeoutMs: 20_000 });
+    try {
+      const report = await flow.execute({ task: 'CHAIN-FAIL', agents: ['tester'] });
+      expect(report.status).toBe('failed');
+      const r = report.results[0]!;
+      expect(r.status).toBe('failed');
+      expect(r.attempts.map((a) => a.model)).toEqual(['scripted/medium', 'scripted/small']);
+      expect(r.error).toBeTruthy();
+    } finally {
+      await flow.shutdown();
+    }
+  });
+
+  it('cancels a flow: sessions are aborted and none stays busy', async () => {
+    llm.script({ match: { allText: 'HANG-TASK' }, reply: { hang: true } });
+    const flow = newFlow({ keepSessions: true });
+    try {
+      const busy = new Set<string>();
+      flow.on('agent.state', (e) => {
+        if (e.state === 'streaming') busy.add(e.agent);
+        if (busy.size === 2) flow.cancel();
+      });
+      const report = await flow.execute({ task: 'HANG-TASK', agents: ['researcher', 'coder'] });
+      expect(report.status).toBe('cancelled');
+      const status = await flow.opencode.status();
+      const ours = Object.keys(status).filter((id) => report.results.some((r) => r.sessionID === id));
+      expect(ours).toEqual([]);
+    } finally {
+      await flow.shutdown();
+    }
+  });
+
+  it('recovers when the event stream is cut: completion is reconciled from the session', async () => {
+    // A TCP proxy in front of OpenCode that we can cut, and keep cut.
+    const target = new URL(oc.url);
+    const sockets = new Set<Socket>();
+    let refuse = false;
+    const proxy = createServer((client) => {
+      if (refuse) return client.destroy();
+      const upstream = new Socket();
+      upstream.connect(Number(target.port), target.hostname);
+      client.pipe(upstream).pipe(client);
+      sockets.add(client).add(upstream);
+      const drop = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', drop).on('close', drop);
+      upstream.on('error', drop).on('close', drop);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    const port = (proxy.address() as { port: number }).port;
+    llm.script({ match: { allText: 'CUT-TASK' }, reply: { text: 'finished while nobody listened', delayMs: 1500 } });
+    const flow = new OpencodeFlow({ serverUrl: `http://127.0.0.1:${port}`, model: 'scripted/small' });
+    try {
+      flow.on('agent.state', (e) => {
+        if (e.state !== 'streaming') return;
+        // Cut every connection (the SSE stream included) and refuse new ones for 2.5 s,
+        // so the answer lands while we are blind.
+        refuse = true;
+        for (const s of sockets) s.destroy();
+        setTimeout(() => (refuse = false), 2500);
+      });
+      const t0 = Date.now();
+      const report = await flow.execute({ task: 'CUT-TASK', agents: ['researcher'] });
+      expect(report.status).toBe('completed');
+      expect(report.results[0]!.output).toBe('finished while nobody listened');
+      expect(Date.now() - t0).toBeLessThan(20_000);
+    } finally {
+      await flow.shutdown();
+      proxy.close();
+    }
+  });
+});
