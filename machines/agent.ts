@@ -172,6 +172,7 @@ export const agentMachine = setup({
     input: {} as AgentInput,
     events: {} as AgentEvent,
     emitted: {} as AgentNotification,
+    output: {} as { results: AgentResult[]; sessionID?: string },
   },
   actors: {
     createSession: fromPromise<{ id: string }, { spec: AgentSpec; parentSessionID?: string; flowId?: string }>(

@@ -151,7 +151,10 @@ describe('OpencodeFlow against a real OpenCode server', () => {
     const sockets = new Set<Socket>();
     let refuse = false;
     const proxy = createServer((client) => {
-      if (refuse) return client.destroy();
+      if (refuse) {
+        client.destroy();
+        return;
+      }
       const upstream = new Socket();
       upstream.connect(Number(target.port), target.hostname);
       client.pipe(upstream).pipe(client);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, toPromise, waitFor } from 'xstate';
-import { agentMachine, type AgentEvent, type AgentNotification, type AgentOutcome, type WatchInput } from '../../../machines/agent.js';
+import { agentMachine, type AgentEvent, type AgentSpec, type AgentTask, type AgentNotification, type AgentOutcome, type WatchInput } from '../../../machines/agent.js';
 
 /**
  * The agent machine driven by fake actors: every transition, no OpenCode involved.
@@ -23,7 +23,7 @@ function harness(script: Record<string, Report>, opts: { createFails?: boolean }
         if (opts.createFails) throw new Error('server said no');
         return { id: 'ses_1' };
       }),
-      sendPrompt: fromPromise(async ({ input }: { input: { model: string } }) => {
+      sendPrompt: fromPromise<void, { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }>(async ({ input }) => {
         calls.prompts.push(input.model);
       }),
       watchSession: fromCallback<AgentEvent, WatchInput>(({ sendBack }) => {
@@ -52,7 +52,7 @@ function harness(script: Record<string, Report>, opts: { createFails?: boolean }
         }, 5);
         return () => clearTimeout(t);
       }),
-      abortSession: fromPromise(async () => {
+      abortSession: fromPromise<{ sessionCost: number; lastUserMessageID?: string }, { sessionID: string }>(async () => {
         calls.aborts++;
         return { sessionCost, lastUserMessageID: `msg_${seq}` };
       }),

@@ -1,0 +1,92 @@
+/**
+ * bench/overhead: N agents × 1 prompt through OpencodeFlow versus a hand-written
+ * @opencode-ai/sdk script making the same calls (create session, prompt, wait for idle,
+ * read messages, delete), on the same real OpenCode server and scripted LLM with no
+ * added latency. Runs are interleaved so machine noise hits both sides alike.
+ */
+import { pathToFileURL } from 'node:url';
+import { createOpencodeClient, type Event } from '@opencode-ai/sdk/v2';
+import { OpencodeFlow } from '../src/flow.js';
+import { startScriptedLLM, startTestOpencode } from '../src/testing/index.js';
+
+async function sdkBaseline(url: string, n: number, task: string): Promise<void> {
+  const c = createOpencodeClient({ baseUrl: url });
+  const ac = new AbortController();
+  const idle = new Map<string, () => void>();
+  const sub = await c.event.subscribe({}, { signal: ac.signal });
+  const pump = (async () => {
+    try {
+      for await (const e of sub.stream as AsyncIterable<Event>) {
+        if (e.type === 'session.idle') idle.get(e.properties.sessionID)?.();
+      }
+    } catch {
+      /* aborted */
+    }
+  })();
+  await Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const s = (await c.session.create({ title: `baseline-${i}` })).data!;
+      const done = new Promise<void>((r) => idle.set(s.id, r));
+      await c.session.promptAsync({ sessionID: s.id, parts: [{ type: 'text', text: task }], model: { providerID: 'scripted', modelID: 'small' } });
+      await done;
+      await c.session.messages({ sessionID: s.id });
+      await c.session.delete({ sessionID: s.id });
+    }),
+  );
+  ac.abort();
+  await pump;
+}
+
+async function viaFlow(flow: OpencodeFlow, n: number, task: string): Promise<void> {
+  const agents = Array.from({ length: n }, (_, i) => `bench-${i}`);
+  const report = await flow.execute({ task, agents, mode: 'parallel', maxConcurrent: n });
+  if (report.status !== 'completed') throw new Error(`flow ${report.status}: ${report.results.find((r) => r.error)?.error}`);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+export async function main({ rounds = 5, sizes = [1, 20] }: { rounds?: number; sizes?: number[] } = {}) {
+  const llm = await startScriptedLLM({ fallback: { text: 'ok' } });
+  const oc = await startTestOpencode({ baseURL: llm.baseURL });
+  const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', maxConcurrent: 100 });
+  try {
+    for (let i = 0; i < Math.max(...sizes); i++) await flow.spawn({ name: `bench-${i}`, agent: 'build' });
+    // Warm-up: the first prompt in a directory boots OpenCode's instance.
+    await sdkBaseline(oc.url, 2, 'warm up');
+    await viaFlow(flow, 2, 'warm up');
+    console.log('bench/overhead — OpencodeFlow vs bare SDK, same server, interleaved');
+    console.log('agents  rounds  sdk median ms  flow median ms  ratio (goal ≤ 1.05)');
+    const out: Array<{ n: number; sdk: number; flow: number; ratio: number }> = [];
+    for (const n of sizes) {
+      const sdk: number[] = [];
+      const fl: number[] = [];
+      for (let r = 0; r < rounds; r++) {
+        const order = r % 2 === 0 ? ['sdk', 'flow'] : ['flow', 'sdk'];
+        for (const which of order) {
+          const t0 = performance.now();
+          if (which === 'sdk') await sdkBaseline(oc.url, n, `bench task ${r}`);
+          else await viaFlow(flow, n, `bench task ${r}`);
+          (which === 'sdk' ? sdk : fl).push(performance.now() - t0);
+        }
+      }
+      const row = { n, sdk: median(sdk), flow: median(fl), ratio: median(fl) / median(sdk) };
+      out.push(row);
+      console.log(`${String(n).padStart(6)}  ${String(rounds).padStart(6)}  ${row.sdk.toFixed(0).padStart(13)}  ${row.flow.toFixed(0).padStart(14)}  ${row.ratio.toFixed(3)}`);
+    }
+    return out;
+  } finally {
+    await flow.shutdown();
+    await oc.stop();
+    await llm.close();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
