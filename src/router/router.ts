@@ -345,7 +345,8 @@ export class ModelRouter {
 
   #rank(floor: number, promptTokens: number, now: number, limit?: number): RankedModel[] {
     // Room for the pick, the chain, and every model now cooling down (which the pick skips).
-    const cooling = this.#cooldowns.size === 0 ? 0 : Object.keys(this.cooldowns(now)).length;
+    let cooling = 0;
+    for (const until of this.#cooldowns.values()) if (until > now) cooling++;
     return rankModels(this.catalog.list(), {
       mode: this.config.mode,
       promptTokens,

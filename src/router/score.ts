@@ -130,22 +130,32 @@ export interface RankOptions {
 export function rankModels(models: readonly ModelInfo[], options: RankOptions): RankedModel[] {
   const { mode, promptTokens, outputTokens } = options;
   const floor = options.floor ?? 0;
-  const cap = options.maxCostPerTask;
+  const cap = options.maxCostPerTask ?? Number.POSITIVE_INFINITY;
   const exclude = options.exclude;
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
   if (limit <= 0) return [];
 
-  const candidates: ModelInfo[] = [];
-  const estimates: number[] = [];
+  // Pass 1: filter, estimate, and (balanced) the log-cost range. Scratch arrays are reused
+  // across calls: this runs on every decision and should not feed the garbage collector.
+  const n = models.length;
+  if (scratchIndex.length < n) {
+    scratchIndex = new Int32Array(n);
+    scratchEstimate = new Float64Array(n);
+  }
+  const index = scratchIndex;
+  const estimates = scratchEstimate;
+  let count = 0;
   let minLog = Number.POSITIVE_INFINITY;
   let maxLog = Number.NEGATIVE_INFINITY;
-  for (const model of models) {
+  for (let i = 0; i < n; i++) {
+    const model = models[i] as ModelInfo;
     if (!model.toolcall || model.quality < floor) continue;
     if (exclude !== undefined && exclude.has(model.id)) continue;
     const estimate = (promptTokens * model.cost.input + outputTokens * model.cost.output) / 1e6;
-    if (cap !== undefined && estimate > cap) continue;
-    candidates.push(model);
-    estimates.push(estimate);
+    if (estimate > cap) continue;
+    index[count] = i;
+    estimates[count] = estimate;
+    count++;
     if (mode === 'balanced') {
       const log = Math.log(estimate + COST_EPSILON);
       if (log < minLog) minLog = log;
@@ -153,12 +163,12 @@ export function rankModels(models: readonly ModelInfo[], options: RankOptions): 
     }
   }
 
-  const compare = COMPARATORS[mode];
+  // Pass 2: score and keep the best `limit`, allocating only for models that make the cut.
   const span = maxLog - minLog;
   const top: RankedModel[] = [];
-  for (let i = 0; i < candidates.length; i++) {
-    const model = candidates[i] as ModelInfo;
-    const estimate = estimates[i] as number;
+  for (let k = 0; k < count; k++) {
+    const model = models[index[k] as number] as ModelInfo;
+    const estimate = estimates[k] as number;
     let score: number;
     switch (mode) {
       case 'cost':
@@ -179,21 +189,39 @@ export function rankModels(models: readonly ModelInfo[], options: RankOptions): 
         break;
       }
     }
-    insertTop(top, { model, estimate, score }, compare, limit);
+    if (top.length >= limit && compareRaw(mode, model, estimate, score, top[top.length - 1] as RankedModel) >= 0) continue;
+    if (top.length >= limit) top.pop();
+    let at = top.length;
+    while (at > 0 && compareRaw(mode, model, estimate, score, top[at - 1] as RankedModel) < 0) at--;
+    top.splice(at, 0, { model, estimate, score });
   }
   return top;
 }
 
-type Comparator = (a: RankedModel, b: RankedModel) => number;
+let scratchIndex = new Int32Array(256);
+let scratchEstimate = new Float64Array(256);
 
-/** Negative when `a` ranks before `b`. */
-const COMPARATORS: Readonly<Record<RoutingMode, Comparator>> = {
-  cost: (a, b) =>
-    b.score - a.score || b.model.quality - a.model.quality || b.model.speed - a.model.speed || byId(a, b),
-  quality: (a, b) => b.score - a.score || a.estimate - b.estimate || b.model.speed - a.model.speed || byId(a, b),
-  speed: (a, b) => b.score - a.score || b.model.quality - a.model.quality || a.estimate - b.estimate || byId(a, b),
-  balanced: (a, b) => b.score - a.score || b.model.quality - a.model.quality || a.estimate - b.estimate || byId(a, b),
-};
+/** Negative when a model with these figures ranks before `b` (the order documented on {@link rankModels}). */
+function compareRaw(mode: RoutingMode, model: ModelInfo, estimate: number, score: number, b: RankedModel): number {
+  const d = b.score - score;
+  if (d !== 0) return d;
+  const bm = b.model;
+  let t: number;
+  switch (mode) {
+    case 'cost':
+      t = bm.quality - model.quality || bm.speed - model.speed;
+      break;
+    case 'quality':
+      t = estimate - b.estimate || bm.speed - model.speed;
+      break;
+    case 'speed':
+    case 'balanced':
+      t = bm.quality - model.quality || estimate - b.estimate;
+      break;
+  }
+  if (t !== 0) return t;
+  return model.id < bm.id ? -1 : model.id > bm.id ? 1 : 0;
+}
 
 /**
  * The ordering {@link rankModels} uses for a mode (negative when `a` ranks first).
@@ -203,22 +231,6 @@ const COMPARATORS: Readonly<Record<RoutingMode, Comparator>> = {
  * ranked.sort(comparatorFor('quality'));
  * ```
  */
-export function comparatorFor(mode: RoutingMode): Comparator {
-  return COMPARATORS[mode];
-}
-
-function byId(a: RankedModel, b: RankedModel): number {
-  return a.model.id < b.model.id ? -1 : a.model.id > b.model.id ? 1 : 0;
-}
-
-/** Keeps `top` sorted and at most `limit` long. */
-function insertTop(top: RankedModel[], item: RankedModel, compare: Comparator, limit: number): void {
-  if (top.length >= limit) {
-    const last = top[top.length - 1] as RankedModel;
-    if (compare(item, last) >= 0) return;
-    top.pop();
-  }
-  let i = top.length;
-  while (i > 0 && compare(item, top[i - 1] as RankedModel) < 0) i--;
-  top.splice(i, 0, item);
+export function comparatorFor(mode: RoutingMode): (a: RankedModel, b: RankedModel) => number {
+  return (a, b) => compareRaw(mode, a.model, a.estimate, a.score, b);
 }
