@@ -1,0 +1,69 @@
+/**
+ * opencode-flow: programmable multi-agent flows on OpenCode. Node-only helpers sit behind
+ * subpath exports: `opencode-flow/testing` (scripted LLM + real OpenCode for tests) and
+ * `opencode-flow/mcp` (the memory MCP server).
+ */
+export {
+  OpencodeFlow,
+  FlowOptionsSchema,
+  ExecuteOptionsSchema,
+  toReport,
+  type AgentHandle,
+  type AgentReport,
+  type ExecuteOptions,
+  type FlowEvents,
+  type FlowOptions,
+  type FlowReport,
+} from './flow.js';
+export { FlowError, FlowErrorCode, isFlowError } from './errors.js';
+export {
+  AgentConfigSchema,
+  ModelIdSchema,
+  PermissionConfigSchema,
+  BUILTIN_TOOLS,
+  fullModelId,
+  toolSwitches,
+  toPermissionRuleset,
+  type AgentConfig,
+  type PermissionConfig,
+} from './config/agent.js';
+export {
+  agentMachine,
+  type AgentActorRef,
+  type AgentAttempt,
+  type AgentContext,
+  type AgentErrorKind,
+  type AgentEvent,
+  type AgentInput,
+  type AgentNotification,
+  type AgentOutcome,
+  type AgentResult,
+  type AgentSnapshot,
+  type AgentSpec,
+  type AgentTask,
+} from '../machines/agent.js';
+export {
+  supervisorMachine,
+  agentActorId,
+  taskFor,
+  type FlowMode,
+  type FlowStatus,
+  type SupervisorActorRef,
+  type SupervisorEvent,
+  type SupervisorInput,
+  type SupervisorOutput,
+  type SupervisorSnapshot,
+} from '../machines/supervisor.js';
+export { createAgentActors, parseModelRef, type AgentRuntime } from './runtime/agent-actors.js';
+export { OpencodeClient, outcomeOf, type ModelRef, type OpencodeClientOptions, type PromptOutcome } from './opencode/client.js';
+export { EventHub, type EventHubOptions } from './opencode/events.js';
+export {
+  attachOpencodeServer,
+  startOpencodeServer,
+  checkHealth,
+  resolveOpencodeBinary,
+  type OpencodeServer,
+  type ServerEndpoint,
+  type StartServerOptions,
+} from './opencode/server.js';
+export { loadPresets, toOpencodeAgentConfig, type PresetAgent } from './presets/index.js';
