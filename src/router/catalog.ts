@@ -5,6 +5,11 @@ import { lookupModelScore } from './quality.js';
  * One model entry as `GET /config/providers` gives it (OpenAPI schema `Model`); only the
  * fields the router reads. Prices are USD per 1M tokens. `cache_read`/`cache_write` are
  * accepted too, for hand-written catalogs in the models.dev style.
+ *
+ * @example
+ * ```ts
+ * const m: ProviderModelInput = { cost: { input: 0.25, output: 2 }, limit: { context: 400_000, output: 128_000 } };
+ * ```
  */
 export interface ProviderModelInput {
   id?: string;
@@ -21,7 +26,14 @@ export interface ProviderModelInput {
   status?: string;
 }
 
-/** One provider as `GET /config/providers` gives it (OpenAPI schema `Provider`). */
+/**
+ * One provider as `GET /config/providers` gives it (OpenAPI schema `Provider`).
+ *
+ * @example
+ * ```ts
+ * const p: ProviderInput = { id: 'ollama', models: { 'qwen2.5-coder:7b': {} } };
+ * ```
+ */
 export interface ProviderInput {
   id: string;
   name?: string;

@@ -135,7 +135,14 @@ export const ModelScoreOverrideSchema = z.strictObject({ quality: score.optional
  */
 export type ModelScoreOverrides = Record<string, z.output<typeof ModelScoreOverrideSchema>>;
 
-/** Default for `cooldownMs`: how long a model that answered 429 is skipped by every agent. */
+/**
+ * Default for `cooldownMs`: how long a model that answered 429 is skipped by every agent.
+ *
+ * @example
+ * ```ts
+ * router.cooldown('openai/gpt-5', DEFAULT_COOLDOWN_MS);
+ * ```
+ */
 export const DEFAULT_COOLDOWN_MS = 30_000;
 
 /**

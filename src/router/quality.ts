@@ -2,10 +2,22 @@
  * Quality for a model nobody scored (neither our table nor the user's `models` override).
  * 60 sits at the `general`/`docs` floor: an unknown model may take general work but is never
  * chosen by scoring for code, review, security or planning until the user scores it.
+ *
+ * @example
+ * ```ts
+ * lookupModelScore('scripted/small').quality === DEFAULT_QUALITY; // true
+ * ```
  */
 export const DEFAULT_QUALITY = 60;
 
-/** Speed for a model nobody scored. */
+/**
+ * Speed for a model nobody scored.
+ *
+ * @example
+ * ```ts
+ * lookupModelScore('scripted/small').speed === DEFAULT_SPEED; // true
+ * ```
+ */
 export const DEFAULT_SPEED = 60;
 
 /**
@@ -13,6 +25,11 @@ export const DEFAULT_SPEED = 60;
  * Quality is our judgement of agentic coding/reasoning ability; speed of output tokens per
  * second and latency as served by the model's usual providers (local models: on a typical
  * workstation GPU). They order models; they are not benchmarks.
+ *
+ * @example
+ * ```ts
+ * const entry: QualityEntry = { pattern: 'claude-sonnet-4', quality: 95, speed: 65 };
+ * ```
  */
 export interface QualityEntry {
   /** A model name such as `claude-sonnet-4` or `qwen2.5-coder-32b` (see {@link tokenizeModelName}). */

@@ -176,6 +176,9 @@ export class ModelRouter {
     const taskType = input.taskType ?? classifyTask(input);
     const floor = floorFor(taskType, this.config.floors);
     const promptTokens = input.promptTokens ?? estimatePromptTokens(input.task);
+    if (!Number.isFinite(promptTokens) || promptTokens < 0) {
+      throw new FlowError(FlowErrorCode.InvalidConfig, `select: promptTokens must be a finite number ≥ 0, got ${promptTokens}`);
+    }
     const notes: string[] = [];
     const done = (model: ModelInfo, source: SelectionSource, reason: string, ranked?: readonly RankedModel[]): Selection => {
       const chain = this.#chainFor(model.id, ranked ?? this.#rank(floor, promptTokens, now));

@@ -35,6 +35,11 @@ export const BALANCED_WEIGHTS = Object.freeze({ quality: 0.5, cost: 0.35, speed:
 /**
  * Added to every estimate (USD) before taking its logarithm, so free models (estimate 0)
  * have a finite cost score; a millionth of a dollar is below any priced model's estimate.
+ *
+ * @example
+ * ```ts
+ * Math.log(0 + COST_EPSILON); // finite, for a free local model
+ * ```
  */
 export const COST_EPSILON = 1e-6;
 

@@ -90,6 +90,22 @@ describe('ModelRouter.select — explicit choices', () => {
     expect(s.chain).not.toContain('ollama/qwen2.5-coder:7b');
   });
 
+  it('an agent model wins even while cooling down, and says so', () => {
+    const r = router();
+    r.cooldown('openai/gpt-5', 60_000, T0);
+    const s = r.select({ ...code(), preferred: 'openai/gpt-5' });
+    expect(s.model).toBe('openai/gpt-5');
+    expect(s.reason).toContain('cooling down');
+    expect(r.cooldowns(T0)).toEqual({ 'openai/gpt-5': T0 + 60_000 });
+    expect(r.cooldowns(T0 + 60_000)).toEqual({});
+  });
+
+  it('rejects a nonsense prompt size', () => {
+    expect(() => router().select({ ...code(), promptTokens: Number.NaN })).toThrow(
+      expect.objectContaining({ code: FlowErrorCode.InvalidConfig }),
+    );
+  });
+
   it('resolves a preferred alias to the served id, and ignores an unserved one', () => {
     expect(router().select({ ...code(), preferred: 'anthropic/claude-sonnet-4' }).model).toBe('anthropic/claude-sonnet-4-20250514');
     const s = router().select({ ...code(), preferred: 'mistral/mistral-large' });
