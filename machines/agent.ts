@@ -114,6 +114,8 @@ export interface AgentContext {
   /** User message of the last prompt seen finished, so a stale outcome is never taken. */
   lastUserMessageID?: string;
   retries: number;
+  /** A prompt may be running in the session (set on entering `working`, cleared on done/failed). */
+  busy: boolean;
   /** The last finished prompt's outcome as read from OpenCode. */
   lastOutcome?: AgentOutcome;
   pendingError?: { message: string; kind: AgentErrorKind };
@@ -193,7 +195,7 @@ export const agentMachine = setup({
       const tried = new Set(input.attempts.map((a) => a.model));
       return input.chain.find((m) => !tried.has(m)) ?? null;
     }),
-    cleanupSession: fromPromise<void, { sessionID?: string; keep: boolean }>(notProvided('cleanupSession')),
+    cleanupSession: fromPromise<void, { sessionID?: string; keep: boolean; busy: boolean }>(notProvided('cleanupSession')),
   },
   delays: {
     promptTimeout: ({ context }) => context.promptTimeoutMs,
@@ -242,6 +244,7 @@ export const agentMachine = setup({
     costBase: 0,
     sessionCost: 0,
     retries: 0,
+    busy: false,
     taskStartedAt: 0,
     results: [],
   }),
@@ -273,6 +276,7 @@ export const agentMachine = setup({
     },
     working: {
       entry: assign({
+        busy: true,
         streamed: '',
         retries: 0,
         taskStartedAt: ({ context }) => (context.attempts.length === 0 ? Date.now() : context.taskStartedAt),
@@ -417,7 +421,7 @@ export const agentMachine = setup({
       entry: [
         assign(({ context }) => {
           const result = makeResult(context, 'done');
-          return { result, results: [...context.results, result], task: undefined, attempts: [] };
+          return { result, results: [...context.results, result], task: undefined, attempts: [], busy: false };
         }),
         { type: 'notify', params: ({ context }) => stateNote(context, 'done') },
         { type: 'notify', params: ({ context }) => ({ type: 'agent.done', agent: context.spec.name, result: context.result! }) },
@@ -428,7 +432,7 @@ export const agentMachine = setup({
       entry: [
         assign(({ context }) => {
           const result = makeResult(context, 'failed');
-          return { result, results: [...context.results, result], task: undefined, attempts: [] };
+          return { result, results: [...context.results, result], task: undefined, attempts: [], busy: false };
         }),
         { type: 'notify', params: ({ context }) => stateNote(context, 'failed') },
         {
@@ -443,7 +447,8 @@ export const agentMachine = setup({
       on: { STOP: {} },
       invoke: {
         src: 'cleanupSession',
-        input: ({ context }) => ({ sessionID: context.sessionID, keep: context.keepSessions }),
+        // Only a session stopped mid-prompt needs an abort; a finished one is just deleted.
+        input: ({ context }) => ({ sessionID: context.sessionID, keep: context.keepSessions, busy: context.busy }),
         onDone: 'stopped',
         onError: 'stopped',
       },

@@ -18,6 +18,12 @@ import { attachOpencodeServer, startOpencodeServer, type OpencodeServer } from '
 import { createAgentActors, type AgentRuntime } from './runtime/agent-actors.js';
 import { loadPresets, toOpencodeAgentConfig, type PresetAgent } from './presets/index.js';
 import { zodToFlowError } from './config/errors.js';
+import { memoryMachine, createMemoryClient, type MemoryActorRef } from '../machines/memory.js';
+import { createMemoryBackend } from './memory/config.js';
+import type { MemoryBackend } from './memory/backend.js';
+import type { MemoryClient } from './memory/ops.js';
+import { flowNamespace } from './memory/namespace.js';
+import { startMemoryMcpHttp, type MemoryMcpHttpServer } from './memory/mcp/http.js';
 
 /** Options of {@link OpencodeFlow}. */
 export const FlowOptionsSchema = z
@@ -48,6 +54,14 @@ export const FlowOptionsSchema = z
     agentDirs: z.array(z.string()).optional(),
     /** Skip the "is any provider configured" preflight. */
     skipProviderCheck: z.boolean().optional(),
+    /**
+     * Shared memory: `{ backend: 'file', path } | { backend: 'sqlite', path } | { backend:
+     * 'redis', url }` or a URI (`file:.opencode-flow/memory.json`, `sqlite:./flow.db`,
+     * `redis://127.0.0.1:6379/0`). Default: the file backend. `false` turns memory off.
+     */
+    memory: z.union([z.string(), z.record(z.string(), z.unknown()), z.literal(false)]).optional(),
+    /** Id of this flow object: its memory namespace (`flow:<id>`) and its first flow's id. */
+    id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected letters, digits, "_" or "-" (max 64)' }).optional(),
   })
   .strict();
 
@@ -170,12 +184,41 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   private readonly agents = new Map<string, AgentHandle>();
   private readonly flows = new Map<string, Actor<typeof supervisorMachine>>();
   private closed = false;
+  private memoryBackend?: MemoryBackend;
+  private memoryActor?: Actor<typeof memoryMachine>;
+  private memoryClient?: MemoryClient;
+  private mcp?: MemoryMcpHttpServer;
+  private firstFlow = true;
+  /** This flow object's id: its memory namespace is `flow:<id>`. */
+  readonly id: string;
 
   constructor(options: FlowOptions = {}) {
     super();
     const parsed = FlowOptionsSchema.safeParse(options);
     if (!parsed.success) throw zodToFlowError(parsed.error, 'OpencodeFlow options');
     this.options = parsed.data;
+    this.id = parsed.data.id ?? newFlowId();
+  }
+
+  /**
+   * Shared memory of this flow (namespace `flow:<id>`; pass `{ shared: true }` for the
+   * cross-flow namespace). Agents reach the same store through the `flow_memory_*` tools.
+   *
+   * @example
+   * ```ts
+   * await flow.memory.set('api-design', report.results[0].output);
+   * const design = await flow.memory.get('api-design');
+   * const stop = flow.memory.watch('api-*', (c) => console.log(c.key, 'written by', c.by));
+   * ```
+   */
+  get memory(): MemoryClient {
+    if (!this.memoryClient) {
+      throw new FlowError(
+        FlowErrorCode.Memory,
+        this.options.memory === false ? 'memory is turned off for this flow (memory: false)' : 'flow not started: await flow.start() before using memory',
+      );
+    }
+    return this.memoryClient;
   }
 
   /** The OpenCode client (after `start()`). */
@@ -202,14 +245,21 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   private async doStart() {
     const o = this.options;
     this.presets = await loadPresets({ cwd: o.directory, extraDirs: o.agentDirs });
+    if (o.memory !== false) await this.startMemory();
+    const mcpConfig = this.mcp ? { flow: this.mcp.opencodeConfig() } : undefined;
     if (o.serverUrl) {
       this.server = await attachOpencodeServer({ url: o.serverUrl, password: o.password, username: o.username });
     } else {
       const agentConfig = Object.fromEntries([...this.presets.values()].map((p) => [p.name, toOpencodeAgentConfig(p)]));
+      const extra = o.opencodeConfig ?? {};
       this.server = await startOpencodeServer({
         cwd: o.directory,
         env: o.serverEnv,
-        config: { agent: agentConfig, ...o.opencodeConfig },
+        config: {
+          ...extra,
+          agent: { ...agentConfig, ...(extra.agent as object | undefined) },
+          ...(mcpConfig ? { mcp: { ...(extra.mcp as object | undefined), ...mcpConfig } } : {}),
+        },
       });
     }
     this.client = new OpencodeClient({
@@ -218,11 +268,23 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       username: this.server.username,
       requestTimeoutMs: o.requestTimeoutMs,
     });
+    // A running server does not pick up config changes: register the memory tools live.
+    if (o.serverUrl && mcpConfig) await this.client.addMcp('flow', mcpConfig.flow as unknown as Record<string, unknown>);
     const providers = await this.client.providers();
     for (const p of providers.providers) for (const m of Object.keys(p.models)) this.models.add(`${p.id}/${m}`);
     if (!o.skipProviderCheck) this.checkProviders(providers.providers.map((p) => p.id));
     this.hub = new EventHub(this.client);
     await this.hub.start();
+  }
+
+  private async startMemory() {
+    this.memoryBackend = await createMemoryBackend(this.options.memory as never, { cwd: this.options.directory });
+    const namespace = flowNamespace(this.id);
+    this.memoryActor = createActor(memoryMachine, { id: 'memory', input: { backend: this.memoryBackend, namespace } });
+    this.memoryActor.start();
+    this.memoryClient = createMemoryClient(this.memoryActor, { by: 'flow' });
+    // Tool calls from agents become events of the same memory actor (single writer).
+    this.mcp = await startMemoryMcpHttp({ ops: createMemoryClient(this.memoryActor, { by: 'agent' }), namespace });
   }
 
   /**
@@ -314,7 +376,8 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     const dup = o.agents.find((a, i) => o.agents.indexOf(a) !== i);
     if (dup) throw new FlowError(FlowErrorCode.InvalidConfig, `agents: "${dup}" is listed twice`);
     const specs = o.agents.map((n) => this.resolveAgent(n));
-    const flowId = o.flowId ?? newFlowId();
+    const flowId = o.flowId ?? (this.firstFlow ? this.id : newFlowId());
+    this.firstFlow = false;
     const runtime: AgentRuntime = { client: this.client!, hub: this.hub! };
     const machine = supervisorMachine.provide({
       actors: { agent: agentMachine.provide({ actors: createAgentActors(runtime) }) },
@@ -368,6 +431,9 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     await Promise.allSettled(running.map((a) => toPromise(a)));
     this.hub?.stop();
     await this.server?.stop();
+    await this.mcp?.close();
+    this.memoryActor?.stop();
+    await this.memoryBackend?.close();
     this.removeAllListeners();
   }
 }

@@ -115,7 +115,12 @@ export function createAgentActors(rt: AgentRuntime) {
       const partTypes = new Map<string, string>();
       const toolStatus = new Map<string, string>();
 
-      const check = async (): Promise<void> => {
+      /**
+       * Read the session and finish when the prompt's answer is complete. On an idle event
+       * the session is known idle; a blind check (poll, reconnect) asks the status first,
+       * so a finished-but-still-closing session is never taken early.
+       */
+      const check = async (knownIdle = false): Promise<void> => {
         if (finished) return;
         if (checking) {
           again = true;
@@ -123,6 +128,7 @@ export function createAgentActors(rt: AgentRuntime) {
         }
         checking = true;
         try {
+          if (!knownIdle && sid in (await client.status(ac.signal))) return;
           const outcome = toAgentOutcome(await client.messages(sid, ac.signal));
           if (!finished && outcome && outcome.userMessageID !== input.afterUserMessageID) {
             finished = true;
@@ -166,18 +172,15 @@ export function createAgentActors(rt: AgentRuntime) {
             if (st.type === 'retry') {
               const message = st.message ?? 'provider error';
               sendBack({ type: 'oc.retry', attempt: st.attempt ?? 1, message, kind: classifyRetryMessage(message) });
-            } else if (st.type === 'idle') void check();
+            } else if (st.type === 'idle') void check(true);
             break;
           }
           case 'session.idle':
+            void check(true);
+            break;
           case 'session.error':
             void check();
             break;
-          case 'message.updated': {
-            const info = p.info as { role: string; time?: { completed?: number }; error?: unknown; finish?: string };
-            if (info.role === 'assistant' && (info.error || (info.time?.completed && info.finish !== 'tool-calls'))) void check();
-            break;
-          }
           default:
             break;
         }
@@ -187,7 +190,6 @@ export function createAgentActors(rt: AgentRuntime) {
       const onConnected = () => void check();
       hub.on('connected', onConnected);
       const timer = setInterval(() => void check(), rt.reconcileMs ?? 5000);
-      void check();
       return () => {
         off();
         hub.off('connected', onConnected);
@@ -223,10 +225,9 @@ export function createAgentActors(rt: AgentRuntime) {
         }
       : {}),
 
-    cleanupSession: fromPromise<void, { sessionID?: string; keep: boolean }>(async ({ input }) => {
+    cleanupSession: fromPromise<void, { sessionID?: string; keep: boolean; busy: boolean }>(async ({ input }) => {
       if (!input.sessionID) return;
-      const st = await client.status().catch(() => ({}) as Record<string, unknown>);
-      if (input.sessionID in st) await client.abort(input.sessionID).catch(() => false);
+      if (input.busy) await client.abort(input.sessionID).catch(() => false);
       if (!input.keep) await client.deleteSession(input.sessionID).catch(() => false);
     }),
   };

@@ -13,7 +13,7 @@ type Report =
   | { kind: 'hang' };
 
 function harness(script: Record<string, Report>, opts: { createFails?: boolean } = {}) {
-  const calls = { created: 0, prompts: [] as string[], aborts: 0, cleanups: [] as Array<{ sessionID?: string; keep: boolean }> };
+  const calls = { created: 0, prompts: [] as string[], aborts: 0, cleanups: [] as Array<{ sessionID?: string; keep: boolean; busy: boolean }> };
   let sessionCost = 0;
   let seq = 0;
   const machine = agentMachine.provide({
@@ -56,7 +56,7 @@ function harness(script: Record<string, Report>, opts: { createFails?: boolean }
         calls.aborts++;
         return { sessionCost, lastUserMessageID: `msg_${seq}` };
       }),
-      cleanupSession: fromPromise(async ({ input }: { input: { sessionID?: string; keep: boolean } }) => {
+      cleanupSession: fromPromise(async ({ input }: { input: { sessionID?: string; keep: boolean; busy: boolean } }) => {
         calls.cleanups.push(input);
       }),
     },
@@ -162,7 +162,7 @@ describe('agent machine', () => {
     const out = await toPromise(actor);
     expect(actor.getSnapshot().status).toBe('done');
     expect(out.sessionID).toBe('ses_1');
-    expect(calls.cleanups).toEqual([{ sessionID: 'ses_1', keep: false }]);
+    expect(calls.cleanups).toEqual([{ sessionID: 'ses_1', keep: false, busy: true }]);
   });
 
   it('keeps the session on cleanup when asked', async () => {
@@ -171,7 +171,7 @@ describe('agent machine', () => {
     await waitFor(actor, (s) => s.matches('done'));
     actor.send({ type: 'STOP' });
     await toPromise(actor);
-    expect(calls.cleanups).toEqual([{ sessionID: 'ses_1', keep: true }]);
+    expect(calls.cleanups).toEqual([{ sessionID: 'ses_1', keep: true, busy: false }]);
   });
 
   it('fails when the session cannot be created', async () => {

@@ -1,0 +1,84 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OpencodeFlow } from '../../src/flow.js';
+import { startScriptedLLM, type ScriptedLLM, type ScriptedRequest } from '../../src/testing/index.js';
+import { isolatedOpencodeEnv, scriptedOpencodeConfig } from '../../src/testing/opencode.js';
+
+/**
+ * Agents coordinate through shared memory: OpenCode itself calls our MCP server's
+ * `flow_memory_*` tools on the scripted model's behalf; the flow (embedded server) wires
+ * the MCP server into OpenCode's config at start.
+ */
+let llm: ScriptedLLM;
+let dir: string;
+let flow: OpencodeFlow;
+
+beforeAll(async () => {
+  llm = await startScriptedLLM();
+  dir = await mkdtemp(join(tmpdir(), 'ocf-mem-'));
+  const home = join(dir, 'home');
+  flow = new OpencodeFlow({
+    directory: dir,
+    model: 'scripted/small',
+    memory: { backend: 'file', path: join(dir, 'memory.json') },
+    serverEnv: isolatedOpencodeEnv(home),
+    opencodeConfig: scriptedOpencodeConfig({ baseURL: llm.baseURL }),
+  });
+  await flow.start();
+});
+
+afterAll(async () => {
+  await flow?.shutdown();
+  await llm?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const lastToolResult = (r: ScriptedRequest) => r.toolResults[r.toolResults.length - 1]?.content ?? '(none)';
+
+describe('shared memory through the flow_memory_* MCP tools', () => {
+  it('agent A sets a key with flow_memory_set; agent B reads it with flow_memory_get', async () => {
+    llm.script([
+      // Agent A: call the tool, then report.
+      { match: { allText: 'MEM-TASK', system: /researcher/i, hasToolResult: false }, reply: { toolCalls: [{ name: 'flow_memory_set', arguments: { key: 'api-design', value: { style: 'REST', version: 7 } } }] } },
+      { match: { allText: 'MEM-TASK', system: /researcher/i, hasToolResult: true }, reply: { text: 'stored the design' } },
+      // Agent B: read, then answer with what the tool returned.
+      { match: { allText: 'MEM-TASK', system: /coder|software engineer/i, hasToolResult: false }, reply: { toolCalls: [{ name: 'flow_memory_get', arguments: { key: 'api-design' } }] } },
+      { match: { allText: 'MEM-TASK', system: /coder|software engineer/i, hasToolResult: true }, reply: (req) => ({ text: `design from memory: ${lastToolResult(req)}` }) },
+    ]);
+    const changes: string[] = [];
+    const stop = flow.memory.watch('api-*', (c) => changes.push(`${c.key}=${JSON.stringify(c.value)}`));
+    const tools: string[] = [];
+    flow.on('agent.tool', (e) => tools.push(`${e.agent}:${e.tool}:${e.status}`));
+    const report = await flow.execute({ task: 'MEM-TASK: agree on the API', agents: ['researcher', 'coder'], mode: 'sequential' });
+    stop();
+    expect(report.status).toBe('completed');
+    // The tools were offered to the model under OpenCode's server_tool naming.
+    const first = llm.promptRequests().find((r) => r.allText.includes('MEM-TASK'))!;
+    expect(first.tools).toEqual(expect.arrayContaining(['flow_memory_set', 'flow_memory_get', 'flow_memory_list', 'flow_memory_cas', 'flow_memory_incr', 'flow_memory_delete']));
+    expect(tools).toContain('researcher:flow_memory_set:completed');
+    expect(tools).toContain('coder:flow_memory_get:completed');
+    const b = report.results.find((r) => r.agent === 'coder')!;
+    expect(b.output).toContain('design from memory:');
+    expect(b.output).toContain('"style":"REST"');
+    expect(b.output).toContain('"version":7');
+    // The same store, seen from the library API, and the change was observed.
+    expect(await flow.memory.get('api-design')).toEqual({ style: 'REST', version: 7 });
+    expect(changes).toEqual(['api-design={"style":"REST","version":7}']);
+  });
+
+  it('a tool call with bad arguments is an MCP error the model sees, and the store is unchanged', async () => {
+    await flow.memory.set('counter', 1);
+    llm.script([
+      { match: { allText: 'BAD-ARGS', hasToolResult: false }, reply: { toolCalls: [{ name: 'flow_memory_incr', arguments: { key: '../../etc/passwd', amount: 'lots' } }] } },
+      { match: { allText: 'BAD-ARGS', hasToolResult: true }, reply: (req) => ({ text: `tool said: ${lastToolResult(req)}` }) },
+    ]);
+    const report = await flow.execute({ task: 'BAD-ARGS', agents: ['tester'] });
+    expect(report.status).toBe('completed');
+    const out = report.results[0]!.output;
+    expect(out).toMatch(/tool said: .*(invalid|error|expected)/i);
+    expect(await flow.memory.get('counter')).toBe(1);
+    expect((await flow.memory.list()).map((e) => e.key).sort()).toEqual(['api-design', 'counter']);
+  });
+});
