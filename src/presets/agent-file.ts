@@ -147,9 +147,14 @@ export function parseAgentFile(text: string, source: string): PresetAgent {
   const doc = parseDocument(frontMatter, { prettyErrors: true, uniqueKeys: true });
   const yamlError = doc.errors[0];
   if (yamlError) {
-    const line = yamlError.linePos?.[0].line;
-    const where = line === undefined ? '' : ` (line ${line + 1})`;
-    throw invalid(source, `front matter is not valid YAML${where}: ${yamlError.message.split('\n')[0]}`, yamlError);
+    // yaml counts lines from the front matter; the file has the opening "---" before it.
+    const pos = yamlError.linePos?.[0];
+    const where = pos ? ` (line ${pos.line + 1}, column ${pos.col})` : '';
+    const what = (yamlError.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+    // The classic slip: an unquoted `*` pattern is a YAML alias.
+    const line = pos ? frontMatter.split('\n')[pos.line - 1] : undefined;
+    const hint = line && /^\s*\*/.test(line) ? ' (quote patterns that start with "*", e.g. "*": deny)' : '';
+    throw invalid(source, `front matter is not valid YAML${where}: ${what}${hint}`, yamlError);
   }
   const data: unknown = doc.toJS() ?? {};
   if (typeof data !== 'object' || Array.isArray(data)) {
@@ -158,7 +163,7 @@ export function parseAgentFile(text: string, source: string): PresetAgent {
 
   const parsed = AgentFrontMatterSchema.safeParse(data);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map(formatIssue);
+    const lines = parsed.error.issues.flatMap(specific).map(formatIssue);
     throw new FlowError(FlowErrorCode.InvalidConfig, `invalid agent file ${source}: ${lines.join('; ')}`, {
       cause: parsed.error,
       details: { file: source, issues: parsed.error.issues },
@@ -225,6 +230,20 @@ function splitFrontMatter(text: string, source: string): { frontMatter: string; 
     body: lines.slice(end + 1).join('\n'),
     bodyLine: end + 2,
   };
+}
+
+/**
+ * A union's own issue says only "none of the shapes fit". When one branch got further into
+ * the value (an issue deeper in it), that branch's issues name the real field, e.g.
+ * `permission.bash["git diff*"]` rather than `permission`.
+ */
+function specific(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code !== 'invalid_union') return [issue];
+  const depth = (branch: z.core.$ZodIssue[]) => Math.max(0, ...branch.map((i) => i.path.length));
+  let best: z.core.$ZodIssue[] | undefined;
+  for (const branch of issue.errors) if (depth(branch) > 0 && (!best || depth(branch) > depth(best))) best = branch;
+  if (!best) return [issue];
+  return best.flatMap((i) => specific({ ...i, path: [...issue.path, ...i.path] } as z.core.$ZodIssue));
 }
 
 function formatIssue(issue: z.core.$ZodIssue): string {
