@@ -112,6 +112,7 @@ export function createAgentActors(rt: AgentRuntime) {
       let finished = false;
       let checking = false;
       let again = false;
+      let checkingIdle = false;
       const partTypes = new Map<string, string>();
       const toolStatus = new Map<string, string>();
 
@@ -123,10 +124,13 @@ export function createAgentActors(rt: AgentRuntime) {
       const check = async (knownIdle = false): Promise<void> => {
         if (finished) return;
         if (checking) {
-          again = true;
+          // An idle-triggered read already in flight sees the final state; only a blind
+          // read in flight may have looked too early.
+          if (!checkingIdle) again = true;
           return;
         }
         checking = true;
+        checkingIdle = knownIdle;
         try {
           if (!knownIdle && sid in (await client.status(ac.signal))) return;
           const outcome = toAgentOutcome(await client.messages(sid, ac.signal));

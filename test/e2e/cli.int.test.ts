@@ -187,3 +187,29 @@ describe('opencode-flow CLI', () => {
     expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 });
+
+describe('README commands', () => {
+  it('the README run command works against a configured server (npx, built package)', async () => {
+    const readme = await import('node:fs/promises').then((fs) => fs.readFile(join(root, 'README.md'), 'utf8'));
+    const line = readme.split('\n').find((l) => l.startsWith('npx opencode-flow '))!;
+    expect(line).toBeTruthy();
+    const command = line.replace(/\s+#.*$/, '');
+    // Same command, plus the server to attach to (the README's default embeds one).
+    const r = await new Promise<Run>((resolveRun) => {
+      const child = spawn('sh', ['-c', `${command} --server ${oc.url} --model scripted/small`], {
+        cwd: root,
+        env: { ...process.env, OPENCODE_SERVER_URL: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('close', (code) => resolveRun({ code, stdout, stderr }));
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    for (const agent of ['researcher', 'coder', 'reviewer']) expect(r.stdout).toContain(`── ${agent} · scripted/small · done`);
+    expect(r.stdout).toMatch(/flow flow_\S+ completed/);
+  });
+});
