@@ -45,7 +45,7 @@ describe('in one process: 20 writers x 500 incr = 10000', () => {
   const kits = { file: fileKit(), sqlite: sqliteKit(), redis: redisKit() };
   afterAll(() => Promise.all(Object.values(kits).map((k) => k.cleanup())));
 
-  it('file backend, through the memory actor', { timeout: 120_000 }, async () => {
+  it('file backend, through the memory actor', { timeout: 240_000 }, async () => {
     const backend = await kits.file.open();
     const { ops, stop } = actorOps(backend);
     await incrLoops(ops, 'n');
@@ -70,7 +70,7 @@ describe('in one process: 20 writers x CAS retry loops lose no update', () => {
   const kits = { file: fileKit(), sqlite: sqliteKit(), redis: redisKit() };
   afterAll(() => Promise.all(Object.values(kits).map((k) => k.cleanup())));
 
-  it('file backend, through the memory actor', { timeout: 120_000 }, async () => {
+  it('file backend, through the memory actor', { timeout: 240_000 }, async () => {
     const { ops, stop } = actorOps(await kits.file.open());
     const retries = await casLoops(ops, 'c', 50);
     expect(await ops.get('c')).toBe(WRITERS * 50);
@@ -122,7 +122,7 @@ async function acrossProcesses(
         }),
     ),
   );
-  for (const c of children) c.stdin!.write('go\n');
+  for (const c of children) c.stdin!.end('go\n');
   await Promise.all(exits);
   const retries = outputs
     .map((o) => JSON.parse(o().trim().split('\n').at(-1)!) as { retries: number })
