@@ -14,6 +14,7 @@ describe('classifyError', () => {
       { name: 'APIError', data: { message: 'Overloaded', statusCode: 529, isRetryable: true, responseBody: '{"type":"error","error":{"type":"overloaded_error"}}' } },
       'server',
     ],
+    ['APIError 429, bare message', { name: 'APIError', data: { message: 'Error', statusCode: 429, isRetryable: true } }, 'rate_limit'],
     ['APIError 500', { name: 'APIError', data: { message: 'Internal Server Error', statusCode: 500, isRetryable: true } }, 'server'],
     ['APIError 401', { name: 'APIError', data: { message: 'invalid x-api-key', statusCode: 401, isRetryable: false } }, 'auth'],
     ['APIError 402 billing', { name: 'APIError', data: { message: 'Insufficient credits', statusCode: 402, isRetryable: false } }, 'auth'],

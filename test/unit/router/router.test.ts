@@ -148,7 +148,8 @@ describe('ModelRouter.select — explicit choices', () => {
     expect(s.chain).toEqual(['anthropic/claude-sonnet-4-20250514', 'openai/gpt-5']);
     const tried = [s.model];
     let next: string | undefined;
-    while ((next = r.next({ agent: 'coder', failed: tried.at(-1)!, errorKind: 'server', tried, now: T0 }))) {
+    // bounded, so a regression that stops skipping tried models fails instead of looping
+    for (let i = 0; i < 10 && (next = r.next({ agent: 'coder', failed: tried.at(-1)!, errorKind: 'server', tried, now: T0 })); i++) {
       expect(catalog.has(next)).toBe(true);
       tried.push(next);
     }

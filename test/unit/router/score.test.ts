@@ -1,8 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { BALANCED_WEIGHTS, buildCatalog, estimateCost, estimatePromptTokens, rankModels } from '../../../src/router/index.js';
+import { BALANCED_WEIGHTS, ModelCatalog, buildCatalog, estimateCost, estimatePromptTokens, rankModels } from '../../../src/router/index.js';
+import type { ModelInfo } from '../../../src/router/index.js';
 import { PROMPT_TOKENS, PROVIDERS } from './fixtures.js';
 
 const models = buildCatalog(PROVIDERS).list();
+
+/** A model priced like every other one here, differing only in the given scores. */
+function info(id: string, scores: { quality: number; speed: number }): ModelInfo {
+  const [providerID = '', modelID = ''] = id.split('/');
+  return { id, providerID, modelID, name: id, cost: { input: 1, output: 2 }, scored: true, toolcall: true, ...scores };
+}
 const base = { promptTokens: PROMPT_TOKENS, outputTokens: 1000 };
 
 describe('estimateCost', () => {
@@ -21,6 +28,15 @@ describe('rankModels', () => {
     // two free local models (quality 74 and 75): the better one first
     const ranked = rankModels(models, { ...base, mode: 'cost', floor: 70 }).map((r) => r.model.id);
     expect(ranked.slice(0, 2)).toEqual(['ollama/llama3.1:8b', 'ollama/qwen2.5-coder:7b']);
+  });
+
+  it('cost ties go to quality, then speed, before the id', () => {
+    const twins = new ModelCatalog([
+      info('a/low', { quality: 80, speed: 99 }),
+      info('m/fast', { quality: 90, speed: 90 }),
+      info('z/high', { quality: 90, speed: 50 }),
+    ]).list();
+    expect(rankModels(twins, { ...base, mode: 'cost' }).map((r) => r.model.id)).toEqual(['m/fast', 'z/high', 'a/low']);
   });
 
   it('quality: highest quality; equal quality → cheaper', () => {
