@@ -207,9 +207,9 @@ describe('README commands', () => {
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       child.on('close', (code) => resolveRun({ code, stdout, stderr }));
     });
-    expect(r.stderr).toBe('');
+    expect(r.stderr, r.stderr).toBe('');
     expect(r.code).toBe(0);
     for (const agent of ['researcher', 'coder', 'reviewer']) expect(r.stdout).toContain(`── ${agent} · scripted/small · done`);
     expect(r.stdout).toMatch(/flow flow_\S+ completed/);
-  });
+  }, 180_000);
 });
