@@ -243,7 +243,7 @@ describe('memory MCP over streamable HTTP', () => {
 });
 
 describe('startMemoryMcpHttp lifecycle', () => {
-  it('takes a given token and port 0, refuses short tokens, and stops serving on close', async () => {
+  it('takes a given token and port 0, refuses short tokens and big bodies, and stops serving on close', async () => {
     await expect(startMemoryMcpHttp({ ops: createMemoryClient(actor), namespace: NS, token: 'short' })).rejects.toThrow(/at least 16/);
     await expect(startMemoryMcpHttp({ ops: createMemoryClient(actor), namespace: 'flow:../x' })).rejects.toThrow(/namespace/);
     const token = 'a-token-chosen-by-the-caller';
@@ -252,6 +252,15 @@ describe('startMemoryMcpHttp lifecycle', () => {
     const client = new Client({ name: 't', version: '1' });
     await client.connect(new StreamableHTTPClientTransport(new URL(other.url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
     expect((await client.listTools()).tools).toHaveLength(6);
+    // A body over maxBodyBytes is refused before it is parsed.
+    const small = await startMemoryMcpHttp({ ops: createMemoryClient(actor), namespace: NS, token, maxBodyBytes: 1024 });
+    const big = await fetch(small.url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ pad: 'x'.repeat(4096) }),
+    });
+    expect(big.status).toBe(413);
+    await small.close();
     await other.close();
     await expect(fetch(other.url, { method: 'POST' })).rejects.toThrow();
     await client.close().catch(() => undefined);

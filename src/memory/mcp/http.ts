@@ -103,6 +103,16 @@ export async function startMemoryMcpHttp(options: MemoryMcpHttpOptions): Promise
     }
     if (closing) return plain(res, 503, 'shutting down');
 
+    // POST bodies are read here with plain Node streams and handed over parsed: cheaper than
+    // the transport's own read through web streams, and needed anyway to spot `initialize`.
+    let body: unknown;
+    if (req.method === 'POST') {
+      try {
+        body = JSON.parse(await readBody(req, maxBodyBytes));
+      } catch (e) {
+        return rpcError(res, (e as { status?: number }).status ?? 400, `Parse error: ${(e as Error).message}`, -32700);
+      }
+    }
     const sessionId = header(req, 'mcp-session-id');
     if (sessionId) {
       const session = sessions.get(sessionId);
@@ -110,16 +120,9 @@ export async function startMemoryMcpHttp(options: MemoryMcpHttpOptions): Promise
       // Keep the map in least-recently-used order.
       sessions.delete(sessionId);
       sessions.set(sessionId, session);
-      return session.transport.handleRequest(req, res);
+      return session.transport.handleRequest(req, res, body);
     }
     if (req.method !== 'POST') return rpcError(res, 400, 'Bad request: no Mcp-Session-Id; POST an initialize request first');
-
-    let body: unknown;
-    try {
-      body = JSON.parse(await readBody(req, maxBodyBytes));
-    } catch (e) {
-      return rpcError(res, (e as { status?: number }).status ?? 400, `Parse error: ${(e as Error).message}`, -32700);
-    }
     if (!isInitializeRequest(body)) {
       return rpcError(res, 400, 'Bad request: no Mcp-Session-Id; POST an initialize request first');
     }
@@ -136,7 +139,6 @@ export async function startMemoryMcpHttp(options: MemoryMcpHttpOptions): Promise
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       enableJsonResponse: true,
-      maxRequestBodySize: maxBodyBytes,
       onsessioninitialized: (id) => {
         sessions.set(id, { transport, server });
       },

@@ -1,0 +1,274 @@
+/**
+ * Shared-memory latency: `set` and `get` p50/p99 per call, side by side in one run,
+ *  - direct on each backend (file, SQLite, Redis),
+ *  - through the memory actor (the flow's single writer),
+ *  - through a real MCP client over streamable HTTP (the path OpenCode's agents take) and over
+ *    stdio (a child process speaking MCP on its stdin/stdout),
+ * each with its ratio against a baseline measured in the same run: a plain in-memory `Map`.
+ * Goal: p99 < 5 ms through MCP.
+ *
+ *   npx tsx bench/memory.ts [--n 1000]
+ *
+ * The file backend fsyncs every write, so its `set` figures are the disk's fsync latency;
+ * the MCP rows over SQLite show the protocol's own cost without it.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { createActor } from 'xstate';
+import { createMemoryClient, memoryMachine } from '../machines/memory.js';
+import type { MemoryBackend } from '../src/memory/backend.js';
+import { createBackendMemoryOps } from '../src/memory/backend-ops.js';
+import { createMemoryBackend } from '../src/memory/config.js';
+import type { JsonValue } from '../src/memory/json.js';
+import { memoryMcpStdioOptionsFromEnv, runMemoryMcpStdio, startMemoryMcpHttp } from '../src/memory/mcp/index.js';
+import type { MemoryOps } from '../src/memory/ops.js';
+
+/** Latency figures of one operation, milliseconds per call. */
+export interface Timing {
+  p50: number;
+  p99: number;
+}
+
+/** One row of the table. */
+export interface MemoryBenchRow {
+  path: string;
+  set: Timing;
+  get: Timing;
+}
+
+/** What {@link main} prints and returns. */
+export interface MemoryBench {
+  iterations: number;
+  baseline: MemoryBenchRow;
+  rows: MemoryBenchRow[];
+  /** Every MCP row has set and get p99 under 5 ms. */
+  goalMet: boolean;
+  skipped: string[];
+}
+
+const NS = 'flow:bench';
+const KEYS = 64;
+const VALUE: JsonValue = {
+  agent: 'coder',
+  status: 'done',
+  files: ['src/api.ts', 'src/auth.ts', 'test/api.test.ts'],
+  tokens: { input: 1234, output: 567 },
+  note: 'x'.repeat(64),
+};
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+async function time(n: number, warmup: number, op: (i: number) => unknown): Promise<Timing> {
+  for (let i = 0; i < warmup; i++) await op(i);
+  const samples = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await op(i);
+    samples[i] = performance.now() - t;
+  }
+  samples.sort((a, b) => a - b);
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+}
+
+/** Times `set` then `get` over a rotating set of keys. */
+async function measure(
+  path: string,
+  n: number,
+  set: (key: string) => unknown,
+  get: (key: string) => unknown,
+): Promise<MemoryBenchRow> {
+  const warmup = Math.max(20, Math.floor(n / 10));
+  const setT = await time(n, warmup, (i) => set(`bench/${i % KEYS}`));
+  const getT = await time(n, warmup, (i) => get(`bench/${i % KEYS}`));
+  return { path, set: setT, get: getT };
+}
+
+const viaOps = (path: string, n: number, ops: MemoryOps) =>
+  measure(
+    path,
+    n,
+    (k) => ops.set(k, VALUE),
+    (k) => ops.get(k),
+  );
+
+const viaBackend = (path: string, n: number, b: MemoryBackend) =>
+  measure(
+    path,
+    n,
+    (k) => b.set(NS, k, VALUE),
+    (k) => b.get(NS, k),
+  );
+
+async function viaMcp(path: string, n: number, client: Client): Promise<MemoryBenchRow> {
+  const call = async (name: string, args: Record<string, unknown>) => {
+    const r = await client.callTool({ name, arguments: args });
+    if (r.isError) throw new Error(`${name} failed: ${JSON.stringify(r.content)}`);
+  };
+  return measure(
+    path,
+    n,
+    (k) => call('memory_set', { key: k, value: VALUE }),
+    (k) => call('memory_get', { key: k }),
+  );
+}
+
+/** Runs the benchmark, prints the table, returns the figures. */
+export async function main(options: { iterations?: number } = {}): Promise<MemoryBench> {
+  const n = options.iterations ?? 1000;
+  const dir = mkdtempSync(join(tmpdir(), 'ocf-bench-memory-'));
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const redisPrefix = `ocf-bench-${process.pid}:`;
+  const cleanups: (() => Promise<unknown> | unknown)[] = [];
+  const rows: MemoryBenchRow[] = [];
+  const skipped: string[] = [];
+  const restoreWarnings = quietClientAbortWarnings();
+  try {
+    const map = new Map<string, string>();
+    const baseline = await measure(
+      'Map (in-memory baseline)',
+      n,
+      (k) => map.set(k, JSON.stringify(VALUE)),
+      (k) => map.get(k),
+    );
+
+    const file = await createMemoryBackend(`file:${join(dir, 'direct.json')}`);
+    cleanups.push(() => file.close());
+    rows.push(await viaBackend('file, direct', n, file));
+    const sqlite = await createMemoryBackend(`sqlite:${join(dir, 'direct.db')}`);
+    cleanups.push(() => sqlite.close());
+    rows.push(await viaBackend('sqlite, direct', n, sqlite));
+    try {
+      const redis = await createMemoryBackend({ backend: 'redis', url: redisUrl, prefix: redisPrefix });
+      cleanups.push(async () => {
+        for (const e of await redis.list(NS)) await redis.delete(NS, e.key);
+        await redis.close();
+      });
+      rows.push(await viaBackend('redis, direct', n, redis));
+    } catch (e) {
+      skipped.push(`redis (${(e as Error).message})`);
+    }
+
+    // The library's path: memory actor as single writer, MCP HTTP tool calls routed through it.
+    const actorFile = await createMemoryBackend(`file:${join(dir, 'actor.json')}`);
+    const actor = createActor(memoryMachine, { input: { backend: actorFile, namespace: NS } }).start();
+    cleanups.push(async () => {
+      actor.stop();
+      await actorFile.close();
+    });
+    const actorOps = createMemoryClient(actor);
+    rows.push(await viaOps('memory actor -> file', n, actorOps));
+
+    const httpFile = await startMemoryMcpHttp({ ops: actorOps, namespace: NS });
+    cleanups.push(() => httpFile.close());
+    rows.push(await viaMcp('MCP HTTP -> actor -> file', n, await httpClient(httpFile, cleanups)));
+
+    const sqliteForHttp = await createMemoryBackend(`sqlite:${join(dir, 'http.db')}`);
+    cleanups.push(() => sqliteForHttp.close());
+    const httpSqlite = await startMemoryMcpHttp({
+      ops: createBackendMemoryOps(sqliteForHttp, { namespace: NS }),
+      namespace: NS,
+    });
+    cleanups.push(() => httpSqlite.close());
+    rows.push(await viaMcp('MCP HTTP -> sqlite', n, await httpClient(httpSqlite, cleanups)));
+
+    rows.push(await viaMcp('MCP stdio -> file', n, await stdioClient(`file:${join(dir, 'stdio.json')}`, cleanups)));
+    rows.push(await viaMcp('MCP stdio -> sqlite', n, await stdioClient(`sqlite:${join(dir, 'stdio.db')}`, cleanups)));
+
+    const mcpRows = rows.filter((r) => r.path.startsWith('MCP'));
+    const goalMet = mcpRows.every((r) => r.set.p99 < 5 && r.get.p99 < 5);
+    print(n, baseline, rows, skipped, goalMet);
+    return { iterations: n, baseline, rows, goalMet, skipped };
+  } finally {
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+    restoreWarnings();
+  }
+}
+
+async function httpClient(server: { url: string; token: string }, cleanups: (() => unknown)[]): Promise<Client> {
+  const client = new Client({ name: 'bench', version: '1.0.0' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(server.url), {
+      requestInit: { headers: { Authorization: `Bearer ${server.token}` } },
+    }),
+  );
+  cleanups.push(() => client.close());
+  return client;
+}
+
+async function stdioClient(memoryUri: string, cleanups: (() => unknown)[]): Promise<Client> {
+  const client = new Client({ name: 'bench', version: '1.0.0' });
+  await client.connect(
+    new StdioClientTransport({
+      command: process.execPath,
+      args: ['--import', 'tsx', fileURLToPath(import.meta.url), '--stdio-server'],
+      env: { ...(process.env as Record<string, string>), OPENCODE_FLOW_MEMORY: memoryUri, OPENCODE_FLOW_NAMESPACE: NS },
+      stderr: 'inherit',
+    }),
+  );
+  cleanups.push(() => client.close());
+  return client;
+}
+
+function print(n: number, baseline: MemoryBenchRow, rows: MemoryBenchRow[], skipped: string[], goalMet: boolean): void {
+  const ms = (v: number) => (v < 0.01 ? v.toFixed(4) : v < 1 ? v.toFixed(3) : v.toFixed(2));
+  const ratio = (v: number, base: number) => `x${Math.round(v / base).toLocaleString('en-US')}`;
+  const header = ['path', 'set p50', 'set p99', 'get p50', 'get p99', 'set p50/Map', 'set p99/Map', 'get p50/Map', 'get p99/Map'];
+  const table = [baseline, ...rows].map((r) => [
+    r.path,
+    ms(r.set.p50),
+    ms(r.set.p99),
+    ms(r.get.p50),
+    ms(r.get.p99),
+    ratio(r.set.p50, baseline.set.p50),
+    ratio(r.set.p99, baseline.set.p99),
+    ratio(r.get.p50, baseline.get.p50),
+    ratio(r.get.p99, baseline.get.p99),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log(`memory latency, ms per call, ${n} calls each (value ${JSON.stringify(VALUE).length} bytes of JSON)`);
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of table) console.log(line(row));
+  if (skipped.length) console.log(`skipped: ${skipped.join('; ')}`);
+  console.log(`goal p99 < 5 ms through MCP: ${goalMet ? 'met' : 'NOT met'}`);
+}
+
+/**
+ * The MCP SDK's HTTP client hands one long-lived AbortSignal to every fetch; undici detaches
+ * its listener only when the request is garbage-collected, so a few thousand calls in a row
+ * trip Node's MaxListeners warning. That is the client's, not the server's; keep it off the table.
+ */
+function quietClientAbortWarnings(): () => void {
+  const printers = process.listeners('warning');
+  const filter = (w: Error) => {
+    if (w.name === 'MaxListenersExceededWarning' && /abort listeners added to \[AbortSignal\]/.test(w.message)) return;
+    for (const print of printers) print(w);
+  };
+  process.removeAllListeners('warning');
+  process.on('warning', filter);
+  return () => {
+    process.off('warning', filter);
+    for (const print of printers) process.on('warning', print);
+  };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  if (process.argv.includes('--stdio-server')) {
+    // The child side of the stdio rows: an MCP server on this process's stdin/stdout.
+    const server = await runMemoryMcpStdio(memoryMcpStdioOptionsFromEnv());
+    await server.closed;
+  } else {
+    const i = process.argv.indexOf('--n');
+    const iterations = i >= 0 ? Number(process.argv[i + 1]) : undefined;
+    await main(iterations !== undefined && Number.isFinite(iterations) ? { iterations } : {});
+  }
+}
