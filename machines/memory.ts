@@ -99,8 +99,12 @@ export type MemoryEmittedEvent = MemoryResultEvent | MemoryChangedEvent;
 
 /** Input of the memory actor. */
 export interface MemoryMachineInput {
-  /** Where memory lives. The actor uses it but does not own it: close it yourself. */
-  backend: MemoryBackend;
+  /**
+   * The backend, when the machine was not made with {@link withMemoryBackend}. Kept beside the
+   * actor, not in its context, so snapshots stay plain data; a restored actor needs
+   * `withMemoryBackend` (input is not replayed on restore).
+   */
+  backend?: MemoryBackend;
   /** The flow's namespace, `flow:<id>`. */
   namespace: string;
   /** Requests waiting beyond this many are refused at once (default 10000). */
@@ -117,9 +121,11 @@ interface Watcher {
   ref: AnyActorRef;
 }
 
-/** Context of the memory actor. Holds the backend and actor refs, so it is not for persisting. */
+/**
+ * Context of the memory actor: plain data and actor refs only, so `getPersistedSnapshot()`
+ * works. The backend lives in the `memoryOp` actor (see {@link withMemoryBackend}).
+ */
 export interface MemoryMachineContext {
-  backend: MemoryBackend;
   namespace: string;
   maxQueue: number;
   queue: MemoryRequestEvent[];
@@ -130,7 +136,6 @@ export interface MemoryMachineContext {
 
 /** Input of the `memoryOp` actor: one backend operation. */
 export interface MemoryOpInput {
-  backend: MemoryBackend;
   /** The resolved namespace (the flow's or `shared`). */
   namespace: string;
   request: BackendRequest;
@@ -144,17 +149,22 @@ export interface MemoryOpOutput {
 }
 
 /**
- * Performs one backend operation for the memory actor: the default `memoryOp` actor, exported
- * so replacements given through `memoryMachine.provide` can wrap it.
+ * Performs one memory operation on `backend`: what the `memoryOp` actor of
+ * {@link withMemoryBackend} does, exported so a replacement given through `.provide` can wrap it.
  *
  * @example
  * ```ts
  * const timed = memoryMachine.provide({
- *   actors: { memoryOp: fromPromise(async ({ input }) => { const t = Date.now(); try { return await runMemoryOp(input) } finally { log(Date.now() - t) } }) },
+ *   actors: {
+ *     memoryOp: fromPromise<MemoryOpOutput, MemoryOpInput>(async ({ input }) => {
+ *       const t = performance.now();
+ *       try { return await runMemoryOp(backend, input); } finally { record(performance.now() - t); }
+ *     }),
+ *   },
  * });
  * ```
  */
-export async function runMemoryOp({ backend, namespace, request }: MemoryOpInput): Promise<MemoryOpOutput> {
+export async function runMemoryOp(backend: MemoryBackend, { namespace, request }: MemoryOpInput): Promise<MemoryOpOutput> {
   const by = request.by ?? 'flow';
   const ttl = 'ttlMs' in request && request.ttlMs !== undefined ? { ttlMs: request.ttlMs } : undefined;
   switch (request.type) {
@@ -196,11 +206,23 @@ function failure(requestId: string, e: unknown): MemoryResultEvent {
   return { type: 'memory.result', requestId, ok: false, error: { code, message } };
 }
 
+/** Backends given as input, by the memory actor that got them. */
+const inputBackends = new WeakMap<AnyActorRef, MemoryBackend>();
+
+/** The `memoryOp` actor over `backend`. */
+export function backendMemoryOp(backend: MemoryBackend) {
+  return fromPromise<MemoryOpOutput, MemoryOpInput>(({ input }) => runMemoryOp(backend, input));
+}
+
 /**
  * The memory actor: the single writer of one flow's memory. It takes `memory.*` request
- * events, runs them one at a time in arrival order through the `memoryOp` actor (swap it with
- * `.provide`), replies `memory.result` to `replyTo` and emits it, and after each change emits
+ * events, runs them one at a time in arrival order through the named `memoryOp` actor, replies
+ * `memory.result` to `replyTo` and emits it, and after each change emits
  * `memory.changed { namespace, key, value, by, op }` and sends it to matching watchers.
+ *
+ * The machine does no I/O itself: the backend is given as `input.backend` or bound with
+ * {@link withMemoryBackend} (tests swap `memoryOp` with `.provide`). Its context is plain data,
+ * so a snapshot persists; restore it with `createActor(withMemoryBackend(backend), { snapshot })`.
  *
  * @example
  * ```ts
@@ -218,7 +240,17 @@ export const memoryMachine = setup({
     emitted: {} as MemoryEmittedEvent,
   },
   actors: {
-    memoryOp: fromPromise<MemoryOpOutput, MemoryOpInput>(({ input }) => runMemoryOp(input)),
+    /** Uses the backend given as input; replaced by `withMemoryBackend` or `.provide`. */
+    memoryOp: fromPromise<MemoryOpOutput, MemoryOpInput>(async ({ input, self }) => {
+      const backend = self._parent && inputBackends.get(self._parent);
+      if (!backend) {
+        throw new FlowError(
+          FlowErrorCode.Internal,
+          'the memory actor has no backend: create it from withMemoryBackend(backend) or give input.backend',
+        );
+      }
+      return runMemoryOp(backend, input);
+    }),
   },
   guards: {
     hasQueued: ({ context }) => context.queue.length > 0,
@@ -277,10 +309,10 @@ export const memoryMachine = setup({
   },
 }).createMachine({
   id: 'memory',
-  context: ({ input }) => {
+  context: ({ input, self }) => {
     assertNamespace(input.namespace);
+    if (input.backend) inputBackends.set(self, input.backend);
     return {
-      backend: input.backend,
       namespace: input.namespace,
       maxQueue: input.maxQueue ?? 10_000,
       queue: [],
@@ -313,7 +345,6 @@ export const memoryMachine = setup({
         id: 'memoryOp',
         src: 'memoryOp',
         input: ({ context }) => ({
-          backend: context.backend,
           namespace: namespaceOf(context, context.current!),
           request: context.current!,
         }),
@@ -328,7 +359,9 @@ export const memoryMachine = setup({
             const change = event.output.change;
             if (!change) return;
             const changed: MemoryChangedEvent = { type: 'memory.changed', ...change };
-            const live = context.watchers.filter((w) => w.ref.getSnapshot().status === 'active');
+            // A watcher that stopped is dropped; so is one whose ref did not survive a snapshot
+            // restore (XState revives only an actor's own children).
+            const live = context.watchers.filter((w) => typeof w.ref?.getSnapshot === 'function' && w.ref.getSnapshot().status === 'active');
             if (live.length !== context.watchers.length) enqueue.assign({ watchers: live });
             for (const w of live) {
               if (w.namespace === change.namespace && compileWatchPattern(w.pattern)(change.key)) enqueue.sendTo(w.ref, changed);
@@ -350,6 +383,20 @@ export const memoryMachine = setup({
     },
   },
 });
+
+/**
+ * The memory machine with its `memoryOp` bound to `backend`. The actor uses the backend but
+ * does not own it: close the backend after stopping the actor.
+ *
+ * @example
+ * ```ts
+ * const actor = createActor(withMemoryBackend(backend), { input: { namespace: 'flow:abc' } }).start();
+ * const memory = createMemoryClient(actor);
+ * ```
+ */
+export function withMemoryBackend(backend: MemoryBackend): typeof memoryMachine {
+  return memoryMachine.provide({ actors: { memoryOp: backendMemoryOp(backend) } });
+}
 
 /** A running memory actor. */
 export type MemoryActorRef = ActorRefFrom<typeof memoryMachine>;

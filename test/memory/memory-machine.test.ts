@@ -8,10 +8,11 @@ import {
   type MemoryOpInput,
   type MemoryOpOutput,
   type MemoryResultEvent,
+  withMemoryBackend,
 } from '../../machines/memory.js';
 import { FlowError, FlowErrorCode } from '../../src/errors.js';
 import type { MemoryChange } from '../../src/memory/ops.js';
-import { fileKit, sleep } from './helpers.js';
+import { fileKit, redisKit, sleep } from './helpers.js';
 
 const NS = 'flow:actor';
 
@@ -248,7 +249,7 @@ describe('createMemoryClient over a real file backend', () => {
     const backend = await kit.open();
     const slow = fromPromise<MemoryOpOutput, MemoryOpInput>(async ({ input }) => {
       await sleep(50);
-      return runMemoryOp(input);
+      return runMemoryOp(backend, input);
     });
     const actor = createActor(memoryMachine.provide({ actors: { memoryOp: slow } }), { input: { backend, namespace: NS } }).start();
     const memory = createMemoryClient(actor);
@@ -266,3 +267,41 @@ async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
     await sleep(2);
   }
 }
+
+describe('memory actor snapshots', () => {
+  const kit = redisKit();
+  afterAll(() => kit.cleanup());
+
+  it('persist as plain JSON (no backend inside) and restore into withMemoryBackend', async () => {
+    const backend = await kit.open(); // an ioredis client: circular, would break any snapshot holding it
+    const actor = createActor(memoryMachine, { input: { backend, namespace: NS } }).start();
+    const watcher = recorder();
+    const memory = createMemoryClient(actor);
+    actor.send({ type: 'memory.watch', requestId: 'w', pattern: '*', replyTo: watcher.ref });
+    await memory.set('plan', { steps: 2 });
+    expect(await memory.incr('n')).toBe(1);
+    const persisted = actor.getPersistedSnapshot();
+    const text = JSON.stringify(persisted);
+    expect(text).not.toContain('redis');
+    expect(JSON.parse(text)).toMatchObject({ value: 'idle', context: { namespace: NS, queue: [], watchers: [{ id: 'watch-1', pattern: '*' }] } });
+    actor.stop();
+
+    // Input is required by the type and ignored on restore: the snapshot's context wins.
+    const restored = createActor(withMemoryBackend(backend), { snapshot: JSON.parse(text) as never, input: { namespace: 'flow:ignored' } }).start();
+    const again = createMemoryClient(restored);
+    expect(await again.get('plan')).toEqual({ steps: 2 });
+    expect(await again.incr('n')).toBe(2);
+    // The watcher was not the actor's child, so it does not come back; the actor drops it and serves on.
+    expect(restored.getSnapshot().context.watchers).toEqual([]);
+    expect(restored.getSnapshot().context.namespace).toBe(NS);
+    expect(restored.getSnapshot().status).toBe('active');
+    restored.stop();
+    watcher.stop();
+  });
+
+  it('without any backend, requests fail with a clear error', async () => {
+    const actor = createActor(memoryMachine, { input: { namespace: NS } }).start();
+    await expect(createMemoryClient(actor).get('k')).rejects.toThrow(/no backend: create it from withMemoryBackend/);
+    actor.stop();
+  });
+});
