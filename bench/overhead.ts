@@ -51,7 +51,7 @@ function median(xs: number[]): number {
 export async function main({ rounds = 5, sizes = [1, 20] }: { rounds?: number; sizes?: number[] } = {}) {
   const llm = await startScriptedLLM({ fallback: { text: 'ok' } });
   const oc = await startTestOpencode({ baseURL: llm.baseURL });
-  const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', maxConcurrent: 100 });
+  const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', maxConcurrent: 100, memory: false });
   try {
     for (let i = 0; i < Math.max(...sizes); i++) await flow.spawn({ name: `bench-${i}`, agent: 'build' });
     // Warm-up: the first prompt in a directory boots OpenCode's instance.

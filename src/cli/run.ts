@@ -74,6 +74,8 @@ export async function runFlow(opts: RunOptions): Promise<number> {
     fallback: opts.fallback,
     keepSessions: opts.keepSessions,
     promptTimeoutMs: opts.timeout ? Math.round(opts.timeout * 1000) : undefined,
+    // A memory URI (file:…, sqlite:…, redis://…); default: .opencode-flow/memory.json.
+    memory: process.env.OPENCODE_FLOW_MEMORY || undefined,
   });
   let interrupted = 0;
   const onSignal = () => {

@@ -9,6 +9,9 @@ import { isolatedOpencodeEnv, startScriptedLLM, startTestOpencode, type Scripted
 /** The CLI as a user runs it: a child process, real OpenCode behind it, scripted LLM. */
 const root = resolve(import.meta.dirname, '../..');
 const cliSource = join(root, 'src/cli/index.ts');
+// Each CLI process gets its own memory file: the file backend is single-process.
+let memSeq = 0;
+const memoryEnv = () => ({ OPENCODE_FLOW_MEMORY: `file:${join(tmpdir(), `ocf-cli-mem-${process.pid}-${++memSeq}.json`)}` });
 
 interface Run {
   code: number | null;
@@ -20,7 +23,7 @@ function cli(args: string[], opts: { env?: Record<string, string>; onStdout?: (s
   return new Promise((resolveRun) => {
     const child = spawn(process.execPath, ['--import', 'tsx', cliSource, ...args], {
       cwd: root,
-      env: { ...process.env, OPENCODE_SERVER_URL: '', NO_COLOR: '1', ...opts.env },
+      env: { ...process.env, OPENCODE_SERVER_URL: '', NO_COLOR: '1', ...memoryEnv(), ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -100,7 +103,7 @@ describe('opencode-flow CLI', () => {
     const r = await new Promise<Run>((resolveRun) => {
       const child = spawn(process.execPath, ['--import', 'tsx', cliSource, '-a', 'coder,tester', '-t', 'CLI-SIGINT', '-s', oc.url, '--model', 'scripted/small', '--json', '--keep-sessions'], {
         cwd: root,
-        env: { ...process.env, OPENCODE_SERVER_URL: '' },
+        env: { ...process.env, OPENCODE_SERVER_URL: '', ...memoryEnv() },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';
@@ -198,7 +201,7 @@ describe('README commands', () => {
     const r = await new Promise<Run>((resolveRun) => {
       const child = spawn('sh', ['-c', `${command} --server ${oc.url} --model scripted/small`], {
         cwd: root,
-        env: { ...process.env, OPENCODE_SERVER_URL: '' },
+        env: { ...process.env, OPENCODE_SERVER_URL: '', ...memoryEnv() },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';

@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 function newFlow(extra: ConstructorParameters<typeof OpencodeFlow>[0] = {}) {
-  return new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', ...extra });
+  return new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', memory: false, ...extra });
 }
 
 async function sessionCost(client: OpencodeClient, sessionID: string): Promise<number> {
@@ -169,7 +169,7 @@ describe('OpencodeFlow against a real OpenCode server', () => {
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
     const port = (proxy.address() as { port: number }).port;
     llm.script({ match: { allText: 'CUT-TASK' }, reply: { text: 'finished while nobody listened', delayMs: 1500 } });
-    const flow = new OpencodeFlow({ serverUrl: `http://127.0.0.1:${port}`, model: 'scripted/small' });
+    const flow = new OpencodeFlow({ serverUrl: `http://127.0.0.1:${port}`, model: 'scripted/small', memory: false });
     try {
       flow.on('agent.state', (e) => {
         if (e.state !== 'streaming') return;
