@@ -19,6 +19,10 @@ const FileConfigSchema = z
     backend: z.literal('file'),
     path: z.string().min(1).default(DEFAULT_MEMORY_PATH).describe('The JSON file'),
     maxValueBytes,
+    fsyncDirectory: z
+      .boolean()
+      .optional()
+      .describe('Also fsync the directory after each write, so writes survive power loss (about twice the cost)'),
   })
   .strict();
 
@@ -163,7 +167,15 @@ export async function createMemoryBackend(
   switch (resolved.backend) {
     case 'file': {
       const { FileMemoryBackend } = await import('./file.js');
-      return FileMemoryBackend.open(withMax({ path: resolve(cwd, resolved.path) }, resolved.maxValueBytes));
+      return FileMemoryBackend.open(
+        withMax(
+          {
+            path: resolve(cwd, resolved.path),
+            ...(resolved.fsyncDirectory === undefined ? {} : { fsyncDirectory: resolved.fsyncDirectory }),
+          },
+          resolved.maxValueBytes,
+        ),
+      );
     }
     case 'sqlite': {
       const { SqliteMemoryBackend } = await import('./sqlite.js');

@@ -78,6 +78,7 @@ describe('MemoryConfigSchema / resolveMemoryConfig', () => {
     [{ backend: 'redis', url: 'http://x' }, /redis:\/\/ or rediss:\/\/ URL[\s\S]*at url/],
     [{ backend: 'file', path: 'x', extra: 1 }, /extra/],
     [{ backend: 'file', maxValueBytes: -1 }, /maxValueBytes/],
+    [{ backend: 'file', fsyncDirectory: 'yes' }, /fsyncDirectory/],
   ])('rejects %j naming the field', (config, message) => {
     expect(() => resolveMemoryConfig(config as never)).toThrow(message);
     expect(() => resolveMemoryConfig(config as never)).toThrow(/invalid memory config/);
@@ -94,6 +95,12 @@ describe('createMemoryBackend', () => {
     expect(file).toBeInstanceOf(FileMemoryBackend);
     expect((file as FileMemoryBackend).path).toBe(join(dir, '.opencode-flow/memory.json'));
     await file.close();
+    const durable = await createMemoryBackend({ backend: 'file', path: 'durable.json', fsyncDirectory: true }, { cwd: dir });
+    await durable.set('flow:x', 'k', 'kept');
+    await durable.close();
+    const reread = await createMemoryBackend(`file:${join(dir, 'durable.json')}`);
+    expect((await reread.get('flow:x', 'k'))!.value).toBe('kept');
+    await reread.close();
     const sqlite = await createMemoryBackend('sqlite:data/flow.db', { cwd: dir });
     expect(sqlite).toBeInstanceOf(SqliteMemoryBackend);
     expect((sqlite as SqliteMemoryBackend).path).toBe(join(dir, 'data/flow.db'));

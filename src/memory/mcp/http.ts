@@ -5,6 +5,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { FlowError, FlowErrorCode } from '../../errors.js';
+import { assertNamespace } from '../limits.js';
 import type { MemoryOps } from '../ops.js';
 import { createMemoryMcpServer, MEMORY_MCP_SERVER_NAME } from './server.js';
 
@@ -80,7 +81,7 @@ export async function startMemoryMcpHttp(options: MemoryMcpHttpOptions): Promise
   const maxBodyBytes = options.maxBodyBytes ?? 8 * 1024 * 1024;
   const expected = digest(`Bearer ${token}`);
   // Fail on a bad namespace now rather than at the first session.
-  createMemoryMcpServer({ ops: options.ops, namespace: options.namespace });
+  assertNamespace(options.namespace);
 
   const sessions = new Map<string, Session>();
   let closing = false;

@@ -1,7 +1,6 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { FlowError } from '../../errors.js';
 import type { JsonValue } from '../json.js';
 import { KEY_PATTERN, MAX_TTL_MS } from '../limits.js';
 import { SHARED_NAMESPACE } from '../namespace.js';
@@ -209,7 +208,8 @@ async function call(body: () => Promise<Record<string, unknown>>): Promise<CallT
     const result = await body();
     return { content: [{ type: 'text', text: JSON.stringify(result) }], structuredContent: result };
   } catch (e) {
-    const message = e instanceof FlowError || e instanceof Error ? e.message : String(e);
+    // FlowErrors carry messages written for the caller; anything else is reported as is.
+    const message = e instanceof Error ? e.message : String(e);
     return { content: [{ type: 'text', text: `Error: ${message}` }], isError: true };
   }
 }
