@@ -5,7 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import { createMemoryClient, memoryMachine, type MemoryActorRef, type MemoryChangedEvent } from '../../machines/memory.js';
 import type { MemoryBackend } from '../../src/memory/backend.js';
-import { MEMORY_TOOL_NAMES, startMemoryMcpHttp, type MemoryMcpHttpServer } from '../../src/memory/mcp/index.js';
+import {
+  MEMORY_TOOL_NAMES,
+  startMemoryMcpHttp,
+  type MemoryMcpHttpServer,
+  type MemoryMcpRequestInfo,
+} from '../../src/memory/mcp/index.js';
 import { fileKit } from './helpers.js';
 
 const NS = 'flow:mcp-http';
@@ -252,6 +257,18 @@ describe('startMemoryMcpHttp lifecycle', () => {
     const client = new Client({ name: 't', version: '1' });
     await client.connect(new StreamableHTTPClientTransport(new URL(other.url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
     expect((await client.listTools()).tools).toHaveLength(6);
+    // The metrics hook sees each answered request, with its tool.
+    const seen: MemoryMcpRequestInfo[] = [];
+    const observed = await startMemoryMcpHttp({ ops: createMemoryClient(actor), namespace: NS, token, onRequest: (i) => seen.push(i) });
+    const oc = new Client({ name: 't', version: '1' });
+    await oc.connect(new StreamableHTTPClientTransport(new URL(observed.url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    await oc.callTool({ name: 'memory_get', arguments: { key: 'k' } });
+    await oc.close();
+    await observed.close();
+    expect(seen[0]).toMatchObject({ httpMethod: 'POST', status: 200, rpcMethod: 'initialize' });
+    const toolCall = seen.find((i) => i.tool === 'memory_get')!;
+    expect(toolCall).toMatchObject({ httpMethod: 'POST', status: 200, rpcMethod: 'tools/call' });
+    expect(toolCall.ms).toBeGreaterThan(0);
     // A body over maxBodyBytes is refused before it is parsed.
     const small = await startMemoryMcpHttp({ ops: createMemoryClient(actor), namespace: NS, token, maxBodyBytes: 1024 });
     const big = await fetch(small.url, {

@@ -27,6 +27,22 @@ export interface MemoryMcpHttpOptions {
   maxSessions?: number;
   /** Largest request body, bytes (default 8 MiB: a 1 MiB value escaped as JSON fits with room). */
   maxBodyBytes?: number;
+  /** Called when each request has been answered: for metrics (e.g. a Prometheus histogram). */
+  onRequest?: (info: MemoryMcpRequestInfo) => void;
+}
+
+/** What {@link MemoryMcpHttpOptions.onRequest} gets about one answered request. */
+export interface MemoryMcpRequestInfo {
+  /** HTTP method. */
+  httpMethod: string;
+  /** HTTP status answered. */
+  status: number;
+  /** The JSON-RPC method of a POST (`tools/call`, `initialize`, ...), when it had one. */
+  rpcMethod?: string;
+  /** The tool called, for `tools/call`. */
+  tool?: string;
+  /** Time from the request's arrival to the last byte of the answer, ms. */
+  ms: number;
 }
 
 /** OpenCode's `McpRemoteConfig`, as `opencode.json`'s `"mcp": { "flow": ... }` takes it. */
@@ -95,6 +111,7 @@ export async function startMemoryMcpHttp(options: MemoryMcpHttpOptions): Promise
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    if (options.onRequest) observe(req, res, options.onRequest);
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/mcp') return plain(res, 404, 'not found: the memory MCP endpoint is /mcp');
     const auth = req.headers.authorization;
@@ -113,6 +130,7 @@ export async function startMemoryMcpHttp(options: MemoryMcpHttpOptions): Promise
       } catch (e) {
         return rpcError(res, (e as { status?: number }).status ?? 400, `Parse error: ${(e as Error).message}`, -32700);
       }
+      rpcInfo.set(res, describeRpc(body));
     }
     const sessionId = header(req, 'mcp-session-id');
     if (sessionId) {
@@ -183,6 +201,27 @@ export async function startMemoryMcpHttp(options: MemoryMcpHttpOptions): Promise
       });
     },
   };
+}
+
+const rpcInfo = new WeakMap<ServerResponse, { rpcMethod?: string; tool?: string }>();
+
+function observe(req: IncomingMessage, res: ServerResponse, report: (info: MemoryMcpRequestInfo) => void): void {
+  const start = performance.now();
+  res.once('finish', () => {
+    try {
+      report({ httpMethod: req.method ?? '', status: res.statusCode, ...rpcInfo.get(res), ms: performance.now() - start });
+    } catch {
+      // A metrics hook must not break serving.
+    }
+  });
+}
+
+function describeRpc(body: unknown): { rpcMethod?: string; tool?: string } {
+  const first = (Array.isArray(body) ? body[0] : body) as { method?: unknown; params?: { name?: unknown } } | undefined;
+  if (!first || typeof first.method !== 'string') return {};
+  return first.method === 'tools/call' && typeof first.params?.name === 'string'
+    ? { rpcMethod: first.method, tool: first.params.name }
+    : { rpcMethod: first.method };
 }
 
 function digest(s: string): Buffer {

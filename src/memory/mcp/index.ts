@@ -12,6 +12,7 @@ export {
   startMemoryMcpHttp,
   type MemoryMcpHttpOptions,
   type MemoryMcpHttpServer,
+  type MemoryMcpRequestInfo,
   type OpencodeRemoteMcpConfig,
 } from './http.js';
 export {
