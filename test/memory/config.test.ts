@@ -11,7 +11,7 @@ import {
 import { FileMemoryBackend } from '../../src/memory/file.js';
 import { RedisMemoryBackend } from '../../src/memory/redis.js';
 import { SqliteMemoryBackend } from '../../src/memory/sqlite.js';
-import { deleteRedisPrefix, FIXTURES, REDIS_URL, REPO_ROOT, tempDir, uniquePrefix } from './helpers.js';
+import { deleteRedisPrefix, FIXTURES, REDIS_URL, REPO_ROOT, removeTempDirs, tempDir, uniquePrefix } from './helpers.js';
 
 describe('parseMemoryUri', () => {
   it.each([
@@ -88,6 +88,7 @@ describe('MemoryConfigSchema / resolveMemoryConfig', () => {
 describe('createMemoryBackend', () => {
   const prefixes: string[] = [];
   afterAll(() => Promise.all(prefixes.map(deleteRedisPrefix)));
+  afterAll(() => removeTempDirs());
 
   it('opens each backend from a config or URI, resolving paths against cwd', async () => {
     const dir = await tempDir();

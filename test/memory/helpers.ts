@@ -23,8 +23,18 @@ export interface BackendKit {
   cleanup(): Promise<void>;
 }
 
+const looseDirs: string[] = [];
+
+/** A fresh temp directory, removed by {@link removeTempDirs}. */
 export async function tempDir(prefix = 'ocf-mem-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  looseDirs.push(dir);
+  return dir;
+}
+
+/** Removes every directory {@link tempDir} made in this test file. */
+export async function removeTempDirs(): Promise<void> {
+  await Promise.all(looseDirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 }
 
 export function uniquePrefix(): string {

@@ -6,7 +6,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMemoryBackend } from '../../src/memory/config.js';
 import { MEMORY_TOOL_NAMES, memoryMcpStdioOptionsFromEnv } from '../../src/memory/mcp/index.js';
-import { FIXTURES, REPO_ROOT, sqliteKit, tempDir } from './helpers.js';
+import { FIXTURES, REPO_ROOT, sqliteKit, removeTempDirs, tempDir } from './helpers.js';
 
 const NS = 'flow:mcp-stdio';
 const SERVER = join(FIXTURES, 'stdio-server.ts');
@@ -31,6 +31,7 @@ function text(result: CallToolResult): string {
 describe('memory MCP over stdio', () => {
   const kit = sqliteKit();
   afterAll(() => kit.cleanup());
+  afterAll(() => removeTempDirs());
 
   it('lists the tools, and each call reaches the backend', { timeout: 60_000 }, async () => {
     const reader = await kit.open(); // the test reads the same SQLite file while the server writes

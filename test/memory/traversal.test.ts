@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FlowError, FlowErrorCode } from '../../src/errors.js';
 import { flowNamespace } from '../../src/memory/namespace.js';
-import { allKits, fileKit, tempDir } from './helpers.js';
+import { allKits, fileKit, removeTempDirs, tempDir } from './helpers.js';
 
 const TRAVERSAL_KEYS = [
   '../../etc/passwd',
@@ -45,6 +45,7 @@ describe.each(allKits().map((k) => [k.name, k] as const))('path traversal: %s ba
 describe('file backend: keys never touch the file system', () => {
   const kit = fileKit();
   afterAll(() => kit.cleanup());
+  afterAll(() => removeTempDirs());
 
   it('keeps writing the one file, whatever the key looks like; nothing appears outside it', async () => {
     const memory = await kit.open();
