@@ -42,7 +42,7 @@ export interface AgentAttempt {
   errorKind?: AgentErrorKind;
 }
 
-export type AgentErrorKind = 'rate_limit' | 'server' | 'timeout' | 'context_overflow' | 'auth' | 'aborted' | 'other';
+export type AgentErrorKind = 'rate_limit' | 'server' | 'timeout' | 'context_overflow' | 'auth' | 'aborted' | 'budget' | 'other';
 
 /** What the final read of a prompt gives back (see `OpencodeClient.readOutcome`). */
 export interface AgentOutcome {
@@ -180,7 +180,8 @@ export const agentMachine = setup({
     createSession: fromPromise<{ id: string }, { spec: AgentSpec; parentSessionID?: string; flowId?: string }>(
       notProvided('createSession'),
     ),
-    sendPrompt: fromPromise<void, { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }>(
+    /** Sends the prompt; may answer with the model actually used (a router re-pick). */
+    sendPrompt: fromPromise<{ model?: string } | void, { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }>(
       notProvided('sendPrompt'),
     ),
     watchSession: fromCallback<AgentEvent, WatchInput>(notProvided('watchSession')),
@@ -350,11 +351,25 @@ export const agentMachine = setup({
           invoke: {
             src: 'sendPrompt',
             input: ({ context }) => ({ sessionID: context.sessionID!, spec: context.spec, task: context.task!, model: context.model }),
-            onDone: 'streaming',
-            onError: {
-              target: '#agent.fallback',
-              actions: assign({ pendingError: ({ event }) => ({ message: errorText(event.error), kind: 'other' as const }) }),
+            onDone: {
+              target: 'streaming',
+              actions: assign({ model: ({ context, event }) => (event.output && event.output.model) || context.model }),
             },
+            onError: [
+              {
+                // The flow's budget refused the prompt: no model can help, stop here.
+                guard: ({ event }) => (event.error as { code?: string } | undefined)?.code === 'budget_exceeded',
+                target: '#agent.failed',
+                actions: assign({
+                  attempts: ({ context, event }) => [...context.attempts, { model: context.model, error: errorText(event.error), errorKind: 'budget' as const }],
+                  pendingError: ({ event }) => ({ message: errorText(event.error), kind: 'budget' as const }),
+                }),
+              },
+              {
+                target: '#agent.fallback',
+                actions: assign({ pendingError: ({ event }) => ({ message: errorText(event.error), kind: 'other' as const }) }),
+              },
+            ],
           },
         },
         streaming: {

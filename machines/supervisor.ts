@@ -28,9 +28,14 @@ export interface SupervisorInput {
   /** Parent session for every agent's session (hierarchical use). */
   parentSessionID?: string;
   maxProviderRetries?: number;
+  /** Hard budget (USD): a result that takes the flow past it stops the flow. */
+  maxCost?: number;
 }
 
-export interface SupervisorContext extends Required<Omit<SupervisorInput, 'timeoutMs' | 'parentSessionID' | 'maxProviderRetries'>> {
+export interface SupervisorContext extends Required<Omit<SupervisorInput, 'timeoutMs' | 'parentSessionID' | 'maxProviderRetries' | 'maxCost'>> {
+  maxCost?: number;
+  /** Sum of finished agents' costs (USD). */
+  spent: number;
   timeoutMs?: number;
   parentSessionID?: string;
   maxProviderRetries?: number;
@@ -102,6 +107,12 @@ export const supervisorMachine = setup({
     allFinished: ({ context }) => context.queue.length === 0 && context.running.length === 0,
     allStopped: ({ context }) => context.live.length === 0,
     shouldFailFlow: ({ context, event }) => event.type === 'agent.failed' && context.onAgentFailure === 'fail',
+    /** The budget refused this agent's prompt, or its cost takes the flow past the cap. */
+    overBudget: ({ context, event }) => {
+      if (event.type !== 'agent.done' && event.type !== 'agent.failed') return false;
+      if (event.result.attempts.at(-1)?.errorKind === 'budget') return true;
+      return context.maxCost !== undefined && context.spent + event.result.cost > context.maxCost + 1e-9;
+    },
   },
   actions: {
     startAgents: enqueueActions(({ context, enqueue }) => {
@@ -134,6 +145,7 @@ export const supervisorMachine = setup({
       return {
         results: { ...context.results, [event.agent]: event.result },
         running: context.running.filter((n) => n !== event.agent),
+        spent: context.spent + event.result.cost,
       };
     }),
     stopAgent: enqueueActions(({ enqueue, event }) => {
@@ -145,6 +157,16 @@ export const supervisorMachine = setup({
     }),
     forward: enqueueActions(({ context, enqueue, event }) => {
       if (event.type.startsWith('agent.')) enqueue.emit({ ...(event as AgentNotification), flowId: context.flowId });
+    }),
+    budgetStop: assign(({ context, event }) => {
+      if (event.type !== 'agent.done' && event.type !== 'agent.failed') return {};
+      const refused = event.result.attempts.at(-1)?.errorKind === 'budget';
+      return {
+        status: 'budget_exceeded' as const,
+        reason: refused
+          ? `${event.agent}: ${event.result.error ?? 'budget refused the prompt'}`
+          : `budget exceeded: spent $${context.spent.toFixed(6)} of max $${context.maxCost}`,
+      };
     }),
     markStopped: assign(({ context, event }) => {
       const id = (event as { actorId?: string }).actorId ?? '';
@@ -166,6 +188,8 @@ export const supervisorMachine = setup({
     onAgentFailure: input.onAgentFailure ?? 'continue',
     parentSessionID: input.parentSessionID,
     maxProviderRetries: input.maxProviderRetries,
+    maxCost: input.maxCost,
+    spent: 0,
     queue: input.agents.map((a) => a.name),
     running: [],
     live: [],
@@ -191,8 +215,12 @@ export const supervisorMachine = setup({
         },
       },
       on: {
-        'agent.done': { actions: ['record', 'forward', 'stopAgent', 'startAgents'] },
+        'agent.done': [
+          { guard: 'overBudget', target: 'stopping', actions: ['record', 'forward', 'budgetStop'] },
+          { actions: ['record', 'forward', 'stopAgent', 'startAgents'] },
+        ],
         'agent.failed': [
+          { guard: 'overBudget', target: 'stopping', actions: ['record', 'forward', 'budgetStop'] },
           {
             guard: 'shouldFailFlow',
             target: 'stopping',

@@ -24,6 +24,9 @@ import type { MemoryBackend } from './memory/backend.js';
 import type { MemoryClient } from './memory/ops.js';
 import { flowNamespace } from './memory/namespace.js';
 import { startMemoryMcpHttp, type MemoryMcpHttpServer } from './memory/mcp/http.js';
+import { buildCatalog, type ModelCatalog, type ProvidersAnswer } from './router/catalog.js';
+import { parseModelRouterConfig, ROUTING_MODES, type ModelRouterConfigInput } from './router/config.js';
+import { createFlowRouting } from './runtime/routing.js';
 
 /** Options of {@link OpencodeFlow}. */
 export const FlowOptionsSchema = z
@@ -60,6 +63,12 @@ export const FlowOptionsSchema = z
      * `redis://127.0.0.1:6379/0`). Default: the file backend. `false` turns memory off.
      */
     memory: z.union([z.string(), z.record(z.string(), z.unknown()), z.literal(false)]).optional(),
+    /**
+     * Model routing: `{ mode, maxCost, maxCostPerTask, fallbackChain, rules, floors, models,
+     * cooldownMs }` (see `src/router/README.md`). With it, agents without an explicit model get
+     * the router's pick.
+     */
+    modelRouter: z.record(z.string(), z.unknown()).optional(),
     /** Id of this flow object: its memory namespace (`flow:<id>`) and its first flow's id. */
     id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected letters, digits, "_" or "-" (max 64)' }).optional(),
   })
@@ -79,6 +88,14 @@ export const ExecuteOptionsSchema = z
     maxConcurrent: z.number().int().positive().optional(),
     onAgentFailure: z.enum(['continue', 'fail']).optional(),
     flowId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+    /** Routing mode for agents without an explicit model (turns routing on). */
+    optimize: z.enum(ROUTING_MODES).optional(),
+    /** Hard budget for this flow, USD. */
+    maxCost: z.number().positive().optional(),
+    /** Model for agents without one (`provider/model`). */
+    model: z.string().optional(),
+    /** Fallback models for every agent, after its own. */
+    fallback: z.array(z.string()).optional(),
   })
   .strict();
 
@@ -103,7 +120,7 @@ export interface FlowReport {
   status: Exclude<FlowStatus, 'running'>;
   mode: FlowMode;
   results: AgentReport[];
-  cost: { total: number; byAgent: Record<string, number> };
+  cost: { total: number; byAgent: Record<string, number>; byModel: Record<string, number> };
   durationMs: number;
   reason?: string;
 }
@@ -147,14 +164,19 @@ export function toReport(out: SupervisorOutput): FlowReport {
     }),
   );
   const byAgent: Record<string, number> = {};
-  for (const r of results) byAgent[r.agent] = (byAgent[r.agent] ?? 0) + r.cost;
+  const byModel: Record<string, number> = {};
+  for (const r of results) {
+    byAgent[r.agent] = (byAgent[r.agent] ?? 0) + r.cost;
+    const m = r.model || 'default';
+    byModel[m] = (byModel[m] ?? 0) + r.cost;
+  }
   const total = results.reduce((s, r) => s + r.cost, 0);
   return {
     flowId: out.flowId,
     status: out.status,
     mode: out.mode,
     results,
-    cost: { total, byAgent },
+    cost: { total, byAgent, byModel },
     durationMs: out.finishedAt - out.startedAt,
     ...(out.reason ? { reason: out.reason } : {}),
   };
@@ -189,6 +211,8 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   private memoryClient?: MemoryClient;
   private mcp?: MemoryMcpHttpServer;
   private firstFlow = true;
+  private catalog?: ModelCatalog;
+  private readonly routerConfig?: ModelRouterConfigInput;
   /** This flow object's id: its memory namespace is `flow:<id>`. */
   readonly id: string;
 
@@ -198,6 +222,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     if (!parsed.success) throw zodToFlowError(parsed.error, 'OpencodeFlow options');
     this.options = parsed.data;
     this.id = parsed.data.id ?? newFlowId();
+    if (parsed.data.modelRouter) this.routerConfig = parseModelRouterConfig(parsed.data.modelRouter);
   }
 
   /**
@@ -272,6 +297,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     if (o.serverUrl && mcpConfig) await this.client.addMcp('flow', mcpConfig.flow as unknown as Record<string, unknown>);
     const providers = await this.client.providers();
     for (const p of providers.providers) for (const m of Object.keys(p.models)) this.models.add(`${p.id}/${m}`);
+    this.catalog = buildCatalog(providers as unknown as ProvidersAnswer, (this.routerConfig as { models?: never } | undefined)?.models);
     if (!o.skipProviderCheck) this.checkProviders(providers.providers.map((p) => p.id));
     this.hub = new EventHub(this.client);
     await this.hub.start();
@@ -324,9 +350,9 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     if (cfg.preset && !preset) {
       throw new FlowError(FlowErrorCode.UnknownAgent, `agent "${cfg.name}": unknown preset "${cfg.preset}" (presets: ${[...(this.presets?.keys() ?? [])].join(', ')})`);
     }
-    const model = fullModelId(cfg) ?? preset?.model ?? this.options.model;
+    const model = fullModelId(cfg) ?? preset?.model;
     this.checkModel(cfg.name, model);
-    const fallback = [...(cfg.fallback ?? []), ...(this.options.fallback ?? [])].filter((m) => m !== model);
+    const fallback = (cfg.fallback ?? []).filter((m) => m !== model);
     for (const m of fallback) this.checkModel(cfg.name, m);
     // A preset registered on the embedded server runs as that OpenCode agent (prompt,
     // permissions, temperature native); on a remote server we pass prompt and rules.
@@ -375,10 +401,28 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     await this.start();
     const dup = o.agents.find((a, i) => o.agents.indexOf(a) !== i);
     if (dup) throw new FlowError(FlowErrorCode.InvalidConfig, `agents: "${dup}" is listed twice`);
-    const specs = o.agents.map((n) => this.resolveAgent(n));
+    const defaultModel = o.model ?? this.options.model;
+    const fallback = o.fallback ?? this.options.fallback;
+    for (const m of [defaultModel, ...(fallback ?? [])]) this.checkModel('(flow)', m);
+    const routing = createFlowRouting({
+      catalog: this.catalog!,
+      config: { ...this.routerConfig, ...(o.optimize ? { mode: o.optimize } : {}) },
+      routing: o.optimize !== undefined || this.routerConfig !== undefined,
+      task: o.task,
+      specs: o.agents.map((n) => this.resolveAgent(n)),
+      defaultModel,
+      fallback,
+      maxCost: o.maxCost,
+    });
+    const specs = routing.specs;
     const flowId = o.flowId ?? (this.firstFlow ? this.id : newFlowId());
     this.firstFlow = false;
-    const runtime: AgentRuntime = { client: this.client!, hub: this.hub! };
+    const runtime: AgentRuntime = {
+      client: this.client!,
+      hub: this.hub!,
+      chooseFallback: (i) => routing.chooseFallback(i),
+      beforePrompt: (i) => routing.beforePrompt(i),
+    };
     const machine = supervisorMachine.provide({
       actors: { agent: agentMachine.provide({ actors: createAgentActors(runtime) }) },
     });
@@ -394,9 +438,12 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
         timeoutMs: o.timeout,
         keepSessions: this.options.keepSessions,
         onAgentFailure: o.onAgentFailure,
+        maxCost: routing.budget.maxCost,
       },
     });
     actor.on('*', (e) => {
+      // The supervisor itself stops on the budget; the ledger and reservations live here.
+      if (e.type === 'agent.done' || e.type === 'agent.failed') routing.onResult(e.result);
       if (e.type.startsWith('agent.')) this.emit(e.type as 'agent.state', e as never);
     });
     this.flows.set(flowId, actor);

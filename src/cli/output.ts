@@ -48,6 +48,8 @@ export function formatReport(report: FlowReport, { outputs = true }: { outputs?:
   }
   table.push(['total', '', report.status, '', usd(report.cost.total), '']);
   parts.push(table.toString());
+  const models = Object.entries(report.cost.byModel);
+  if (models.length > 1) parts.push(`by model: ${models.map(([m, c]) => `${m} ${usd(c)}`).join(', ')}`);
   parts.push(`flow ${report.flowId} ${report.status}${report.reason ? ` (${report.reason})` : ''} in ${(report.durationMs / 1000).toFixed(1)} s`);
   return parts.join('\n') + '\n';
 }

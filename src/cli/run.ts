@@ -25,6 +25,8 @@ export const RunOptionsSchema = z
     stream: z.boolean(),
     json: z.boolean(),
     keepSessions: z.boolean(),
+    optimize: z.enum(['cost', 'quality', 'balanced', 'speed']).optional(),
+    maxCost: z.number({ message: 'expected an amount in USD, e.g. 0.50' }).positive({ message: 'expected a positive amount in USD' }).optional(),
   })
   .strict();
 
@@ -44,6 +46,8 @@ export function normaliseRunOptions(raw: Record<string, unknown>, env: NodeJS.Pr
     stream: Boolean(raw.stream),
     json: Boolean(raw.json),
     keepSessions: Boolean(raw.keepSessions),
+    optimize: raw.optimize,
+    maxCost: num(raw.maxCost),
   };
 }
 
@@ -55,6 +59,8 @@ export function addRunFlags(cmd: Command): Command {
     .addOption(new Option('-m, --mode <mode>', 'how agents work together').choices(['parallel', 'sequential']).default('parallel'))
     .option('--model <provider/model>', 'model for agents without one')
     .option('--fallback <models>', 'fallback models, comma-separated provider/model')
+    .addOption(new Option('--optimize <mode>', 'let the router pick models for agents without one').choices(['cost', 'quality', 'balanced', 'speed']))
+    .option('--max-cost <usd>', 'hard budget for the flow in USD: no prompt starts past it')
     .option('-s, --server <url>', 'attach to this OpenCode server (default: $OPENCODE_SERVER_URL, else start one)')
     .option('--timeout <seconds>', 'give up on the flow after this many seconds')
     .option('--stream', 'print agents\' output as it streams, prefixed by agent name')
@@ -103,6 +109,8 @@ export async function runFlow(opts: RunOptions): Promise<number> {
       agents: opts.agents,
       mode: opts.mode,
       timeout: opts.timeout ? Math.round(opts.timeout * 1000) : undefined,
+      optimize: opts.optimize,
+      maxCost: opts.maxCost,
     });
     printer.flush();
     if (opts.json) process.stdout.write(JSON.stringify(report) + '\n');

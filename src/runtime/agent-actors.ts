@@ -10,7 +10,7 @@ import type {
   WatchInput,
 } from '../../machines/agent.js';
 import { outcomeOf, type MessageWithParts, type ModelRef, type OpencodeClient } from '../opencode/client.js';
-import { classifyProviderError, classifyRetryMessage } from '../opencode/errors.js';
+import { classifyError } from '../router/error-kind.js';
 import type { EventHub } from '../opencode/events.js';
 
 /** What the agent actors need from the running flow. */
@@ -30,8 +30,11 @@ export interface AgentRuntime {
     attempts: AgentAttempt[];
     chain: string[];
   }) => Promise<string | null> | string | null;
-  /** Called before every prompt; throw to refuse it (budgets). */
-  beforePrompt?: (input: { agent: string; model: string; task: AgentTask; flowId?: string }) => Promise<void> | void;
+  /**
+   * Called before every prompt: throw to refuse it (budgets), or return another model to
+   * use (a routed agent whose model started cooling down meanwhile).
+   */
+  beforePrompt?: (input: { agent: string; model: string; task: AgentTask; flowId?: string }) => Promise<string | void> | string | void;
   /** Title of new sessions. */
   sessionTitle?: (spec: AgentSpec, flowId?: string) => string;
 }
@@ -51,6 +54,15 @@ export function sessionCostOf(messages: MessageWithParts[]): number {
   return c;
 }
 
+/** An assistant message's `info.error` → name, message and the kind a fallback policy needs. */
+export function describeProviderError(error: unknown): { name: string; message: string; kind: AgentErrorKind } {
+  const e = (error ?? {}) as { name?: string; data?: { message?: string } };
+  const name = e.name ?? 'UnknownError';
+  // Our own abort is not a provider failure: never fall back from it.
+  const kind: AgentErrorKind = name === 'MessageAbortedError' ? 'aborted' : classifyError(error);
+  return { name, message: e.data?.message ?? name, kind };
+}
+
 function toAgentOutcome(messages: MessageWithParts[]): AgentOutcome | undefined {
   const o = outcomeOf(messages);
   if (!o) return undefined;
@@ -60,7 +72,7 @@ function toAgentOutcome(messages: MessageWithParts[]): AgentOutcome | undefined 
     model: `${o.final.providerID}/${o.final.modelID}`,
     sessionCost: sessionCostOf(messages),
     tokens: { input: o.tokens.input, output: o.tokens.output },
-    error: o.final.error ? classifyProviderError(o.final.error) : undefined,
+    error: o.final.error ? describeProviderError(o.final.error) : undefined,
     structured: o.structured,
   };
 }
@@ -88,14 +100,14 @@ export function createAgentActors(rt: AgentRuntime) {
       },
     ),
 
-    sendPrompt: fromPromise<void, { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }>(
+    sendPrompt: fromPromise<{ model?: string } | void, { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }>(
       async ({ input, signal }) => {
-        await rt.beforePrompt?.({ agent: input.spec.name, model: input.model, task: input.task });
+        const model = (await rt.beforePrompt?.({ agent: input.spec.name, model: input.model, task: input.task })) || input.model;
         await client.promptAsync(
           {
             sessionID: input.sessionID,
             text: input.task.text,
-            model: parseModelRef(input.model),
+            model: parseModelRef(model),
             agent: input.spec.agent,
             system: input.spec.systemPrompt,
             tools: input.spec.tools,
@@ -103,6 +115,7 @@ export function createAgentActors(rt: AgentRuntime) {
           },
           signal,
         );
+        return { model };
       },
     ),
 
@@ -175,7 +188,7 @@ export function createAgentActors(rt: AgentRuntime) {
             const st = p.status as { type: string; attempt?: number; message?: string };
             if (st.type === 'retry') {
               const message = st.message ?? 'provider error';
-              sendBack({ type: 'oc.retry', attempt: st.attempt ?? 1, message, kind: classifyRetryMessage(message) });
+              sendBack({ type: 'oc.retry', attempt: st.attempt ?? 1, message, kind: classifyError(st) });
             } else if (st.type === 'idle') void check(true);
             break;
           }

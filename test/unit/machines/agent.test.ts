@@ -23,7 +23,7 @@ function harness(script: Record<string, Report>, opts: { createFails?: boolean }
         if (opts.createFails) throw new Error('server said no');
         return { id: 'ses_1' };
       }),
-      sendPrompt: fromPromise<void, { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }>(async ({ input }) => {
+      sendPrompt: fromPromise<{ model?: string } | void, { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }>(async ({ input }) => {
         calls.prompts.push(input.model);
       }),
       watchSession: fromCallback<AgentEvent, WatchInput>(({ sendBack }) => {

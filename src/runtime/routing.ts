@@ -1,0 +1,129 @@
+import type { AgentAttempt, AgentErrorKind, AgentResult, AgentSpec, AgentTask } from '../../machines/agent.js';
+import { FlowError, FlowErrorCode } from '../errors.js';
+import { Budget } from '../router/budget.js';
+import type { ModelCatalog } from '../router/catalog.js';
+import type { ModelRouterConfigInput } from '../router/config.js';
+import type { ErrorKind } from '../router/error-kind.js';
+import { CostLedger } from '../router/ledger.js';
+import { ModelRouter } from '../router/router.js';
+import { DEFAULT_EXPECTED_OUTPUT_TOKENS, estimateCost, estimatePromptTokens } from '../router/score.js';
+
+/** Per-flow routing state: the router (with its shared cooldowns), the budget and the ledger. */
+export interface FlowRouting {
+  readonly router: ModelRouter;
+  readonly budget: Budget;
+  readonly ledger: CostLedger;
+  /** Agents with their models decided (explicit, rule or scoring). */
+  readonly specs: AgentSpec[];
+  /** The agent machine's `chooseFallback`. */
+  chooseFallback(input: { agent: string; failed: string; errorKind: AgentErrorKind; attempts: AgentAttempt[]; chain: string[] }): string | null;
+  /**
+   * Before a prompt: a routed agent whose model is cooling down (another agent just saw it
+   * fail) is moved to the router's current pick; then the budget is checked (throws
+   * `budget_exceeded` when the prompt must not start). Returns the model to use.
+   */
+  beforePrompt(input: { agent: string; model: string; task: AgentTask }): string;
+  /** Books a finished task in the ledger and the budget. */
+  onResult(result: AgentResult): void;
+}
+
+export interface FlowRoutingOptions {
+  catalog: ModelCatalog;
+  config: ModelRouterConfigInput;
+  /** True when models are chosen by the router (an `optimize` mode or router config was given). */
+  routing: boolean;
+  task: string;
+  specs: AgentSpec[];
+  /** Default model for agents without one (when not routing). */
+  defaultModel?: string;
+  /** Fallback models for every agent, after its own. */
+  fallback?: string[];
+  maxCost?: number;
+}
+
+const toRouterKind = (k: AgentErrorKind): ErrorKind => (k === 'aborted' || k === 'budget' ? 'other' : k);
+
+/**
+ * Decide each agent's model and wire the router, budget and ledger into a flow: explicit
+ * models win; otherwise, when routing, the router picks (rules, then floors and scoring);
+ * otherwise OpenCode's default model. Fallback walks the agent's explicit chain, or the
+ * router's ranking when routing, skipping models other agents just saw fail (cooldown).
+ *
+ * @example
+ * ```ts
+ * const r = createFlowRouting({ catalog, config: { mode: 'cost' }, routing: true, task, specs, maxCost: 0.5 });
+ * r.specs[0].model; // the router's pick
+ * ```
+ */
+export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
+  const router = new ModelRouter(o.catalog, o.config);
+  const maxCost = o.maxCost ?? (o.config as { maxCost?: number }).maxCost;
+  const budget = new Budget({ maxCost, maxCostPerTask: (o.config as { maxCostPerTask?: number }).maxCostPerTask });
+  const ledger = new CostLedger();
+  const explicitChains = new Map<string, string[]>();
+  const routed = new Set<string>();
+
+  const specs = o.specs.map((spec) => {
+    const preferred = spec.model ?? (o.routing ? undefined : o.defaultModel);
+    const chain = [...new Set([...(spec.fallback ?? []), ...(o.fallback ?? [])])].filter((m) => m !== preferred);
+    explicitChains.set(spec.name, chain);
+    if (!preferred && !o.routing) return { ...spec, fallback: chain };
+    if (!preferred) routed.add(spec.name);
+    const sel = router.select({ agent: spec.name, role: spec.role, task: o.task, preferred });
+    return { ...spec, model: sel.model, fallback: chain };
+  });
+
+  const reservations = new Map<string, string>();
+  let seq = 0;
+
+  return {
+    router,
+    budget,
+    ledger,
+    specs,
+    chooseFallback({ agent, failed, errorKind, attempts, chain }) {
+      const explicit = explicitChains.get(agent) ?? [];
+      const next = router.next({
+        agent,
+        failed,
+        errorKind: toRouterKind(errorKind),
+        tried: attempts.map((a) => a.model),
+        // An explicit chain is walked as given; a routed agent may use the router's ranking.
+        chain: explicit.length > 0 || !o.routing ? chain : undefined,
+      });
+      return next ?? null;
+    },
+    beforePrompt({ agent, model: planned, task }) {
+      let model = planned;
+      if (routed.has(agent) && model && router.isCoolingDown(model)) {
+        const spec = specs.find((s) => s.name === agent);
+        model = router.select({ agent, role: spec?.role, task: o.task }).model;
+      }
+      if (budget.maxCost === undefined && budget.maxCostPerTask === undefined) return model;
+      const info = model ? o.catalog.resolve(model) : undefined;
+      const estimate = info ? estimateCost(info, estimatePromptTokens(task.text), DEFAULT_EXPECTED_OUTPUT_TOKENS) : 0;
+      const prev = reservations.get(agent);
+      if (prev) budget.release(prev);
+      const r = budget.reserve(estimate, `${agent}#${++seq}`);
+      if (!r.ok) {
+        reservations.delete(agent);
+        throw new FlowError(FlowErrorCode.BudgetExceeded, `budget: ${r.reason}`);
+      }
+      reservations.set(agent, r.id);
+      return model;
+    },
+    onResult(result) {
+      ledger.record({
+        agent: result.agent,
+        task: result.taskId,
+        model: result.model || 'default',
+        sessionID: result.sessionID,
+        cost: result.cost,
+        tokens: { input: result.tokens.input, output: result.tokens.output },
+      });
+      const id = reservations.get(result.agent);
+      reservations.delete(result.agent);
+      budget.commit(result.cost, id);
+    },
+  };
+}

@@ -1,0 +1,123 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OpencodeFlow } from '../../src/flow.js';
+import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../src/testing/index.js';
+
+/**
+ * Routing, fallback chains with a flow-wide cooldown, and hard budgets, against real
+ * OpenCode. Four scripted models; the router's quality table is overridden so the
+ * ranking is a > b > c > d.
+ */
+let llm: ScriptedLLM;
+let oc: TestOpencode;
+
+const models = ['a', 'b', 'c', 'd'].map((id) => ({ id, cost: { input: 0.1, output: 0.4 } }));
+const modelRouter = {
+  mode: 'quality' as const,
+  floors: { general: 50, code: 50, review: 50, research: 50, test: 50, plan: 50, security: 50, docs: 50 },
+  models: { 'scripted/a': { quality: 95 }, 'scripted/b': { quality: 90 }, 'scripted/c': { quality: 85 }, 'scripted/d': { quality: 80 } },
+};
+
+beforeAll(async () => {
+  llm = await startScriptedLLM();
+  oc = await startTestOpencode({ baseURL: llm.baseURL, models, defaultModel: 'd' });
+});
+
+afterAll(async () => {
+  await oc?.stop();
+  await llm?.close();
+});
+
+describe('model router in a real flow', () => {
+  it('walks the chain past 429, 500 and a hang; a second agent skips the cooling models', async () => {
+    llm.script([
+      { match: { allText: 'ROUTE-TASK', model: /^a$/ }, reply: { status: 429 } },
+      { match: { allText: 'ROUTE-TASK', model: /^b$/ }, reply: { status: 500, errorMessage: 'upstream broke' } },
+      { match: { allText: 'ROUTE-TASK', model: /^c$/ }, reply: { hang: true }, times: 1 },
+      { match: { allText: 'ROUTE-TASK' }, reply: (req) => ({ text: `answered by ${req.model}` }) },
+    ]);
+    const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, modelRouter, promptTimeoutMs: 8000 });
+    try {
+      const report = await flow.execute({ task: 'ROUTE-TASK: summarise', agents: ['researcher', 'reviewer'], mode: 'sequential' });
+      expect(report.status).toBe('completed');
+      const [first, second] = report.results;
+      // The router picked the best model; the chain then came from its ranking.
+      expect(first!.attempts.map((a) => a.model)).toEqual(['scripted/a', 'scripted/b', 'scripted/c', 'scripted/d']);
+      expect(first!.attempts[0]!.error).toMatch(/rate|429/i);
+      expect(first!.attempts[1]!.error).toBeTruthy();
+      expect(first!.attempts[2]!.error).toMatch(/no answer within 8000 ms/);
+      expect(first!.model).toBe('scripted/d');
+      expect(first!.output).toBe('answered by d');
+      // a and b just failed with 429/500: cooling down for every agent of the flow.
+      expect(second!.attempts).toEqual([{ model: 'scripted/c' }]);
+      expect(second!.output).toBe('answered by c');
+      const reviewerRequests = llm.promptRequests().filter((r) => r.allText.includes('ROUTE-TASK') && /reviewer/i.test(r.system));
+      expect(reviewerRequests.map((r) => r.model)).toEqual(['c']);
+    } finally {
+      await flow.shutdown();
+    }
+  });
+
+  it('optimize=cost picks the cheapest model meeting the floor', async () => {
+    const priced = await startScriptedLLM({ fallback: { text: 'cheap answer' } });
+    const oc2 = await startTestOpencode({
+      baseURL: priced.baseURL,
+      models: [
+        { id: 'flagship', cost: { input: 3, output: 15 } },
+        { id: 'mid', cost: { input: 1, output: 4 } },
+        { id: 'cheap', cost: { input: 0.1, output: 0.4 } },
+      ],
+    });
+    const flow = new OpencodeFlow({
+      serverUrl: oc2.url,
+      memory: false,
+      modelRouter: { floors: { code: 85 }, models: { 'scripted/flagship': { quality: 95 }, 'scripted/mid': { quality: 88 }, 'scripted/cheap': { quality: 70 } } },
+    });
+    try {
+      const report = await flow.execute({ task: 'Implement the endpoint', agents: ['coder'], optimize: 'cost' });
+      // cheap is under the code floor (85): the cheapest model that meets it is mid.
+      expect(report.results[0]!.model).toBe('scripted/mid');
+      expect(priced.promptRequests().map((r) => r.model)).toEqual(['mid']);
+    } finally {
+      await flow.shutdown();
+      await oc2.stop();
+      await priced.close();
+    }
+  });
+
+  it('a hard budget stops the flow: budget_exceeded, never more than cap + in-flight', async () => {
+    // Each prompt reports 100k input tokens on $0.1/M: $0.01 per agent, by OpenCode's own accounting.
+    llm.script({ match: { allText: 'BUDGET-TASK' }, reply: { text: 'expensive answer', usage: { prompt_tokens: 100_000, completion_tokens: 10 } } });
+    const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, model: 'scripted/d' });
+    try {
+      const cap = 0.015;
+      const report = await flow.execute({ task: 'BUDGET-TASK', agents: ['researcher', 'coder', 'tester'], mode: 'sequential', maxCost: cap });
+      expect(report.status).toBe('budget_exceeded');
+      expect(report.reason).toMatch(/budget exceeded: spent \$0\.02/);
+      // Two prompts ran (the second started while $0.005 was left); the third never started.
+      const prompted = llm.promptRequests().filter((r) => r.allText.includes('BUDGET-TASK'));
+      expect(prompted).toHaveLength(2);
+      expect(report.results.map((r) => r.agent)).toEqual(['researcher', 'coder']);
+      expect(report.cost.total).toBeCloseTo(0.020008, 9);
+      const maxSingle = Math.max(...report.results.map((r) => r.cost));
+      expect(report.cost.total).toBeLessThanOrEqual(cap + maxSingle);
+      expect(report.cost.byModel).toEqual({ 'scripted/d': report.cost.total });
+    } finally {
+      await flow.shutdown();
+    }
+  });
+
+  it('a budget smaller than one prompt\'s estimate refuses the first prompt', async () => {
+    const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, model: 'scripted/d' });
+    const before = llm.promptRequests().length;
+    try {
+      const report = await flow.execute({ task: 'TINY-BUDGET', agents: ['coder'], maxCost: 0.000001 });
+      expect(report.status).toBe('budget_exceeded');
+      expect(report.results[0]!.status).toBe('failed');
+      expect(report.results[0]!.error).toMatch(/would exceed the flow budget/);
+      expect(report.cost.total).toBe(0);
+      expect(llm.promptRequests().length).toBe(before);
+    } finally {
+      await flow.shutdown();
+    }
+  });
+});
