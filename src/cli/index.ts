@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { addRunFlags, normaliseRunOptions, runFlow, RunOptionsSchema } from './run.js';
+import { serveCommand } from './serve.js';
 import { handleError } from './handle-error.js';
 import { zodToFlowError } from '../config/errors.js';
 
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run opencode-flow --help for usage)')
     .configureOutput({ outputError: (s, write) => write(`opencode-flow: ${s.replace(/^error: /, 'error: ')}`) });
   addRunFlags(program);
+  program.addCommand(serveCommand());
   program.addHelpText(
     'after',
     `

@@ -1,0 +1,89 @@
+import { Command } from 'commander';
+import { zodToFlowError } from '../config/errors.js';
+import { ServeOptionsSchema, type ServeOptions } from '../serve/options.js';
+
+/** Raw commander options (and env) → the shape of {@link ServeOptionsSchema}. */
+export function normaliseServeOptions(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): ServeOptions {
+  const num = (v: unknown) => (v === undefined ? undefined : typeof v === 'number' ? v : /^\s*$/.test(String(v)) ? Number.NaN : Number(v));
+  const memory = env.OPENCODE_FLOW_MEMORY || undefined;
+  const password = env.OPENCODE_SERVER_PASSWORD || undefined;
+  const username = env.OPENCODE_SERVER_USERNAME || undefined;
+  const model = typeof raw.model === 'string' ? raw.model : undefined;
+  const flowOptions: Record<string, unknown> = {
+    ...(memory ? { memory } : {}),
+    ...(password ? { password } : {}),
+    ...(username ? { username } : {}),
+    ...(model ? { model } : {}),
+    ...(raw.keepSessions ? { keepSessions: true } : {}),
+  };
+  return {
+    port: num(raw.port),
+    host: raw.host as string | undefined,
+    token: (raw.token as string | undefined) ?? (env.OPENCODE_FLOW_TOKEN || undefined),
+    server: (raw.server as string | undefined) ?? (env.OPENCODE_SERVER_URL || undefined),
+    maxFlows: num(raw.maxFlows),
+    onShutdown: raw.onShutdown as 'cancel' | 'wait' | undefined,
+    ...(Object.keys(flowOptions).length ? { flowOptions } : {}),
+  };
+}
+
+/**
+ * `opencode-flow serve`: the HTTP API, live dashboard and `/metrics` over one OpenCode
+ * server (attached with `--server`/`OPENCODE_SERVER_URL`, else embedded). Runs until
+ * SIGTERM/SIGINT, then shuts down gracefully and exits 0. Bad options exit 2.
+ *
+ * @example
+ * ```ts
+ * program.addCommand(serveCommand());
+ * // $ opencode-flow serve --port 5000 --token "$(openssl rand -hex 24)" --max-flows 8
+ * ```
+ */
+export function serveCommand(): Command {
+  const cmd = new Command('serve')
+    .description('Serve the HTTP API, live dashboard and Prometheus /metrics for flows on one OpenCode server')
+    .option('-p, --port <port>', 'port to listen on (0: any free port)', '5000')
+    .option('--host <host>', 'address to bind; anything but loopback requires a token', '127.0.0.1')
+    .option('--token <token>', 'bearer token the API requires (default: $OPENCODE_FLOW_TOKEN)')
+    .option('-s, --server <url>', 'attach to this OpenCode server (default: $OPENCODE_SERVER_URL, else start one)')
+    .option('--max-flows <n>', 'flows running at once; more get HTTP 429', '4')
+    .option('--on-shutdown <mode>', 'on SIGTERM/SIGINT: "cancel" running flows or "wait" for them', 'cancel')
+    .option('--model <provider/model>', 'model for agents of flows that name none')
+    .option('--keep-sessions', 'keep OpenCode sessions after flows (default: delete them)')
+    .exitOverride()
+    .showHelpAfterError('(run opencode-flow serve --help for usage)')
+    .configureOutput({ outputError: (s, write) => write(`opencode-flow: ${s.replace(/^error: /, 'error: ')}`) })
+    .addHelpText(
+      'after',
+      `
+Routes: POST/GET /flows, GET/DELETE /flows/:id, GET /flows/:id/events (SSE), GET /flows/:id/cost,
+        GET /metrics (all with "Authorization: Bearer <token>" when a token is set),
+        GET /healthz, GET /readyz, GET / (dashboard; open /#token=<token> or paste it there).
+
+Examples:
+  $ opencode-flow serve
+  $ OPENCODE_FLOW_TOKEN=$(openssl rand -hex 24) opencode-flow serve --host 0.0.0.0 --port 5000 --max-flows 8
+  $ opencode-flow serve --server http://127.0.0.1:4096 --on-shutdown wait`,
+    )
+    .action(async (_raw: Record<string, unknown>, self: Command) => {
+      // Flags such as --server and --model also exist on the root command, which may parse
+      // them first: read ours merged with the globals.
+      const raw = self.optsWithGlobals();
+      const parsed = ServeOptionsSchema.safeParse(normaliseServeOptions(raw));
+      if (!parsed.success) throw zodToFlowError(parsed.error, 'options');
+      const o = parsed.data;
+      const { startServe } = await import('../serve/start.js');
+      const err = (s: string) => process.stderr.write(s);
+      if (!o.server) err('Starting OpenCode server…\n');
+      const serve = await startServe(o, { handleSignals: true, log: (line) => err(`opencode-flow serve: ${line}\n`) });
+      const out = [
+        `opencode-flow serve listening on ${serve.url}`,
+        `  dashboard  ${serve.url}/`,
+        `  metrics    ${serve.url}/metrics`,
+        `  OpenCode   ${serve.flow.serverUrl ?? '?'} (${o.server ? 'attached' : 'embedded'})`,
+        `  auth       ${o.token ? 'bearer token required' : 'none (loopback only)'}`,
+        `  flows      at most ${o.maxFlows} at once; on shutdown: ${o.onShutdown}`,
+      ];
+      process.stdout.write(out.join('\n') + '\n');
+    });
+  return cmd;
+}

@@ -1,0 +1,202 @@
+import { randomBytes } from 'node:crypto';
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { OpencodeFlow } from '../flow.js';
+import { zodToFlowError } from '../config/errors.js';
+import { FlowError } from '../errors.js';
+import { apiError, errorResponse, zodIssues } from './api-error.js';
+import { requireToken } from './auth.js';
+import { dashboardCsp, dashboardHtml } from './dashboard.js';
+import { streamFlowEvents } from './event-stream.js';
+import { FlowRegistry } from './flow-registry.js';
+import type { FlowRecord } from './flow-record.js';
+import { CreateFlowBodySchema } from './flow-request.js';
+import { ServeMetrics } from './metrics.js';
+import { ServeAppOptionsSchema, type ResolvedServeAppOptions, type ServeAppOptions } from './options.js';
+import { checkReadiness } from './readiness.js';
+
+const FLOW_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** How long `DELETE /flows/:id` waits for the cancelled flow to wind down before answering 202. */
+export const CANCEL_WAIT_MS = 10_000;
+
+/** Control over a running API app. */
+export interface ServeHandle {
+  /** The flows the app serves. */
+  readonly flows: FlowRegistry;
+  /** Its Prometheus metrics (`metrics.registry`). */
+  readonly metrics: ServeMetrics;
+  readonly options: ResolvedServeAppOptions;
+  /** True once `close()` was called: new flows are refused (503), `/readyz` says so. */
+  readonly closing: boolean;
+  /**
+   * Stop taking flows, then cancel the running ones (`onShutdown: 'cancel'`, default) or
+   * wait for them (`'wait'`); resolves when all have finished and their event streams
+   * ended. The `OpencodeFlow` itself is left running: its owner shuts it down.
+   */
+  close(opts?: { onShutdown?: 'cancel' | 'wait' }): Promise<void>;
+}
+
+/**
+ * The HTTP API over one `OpencodeFlow`, as a Hono app:
+ *
+ * | route | auth | answer |
+ * | --- | --- | --- |
+ * | `POST /flows` | token | 202 `{ id, status: 'running' }`; 400 bad body (`issues` with field paths), 413, 415, 429 at `maxFlows`, 503 closing |
+ * | `GET /flows` | token | `{ flows: [{ id, status, task, agents, cost, startedAt, finishedAt? }] }`, newest first |
+ * | `GET /flows/:id` | token | the `FlowReport` when finished, else `{ flowId, status: 'running', agents: [...], cost }` |
+ * | `GET /flows/:id/events` | token | SSE: events so far, then live; ends after `flow.done` |
+ * | `GET /flows/:id/cost` | token | `{ flowId, status, total, byAgent, byModel }` |
+ * | `DELETE /flows/:id` | token | cancels: 200 with the report once wound down (202 if slower), 409 if already over |
+ * | `GET /metrics` | token | Prometheus text format |
+ * | `GET /healthz` | none | 200 while the process runs |
+ * | `GET /readyz` | none | 200 when OpenCode and memory answer, else 503 with `reasons` |
+ * | `GET /` | none | the live dashboard (its API calls send the token) |
+ *
+ * Errors are `{ error: { code, message, issues? } }`.
+ *
+ * @example
+ * ```ts
+ * import { serve } from '@hono/node-server';
+ * const flow = new OpencodeFlow({ serverUrl: 'http://127.0.0.1:4096' });
+ * await flow.start();
+ * const { app, handle } = createServeApp(flow, { token: process.env.OPENCODE_FLOW_TOKEN, maxFlows: 4 });
+ * const server = serve({ fetch: app.fetch, port: 5000, hostname: '127.0.0.1' });
+ * // later: await handle.close(); server.close(); await flow.shutdown();
+ * ```
+ */
+export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}): { app: Hono; handle: ServeHandle } {
+  const parsed = ServeAppOptionsSchema.safeParse(options);
+  if (!parsed.success) throw zodToFlowError(parsed.error, 'serve options');
+  const o = parsed.data;
+  let closing = false;
+  let closed: Promise<void> | undefined;
+  // The gauges read the registry, which needs the metrics: break the cycle with a late binding.
+  let flows: FlowRegistry | undefined;
+  const metrics = new ServeMetrics(() => flows?.active() ?? []);
+  flows = new FlowRegistry(flow, metrics, { keepFinished: o.keepFinished, maxEventsPerFlow: o.maxEventsPerFlow });
+  const registry = flows;
+
+  const app = new Hono();
+  const auth = requireToken(o.token);
+
+  app.use('*', async (c, next) => {
+    await next();
+    c.header('X-Content-Type-Options', 'nosniff');
+    if (!c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store');
+  });
+
+  app.get('/healthz', (c) => c.json({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) }));
+
+  app.get('/readyz', async (c) => {
+    const r = await checkReadiness(flow);
+    if (closing) {
+      r.ready = false;
+      r.reasons.unshift('shutting down');
+    }
+    return c.json({ status: r.ready ? 'ready' : 'unavailable', ...r }, r.ready ? 200 : 503);
+  });
+
+  app.get('/', (c) => {
+    const nonce = randomBytes(16).toString('base64');
+    c.header('Content-Security-Policy', dashboardCsp(nonce));
+    c.header('Referrer-Policy', 'no-referrer');
+    c.header('X-Frame-Options', 'DENY');
+    return c.html(dashboardHtml(nonce));
+  });
+
+  app.get('/metrics', auth, async (c) => {
+    const text = await metrics.registry.metrics();
+    return c.body(text, 200, { 'Content-Type': metrics.registry.contentType });
+  });
+
+  app.post(
+    '/flows',
+    auth,
+    bodyLimit({
+      maxSize: o.maxBodyBytes,
+      onError: (c) => apiError(c, 413, 'payload_too_large', `request body is larger than ${o.maxBodyBytes} bytes`),
+    }),
+    async (c) => {
+      const type = c.req.header('content-type') ?? '';
+      if (!/^application\/json\s*(;|$)/i.test(type)) {
+        return apiError(c, 415, 'unsupported_media_type', 'expected Content-Type: application/json');
+      }
+      let raw: unknown;
+      try {
+        raw = JSON.parse(await c.req.text());
+      } catch (e) {
+        return apiError(c, 400, 'invalid_json', `request body is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      const body = CreateFlowBodySchema.safeParse(raw);
+      if (!body.success) {
+        const issues = zodIssues(body.error);
+        return apiError(c, 400, 'invalid_body', `invalid flow: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+      }
+      if (closing) return apiError(c, 503, 'shutting_down', 'the server is shutting down and takes no new flows');
+      const running = registry.active().length;
+      if (running >= o.maxFlows) {
+        return apiError(c, 429, 'too_many_flows', `${running} flows are running, the limit is ${o.maxFlows} (--max-flows): retry when one finishes`);
+      }
+      const rec = await registry.create(body.data);
+      c.header('Location', `/flows/${rec.id}`);
+      return c.json({ id: rec.id, status: 'running' as const }, 202);
+    },
+  );
+
+  app.get('/flows', auth, (c) => c.json({ flows: registry.list() }));
+
+  const withFlow = (handler: (c: Context, rec: FlowRecord) => Response | Promise<Response>) => (c: Context) => {
+    const id = c.req.param('id') ?? '';
+    const rec = FLOW_ID.test(id) ? registry.get(id) : undefined;
+    if (!rec) return apiError(c, 404, 'flow_not_found', `no flow "${id}" (finished flows are kept for the last ${o.keepFinished})`);
+    return handler(c, rec);
+  };
+
+  app.get('/flows/:id', auth, withFlow((c, rec) => c.json(rec.view())));
+
+  app.get('/flows/:id/cost', auth, withFlow((c, rec) => c.json({ flowId: rec.id, status: rec.status, ...rec.cost() })));
+
+  app.get('/flows/:id/events', auth, withFlow((c, rec) => streamFlowEvents(c, rec)));
+
+  app.delete(
+    '/flows/:id',
+    auth,
+    withFlow(async (c, rec) => {
+      const outcome = registry.cancel(rec.id, 'cancelled via API');
+      if (outcome === 'finished') return apiError(c, 409, 'flow_not_running', `flow ${rec.id} already ended (${rec.status})`);
+      let timer: NodeJS.Timeout | undefined;
+      const done = await Promise.race([
+        rec.settled().then(() => true),
+        new Promise<false>((r) => (timer = setTimeout(() => r(false), CANCEL_WAIT_MS))),
+      ]);
+      clearTimeout(timer);
+      return done ? c.json(rec.view(), 200) : c.json({ id: rec.id, status: 'cancelling' as const }, 202);
+    }),
+  );
+
+  app.notFound((c) => apiError(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
+  app.onError((err, c) => {
+    if (!(err instanceof FlowError)) console.error('opencode-flow serve:', err);
+    return errorResponse(c, err);
+  });
+
+  const handle: ServeHandle = {
+    flows: registry,
+    metrics,
+    options: o,
+    get closing() {
+      return closing;
+    },
+    close({ onShutdown = o.onShutdown } = {}) {
+      closing = true;
+      closed ??= (async () => {
+        if (onShutdown === 'cancel') registry.cancelAll('server shutting down');
+        await registry.settleAll();
+        registry.dispose();
+      })();
+      return closed;
+    },
+  };
+  return { app, handle };
+}

@@ -1,0 +1,308 @@
+import type { FlowEvents, FlowReport } from '../flow.js';
+
+/** Status of a flow served by the API: `running` until its report exists. */
+export type ServeFlowStatus = 'running' | FlowReport['status'];
+
+/** Names of the flow events the API relays. */
+export const AGENT_EVENTS = ['agent.state', 'agent.delta', 'agent.tool', 'agent.fallback', 'agent.done', 'agent.failed'] as const;
+export type AgentEventType = (typeof AGENT_EVENTS)[number];
+export type AgentEventPayload<T extends AgentEventType = AgentEventType> = Parameters<FlowEvents[T]>[0];
+
+/** One event of a flow as the SSE stream carries it; `id` counts from 1 within the flow. */
+export interface ServeEvent {
+  id: number;
+  type: AgentEventType | 'flow.started' | 'flow.done';
+  data: Record<string, unknown>;
+}
+
+/** One agent of a flow as seen so far. Cost and tokens arrive when the agent finishes. */
+export interface AgentView {
+  agent: string;
+  /** `pending` before its first state, `running`, then `done` or `failed`. */
+  status: 'pending' | 'running' | 'done' | 'failed';
+  /** The agent machine's latest state (`spawning`, `prompting`, `streaming`, `fallback`, `done`, `cleanup`, ...). */
+  state: string;
+  /** `provider/model` of the current (or last) attempt; '' for OpenCode's default. */
+  model: string;
+  sessionID?: string;
+  tokens: { input: number; output: number };
+  cost: number;
+  fallbacks: Array<{ from: string; to: string; reason: string }>;
+  error?: string;
+}
+
+/** Cost of a flow: total, per agent and per model (USD, as OpenCode reports it). */
+export interface FlowCost {
+  total: number;
+  byAgent: Record<string, number>;
+  byModel: Record<string, number>;
+}
+
+/** A flow while it runs (`GET /flows/:id` before the report exists). */
+export interface RunningFlowView {
+  flowId: string;
+  status: 'running';
+  mode: 'parallel' | 'sequential';
+  task: string;
+  startedAt: string;
+  agents: AgentView[];
+  cost: FlowCost;
+}
+
+/** A line of `GET /flows`. */
+export interface FlowSummary {
+  id: string;
+  status: ServeFlowStatus;
+  task: string;
+  agents: string[];
+  cost: number;
+  startedAt: string;
+  finishedAt?: string;
+}
+
+/**
+ * Everything the API knows about one flow: its agents' live state, the events so far
+ * (for SSE replay), and in the end its report. Agent names inside are the names the
+ * client gave; inline agents run under a suffixed name that is mapped back here.
+ *
+ * @example
+ * ```ts
+ * const rec = new FlowRecord({ id: 'flow_1', task: 'Review', mode: 'parallel', agents: ['reviewer'] });
+ * rec.onAgentEvent('agent.state', { type: 'agent.state', flowId: 'flow_1', agent: 'reviewer', state: 'prompting', model: 'x/y' });
+ * rec.view(); // { status: 'running', agents: [{ agent: 'reviewer', state: 'prompting', ... }], ... }
+ * ```
+ */
+export class FlowRecord {
+  readonly id: string;
+  readonly task: string;
+  readonly mode: 'parallel' | 'sequential';
+  /** Agent names as the client gave them, in order. */
+  readonly agents: string[];
+  readonly startedAt = Date.now();
+  finishedAt?: number;
+  report?: FlowReport;
+  /** Set by `DELETE` before the flow's actor exists; applied once it starts. */
+  cancelRequested = false;
+  /** True once `flow.started` was seen (the library resolved every agent). */
+  started = false;
+  private readonly alias: Map<string, string>;
+  private readonly views = new Map<string, AgentView>();
+  private readonly events: ServeEvent[] = [];
+  private seq = 0;
+  private readonly maxEvents: number;
+  private readonly listeners = new Set<(e: ServeEvent | null) => void>();
+  private readonly settledPromise: Promise<FlowReport>;
+  private resolveSettled!: (r: FlowReport) => void;
+  private readonly startedPromise: Promise<void>;
+  private resolveStarted!: () => void;
+
+  constructor(init: { id: string; task: string; mode: 'parallel' | 'sequential'; agents: string[]; alias?: Map<string, string>; maxEvents?: number }) {
+    this.id = init.id;
+    this.task = init.task;
+    this.mode = init.mode;
+    this.agents = init.agents;
+    this.alias = init.alias ?? new Map();
+    this.maxEvents = init.maxEvents ?? 10_000;
+    for (const a of init.agents) {
+      this.views.set(a, { agent: a, status: 'pending', state: 'pending', model: '', tokens: { input: 0, output: 0 }, cost: 0, fallbacks: [] });
+    }
+    this.settledPromise = new Promise((r) => (this.resolveSettled = r));
+    this.startedPromise = new Promise((r) => (this.resolveStarted = r));
+  }
+
+  get status(): ServeFlowStatus {
+    return this.report?.status ?? 'running';
+  }
+
+  get finished(): boolean {
+    return this.report !== undefined;
+  }
+
+  /** Resolves with the report when the flow ends. */
+  settled(): Promise<FlowReport> {
+    return this.settledPromise;
+  }
+
+  /** Resolves once the library accepted the flow (`flow.started`). */
+  whenStarted(): Promise<void> {
+    return this.startedPromise;
+  }
+
+  /** The client's name of an agent from the name it ran under. */
+  displayName(name: string): string {
+    return this.alias.get(name) ?? name;
+  }
+
+  /** The library accepted the flow: every agent resolved, the supervisor exists. */
+  markStarted(): void {
+    if (this.started) return;
+    this.started = true;
+    this.resolveStarted();
+    this.record('flow.started', { flowId: this.id, mode: this.mode, task: this.task, agents: this.agents, startedAt: new Date(this.startedAt).toISOString() });
+  }
+
+  /**
+   * Apply an event of this flow's agents; returns the payload with the client's agent
+   * names (what the SSE stream and metrics see).
+   */
+  onAgentEvent<T extends AgentEventType>(type: T, payload: AgentEventPayload<T>): AgentEventPayload<T> {
+    const e = this.rename(payload);
+    const view = this.views.get(e.agent);
+    if (view) {
+      switch (e.type) {
+        case 'agent.state':
+          view.state = e.state;
+          if (e.model) view.model = e.model;
+          if (e.sessionID) view.sessionID = e.sessionID;
+          if (view.status === 'pending') view.status = 'running';
+          break;
+        case 'agent.fallback':
+          view.fallbacks.push({ from: e.from, to: e.to, reason: e.reason });
+          view.model = e.to;
+          break;
+        case 'agent.done':
+        case 'agent.failed':
+          view.status = e.type === 'agent.done' ? 'done' : 'failed';
+          view.model = e.result.model || view.model;
+          view.tokens = { ...e.result.tokens };
+          view.cost = e.result.cost;
+          if (e.result.sessionID) view.sessionID = e.result.sessionID;
+          if (e.type === 'agent.failed') view.error = e.error;
+          break;
+        default:
+          break;
+      }
+    }
+    // Text deltas are the bulk of a flow's events: past the cap they stream live only.
+    const replayable = e.type !== 'agent.delta' || this.events.length < this.maxEvents;
+    this.record(type, e as unknown as Record<string, unknown>, replayable);
+    return e as AgentEventPayload<T>;
+  }
+
+  /** The flow ended: keep its report (agent names mapped back) and end every stream. */
+  finish(report: FlowReport): FlowReport {
+    if (this.report) return this.report;
+    const results = report.results.map((r) => ({ ...r, agent: this.displayName(r.agent) }));
+    const byAgent: Record<string, number> = {};
+    for (const [name, cost] of Object.entries(report.cost.byAgent)) byAgent[this.displayName(name)] = cost;
+    const byModel = (report.cost as Partial<FlowCost>).byModel ?? costByModel(results);
+    const mapped: FlowReport = { ...report, results, cost: { ...report.cost, byAgent, byModel } };
+    for (const r of results) {
+      const view = this.views.get(r.agent);
+      if (!view) continue;
+      view.status = r.status;
+      view.model = r.model || view.model;
+      view.tokens = { ...r.tokens };
+      view.cost = r.cost;
+      if (r.error) view.error = r.error;
+    }
+    this.report = mapped;
+    this.finishedAt = Date.now();
+    this.record('flow.done', mapped as unknown as Record<string, unknown>);
+    for (const l of this.listeners) l(null);
+    this.listeners.clear();
+    this.resolveSettled(mapped);
+    return mapped;
+  }
+
+  /** Agents as seen now. */
+  agentViews(): AgentView[] {
+    return this.agents.map((a) => ({ ...this.views.get(a)! }));
+  }
+
+  /** Cost so far: finished agents' cost (a running agent's cost is known when it ends). */
+  cost(): FlowCost {
+    if (this.report) {
+      const c = this.report.cost as FlowCost;
+      return { total: c.total, byAgent: { ...c.byAgent }, byModel: { ...c.byModel } };
+    }
+    const byAgent: Record<string, number> = {};
+    const byModel: Record<string, number> = {};
+    let total = 0;
+    for (const v of this.views.values()) {
+      byAgent[v.agent] = v.cost;
+      if (v.status === 'done' || v.status === 'failed') byModel[v.model || 'default'] = (byModel[v.model || 'default'] ?? 0) + v.cost;
+      total += v.cost;
+    }
+    return { total, byAgent, byModel };
+  }
+
+  /** `GET /flows/:id`: the report when finished, else the running view. */
+  view(): FlowReport | RunningFlowView {
+    if (this.report) return this.report;
+    return {
+      flowId: this.id,
+      status: 'running',
+      mode: this.mode,
+      task: this.task,
+      startedAt: new Date(this.startedAt).toISOString(),
+      agents: this.agentViews(),
+      cost: this.cost(),
+    };
+  }
+
+  summary(): FlowSummary {
+    return {
+      id: this.id,
+      status: this.status,
+      task: this.task,
+      agents: [...this.agents],
+      cost: this.cost().total,
+      startedAt: new Date(this.startedAt).toISOString(),
+      ...(this.finishedAt ? { finishedAt: new Date(this.finishedAt).toISOString() } : {}),
+    };
+  }
+
+  /**
+   * Events after `afterId`, then live ones until the flow ends. Subscribing takes the
+   * backlog and registers for new events in the same tick, so nothing is lost or doubled.
+   */
+  async *subscribe(afterId = 0, signal?: AbortSignal): AsyncGenerator<ServeEvent> {
+    const queue: ServeEvent[] = this.events.filter((e) => e.id > afterId);
+    let ended = this.finished;
+    let wake: (() => void) | undefined;
+    const listener = (e: ServeEvent | null) => {
+      if (e === null) ended = true;
+      else if (e.id > afterId) queue.push(e);
+      wake?.();
+    };
+    const onAbort = () => wake?.();
+    if (!ended) this.listeners.add(listener);
+    signal?.addEventListener('abort', onAbort);
+    try {
+      for (;;) {
+        if (signal?.aborted) return;
+        const next = queue.shift();
+        if (next) {
+          yield next;
+          continue;
+        }
+        if (ended) return;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+    } finally {
+      this.listeners.delete(listener);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private record(type: ServeEvent['type'], data: Record<string, unknown>, replayable = true) {
+    const event: ServeEvent = { id: ++this.seq, type, data };
+    if (replayable) this.events.push(event);
+    for (const l of this.listeners) l(event);
+  }
+
+  private rename<T extends AgentEventPayload>(e: T): T {
+    const shown = this.displayName(e.agent);
+    if (shown === e.agent) return e;
+    if (e.type === 'agent.done' || e.type === 'agent.failed') return { ...e, agent: shown, result: { ...e.result, agent: shown } };
+    return { ...e, agent: shown };
+  }
+}
+
+function costByModel(results: Array<{ model: string; cost: number }>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of results) out[r.model || 'default'] = (out[r.model || 'default'] ?? 0) + r.cost;
+  return out;
+}

@@ -1,0 +1,200 @@
+import { randomBytes } from 'node:crypto';
+import type { AgentConfig } from '../config/agent.js';
+import type { FlowEvents, FlowReport, OpencodeFlow } from '../flow.js';
+import { loadPresets } from '../presets/index.js';
+import { AGENT_EVENTS, FlowRecord, type AgentEventType, type FlowSummary } from './flow-record.js';
+import type { CreateFlowBody } from './flow-request.js';
+import type { ServeMetrics } from './metrics.js';
+
+/** What `cancel` found: the flow is being cancelled, already over, or unknown. */
+export type CancelOutcome = 'cancelling' | 'finished' | 'not_found';
+
+/** `flow_<UTC yyyymmddhhmmss>_<6 hex>`, the library's own id shape. */
+function newFlowId(): string {
+  const t = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  return `flow_${t}_${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * The flows of one API server over one `OpencodeFlow`: starts them through the library
+ * (`spawn` for inline agents, then `execute`), routes the library's events to each flow's
+ * record and to the metrics, and keeps finished flows up to a bound.
+ *
+ * @example
+ * ```ts
+ * const flows = new FlowRegistry(flow, metrics, { keepFinished: 100, maxEventsPerFlow: 10_000 });
+ * const rec = await flows.create({ task: 'Review src/', agents: ['reviewer'], mode: 'parallel' });
+ * const report = await rec.settled();
+ * ```
+ */
+export class FlowRegistry {
+  private readonly records = new Map<string, FlowRecord>();
+  private readonly finishedOrder: string[] = [];
+  private readonly unsubscribe: Array<() => void> = [];
+  private presetNames?: Promise<Set<string>>;
+
+  constructor(
+    private readonly flow: OpencodeFlow,
+    private readonly metrics: ServeMetrics,
+    private readonly options: { keepFinished: number; maxEventsPerFlow: number },
+  ) {
+    for (const type of AGENT_EVENTS) this.listen(type);
+    const onStarted: FlowEvents['flow.started'] = (e) => {
+      const rec = this.records.get(e.flowId);
+      if (!rec) return;
+      rec.markStarted();
+      // A cancel that came before the supervisor existed: apply it now that it does
+      // (after `execute` has started the actor, which happens right after this event).
+      if (rec.cancelRequested) queueMicrotask(() => this.flow.cancel(rec.id, 'cancelled'));
+    };
+    this.flow.on('flow.started', onStarted);
+    this.unsubscribe.push(() => this.flow.off('flow.started', onStarted));
+  }
+
+  private listen<T extends AgentEventType>(type: T) {
+    const handler = ((e: Parameters<FlowEvents[T]>[0]) => {
+      const rec = this.records.get(e.flowId);
+      if (!rec || rec.finished) return;
+      this.metrics.onAgentEvent(type, rec.onAgentEvent(type, e));
+    }) as FlowEvents[T];
+    this.flow.on(type, handler as never);
+    this.unsubscribe.push(() => this.flow.off(type, handler as never));
+  }
+
+  /** Flows running now (including ones still being accepted). */
+  active(): FlowRecord[] {
+    return [...this.records.values()].filter((r) => !r.finished);
+  }
+
+  get(id: string): FlowRecord | undefined {
+    return this.records.get(id);
+  }
+
+  /** Every kept flow, newest first. */
+  list(): FlowSummary[] {
+    return [...this.records.values()].reverse().map((r) => r.summary());
+  }
+
+  /**
+   * Start a flow and resolve once the library accepted it (every agent resolved, the
+   * supervisor started). Rejects with the library's `FlowError` when it refuses the flow
+   * (unknown agent, model not served, ...). The record is registered synchronously, so
+   * a caller that checked `active().length` before calling cannot be overtaken.
+   */
+  async create(body: CreateFlowBody): Promise<FlowRecord> {
+    let id = newFlowId();
+    while (this.records.has(id)) id = newFlowId();
+    const suffix = id.slice(-6);
+    const alias = new Map<string, string>();
+    const runNames: string[] = [];
+    const inline: AgentConfig[] = [];
+    for (const a of body.agents) {
+      if (typeof a === 'string') {
+        runNames.push(a);
+        continue;
+      }
+      const runName = `${a.name}.${suffix}`;
+      alias.set(runName, a.name);
+      runNames.push(runName);
+      inline.push({ ...a, name: runName });
+    }
+    const rec = new FlowRecord({
+      id,
+      task: body.task,
+      mode: body.mode,
+      agents: body.agents.map((a) => (typeof a === 'string' ? a : a.name)),
+      alias,
+      maxEvents: this.options.maxEventsPerFlow,
+    });
+    this.records.set(id, rec);
+    try {
+      const presets = await this.presets();
+      for (const cfg of inline) {
+        const given = alias.get(cfg.name)!;
+        // The suffixed name no longer matches a preset: name it explicitly, as the
+        // library does for an agent called like a preset, and keep the role routing sees.
+        const preset = cfg.preset ?? (presets.has(given) ? given : undefined);
+        await this.flow.spawn({ ...cfg, ...(preset ? { preset } : {}), role: cfg.role ?? preset ?? given });
+      }
+      const outcome = this.flow
+        .execute({
+          task: body.task,
+          agents: runNames,
+          mode: body.mode,
+          flowId: id,
+          ...(body.timeout !== undefined ? { timeout: Math.round(body.timeout * 1000) } : {}),
+          ...(body.model !== undefined ? { model: body.model } : {}),
+          ...(body.fallback !== undefined ? { fallback: body.fallback } : {}),
+          ...(body.optimize !== undefined ? { optimize: body.optimize } : {}),
+          ...(body.maxCost !== undefined ? { maxCost: body.maxCost } : {}),
+        })
+        .then(
+          (report) => ({ report }),
+          (error: unknown) => ({ error }),
+        );
+      const first = await Promise.race([rec.whenStarted().then(() => undefined), outcome]);
+      if (first && 'error' in first && !rec.started) throw first.error;
+      void outcome.then((o) => this.finish(rec, 'report' in o ? o.report : this.failedReport(rec, o.error)));
+      return rec;
+    } catch (e) {
+      this.records.delete(id);
+      throw e;
+    }
+  }
+
+  /** Ask a flow to stop; its busy sessions are aborted by the library. */
+  cancel(id: string, reason = 'cancelled'): CancelOutcome {
+    const rec = this.records.get(id);
+    if (!rec) return 'not_found';
+    if (rec.finished) return 'finished';
+    rec.cancelRequested = true;
+    if (rec.started) this.flow.cancel(id, reason);
+    return 'cancelling';
+  }
+
+  /** Cancel every running flow. */
+  cancelAll(reason: string): void {
+    for (const rec of this.active()) this.cancel(rec.id, reason);
+  }
+
+  /** Resolves when every flow running now has finished. */
+  async settleAll(): Promise<void> {
+    await Promise.allSettled(this.active().map((r) => r.settled()));
+  }
+
+  /** Stop listening to the library's events. */
+  dispose(): void {
+    for (const off of this.unsubscribe.splice(0)) off();
+  }
+
+  private presets(): Promise<Set<string>> {
+    this.presetNames ??= loadPresets({ cwd: this.flow.options.directory, extraDirs: this.flow.options.agentDirs }).then(
+      (m) => new Set(m.keys()),
+      (e: unknown) => {
+        this.presetNames = undefined;
+        throw e;
+      },
+    );
+    return this.presetNames;
+  }
+
+  private finish(rec: FlowRecord, report: FlowReport) {
+    const mapped = rec.finish(report);
+    this.metrics.onFlowFinished(mapped);
+    this.finishedOrder.push(rec.id);
+    while (this.finishedOrder.length > this.options.keepFinished) this.records.delete(this.finishedOrder.shift()!);
+  }
+
+  /** The report of a flow whose run threw after it had started (a bug, not an agent failure). */
+  private failedReport(rec: FlowRecord, error: unknown): FlowReport {
+    return {
+      flowId: rec.id,
+      status: 'failed',
+      mode: rec.mode,
+      results: [],
+      cost: { total: 0, byAgent: {}, byModel: {} },
+      durationMs: Date.now() - rec.startedAt,
+      reason: error instanceof Error ? error.message : String(error),
+    };
+  }
+}

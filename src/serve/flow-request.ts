@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { AgentConfigSchema, ModelIdSchema } from '../config/agent.js';
+import { ROUTING_MODES } from '../router/config.js';
+
+/** Longest name an inline agent may have: the server appends a 7-character flow suffix. */
+export const MAX_INLINE_AGENT_NAME = 56;
+
+const AgentNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, {
+  message: 'expected an agent name of letters, digits, "-", "_" or "." (max 64)',
+});
+
+/** An inline agent: the library's `AgentConfig`, with room left for the per-flow suffix. */
+const InlineAgentSchema = AgentConfigSchema.refine((a) => a.name.length <= MAX_INLINE_AGENT_NAME, {
+  path: ['name'],
+  message: `expected an inline agent name of at most ${MAX_INLINE_AGENT_NAME} characters`,
+});
+
+/**
+ * Body of `POST /flows`. `agents` lists preset (or already spawned) agent names and/or
+ * inline `AgentConfig` objects. Inline agents belong to their flow only: the server
+ * registers each under `<name>.<flow suffix>` so concurrent flows never share or
+ * overwrite one, and reports, events and metrics show the given `name`. An inline agent
+ * whose `name` is a preset inherits that preset unless it names another `preset`.
+ * `timeout` is in seconds (the whole flow), `maxCost` in USD.
+ *
+ * @example
+ * ```ts
+ * CreateFlowBodySchema.parse({
+ *   task: 'Review src/',
+ *   agents: ['reviewer', { name: 'scout', model: 'anthropic/claude-sonnet-4', systemPrompt: 'Find TODOs' }],
+ *   mode: 'parallel', optimize: 'cost', maxCost: 0.5, timeout: 600,
+ * });
+ * ```
+ */
+export const CreateFlowBodySchema = z
+  .object({
+    task: z.string({ message: 'expected the task as a string' }).trim().min(1, { message: 'expected a non-empty task' }).max(200_000),
+    agents: z
+      .array(z.union([AgentNameSchema, InlineAgentSchema], { message: 'expected a preset name or an agent object' }), {
+        message: 'expected an array of agent names or agent objects',
+      })
+      .min(1, { message: 'expected at least one agent' })
+      .max(64, { message: 'expected at most 64 agents' })
+      .superRefine((agents, ctx) => {
+        const seen = new Set<string>();
+        agents.forEach((a, i) => {
+          const name = typeof a === 'string' ? a : a.name;
+          if (seen.has(name)) ctx.addIssue({ code: 'custom', path: [i], message: `agent "${name}" is listed twice` });
+          seen.add(name);
+        });
+      }),
+    mode: z.enum(['parallel', 'sequential'], { message: 'expected "parallel" or "sequential"' }).default('parallel'),
+    /** Model for agents without one (`provider/model`). */
+    model: ModelIdSchema.optional(),
+    /** Routing mode for agents without an explicit model. */
+    optimize: z.enum(ROUTING_MODES, { message: `expected one of ${ROUTING_MODES.join(', ')}` }).optional(),
+    /** Hard budget of the flow, USD. */
+    maxCost: z.number({ message: 'expected a number of USD' }).positive({ message: 'expected a positive number of USD' }).optional(),
+    /** Fallback models for every agent, after its own. */
+    fallback: z.array(ModelIdSchema, { message: 'expected an array of "provider/model" ids' }).max(16).optional(),
+    /** Whole-flow timeout, seconds. */
+    timeout: z
+      .number({ message: 'expected a number of seconds' })
+      .positive({ message: 'expected a positive number of seconds' })
+      .max(7 * 24 * 3600, { message: 'expected at most a week of seconds' })
+      .optional(),
+  })
+  .strict();
+
+export type CreateFlowBody = z.output<typeof CreateFlowBodySchema>;

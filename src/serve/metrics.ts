@@ -1,0 +1,124 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { FlowReport } from '../flow.js';
+import type { AgentEventPayload, AgentEventType, FlowRecord } from './flow-record.js';
+
+/** Final statuses of a flow (the `status` label of `opencode_flow_flows_total`). */
+export const FLOW_STATUSES: ReadonlyArray<FlowReport['status']> = ['completed', 'failed', 'cancelled', 'budget_exceeded'];
+
+/** Buckets of the prompt latency histogram (seconds): LLM turns take from 100 ms to many minutes. */
+export const PROMPT_SECONDS_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
+
+/**
+ * The API's Prometheus metrics, in a registry of their own (never prom-client's global
+ * one, so an embedding app's metrics stay apart):
+ *
+ * - `opencode_flow_flows_total{status}` counter: flows finished, by final status
+ * - `opencode_flow_flows_running` gauge: flows running now
+ * - `opencode_flow_agents{state}` gauge: agents of running flows, by machine state
+ * - `opencode_flow_prompts_total{agent,model}` counter: prompts sent (fallback retries included)
+ * - `opencode_flow_fallbacks_total{agent,from,to}` counter: model fallbacks
+ * - `opencode_flow_tokens_total{model,agent,direction}` counter: tokens, direction `input|output`
+ * - `opencode_flow_cost_usd_total{model,agent}` counter: USD, as OpenCode computes it
+ * - `opencode_flow_prompt_duration_seconds{model,outcome}` histogram: `prompting` until
+ *   `done`, `failed` or `fallback` (the outcome)
+ * - prom-client's default process metrics (`process_*`, `nodejs_*`)
+ *
+ * @example
+ * ```ts
+ * const metrics = new ServeMetrics(() => registry.active());
+ * flow.on('agent.done', (e) => metrics.onAgentEvent('agent.done', e));
+ * const text = await metrics.registry.metrics();
+ * ```
+ */
+export class ServeMetrics {
+  readonly registry = new Registry();
+  private readonly flows: Counter<'status'>;
+  private readonly prompts: Counter<'agent' | 'model'>;
+  private readonly fallbacks: Counter<'agent' | 'from' | 'to'>;
+  private readonly tokens: Counter<'model' | 'agent' | 'direction'>;
+  private readonly cost: Counter<'model' | 'agent'>;
+  private readonly latency: Histogram<'model' | 'outcome'>;
+  /** `flowId\0agent` → when its current prompt began and on which model. */
+  private readonly promptStarts = new Map<string, { at: number; model: string }>();
+
+  constructor(active: () => FlowRecord[]) {
+    const registers = [this.registry];
+    this.flows = new Counter({ name: 'opencode_flow_flows_total', help: 'Flows finished, by final status.', labelNames: ['status'], registers });
+    // Every status exists from the start, so `rate()` and alerts see a 0, not a gap.
+    for (const status of FLOW_STATUSES) this.flows.inc({ status }, 0);
+    new Gauge({
+      name: 'opencode_flow_flows_running',
+      help: 'Flows running now.',
+      registers,
+      collect() {
+        this.set(active().length);
+      },
+    });
+    new Gauge({
+      name: 'opencode_flow_agents',
+      help: 'Agents of running flows, by agent machine state.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const rec of active()) for (const a of rec.agentViews()) this.inc({ state: a.state });
+      },
+    });
+    this.prompts = new Counter({ name: 'opencode_flow_prompts_total', help: 'Prompts sent to OpenCode (fallback retries included).', labelNames: ['agent', 'model'], registers });
+    this.fallbacks = new Counter({ name: 'opencode_flow_fallbacks_total', help: 'Model fallbacks after a failed attempt.', labelNames: ['agent', 'from', 'to'], registers });
+    this.tokens = new Counter({ name: 'opencode_flow_tokens_total', help: 'Tokens used by agents, as OpenCode reports them.', labelNames: ['model', 'agent', 'direction'], registers });
+    this.cost = new Counter({ name: 'opencode_flow_cost_usd_total', help: 'Cost of agents in USD, as OpenCode computes it.', labelNames: ['model', 'agent'], registers });
+    this.latency = new Histogram({
+      name: 'opencode_flow_prompt_duration_seconds',
+      help: 'Time from an agent prompting until done, failed or falling back.',
+      labelNames: ['model', 'outcome'],
+      buckets: PROMPT_SECONDS_BUCKETS,
+      registers,
+    });
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Count one agent event of a flow (agent names as the client gave them). */
+  onAgentEvent<T extends AgentEventType>(type: T, e: AgentEventPayload<T>): void {
+    const key = `${e.flowId}\0${e.agent}`;
+    switch (e.type) {
+      case 'agent.state': {
+        const model = e.model || 'default';
+        if (e.state === 'prompting') {
+          this.prompts.inc({ agent: e.agent, model });
+          this.promptStarts.set(key, { at: performance.now(), model });
+        } else if (e.state === 'fallback' || e.state === 'done' || e.state === 'failed') {
+          this.endPrompt(key, e.state);
+        } else if (e.state === 'stopped') {
+          this.promptStarts.delete(key);
+        }
+        break;
+      }
+      case 'agent.fallback':
+        this.fallbacks.inc({ agent: e.agent, from: e.from || 'default', to: e.to || 'default' });
+        break;
+      case 'agent.done':
+      case 'agent.failed': {
+        const model = e.result.model || 'default';
+        this.tokens.inc({ model, agent: e.agent, direction: 'input' }, e.result.tokens.input);
+        this.tokens.inc({ model, agent: e.agent, direction: 'output' }, e.result.tokens.output);
+        this.cost.inc({ model, agent: e.agent }, e.result.cost);
+        break;
+      }
+      default:
+        void type;
+    }
+  }
+
+  /** Count a finished flow. */
+  onFlowFinished(report: Pick<FlowReport, 'status'>): void {
+    this.flows.inc({ status: report.status });
+  }
+
+  private endPrompt(key: string, outcome: string) {
+    const start = this.promptStarts.get(key);
+    if (!start) return;
+    this.promptStarts.delete(key);
+    this.latency.observe({ model: start.model, outcome }, (performance.now() - start.at) / 1000);
+  }
+}

@@ -1,0 +1,150 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
+import type { Hono } from 'hono';
+import { zodToFlowError } from '../config/errors.js';
+import { FlowError, FlowErrorCode } from '../errors.js';
+import { OpencodeFlow, type FlowOptions } from '../flow.js';
+import { createServeApp, type ServeHandle } from './app.js';
+import { httpUrl } from './loopback.js';
+import { ServeOptionsSchema, type ResolvedServeOptions, type ServeOptions } from './options.js';
+
+/** A running API server. */
+export interface RunningServe {
+  /** `http://host:port` it listens on (the real port when `port: 0`). */
+  readonly url: string;
+  readonly port: number;
+  readonly host: string;
+  /** The one `OpencodeFlow` behind the API (owned by this server). */
+  readonly flow: OpencodeFlow;
+  readonly app: Hono;
+  readonly handle: ServeHandle;
+  readonly server: Server;
+  readonly options: ResolvedServeOptions;
+  /**
+   * Graceful stop: stop accepting connections, cancel (or wait for) running flows, end
+   * their event streams, close every connection, then `flow.shutdown()` (which stops an
+   * embedded OpenCode). Idempotent.
+   */
+  close(opts?: { onShutdown?: 'cancel' | 'wait' }): Promise<void>;
+}
+
+/** How `startServe` behaves as a process (the CLI turns these on). */
+export interface StartServeRuntime {
+  /**
+   * On SIGTERM/SIGINT: `close()`, then exit 0 (1 if closing failed). A second signal exits
+   * at once (130 for SIGINT, 143 for SIGTERM). Default false: an embedding app decides.
+   */
+  handleSignals?: boolean;
+  /** Progress lines (shutdown steps). Default: none. */
+  log?: (line: string) => void;
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      const why =
+        e.code === 'EADDRINUSE'
+          ? `port ${port} on ${host} is already in use (choose another with --port)`
+          : e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND'
+            ? `cannot bind ${host}: no such local address`
+            : e.code === 'EACCES'
+              ? `not allowed to bind port ${port} on ${host}`
+              : `cannot listen on ${host}:${port}: ${e.message}`;
+      reject(new FlowError(FlowErrorCode.InvalidConfig, why, { cause: e }));
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
+}
+
+/**
+ * Start the HTTP API: one `OpencodeFlow` (attached to `server`, or an embedded
+ * `opencode serve` when absent, exactly like the CLI), the app of {@link createServeApp},
+ * listening on `host:port` (default `127.0.0.1:5000`). A non-loopback `host` needs a
+ * `token`; a bad option is a `FlowError` `invalid_config` naming the field.
+ *
+ * @example
+ * ```ts
+ * const serve = await startServe({ port: 5000, token: process.env.OPENCODE_FLOW_TOKEN, server: 'http://127.0.0.1:4096' });
+ * console.log(`API on ${serve.url}, dashboard on ${serve.url}/`);
+ * // ...
+ * await serve.close();
+ * ```
+ */
+export async function startServe(options: ServeOptions = {}, runtime: StartServeRuntime = {}): Promise<RunningServe> {
+  const parsed = ServeOptionsSchema.safeParse(options);
+  if (!parsed.success) throw zodToFlowError(parsed.error, 'serve options');
+  const o = parsed.data;
+  const log = runtime.log ?? (() => {});
+  const flow = new OpencodeFlow({ ...(o.flowOptions as FlowOptions | undefined), ...(o.server ? { serverUrl: o.server } : {}) });
+  try {
+    await flow.start();
+  } catch (e) {
+    await flow.shutdown().catch(() => {});
+    throw e;
+  }
+  const { app, handle } = createServeApp(flow, {
+    token: o.token,
+    maxFlows: o.maxFlows,
+    keepFinished: o.keepFinished,
+    maxBodyBytes: o.maxBodyBytes,
+    onShutdown: o.onShutdown,
+    maxEventsPerFlow: o.maxEventsPerFlow,
+  });
+  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  try {
+    await listen(server, o.port, o.host);
+  } catch (e) {
+    await flow.shutdown().catch(() => {});
+    throw e;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const serverClosed = new Promise<void>((r) => server.once('close', () => r()));
+
+  let closing: Promise<void> | undefined;
+  const close = (opts?: { onShutdown?: 'cancel' | 'wait' }) => {
+    closing ??= (async () => {
+      const mode = opts?.onShutdown ?? o.onShutdown;
+      server.close();
+      server.closeIdleConnections();
+      const running = handle.flows.active().length;
+      if (running) log(`${mode === 'cancel' ? 'cancelling' : 'waiting for'} ${running} running flow${running === 1 ? '' : 's'}…`);
+      try {
+        await handle.close({ onShutdown: mode });
+      } finally {
+        server.closeAllConnections();
+        await serverClosed;
+        await flow.shutdown();
+        log('stopped');
+      }
+    })();
+    return closing;
+  };
+
+  if (runtime.handleSignals) {
+    let signalled = false;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (signalled) process.exit(sig === 'SIGINT' ? 130 : 143);
+      signalled = true;
+      log(`${sig}: shutting down (send it again to exit at once)`);
+      close().then(
+        () => process.exit(0),
+        (e: unknown) => {
+          process.stderr.write(`opencode-flow: error while shutting down: ${e instanceof Error ? e.message : String(e)}\n`);
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+
+  return { url: httpUrl(o.host, port), port, host: o.host, flow, app, handle, server, options: o, close };
+}
