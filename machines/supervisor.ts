@@ -1,5 +1,6 @@
 import { assign, enqueueActions, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import { agentMachine, type AgentNotification, type AgentResult, type AgentSpec, type AgentTask } from './agent.js';
+import { compileWatchPattern } from '../src/memory/watch-pattern.js';
 
 /**
  * The supervisor: spawns agent actors as named children (`spawnChild('agent', { id })`,
@@ -30,9 +31,18 @@ export interface SupervisorInput {
   maxProviderRetries?: number;
   /** Hard budget (USD): a result that takes the flow past it stops the flow. */
   maxCost?: number;
+  /**
+   * Agents that start only when a memory key is written: agent name → key, or prefix
+   * ending in `*` (`{ tester: 'api-design' }`). The flow forwards `memory.changed` events.
+   */
+  waitFor?: Record<string, string>;
 }
 
-export interface SupervisorContext extends Required<Omit<SupervisorInput, 'timeoutMs' | 'parentSessionID' | 'maxProviderRetries' | 'maxCost'>> {
+export interface SupervisorContext extends Required<Omit<SupervisorInput, 'timeoutMs' | 'parentSessionID' | 'maxProviderRetries' | 'maxCost' | 'waitFor'>> {
+  /** Agents still waiting for their memory key: name → pattern. */
+  waiting: Record<string, string>;
+  /** What woke each triggered agent (key and value), added to its task. */
+  triggeredBy: Record<string, { key: string; value: unknown }>;
   maxCost?: number;
   /** Sum of finished agents' costs (USD). */
   spent: number;
@@ -67,6 +77,7 @@ export type SupervisorEvent =
   | AgentNotification
   | { type: 'CANCEL'; reason?: string }
   | { type: 'BUDGET_EXCEEDED'; reason?: string }
+  | { type: 'memory.changed'; key: string; value: unknown; by: string; namespace?: string }
   | { type: 'xstate.done.actor.*' };
 
 export type SupervisorEmitted =
@@ -76,7 +87,17 @@ export type SupervisorEmitted =
 export const agentActorId = (name: string) => `agent:${name}`;
 
 /** The task text an agent receives: in sequential mode, prefixed with the earlier outputs. */
-export function taskFor(context: Pick<SupervisorContext, 'mode' | 'task' | 'agents' | 'results'>, name: string): AgentTask {
+export function taskFor(
+  context: Pick<SupervisorContext, 'mode' | 'task' | 'agents' | 'results'> & { triggeredBy?: SupervisorContext['triggeredBy'] },
+  name: string,
+): AgentTask {
+  const trigger = context.triggeredBy?.[name];
+  if (trigger) {
+    return {
+      id: name,
+      text: `${context.task}\n\n# Started because shared memory key "${trigger.key}" was written\n\n${JSON.stringify(trigger.value, null, 2)}`,
+    };
+  }
   if (context.mode !== 'sequential') return { id: `${name}`, text: context.task };
   const before: string[] = [];
   for (const a of context.agents) {
@@ -168,6 +189,18 @@ export const supervisorMachine = setup({
           : `budget exceeded: spent $${context.spent.toFixed(6)} of max $${context.maxCost}`,
       };
     }),
+    wake: assign(({ context, event }) => {
+      if (event.type !== 'memory.changed' || event.value === null) return {};
+      const woken = Object.entries(context.waiting).filter(([, pattern]) => compileWatchPattern(pattern)(event.key));
+      if (woken.length === 0) return {};
+      const waiting = { ...context.waiting };
+      const triggeredBy = { ...context.triggeredBy };
+      for (const [name] of woken) {
+        delete waiting[name];
+        triggeredBy[name] = { key: event.key, value: event.value };
+      }
+      return { waiting, triggeredBy, queue: [...context.queue, ...woken.map(([n]) => n)] };
+    }),
     markStopped: assign(({ context, event }) => {
       const id = (event as { actorId?: string }).actorId ?? '';
       const name = id.startsWith('agent:') ? id.slice(6) : '';
@@ -190,7 +223,9 @@ export const supervisorMachine = setup({
     maxProviderRetries: input.maxProviderRetries,
     maxCost: input.maxCost,
     spent: 0,
-    queue: input.agents.map((a) => a.name),
+    queue: input.agents.map((a) => a.name).filter((n) => !input.waitFor?.[n]),
+    waiting: { ...input.waitFor },
+    triggeredBy: {},
     running: [],
     live: [],
     results: {},
@@ -228,6 +263,7 @@ export const supervisorMachine = setup({
           },
           { actions: ['record', 'forward', 'stopAgent', 'startAgents'] },
         ],
+        'memory.changed': { actions: ['wake', 'startAgents'] },
         CANCEL: {
           target: 'stopping',
           actions: assign({ status: 'cancelled', reason: ({ event }) => event.reason ?? 'cancelled' }),
@@ -244,6 +280,10 @@ export const supervisorMachine = setup({
           status: ({ context }) => {
             const rs = Object.values(context.results);
             return rs.length > 0 && rs.every((r) => r.status === 'failed') ? 'failed' : 'completed';
+          },
+          reason: ({ context }) => {
+            const never = Object.entries(context.waiting);
+            return never.length ? `not started (memory key never written): ${never.map(([n, k]) => `${n} ← ${k}`).join(', ')}` : undefined;
           },
         }),
       },

@@ -96,6 +96,11 @@ export const ExecuteOptionsSchema = z
     model: z.string().optional(),
     /** Fallback models for every agent, after its own. */
     fallback: z.array(z.string()).optional(),
+    /**
+     * Agents that start only once a shared-memory key is written (by an agent's
+     * `flow_memory_set`, or `flow.memory.set`): agent name → key or `prefix*`.
+     */
+    waitFor: z.record(z.string(), z.string().min(1)).optional(),
   })
   .strict();
 
@@ -399,6 +404,10 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     if (!parsed.success) throw zodToFlowError(parsed.error, 'execute');
     const o = parsed.data;
     await this.start();
+    for (const name of Object.keys(o.waitFor ?? {})) {
+      if (!o.agents.includes(name)) throw new FlowError(FlowErrorCode.InvalidConfig, `waitFor.${name}: not one of the flow's agents (${o.agents.join(', ')})`);
+    }
+    if (o.waitFor && !this.memoryActor) throw new FlowError(FlowErrorCode.InvalidConfig, 'waitFor needs shared memory, but memory is off (memory: false)');
     const dup = o.agents.find((a, i) => o.agents.indexOf(a) !== i);
     if (dup) throw new FlowError(FlowErrorCode.InvalidConfig, `agents: "${dup}" is listed twice`);
     const defaultModel = o.model ?? this.options.model;
@@ -439,12 +448,18 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
         keepSessions: this.options.keepSessions,
         onAgentFailure: o.onAgentFailure,
         maxCost: routing.budget.maxCost,
+        waitFor: o.waitFor,
       },
     });
     actor.on('*', (e) => {
       // The supervisor itself stops on the budget; the ledger and reservations live here.
       if (e.type === 'agent.done' || e.type === 'agent.failed') routing.onResult(e.result);
       if (e.type.startsWith('agent.')) this.emit(e.type as 'agent.state', e as never);
+    });
+    // Memory changes of this flow's namespace reach the supervisor as events.
+    const namespace = flowNamespace(this.id);
+    const memorySub = this.memoryActor?.on('memory.changed', (c) => {
+      if (c.namespace === namespace) actor.send({ type: 'memory.changed', key: c.key, value: c.value, by: c.by, namespace: c.namespace });
     });
     this.flows.set(flowId, actor);
     this.emit('flow.started', { flowId, mode: o.mode, agents: o.agents, task: o.task });
@@ -455,6 +470,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       this.emit('flow.done', report);
       return report;
     } finally {
+      memorySub?.unsubscribe();
       this.flows.delete(flowId);
     }
   }

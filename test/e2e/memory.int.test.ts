@@ -81,4 +81,38 @@ describe('shared memory through the flow_memory_* MCP tools', () => {
     expect(await flow.memory.get('counter')).toBe(1);
     expect((await flow.memory.list()).map((e) => e.key).sort()).toEqual(['api-design', 'counter']);
   });
+
+  it('a supervisor waiting on a key starts the third agent when an agent writes it', async () => {
+    llm.script([
+      { match: { allText: 'TRIGGER-TASK', system: /researcher/i, hasToolResult: false }, reply: { toolCalls: [{ name: 'flow_memory_set', arguments: { key: 'spec/api', value: { endpoints: ['GET /todos'] } } }] } },
+      { match: { allText: 'TRIGGER-TASK', system: /researcher/i, hasToolResult: true }, reply: { text: 'spec written', delayMs: 1500 } },
+      { match: { allText: 'TRIGGER-TASK' }, reply: { text: 'done my part' } },
+    ]);
+    const states: string[] = [];
+    flow.on('agent.state', (e) => {
+      if (e.agent === 'tester' && e.state === 'prompting') states.push('tester:prompting');
+    });
+    flow.on('agent.tool', (e) => {
+      if (e.tool === 'flow_memory_set' && e.status === 'completed') states.push('researcher:set');
+    });
+    flow.on('agent.done', (e) => states.push(`${e.agent}:done`));
+    const report = await flow.execute({ task: 'TRIGGER-TASK', agents: ['researcher', 'coder', 'tester'], mode: 'parallel', waitFor: { tester: 'spec/*' } });
+    expect(report.status).toBe('completed');
+    expect(report.results.map((r) => r.status)).toEqual(['done', 'done', 'done']);
+    // The tester started only after the write, and before the researcher finished.
+    expect(states.indexOf('researcher:set')).toBeGreaterThanOrEqual(0);
+    expect(states.indexOf('tester:prompting')).toBeGreaterThan(states.indexOf('researcher:set'));
+    expect(states.indexOf('tester:prompting')).toBeLessThan(states.indexOf('researcher:done'));
+    const testerReq = llm.promptRequests().find((r) => r.allText.includes('TRIGGER-TASK') && /tester/i.test(r.system))!;
+    expect(testerReq.lastUser).toContain('Started because shared memory key "spec/api" was written');
+    expect(testerReq.lastUser).toContain('GET /todos');
+  });
+
+  it('an agent whose key is never written is not started, and the report says why', async () => {
+    llm.script({ match: { allText: 'NEVER-TASK' }, reply: { text: 'ok' } });
+    const report = await flow.execute({ task: 'NEVER-TASK', agents: ['researcher', 'tester'], waitFor: { tester: 'never/written' } });
+    expect(report.status).toBe('completed');
+    expect(report.results.map((r) => r.agent)).toEqual(['researcher']);
+    expect(report.reason).toMatch(/not started \(memory key never written\): tester ← never\/written/);
+  });
 });
