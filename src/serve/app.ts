@@ -115,7 +115,11 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
     auth,
     bodyLimit({
       maxSize: o.maxBodyBytes,
-      onError: (c) => apiError(c, 413, 'payload_too_large', `request body is larger than ${o.maxBodyBytes} bytes`),
+      onError: (c) => {
+        // The rest of the body is never read: the connection cannot carry another request.
+        c.header('Connection', 'close');
+        return apiError(c, 413, 'payload_too_large', `request body is larger than ${o.maxBodyBytes} bytes`);
+      },
     }),
     async (c) => {
       const type = c.req.header('content-type') ?? '';
