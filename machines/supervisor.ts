@@ -1,15 +1,18 @@
 import { assign, enqueueActions, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import { agentMachine, type AgentNotification, type AgentResult, type AgentSpec, type AgentTask } from './agent.js';
 import { compileWatchPattern } from '../src/memory/watch-pattern.js';
+import { parsePlan, planPrompt, type Plan } from './plan.js';
 
 /**
  * The supervisor: spawns agent actors as named children (`spawnChild('agent', { id })`,
  * so the whole tree persists) and coordinates them only through their events.
- * Modes: `parallel` (all agents on the task, at most `maxConcurrent` at once) and
- * `sequential` (each agent gets the previous agents' outputs as context).
+ * Modes: `parallel` (all agents on the task, at most `maxConcurrent` at once),
+ * `sequential` (each agent gets the previous agents' outputs as context) and
+ * `hierarchical` (a planner splits the task into subtasks with dependencies; they run in
+ * dependency order as child sessions of the planner's session; the planner aggregates).
  */
 
-export type FlowMode = 'parallel' | 'sequential';
+export type FlowMode = 'parallel' | 'sequential' | 'hierarchical';
 export type FlowStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'budget_exceeded';
 
 export interface SupervisorInput {
@@ -36,9 +39,32 @@ export interface SupervisorInput {
    * ending in `*` (`{ tester: 'api-design' }`). The flow forwards `memory.changed` events.
    */
   waitFor?: Record<string, string>;
+  /** Hierarchical mode: the agent that plans (and aggregates). */
+  planner?: AgentSpec;
+  /** Hierarchical mode: `agent` (the planner combines the outputs, default) or `concat`. */
+  aggregate?: 'agent' | 'concat';
+  /** Hierarchical mode: how many times the planner may answer before a bad plan fails the flow. Default 2. */
+  maxPlanAttempts?: number;
 }
 
-export interface SupervisorContext extends Required<Omit<SupervisorInput, 'timeoutMs' | 'parentSessionID' | 'maxProviderRetries' | 'maxCost' | 'waitFor'>> {
+/** Name of the planner in results and actor ids. */
+export const PLANNER = 'planner';
+/** Key of the planner's aggregation result. */
+export const AGGREGATE = 'planner#aggregate';
+
+export interface SupervisorContext
+  extends Required<Omit<SupervisorInput, 'timeoutMs' | 'parentSessionID' | 'maxProviderRetries' | 'maxCost' | 'waitFor' | 'planner' | 'aggregate' | 'maxPlanAttempts'>> {
+  planner?: AgentSpec;
+  aggregate: 'agent' | 'concat';
+  maxPlanAttempts: number;
+  planAttempts: number;
+  plan?: Plan;
+  /** Subtask agent name → names it waits for (hierarchical). */
+  deps: Record<string, string[]>;
+  /** Subtask agent name → its instruction (hierarchical). */
+  subtaskText: Record<string, string>;
+  /** The final, aggregated output (hierarchical). */
+  output?: string;
   /** Agents still waiting for their memory key: name → pattern. */
   waiting: Record<string, string>;
   /** What woke each triggered agent (key and value), added to its task. */
@@ -68,6 +94,9 @@ export interface SupervisorOutput {
   status: Exclude<FlowStatus, 'running'>;
   mode: FlowMode;
   results: AgentResult[];
+  /** Hierarchical: the plan that ran and the aggregated output. */
+  plan?: Plan;
+  output?: string;
   reason?: string;
   startedAt: number;
   finishedAt: number;
@@ -86,11 +115,23 @@ export type SupervisorEmitted =
 
 export const agentActorId = (name: string) => `agent:${name}`;
 
+/** The flow's worker agents (hierarchical: the agents a plan may assign). */
+function workerNames(context: Pick<SupervisorContext, 'agents'>): string[] {
+  return context.agents.map((a) => a.name);
+}
+
+function skippedResult(name: string, error: string): AgentResult {
+  const now = Date.now();
+  return { agent: name, taskId: name, sessionID: '', model: '', status: 'failed', output: '', cost: 0, tokens: { input: 0, output: 0 }, attempts: [], error, startedAt: now, finishedAt: now };
+}
+
 /** The task text an agent receives: in sequential mode, prefixed with the earlier outputs. */
 export function taskFor(
   context: Pick<SupervisorContext, 'mode' | 'task' | 'agents' | 'results'> & { triggeredBy?: SupervisorContext['triggeredBy'] },
   name: string,
 ): AgentTask {
+  const sub = (context as Partial<SupervisorContext>).subtaskText?.[name];
+  if (sub !== undefined) return { id: name, text: sub };
   const trigger = context.triggeredBy?.[name];
   if (trigger) {
     return {
@@ -126,6 +167,11 @@ export const supervisorMachine = setup({
   },
   guards: {
     allFinished: ({ context }) => context.queue.length === 0 && context.running.length === 0,
+    isHierarchical: ({ context }) => context.mode === 'hierarchical',
+    aggregateByAgent: ({ context }) => context.mode === 'hierarchical' && context.aggregate === 'agent' && Object.keys(context.deps).length > 0,
+    validPlan: ({ context, event }) =>
+      event.type === 'agent.done' && parsePlan(event.result.structured ?? event.result.output, workerNames(context)).ok,
+    canAskAgain: ({ context }) => context.planAttempts < context.maxPlanAttempts,
     allStopped: ({ context }) => context.live.length === 0,
     shouldFailFlow: ({ context, event }) => event.type === 'agent.failed' && context.onAgentFailure === 'fail',
     /** The budget refused this agent's prompt, or its cost takes the flow past the cap. */
@@ -141,8 +187,21 @@ export const supervisorMachine = setup({
       const queue = [...context.queue];
       const running = [...context.running];
       const live = [...context.live];
-      while (queue.length > 0 && running.length < limit) {
-        const name = queue.shift()!;
+      const results = { ...context.results };
+      let skipped = false;
+      // Subtasks whose dependency failed never run; record why.
+      for (const name of [...queue]) {
+        const failedDep = (context.deps[name] ?? []).find((d) => results[d]?.status === 'failed');
+        if (!failedDep) continue;
+        queue.splice(queue.indexOf(name), 1);
+        results[name] = skippedResult(name, `skipped: dependency ${failedDep} failed`);
+        skipped = true;
+      }
+      const ready = (n: string) => (context.deps[n] ?? []).every((d) => results[d]?.status === 'done');
+      while (running.length < limit) {
+        const idx = queue.findIndex(ready);
+        if (idx < 0) break;
+        const name = queue.splice(idx, 1)[0]!;
         const spec = context.agents.find((a) => a.name === name)!;
         running.push(name);
         live.push(name);
@@ -159,7 +218,109 @@ export const supervisorMachine = setup({
           },
         });
       }
-      enqueue.assign({ queue, running, live });
+      enqueue.assign({ queue, running, live, ...(skipped ? { results } : {}) });
+    }),
+    spawnPlanner: enqueueActions(({ context, enqueue }) => {
+      enqueue.spawnChild('agent', {
+        id: agentActorId(PLANNER),
+        input: {
+          spec: { ...context.planner!, name: PLANNER },
+          flowId: context.flowId,
+          parentSessionID: context.parentSessionID,
+          keepSessions: context.keepSessions,
+          promptTimeoutMs: context.promptTimeoutMs,
+          maxProviderRetries: context.maxProviderRetries,
+          task: { id: 'plan', text: planPrompt(context.task, context.agents) },
+        },
+      });
+      enqueue.assign({ live: [...context.live, PLANNER], planAttempts: 1 });
+    }),
+    askPlannerAgain: enqueueActions(({ context, enqueue, event }) => {
+      if (event.type !== 'agent.done') return;
+      const check = parsePlan(event.result.structured ?? event.result.output, workerNames(context));
+      const why = check.ok ? '' : check.error;
+      enqueue.sendTo(agentActorId(PLANNER), {
+        type: 'PROMPT',
+        task: { id: `plan-${context.planAttempts + 1}`, text: `Your plan could not be used: ${why}\n\nAnswer again with only the JSON object, following the rules.` },
+      });
+      enqueue.assign({ planAttempts: context.planAttempts + 1 });
+    }),
+    takePlan: assign(({ context, event }) => {
+      if (event.type !== 'agent.done') return {};
+      const check = parsePlan(event.result.structured ?? event.result.output, workerNames(context));
+      if (!check.ok) return {};
+      const plan = check.plan;
+      const nameOf = (id: string) => `${plan.subtasks.find((t) => t.id === id)!.agent}:${id}`;
+      const agents: AgentSpec[] = [];
+      const deps: Record<string, string[]> = {};
+      const subtaskText: Record<string, string> = {};
+      for (const t of plan.subtasks) {
+        const worker = context.agents.find((a) => a.name === t.agent)!;
+        const name = nameOf(t.id);
+        agents.push({ ...worker, name, role: worker.role ?? worker.name });
+        deps[name] = t.dependsOn.map(nameOf);
+        subtaskText[name] = [
+          context.task,
+          '',
+          `# Your subtask (${t.id}): ${t.title}`,
+          '',
+          t.description,
+          ...(t.dependsOn.length ? ['', 'It builds on the subtasks before it; their outputs are below.'] : []),
+        ].join('\n');
+      }
+      return {
+        plan,
+        agents,
+        deps,
+        subtaskText,
+        queue: agents.map((a) => a.name),
+        // Subtasks run as child sessions of the planner's session.
+        parentSessionID: event.result.sessionID || context.parentSessionID,
+        results: { ...context.results, [PLANNER]: event.result },
+        spent: context.spent + event.result.cost,
+      };
+    }),
+    withDependencyOutputs: assign(({ context }) => {
+      // Add finished dependencies' outputs to the texts of subtasks about to become ready.
+      const subtaskText = { ...context.subtaskText };
+      for (const name of context.queue) {
+        const deps = context.deps[name] ?? [];
+        if (deps.length === 0 || !deps.every((d) => context.results[d]?.status === 'done')) continue;
+        if (subtaskText[name]!.includes('\n## Output of ')) continue;
+        subtaskText[name] += deps.map((d) => `\n\n## Output of ${d}\n\n${context.results[d]!.output}`).join('');
+      }
+      return { subtaskText };
+    }),
+    askAggregate: enqueueActions(({ context, enqueue }) => {
+      const parts = Object.keys(context.deps).map((n) => {
+        const r = context.results[n];
+        return `## ${n} (${r?.status ?? 'not run'})\n\n${r?.status === 'done' ? r.output : (r?.error ?? '')}`;
+      });
+      enqueue.sendTo(agentActorId(PLANNER), {
+        type: 'PROMPT',
+        task: {
+          id: 'aggregate',
+          text: `All subtasks of your plan have finished. Combine their outputs into one final answer to the original task:\n\n${context.task}\n\n# Subtask outputs\n\n${parts.join('\n\n')}`,
+        },
+      });
+    }),
+    takeAggregate: assign(({ context, event }) => {
+      if (event.type !== 'agent.done' && event.type !== 'agent.failed') return {};
+      return {
+        results: { ...context.results, [AGGREGATE]: event.result },
+        spent: context.spent + event.result.cost,
+        output: event.type === 'agent.done' ? event.result.output : undefined,
+      };
+    }),
+    concatOutputsIfHierarchical: assign(({ context }) => {
+      if (context.mode !== 'hierarchical') return {};
+      return {
+        output: Object.keys(context.deps)
+          .map((n) => context.results[n])
+          .filter((r): r is AgentResult => r?.status === 'done')
+          .map((r) => `## ${r.agent}\n\n${r.output}`)
+          .join('\n\n'),
+      };
     }),
     record: assign(({ context, event }) => {
       if (event.type !== 'agent.done' && event.type !== 'agent.failed') return {};
@@ -223,16 +384,22 @@ export const supervisorMachine = setup({
     maxProviderRetries: input.maxProviderRetries,
     maxCost: input.maxCost,
     spent: 0,
-    queue: input.agents.map((a) => a.name).filter((n) => !input.waitFor?.[n]),
+    queue: input.mode === 'hierarchical' ? [] : input.agents.map((a) => a.name).filter((n) => !input.waitFor?.[n]),
     waiting: { ...input.waitFor },
     triggeredBy: {},
+    planner: input.planner,
+    aggregate: input.aggregate ?? 'agent',
+    maxPlanAttempts: input.maxPlanAttempts ?? 2,
+    planAttempts: 0,
+    deps: {},
+    subtaskText: {},
     running: [],
     live: [],
     results: {},
     status: 'running',
     startedAt: Date.now(),
   }),
-  initial: 'running',
+  initial: 'starting',
   on: {
     'agent.delta': { actions: 'forward' },
     'agent.state': { actions: 'forward' },
@@ -241,6 +408,69 @@ export const supervisorMachine = setup({
     'xstate.done.actor.*': { actions: 'markStopped' },
   },
   states: {
+    starting: {
+      always: [{ guard: 'isHierarchical', target: 'planning' }, { target: 'running' }],
+    },
+    planning: {
+      entry: 'spawnPlanner',
+      after: {
+        flowTimeout: {
+          target: 'stopping',
+          actions: assign({ status: 'failed', reason: ({ context }) => `flow timed out after ${context.timeoutMs} ms` }),
+        },
+      },
+      on: {
+        'agent.done': [
+          { guard: 'overBudget', target: 'stopping', actions: ['record', 'forward', 'budgetStop'] },
+          { guard: 'validPlan', target: 'running', actions: ['forward', 'takePlan', 'withDependencyOutputs'] },
+          { guard: 'canAskAgain', actions: ['forward', 'askPlannerAgain'] },
+          {
+            target: 'stopping',
+            actions: [
+              'record',
+              'forward',
+              assign({
+                status: 'failed',
+                reason: ({ context, event }) => {
+                  const check = parsePlan(event.result.structured ?? event.result.output, workerNames(context));
+                  return `the planner gave no usable plan after ${context.planAttempts} answers: ${check.ok ? '' : check.error}`;
+                },
+              }),
+            ],
+          },
+        ],
+        'agent.failed': {
+          target: 'stopping',
+          actions: ['record', 'forward', assign({ status: 'failed', reason: ({ event }) => `the planner failed: ${event.error}` })],
+        },
+        CANCEL: {
+          target: 'stopping',
+          actions: assign({ status: 'cancelled', reason: ({ event }) => event.reason ?? 'cancelled' }),
+        },
+        BUDGET_EXCEEDED: {
+          target: 'stopping',
+          actions: assign({ status: 'budget_exceeded', reason: ({ event }) => event.reason ?? 'budget exceeded' }),
+        },
+      },
+    },
+    aggregating: {
+      entry: 'askAggregate',
+      on: {
+        'agent.done': [
+          { guard: 'overBudget', target: 'stopping', actions: ['takeAggregate', 'forward', 'budgetStop'] },
+          { target: 'stopping', actions: ['takeAggregate', 'forward', assign({ status: 'completed' })] },
+        ],
+        'agent.failed': {
+          // The subtasks' work stands; the report says the summary is missing.
+          target: 'stopping',
+          actions: ['takeAggregate', 'forward', 'concatOutputsIfHierarchical', assign({ status: 'completed', reason: ({ event }) => `aggregation failed: ${event.error}` })],
+        },
+        CANCEL: {
+          target: 'stopping',
+          actions: assign({ status: 'cancelled', reason: ({ event }) => event.reason ?? 'cancelled' }),
+        },
+      },
+    },
     running: {
       entry: 'startAgents',
       after: {
@@ -252,7 +482,7 @@ export const supervisorMachine = setup({
       on: {
         'agent.done': [
           { guard: 'overBudget', target: 'stopping', actions: ['record', 'forward', 'budgetStop'] },
-          { actions: ['record', 'forward', 'stopAgent', 'startAgents'] },
+          { actions: ['record', 'forward', 'stopAgent', 'withDependencyOutputs', 'startAgents'] },
         ],
         'agent.failed': [
           { guard: 'overBudget', target: 'stopping', actions: ['record', 'forward', 'budgetStop'] },
@@ -273,10 +503,15 @@ export const supervisorMachine = setup({
           actions: assign({ status: 'budget_exceeded', reason: ({ event }) => event.reason ?? 'budget exceeded' }),
         },
       },
-      always: {
+      always: [
+        {
+          guard: ({ context }) => context.queue.length === 0 && context.running.length === 0 && context.mode === 'hierarchical' && context.aggregate === 'agent',
+          target: 'aggregating',
+        },
+        {
         guard: 'allFinished',
         target: 'stopping',
-        actions: assign({
+        actions: [{ type: 'concatOutputsIfHierarchical' }, assign({
           status: ({ context }) => {
             const rs = Object.values(context.results);
             return rs.length > 0 && rs.every((r) => r.status === 'failed') ? 'failed' : 'completed';
@@ -285,8 +520,9 @@ export const supervisorMachine = setup({
             const never = Object.entries(context.waiting);
             return never.length ? `not started (memory key never written): ${never.map(([n, k]) => `${n} ← ${k}`).join(', ')}` : undefined;
           },
-        }),
-      },
+        })],
+        },
+      ],
     },
     stopping: {
       entry: ['stopAll', enqueueActions(({ context, enqueue }) => enqueue.emit({ type: 'flow.status', flowId: context.flowId, status: context.status, reason: context.reason }))],
@@ -307,7 +543,13 @@ export const supervisorMachine = setup({
     flowId: context.flowId,
     status: context.status === 'running' ? 'failed' : context.status,
     mode: context.mode,
-    results: context.agents.map((a) => context.results[a.name]).filter((r): r is AgentResult => r !== undefined),
+    results: [
+      context.results[PLANNER],
+      ...context.agents.map((a) => context.results[a.name]),
+      context.results[AGGREGATE],
+    ].filter((r): r is AgentResult => r !== undefined),
+    ...(context.plan ? { plan: context.plan } : {}),
+    ...(context.output !== undefined ? { output: context.output } : {}),
     reason: context.reason,
     startedAt: context.startedAt,
     finishedAt: context.finishedAt ?? Date.now(),

@@ -3,7 +3,7 @@ import { EventEmitter } from 'eventemitter3';
 import { createActor, toPromise, type Actor } from 'xstate';
 import { z } from 'zod';
 import { agentMachine, type AgentNotification, type AgentResult, type AgentSpec } from '../machines/agent.js';
-import { supervisorMachine, type FlowMode, type FlowStatus, type SupervisorOutput } from '../machines/supervisor.js';
+import { PLANNER, supervisorMachine, type FlowMode, type FlowStatus, type SupervisorOutput } from '../machines/supervisor.js';
 import {
   AgentConfigSchema,
   fullModelId,
@@ -82,7 +82,11 @@ export const ExecuteOptionsSchema = z
     task: z.string().min(1, { message: 'expected a non-empty task' }),
     /** Agent names: spawned ones or presets (`researcher`, `coder`, ...). */
     agents: z.array(z.string().min(1)).min(1, { message: 'expected at least one agent' }),
-    mode: z.enum(['parallel', 'sequential']).default('parallel'),
+    mode: z.enum(['parallel', 'sequential', 'hierarchical']).default('parallel'),
+    /** Hierarchical mode: the agent that plans and aggregates (default the `planner` preset). */
+    planner: z.string().min(1).optional(),
+    /** Hierarchical mode: `agent` (the planner combines outputs, default) or `concat`. */
+    aggregate: z.enum(['agent', 'concat']).optional(),
     /** Whole-flow timeout (ms). */
     timeout: z.number().int().positive().optional(),
     maxConcurrent: z.number().int().positive().optional(),
@@ -128,6 +132,9 @@ export interface FlowReport {
   cost: { total: number; byAgent: Record<string, number>; byModel: Record<string, number> };
   durationMs: number;
   reason?: string;
+  /** Hierarchical flows: the plan that ran, and the final aggregated output. */
+  plan?: SupervisorOutput['plan'];
+  output?: string;
 }
 
 /** Events of {@link OpencodeFlow}; each carries `flowId`. */
@@ -184,6 +191,8 @@ export function toReport(out: SupervisorOutput): FlowReport {
     cost: { total, byAgent, byModel },
     durationMs: out.finishedAt - out.startedAt,
     ...(out.reason ? { reason: out.reason } : {}),
+    ...(out.plan ? { plan: out.plan } : {}),
+    ...(out.output !== undefined ? { output: out.output } : {}),
   };
 }
 
@@ -418,12 +427,16 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       config: { ...this.routerConfig, ...(o.optimize ? { mode: o.optimize } : {}) },
       routing: o.optimize !== undefined || this.routerConfig !== undefined,
       task: o.task,
-      specs: o.agents.map((n) => this.resolveAgent(n)),
+      specs: [
+        ...o.agents.map((n) => this.resolveAgent(n)),
+        ...(o.mode === 'hierarchical' ? [{ ...this.resolveAgent(o.planner ?? 'planner'), name: PLANNER }] : []),
+      ],
       defaultModel,
       fallback,
       maxCost: o.maxCost,
     });
-    const specs = routing.specs;
+    const specs = o.mode === 'hierarchical' ? routing.specs.slice(0, -1) : routing.specs;
+    const plannerSpec = o.mode === 'hierarchical' ? routing.specs[routing.specs.length - 1] : undefined;
     const flowId = o.flowId ?? (this.firstFlow ? this.id : newFlowId());
     this.firstFlow = false;
     const runtime: AgentRuntime = {
@@ -449,6 +462,8 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
         onAgentFailure: o.onAgentFailure,
         maxCost: routing.budget.maxCost,
         waitFor: o.waitFor,
+        planner: plannerSpec,
+        aggregate: o.aggregate,
       },
     });
     actor.on('*', (e) => {
