@@ -178,7 +178,7 @@ describe('POST /flows validation', () => {
     const big = JSON.stringify({ task: 'x'.repeat(1024 * 1024), agents: ['coder'] });
     const r = await post(big);
     expect(r.status).toBe(413);
-    expect(r.body.error.code).toBe('payload_too_large');
+    expect((r.body as any).error.code).toBe('payload_too_large');
     // Chunked: no Content-Length, the limit is enforced while reading. The server answers
     // as soon as it is over the limit, so read the answer while still sending.
     const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
