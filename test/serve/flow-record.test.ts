@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import type { AgentResult } from '../../machines/agent.js';
+import type { FlowReport } from '../../src/flow.js';
+import { FlowRecord, type ServeEvent } from '../../src/serve/index.js';
+
+const flowId = 'flow_test';
+
+function result(agent: string, over: Partial<AgentResult> = {}): AgentResult {
+  return {
+    agent,
+    taskId: agent,
+    sessionID: `ses_${agent}`,
+    model: 'p/m',
+    status: 'done',
+    output: 'out',
+    cost: 0.5,
+    tokens: { input: 10, output: 2 },
+    attempts: [{ model: 'p/m' }],
+    startedAt: 1,
+    finishedAt: 2,
+    ...over,
+  };
+}
+
+function reportOf(results: AgentResult[], status: FlowReport['status'] = 'completed'): FlowReport {
+  const byAgent: Record<string, number> = {};
+  for (const r of results) byAgent[r.agent] = r.cost;
+  return {
+    flowId,
+    status,
+    mode: 'parallel',
+    results: results.map((r) => ({ agent: r.agent, sessionID: r.sessionID, model: r.model, status: r.status, output: r.output, cost: r.cost, tokens: r.tokens, attempts: r.attempts })),
+    cost: { total: results.reduce((s, r) => s + r.cost, 0), byAgent, byModel: { 'p/m': results.reduce((s, r) => s + r.cost, 0) } },
+    durationMs: 5,
+  };
+}
+
+const state = (agent: string, s: string, model = 'p/m') => ({ type: 'agent.state' as const, flowId, agent, state: s, model, sessionID: `ses_${agent}` });
+const delta = (agent: string, text: string) => ({ type: 'agent.delta' as const, flowId, agent, sessionID: `ses_${agent}`, text });
+
+async function collect(it: AsyncIterable<ServeEvent>): Promise<ServeEvent[]> {
+  const out: ServeEvent[] = [];
+  for await (const e of it) out.push(e);
+  return out;
+}
+
+describe('FlowRecord', () => {
+  it('maps inline agents back to their given names in events, views and the report', () => {
+    const rec = new FlowRecord({ id: flowId, task: 't', mode: 'parallel', agents: ['coder', 'scout'], alias: new Map([['scout.abc123', 'scout']]) });
+    rec.markStarted();
+    const shown = rec.onAgentEvent('agent.state', state('scout.abc123', 'prompting'));
+    expect(shown.agent).toBe('scout');
+    const done = rec.onAgentEvent('agent.done', { type: 'agent.done', flowId, agent: 'scout.abc123', result: result('scout.abc123') });
+    expect(done.agent).toBe('scout');
+    expect(done.result.agent).toBe('scout');
+    const view = rec.view();
+    expect(view.status).toBe('running');
+    if (view.status !== 'running') return;
+    expect(view.agents.map((a) => [a.agent, a.status, a.state])).toEqual([
+      ['coder', 'pending', 'pending'],
+      ['scout', 'done', 'prompting'],
+    ]);
+    expect(view.cost).toEqual({ total: 0.5, byAgent: { coder: 0, scout: 0.5 }, byModel: { 'p/m': 0.5 } });
+    const report = rec.finish(reportOf([result('coder'), result('scout.abc123')]));
+    expect(report.results.map((r) => r.agent)).toEqual(['coder', 'scout']);
+    expect(report.cost.byAgent).toEqual({ coder: 0.5, scout: 0.5 });
+    expect(rec.summary()).toMatchObject({ id: flowId, status: 'completed', agents: ['coder', 'scout'], cost: 1 });
+  });
+
+  it('replays the backlog then live events, with no gap or repeat, and ends after flow.done', async () => {
+    const rec = new FlowRecord({ id: flowId, task: 't', mode: 'parallel', agents: ['a'] });
+    rec.markStarted();
+    rec.onAgentEvent('agent.state', state('a', 'prompting'));
+    const early = collect(rec.subscribe());
+    const resumed = collect(rec.subscribe(2));
+    rec.onAgentEvent('agent.delta', delta('a', 'x'));
+    await Promise.resolve();
+    rec.onAgentEvent('agent.delta', delta('a', 'y'));
+    rec.finish(reportOf([result('a')]));
+    const all = await early;
+    expect(all.map((e) => e.type)).toEqual(['flow.started', 'agent.state', 'agent.delta', 'agent.delta', 'flow.done']);
+    expect(all.map((e) => e.id)).toEqual([1, 2, 3, 4, 5]);
+    expect((await resumed).map((e) => e.id)).toEqual([3, 4, 5]);
+    // After the end: a full replay, then the iterator ends by itself.
+    expect((await collect(rec.subscribe())).map((e) => e.id)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('stops recording text deltas past its cap but keeps every other event and streams deltas live', async () => {
+    const rec = new FlowRecord({ id: flowId, task: 't', mode: 'parallel', agents: ['a'], maxEvents: 3 });
+    rec.markStarted();
+    const live = collect(rec.subscribe());
+    for (const t of ['1', '2', '3', '4']) rec.onAgentEvent('agent.delta', delta('a', t));
+    rec.onAgentEvent('agent.state', state('a', 'done'));
+    rec.finish(reportOf([result('a')]));
+    const seenLive = await live;
+    expect(seenLive.filter((e) => e.type === 'agent.delta').map((e) => e.data.text)).toEqual(['1', '2', '3', '4']);
+    const replay = await collect(rec.subscribe());
+    expect(replay.filter((e) => e.type === 'agent.delta').map((e) => e.data.text)).toEqual(['1', '2']);
+    expect(replay.map((e) => e.type).filter((t) => t !== 'agent.delta')).toEqual(['flow.started', 'agent.state', 'flow.done']);
+  });
+
+  it('lets a subscriber go when its signal aborts', async () => {
+    const rec = new FlowRecord({ id: flowId, task: 't', mode: 'parallel', agents: ['a'] });
+    const ac = new AbortController();
+    const it = collect(rec.subscribe(0, ac.signal));
+    rec.markStarted();
+    await new Promise((r) => setTimeout(r, 5));
+    ac.abort();
+    expect((await it).map((e) => e.type)).toEqual(['flow.started']);
+    expect(rec.finished).toBe(false);
+  });
+});

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { CreateFlowBodySchema, MAX_INLINE_AGENT_NAME, ServeOptionsSchema, isLoopbackHost } from '../../src/serve/index.js';
+import { hostOfHeader, httpUrl } from '../../src/serve/loopback.js';
+import { zodIssues } from '../../src/serve/api-error.js';
+
+describe('ServeOptionsSchema', () => {
+  it('defaults to 127.0.0.1:5000, 4 flows, cancel on shutdown, 1 MiB bodies, 100 finished flows kept', () => {
+    expect(ServeOptionsSchema.parse({})).toMatchObject({
+      host: '127.0.0.1',
+      port: 5000,
+      maxFlows: 4,
+      onShutdown: 'cancel',
+      maxBodyBytes: 1024 * 1024,
+      keepFinished: 100,
+    });
+  });
+
+  it('refuses a non-loopback bind without a token, naming the token field', () => {
+    for (const host of ['0.0.0.0', '::', '192.168.1.10', 'example.com']) {
+      const r = ServeOptionsSchema.safeParse({ host });
+      expect(r.success, host).toBe(false);
+      const issues = zodIssues(r.error!);
+      expect(issues).toEqual([{ path: 'token', message: expect.stringContaining(`binding ${host} exposes the API`) }]);
+    }
+    expect(ServeOptionsSchema.safeParse({ host: '0.0.0.0', token: 'x'.repeat(16) }).success).toBe(true);
+    for (const host of ['127.0.0.1', 'localhost', '::1', '127.4.5.6']) expect(ServeOptionsSchema.safeParse({ host }).success, host).toBe(true);
+  });
+
+  it('names every bad field', () => {
+    const r = ServeOptionsSchema.safeParse({ port: 70000, maxFlows: 0, onShutdown: 'later', token: 'short', server: 'nope', extra: 1 });
+    expect(r.success).toBe(false);
+    expect(zodIssues(r.error!).map((i) => i.path).sort()).toEqual(['(root)', 'maxFlows', 'onShutdown', 'port', 'server', 'token']);
+  });
+});
+
+describe('loopback addresses', () => {
+  it('knows loopback hosts', () => {
+    for (const h of ['127.0.0.1', '127.255.0.9', 'localhost', 'LOCALHOST', 'app.localhost', '::1', '[::1]', '::ffff:127.0.0.1']) expect(isLoopbackHost(h), h).toBe(true);
+    for (const h of ['0.0.0.0', '::', '10.0.0.1', '128.0.0.1', 'localhost.example.com', 'example.com', '']) expect(isLoopbackHost(h), h).toBe(false);
+  });
+
+  it('reads the host of a Host header and writes URLs', () => {
+    expect(hostOfHeader('127.0.0.1:5000')).toBe('127.0.0.1');
+    expect(hostOfHeader('[::1]:5000')).toBe('::1');
+    expect(hostOfHeader('localhost')).toBe('localhost');
+    expect(hostOfHeader('evil.example:80')).toBe('evil.example');
+    expect(httpUrl('::1', 5000)).toBe('http://[::1]:5000');
+    expect(httpUrl('127.0.0.1', 80)).toBe('http://127.0.0.1:80');
+  });
+});
+
+describe('CreateFlowBodySchema', () => {
+  it('takes preset names and inline agents, defaults the mode', () => {
+    const body = CreateFlowBodySchema.parse({ task: '  Review  ', agents: ['reviewer', { name: 'scout', model: 'a/b' }] });
+    expect(body).toMatchObject({ task: 'Review', mode: 'parallel', agents: ['reviewer', { name: 'scout', model: 'a/b' }] });
+  });
+
+  it('leaves room for the per-flow suffix of inline agent names', () => {
+    const ok = CreateFlowBodySchema.safeParse({ task: 't', agents: [{ name: 'a'.repeat(MAX_INLINE_AGENT_NAME) }] });
+    expect(ok.success).toBe(true);
+    const long = CreateFlowBodySchema.safeParse({ task: 't', agents: [{ name: 'a'.repeat(MAX_INLINE_AGENT_NAME + 1) }] });
+    expect(zodIssues(long.error!)).toEqual([{ path: 'agents[0].name', message: expect.stringContaining(`at most ${MAX_INLINE_AGENT_NAME}`) }]);
+    // A preset name may use the full 64 characters.
+    expect(CreateFlowBodySchema.safeParse({ task: 't', agents: ['a'.repeat(64)] }).success).toBe(true);
+  });
+
+  it('refuses an inline agent named like a listed preset in the same flow', () => {
+    const r = CreateFlowBodySchema.safeParse({ task: 't', agents: ['coder', { name: 'coder', systemPrompt: 'x' }] });
+    expect(zodIssues(r.error!)).toEqual([{ path: 'agents[1]', message: 'agent "coder" is listed twice' }]);
+  });
+});
