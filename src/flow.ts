@@ -1,9 +1,18 @@
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { EventEmitter } from 'eventemitter3';
 import { createActor, toPromise, type Actor } from 'xstate';
 import { z } from 'zod';
 import { agentMachine, type AgentNotification, type AgentResult, type AgentSpec } from '../machines/agent.js';
-import { PLANNER, supervisorMachine, type FlowMode, type FlowStatus, type SupervisorOutput } from '../machines/supervisor.js';
+import {
+  PLANNER,
+  supervisorMachine,
+  type FlowMode,
+  type FlowStatus,
+  type SupervisorContext,
+  type SupervisorInput,
+  type SupervisorOutput,
+} from '../machines/supervisor.js';
 import {
   AgentConfigSchema,
   fullModelId,
@@ -26,7 +35,8 @@ import { flowNamespace } from './memory/namespace.js';
 import { startMemoryMcpHttp, type MemoryMcpHttpServer } from './memory/mcp/http.js';
 import { buildCatalog, type ModelCatalog, type ProvidersAnswer } from './router/catalog.js';
 import { parseModelRouterConfig, ROUTING_MODES, type ModelRouterConfigInput } from './router/config.js';
-import { createFlowRouting } from './runtime/routing.js';
+import { createFlowRouting, type FlowRouting } from './runtime/routing.js';
+import { FlowStore, type StoredFlowMeta } from './runtime/flow-store.js';
 
 /** Options of {@link OpencodeFlow}. */
 export const FlowOptionsSchema = z
@@ -69,6 +79,10 @@ export const FlowOptionsSchema = z
      * the router's pick.
      */
     modelRouter: z.record(z.string(), z.unknown()).optional(),
+    /** Persist every flow's state so it can be resumed (default true). */
+    persist: z.boolean().optional(),
+    /** Where flows are persisted. Default `.opencode-flow/flows` in `directory`. */
+    flowsDir: z.string().optional(),
     /** Id of this flow object: its memory namespace (`flow:<id>`) and its first flow's id. */
     id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected letters, digits, "_" or "-" (max 64)' }).optional(),
   })
@@ -147,6 +161,8 @@ export interface FlowEvents {
   'agent.failed': (e: Extract<AgentNotification, { type: 'agent.failed' }> & { flowId: string }) => void;
   'flow.started': (e: { flowId: string; mode: FlowMode; agents: string[]; task: string }) => void;
   'flow.done': (e: FlowReport) => void;
+  /** The flow's state could not be written to the flow store (the flow goes on). */
+  'flow.persist_error': (e: { flowId: string; error: string }) => void;
 }
 
 /** A spawned agent. */
@@ -229,6 +245,8 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   private readonly routerConfig?: ModelRouterConfigInput;
   /** This flow object's id: its memory namespace is `flow:<id>`. */
   readonly id: string;
+  /** Where flows are persisted (`.opencode-flow/flows`). */
+  readonly store: FlowStore;
 
   constructor(options: FlowOptions = {}) {
     super();
@@ -236,6 +254,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     if (!parsed.success) throw zodToFlowError(parsed.error, 'OpencodeFlow options');
     this.options = parsed.data;
     this.id = parsed.data.id ?? newFlowId();
+    this.store = new FlowStore(parsed.data.flowsDir ?? join(parsed.data.directory ?? process.cwd(), '.opencode-flow', 'flows'));
     if (parsed.data.modelRouter) this.routerConfig = parseModelRouterConfig(parsed.data.modelRouter);
   }
 
@@ -439,6 +458,65 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     const plannerSpec = o.mode === 'hierarchical' ? routing.specs[routing.specs.length - 1] : undefined;
     const flowId = o.flowId ?? (this.firstFlow ? this.id : newFlowId());
     this.firstFlow = false;
+    const input: SupervisorInput = {
+      flowId,
+      task: o.task,
+      mode: o.mode,
+      agents: specs,
+      maxConcurrent: o.maxConcurrent ?? this.options.maxConcurrent,
+      promptTimeoutMs: this.options.promptTimeoutMs,
+      timeoutMs: o.timeout,
+      keepSessions: this.options.keepSessions,
+      onAgentFailure: o.onAgentFailure,
+      maxCost: routing.budget.maxCost,
+      waitFor: o.waitFor,
+      planner: plannerSpec,
+      aggregate: o.aggregate,
+    };
+    return this.runSupervisor(flowId, routing, { input }, { mode: o.mode, agents: o.agents, task: o.task });
+  }
+
+  /**
+   * Continue a flow whose process died, from its persisted snapshot: finished agents are
+   * not run again (their results and costs are kept); an agent that was mid-prompt
+   * reconciles with its OpenCode session (finished meanwhile → its answer is taken, else
+   * it waits for it). A flow that had finished just returns its report.
+   *
+   * @example
+   * ```ts
+   * const report = await new OpencodeFlow({ serverUrl }).resume('flow_20261124_abc123');
+   * ```
+   */
+  async resume(flowId: string): Promise<FlowReport> {
+    const stored = await this.store.load(flowId);
+    await this.start();
+    const snap = stored.snapshot as { status?: string; output?: SupervisorOutput; context?: SupervisorContext };
+    if (snap.status === 'done' && snap.output) return toReport(snap.output);
+    const ctx = snap.context;
+    if (!ctx) throw new FlowError(FlowErrorCode.FlowNotFound, `stored flow "${flowId}" has no supervisor state`);
+    const routing = createFlowRouting({
+      catalog: this.catalog!,
+      config: { ...this.routerConfig },
+      routing: false,
+      task: ctx.task,
+      specs: [...ctx.agents, ...(ctx.planner ? [{ ...ctx.planner, name: PLANNER }] : [])],
+      maxCost: ctx.maxCost,
+      spent: ctx.spent,
+    });
+    return this.runSupervisor(flowId, routing, { snapshot: stored.snapshot }, { mode: ctx.mode, agents: stored.meta.agents, task: ctx.task });
+  }
+
+  /** Flows persisted in this project's flow store (running ones included), newest first. */
+  async listFlows(): Promise<StoredFlowMeta[]> {
+    return this.store.list();
+  }
+
+  private async runSupervisor(
+    flowId: string,
+    routing: FlowRouting,
+    from: { input: SupervisorInput } | { snapshot: unknown },
+    info: { mode: FlowMode; agents: string[]; task: string },
+  ): Promise<FlowReport> {
     const runtime: AgentRuntime = {
       client: this.client!,
       hub: this.hub!,
@@ -448,39 +526,53 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     const machine = supervisorMachine.provide({
       actors: { agent: agentMachine.provide({ actors: createAgentActors(runtime) }) },
     });
-    const actor = createActor(machine, {
-      id: flowId,
-      input: {
-        flowId,
-        task: o.task,
-        mode: o.mode,
-        agents: specs,
-        maxConcurrent: o.maxConcurrent ?? this.options.maxConcurrent,
-        promptTimeoutMs: this.options.promptTimeoutMs,
-        timeoutMs: o.timeout,
-        keepSessions: this.options.keepSessions,
-        onAgentFailure: o.onAgentFailure,
-        maxCost: routing.budget.maxCost,
-        waitFor: o.waitFor,
-        planner: plannerSpec,
-        aggregate: o.aggregate,
-      },
-    });
+    const actor =
+      'input' in from
+        ? createActor(machine, { id: flowId, input: from.input })
+        : // The input is ignored on restore; the snapshot carries the context.
+          createActor(machine, { id: flowId, snapshot: from.snapshot as never, input: undefined as unknown as SupervisorInput });
+    const startedAt = Date.now();
+    const persist = () => {
+      if (this.options.persist === false) return;
+      const snapshot = actor.getPersistedSnapshot();
+      const ctx = actor.getSnapshot().context;
+      void this.store
+        .save({
+          meta: {
+            flowId,
+            task: info.task,
+            mode: info.mode,
+            agents: info.agents,
+            status: actor.getSnapshot().status === 'done' ? (actor.getSnapshot().output?.status ?? ctx.status) : 'running',
+            cost: ctx.spent,
+            startedAt: ctx.startedAt ?? startedAt,
+            updatedAt: Date.now(),
+            ...(ctx.reason ? { reason: ctx.reason } : {}),
+          },
+          snapshot,
+        })
+        .catch((e: unknown) => this.emit('flow.persist_error', { flowId, error: e instanceof Error ? e.message : String(e) }));
+    };
     actor.on('*', (e) => {
       // The supervisor itself stops on the budget; the ledger and reservations live here.
       if (e.type === 'agent.done' || e.type === 'agent.failed') routing.onResult(e.result);
       if (e.type.startsWith('agent.')) this.emit(e.type as 'agent.state', e as never);
+      // Agents' own transitions do not change the supervisor's snapshot object: save on them too.
+      if (e.type === 'agent.state') persist();
     });
+    actor.subscribe({ next: persist, error: () => {} });
     // Memory changes of this flow's namespace reach the supervisor as events.
     const namespace = flowNamespace(this.id);
     const memorySub = this.memoryActor?.on('memory.changed', (c) => {
       if (c.namespace === namespace) actor.send({ type: 'memory.changed', key: c.key, value: c.value, by: c.by, namespace: c.namespace });
     });
     this.flows.set(flowId, actor);
-    this.emit('flow.started', { flowId, mode: o.mode, agents: o.agents, task: o.task });
+    this.emit('flow.started', { flowId, mode: info.mode, agents: info.agents, task: info.task });
     actor.start();
     try {
       const out = await toPromise(actor);
+      persist();
+      await this.store.flush();
       const report = toReport(out);
       this.emit('flow.done', report);
       return report;

@@ -39,6 +39,8 @@ export interface FlowRoutingOptions {
   /** Fallback models for every agent, after its own. */
   fallback?: string[];
   maxCost?: number;
+  /** Already spent (a resumed flow). */
+  spent?: number;
 }
 
 const toRouterKind = (k: AgentErrorKind): ErrorKind => (k === 'aborted' || k === 'budget' ? 'other' : k);
@@ -58,7 +60,7 @@ const toRouterKind = (k: AgentErrorKind): ErrorKind => (k === 'aborted' || k ===
 export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
   const router = new ModelRouter(o.catalog, o.config);
   const maxCost = o.maxCost ?? (o.config as { maxCost?: number }).maxCost;
-  const budget = new Budget({ maxCost, maxCostPerTask: (o.config as { maxCostPerTask?: number }).maxCostPerTask });
+  const budget = new Budget({ maxCost, maxCostPerTask: (o.config as { maxCostPerTask?: number }).maxCostPerTask, spent: o.spent });
   const ledger = new CostLedger();
   const explicitChains = new Map<string, string[]>();
   const routed = new Set<string>();

@@ -70,8 +70,8 @@ describe('OpencodeFlow against a real OpenCode server', () => {
 
   it('passes each agent\'s output to the next in sequential mode', async () => {
     llm.script([
-      { match: { allText: 'SEQ-TASK', system: /research/i }, reply: { text: 'FINDING-7f3a: use cursor pagination' } },
-      { match: { allText: 'SEQ-TASK', system: /coder|software engineer/i }, reply: { text: 'implemented' } },
+      { match: { allText: 'SEQ-TASK', system: 'You are the **researcher**' }, reply: { text: 'FINDING-7f3a: use cursor pagination' } },
+      { match: { allText: 'SEQ-TASK', system: 'You are the **coder**' }, reply: { text: 'implemented' } },
     ]);
     const flow = newFlow();
     try {

@@ -41,11 +41,11 @@ describe('shared memory through the flow_memory_* MCP tools', () => {
   it('agent A sets a key with flow_memory_set; agent B reads it with flow_memory_get', async () => {
     llm.script([
       // Agent A: call the tool, then report.
-      { match: { allText: 'MEM-TASK', system: /researcher/i, hasToolResult: false }, reply: { toolCalls: [{ name: 'flow_memory_set', arguments: { key: 'api-design', value: { style: 'REST', version: 7 } } }] } },
-      { match: { allText: 'MEM-TASK', system: /researcher/i, hasToolResult: true }, reply: { text: 'stored the design' } },
+      { match: { allText: 'MEM-TASK', system: 'You are the **researcher**', hasToolResult: false }, reply: { toolCalls: [{ name: 'flow_memory_set', arguments: { key: 'api-design', value: { style: 'REST', version: 7 } } }] } },
+      { match: { allText: 'MEM-TASK', system: 'You are the **researcher**', hasToolResult: true }, reply: { text: 'stored the design' } },
       // Agent B: read, then answer with what the tool returned.
-      { match: { allText: 'MEM-TASK', system: /coder|software engineer/i, hasToolResult: false }, reply: { toolCalls: [{ name: 'flow_memory_get', arguments: { key: 'api-design' } }] } },
-      { match: { allText: 'MEM-TASK', system: /coder|software engineer/i, hasToolResult: true }, reply: (req) => ({ text: `design from memory: ${lastToolResult(req)}` }) },
+      { match: { allText: 'MEM-TASK', system: 'You are the **coder**', hasToolResult: false }, reply: { toolCalls: [{ name: 'flow_memory_get', arguments: { key: 'api-design' } }] } },
+      { match: { allText: 'MEM-TASK', system: 'You are the **coder**', hasToolResult: true }, reply: (req) => ({ text: `design from memory: ${lastToolResult(req)}` }) },
     ]);
     const changes: string[] = [];
     const stop = flow.memory.watch('api-*', (c) => changes.push(`${c.key}=${JSON.stringify(c.value)}`));
@@ -84,8 +84,8 @@ describe('shared memory through the flow_memory_* MCP tools', () => {
 
   it('a supervisor waiting on a key starts the third agent when an agent writes it', async () => {
     llm.script([
-      { match: { allText: 'TRIGGER-TASK', system: /researcher/i, hasToolResult: false }, reply: { toolCalls: [{ name: 'flow_memory_set', arguments: { key: 'spec/api', value: { endpoints: ['GET /todos'] } } }] } },
-      { match: { allText: 'TRIGGER-TASK', system: /researcher/i, hasToolResult: true }, reply: { text: 'spec written', delayMs: 1500 } },
+      { match: { allText: 'TRIGGER-TASK', system: 'You are the **researcher**', hasToolResult: false }, reply: { toolCalls: [{ name: 'flow_memory_set', arguments: { key: 'spec/api', value: { endpoints: ['GET /todos'] } } }] } },
+      { match: { allText: 'TRIGGER-TASK', system: 'You are the **researcher**', hasToolResult: true }, reply: { text: 'spec written', delayMs: 1500 } },
       { match: { allText: 'TRIGGER-TASK' }, reply: { text: 'done my part' } },
     ]);
     const states: string[] = [];
@@ -103,7 +103,7 @@ describe('shared memory through the flow_memory_* MCP tools', () => {
     expect(states.indexOf('researcher:set')).toBeGreaterThanOrEqual(0);
     expect(states.indexOf('tester:prompting')).toBeGreaterThan(states.indexOf('researcher:set'));
     expect(states.indexOf('tester:prompting')).toBeLessThan(states.indexOf('researcher:done'));
-    const testerReq = llm.promptRequests().find((r) => r.allText.includes('TRIGGER-TASK') && /tester/i.test(r.system))!;
+    const testerReq = llm.promptRequests().find((r) => r.allText.includes('TRIGGER-TASK') && r.system.includes('You are the **tester**'))!;
     expect(testerReq.lastUser).toContain('Started because shared memory key "spec/api" was written');
     expect(testerReq.lastUser).toContain('GET /todos');
   });
