@@ -256,6 +256,8 @@ export const agentMachine = setup({
   states: {
     spawning: {
       entry: { type: 'notify', params: ({ context }) => stateNote(context, 'spawning') },
+      // A task sent before the session exists is kept and started once it does.
+      on: { PROMPT: { actions: 'takeTask' } },
       always: { guard: ({ context }) => context.sessionID !== undefined, target: 'ready' },
       invoke: {
         src: 'createSession',

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { EventEmitter } from 'eventemitter3';
-import { createActor, toPromise, type Actor } from 'xstate';
+import { createActor, toPromise, type Actor, type AnyStateMachine, type InputFrom, type OutputFrom } from 'xstate';
 import { z } from 'zod';
 import { agentMachine, type AgentNotification, type AgentResult, type AgentSpec } from '../machines/agent.js';
 import {
@@ -159,7 +159,8 @@ export interface FlowEvents {
   'agent.fallback': (e: Extract<AgentNotification, { type: 'agent.fallback' }> & { flowId: string }) => void;
   'agent.done': (e: Extract<AgentNotification, { type: 'agent.done' }> & { flowId: string }) => void;
   'agent.failed': (e: Extract<AgentNotification, { type: 'agent.failed' }> & { flowId: string }) => void;
-  'flow.started': (e: { flowId: string; mode: FlowMode; agents: string[]; task: string }) => void;
+  /** `mode` is `custom` for `run(machine)`, whose `task` is the machine's id. */
+  'flow.started': (e: { flowId: string; mode: FlowMode | 'custom'; agents: string[]; task: string }) => void;
   'flow.done': (e: FlowReport) => void;
   /** The flow's state could not be written to the flow store (the flow goes on). */
   'flow.persist_error': (e: { flowId: string; error: string }) => void;
@@ -504,6 +505,70 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       spent: ctx.spent,
     });
     return this.runSupervisor(flowId, routing, { snapshot: stored.snapshot }, { mode: ctx.mode, agents: stored.meta.agents, task: ctx.task });
+  }
+
+  /**
+   * The resolved spec of an agent (spawned or preset, with the flow's default model), for
+   * your own machines.
+   */
+  async agentSpec(name: string): Promise<AgentSpec> {
+    await this.start();
+    const spec = this.resolveAgent(name);
+    return spec.model || !this.options.model ? spec : { ...spec, model: this.options.model };
+  }
+
+  /**
+   * Run your own coordination machine as a flow. The machine registers the agent logic as
+   * `agent` (`setup({ actors: { agent: agentMachine } })`) and spawns agents with
+   * `spawnAgent` (see `machines/flows/helpers.ts`); `run` supplies the real OpenCode
+   * effects, forwards agents' events to `flow.on(...)`, tracks cost per agent and model,
+   * and enforces `maxCost`.
+   *
+   * @example
+   * ```ts
+   * const { output, cost } = await flow.run(reviewLoopMachine, {
+   *   task: 'Add validation', coder: await flow.agentSpec('coder'), reviewer: await flow.agentSpec('reviewer'),
+   * });
+   * ```
+   */
+  async run<M extends AnyStateMachine>(
+    machine: M,
+    input: InputFrom<M>,
+    options: { flowId?: string; maxCost?: number } = {},
+  ): Promise<{ flowId: string; output: OutputFrom<M>; cost: FlowReport['cost'] }> {
+    await this.start();
+    const flowId = options.flowId ?? newFlowId();
+    const routing = createFlowRouting({ catalog: this.catalog!, config: { ...this.routerConfig }, routing: false, task: '', specs: [], maxCost: options.maxCost });
+    const agent = agentMachine.provide({
+      actors: createAgentActors({
+        client: this.client!,
+        hub: this.hub!,
+        chooseFallback: (i) => routing.chooseFallback(i),
+        beforePrompt: (i) => routing.beforePrompt(i),
+      }),
+    });
+    const results: AgentResult[] = [];
+    const provided = machine.provide({ actors: { agent } } as never) as M;
+    const actor: Actor<M> = createActor(provided, {
+      id: flowId,
+      input,
+      inspect: (ev) => {
+        // Agents report to the machine that spawned them; pick those reports up on the way.
+        if (ev.type !== '@xstate.event' || ev.actorRef !== actor) return;
+        const e = ev.event as AgentNotification;
+        if (!e.type?.startsWith('agent.')) return;
+        if (e.type === 'agent.done' || e.type === 'agent.failed') {
+          routing.onResult(e.result);
+          results.push(e.result);
+        }
+        this.emit(e.type as 'agent.state', { ...e, flowId } as never);
+      },
+    });
+    this.emit('flow.started', { flowId, mode: 'custom', agents: [], task: machine.id });
+    actor.start();
+    const output = (await toPromise(actor)) as OutputFrom<M>;
+    const { cost } = toReport({ flowId, status: 'completed', mode: 'parallel', results, startedAt: 0, finishedAt: 0 });
+    return { flowId, output, cost };
   }
 
   /** Flows persisted in this project's flow store (running ones included), newest first. */

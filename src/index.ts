@@ -55,6 +55,30 @@ export {
   type SupervisorSnapshot,
 } from '../machines/supervisor.js';
 export { createAgentActors, parseModelRef, type AgentRuntime } from './runtime/agent-actors.js';
+export { FlowStore, type StoredFlow, type StoredFlowMeta } from './runtime/flow-store.js';
+export { PLANNER, AGGREGATE } from '../machines/supervisor.js';
+export { PlanSchema, parsePlan, planPrompt, type Plan, type Subtask } from '../machines/plan.js';
+export { spawnAgent, promptAgent, stopAgent, agentDone, agentFailed } from '../machines/flows/helpers.js';
+export { reviewLoopMachine, type ReviewLoopInput, type ReviewLoopOutput } from '../machines/flows/review-loop.js';
+export { memoryMachine, createMemoryClient, type MemoryActorRef } from '../machines/memory.js';
+export { createMemoryBackend, parseMemoryUri, type MemoryConfig, type MemoryConfigInput } from './memory/config.js';
+export type { MemoryBackend, MemoryEntry } from './memory/backend.js';
+export type { MemoryChange, MemoryClient, MemoryOps } from './memory/ops.js';
+export {
+  ModelRouter,
+  CostLedger,
+  Budget,
+  buildCatalog,
+  classifyTask,
+  classifyError,
+  rankModels,
+  ModelRouterConfigSchema,
+  type ModelRouterConfig,
+  type ModelRouterConfigInput,
+  type ModelInfo,
+  type RoutingMode,
+  type TaskType,
+} from './router/index.js';
 export { OpencodeClient, outcomeOf, type ModelRef, type OpencodeClientOptions, type PromptOutcome } from './opencode/client.js';
 export { EventHub, type EventHubOptions } from './opencode/events.js';
 export {

@@ -192,3 +192,15 @@ describe('agent machine', () => {
     expect(restored.getSnapshot().context.results[0]!.output).toBe('hello');
   });
 });
+
+describe('agent machine: early PROMPT', () => {
+  it('keeps a PROMPT sent while spawning and runs it once the session exists', async () => {
+    const { machine, calls } = harness({});
+    const { actor } = run(machine, { spec: { name: 'a', model: 'p/a' } });
+    expect(actor.getSnapshot().value).toBe('spawning');
+    actor.send({ type: 'PROMPT', task: { id: 'early', text: 'sent early' } });
+    await waitFor(actor, (s) => s.matches('done'));
+    expect(calls.prompts).toEqual(['p/a']);
+    expect(actor.getSnapshot().context.results[0]!.taskId).toBe('early');
+  });
+});
