@@ -9,6 +9,9 @@ import { createServeApp, type ServeHandle } from './app.js';
 import { httpUrl } from './loopback.js';
 import { ServeOptionsSchema, type ResolvedServeOptions, type ServeOptions } from './options.js';
 
+/** How long a shutdown waits for open responses (event streams) to end by themselves. */
+export const SHUTDOWN_GRACE_MS = 2000;
+
 /** A running API server. */
 export interface RunningServe {
   /** `http://host:port` it listens on (the real port when `port: 0`). */
@@ -118,6 +121,15 @@ export async function startServe(options: ServeOptions = {}, runtime: StartServe
       if (running) log(`${mode === 'cancel' ? 'cancelling' : 'waiting for'} ${running} running flow${running === 1 ? '' : 's'}…`);
       try {
         await handle.close({ onShutdown: mode });
+        // Event streams end right after their flow's last event: let them flush it and
+        // close (a connection turns idle once its response ends), then cut the rest.
+        const deadline = Date.now() + SHUTDOWN_GRACE_MS;
+        let done = false;
+        void serverClosed.then(() => (done = true));
+        while (!done && Date.now() < deadline) {
+          server.closeIdleConnections();
+          await new Promise((r) => setTimeout(r, 25));
+        }
       } finally {
         server.closeAllConnections();
         await serverClosed;
