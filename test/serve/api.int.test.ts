@@ -272,6 +272,20 @@ describe('flows', () => {
     expect(Object.keys(ra.cost.byAgent)).toEqual(['twin']);
   });
 
+  it('gives an inline agent named like a preset that preset, as the library does for spawned agents', async () => {
+    llm.script({ match: { allText: 'INHERIT-TASK' }, reply: { text: 'inherited' } });
+    const r = await post({ task: 'INHERIT-TASK', agents: [{ name: 'reviewer', model: 'scripted/medium' }, { name: 'plain', model: 'scripted/small' }] });
+    expect(r.status).toBe(202);
+    const rep = await report(r.body.id);
+    expect(rep.results.map((x: { agent: string; model: string }) => [x.agent, x.model])).toEqual([
+      ['reviewer', 'scripted/medium'],
+      ['plain', 'scripted/small'],
+    ]);
+    const reqs = llm.promptRequests().filter((q) => q.allText.includes('INHERIT-TASK'));
+    expect(reqs.find((q) => q.model === 'medium')?.system).toContain('You are the **reviewer**');
+    expect(reqs.find((q) => q.model === 'small')?.system).not.toContain('You are the **reviewer**');
+  });
+
   it('streams events over SSE: the backlog, live deltas and states, and ends after flow.done', async () => {
     llm.script({ match: { allText: 'SSE-TASK' }, reply: { text: 'streamed piece by piece', chunks: 8, chunkDelayMs: 120 } });
     const r = await post({ task: 'SSE-TASK', agents: ['researcher', 'reviewer'] });
