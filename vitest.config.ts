@@ -7,8 +7,8 @@ export default defineConfig({
     // to boot); two cores here, so keep files few at once.
     fileParallelism: true,
     maxWorkers: 2,
-    testTimeout: 60_000,
-    hookTimeout: 90_000,
+    testTimeout: 120_000,
+    hookTimeout: 150_000,
     teardownTimeout: 30_000,
   },
 });

@@ -1,4 +1,5 @@
 import { assign, enqueueActions, fromCallback, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+import { decideInput, timeoutAnswer, type InputAnswer, type InputPolicy, type InputRecord, type InputRequest } from './input-policy.js';
 
 /**
  * The agent actor: one OpenCode session driven through
@@ -26,6 +27,8 @@ export interface AgentSpec {
   permission?: Array<{ permission: string; pattern: string; action: 'allow' | 'deny' | 'ask' }>;
   /** Role used by routing (preset name such as `reviewer`). */
   role?: string;
+  /** How permission requests and questions are answered (default: reject, never wait on nobody). */
+  inputPolicy?: InputPolicy;
 }
 
 /** A task given to an agent. `format` asks OpenCode for structured output. */
@@ -70,6 +73,8 @@ export interface AgentResult {
   attempts: AgentAttempt[];
   structured?: unknown;
   error?: string;
+  /** Permission requests and questions during the task, with their answers. */
+  inputs?: InputRecord[];
   startedAt: number;
   finishedAt: number;
 }
@@ -123,6 +128,12 @@ export interface AgentContext {
   result?: AgentResult;
   /** Results of every task this agent finished. */
   results: AgentResult[];
+  /** Requests waiting to be answered, oldest first. */
+  inputQueue: InputRequest[];
+  /** The answer about to be sent, and who decided it. */
+  pendingAnswer?: { answer: InputAnswer; by: InputRecord['by'] };
+  /** Requests and answers of the current task. */
+  inputs: InputRecord[];
 }
 
 /** Events the agent sends to its parent (and emits for listeners). */
@@ -131,6 +142,8 @@ export type AgentNotification =
   | { type: 'agent.delta'; agent: string; sessionID: string; text: string }
   | { type: 'agent.tool'; agent: string; sessionID: string; tool: string; status: string; input?: unknown }
   | { type: 'agent.fallback'; agent: string; from: string; to: string; reason: string }
+  | { type: 'agent.input_required'; agent: string; sessionID: string; request: InputRequest }
+  | { type: 'agent.input_answered'; agent: string; record: InputRecord }
   | { type: 'agent.done'; agent: string; result: AgentResult }
   | { type: 'agent.failed'; agent: string; result: AgentResult; error: string };
 
@@ -140,7 +153,9 @@ export type AgentEvent =
   | { type: 'oc.delta'; text: string }
   | { type: 'oc.tool'; tool: string; status: string; input?: unknown }
   | { type: 'oc.retry'; attempt: number; message: string; kind: AgentErrorKind }
-  | { type: 'oc.outcome'; outcome: AgentOutcome };
+  | { type: 'oc.outcome'; outcome: AgentOutcome }
+  | { type: 'oc.input'; request: InputRequest }
+  | { type: 'INPUT_REPLY'; requestId: string; answer: InputAnswer };
 
 /** Input of the `watchSession` actor. */
 export interface WatchInput {
@@ -197,19 +212,26 @@ export const agentMachine = setup({
       return input.chain.find((m) => !tried.has(m)) ?? null;
     }),
     cleanupSession: fromPromise<void, { sessionID?: string; keep: boolean; busy: boolean }>(notProvided('cleanupSession')),
+    /** Send an answer to a permission request or question. */
+    replyInput: fromPromise<void, { request: InputRequest; answer: InputAnswer }>(notProvided('replyInput')),
   },
   delays: {
     promptTimeout: ({ context }) => context.promptTimeoutMs,
+    inputTimeout: ({ context }) => context.spec.inputPolicy?.inputTimeoutMs ?? 300_000,
   },
   guards: {
     hasTask: ({ context }) => context.task !== undefined,
     outcomeFailed: ({ event }) => event.type === 'oc.outcome' && event.outcome.error !== undefined,
     outcomeAborted: ({ event }) => event.type === 'oc.outcome' && event.outcome.error?.kind === 'aborted',
     tooManyRetries: ({ context, event }) => event.type === 'oc.retry' && event.attempt > context.maxProviderRetries,
+    policyAsks: ({ context }) => context.inputQueue[0] !== undefined && decideInput(context.inputQueue[0], context.spec.inputPolicy) === 'ask',
+    replyMatches: ({ context, event }) => event.type === 'INPUT_REPLY' && event.requestId === context.inputQueue[0]?.id,
+    moreInput: ({ context }) => context.inputQueue.length > 0,
+    timeoutFails: ({ context }) => context.spec.inputPolicy?.onInputTimeout === 'fail',
   },
   actions: {
     takeTask: assign(({ event }) =>
-      event.type === 'PROMPT' ? { task: event.task, attempts: [], pendingError: undefined, result: undefined } : {},
+      event.type === 'PROMPT' ? { task: event.task, attempts: [], pendingError: undefined, result: undefined, inputs: [], inputQueue: [] } : {},
     ),
     takeOutcome: assign(({ context, event }) => {
       if (event.type !== 'oc.outcome') return {};
@@ -248,6 +270,8 @@ export const agentMachine = setup({
     busy: false,
     taskStartedAt: 0,
     results: [],
+    inputQueue: [],
+    inputs: [],
   }),
   initial: 'spawning',
   on: {
@@ -290,15 +314,9 @@ export const agentMachine = setup({
         src: 'watchSession',
         input: ({ context }) => ({ sessionID: context.sessionID!, afterUserMessageID: context.lastUserMessageID }),
       },
-      after: {
-        promptTimeout: {
-          target: 'fallback',
-          actions: assign({
-            pendingError: ({ context }) => ({ message: `no answer within ${context.promptTimeoutMs} ms`, kind: 'timeout' as const }),
-          }),
-        },
-      },
       on: {
+        // OpenCode paused the session for a person: answer by policy, or wait for one.
+        'oc.input': { target: '.awaitingInput', actions: assign({ inputQueue: ({ context, event }) => [...context.inputQueue, event.request] }) },
         'oc.delta': {
           actions: [
             assign({ streamed: ({ context, event }) => context.streamed + event.text }),
@@ -376,6 +394,72 @@ export const agentMachine = setup({
         },
         streaming: {
           entry: { type: 'notify', params: ({ context }) => stateNote(context, 'streaming') },
+          // The clock restarts after each answered request: waiting on a person is not the model's time.
+          after: {
+            promptTimeout: {
+              target: '#agent.fallback',
+              actions: assign({
+                pendingError: ({ context }) => ({ message: `no answer within ${context.promptTimeoutMs} ms`, kind: 'timeout' as const }),
+              }),
+            },
+          },
+        },
+        awaitingInput: {
+          entry: { type: 'notify', params: ({ context }) => stateNote(context, 'awaitingInput') },
+          // Requests arriving meanwhile queue up (the transition on `working` appends them).
+          initial: 'deciding',
+          states: {
+            deciding: {
+              always: [
+                { guard: 'policyAsks', target: 'asking' },
+                {
+                  target: 'replying',
+                  actions: assign({ pendingAnswer: ({ context }) => ({ answer: decideInput(context.inputQueue[0]!, context.spec.inputPolicy) as InputAnswer, by: 'policy' as const }) }),
+                },
+              ],
+            },
+            asking: {
+              entry: {
+                type: 'notify',
+                params: ({ context }) => ({ type: 'agent.input_required', agent: context.spec.name, sessionID: context.sessionID!, request: context.inputQueue[0]! }),
+              },
+              on: {
+                INPUT_REPLY: { guard: 'replyMatches', target: 'replying', actions: assign({ pendingAnswer: ({ event }) => ({ answer: event.answer, by: 'user' as const }) }) },
+              },
+              after: {
+                inputTimeout: [
+                  {
+                    guard: 'timeoutFails',
+                    target: '#agent.failed',
+                    actions: assign({
+                      inputs: ({ context }) => [...context.inputs, { request: context.inputQueue[0]!, answer: timeoutAnswer(context.inputQueue[0]!), by: 'timeout' as const, at: Date.now() }],
+                      pendingError: ({ context }) => ({ message: `nobody answered ${context.inputQueue[0]!.kind} request ${context.inputQueue[0]!.id} in time`, kind: 'other' as const }),
+                    }),
+                  },
+                  { target: 'replying', actions: assign({ pendingAnswer: ({ context }) => ({ answer: timeoutAnswer(context.inputQueue[0]!), by: 'timeout' as const }) }) },
+                ],
+              },
+            },
+            replying: {
+              invoke: {
+                src: 'replyInput',
+                input: ({ context }) => ({ request: context.inputQueue[0]!, answer: context.pendingAnswer!.answer }),
+                onDone: { target: 'answered' },
+                // The request may be gone already (answered elsewhere, session aborted): go on.
+                onError: { target: 'answered' },
+              },
+            },
+            answered: {
+              entry: [
+                assign(({ context }) => {
+                  const record: InputRecord = { request: context.inputQueue[0]!, answer: context.pendingAnswer!.answer, by: context.pendingAnswer!.by, at: Date.now() };
+                  return { inputs: [...context.inputs, record], inputQueue: context.inputQueue.slice(1), pendingAnswer: undefined };
+                }),
+                { type: 'notify', params: ({ context }) => ({ type: 'agent.input_answered', agent: context.spec.name, record: context.inputs[context.inputs.length - 1]! }) },
+              ],
+              always: [{ guard: 'moreInput', target: 'deciding' }, { target: '#agent.working.streaming' }],
+            },
+          },
         },
       },
     },
@@ -438,7 +522,7 @@ export const agentMachine = setup({
       entry: [
         assign(({ context }) => {
           const result = makeResult(context, 'done');
-          return { result, results: [...context.results, result], task: undefined, attempts: [], busy: false };
+          return { result, results: [...context.results, result], task: undefined, attempts: [], busy: false, inputs: [], inputQueue: [] };
         }),
         { type: 'notify', params: ({ context }) => stateNote(context, 'done') },
         { type: 'notify', params: ({ context }) => ({ type: 'agent.done', agent: context.spec.name, result: context.result! }) },
@@ -449,7 +533,7 @@ export const agentMachine = setup({
       entry: [
         assign(({ context }) => {
           const result = makeResult(context, 'failed');
-          return { result, results: [...context.results, result], task: undefined, attempts: [], busy: false };
+          return { result, results: [...context.results, result], task: undefined, attempts: [], busy: false, inputs: [], inputQueue: [] };
         }),
         { type: 'notify', params: ({ context }) => stateNote(context, 'failed') },
         {
@@ -503,6 +587,7 @@ function makeResult(context: AgentContext, status: 'done' | 'failed'): AgentResu
     attempts,
     structured: status === 'done' ? fresh?.structured : undefined,
     error: status === 'failed' ? (context.pendingError?.message ?? 'failed') : undefined,
+    ...(context.inputs.length ? { inputs: context.inputs } : {}),
     startedAt: context.taskStartedAt,
     finishedAt: Date.now(),
   };

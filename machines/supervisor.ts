@@ -405,6 +405,8 @@ export const supervisorMachine = setup({
     'agent.state': { actions: 'forward' },
     'agent.tool': { actions: 'forward' },
     'agent.fallback': { actions: 'forward' },
+    'agent.input_required': { actions: 'forward' },
+    'agent.input_answered': { actions: 'forward' },
     'xstate.done.actor.*': { actions: 'markStopped' },
   },
   states: {

@@ -4,8 +4,10 @@ import { EventEmitter } from 'eventemitter3';
 import { createActor, toPromise, type Actor, type AnyStateMachine, type InputFrom, type OutputFrom } from 'xstate';
 import { z } from 'zod';
 import { agentMachine, type AgentNotification, type AgentResult, type AgentSpec } from '../machines/agent.js';
+import type { InputAnswer, InputPolicy, InputRecord, InputRequest } from '../machines/input-policy.js';
 import {
   PLANNER,
+  agentActorId,
   supervisorMachine,
   type FlowMode,
   type FlowStatus,
@@ -15,6 +17,7 @@ import {
 } from '../machines/supervisor.js';
 import {
   AgentConfigSchema,
+  InputPolicySchema,
   fullModelId,
   toolSwitches,
   toPermissionRuleset,
@@ -79,6 +82,8 @@ export const FlowOptionsSchema = z
      * the router's pick.
      */
     modelRouter: z.record(z.string(), z.unknown()).optional(),
+    /** How agents answer permission requests and questions, unless they set their own (default: reject). */
+    inputPolicy: InputPolicySchema.optional(),
     /** Persist every flow's state so it can be resumed (default true). */
     persist: z.boolean().optional(),
     /** Where flows are persisted. Default `.opencode-flow/flows` in `directory`. */
@@ -135,6 +140,8 @@ export interface AgentReport {
   tokens: { input: number; output: number };
   attempts: Array<{ model: string; error?: string }>;
   error?: string;
+  /** Permission requests and questions, with the answers given (only when there were any). */
+  inputs?: InputRecord[];
 }
 
 /** The outcome of a flow. */
@@ -159,6 +166,9 @@ export interface FlowEvents {
   'agent.fallback': (e: Extract<AgentNotification, { type: 'agent.fallback' }> & { flowId: string }) => void;
   'agent.done': (e: Extract<AgentNotification, { type: 'agent.done' }> & { flowId: string }) => void;
   'agent.failed': (e: Extract<AgentNotification, { type: 'agent.failed' }> & { flowId: string }) => void;
+  /** OpenCode paused an agent for a person (a permission under an `ask` rule, or a question): answer with `reply`. */
+  'agent.input_required': (e: Extract<AgentNotification, { type: 'agent.input_required' }> & { flowId: string }) => void;
+  'agent.input_answered': (e: Extract<AgentNotification, { type: 'agent.input_answered' }> & { flowId: string }) => void;
   /** `mode` is `custom` for `run(machine)`, whose `task` is the machine's id. */
   'flow.started': (e: { flowId: string; mode: FlowMode | 'custom'; agents: string[]; task: string }) => void;
   'flow.done': (e: FlowReport) => void;
@@ -190,6 +200,7 @@ export function toReport(out: SupervisorOutput): FlowReport {
       tokens: r.tokens,
       attempts: r.attempts.map((a) => (a.error ? { model: a.model, error: a.error } : { model: a.model })),
       ...(r.error ? { error: r.error } : {}),
+      ...(r.inputs?.length ? { inputs: r.inputs } : {}),
     }),
   );
   const byAgent: Record<string, number> = {};
@@ -242,6 +253,8 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   private memoryClient?: MemoryClient;
   private mcp?: MemoryMcpHttpServer;
   private firstFlow = true;
+  /** Requests waiting for a person: request id → where to send the answer. */
+  private readonly pendingInputs = new Map<string, { flowId: string; agent: string; request: InputRequest; send: (e: { type: 'INPUT_REPLY'; requestId: string; answer: InputAnswer }) => void }>();
   private catalog?: ModelCatalog;
   private readonly routerConfig?: ModelRouterConfigInput;
   /** This flow object's id: its memory namespace is `flow:<id>`. */
@@ -400,6 +413,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       tools: toolSwitches(cfg.tools) ?? (nativePreset ? undefined : preset?.tools),
       permission: toPermissionRuleset(cfg.permissions ?? (nativePreset ? undefined : preset?.permission)),
       role: cfg.role ?? preset?.name ?? cfg.name,
+      inputPolicy: (cfg.inputPolicy ?? this.options.inputPolicy) as InputPolicy | undefined,
     };
   }
 
@@ -621,6 +635,12 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     actor.on('*', (e) => {
       // The supervisor itself stops on the budget; the ledger and reservations live here.
       if (e.type === 'agent.done' || e.type === 'agent.failed') routing.onResult(e.result);
+      // Known before listeners hear of it, so they can answer at once.
+      if (e.type === 'agent.input_required') {
+        const child = () => actor.getSnapshot().children[agentActorId(e.agent)] as { send(ev: unknown): void } | undefined;
+        this.pendingInputs.set(e.request.id, { flowId, agent: e.agent, request: e.request, send: (ev) => child()?.send(ev) });
+      }
+      if (e.type === 'agent.input_answered') this.pendingInputs.delete(e.record.request.id);
       if (e.type.startsWith('agent.')) this.emit(e.type as 'agent.state', e as never);
       // Agents' own transitions do not change the supervisor's snapshot object: save on them too.
       if (e.type === 'agent.state') persist();
@@ -645,6 +665,34 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       memorySub?.unsubscribe();
       this.flows.delete(flowId);
     }
+  }
+
+  /**
+   * Answer a permission request or question an agent is waiting on (see the
+   * `agent.input_required` event). Permissions: `'once' | 'always' | 'reject'`; questions:
+   * one answer list per question (`[['Yes']]`) or `'reject'`.
+   *
+   * @example
+   * ```ts
+   * flow.on('agent.input_required', (e) => flow.reply(e.request.id, e.request.kind === 'permission' ? 'once' : [['Yes']]));
+   * ```
+   */
+  reply(requestId: string, answer: 'once' | 'always' | 'reject' | string[][]): void {
+    const pending = this.pendingInputs.get(requestId);
+    if (!pending) throw new FlowError(FlowErrorCode.InvalidConfig, `no agent is waiting on request "${requestId}"`);
+    const a: InputAnswer = Array.isArray(answer) ? { answers: answer } : { reply: answer };
+    if (pending.request.kind === 'permission' && 'answers' in a) {
+      throw new FlowError(FlowErrorCode.InvalidConfig, `request "${requestId}" is a permission: answer 'once', 'always' or 'reject'`);
+    }
+    if (pending.request.kind === 'question' && 'reply' in a && a.reply !== 'reject') {
+      throw new FlowError(FlowErrorCode.InvalidConfig, `request "${requestId}" is a question: answer with one list of choices per question, or 'reject'`);
+    }
+    pending.send({ type: 'INPUT_REPLY', requestId, answer: a });
+  }
+
+  /** Requests agents are waiting on now (all flows, or one). */
+  pendingRequests(flowId?: string): Array<{ flowId: string; agent: string; request: InputRequest }> {
+    return [...this.pendingInputs.values()].filter((p) => !flowId || p.flowId === flowId).map(({ flowId: f, agent, request }) => ({ flowId: f, agent, request }));
   }
 
   /** Cancel one running flow, or all of them. Busy sessions are aborted. */

@@ -14,6 +14,24 @@ const PermissionAction = z.enum(['allow', 'ask', 'deny']);
 export const PermissionConfigSchema = z.record(z.string(), z.union([PermissionAction, z.record(z.string(), PermissionAction)]));
 export type PermissionConfig = z.infer<typeof PermissionConfigSchema>;
 
+/**
+ * How an agent answers OpenCode's permission requests and questions (see
+ * `machines/input-policy.ts`). Default: reject both, so a flow never waits on nobody.
+ */
+export const InputPolicySchema = z
+  .object({
+    onPermission: z
+      .union([
+        z.enum(['ask', 'allow', 'reject']),
+        z.array(z.object({ permission: z.string().min(1), pattern: z.string().optional(), action: z.enum(['allow', 'reject', 'ask']) }).strict()),
+      ])
+      .optional(),
+    onQuestion: z.enum(['ask', 'reject', 'first-option']).optional(),
+    inputTimeoutMs: z.number().int().positive().optional(),
+    onInputTimeout: z.enum(['reject', 'fail']).optional(),
+  })
+  .strict();
+
 /** Names of OpenCode's built-in tools; a `tools` list enables these selectively. */
 export const BUILTIN_TOOLS = ['bash', 'edit', 'write', 'read', 'grep', 'glob', 'list', 'patch', 'todowrite', 'todoread', 'webfetch', 'task'] as const;
 
@@ -44,6 +62,8 @@ export const AgentConfigSchema = z
     preset: z.string().optional(),
     /** Role used by model routing (defaults to the preset or name). */
     role: z.string().optional(),
+    /** How this agent answers permission requests and questions. */
+    inputPolicy: InputPolicySchema.optional(),
   })
   .strict()
   .superRefine((v, ctx) => {

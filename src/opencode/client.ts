@@ -235,7 +235,8 @@ export class OpencodeClient {
    * Read back the outcome of the latest prompt of a session: the last user message and
    * the assistant messages answering it. Returns `undefined` while the answer is not
    * complete (no assistant message yet, or the last one has neither `time.completed`
-   * nor an `error`).
+   * nor an `error`). Call it when the session is idle: while it is busy, a completed
+   * step may still be followed by another.
    */
   async readOutcome(sessionID: string, signal?: AbortSignal): Promise<PromptOutcome | undefined> {
     return outcomeOf(await this.messages(sessionID, signal));
@@ -258,9 +259,9 @@ export function outcomeOf(messages: MessageWithParts[]): PromptOutcome | undefin
   >;
   const last = answers[answers.length - 1];
   if (!last) return undefined;
+  // Callers read this once the session is idle: then the last step is final, even one that
+  // ended in tool calls (the loop stops there when a question or permission is rejected).
   if (!last.info.time.completed && !last.info.error) return undefined;
-  // A step that ended in tool calls is followed by another step; only a final finish counts.
-  if (!last.info.error && last.info.finish === 'tool-calls') return undefined;
   const tokens = { input: 0, output: 0, reasoning: 0, cacheRead: 0, cacheWrite: 0 };
   let cost = 0;
   for (const a of answers) {

@@ -35,7 +35,7 @@ export interface StartServerOptions {
   config?: Record<string, unknown>;
   /** Extra environment. `HOME` here isolates OpenCode's data and config dirs. */
   env?: Record<string, string | undefined>;
-  /** Give up when not ready after this long. Default 30 s. */
+  /** Give up when not ready after this long. Default 60 s (a loaded 2-core machine can take 30). */
   startTimeoutMs?: number;
   /** Basic-auth password to protect the embedded server with. */
   password?: string;
@@ -238,7 +238,7 @@ export async function startOpencodeServer(options: StartServerOptions = {}): Pro
     clearTimeout(timer);
   };
 
-  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+  const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
   const ready = (async () => {
     const listening = () => output.some((l) => l.includes('listening on'));
     while (Date.now() < deadline) {
@@ -267,13 +267,14 @@ export async function startOpencodeServer(options: StartServerOptions = {}): Pro
     });
   }
   if (!outcome) {
+    const exitedEarly = exited;
     await stop();
     const tail = output.slice(-10).join('\n');
     throw new FlowError(
       FlowErrorCode.ServerUnavailable,
-      exited
-        ? `OpenCode server exited during start-up (code ${exited.code ?? exited.signal})${tail ? `:\n${tail}` : ''}`
-        : `OpenCode server did not become ready within ${options.startTimeoutMs ?? 30_000} ms${tail ? `:\n${tail}` : ''}`,
+      exitedEarly
+        ? `OpenCode server exited during start-up (code ${exitedEarly.code ?? exitedEarly.signal})${tail ? `:\n${tail}` : ''}`
+        : `OpenCode server did not become ready within ${options.startTimeoutMs ?? 60_000} ms${tail ? `:\n${tail}` : ''}`,
     );
   }
   return { url, password: options.password, embedded: true, pid: child.pid, stop };

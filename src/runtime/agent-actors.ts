@@ -9,6 +9,7 @@ import type {
   AgentTask,
   WatchInput,
 } from '../../machines/agent.js';
+import type { InputAnswer, InputRequest } from '../../machines/input-policy.js';
 import { outcomeOf, type MessageWithParts, type ModelRef, type OpencodeClient } from '../opencode/client.js';
 import { classifyError } from '../router/error-kind.js';
 import type { EventHub } from '../opencode/events.js';
@@ -198,6 +199,16 @@ export function createAgentActors(rt: AgentRuntime) {
           case 'session.error':
             void check();
             break;
+          case 'permission.asked': {
+            const r = p as { id: string; sessionID: string; permission: string; patterns?: string[]; metadata?: Record<string, unknown> };
+            sendBack({ type: 'oc.input', request: { kind: 'permission', id: r.id, sessionID: r.sessionID, permission: r.permission, patterns: r.patterns ?? [], metadata: r.metadata } });
+            break;
+          }
+          case 'question.asked': {
+            const r = p as { id: string; sessionID: string; questions: Array<{ question: string; header?: string; options: Array<{ label: string; description?: string }>; multiple?: boolean }> };
+            sendBack({ type: 'oc.input', request: { kind: 'question', id: r.id, sessionID: r.sessionID, questions: r.questions ?? [] } });
+            break;
+          }
           default:
             break;
         }
@@ -241,6 +252,18 @@ export function createAgentActors(rt: AgentRuntime) {
           >(async ({ input }) => rt.chooseFallback!(input)),
         }
       : {}),
+
+    replyInput: fromPromise<void, { request: InputRequest; answer: InputAnswer }>(async ({ input, signal }) => {
+      const { request, answer } = input;
+      if (request.kind === 'permission') {
+        const reply = 'reply' in answer ? answer.reply : 'once';
+        await client.replyPermission(request.id, reply, 'message' in answer ? answer.message : undefined, signal);
+      } else if ('answers' in answer) {
+        await client.replyQuestion(request.id, answer.answers, signal);
+      } else {
+        await client.rejectQuestion(request.id, signal);
+      }
+    }),
 
     cleanupSession: fromPromise<void, { sessionID?: string; keep: boolean; busy: boolean }>(async ({ input }) => {
       if (!input.sessionID) return;

@@ -94,6 +94,8 @@ export interface TestOpencodeOptions extends Partial<ScriptedProviderOptions> {
   password?: string;
   /** Print the server's output to stderr (debugging). */
   verbose?: boolean;
+  /** Give up when the server is not ready after this long (ms). Default 90 s: CI machines are busy. */
+  startTimeoutMs?: number;
 }
 
 /** A real `opencode serve` in its own temp HOME and project dir. */
@@ -141,6 +143,7 @@ export async function startTestOpencode(opts: TestOpencodeOptions & { baseURL: s
       config,
       env,
       password: opts.password,
+      startTimeoutMs: opts.startTimeoutMs ?? 90_000,
       log: opts.verbose ? (l) => process.stderr.write(`[opencode] ${l}\n`) : undefined,
     });
   } catch (e) {

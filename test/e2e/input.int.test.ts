@@ -1,0 +1,147 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OpencodeFlow } from '../../src/flow.js';
+import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type ScriptedRequest, type TestOpencode } from '../../src/testing/index.js';
+
+/**
+ * Human in the loop against real OpenCode: a tool under an `ask` rule, and the model's
+ * `question` tool, never stall a flow; policies, library answers and timeouts decide.
+ */
+let llm: ScriptedLLM;
+let oc: TestOpencode;
+
+beforeAll(async () => {
+  llm = await startScriptedLLM();
+  oc = await startTestOpencode({ baseURL: llm.baseURL });
+});
+
+afterAll(async () => {
+  await oc?.stop();
+  await llm?.close();
+});
+
+const lastToolResult = (r: ScriptedRequest) => r.toolResults[r.toolResults.length - 1]?.content ?? '(none)';
+
+/** The model runs `echo <marker>` with bash, then reports what the tool said. */
+function scriptBash(marker: string) {
+  llm.script([
+    { match: { allText: marker, hasToolResult: false }, reply: { toolCalls: [{ name: 'bash', arguments: { command: `echo ${marker}-RAN`, description: 'print a marker' } }] } },
+    { match: { allText: marker, hasToolResult: true }, reply: (req) => ({ text: `tool said: ${lastToolResult(req)}` }) },
+  ]);
+}
+
+const asker = (name: string, inputPolicy?: Record<string, unknown>) => ({ name, agent: 'build', permissions: { bash: 'ask' as const }, ...(inputPolicy ? { inputPolicy } : {}) });
+
+describe('permission requests', () => {
+  it('policy reject (the headless default): the flow completes and records the rejection', async () => {
+    scriptBash('HITL-REJECT');
+    const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', memory: false, persist: false });
+    try {
+      await flow.spawn(asker('runner'));
+      const t0 = Date.now();
+      const report = await flow.execute({ task: 'HITL-REJECT', agents: ['runner'] });
+      expect(Date.now() - t0).toBeLessThan(30_000);
+      expect(report.status).toBe('completed');
+      const r = report.results[0]! as typeof report.results[0] & { inputs?: Array<{ request: { permission: string }; answer: { reply: string }; by: string }> };
+      expect(r.output).toMatch(/tool said: /);
+      expect(r.output).not.toContain('HITL-REJECT-RAN\n');
+      expect(r.inputs).toHaveLength(1);
+      expect(r.inputs![0]).toMatchObject({ request: { kind: 'permission', permission: 'bash' }, answer: { reply: 'reject' }, by: 'policy' });
+    } finally {
+      await flow.shutdown();
+    }
+  });
+
+  it('policy allow: the tool runs', async () => {
+    scriptBash('HITL-ALLOW');
+    const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', memory: false, persist: false });
+    try {
+      await flow.spawn(asker('runner', { onPermission: 'allow' }));
+      const report = await flow.execute({ task: 'HITL-ALLOW', agents: ['runner'] });
+      expect(report.results[0]!.output).toContain('HITL-ALLOW-RAN');
+    } finally {
+      await flow.shutdown();
+    }
+  });
+
+  it('policy ask: the library is told, answers, and the tool runs', async () => {
+    scriptBash('HITL-ASK');
+    const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', memory: false, persist: false });
+    const asked: string[] = [];
+    flow.on('agent.input_required', (e) => {
+      asked.push(`${e.agent}:${e.request.kind}:${e.request.kind === 'permission' ? e.request.patterns.join(' ') : ''}`);
+      expect(flow.pendingRequests().map((p) => p.request.id)).toContain(e.request.id);
+      flow.reply(e.request.id, 'once');
+    });
+    try {
+      await flow.spawn(asker('runner', { onPermission: 'ask' }));
+      const report = await flow.execute({ task: 'HITL-ASK', agents: ['runner'] });
+      expect(asked).toEqual(['runner:permission:echo HITL-ASK-RAN']);
+      expect(report.results[0]!.output).toContain('HITL-ASK-RAN');
+      expect(flow.pendingRequests()).toEqual([]);
+    } finally {
+      await flow.shutdown();
+    }
+  });
+
+  it('nobody answers: inputTimeout rejects and the agent goes on, or fails it when configured', async () => {
+    scriptBash('HITL-TIMEOUT');
+    const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', memory: false, persist: false });
+    try {
+      await flow.spawn(asker('patient', { onPermission: 'ask', inputTimeoutMs: 1000 }));
+      await flow.spawn(asker('strict', { onPermission: 'ask', inputTimeoutMs: 1000, onInputTimeout: 'fail' }));
+      const report = await flow.execute({ task: 'HITL-TIMEOUT', agents: ['patient', 'strict'] });
+      const patient = report.results.find((r) => r.agent === 'patient')! as (typeof report.results)[0] & { inputs?: Array<{ by: string }> };
+      const strict = report.results.find((r) => r.agent === 'strict')!;
+      expect(patient.status).toBe('done');
+      expect(patient.inputs?.[0]?.by).toBe('timeout');
+      expect(strict.status).toBe('failed');
+      expect(strict.error).toMatch(/nobody answered permission request .* in time/);
+      // Nothing left busy on the server.
+      expect(Object.keys(await flow.opencode.status())).toEqual([]);
+    } finally {
+      await flow.shutdown();
+    }
+  });
+});
+
+describe('questions', () => {
+  const scriptQuestion = (marker: string) =>
+    llm.script([
+      {
+        match: { allText: marker, hasToolResult: false },
+        reply: { toolCalls: [{ name: 'question', arguments: { questions: [{ question: 'Which database?', header: 'Database', options: [{ label: 'Postgres', description: 'relational' }, { label: 'Redis', description: 'kv' }] }] } }] },
+      },
+      { match: { allText: marker, hasToolResult: true }, reply: (req) => ({ text: `answer was: ${lastToolResult(req)}` }) },
+    ]);
+
+  it('answered through the API', async () => {
+    scriptQuestion('Q-API');
+    const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', memory: false, persist: false, inputPolicy: { onQuestion: 'ask' } });
+    flow.on('agent.input_required', (e) => {
+      if (e.request.kind === 'question') flow.reply(e.request.id, [['Redis']]);
+    });
+    try {
+      const report = await flow.execute({ task: 'Q-API', agents: ['coder'] });
+      expect(report.status).toBe('completed');
+      expect(report.results[0]!.output).toMatch(/answer was: .*Redis/);
+    } finally {
+      await flow.shutdown();
+    }
+  });
+
+  it('rejected under the headless default, and the flow finishes promptly', async () => {
+    scriptQuestion('Q-DEFAULT');
+    const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', memory: false, persist: false });
+    try {
+      const t0 = Date.now();
+      const report = await flow.execute({ task: 'Q-DEFAULT', agents: ['coder'] });
+      expect(Date.now() - t0).toBeLessThan(30_000);
+      expect(report.status).toBe('completed');
+      const r = report.results[0]! as (typeof report.results)[0] & { inputs?: Array<{ request: { kind: string }; answer: { reply?: string } }> };
+      expect(r.inputs?.[0]).toMatchObject({ request: { kind: 'question' }, answer: { reply: 'reject' } });
+      expect(r.output).not.toMatch(/Postgres|Redis/);
+    } finally {
+      await flow.shutdown();
+    }
+  });
+});
