@@ -30,7 +30,7 @@ import { attachOpencodeServer, startOpencodeServer, type OpencodeServer } from '
 import { createAgentActors, type AgentRuntime } from './runtime/agent-actors.js';
 import { loadPresets, toOpencodeAgentConfig, type PresetAgent } from './presets/index.js';
 import { zodToFlowError } from './config/errors.js';
-import { memoryMachine, createMemoryClient, type MemoryActorRef } from '../machines/memory.js';
+import { memoryMachine, createMemoryClient, withMemoryBackend, type MemoryActorRef } from '../machines/memory.js';
 import { createMemoryBackend } from './memory/config.js';
 import type { MemoryBackend } from './memory/backend.js';
 import type { MemoryClient } from './memory/ops.js';
@@ -40,6 +40,7 @@ import { buildCatalog, type ModelCatalog, type ProvidersAnswer } from './router/
 import { parseModelRouterConfig, ROUTING_MODES, type ModelRouterConfigInput } from './router/config.js';
 import { createFlowRouting, type FlowRouting } from './runtime/routing.js';
 import { FlowStore, type StoredFlowMeta } from './runtime/flow-store.js';
+import { startFlowInspector, type FlowInspector } from './runtime/inspector.js';
 
 /** Options of {@link OpencodeFlow}. */
 export const FlowOptionsSchema = z
@@ -84,6 +85,11 @@ export const FlowOptionsSchema = z
     modelRouter: z.record(z.string(), z.unknown()).optional(),
     /** How agents answer permission requests and questions, unless they set their own (default: reject). */
     inputPolicy: InputPolicySchema.optional(),
+    /**
+     * Show flows live in the Stately inspector: `true` (a free port) or `{ port, open }`.
+     * Every actor (supervisor, agents, memory) appears under its id; see `inspectorUrl`.
+     */
+    inspect: z.union([z.boolean(), z.object({ port: z.number().int().min(1).max(65535).optional(), open: z.boolean().optional() }).strict()]).optional(),
     /** Persist every flow's state so it can be resumed (default true). */
     persist: z.boolean().optional(),
     /** Where flows are persisted. Default `.opencode-flow/flows` in `directory`. */
@@ -253,6 +259,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   private memoryClient?: MemoryClient;
   private mcp?: MemoryMcpHttpServer;
   private firstFlow = true;
+  private inspector?: FlowInspector;
   /** Requests waiting for a person: request id → where to send the answer. */
   private readonly pendingInputs = new Map<string, { flowId: string; agent: string; request: InputRequest; send: (e: { type: 'INPUT_REPLY'; requestId: string; answer: InputAnswer }) => void }>();
   private catalog?: ModelCatalog;
@@ -299,6 +306,16 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     return this.client;
   }
 
+  /** Where to watch this flow's actors live, when `inspect` is on (after `start()`). */
+  get inspectorUrl(): string | undefined {
+    return this.inspector?.url;
+  }
+
+  /** The WebSocket the inspection events go through, when `inspect` is on. */
+  get inspectorWsUrl(): string | undefined {
+    return this.inspector?.wsUrl;
+  }
+
   /** URL of the OpenCode server in use (after `start()`). */
   get serverUrl(): string | undefined {
     return this.server?.url;
@@ -317,6 +334,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   private async doStart() {
     const o = this.options;
     this.presets = await loadPresets({ cwd: o.directory, extraDirs: o.agentDirs });
+    if (o.inspect) this.inspector = await startFlowInspector(o.inspect === true ? {} : o.inspect);
     if (o.memory !== false) await this.startMemory();
     const mcpConfig = this.mcp ? { flow: this.mcp.opencodeConfig() } : undefined;
     if (o.serverUrl) {
@@ -353,7 +371,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   private async startMemory() {
     this.memoryBackend = await createMemoryBackend(this.options.memory as never, { cwd: this.options.directory });
     const namespace = flowNamespace(this.id);
-    this.memoryActor = createActor(memoryMachine, { id: 'memory', input: { backend: this.memoryBackend, namespace } });
+    this.memoryActor = createActor(withMemoryBackend(this.memoryBackend), { id: 'memory', input: { namespace }, inspect: this.inspector?.inspect });
     this.memoryActor.start();
     this.memoryClient = createMemoryClient(this.memoryActor, { by: 'flow' });
     // Tool calls from agents become events of the same memory actor (single writer).
@@ -567,6 +585,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       id: flowId,
       input,
       inspect: (ev) => {
+        this.inspector?.inspect.next?.(ev);
         // Agents report to the machine that spawned them; pick those reports up on the way.
         if (ev.type !== '@xstate.event' || ev.actorRef !== actor) return;
         const e = ev.event as AgentNotification;
@@ -607,9 +626,9 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     });
     const actor =
       'input' in from
-        ? createActor(machine, { id: flowId, input: from.input })
+        ? createActor(machine, { id: flowId, input: from.input, inspect: this.inspector?.inspect })
         : // The input is ignored on restore; the snapshot carries the context.
-          createActor(machine, { id: flowId, snapshot: from.snapshot as never, input: undefined as unknown as SupervisorInput });
+          createActor(machine, { id: flowId, snapshot: from.snapshot as never, input: undefined as unknown as SupervisorInput, inspect: this.inspector?.inspect });
     const startedAt = Date.now();
     const persist = () => {
       if (this.options.persist === false) return;
@@ -717,6 +736,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     await this.mcp?.close();
     this.memoryActor?.stop();
     await this.memoryBackend?.close();
+    this.inspector?.stop();
     this.removeAllListeners();
   }
 }
