@@ -18,6 +18,10 @@ export function handleError(err: unknown): never {
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
     process.exit(err.exitCode === 0 ? 0 : ExitCode.Usage);
+  } else if (err instanceof Error && err.name === 'ExitPromptError') {
+    // Ctrl-C at an --interactive prompt.
+    code = ExitCode.Cancelled;
+    message = 'cancelled';
   } else if (err instanceof ZodError) {
     code = ExitCode.Usage;
     message = `invalid options: ${formatZodIssues(err).join('; ')}`;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Hono, type Context } from 'hono';
+import { z } from 'zod';
 import { bodyLimit } from 'hono/body-limit';
 import type { OpencodeFlow } from '../flow.js';
 import { zodToFlowError } from '../config/errors.js';
@@ -162,6 +163,33 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
   app.get('/flows/:id/cost', auth, withFlow((c, rec) => c.json({ flowId: rec.id, status: rec.status, ...rec.cost() })));
 
   app.get('/flows/:id/events', auth, withFlow((c, rec) => streamFlowEvents(c, rec)));
+
+  // Permission requests and questions agents wait on (human in the loop).
+  app.get('/flows/:id/requests', auth, withFlow((c, rec) => c.json({ flowId: rec.id, requests: flow.pendingRequests(rec.id) })));
+
+  const ReplyBodySchema = z
+    .object({ answer: z.union([z.enum(['once', 'always', 'reject']), z.array(z.array(z.string()))]) })
+    .strict();
+
+  app.post(
+    '/flows/:id/requests/:rid',
+    auth,
+    withFlow(async (c, rec) => {
+      const rid = c.req.param('rid') ?? '';
+      const pending = flow.pendingRequests(rec.id).find((p) => p.request.id === rid);
+      if (!pending) return apiError(c, 404, 'request_not_found', `flow ${rec.id} has no pending request "${rid}"`);
+      let body: unknown;
+      try {
+        body = await c.req.json();
+      } catch {
+        return apiError(c, 400, 'invalid_json', 'the body is not JSON');
+      }
+      const parsed = ReplyBodySchema.safeParse(body);
+      if (!parsed.success) return apiError(c, 400, 'invalid_body', 'invalid reply', zodIssues(parsed.error));
+      flow.reply(rid, parsed.data.answer);
+      return c.json({ flowId: rec.id, requestId: rid, answer: parsed.data.answer, agent: pending.agent }, 200);
+    }),
+  );
 
   app.delete(
     '/flows/:id',

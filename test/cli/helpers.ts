@@ -24,6 +24,20 @@ export async function removeMemoryFiles(): Promise<void> {
   await rm(memoryDir, { recursive: true, force: true });
 }
 
+/**
+ * The environment of a CLI child: ours without a server URL (tests name their server), no
+ * colour, its own memory file, then `extra` (an `undefined` value removes a variable).
+ */
+export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...memoryEnv() };
+  delete env.OPENCODE_SERVER_URL;
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}
+
 export interface Run {
   code: number | null;
   stdout: string;
@@ -32,7 +46,7 @@ export interface Run {
 
 export interface CliOptions {
   cwd?: string;
-  env?: Record<string, string>;
+  env?: Record<string, string | undefined>;
   /** Called with everything printed so far on either stream. */
   onOutput?: (all: string, kill: (sig: NodeJS.Signals) => void) => void;
   timeoutMs?: number;
@@ -46,7 +60,7 @@ export function cli(args: string[], opts: CliOptions = {}): Promise<Run> {
   return new Promise((resolveRun, reject) => {
     const child = spawn(process.execPath, cliArgv(args), {
       cwd: opts.cwd ?? root,
-      env: { ...process.env, OPENCODE_SERVER_URL: '', NO_COLOR: '1', ...memoryEnv(), ...opts.env },
+      env: childEnv(opts.env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -1,0 +1,166 @@
+import { Command, Option } from 'commander';
+import { z } from 'zod';
+import { ModelIdSchema } from '../config/agent.js';
+import { describeIssues, MemoryUriSchema } from '../config/flow-config.js';
+import { FlowError, FlowErrorCode } from '../errors.js';
+
+const csv = (s: string) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+/** A decimal number written on the command line, e.g. `0.5`, `30`, `1e3`. */
+const numeric = (message: string) =>
+  z
+    .string()
+    .trim()
+    .regex(/^(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i, { message })
+    .transform(Number)
+    .refine((n) => n > 0 && Number.isFinite(n), { message });
+
+/**
+ * The flow-run flags after commander, before they are merged with a config file: each is
+ * optional because `flow.config.json` may supply it. Numbers arrive as the strings typed
+ * and are checked here, so an error can quote what was typed.
+ *
+ * @example
+ * ```ts
+ * RunOptionsSchema.parse(normaliseRunOptions({ agents: 'coder', task: 'Fix #12', timeout: '90' }));
+ * ```
+ */
+export const RunOptionsSchema = z
+  .object({
+    agents: z
+      .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { message: 'expected agent names separated by commas, e.g. researcher,coder' }))
+      .min(1, { message: 'expected at least one agent, e.g. --agents researcher,coder' })
+      .optional(),
+    task: z.string().trim().min(1, { message: 'expected a task, e.g. --task "Design a REST API"' }).optional(),
+    mode: z.enum(['parallel', 'sequential']).optional(),
+    model: ModelIdSchema.optional(),
+    fallback: z.array(ModelIdSchema).optional(),
+    server: z.url({ protocol: /^https?$/, message: 'expected a URL such as http://127.0.0.1:4096' }).optional(),
+    timeout: numeric('expected a positive number of seconds, e.g. 300').optional(),
+    maxConcurrent: z
+      .string()
+      .regex(/^[1-9]\d*$/, { message: 'expected a whole number of agents ≥ 1' })
+      .transform(Number)
+      .optional(),
+    stream: z.boolean(),
+    json: z.boolean(),
+    quiet: z.boolean(),
+    verbose: z.boolean(),
+    keepSessions: z.boolean(),
+    interactive: z.boolean(),
+    optimize: z.enum(['cost', 'quality', 'balanced', 'speed']).optional(),
+    maxCost: numeric('expected a positive amount in USD, e.g. 0.50').optional(),
+    memory: MemoryUriSchema.optional(),
+    config: z.string().min(1, { message: 'expected a path to a flow.config.json' }).optional(),
+  })
+  .strict();
+
+/** The flags, checked. */
+export type RunOptions = z.output<typeof RunOptionsSchema>;
+
+/**
+ * Raw commander options → the shape of {@link RunOptionsSchema}: lists split, the
+ * environment applied (`OPENCODE_SERVER_URL`, `OPENCODE_FLOW_MEMORY`), numbers left as
+ * typed.
+ *
+ * @example
+ * ```ts
+ * normaliseRunOptions({ agents: 'a,b', task: 'x' }, {}).agents; // ['a', 'b']
+ * ```
+ */
+export function normaliseRunOptions(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
+  const str = (v: unknown) => (v === undefined ? undefined : String(v));
+  return {
+    agents: typeof raw.agents === 'string' ? csv(raw.agents) : raw.agents,
+    task: raw.task,
+    mode: raw.mode,
+    model: raw.model,
+    fallback: typeof raw.fallback === 'string' ? csv(raw.fallback) : raw.fallback,
+    server: raw.server ?? (env.OPENCODE_SERVER_URL || undefined),
+    timeout: str(raw.timeout),
+    maxConcurrent: str(raw.maxConcurrent),
+    stream: Boolean(raw.stream),
+    json: Boolean(raw.json),
+    quiet: Boolean(raw.quiet),
+    verbose: Boolean(raw.verbose),
+    keepSessions: Boolean(raw.keepSessions),
+    interactive: Boolean(raw.interactive),
+    optimize: raw.optimize,
+    maxCost: str(raw.maxCost),
+    memory: raw.memory ?? (env.OPENCODE_FLOW_MEMORY || undefined),
+    config: raw.config,
+  };
+}
+
+/** camelCase option key → the flag a user typed (`maxCost` → `--max-cost`). */
+function flagOf(key: PropertyKey): string {
+  return `--${String(key).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/**
+ * Validates raw commander options; a bad value is a `FlowError` (`invalid_config`, exit 2)
+ * naming the flag, what it expects and what was typed.
+ *
+ * @example
+ * ```ts
+ * parseRunOptions({ agents: 'coder', timeout: 'soon' }); // throws: --timeout: expected a positive number of seconds, …, found "soon"
+ * ```
+ */
+export function parseRunOptions(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): RunOptions {
+  return parseFlags(RunOptionsSchema, normaliseRunOptions(raw, env));
+}
+
+/**
+ * Validates a command's options (keyed as commander names them) with a schema; a bad value
+ * is a `FlowError` (`invalid_config`, exit 2) naming the flag (`--max-cost`), what it
+ * expects and what was typed.
+ *
+ * @example
+ * ```ts
+ * parseFlags(z.object({ port: z.string().regex(/^\d+$/) }), { port: 'x' }); // throws: invalid option --port: …, found "x"
+ * ```
+ */
+export function parseFlags<S extends z.ZodType>(schema: S, input: Record<string, unknown>): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((i) => ({ ...i, path: [flagOf(i.path[0] ?? ''), ...i.path.slice(1)] }));
+  const byFlag = Object.fromEntries(Object.entries(input).map(([k, v]) => [flagOf(k), v]));
+  const lines = describeIssues(issues as typeof parsed.error.issues, byFlag);
+  throw new FlowError(FlowErrorCode.InvalidConfig, `invalid option ${lines.join('; ')}`, { cause: parsed.error, details: lines });
+}
+
+/**
+ * Adds the flow-run flags to a command (the default command and `run <flow>`). No flag has
+ * a commander default: a value not given falls through to the config file, then to the
+ * library's default.
+ *
+ * @example
+ * ```ts
+ * addRunFlags(new Command('opencode-flow')).parse(['--agents', 'coder', '--task', 'Fix #12'], { from: 'user' });
+ * ```
+ */
+export function addRunFlags(cmd: Command): Command {
+  return cmd
+    .option('-a, --agents <names>', 'agents to run, comma-separated (presets or configured)')
+    .option('-t, --task <text>', 'the task for the agents')
+    .addOption(new Option('-m, --mode <mode>', 'how agents work together (default: parallel)').choices(['parallel', 'sequential']))
+    .option('-c, --config <path>', 'flow config file (default: ./flow.config.json when present)')
+    .option('--model <provider/model>', 'model for agents without one')
+    .option('--fallback <models>', 'fallback models, comma-separated provider/model')
+    .addOption(new Option('--optimize <mode>', 'let the router pick models for agents without one').choices(['cost', 'quality', 'balanced', 'speed']))
+    .option('--max-cost <usd>', 'hard budget for the flow in USD: no prompt starts past it')
+    .option('-s, --server <url>', 'attach to this OpenCode server (default: $OPENCODE_SERVER_URL, else start one)')
+    .option('--memory <uri>', 'shared memory: file:PATH, sqlite:PATH or redis://HOST:PORT/DB (default: $OPENCODE_FLOW_MEMORY, else file:.opencode-flow/memory.json)')
+    .option('--timeout <seconds>', 'give up on the flow (and on any one prompt) after this many seconds')
+    .option('--max-concurrent <n>', 'agents at once in parallel mode (default: 8)')
+    .option('--stream', 'print agents\' output as it streams, prefixed by agent name')
+    .option('--json', 'print exactly one JSON object (the flow report) on stdout')
+    .addOption(new Option('-q, --quiet', 'no progress display: only the report and errors').conflicts('verbose'))
+    .option('-V, --verbose', 'also show tool calls, model picks, the server and the config used')
+    .option('-i, --interactive', 'ask for the task, agents, mode, optimization and budget')
+    .option('--keep-sessions', 'keep OpenCode sessions after the flow (default: delete them)');
+}

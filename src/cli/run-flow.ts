@@ -1,0 +1,96 @@
+import type { FlowOptions, FlowReport } from '../flow.js';
+import { ExitCode } from './handle-error.js';
+import { DeltaPrinter, formatReport } from './output.js';
+import type { RunPlan } from './plan.js';
+import { createProgress } from './progress.js';
+
+/** What a caller adds to a run beyond its plan (the demo: an embedded scripted server). */
+export interface RunExtras {
+  /** Options merged over those the plan gives `OpencodeFlow`. */
+  flowOptions?: Partial<FlowOptions>;
+  /** Printed on stdout before the report, e.g. a label. */
+  banner?: string;
+  /** Shown while the server starts (default "Starting OpenCode server…"). */
+  starting?: string;
+}
+
+/**
+ * Runs a planned flow through the library and prints it: progress on stderr, then the
+ * report (outputs and cost table, or one JSON object with `--json`) on stdout. Ctrl-C
+ * cancels the flow (busy sessions are aborted) and exits 130; a second Ctrl-C exits at once.
+ *
+ * @returns the exit code: 0 completed, 1 failed, 130 cancelled.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await runFlow(await planRun(parseRunOptions(raw)));
+ * ```
+ */
+export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<number> {
+  const { OpencodeFlow } = await import('../flow.js');
+  const out = plan.output;
+  const progress = await createProgress(out);
+  const flow = new OpencodeFlow({
+    serverUrl: plan.server,
+    password: process.env.OPENCODE_SERVER_PASSWORD || undefined,
+    username: process.env.OPENCODE_SERVER_USERNAME || undefined,
+    model: plan.model,
+    fallback: plan.fallback,
+    keepSessions: plan.keepSessions,
+    promptTimeoutMs: plan.timeout ? Math.round(plan.timeout * 1000) : undefined,
+    maxConcurrent: plan.maxConcurrent,
+    ...(plan.memory !== undefined ? { memory: plan.memory as FlowOptions['memory'] } : {}),
+    ...(plan.modelRouter ? { modelRouter: plan.modelRouter as Record<string, unknown> } : {}),
+    ...extras.flowOptions,
+  });
+  let interrupted = 0;
+  const onSignal = () => {
+    interrupted++;
+    if (interrupted === 1) {
+      process.stderr.write('\nopencode-flow: cancelling (Ctrl-C again to force)…\n');
+      flow.cancel(undefined, 'interrupted');
+    } else process.exit(ExitCode.Cancelled);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let report: FlowReport | undefined;
+  try {
+    if (plan.configPath) progress.debug(`config: ${plan.configPath}`);
+    if (!plan.server) progress.info(extras.starting ?? 'Starting OpenCode server…');
+    await flow.start();
+    progress.debug(`OpenCode server: ${flow.serverUrl}`);
+    if (interrupted) return ExitCode.Cancelled;
+    for (const a of plan.agents) {
+      if (typeof a === 'object' && plan.run.includes(a.name)) await flow.spawn(a);
+    }
+    progress.attach(flow);
+    const printer = new DeltaPrinter((s) => (out.json ? process.stderr.write(s) : process.stdout.write(s)));
+    if (out.stream) {
+      flow.on('agent.delta', (e) => printer.push(e.agent, e.text));
+      flow.on('agent.done', (e) => printer.flush(e.agent));
+      flow.on('agent.failed', (e) => printer.flush(e.agent));
+    }
+    if (interrupted) flow.cancel(undefined, 'interrupted');
+    report = await flow.execute({
+      task: plan.task,
+      agents: plan.run,
+      mode: plan.mode,
+      timeout: plan.timeout ? Math.round(plan.timeout * 1000) : undefined,
+      maxConcurrent: plan.maxConcurrent,
+      onAgentFailure: plan.onAgentFailure,
+      optimize: plan.optimize,
+      maxCost: plan.maxCost,
+    });
+    progress.stop(report);
+    printer.flush();
+    if (out.json) process.stdout.write(JSON.stringify(report) + '\n');
+    else process.stdout.write((extras.banner ? `${extras.banner}\n\n` : '') + formatReport(report, { outputs: !out.stream }));
+    if (report.status === 'cancelled') return ExitCode.Cancelled;
+    return report.status === 'completed' ? ExitCode.Ok : ExitCode.Failed;
+  } finally {
+    if (!report) progress.stop();
+    await flow.shutdown();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
