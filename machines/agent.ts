@@ -27,6 +27,8 @@ export interface AgentSpec {
   permission?: Array<{ permission: string; pattern: string; action: 'allow' | 'deny' | 'ask' }>;
   /** Role used by routing (preset name such as `reviewer`). */
   role?: string;
+  /** Task type for routing (`review`, `code`, ...), from the preset's policy; else classified. */
+  taskType?: string;
   /** How permission requests and questions are answered (default: reject, never wait on nobody). */
   inputPolicy?: InputPolicy;
 }

@@ -431,6 +431,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       tools: toolSwitches(cfg.tools) ?? (nativePreset ? undefined : preset?.tools),
       permission: toPermissionRuleset(cfg.permissions ?? (nativePreset ? undefined : preset?.permission)),
       role: cfg.role ?? preset?.name ?? cfg.name,
+      taskType: preset?.taskType,
       inputPolicy: (cfg.inputPolicy ?? this.options.inputPolicy) as InputPolicy | undefined,
     };
   }

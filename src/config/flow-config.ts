@@ -282,6 +282,8 @@ const AGENT_FIELD_DOCS: Record<string, string> = {
   temperature: 'Sampling temperature, 0 to 2',
   preset: 'Preset this agent is based on (reviewer, coder, ...): its prompt and permissions are the defaults',
   role: 'Role for routing rules (default: the preset or the name)',
+  inputPolicy:
+    'How the agent answers OpenCode\'s permission requests and questions: { onPermission: "ask"|"allow"|"reject"|rules, onQuestion: "ask"|"reject"|"first-option", inputTimeoutMs, onInputTimeout: "reject"|"fail" }',
 };
 
 let jsonSchemaCache: Record<string, unknown> | undefined;

@@ -2,7 +2,7 @@ import type { AgentAttempt, AgentErrorKind, AgentResult, AgentSpec, AgentTask } 
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { Budget } from '../router/budget.js';
 import type { ModelCatalog } from '../router/catalog.js';
-import type { ModelRouterConfigInput } from '../router/config.js';
+import { TASK_TYPES, type ModelRouterConfigInput, type TaskType } from '../router/config.js';
 import type { ErrorKind } from '../router/error-kind.js';
 import { CostLedger } from '../router/ledger.js';
 import { ModelRouter } from '../router/router.js';
@@ -43,6 +43,9 @@ export interface FlowRoutingOptions {
   spent?: number;
 }
 
+const taskTypeOf = (spec: AgentSpec): TaskType | undefined =>
+  spec.taskType && (TASK_TYPES as readonly string[]).includes(spec.taskType) ? (spec.taskType as TaskType) : undefined;
+
 const toRouterKind = (k: AgentErrorKind): ErrorKind => (k === 'aborted' || k === 'budget' ? 'other' : k);
 
 /**
@@ -71,7 +74,7 @@ export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
     explicitChains.set(spec.name, chain);
     if (!preferred && !o.routing) return { ...spec, fallback: chain };
     if (!preferred) routed.add(spec.name);
-    const sel = router.select({ agent: spec.name, role: spec.role, task: o.task, preferred });
+    const sel = router.select({ agent: spec.name, role: spec.role, task: o.task, preferred, taskType: taskTypeOf(spec) });
     return { ...spec, model: sel.model, fallback: chain };
   });
 
@@ -99,7 +102,7 @@ export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
       let model = planned;
       if (routed.has(agent) && model && router.isCoolingDown(model)) {
         const spec = specs.find((s) => s.name === agent);
-        model = router.select({ agent, role: spec?.role, task: o.task }).model;
+        model = router.select({ agent, role: spec?.role, task: o.task, taskType: spec ? taskTypeOf(spec) : undefined }).model;
       }
       if (budget.maxCost === undefined && budget.maxCostPerTask === undefined) return model;
       const info = model ? o.catalog.resolve(model) : undefined;
