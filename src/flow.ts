@@ -631,7 +631,16 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
         : // The input is ignored on restore; the snapshot carries the context.
           createActor(machine, { id: flowId, snapshot: from.snapshot as never, input: undefined as unknown as SupervisorInput, inspect: this.inspector?.inspect });
     const startedAt = Date.now();
+    // Saving serialises the whole actor tree: coalesce bursts (20 agents changing state at
+    // once) into one write per 50 ms; the final state is written at once.
+    let persistTimer: NodeJS.Timeout | undefined;
     const persist = () => {
+      if (this.options.persist === false || persistTimer) return;
+      persistTimer = setTimeout(persistNow, 50);
+    };
+    const persistNow = () => {
+      clearTimeout(persistTimer);
+      persistTimer = undefined;
       if (this.options.persist === false) return;
       const snapshot = actor.getPersistedSnapshot();
       const ctx = actor.getSnapshot().context;
@@ -676,7 +685,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     actor.start();
     try {
       const out = await toPromise(actor);
-      persist();
+      persistNow();
       await this.store.flush();
       const report = toReport(out);
       this.emit('flow.done', report);
