@@ -47,7 +47,7 @@ export interface AgentAttempt {
   errorKind?: AgentErrorKind;
 }
 
-export type AgentErrorKind = 'rate_limit' | 'server' | 'timeout' | 'context_overflow' | 'auth' | 'aborted' | 'budget' | 'other';
+export type AgentErrorKind = 'rate_limit' | 'server' | 'timeout' | 'context_overflow' | 'auth' | 'aborted' | 'budget' | 'input' | 'other';
 
 /** What the final read of a prompt gives back (see `OpencodeClient.readOutcome`). */
 export interface AgentOutcome {
@@ -77,6 +77,8 @@ export interface AgentResult {
   error?: string;
   /** Permission requests and questions during the task, with their answers. */
   inputs?: InputRecord[];
+  /** How many times the supervisor re-ran the task after a failure. */
+  retries?: number;
   startedAt: number;
   finishedAt: number;
 }
@@ -435,7 +437,7 @@ export const agentMachine = setup({
                     target: '#agent.failed',
                     actions: assign({
                       inputs: ({ context }) => [...context.inputs, { request: context.inputQueue[0]!, answer: timeoutAnswer(context.inputQueue[0]!), by: 'timeout' as const, at: Date.now() }],
-                      pendingError: ({ context }) => ({ message: `nobody answered ${context.inputQueue[0]!.kind} request ${context.inputQueue[0]!.id} in time`, kind: 'other' as const }),
+                      pendingError: ({ context }) => ({ message: `nobody answered ${context.inputQueue[0]!.kind} request ${context.inputQueue[0]!.id} in time`, kind: 'input' as const }),
                     }),
                   },
                   { target: 'replying', actions: assign({ pendingAnswer: ({ context }) => ({ answer: timeoutAnswer(context.inputQueue[0]!), by: 'timeout' as const }) }) },

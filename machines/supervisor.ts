@@ -27,8 +27,13 @@ export interface SupervisorInput {
   /** Whole-flow timeout (ms). Default: none. */
   timeoutMs?: number;
   keepSessions?: boolean;
-  /** What one agent's failure does to the flow. Default `continue`. */
+  /** What one agent's failure does to the flow (after its retries). Default `continue`. */
   onAgentFailure?: 'continue' | 'fail';
+  /**
+   * Times a failed agent's task is run again before the failure counts (default 3). Not
+   * for failures no retry can fix: auth, budget, an abort, an unanswered input request.
+   */
+  retries?: number;
   /** Parent session for every agent's session (hierarchical use). */
   parentSessionID?: string;
   maxProviderRetries?: number;
@@ -54,6 +59,10 @@ export const AGGREGATE = 'planner#aggregate';
 
 export interface SupervisorContext
   extends Required<Omit<SupervisorInput, 'timeoutMs' | 'parentSessionID' | 'maxProviderRetries' | 'maxCost' | 'waitFor' | 'planner' | 'aggregate' | 'maxPlanAttempts'>> {
+  /** Retries used per agent. */
+  retried: Record<string, number>;
+  /** Cost of each agent's failed runs that were retried (USD). */
+  retryCost: Record<string, number>;
   planner?: AgentSpec;
   aggregate: 'agent' | 'concat';
   maxPlanAttempts: number;
@@ -174,6 +183,12 @@ export const supervisorMachine = setup({
     canAskAgain: ({ context }) => context.planAttempts < context.maxPlanAttempts,
     allStopped: ({ context }) => context.live.length === 0,
     shouldFailFlow: ({ context, event }) => event.type === 'agent.failed' && context.onAgentFailure === 'fail',
+    shouldRetry: ({ context, event }) => {
+      if (event.type !== 'agent.failed' || !event.result.sessionID) return false;
+      const kind = event.result.attempts.at(-1)?.errorKind;
+      if (kind === 'auth' || kind === 'budget' || kind === 'aborted' || kind === 'input') return false;
+      return (context.retried[event.agent] ?? 0) < context.retries;
+    },
     /** The budget refused this agent's prompt, or its cost takes the flow past the cap. */
     overBudget: ({ context, event }) => {
       if (event.type !== 'agent.done' && event.type !== 'agent.failed') return false;
@@ -324,8 +339,11 @@ export const supervisorMachine = setup({
     }),
     record: assign(({ context, event }) => {
       if (event.type !== 'agent.done' && event.type !== 'agent.failed') return {};
+      const retries = context.retried[event.agent] ?? 0;
+      // Earlier failed runs of this task cost money too: keep their cost in the result.
+      const result = retries > 0 ? { ...event.result, retries, cost: event.result.cost + (context.retryCost[event.agent] ?? 0) } : event.result;
       return {
-        results: { ...context.results, [event.agent]: event.result },
+        results: { ...context.results, [event.agent]: result },
         running: context.running.filter((n) => n !== event.agent),
         spent: context.spent + event.result.cost,
       };
@@ -339,6 +357,15 @@ export const supervisorMachine = setup({
     }),
     forward: enqueueActions(({ context, enqueue, event }) => {
       if (event.type.startsWith('agent.')) enqueue.emit({ ...(event as AgentNotification), flowId: context.flowId });
+    }),
+    retryAgent: enqueueActions(({ context, enqueue, event }) => {
+      if (event.type !== 'agent.failed') return;
+      enqueue.assign({
+        retried: { ...context.retried, [event.agent]: (context.retried[event.agent] ?? 0) + 1 },
+        retryCost: { ...context.retryCost, [event.agent]: (context.retryCost[event.agent] ?? 0) + event.result.cost },
+        spent: context.spent + event.result.cost,
+      });
+      enqueue.sendTo(agentActorId(event.agent), { type: 'PROMPT', task: taskFor(context, event.agent) });
     }),
     budgetStop: assign(({ context, event }) => {
       if (event.type !== 'agent.done' && event.type !== 'agent.failed') return {};
@@ -380,6 +407,9 @@ export const supervisorMachine = setup({
     timeoutMs: input.timeoutMs,
     keepSessions: input.keepSessions ?? false,
     onAgentFailure: input.onAgentFailure ?? 'continue',
+    retries: input.retries ?? 3,
+    retried: {},
+    retryCost: {},
     parentSessionID: input.parentSessionID,
     maxProviderRetries: input.maxProviderRetries,
     maxCost: input.maxCost,
@@ -488,6 +518,7 @@ export const supervisorMachine = setup({
         ],
         'agent.failed': [
           { guard: 'overBudget', target: 'stopping', actions: ['record', 'forward', 'budgetStop'] },
+          { guard: 'shouldRetry', actions: ['forward', 'retryAgent'] },
           {
             guard: 'shouldFailFlow',
             target: 'stopping',

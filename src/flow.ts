@@ -116,6 +116,8 @@ export const ExecuteOptionsSchema = z
     timeout: z.number().int().positive().optional(),
     maxConcurrent: z.number().int().positive().optional(),
     onAgentFailure: z.enum(['continue', 'fail']).optional(),
+    /** Times a failed agent's task is run again (default 3; not for auth/budget/abort failures). */
+    retries: z.number().int().min(0).max(10).optional(),
     flowId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
     /** Routing mode for agents without an explicit model (turns routing on). */
     optimize: z.enum(ROUTING_MODES).optional(),
@@ -148,6 +150,8 @@ export interface AgentReport {
   error?: string;
   /** Permission requests and questions, with the answers given (only when there were any). */
   inputs?: InputRecord[];
+  /** Times the task was run again after failing (only when it was). */
+  retries?: number;
 }
 
 /** The outcome of a flow. */
@@ -207,6 +211,7 @@ export function toReport(out: SupervisorOutput): FlowReport {
       attempts: r.attempts.map((a) => (a.error ? { model: a.model, error: a.error } : { model: a.model })),
       ...(r.error ? { error: r.error } : {}),
       ...(r.inputs?.length ? { inputs: r.inputs } : {}),
+      ...(r.retries ? { retries: r.retries } : {}),
     }),
   );
   const byAgent: Record<string, number> = {};
@@ -502,6 +507,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       timeoutMs: o.timeout,
       keepSessions: this.options.keepSessions,
       onAgentFailure: o.onAgentFailure,
+      retries: o.retries,
       maxCost: routing.budget.maxCost,
       waitFor: o.waitFor,
       planner: plannerSpec,

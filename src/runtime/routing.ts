@@ -46,7 +46,7 @@ export interface FlowRoutingOptions {
 const taskTypeOf = (spec: AgentSpec): TaskType | undefined =>
   spec.taskType && (TASK_TYPES as readonly string[]).includes(spec.taskType) ? (spec.taskType as TaskType) : undefined;
 
-const toRouterKind = (k: AgentErrorKind): ErrorKind => (k === 'aborted' || k === 'budget' ? 'other' : k);
+const toRouterKind = (k: AgentErrorKind): ErrorKind => (k === 'aborted' || k === 'budget' || k === 'input' ? 'other' : k);
 
 /**
  * Decide each agent's model and wire the router, budget and ledger into a flow: explicit

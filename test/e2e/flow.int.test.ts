@@ -115,12 +115,30 @@ describe('OpencodeFlow against a real OpenCode server', () => {
     llm.script({ match: { allText: 'CHAIN-FAIL' }, reply: { status: 500, errorMessage: 'upstream exploded' } });
     const flow = newFlow({ model: 'scripted/medium', fallback: ['scripted/small'], promptTimeoutMs: 20_000 });
     try {
-      const report = await flow.execute({ task: 'CHAIN-FAIL', agents: ['tester'] });
+      const report = await flow.execute({ task: 'CHAIN-FAIL', agents: ['tester'], retries: 0 });
       expect(report.status).toBe('failed');
       const r = report.results[0]!;
       expect(r.status).toBe('failed');
       expect(r.attempts.map((a) => a.model)).toEqual(['scripted/medium', 'scripted/small']);
       expect(r.error).toBeTruthy();
+    } finally {
+      await flow.shutdown();
+    }
+  });
+
+  it('re-runs a failed agent (retries) and keeps the cost of every run', async () => {
+    llm.script([
+      { match: { allText: 'RETRY-TASK' }, reply: { status: 429 }, times: 2 },
+      { match: { allText: 'RETRY-TASK' }, reply: { text: 'worked on retry' } },
+    ]);
+    const flow = newFlow({ keepSessions: true });
+    try {
+      const report = await flow.execute({ task: 'RETRY-TASK', agents: ['coder'], retries: 2 });
+      expect(report.status).toBe('completed');
+      const r = report.results[0]!;
+      expect(r.output).toBe('worked on retry');
+      expect(r.retries).toBe(1);
+      expect(r.cost).toBeCloseTo(await sessionCost(flow.opencode, r.sessionID), 12);
     } finally {
       await flow.shutdown();
     }

@@ -7,7 +7,7 @@ import { supervisorMachine, type SupervisorInput } from '../../../machines/super
  * The supervisor over real agent machines whose effects are fakes: each agent "answers"
  * after `delay` ms, fails when its name starts with `bad`, costs `cost` USD.
  */
-function world({ delay = 10, cost = 0.01 } = {}) {
+function world({ delay = 10, cost = 0.01, kind = 'server' as 'server' | 'auth' } = {}) {
   const log = { prompts: [] as Array<{ agent: string; text: string; at: number }>, running: 0, maxRunning: 0, cleanups: 0 };
   let seq = 0;
   const agent = agentMachine.provide({
@@ -23,7 +23,7 @@ function world({ delay = 10, cost = 0.01 } = {}) {
         const t = setTimeout(() => {
           log.running--;
           const base = { userMessageID: `m${++seq}`, output: `output of ${name}`, model: 'p/m', tokens: { input: 1, output: 1 } };
-          if (name.startsWith('bad')) sendBack({ type: 'oc.outcome', outcome: { ...base, sessionCost: 0, error: { name: 'APIError', message: 'boom', kind: 'server' } } });
+          if (name.startsWith('bad')) sendBack({ type: 'oc.outcome', outcome: { ...base, sessionCost: 0, error: { name: 'APIError', message: 'boom', kind } } });
           else sendBack({ type: 'oc.outcome', outcome: { ...base, sessionCost: cost } });
         }, delay);
         return () => clearTimeout(t);
@@ -68,14 +68,14 @@ describe('supervisor machine', () => {
 
   it('onAgentFailure continue: the flow completes and records the failure', async () => {
     const { run } = world();
-    const out = await run({ agents: agents('a', 'bad1', 'c') });
+    const out = await run({ agents: agents('a', 'bad1', 'c'), retries: 0 });
     expect(out.status).toBe('completed');
     expect(out.results.find((r) => r.agent === 'bad1')!.status).toBe('failed');
   });
 
   it('onAgentFailure fail: the first failure stops the flow', async () => {
     const { run, log } = world({ delay: 5 });
-    const out = await run({ agents: agents('bad1', 'b', 'c'), mode: 'sequential', onAgentFailure: 'fail' });
+    const out = await run({ agents: agents('bad1', 'b', 'c'), mode: 'sequential', onAgentFailure: 'fail', retries: 0 });
     expect(out.status).toBe('failed');
     expect(out.reason).toMatch(/agent bad1 failed/);
     expect(log.prompts.map((p) => p.agent)).toEqual(['bad1']);
@@ -83,7 +83,7 @@ describe('supervisor machine', () => {
 
   it('every agent failing fails the flow', async () => {
     const { run } = world();
-    expect((await run({ agents: agents('bad1', 'bad2') })).status).toBe('failed');
+    expect((await run({ agents: agents('bad1', 'bad2'), retries: 1 })).status).toBe('failed');
   });
 
   it('stops as budget_exceeded when a result takes the spend past maxCost', async () => {
@@ -121,5 +121,21 @@ describe('supervisor machine', () => {
     expect(log.prompts.map((p) => p.agent)).toEqual(['a', 'w']);
     expect(log.prompts[1]!.text).toContain('memory key "plan/v1" was written');
     expect(log.prompts[1]!.text).toContain('"steps": 3');
+  });
+
+  it('retries a failed agent (default 3 times) before the failure counts, and says so', async () => {
+    const { run, log } = world();
+    const out = await run({ agents: agents('bad1', 'b'), onAgentFailure: 'fail' });
+    expect(out.status).toBe('failed');
+    expect(log.prompts.filter((p) => p.agent === 'bad1')).toHaveLength(4);
+    expect(out.results.find((r) => r.agent === 'bad1')!.retries).toBe(3);
+  });
+
+  it('does not retry what a retry cannot fix (auth)', async () => {
+    const { run, log } = world({ kind: 'auth' });
+    const out = await run({ agents: agents('bad1') });
+    expect(out.status).toBe('failed');
+    expect(log.prompts).toHaveLength(1);
+    expect(out.results[0]!.retries).toBeUndefined();
   });
 });
