@@ -441,10 +441,12 @@ export const supervisorMachine = setup({
   },
   states: {
     starting: {
-      always: [{ guard: 'isHierarchical', target: 'planning' }, { target: 'running' }],
+      always: [{ guard: 'isHierarchical', target: 'active.planning' }, { target: 'active.running' }],
     },
-    planning: {
-      entry: 'spawnPlanner',
+    /** The flow is working: one flow timeout, cancel and budget stop for all its phases. */
+    active: {
+      // Entered through `starting`, which picks planning or running.
+      initial: 'running',
       after: {
         flowTimeout: {
           target: 'stopping',
@@ -452,110 +454,99 @@ export const supervisorMachine = setup({
         },
       },
       on: {
-        'agent.done': [
-          { guard: 'overBudget', target: 'stopping', actions: ['record', 'forward', 'budgetStop'] },
-          { guard: 'validPlan', target: 'running', actions: ['forward', 'takePlan', 'withDependencyOutputs'] },
-          { guard: 'canAskAgain', actions: ['forward', 'askPlannerAgain'] },
-          {
-            target: 'stopping',
-            actions: [
-              'record',
-              'forward',
-              assign({
-                status: 'failed',
-                reason: ({ context, event }) => {
-                  const check = parsePlan(event.result.structured ?? event.result.output, workerNames(context));
-                  return `the planner gave no usable plan after ${context.planAttempts} answers: ${check.ok ? '' : check.error}`;
-                },
-              }),
+        CANCEL: {
+          target: 'stopping',
+          actions: assign({ status: 'cancelled', reason: ({ event }) => event.reason ?? 'cancelled' }),
+        },
+        BUDGET_EXCEEDED: {
+          target: 'stopping',
+          actions: assign({ status: 'budget_exceeded', reason: ({ event }) => event.reason ?? 'budget exceeded' }),
+        },
+      },
+      states: {
+        planning: {
+          entry: 'spawnPlanner',
+          on: {
+            'agent.done': [
+              { guard: 'overBudget', target: '#supervisor.stopping', actions: ['record', 'forward', 'budgetStop'] },
+              { guard: 'validPlan', target: 'running', actions: ['forward', 'takePlan', 'withDependencyOutputs'] },
+              { guard: 'canAskAgain', actions: ['forward', 'askPlannerAgain'] },
+              {
+                target: '#supervisor.stopping',
+                actions: [
+                  'record',
+                  'forward',
+                  assign({
+                    status: 'failed',
+                    reason: ({ context, event }) => {
+                      const check = parsePlan(event.result.structured ?? event.result.output, workerNames(context));
+                      return `the planner gave no usable plan after ${context.planAttempts} answers: ${check.ok ? '' : check.error}`;
+                    },
+                  }),
+                ],
+              },
             ],
+            'agent.failed': {
+              target: '#supervisor.stopping',
+              actions: ['record', 'forward', assign({ status: 'failed', reason: ({ event }) => `the planner failed: ${event.error}` })],
+            },
           },
-        ],
-        'agent.failed': {
-          target: 'stopping',
-          actions: ['record', 'forward', assign({ status: 'failed', reason: ({ event }) => `the planner failed: ${event.error}` })],
         },
-        CANCEL: {
-          target: 'stopping',
-          actions: assign({ status: 'cancelled', reason: ({ event }) => event.reason ?? 'cancelled' }),
+        aggregating: {
+          entry: 'askAggregate',
+          on: {
+            'agent.done': [
+              { guard: 'overBudget', target: '#supervisor.stopping', actions: ['takeAggregate', 'forward', 'budgetStop'] },
+              { target: '#supervisor.stopping', actions: ['takeAggregate', 'forward', assign({ status: 'completed' })] },
+            ],
+            'agent.failed': {
+              // The subtasks' work stands; the report says the summary is missing.
+              target: '#supervisor.stopping',
+              actions: ['takeAggregate', 'forward', 'concatOutputsIfHierarchical', assign({ status: 'completed', reason: ({ event }) => `aggregation failed: ${event.error}` })],
+            },
+          },
         },
-        BUDGET_EXCEEDED: {
-          target: 'stopping',
-          actions: assign({ status: 'budget_exceeded', reason: ({ event }) => event.reason ?? 'budget exceeded' }),
+        running: {
+          entry: 'startAgents',
+          on: {
+            'agent.done': [
+              { guard: 'overBudget', target: '#supervisor.stopping', actions: ['record', 'forward', 'budgetStop'] },
+              { actions: ['record', 'forward', 'stopAgent', 'withDependencyOutputs', 'startAgents'] },
+            ],
+            'agent.failed': [
+              { guard: 'overBudget', target: '#supervisor.stopping', actions: ['record', 'forward', 'budgetStop'] },
+              { guard: 'shouldRetry', actions: ['forward', 'retryAgent'] },
+              {
+                guard: 'shouldFailFlow',
+                target: '#supervisor.stopping',
+                actions: ['record', 'forward', assign({ status: 'failed', reason: ({ event }) => `agent ${event.agent} failed: ${event.error}` })],
+              },
+              { actions: ['record', 'forward', 'stopAgent', 'startAgents'] },
+            ],
+            'memory.changed': { actions: ['wake', 'startAgents'] },
+          },
+          always: [
+            {
+              guard: ({ context }) => context.queue.length === 0 && context.running.length === 0 && context.mode === 'hierarchical' && context.aggregate === 'agent',
+              target: 'aggregating',
+            },
+            {
+            guard: 'allFinished',
+            target: '#supervisor.stopping',
+            actions: [{ type: 'concatOutputsIfHierarchical' }, assign({
+              status: ({ context }) => {
+                const rs = Object.values(context.results);
+                return rs.length > 0 && rs.every((r) => r.status === 'failed') ? 'failed' : 'completed';
+              },
+              reason: ({ context }) => {
+                const never = Object.entries(context.waiting);
+                return never.length ? `not started (memory key never written): ${never.map(([n, k]) => `${n} ← ${k}`).join(', ')}` : undefined;
+              },
+            })],
+            },
+          ],
         },
       },
-    },
-    aggregating: {
-      entry: 'askAggregate',
-      on: {
-        'agent.done': [
-          { guard: 'overBudget', target: 'stopping', actions: ['takeAggregate', 'forward', 'budgetStop'] },
-          { target: 'stopping', actions: ['takeAggregate', 'forward', assign({ status: 'completed' })] },
-        ],
-        'agent.failed': {
-          // The subtasks' work stands; the report says the summary is missing.
-          target: 'stopping',
-          actions: ['takeAggregate', 'forward', 'concatOutputsIfHierarchical', assign({ status: 'completed', reason: ({ event }) => `aggregation failed: ${event.error}` })],
-        },
-        CANCEL: {
-          target: 'stopping',
-          actions: assign({ status: 'cancelled', reason: ({ event }) => event.reason ?? 'cancelled' }),
-        },
-      },
-    },
-    running: {
-      entry: 'startAgents',
-      after: {
-        flowTimeout: {
-          target: 'stopping',
-          actions: assign({ status: 'failed', reason: ({ context }) => `flow timed out after ${context.timeoutMs} ms` }),
-        },
-      },
-      on: {
-        'agent.done': [
-          { guard: 'overBudget', target: 'stopping', actions: ['record', 'forward', 'budgetStop'] },
-          { actions: ['record', 'forward', 'stopAgent', 'withDependencyOutputs', 'startAgents'] },
-        ],
-        'agent.failed': [
-          { guard: 'overBudget', target: 'stopping', actions: ['record', 'forward', 'budgetStop'] },
-          { guard: 'shouldRetry', actions: ['forward', 'retryAgent'] },
-          {
-            guard: 'shouldFailFlow',
-            target: 'stopping',
-            actions: ['record', 'forward', assign({ status: 'failed', reason: ({ event }) => `agent ${event.agent} failed: ${event.error}` })],
-          },
-          { actions: ['record', 'forward', 'stopAgent', 'startAgents'] },
-        ],
-        'memory.changed': { actions: ['wake', 'startAgents'] },
-        CANCEL: {
-          target: 'stopping',
-          actions: assign({ status: 'cancelled', reason: ({ event }) => event.reason ?? 'cancelled' }),
-        },
-        BUDGET_EXCEEDED: {
-          target: 'stopping',
-          actions: assign({ status: 'budget_exceeded', reason: ({ event }) => event.reason ?? 'budget exceeded' }),
-        },
-      },
-      always: [
-        {
-          guard: ({ context }) => context.queue.length === 0 && context.running.length === 0 && context.mode === 'hierarchical' && context.aggregate === 'agent',
-          target: 'aggregating',
-        },
-        {
-        guard: 'allFinished',
-        target: 'stopping',
-        actions: [{ type: 'concatOutputsIfHierarchical' }, assign({
-          status: ({ context }) => {
-            const rs = Object.values(context.results);
-            return rs.length > 0 && rs.every((r) => r.status === 'failed') ? 'failed' : 'completed';
-          },
-          reason: ({ context }) => {
-            const never = Object.entries(context.waiting);
-            return never.length ? `not started (memory key never written): ${never.map(([n, k]) => `${n} ← ${k}`).join(', ')}` : undefined;
-          },
-        })],
-        },
-      ],
     },
     stopping: {
       entry: ['stopAll', enqueueActions(({ context, enqueue }) => enqueue.emit({ type: 'flow.status', flowId: context.flowId, status: context.status, reason: context.reason }))],
