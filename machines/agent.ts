@@ -436,6 +436,10 @@ export const agentMachine = setup({
                     guard: 'timeoutFails',
                     target: '#agent.failed',
                     actions: assign({
+                      attempts: ({ context }) => [
+                        ...context.attempts,
+                        { model: context.model, error: `nobody answered ${context.inputQueue[0]!.kind} request ${context.inputQueue[0]!.id} in time`, errorKind: 'input' as const },
+                      ],
                       inputs: ({ context }) => [...context.inputs, { request: context.inputQueue[0]!, answer: timeoutAnswer(context.inputQueue[0]!), by: 'timeout' as const, at: Date.now() }],
                       pendingError: ({ context }) => ({ message: `nobody answered ${context.inputQueue[0]!.kind} request ${context.inputQueue[0]!.id} in time`, kind: 'input' as const }),
                     }),

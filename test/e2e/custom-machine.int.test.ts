@@ -1,35 +1,24 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { reviewLoopMachine } from '../../machines/flows/review-loop.js';
 import { OpencodeFlow } from '../../src/flow.js';
-import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../src/testing/index.js';
+import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
 
 /** Custom machines run as flows: the prebuilt review loop and the example in examples/custom-machine. */
 const root = resolve(import.meta.dirname, '../..');
-let llm: ScriptedLLM;
-let oc: TestOpencode;
-
 const CODER = 'You are the **coder**';
 const REVIEWER = 'You are the **reviewer**';
 
-beforeAll(async () => {
-  llm = await startScriptedLLM();
-  oc = await startTestOpencode({ baseURL: llm.baseURL });
-});
-
-afterAll(async () => {
-  await oc?.stop();
-  await llm?.close();
-});
+const env = useScriptedOpencode();
 
 describe('review loop', () => {
   it('converges when the reviewer approves in round 2', async () => {
-    llm.script([
+    env.llm.script([
       { match: { allText: 'LOOP-A', system: CODER }, reply: [{ text: 'code v1' }, { text: 'code v2 with validation' }] },
       { match: { allText: 'LOOP-A', system: REVIEWER }, reply: [{ text: 'Missing validation.\nVERDICT: CHANGES_REQUESTED' }, { text: 'Good.\nVERDICT: APPROVE' }] },
     ]);
-    const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', memory: false });
+    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false });
     const states: string[] = [];
     flow.on('agent.done', (e) => states.push(`${e.agent}:done`));
     try {
@@ -41,7 +30,7 @@ describe('review loop', () => {
       });
       expect(output).toMatchObject({ approved: true, rounds: 2, code: 'code v2 with validation' });
       expect(states).toEqual(['coder:done', 'reviewer:done', 'coder:done', 'reviewer:done']);
-      const coderAsks = llm.promptRequests().filter((r) => r.allText.includes('LOOP-A') && r.system.includes(CODER));
+      const coderAsks = env.llm.promptRequests().filter((r) => r.allText.includes('LOOP-A') && r.system.includes(CODER));
       expect(coderAsks).toHaveLength(2);
       expect(coderAsks[1]!.lastUser).toContain('Missing validation.');
       expect(cost.total).toBeCloseTo(output.results.reduce((s, r) => s + r.cost, 0), 12);
@@ -52,11 +41,11 @@ describe('review loop', () => {
   });
 
   it('stops after maxRounds without approval', async () => {
-    llm.script([
+    env.llm.script([
       { match: { allText: 'LOOP-B', system: CODER }, reply: { text: 'some code' } },
       { match: { allText: 'LOOP-B', system: REVIEWER }, reply: { text: 'No.\nVERDICT: CHANGES_REQUESTED' } },
     ]);
-    const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', memory: false });
+    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false });
     try {
       const { output } = await flow.run(reviewLoopMachine, {
         task: 'LOOP-B',
@@ -65,8 +54,8 @@ describe('review loop', () => {
         maxRounds: 2,
       });
       expect(output).toMatchObject({ approved: false, rounds: 2 });
-      expect(llm.promptRequests().filter((r) => r.allText.includes('LOOP-B') && r.system.includes(REVIEWER))).toHaveLength(2);
-      expect(llm.promptRequests().filter((r) => r.allText.includes('LOOP-B') && r.system.includes(CODER))).toHaveLength(2);
+      expect(env.llm.promptRequests().filter((r) => r.allText.includes('LOOP-B') && r.system.includes(REVIEWER))).toHaveLength(2);
+      expect(env.llm.promptRequests().filter((r) => r.allText.includes('LOOP-B') && r.system.includes(CODER))).toHaveLength(2);
       // Both agents cleaned up: no session left busy.
       expect(Object.keys(await flow.opencode.status())).toEqual([]);
     } finally {
@@ -78,14 +67,14 @@ describe('review loop', () => {
 describe('examples/custom-machine', () => {
   it('runs as documented; a disagreement goes to the architect', async () => {
     let reviews = 0;
-    llm.script([
+    env.llm.script([
       { match: { allText: 'bcrypt', system: REVIEWER }, reply: () => ({ text: ++reviews === 1 ? 'VERDICT: APPROVE' : 'VERDICT: REJECT' }) },
       { match: { allText: 'bcrypt', system: 'You are the **architect**' }, reply: { text: 'bcrypt is right.\nVERDICT: APPROVE' } },
     ]);
     const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
       const child = spawn(
         process.execPath,
-        ['--import', 'tsx', 'examples/custom-machine/run.ts', '--change', 'Replace MD5 password hashing with bcrypt', '--server', oc.url, '--model', 'scripted/small'],
+        ['--import', 'tsx', 'examples/custom-machine/run.ts', '--change', 'Replace MD5 password hashing with bcrypt', '--server', env.oc.url, '--model', 'scripted/small'],
         { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
       );
       let stdout = '';

@@ -1,28 +1,17 @@
 import { createServer, Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OpencodeFlow } from '../../src/flow.js';
 import { OpencodeClient } from '../../src/opencode/client.js';
-import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../src/testing/index.js';
+import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
 
 /**
  * The foundation end to end: real `opencode serve` (pinned binary), scripted LLM behind
  * OpenCode's custom provider, our flow on top.
  */
-let llm: ScriptedLLM;
-let oc: TestOpencode;
-
-beforeAll(async () => {
-  llm = await startScriptedLLM();
-  oc = await startTestOpencode({ baseURL: llm.baseURL });
-});
-
-afterAll(async () => {
-  await oc?.stop();
-  await llm?.close();
-});
+const env = useScriptedOpencode();
 
 function newFlow(extra: ConstructorParameters<typeof OpencodeFlow>[0] = {}) {
-  return new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', memory: false, ...extra });
+  return new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, ...extra });
 }
 
 async function sessionCost(client: OpencodeClient, sessionID: string): Promise<number> {
@@ -32,7 +21,7 @@ async function sessionCost(client: OpencodeClient, sessionID: string): Promise<n
 
 describe('OpencodeFlow against a real OpenCode server', () => {
   it('runs three agents in parallel, overlapping in time', async () => {
-    llm.script({ match: { allText: 'PARALLEL-TASK' }, reply: { text: 'parallel answer from the scripted model', chunks: 10, chunkDelayMs: 150 } });
+    env.llm.script({ match: { allText: 'PARALLEL-TASK' }, reply: { text: 'parallel answer from the scripted model', chunks: 10, chunkDelayMs: 150 } });
     const flow = newFlow({ keepSessions: true });
     const deltas: Record<string, string> = {};
     flow.on('agent.delta', (e) => (deltas[e.agent] = (deltas[e.agent] ?? '') + e.text));
@@ -47,7 +36,7 @@ describe('OpencodeFlow against a real OpenCode server', () => {
         expect(r.sessionID).toMatch(/^ses_/);
       }
       // Each answer streams for about 1.5 s; all three must be in flight together.
-      const reqs = llm.promptRequests().filter((r) => r.allText.includes('PARALLEL-TASK'));
+      const reqs = env.llm.promptRequests().filter((r) => r.allText.includes('PARALLEL-TASK'));
       expect(reqs).toHaveLength(3);
       const raw = await Promise.all(report.results.map((r) => flow.opencode.messages(r.sessionID)));
       const spans = raw.map((msgs) => {
@@ -69,7 +58,7 @@ describe('OpencodeFlow against a real OpenCode server', () => {
   });
 
   it('passes each agent\'s output to the next in sequential mode', async () => {
-    llm.script([
+    env.llm.script([
       { match: { allText: 'SEQ-TASK', system: 'You are the **researcher**' }, reply: { text: 'FINDING-7f3a: use cursor pagination' } },
       { match: { allText: 'SEQ-TASK', system: 'You are the **coder**' }, reply: { text: 'implemented' } },
     ]);
@@ -77,7 +66,7 @@ describe('OpencodeFlow against a real OpenCode server', () => {
     try {
       const report = await flow.execute({ task: 'SEQ-TASK: build a list endpoint', agents: ['researcher', 'coder'], mode: 'sequential' });
       expect(report.status).toBe('completed');
-      const reqs = llm.promptRequests().filter((r) => r.lastUser.includes('SEQ-TASK'));
+      const reqs = env.llm.promptRequests().filter((r) => r.lastUser.includes('SEQ-TASK'));
       expect(reqs).toHaveLength(2);
       expect(reqs[0]!.lastUser).not.toContain('FINDING-7f3a');
       expect(reqs[1]!.lastUser).toContain('FINDING-7f3a');
@@ -89,7 +78,7 @@ describe('OpencodeFlow against a real OpenCode server', () => {
   });
 
   it('falls back to the next model when the primary answers 429, and says so', async () => {
-    llm.script([
+    env.llm.script([
       { match: { allText: 'FALLBACK-TASK', model: 'medium' }, reply: { status: 429 } },
       { match: { allText: 'FALLBACK-TASK', model: 'small' }, reply: { text: 'answered by the fallback' } },
     ]);
@@ -112,7 +101,7 @@ describe('OpencodeFlow against a real OpenCode server', () => {
   });
 
   it('fails the agent clearly when the whole chain fails', async () => {
-    llm.script({ match: { allText: 'CHAIN-FAIL' }, reply: { status: 500, errorMessage: 'upstream exploded' } });
+    env.llm.script({ match: { allText: 'CHAIN-FAIL' }, reply: { status: 500, errorMessage: 'upstream exploded' } });
     const flow = newFlow({ model: 'scripted/medium', fallback: ['scripted/small'], promptTimeoutMs: 20_000 });
     try {
       const report = await flow.execute({ task: 'CHAIN-FAIL', agents: ['tester'], retries: 0 });
@@ -127,7 +116,7 @@ describe('OpencodeFlow against a real OpenCode server', () => {
   });
 
   it('re-runs a failed agent (retries) and keeps the cost of every run', async () => {
-    llm.script([
+    env.llm.script([
       { match: { allText: 'RETRY-TASK' }, reply: { status: 429 }, times: 2 },
       { match: { allText: 'RETRY-TASK' }, reply: { text: 'worked on retry' } },
     ]);
@@ -145,7 +134,7 @@ describe('OpencodeFlow against a real OpenCode server', () => {
   });
 
   it('cancels a flow: sessions are aborted and none stays busy', async () => {
-    llm.script({ match: { allText: 'HANG-TASK' }, reply: { hang: true } });
+    env.llm.script({ match: { allText: 'HANG-TASK' }, reply: { hang: true } });
     const flow = newFlow({ keepSessions: true });
     try {
       const busy = new Set<string>();
@@ -165,7 +154,7 @@ describe('OpencodeFlow against a real OpenCode server', () => {
 
   it('recovers when the event stream is cut: completion is reconciled from the session', async () => {
     // A TCP proxy in front of OpenCode that we can cut, and keep cut.
-    const target = new URL(oc.url);
+    const target = new URL(env.oc.url);
     const sockets = new Set<Socket>();
     let refuse = false;
     const proxy = createServer((client) => {
@@ -186,7 +175,7 @@ describe('OpencodeFlow against a real OpenCode server', () => {
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
     const port = (proxy.address() as { port: number }).port;
-    llm.script({ match: { allText: 'CUT-TASK' }, reply: { text: 'finished while nobody listened', delayMs: 1500 } });
+    env.llm.script({ match: { allText: 'CUT-TASK' }, reply: { text: 'finished while nobody listened', delayMs: 1500 } });
     const flow = new OpencodeFlow({ serverUrl: `http://127.0.0.1:${port}`, model: 'scripted/small', memory: false });
     try {
       flow.on('agent.state', (e) => {

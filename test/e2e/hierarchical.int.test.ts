@@ -1,15 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OpencodeFlow } from '../../src/flow.js';
-import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type ScriptedRequest, type TestOpencode } from '../../src/testing/index.js';
+import type { ScriptedRequest } from '../../src/testing/index.js';
+import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
 
 /**
  * Hierarchical flows against real OpenCode: the planner's JSON plan (12 subtasks with
  * dependencies) runs in dependency order, independent subtasks overlapping, as child
  * sessions of the planner's session; the planner aggregates every output.
  */
-let llm: ScriptedLLM;
-let oc: TestOpencode;
-
 const PLAN = {
   subtasks: [
     { id: 's1', title: 'schema', description: 'design the schema', agent: 'coder', dependsOn: [] },
@@ -29,24 +27,16 @@ const PLAN = {
 
 const subtaskId = (r: ScriptedRequest) => /# Your subtask \((s\d+)\)/.exec(r.lastUser)?.[1];
 
-beforeAll(async () => {
-  llm = await startScriptedLLM();
-  oc = await startTestOpencode({ baseURL: llm.baseURL });
-});
-
-afterAll(async () => {
-  await oc?.stop();
-  await llm?.close();
-});
+const env = useScriptedOpencode();
 
 describe('hierarchical flows', () => {
   it('runs a 12-subtask plan in dependency order as child sessions and aggregates it', async () => {
-    llm.script([
+    env.llm.script([
       { match: { allText: 'HIER-TASK', lastUser: '# Plan this task for the team' }, reply: { text: `Here is the plan:\n\`\`\`json\n${JSON.stringify(PLAN)}\n\`\`\`` } },
       { match: { allText: 'HIER-TASK', lastUser: 'All subtasks of your plan have finished' }, reply: (req) => ({ text: `FINAL: ${(req.lastUser.match(/OUT-s\d+/g) ?? []).join(' ')}` }) },
       { match: { allText: 'HIER-TASK', lastUser: '# Your subtask' }, reply: (req) => ({ text: `OUT-${subtaskId(req)}`, delayMs: 400 }) },
     ]);
-    const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', memory: false, keepSessions: true, maxConcurrent: 4 });
+    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, keepSessions: true, maxConcurrent: 4 });
     const doneAt: Record<string, number> = {};
     flow.on('agent.done', (e) => (doneAt[e.agent.split(':')[1] ?? e.agent] = e.result.finishedAt));
     try {
@@ -57,7 +47,7 @@ describe('hierarchical flows', () => {
       expect(report.results).toHaveLength(14);
       expect(report.results.every((r) => r.status === 'done')).toBe(true);
       // Dependency order: every subtask's request came after its dependencies' answers.
-      const reqs = llm.promptRequests().filter((r) => r.allText.includes('HIER-TASK') && subtaskId(r));
+      const reqs = env.llm.promptRequests().filter((r) => r.allText.includes('HIER-TASK') && subtaskId(r));
       expect(reqs).toHaveLength(12);
       const byId = new Map(reqs.map((r) => [subtaskId(r)!, r]));
       for (const t of PLAN.subtasks) {
@@ -91,13 +81,13 @@ describe('hierarchical flows', () => {
   });
 
   it('asks the planner again after a malformed plan, then fails clearly', async () => {
-    llm.script({ match: { allText: 'BADPLAN-TASK' }, reply: [{ text: 'I think we should just do it.' }, { text: '{"subtasks":[{"id":"a","title":"x","description":"y","agent":"wizard"}]}' }] });
-    const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', memory: false });
+    env.llm.script({ match: { allText: 'BADPLAN-TASK' }, reply: [{ text: 'I think we should just do it.' }, { text: '{"subtasks":[{"id":"a","title":"x","description":"y","agent":"wizard"}]}' }] });
+    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false });
     try {
       const report = await flow.execute({ task: 'BADPLAN-TASK', agents: ['coder'], mode: 'hierarchical' });
       expect(report.status).toBe('failed');
       expect(report.reason).toMatch(/no usable plan after 2 answers: subtask "a": agent "wizard" is not one of coder/);
-      const asks = llm.promptRequests().filter((r) => r.allText.includes('BADPLAN-TASK'));
+      const asks = env.llm.promptRequests().filter((r) => r.allText.includes('BADPLAN-TASK'));
       expect(asks).toHaveLength(2);
       expect(asks[1]!.lastUser).toContain('Your plan could not be used: the answer is not JSON');
     } finally {

@@ -1,29 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OpencodeFlow } from '../../src/flow.js';
-import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type ScriptedRequest, type TestOpencode } from '../../src/testing/index.js';
+import type { ScriptedRequest } from '../../src/testing/index.js';
+import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
 
 /**
  * Human in the loop against real OpenCode: a tool under an `ask` rule, and the model's
  * `question` tool, never stall a flow; policies, library answers and timeouts decide.
  */
-let llm: ScriptedLLM;
-let oc: TestOpencode;
-
-beforeAll(async () => {
-  llm = await startScriptedLLM();
-  oc = await startTestOpencode({ baseURL: llm.baseURL });
-});
-
-afterAll(async () => {
-  await oc?.stop();
-  await llm?.close();
-});
+const env = useScriptedOpencode();
 
 const lastToolResult = (r: ScriptedRequest) => r.toolResults[r.toolResults.length - 1]?.content ?? '(none)';
 
 /** The model runs `echo <marker>` with bash, then reports what the tool said. */
 function scriptBash(marker: string) {
-  llm.script([
+  env.llm.script([
     { match: { allText: marker, hasToolResult: false }, reply: { toolCalls: [{ name: 'bash', arguments: { command: `echo ${marker}-RAN`, description: 'print a marker' } }] } },
     { match: { allText: marker, hasToolResult: true }, reply: (req) => ({ text: `tool said: ${lastToolResult(req)}` }) },
   ]);
@@ -34,7 +24,7 @@ const asker = (name: string, inputPolicy?: Record<string, unknown>) => ({ name, 
 describe('permission requests', () => {
   it('policy reject (the headless default): the flow completes and records the rejection', async () => {
     scriptBash('HITL-REJECT');
-    const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', memory: false, persist: false });
+    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
     try {
       await flow.spawn(asker('runner'));
       const t0 = Date.now();
@@ -53,7 +43,7 @@ describe('permission requests', () => {
 
   it('policy allow: the tool runs', async () => {
     scriptBash('HITL-ALLOW');
-    const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', memory: false, persist: false });
+    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
     try {
       await flow.spawn(asker('runner', { onPermission: 'allow' }));
       const report = await flow.execute({ task: 'HITL-ALLOW', agents: ['runner'] });
@@ -65,7 +55,7 @@ describe('permission requests', () => {
 
   it('policy ask: the library is told, answers, and the tool runs', async () => {
     scriptBash('HITL-ASK');
-    const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', memory: false, persist: false });
+    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
     const asked: string[] = [];
     flow.on('agent.input_required', (e) => {
       asked.push(`${e.agent}:${e.request.kind}:${e.request.kind === 'permission' ? e.request.patterns.join(' ') : ''}`);
@@ -85,7 +75,7 @@ describe('permission requests', () => {
 
   it('nobody answers: inputTimeout rejects and the agent goes on, or fails it when configured', async () => {
     scriptBash('HITL-TIMEOUT');
-    const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', memory: false, persist: false });
+    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
     try {
       await flow.spawn(asker('patient', { onPermission: 'ask', inputTimeoutMs: 1000 }));
       await flow.spawn(asker('strict', { onPermission: 'ask', inputTimeoutMs: 1000, onInputTimeout: 'fail' }));
@@ -106,7 +96,7 @@ describe('permission requests', () => {
 
 describe('questions', () => {
   const scriptQuestion = (marker: string) =>
-    llm.script([
+    env.llm.script([
       {
         match: { allText: marker, hasToolResult: false },
         reply: { toolCalls: [{ name: 'question', arguments: { questions: [{ question: 'Which database?', header: 'Database', options: [{ label: 'Postgres', description: 'relational' }, { label: 'Redis', description: 'kv' }] }] } }] },
@@ -116,7 +106,7 @@ describe('questions', () => {
 
   it('answered through the API', async () => {
     scriptQuestion('Q-API');
-    const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', memory: false, persist: false, inputPolicy: { onQuestion: 'ask' } });
+    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false, inputPolicy: { onQuestion: 'ask' } });
     flow.on('agent.input_required', (e) => {
       if (e.request.kind === 'question') flow.reply(e.request.id, [['Redis']]);
     });
@@ -131,7 +121,7 @@ describe('questions', () => {
 
   it('rejected under the headless default, and the flow finishes promptly', async () => {
     scriptQuestion('Q-DEFAULT');
-    const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', memory: false, persist: false });
+    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
     try {
       const t0 = Date.now();
       const report = await flow.execute({ task: 'Q-DEFAULT', agents: ['coder'] });
