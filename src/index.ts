@@ -60,6 +60,8 @@ export { PLANNER, AGGREGATE } from '../machines/supervisor.js';
 export { PlanSchema, parsePlan, planPrompt, type Plan, type Subtask } from '../machines/plan.js';
 export { spawnAgent, promptAgent, stopAgent, agentDone, agentFailed } from '../machines/flows/helpers.js';
 export { reviewLoopMachine, type ReviewLoopInput, type ReviewLoopOutput } from '../machines/flows/review-loop.js';
+export { planExecuteMachine, planExecuteInput, type PlanExecuteOptions } from '../machines/flows/plan-execute.js';
+export { decideInput, DEFAULT_INPUT_POLICY, type InputAnswer, type InputPolicy, type InputRecord, type InputRequest } from '../machines/input-policy.js';
 export { memoryMachine, createMemoryClient, type MemoryActorRef } from '../machines/memory.js';
 export { createMemoryBackend, parseMemoryUri, type MemoryConfig, type MemoryConfigInput } from './memory/config.js';
 export type { MemoryBackend, MemoryEntry } from './memory/backend.js';

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { planExecuteInput, planExecuteMachine } from '../../machines/flows/plan-execute.js';
 import { OpencodeFlow } from '../../src/flow.js';
 import type { ScriptedRequest } from '../../src/testing/index.js';
 import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
@@ -90,6 +91,27 @@ describe('hierarchical flows', () => {
       const asks = env.llm.promptRequests().filter((r) => r.allText.includes('BADPLAN-TASK'));
       expect(asks).toHaveLength(2);
       expect(asks[1]!.lastUser).toContain('Your plan could not be used: the answer is not JSON');
+    } finally {
+      await flow.shutdown();
+    }
+  });
+
+  it('plan-execute runs as a machine through flow.run', async () => {
+    env.llm.script([
+      { match: { allText: 'PE-TASK', lastUser: '# Plan this task for the team' }, reply: { text: JSON.stringify({ subtasks: [{ id: 'a', title: 'one', description: 'first', agent: 'coder' }, { id: 'b', title: 'two', description: 'second', agent: 'tester', dependsOn: ['a'] }] }) } },
+      { match: { allText: 'PE-TASK', lastUser: 'All subtasks of your plan have finished' }, reply: { text: 'combined' } },
+      { match: { allText: 'PE-TASK', lastUser: '# Your subtask' }, reply: (req) => ({ text: `did ${subtaskId(req)}` }) },
+    ]);
+    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false });
+    try {
+      const { output, cost } = await flow.run(
+        planExecuteMachine,
+        planExecuteInput({ task: 'PE-TASK', planner: await flow.agentSpec('planner'), agents: [await flow.agentSpec('coder'), await flow.agentSpec('tester')] }),
+      );
+      expect(output.status).toBe('completed');
+      expect(output.output).toBe('combined');
+      expect(output.results.map((r) => r.agent)).toEqual(['planner', 'coder:a', 'tester:b', 'planner']);
+      expect(cost.total).toBeCloseTo(output.results.reduce((s, r) => s + r.cost, 0), 12);
     } finally {
       await flow.shutdown();
     }
