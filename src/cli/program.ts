@@ -3,13 +3,14 @@ import { closest, findFlowConfig, FLOW_CONFIG_FILE } from '../config/flow-config
 import { packageInfo } from '../package-root.js';
 import { agentsCommand } from './agents.js';
 import { completionCommand } from './completion.js';
+import { demoCommand } from './demo.js';
 import { mcpCommand } from './mcp.js';
 import { runCommand } from './run.js';
 import { addRunFlags, parseRunOptions } from './run-flags.js';
 
 /**
  * The `opencode-flow` program: the default command runs a flow from flags and/or
- * `flow.config.json`; subcommands `run`, `agents`, `mcp`, `completion` (the entry point adds
+ * `flow.config.json`; subcommands `run`, `agents`, `demo`, `mcp`, `completion` (the entry point adds
  * `serve`).
  * Options are positional: flags after a subcommand belong to it.
  *
@@ -31,12 +32,14 @@ export function buildProgram(): Command {
   addRunFlags(program);
   program.addCommand(runCommand());
   program.addCommand(agentsCommand());
+  program.addCommand(demoCommand());
   program.addCommand(mcpCommand());
   program.addCommand(completionCommand());
   program.addHelpText(
     'after',
     `
 Examples:
+  $ npx opencode-flow demo                                   # a whole flow, scripted model, no API key
   $ opencode-flow --agents researcher,coder,reviewer --task "Design a REST API for todos"
   $ opencode-flow --agents coder,reviewer --mode sequential --task "Add input validation" --stream
   $ opencode-flow --agents reviewer --task "Security audit" --optimize cost --max-cost 0.01

@@ -75,7 +75,7 @@ describe('bash completion', () => {
     const flags = [...help.matchAll(/^\s+(?:-\w, )?(--[a-z-]+)/gm)].map((m) => m[1]!);
     expect(flags.length).toBeGreaterThan(15);
     expect(bashComplete('opencode-flow --').sort()).toEqual([...new Set([...flags, '--help'])].sort());
-    expect(bashComplete('opencode-flow ').sort()).toEqual(['agents', 'completion', 'mcp', 'run', 'serve']);
+    expect(bashComplete('opencode-flow ').sort()).toEqual(['agents', 'completion', 'demo', 'mcp', 'run', 'serve']);
   });
 });
 

@@ -132,7 +132,7 @@ describe('flag errors', () => {
     const r = await cli(['agnets'], { cwd: dir });
     expectUsageError(r);
     expect(r.stderr).toContain("unknown command 'agnets' (Did you mean agents?)");
-    expect(r.stderr).toContain('commands: run, agents, mcp, completion, serve');
+    expect(r.stderr).toContain('commands: run, agents, demo, mcp, completion, serve');
   });
 
   it('run: an unknown flow lists the bundled ones; flow and --config together are refused', async () => {
@@ -159,6 +159,7 @@ describe('help', () => {
     [[], /opencode-flow run code-review --task "Review src\/"/],
     [['run'], /Flows: api-generation, code-review, security-audit[\s\S]*opencode-flow run security-audit --optimize quality/],
     [['agents'], /opencode-flow agents --json/],
+    [['demo'], /npx opencode-flow demo/],
     [['mcp'], /opencode-flow mcp --memory sqlite:\.\/flow\.db --flow-id nightly/],
     [['completion'], /source <\(opencode-flow completion bash\)/],
     [['serve'], /opencode-flow serve/],
@@ -177,7 +178,7 @@ describe('help', () => {
 
   it('the root help lists every command and the new flags', async () => {
     const r = await cli(['--help'], { cwd: dir });
-    for (const c of ['run', 'agents', 'mcp', 'completion', 'serve']) expect(r.stdout).toMatch(new RegExp(`\\n  ${c}\\b`));
+    for (const c of ['run', 'agents', 'demo', 'mcp', 'completion', 'serve']) expect(r.stdout).toMatch(new RegExp(`\\n  ${c}\\b`));
     for (const f of ['--config <path>', '--memory <uri>', '-q, --quiet', '-V, --verbose', '-i, --interactive', '--max-concurrent <n>']) {
       expect(r.stdout).toContain(f);
     }
