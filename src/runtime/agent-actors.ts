@@ -89,6 +89,13 @@ function toAgentOutcome(messages: MessageWithParts[]): AgentOutcome | undefined 
  */
 export function createAgentActors(rt: AgentRuntime) {
   const { client, hub } = rt;
+  // One status request at a time for all agents: their safety-net polls fire together,
+  // and each answer lists every busy session anyway.
+  let statusInFlight: Promise<Record<string, unknown>> | undefined;
+  const sharedStatus = () =>
+    (statusInFlight ??= client.status().finally(() => {
+      statusInFlight = undefined;
+    }));
   return {
     createSession: fromPromise<{ id: string }, { spec: AgentSpec; parentSessionID?: string; flowId?: string }>(
       async ({ input, signal }) => {
@@ -124,29 +131,32 @@ export function createAgentActors(rt: AgentRuntime) {
       const sid = input.sessionID;
       const ac = new AbortController();
       let finished = false;
-      let checking = false;
+      let idleReading = false;
+      let blindReading = false;
       let again = false;
-      let checkingIdle = false;
       const partTypes = new Map<string, string>();
       const toolStatus = new Map<string, string>();
 
       /**
        * Read the session and finish when the prompt's answer is complete. On an idle event
-       * the session is known idle; a blind check (poll, reconnect) asks the status first,
-       * so a finished-but-still-closing session is never taken early.
+       * the session is known idle and the read goes at once, never queued behind a blind
+       * check (poll, reconnect), which first asks the (shared) status so a finished-but-
+       * still-closing session is never taken early.
        */
       const check = async (knownIdle = false): Promise<void> => {
         if (finished) return;
-        if (checking) {
-          // An idle-triggered read already in flight sees the final state; only a blind
-          // read in flight may have looked too early.
-          if (!checkingIdle) again = true;
-          return;
+        if (knownIdle) {
+          if (idleReading) {
+            again = true;
+            return;
+          }
+          idleReading = true;
+        } else {
+          if (blindReading || idleReading) return;
+          blindReading = true;
         }
-        checking = true;
-        checkingIdle = knownIdle;
         try {
-          if (!knownIdle && sid in (await client.status(ac.signal))) return;
+          if (!knownIdle && sid in (await sharedStatus())) return;
           const outcome = toAgentOutcome(await client.messages(sid, ac.signal));
           if (!finished && outcome && outcome.userMessageID !== input.afterUserMessageID) {
             finished = true;
@@ -155,10 +165,11 @@ export function createAgentActors(rt: AgentRuntime) {
         } catch {
           /* transient: the next event or poll tries again */
         } finally {
-          checking = false;
-          if (again && !finished) {
+          if (knownIdle) idleReading = false;
+          else blindReading = false;
+          if (knownIdle && again && !finished) {
             again = false;
-            void check();
+            void check(true);
           }
         }
       };
