@@ -97,9 +97,10 @@ Examples:
     )
     .action(async (flow: string, _opts: Record<string, unknown>, self: Command) => {
       const flags = parseRunOptions(self.optsWithGlobals());
-      if (flags.interactive) throw new FlowError(FlowErrorCode.InvalidConfig, '--interactive works with the default command: opencode-flow --interactive');
-      const plan = await planRun(flags, { configPath: resolveFlowArg(flow) });
-      process.exitCode = await runFlow(plan);
+      const configPath = resolveFlowArg(flow);
+      // --interactive asks with the flow's own task, agents and mode as the defaults.
+      const answered = flags.interactive ? await (await import('./interactive.js')).askRunOptions(flags, { configPath }) : flags;
+      process.exitCode = await runFlow(await planRun(answered, { configPath }));
     });
   return cmd;
 }

@@ -109,6 +109,22 @@ describe('--interactive', () => {
     expect(reqs[1]!.allText).toContain('INTERACTIVE-OUTPUT');
   }, 120_000);
 
+  it('run <flow> --interactive offers the flow\'s own task and agents as the defaults', async () => {
+    const t = await terminal(['run', 'security-audit', '--interactive', '-s', oc.url]);
+    try {
+      await t.waitFor(/Task for the agents: \(Audit this service for security vulnerabilities/);
+      t.term.write('\r');
+      await t.waitFor('Agents (space to select, enter to confirm):');
+      await t.waitFor(/◉ dependency-auditor \(from the config\)/);
+      expect(t.text()).toMatch(/◉ security-auditor/);
+      expect(t.text()).toMatch(/◯ reviewer/);
+      t.term.write('\x03');
+      expect(await t.exit).toBe(130);
+    } finally {
+      t.term.kill();
+    }
+  }, 60_000);
+
   it('Ctrl-C at a prompt exits 130 without a stack trace', async () => {
     const t = await terminal(['--interactive', '-s', oc.url]);
     await t.waitFor('Task for the agents:');
