@@ -6,7 +6,7 @@ import { FlowError, FlowErrorCode } from '../errors.js';
 /** Exit codes of the CLI. */
 export const ExitCode = { Ok: 0, Failed: 1, Usage: 2, Cancelled: 130 } as const;
 
-const usageCodes: ReadonlySet<string> = new Set([FlowErrorCode.InvalidConfig, FlowErrorCode.UnknownAgent, FlowErrorCode.NoProvider]);
+const usageCodes: ReadonlySet<string> = new Set([FlowErrorCode.InvalidConfig, FlowErrorCode.UnknownAgent, FlowErrorCode.NoProvider, FlowErrorCode.FlowNotFound]);
 
 /**
  * Turn any error into one clear line on stderr and the right exit code. Users never see a

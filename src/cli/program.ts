@@ -4,6 +4,7 @@ import { packageInfo } from '../package-root.js';
 import { agentsCommand } from './agents.js';
 import { completionCommand } from './completion.js';
 import { demoCommand } from './demo.js';
+import { costCommand, flowsCommand, resumeCommand } from './flows.js';
 import { mcpCommand } from './mcp.js';
 import { runCommand } from './run.js';
 import { addRunFlags, parseRunOptions } from './run-flags.js';
@@ -34,6 +35,9 @@ export function buildProgram(): Command {
   program.addCommand(agentsCommand());
   program.addCommand(demoCommand());
   program.addCommand(mcpCommand());
+  program.addCommand(flowsCommand());
+  program.addCommand(resumeCommand());
+  program.addCommand(costCommand());
   program.addCommand(completionCommand());
   program.addHelpText(
     'after',
@@ -47,6 +51,9 @@ Examples:
   $ opencode-flow --interactive
   $ opencode-flow run code-review --task "Review src/"
   $ opencode-flow agents
+  $ opencode-flow flows                                      # stored flows, status and cost
+  $ opencode-flow resume flow_20261124093000_ab12cd          # continue one whose process died
+  $ opencode-flow cost                                       # the latest flow's cost per agent and model
 
 Config: ./flow.config.json is read when present (or --config PATH); flags override it, and
 .env in the working directory is loaded. Schema: schema/flow.config.schema.json.

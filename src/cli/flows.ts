@@ -1,0 +1,136 @@
+import { join } from 'node:path';
+import Table from 'cli-table3';
+import { Command } from 'commander';
+import { z } from 'zod';
+import { zodToFlowError } from '../config/errors.js';
+import { FlowError, FlowErrorCode } from '../errors.js';
+import { FlowStore } from '../runtime/flow-store.js';
+import { ExitCode } from './handle-error.js';
+import { formatReport, usd } from './output.js';
+
+/** Where the CLI keeps flows: `.opencode-flow/flows` in the working directory. */
+const storeOf = (dir?: string) => new FlowStore(dir ?? join(process.cwd(), '.opencode-flow', 'flows'));
+
+const FlowIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected a flow id such as flow_20261124012345_ab12cd' });
+
+interface StoredResult {
+  agent: string;
+  model: string;
+  status: string;
+  cost: number;
+  tokens: { input: number; output: number };
+}
+
+/** The agents' results in a stored supervisor snapshot (finished ones; running ones have none yet). */
+function resultsOf(snapshot: unknown): StoredResult[] {
+  const ctx = (snapshot as { context?: { results?: Record<string, StoredResult> } }).context;
+  return Object.values(ctx?.results ?? {});
+}
+
+/**
+ * `opencode-flow flows`: the flows stored in this project (`.opencode-flow/flows`), newest
+ * first, with status and cost. A flow whose process died shows `running`: resume it.
+ */
+export function flowsCommand(): Command {
+  return new Command('flows')
+    .description('list the flows stored in this project, with status and cost')
+    .option('--json', 'print them as JSON')
+    .option('--dir <path>', 'flow store (default .opencode-flow/flows)')
+    .action(async (opts: { json?: boolean; dir?: string }) => {
+      const flows = await storeOf(opts.dir).list();
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(flows) + '\n');
+        return;
+      }
+      if (flows.length === 0) {
+        process.stdout.write('No stored flows here (.opencode-flow/flows).\n');
+        return;
+      }
+      const table = new Table({ head: ['flow', 'status', 'mode', 'agents', 'cost', 'started', 'task'], style: { head: [], border: [] } });
+      for (const f of flows) {
+        table.push([f.flowId, f.status, f.mode, f.agents.join(','), usd(f.cost), new Date(f.startedAt).toISOString().replace('T', ' ').slice(0, 19), f.task.slice(0, 40)]);
+      }
+      process.stdout.write(table.toString() + '\n');
+    });
+}
+
+/**
+ * `opencode-flow cost [flowId]`: what a stored flow spent, per agent and per model (the
+ * latest flow when no id is given).
+ */
+export function costCommand(): Command {
+  return new Command('cost')
+    .description('what a stored flow spent, per agent and per model (default: the latest flow)')
+    .argument('[flowId]', 'flow id (see opencode-flow flows)')
+    .option('--json', 'print the figures as JSON')
+    .option('--dir <path>', 'flow store (default .opencode-flow/flows)')
+    .action(async (flowId: string | undefined, opts: { json?: boolean; dir?: string }) => {
+      const store = storeOf(opts.dir);
+      let id = flowId;
+      if (id !== undefined) {
+        const parsed = FlowIdSchema.safeParse(id);
+        if (!parsed.success) throw zodToFlowError(parsed.error, 'flowId');
+      } else {
+        id = (await store.list())[0]?.flowId;
+        if (!id) throw new FlowError(FlowErrorCode.FlowNotFound, 'no stored flows here (.opencode-flow/flows)');
+      }
+      const { meta, snapshot } = await store.load(id);
+      const results = resultsOf(snapshot);
+      const byAgent: Record<string, number> = {};
+      const byModel: Record<string, number> = {};
+      for (const r of results) {
+        byAgent[r.agent] = (byAgent[r.agent] ?? 0) + r.cost;
+        byModel[r.model || 'default'] = (byModel[r.model || 'default'] ?? 0) + r.cost;
+      }
+      const total = results.reduce((s, r) => s + r.cost, 0);
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ flowId: id, status: meta.status, cost: { total, byAgent, byModel } }) + '\n');
+        return;
+      }
+      const table = new Table({ head: ['agent', 'model', 'status', 'tokens in/out', 'cost'], style: { head: [], border: [] } });
+      for (const r of results) table.push([r.agent, r.model, r.status, `${r.tokens.input}/${r.tokens.output}`, usd(r.cost)]);
+      table.push(['total', '', meta.status, '', usd(total)]);
+      process.stdout.write(`flow ${id} (${meta.status})\n${table.toString()}\nby model: ${Object.entries(byModel).map(([m, c]) => `${m} ${usd(c)}`).join(', ') || '-'}\n`);
+    });
+}
+
+/**
+ * `opencode-flow resume <flowId>`: continue a flow whose process died. Finished agents are
+ * not run again; an agent that was mid-prompt takes the answer its session got meanwhile.
+ */
+export function resumeCommand(): Command {
+  return new Command('resume')
+    .description('continue a stored flow whose process died (finished agents are not re-run)')
+    .argument('<flowId>', 'flow id (see opencode-flow flows)')
+    .option('-s, --server <url>', 'OpenCode server (default: $OPENCODE_SERVER_URL, else start one)')
+    .option('--json', 'print the flow report as one JSON object')
+    .option('--dir <path>', 'flow store (default .opencode-flow/flows)')
+    .action(async (flowId: string, opts: { server?: string; json?: boolean; dir?: string }) => {
+      const parsed = FlowIdSchema.safeParse(flowId);
+      if (!parsed.success) throw zodToFlowError(parsed.error, 'flowId');
+      const server = opts.server ?? (process.env.OPENCODE_SERVER_URL || undefined);
+      if (server !== undefined && !z.string().url().safeParse(server).success) {
+        throw new FlowError(FlowErrorCode.InvalidConfig, `--server: expected a URL such as http://127.0.0.1:4096, got "${server}"`);
+      }
+      const store = storeOf(opts.dir);
+      await store.load(flowId); // a clear error before any server starts
+      const { OpencodeFlow } = await import('../flow.js');
+      const flow = new OpencodeFlow({
+        serverUrl: server,
+        password: process.env.OPENCODE_SERVER_PASSWORD || undefined,
+        username: process.env.OPENCODE_SERVER_USERNAME || undefined,
+        flowsDir: store.dir,
+        memory: process.env.OPENCODE_FLOW_MEMORY || undefined,
+      });
+      const onSignal = () => flow.cancel(undefined, 'interrupted');
+      process.on('SIGINT', onSignal);
+      try {
+        const report = await flow.resume(flowId);
+        process.stdout.write(opts.json ? JSON.stringify(report) + '\n' : formatReport(report));
+        process.exitCode = report.status === 'completed' ? ExitCode.Ok : report.status === 'cancelled' ? ExitCode.Cancelled : ExitCode.Failed;
+      } finally {
+        process.off('SIGINT', onSignal);
+        await flow.shutdown();
+      }
+    });
+}
