@@ -75,7 +75,10 @@ describe('bash completion', () => {
     const flags = [...help.matchAll(/^\s+(?:-\w, )?(--[a-z-]+)/gm)].map((m) => m[1]!);
     expect(flags.length).toBeGreaterThan(15);
     expect(bashComplete('opencode-flow --').sort()).toEqual([...new Set([...flags, '--help'])].sort());
-    expect(bashComplete('opencode-flow ').sort()).toEqual(['agents', 'completion', 'demo', 'mcp', 'run', 'serve']);
+    const section = help.slice(help.indexOf('\nCommands:'));
+    const commands = [...section.slice(0, section.indexOf('\n\n', 2)).matchAll(/^  ([a-z][\w-]*)/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
+    expect(commands).toEqual(expect.arrayContaining(['run', 'agents', 'demo', 'mcp', 'completion', 'serve']));
+    expect(bashComplete('opencode-flow ').sort()).toEqual(commands.sort());
   });
 });
 
