@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { z } from 'zod';
+import { FlowError, FlowErrorCode } from '../errors.js';
 import { parseFlags, parseRunOptions } from './run-flags.js';
 import { examplesDir } from './run.js';
 import { planRun } from './plan.js';
@@ -54,10 +56,13 @@ Examples:
       const o = parseFlags(DemoOptionsSchema, raw);
       const { startScriptedLLM, scriptedOpencodeConfig, isolatedOpencodeEnv } = await import('../testing/index.js');
       const { DEMO_MODELS, DEMO_MODEL_SCORES, demoRules } = await import('./demo-script.js');
+      const example = join(examplesDir(), 'code-review');
+      if (!existsSync(join(example, 'sample'))) {
+        throw new FlowError(FlowErrorCode.Internal, `the demo's bundled sample is missing from this install (${join(example, 'sample')}); reinstall opencode-flow`);
+      }
       const root = await mkdtemp(join(tmpdir(), 'opencode-flow-demo-'));
       const home = join(root, 'home');
       const project = join(root, 'code-review-sample');
-      const example = join(examplesDir(), 'code-review');
       try {
         await mkdir(home, { recursive: true });
         await cp(join(example, 'sample'), project, { recursive: true });
