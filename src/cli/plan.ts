@@ -28,7 +28,7 @@ export interface RunPlan {
   agents: FlowAgent[];
   /** Names of the agents that run, in order. */
   run: string[];
-  mode: 'parallel' | 'sequential';
+  mode: 'parallel' | 'sequential' | 'hierarchical';
   /** Seconds. */
   timeout?: number;
   maxConcurrent?: number;
@@ -41,6 +41,8 @@ export interface RunPlan {
   memory?: FlowConfig['memory'];
   modelRouter?: FlowConfig['modelRouter'];
   keepSessions: boolean;
+  /** Show the flow in the Stately inspector. */
+  inspect?: boolean;
   output: OutputOptions;
   /** The config file used, if any (absolute). */
   configPath?: string;
@@ -114,6 +116,7 @@ export async function planRun(flags: RunOptions, sources: PlanSources = {}): Pro
     memory: flags.memory ?? config.memory,
     modelRouter: config.modelRouter,
     keepSessions: flags.keepSessions || config.keepSessions === true,
+    inspect: flags.inspect,
     output: { json: flags.json, stream: flags.stream, quiet: flags.quiet, verbose: flags.verbose },
     ...(loaded ? { configPath: loaded.path } : {}),
   };

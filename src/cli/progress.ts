@@ -132,6 +132,9 @@ export interface Progress {
   debug(line: string): void;
   /** The flow has ended (or failed to start): stop animating. */
   stop(report?: FlowReport): void;
+  /** Stop redrawing while a question is on screen (a permission prompt), then go on. */
+  pause?(): void;
+  resume?(): void;
 }
 
 /** States worth a line of their own without --verbose. */
@@ -238,6 +241,12 @@ async function createLiveProgress(output: OutputOptions, stream: NodeJS.WriteStr
     },
     info: line,
     debug: (s) => output.verbose && line(s),
+    pause() {
+      spinner?.stop();
+    },
+    resume() {
+      spinner?.start();
+    },
     stop(report) {
       if (timer) clearInterval(timer);
       if (!spinner) return;

@@ -36,7 +36,7 @@ export const RunOptionsSchema = z
       .min(1, { message: 'expected at least one agent, e.g. --agents researcher,coder' })
       .optional(),
     task: z.string().trim().min(1, { message: 'expected a task, e.g. --task "Design a REST API"' }).optional(),
-    mode: z.enum(['parallel', 'sequential']).optional(),
+    mode: z.enum(['parallel', 'sequential', 'hierarchical']).optional(),
     model: ModelIdSchema.optional(),
     fallback: z.array(ModelIdSchema).optional(),
     server: z.url({ protocol: /^https?$/, message: 'expected a URL such as http://127.0.0.1:4096' }).optional(),
@@ -56,6 +56,7 @@ export const RunOptionsSchema = z
     maxCost: numeric('expected a positive amount in USD, e.g. 0.50').optional(),
     memory: MemoryUriSchema.optional(),
     config: z.string().min(1, { message: 'expected a path to a flow.config.json' }).optional(),
+    inspect: z.boolean(),
   })
   .strict();
 
@@ -93,6 +94,7 @@ export function normaliseRunOptions(raw: Record<string, unknown>, env: NodeJS.Pr
     maxCost: str(raw.maxCost),
     memory: raw.memory ?? (env.OPENCODE_FLOW_MEMORY || undefined),
     config: raw.config,
+    inspect: Boolean(raw.inspect),
   };
 }
 
@@ -147,7 +149,13 @@ export function addRunFlags(cmd: Command): Command {
   return cmd
     .option('-a, --agents <names>', 'agents to run, comma-separated (presets or configured)')
     .option('-t, --task <text>', 'the task for the agents')
-    .addOption(new Option('-m, --mode <mode>', 'how agents work together (default: parallel)').choices(['parallel', 'sequential']))
+    .addOption(
+      new Option('-m, --mode <mode>', 'how agents work together (default: parallel; hierarchical: the planner splits the task)').choices([
+        'parallel',
+        'sequential',
+        'hierarchical',
+      ]),
+    )
     .option('-c, --config <path>', 'flow config file (default: ./flow.config.json when present)')
     .option('--model <provider/model>', 'model for agents without one')
     .option('--fallback <models>', 'fallback models, comma-separated provider/model')
@@ -162,5 +170,6 @@ export function addRunFlags(cmd: Command): Command {
     .addOption(new Option('-q, --quiet', 'no progress display: only the report and errors').conflicts('verbose'))
     .option('-V, --verbose', 'also show tool calls, model picks, the server and the config used')
     .option('-i, --interactive', 'ask for the task, agents, mode, optimization and budget')
+    .option('--inspect', 'show the flow live in the Stately inspector (prints the URL to open)')
     .option('--keep-sessions', 'keep OpenCode sessions after the flow (default: delete them)');
 }

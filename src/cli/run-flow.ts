@@ -1,5 +1,6 @@
 import type { FlowOptions, FlowReport } from '../flow.js';
 import { ExitCode } from './handle-error.js';
+import { askOnTerminal } from './input-prompt.js';
 import { DeltaPrinter, formatReport } from './output.js';
 import type { RunPlan } from './plan.js';
 import { createProgress } from './progress.js';
@@ -30,6 +31,7 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
   const { OpencodeFlow } = await import('../flow.js');
   const out = plan.output;
   const progress = await createProgress(out);
+  const askPerson = process.stdin.isTTY === true && process.stderr.isTTY === true && !out.json && process.env.CI === undefined;
   const flow = new OpencodeFlow({
     serverUrl: plan.server,
     password: process.env.OPENCODE_SERVER_PASSWORD || undefined,
@@ -41,6 +43,10 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
     maxConcurrent: plan.maxConcurrent,
     ...(plan.memory !== undefined ? { memory: plan.memory as FlowOptions['memory'] } : {}),
     ...(plan.modelRouter ? { modelRouter: plan.modelRouter as Record<string, unknown> } : {}),
+    ...(plan.inspect ? { inspect: true } : {}),
+    // A person at a terminal is asked about permissions and questions; otherwise the
+    // agents' policy (default: reject) answers, so a flow never waits on nobody.
+    ...(askPerson ? { inputPolicy: { onPermission: 'ask' as const, onQuestion: 'ask' as const } } : {}),
     ...extras.flowOptions,
   });
   let interrupted = 0;
@@ -59,6 +65,8 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
     if (!plan.server) progress.info(extras.starting ?? 'Starting OpenCode server…');
     await flow.start();
     progress.debug(`OpenCode server: ${flow.serverUrl}`);
+    if (flow.inspectorUrl) process.stderr.write(`Inspector: open ${flow.inspectorUrl} to watch this flow live (WebSocket ${flow.inspectorWsUrl})\n`);
+    if (askPerson) askOnTerminal(flow, progress);
     if (interrupted) return ExitCode.Cancelled;
     for (const a of plan.agents) {
       if (typeof a === 'object' && plan.run.includes(a.name)) await flow.spawn(a);

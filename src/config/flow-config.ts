@@ -43,9 +43,11 @@ const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const CoordinationConfigSchema = z
   .strictObject({
     mode: z
-      .enum(['parallel', 'sequential'])
+      .enum(['parallel', 'sequential', 'hierarchical'])
       .optional()
-      .describe('"parallel" (default): all agents at once; "sequential": one after another, each given the earlier outputs'),
+      .describe(
+        '"parallel" (default): all agents at once; "sequential": one after another, each given the earlier outputs; "hierarchical": the planner splits the task into subtasks for the agents, run in dependency order',
+      ),
     maxConcurrent: z.number().int().positive().optional().describe('Agents at once in parallel mode (default 8)'),
     timeout: z
       .number()
