@@ -91,6 +91,8 @@ main { padding:20px 24px; display:flex; flex-direction:column; gap:18px; }
 button { background:#21262d; color:var(--text); border:1px solid #363b45; border-radius:6px; padding:5px 12px; cursor:pointer; font:inherit; }
 button:hover { border-color:var(--dim); }
 button.cancel { border-color:#6e2b2b; color:#ffb3ad; }
+.request { margin:8px 0; padding:8px 10px; border:1px solid #8a6d1f; border-radius:6px; display:flex; gap:8px; align-items:center; flex-wrap:wrap; }
+.request-text { flex:1; }
 button:disabled { opacity:.5; cursor:default; }
 section.flow { background:var(--panel); border:1px solid var(--line); border-radius:10px; padding:14px 16px; }
 .flow-head { display:flex; align-items:center; gap:12px; flex-wrap:wrap; }
@@ -178,7 +180,7 @@ const SCRIPT = `
   function ensureFlow(s) {
     var f = flows.get(s.id);
     if (!f) {
-      f = { id: s.id, status: s.status, task: s.task, mode: '', startedAt: s.startedAt, agents: new Map(), reason: '', cost: s.cost || 0, loaded: false };
+      f = { id: s.id, status: s.status, task: s.task, mode: '', startedAt: s.startedAt, agents: new Map(), requests: new Map(), reason: '', cost: s.cost || 0, loaded: false };
       s.agents.forEach(function (a) { f.agents.set(a, newAgent(a)); });
       flows.set(s.id, f);
     }
@@ -220,7 +222,14 @@ const SCRIPT = `
         if (d.result.output) a.output = d.result.output.slice(-400);
         if (type === 'agent.failed') a.error = d.error;
         break;
+      case 'agent.input_required':
+        f.requests.set(d.request.id, { agent: d.agent, request: d.request });
+        break;
+      case 'agent.input_answered':
+        f.requests.delete(d.record.request.id);
+        break;
       case 'flow.done':
+        f.requests.clear();
         fromReport(f, d);
         break;
     }
@@ -236,6 +245,7 @@ const SCRIPT = `
     streams.set(f.id, ctl);
     // The stream replays the flow from its start: rebuild the agents from it.
     f.agents.forEach(function (a, n) { f.agents.set(n, newAgent(n)); });
+    f.requests.clear();
     api('/flows/' + encodeURIComponent(f.id) + '/events', { signal: ctl.signal, headers: { accept: 'text/event-stream' } })
       .then(function (res) {
         if (!res.ok || !res.body) throw new Error('HTTP ' + res.status);
@@ -284,6 +294,35 @@ const SCRIPT = `
       flows.forEach(function (_, id) { if (!seen.has(id)) { flows.delete(id); var c = streams.get(id); if (c) c.abort(); } });
       schedule();
     }).catch(function (e) { if (e.message !== 'unauthorized') setConn('offline: ' + e.message, 'bad'); });
+  }
+
+  function answer(f, rid, value, box) {
+    box.querySelectorAll('button').forEach(function (b) { b.disabled = true; });
+    api('/flows/' + encodeURIComponent(f.id) + '/requests/' + encodeURIComponent(rid), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ answer: value }),
+    }).then(function (res) {
+      if (res.status === 200 || res.status === 404) { f.requests.delete(rid); schedule(); }
+      else box.querySelectorAll('button').forEach(function (b) { b.disabled = false; });
+    });
+  }
+
+  function renderRequest(f, rid, r) {
+    var q = r.request;
+    var text = q.kind === 'permission'
+      ? r.agent + ' asks to use ' + q.permission + ': ' + (q.patterns || []).join(' ')
+      : r.agent + ' asks: ' + q.questions.map(function (x) { return x.question; }).join(' / ');
+    var box = el('div', { cls: 'request', 'data-request-id': rid }, el('span', { cls: 'request-text', text: text }));
+    var choices = q.kind === 'permission'
+      ? [['Allow once', 'once'], ['Allow always', 'always'], ['Reject', 'reject']]
+      : (q.questions.length === 1 ? q.questions[0].options.map(function (o) { return [o.label, [[o.label]]]; }) : []).concat([['Reject', 'reject']]);
+    choices.forEach(function (c) {
+      var b = el('button', { type: 'button', cls: 'answer', text: c[0] });
+      b.addEventListener('click', function () { answer(f, rid, c[1], box); });
+      box.appendChild(b);
+    });
+    return box;
   }
 
   function cancelFlow(f, btn) {
@@ -370,7 +409,9 @@ const SCRIPT = `
       el('thead', null, el('tr', null, el('th', { text: 'model' }), el('th', { cls: 'num', text: 'agents' }),
         el('th', { cls: 'num', text: 'tokens in' }), el('th', { cls: 'num', text: 'tokens out' }), el('th', { cls: 'num', text: 'cost' }))),
       mrows);
-    var sec = el('section', { cls: 'flow', 'data-flow-id': f.id, 'data-status': f.status }, head, agents, el('h3', { text: 'by model' }), models);
+    var sec = el('section', { cls: 'flow', 'data-flow-id': f.id, 'data-status': f.status }, head);
+    f.requests.forEach(function (r, rid) { sec.appendChild(renderRequest(f, rid, r)); });
+    sec.appendChild(agents); sec.appendChild(el('h3', { text: 'by model' })); sec.appendChild(models);
     if (f.reason) sec.appendChild(el('div', { cls: 'reason', text: f.reason }));
     return sec;
   }

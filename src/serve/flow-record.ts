@@ -4,7 +4,16 @@ import type { FlowEvents, FlowReport } from '../flow.js';
 export type ServeFlowStatus = 'running' | FlowReport['status'];
 
 /** Names of the flow events the API relays. */
-export const AGENT_EVENTS = ['agent.state', 'agent.delta', 'agent.tool', 'agent.fallback', 'agent.done', 'agent.failed'] as const;
+export const AGENT_EVENTS = [
+  'agent.state',
+  'agent.delta',
+  'agent.tool',
+  'agent.fallback',
+  'agent.done',
+  'agent.failed',
+  'agent.input_required',
+  'agent.input_answered',
+] as const;
 export type AgentEventType = (typeof AGENT_EVENTS)[number];
 export type AgentEventPayload<T extends AgentEventType = AgentEventType> = Parameters<FlowEvents[T]>[0];
 
