@@ -226,11 +226,25 @@ export function createAgentActors(rt: AgentRuntime) {
       };
 
       const off = hub.onSession(sid, onEvent);
+      // Child sessions (OpenCode's task tool runs subagents in them) can pause for a person
+      // too: their permission requests and questions are this agent's to answer.
+      const children = new Map<string, () => void>();
+      const onChildEvent = (e: OpencodeEvent) => {
+        if (e.type === 'permission.asked' || e.type === 'question.asked') onEvent(e);
+      };
+      const onAnyEvent = (e: OpencodeEvent) => {
+        if (e.type !== 'session.created') return;
+        const info = (e as { properties: { info?: { id?: string; parentID?: string } } }).properties.info;
+        if (info?.id && info.parentID === sid && !children.has(info.id)) children.set(info.id, hub.onSession(info.id, onChildEvent));
+      };
+      hub.on('event', onAnyEvent);
       const onConnected = () => void check();
       hub.on('connected', onConnected);
       const timer = setInterval(() => void check(), rt.reconcileMs ?? 5000);
       return () => {
         off();
+        hub.off('event', onAnyEvent);
+        for (const stop of children.values()) stop();
         hub.off('connected', onConnected);
         clearInterval(timer);
         ac.abort();
