@@ -50,7 +50,7 @@ describe('bash completion', () => {
     ['opencode-flow ru', ['run']],
     ['opencode-flow a', ['agents']],
     ['opencode-flow --mo', ['--mode', '--model']],
-    ['opencode-flow --mode ', ['parallel', 'sequential']],
+    ['opencode-flow --mode ', ['parallel', 'sequential', 'hierarchical']],
     ['opencode-flow --optimize ', ['cost', 'quality', 'balanced', 'speed']],
     ['opencode-flow --agents rev', ['reviewer']],
     ['opencode-flow --agents researcher,co', ['researcher,coder']],

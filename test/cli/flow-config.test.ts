@@ -68,7 +68,7 @@ describe('FlowConfigSchema', () => {
     expect(lines[0]).toBe('invalid config flow.config.json:');
     expect(lines).toContain('agents[1].model: expected "provider/model" (or a bare model with "provider"), got "gpt4"');
     expect(lines).toContain('agents[2]: expected a string or an object, found 3');
-    expect(lines).toContain('coordination.mode: expected one of "parallel", "sequential", found "paralel"');
+    expect(lines).toContain('coordination.mode: expected one of "parallel", "sequential", "hierarchical", found "paralel"');
     expect(lines).toContain('coordination.maxConcurrent: expected an integer, found 1.5');
     expect(lines).toContain('coordination.timout: unknown field; did you mean "timeout"?');
     expect(lines).toContain('modelRouter.mode: expected one of "cost", "quality", "balanced", "speed", found "cheap"');

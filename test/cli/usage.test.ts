@@ -53,7 +53,7 @@ describe('config file errors', () => {
     const cwd = await project('many', { agents: ['reviewer'], coordination: { mode: 'paralel', timeout: -5, timout: 3 }, memory: 'nope' });
     const r = await cli(['--task', 'x'], { cwd });
     expectUsageError(r);
-    expect(r.stderr).toContain('coordination.mode: expected one of "parallel", "sequential", found "paralel"');
+    expect(r.stderr).toContain('coordination.mode: expected one of "parallel", "sequential", "hierarchical", found "paralel"');
     expect(r.stderr).toContain('coordination.timeout: expected a number > 0, found -5');
     expect(r.stderr).toContain('coordination.timout: unknown field; did you mean "timeout"?');
     expect(r.stderr).toMatch(/memory: memory URI "nope" has no scheme/);
