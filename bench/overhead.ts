@@ -5,36 +5,14 @@
  * added latency. Runs are interleaved so machine noise hits both sides alike.
  */
 import { pathToFileURL } from 'node:url';
-import { createOpencodeClient, type Event } from '@opencode-ai/sdk/v2';
 import { OpencodeFlow } from '../src/flow.js';
 import { startScriptedLLM, startTestOpencode } from '../src/testing/index.js';
+import { sdkBaseline as sdkArm } from './scale.js';
 
+/** The bare-SDK arm (shared with bench/scale): same calls as the flow makes. */
 async function sdkBaseline(url: string, n: number, task: string): Promise<void> {
-  const c = createOpencodeClient({ baseUrl: url });
-  const ac = new AbortController();
-  const idle = new Map<string, () => void>();
-  const sub = await c.event.subscribe({}, { signal: ac.signal });
-  const pump = (async () => {
-    try {
-      for await (const e of sub.stream as AsyncIterable<Event>) {
-        if (e.type === 'session.idle') idle.get(e.properties.sessionID)?.();
-      }
-    } catch {
-      /* aborted */
-    }
-  })();
-  await Promise.all(
-    Array.from({ length: n }, async (_, i) => {
-      const s = (await c.session.create({ title: `baseline-${i}` })).data!;
-      const done = new Promise<void>((r) => idle.set(s.id, r));
-      await c.session.promptAsync({ sessionID: s.id, parts: [{ type: 'text', text: task }], model: { providerID: 'scripted', modelID: 'small' } });
-      await done;
-      await c.session.messages({ sessionID: s.id });
-      await c.session.delete({ sessionID: s.id });
-    }),
-  );
-  ac.abort();
-  await pump;
+  const run = await sdkArm(url, n, task, 600_000);
+  if (run.failures > 0) throw new Error(`bare SDK arm: ${run.failures} agent(s) failed: ${[...run.errors.keys()].join('; ')}`);
 }
 
 async function viaFlow(flow: OpencodeFlow, n: number, task: string): Promise<void> {

@@ -48,12 +48,12 @@ function ok<T>(what: string, r: { data?: T; error?: unknown; response?: Response
 }
 
 /**
- * The bare-SDK arm. Copied from `sdkBaseline` in bench/overhead.ts (not exported there,
- * and that file is not ours to change), with three additions needed at this scale and
- * none of which adds HTTP calls: per-agent failures are counted instead of failing the
- * whole `Promise.all`; the stream is read until OpenCode's `server.connected` before
- * the first prompt (so no `session.idle` can be missed; the flow's EventHub waits the
- * same way); and a deadline turns a never-seen idle into a failure instead of a hang.
+ * The bare-SDK arm (bench/overhead uses it too): create a session, prompt, wait for idle
+ * on one event subscription, read messages, delete — the calls the flow makes. Per-agent
+ * failures are counted instead of failing the whole `Promise.all`; the stream is read
+ * until OpenCode's `server.connected` before the first prompt (so no `session.idle` can
+ * be missed; the flow's EventHub waits the same way); a deadline turns a never-seen idle
+ * into a failure instead of a hang.
  */
 export async function sdkBaseline(url: string, n: number, task: string, deadlineMs: number): Promise<ArmRun> {
   const t0 = performance.now();
