@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, root, tempDir, type Run } from './helpers.js';
+import { cli, root, tempDir, type Run, removeMemoryFiles } from './helpers.js';
 
 /**
  * `opencode-flow demo` end to end, as a user on a fresh machine runs it: no provider keys,
@@ -27,6 +27,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cleanup?.();
+  await removeMemoryFiles();
   const { rm } = await import('node:fs/promises');
   await rm(memoryFile, { force: true });
 });

@@ -3,14 +3,17 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { childEnv, cliArgv, tempDir } from './helpers.js';
+import { childEnv, cliArgv, tempDir, removeMemoryFiles } from './helpers.js';
 
 /** `opencode-flow mcp` through a real MCP client over stdio, as an MCP host runs it. */
 
 let dir: string;
 let cleanup: () => Promise<void>;
 beforeAll(async () => ({ dir, cleanup } = await tempDir('ocf-mcp-')));
-afterAll(() => cleanup());
+afterAll(async () => {
+  await cleanup();
+  await removeMemoryFiles();
+});
 
 /** Connects an MCP client to `opencode-flow mcp <args>`; returns it and its stderr so far. */
 async function connect(args: string[], env: Record<string, string | undefined> = {}) {
