@@ -567,11 +567,10 @@ export const supervisorMachine = setup({
     flowId: context.flowId,
     status: context.status === 'running' ? 'failed' : context.status,
     mode: context.mode,
-    results: [
-      context.results[PLANNER],
-      ...context.agents.map((a) => context.results[a.name]),
-      context.results[AGGREGATE],
-    ].filter((r): r is AgentResult => r !== undefined),
+    results: (context.mode === 'hierarchical'
+      ? [context.results[PLANNER], ...context.agents.map((a) => context.results[a.name]), context.results[AGGREGATE]]
+      : context.agents.map((a) => context.results[a.name])
+    ).filter((r): r is AgentResult => r !== undefined),
     ...(context.plan ? { plan: context.plan } : {}),
     ...(context.output !== undefined ? { output: context.output } : {}),
     reason: context.reason,

@@ -34,7 +34,7 @@ export interface FlowRoutingOptions {
   routing: boolean;
   task: string;
   specs: AgentSpec[];
-  /** Default model for agents without one (when not routing). */
+  /** Model for agents without their own; explicit, so it wins over routing. */
   defaultModel?: string;
   /** Fallback models for every agent, after its own. */
   fallback?: string[];
@@ -69,7 +69,8 @@ export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
   const routed = new Set<string>();
 
   const specs = o.specs.map((spec) => {
-    const preferred = spec.model ?? (o.routing ? undefined : o.defaultModel);
+    // An explicit model (the agent's, or the flow's --model) wins; the router picks otherwise.
+    const preferred = spec.model ?? o.defaultModel;
     const chain = [...new Set([...(spec.fallback ?? []), ...(o.fallback ?? [])])].filter((m) => m !== preferred);
     explicitChains.set(spec.name, chain);
     if (!preferred && !o.routing) return { ...spec, fallback: chain };
