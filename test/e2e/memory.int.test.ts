@@ -92,11 +92,12 @@ describe('shared memory through the flow_memory_* MCP tools', () => {
     flow.on('agent.state', (e) => {
       if (e.agent === 'tester' && e.state === 'prompting') states.push('tester:prompting');
     });
-    flow.on('agent.tool', (e) => {
-      if (e.tool === 'flow_memory_set' && e.status === 'completed') states.push('researcher:set');
-    });
+    // The write itself (the MCP call reaching the memory actor), not OpenCode's later
+    // report that the tool completed: the supervisor reacts to the write.
+    const stopWatch = flow.memory.watch('spec/*', () => states.push('researcher:set'));
     flow.on('agent.done', (e) => states.push(`${e.agent}:done`));
     const report = await flow.execute({ task: 'TRIGGER-TASK', agents: ['researcher', 'coder', 'tester'], mode: 'parallel', waitFor: { tester: 'spec/*' } });
+    stopWatch();
     expect(report.status).toBe('completed');
     expect(report.results.map((r) => r.status)).toEqual(['done', 'done', 'done']);
     // The tester started only after the write, and before the researcher finished.
