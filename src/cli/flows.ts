@@ -3,6 +3,7 @@ import Table from 'cli-table3';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { zodToFlowError } from '../config/errors.js';
+import { MemoryUriSchema } from '../config/flow-config.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { FlowStore } from '../runtime/flow-store.js';
 import { ExitCode } from './handle-error.js';
@@ -105,9 +106,15 @@ export function resumeCommand(): Command {
     .option('-s, --server <url>', 'OpenCode server (default: $OPENCODE_SERVER_URL, else start one)')
     .option('--json', 'print the flow report as one JSON object')
     .option('--dir <path>', 'flow store (default .opencode-flow/flows)')
-    .action(async (flowId: string, opts: { server?: string; json?: boolean; dir?: string }) => {
+    .option('--memory <uri>', 'the shared memory the flow ran with: file:PATH, sqlite:PATH or redis://HOST:PORT/DB (default: $OPENCODE_FLOW_MEMORY, else file:.opencode-flow/memory.json)')
+    .action(async (flowId: string, opts: { server?: string; json?: boolean; dir?: string; memory?: string }) => {
       const parsed = FlowIdSchema.safeParse(flowId);
       if (!parsed.success) throw zodToFlowError(parsed.error, 'flowId');
+      const memory = opts.memory ?? (process.env.OPENCODE_FLOW_MEMORY || undefined);
+      if (memory !== undefined) {
+        const m = MemoryUriSchema.safeParse(memory);
+        if (!m.success) throw new FlowError(FlowErrorCode.InvalidConfig, `invalid option --memory: ${m.error.issues[0]?.message}, found "${memory}"`);
+      }
       const server = opts.server ?? (process.env.OPENCODE_SERVER_URL || undefined);
       if (server !== undefined && !z.string().url().safeParse(server).success) {
         throw new FlowError(FlowErrorCode.InvalidConfig, `--server: expected a URL such as http://127.0.0.1:4096, got "${server}"`);
@@ -120,11 +127,24 @@ export function resumeCommand(): Command {
         password: process.env.OPENCODE_SERVER_PASSWORD || undefined,
         username: process.env.OPENCODE_SERVER_USERNAME || undefined,
         flowsDir: store.dir,
-        memory: process.env.OPENCODE_FLOW_MEMORY || undefined,
+        memory,
+        // A CLI run's flow id is its flow object's id, and so its memory namespace
+        // (flow:<id>): the resumed agents see what the first run wrote.
+        id: flowId,
       });
-      const onSignal = () => flow.cancel(undefined, 'interrupted');
+      let interrupted = false;
+      const onSignal = () => {
+        interrupted = true;
+        flow.cancel(undefined, 'interrupted');
+      };
       process.on('SIGINT', onSignal);
       try {
+        await flow.start();
+        // Ctrl-C while the server started: there was no flow yet to cancel.
+        if (interrupted) {
+          process.exitCode = ExitCode.Cancelled;
+          return;
+        }
         const report = await flow.resume(flowId);
         process.stdout.write(opts.json ? JSON.stringify(report) + '\n' : formatReport(report));
         process.exitCode = report.status === 'completed' ? ExitCode.Ok : report.status === 'cancelled' ? ExitCode.Cancelled : ExitCode.Failed;

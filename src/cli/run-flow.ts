@@ -78,7 +78,10 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
       flow.on('agent.done', (e) => printer.flush(e.agent));
       flow.on('agent.failed', (e) => printer.flush(e.agent));
     }
-    if (interrupted) flow.cancel(undefined, 'interrupted');
+    // A Ctrl-C while the server started: no flow is running yet to cancel, so stop here.
+    // (No signal can land between this check and execute() registering the flow: both
+    // happen in one turn of the event loop.)
+    if (interrupted) return ExitCode.Cancelled;
     report = await flow.execute({
       task: plan.task,
       agents: plan.run,

@@ -73,6 +73,10 @@ describe('stored flows on the command line', () => {
     const missing = await cli(['resume', 'flow_missing', '--dir', join(dir, 'flows'), '--server', env.oc.url]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/no stored flow "flow_missing"/);
+    const badMemory = await cli(['resume', 'flow_stored_1', '--dir', join(dir, 'flows'), '--server', env.oc.url, '--memory', 'ftp://x']);
+    expect(badMemory.code).toBe(2);
+    expect(badMemory.stderr).toMatch(/--memory/);
+    expect(badMemory.stderr).not.toMatch(/\n\s+at /);
     const bad = await cli(['cost', '../etc', '--dir', join(dir, 'flows')]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/flowId.*expected a flow id/);
