@@ -80,16 +80,67 @@ afterAll(async () => {
   await removeMemoryFiles();
 });
 
+/**
+ * A documented `serve` line, as written but on a free port (`--port 0`) and the test server:
+ * it listens, answers its health checks and the dashboard, runs a flow posted to it, and
+ * exits 0 on SIGTERM.
+ */
+async function runServe(c: DocCommand) {
+  const args = c.args.map((a, i) => (c.args[i - 1] === '--port' || c.args[i - 1] === '-p' ? '0' : a));
+  let url: string | undefined;
+  let checked: Promise<void> | undefined;
+  const r = await cli([...args, '--server', oc.url], {
+    cwd: c.cwd,
+    timeoutMs: 120_000,
+    onOutput: (all, kill) => {
+      url ??= /listening on (http:\/\/\S+)/.exec(all)?.[1];
+      if (!url || checked) return;
+      const base = url;
+      checked = (async () => {
+        try {
+          expect((await fetch(`${base}/healthz`)).status).toBe(200);
+          expect((await fetch(`${base}/readyz`)).status).toBe(200);
+          expect(await (await fetch(`${base}/`)).text()).toMatch(/<html/i);
+          const posted = await fetch(`${base}/flows`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ task: 'Review src/', agents: ['reviewer'] }),
+          });
+          expect(posted.status).toBe(202);
+          const { id } = (await posted.json()) as { id: string };
+          let status = 'running';
+          for (let i = 0; i < 600 && status === 'running'; i++) {
+            await new Promise((d) => setTimeout(d, 100));
+            status = ((await (await fetch(`${base}/flows/${id}`)).json()) as { status: string }).status;
+          }
+          expect(status).toBe('completed');
+        } finally {
+          kill('SIGTERM');
+        }
+      })();
+      checked.catch(() => {}); // awaited below, once the process has exited
+
+    },
+  });
+  expect(url, r.stderr).toBeDefined();
+  await checked;
+  expect(r.stderr, r.stderr).not.toMatch(/opencode-flow: error|\n\s+at /);
+  expect(r.code, r.stderr).toBe(0);
+}
+
 describe('README commands', () => {
   it('the docs have the commands this test runs', () => {
     const lines = commands.map((c) => c.line);
     expect(lines).toContain('npx opencode-flow demo');
     expect(lines).toContain('opencode-flow run code-review --task "Review src/"');
     expect(lines.some((l) => l.startsWith('npx opencode-flow --agents researcher,coder,reviewer'))).toBe(true);
+    expect(lines).toContain('opencode-flow serve --port 5000');
+    expect(lines.some((l) => l.endsWith('--inspect'))).toBe(true);
     expect(commands.length).toBeGreaterThanOrEqual(8);
   });
 
   it.each(commands.map((c) => [`${c.doc}: ${c.line}`, c] as const))('%s', async (_name, c) => {
+    if (c.args[0] === 'serve') return runServe(c);
     const demo = c.args[0] === 'demo';
     const args = demo ? c.args : [...c.args, '--server', oc.url];
     const r = await cli(args, { cwd: c.cwd, timeoutMs: 240_000 });
@@ -99,6 +150,7 @@ describe('README commands', () => {
     if (demo) expect(r.stdout).toContain('scripted model — no API key used');
     if (c.redirected) expect(JSON.parse(r.stdout).status).toBe('completed');
     else if (!demo) expect(r.stdout).toMatch(/flow flow_\S+ completed/);
+    if (c.args.includes('--inspect')) expect(r.stderr).toMatch(/Inspector: open http:\/\/localhost:\d+ .*WebSocket ws:\/\/127\.0\.0\.1:\d+/);
   }, 240_000);
 
   it('the README\'s sample error output is what the CLI prints for that config', async () => {
