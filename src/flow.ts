@@ -38,7 +38,7 @@ import { flowNamespace } from './memory/namespace.js';
 import { startMemoryMcpHttp, type MemoryMcpHttpServer } from './memory/mcp/http.js';
 import { buildCatalog, type ModelCatalog, type ProvidersAnswer } from './router/catalog.js';
 import { parseModelRouterConfig, ROUTING_MODES, type ModelRouterConfigInput } from './router/config.js';
-import { createFlowRouting, type FlowRouting } from './runtime/routing.js';
+import { createFlowRouting, type FlowRouting, type RoutedAgentSpec } from './runtime/routing.js';
 import { FlowStore, type StoredFlowMeta } from './runtime/flow-store.js';
 import { startFlowInspector, type FlowInspector } from './runtime/inspector.js';
 
@@ -415,7 +415,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     );
   }
 
-  private toSpec(cfg: z.output<typeof AgentConfigSchema>): AgentSpec {
+  private toSpec(cfg: z.output<typeof AgentConfigSchema>): RoutedAgentSpec {
     const preset = this.presets?.get(cfg.preset ?? cfg.name);
     if (cfg.preset && !preset) {
       throw new FlowError(FlowErrorCode.UnknownAgent, `agent "${cfg.name}": unknown preset "${cfg.preset}" (presets: ${[...(this.presets?.keys() ?? [])].join(', ')})`);
@@ -437,6 +437,8 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       permission: toPermissionRuleset(cfg.permissions ?? (nativePreset ? undefined : preset?.permission)),
       role: cfg.role ?? preset?.name ?? cfg.name,
       taskType: preset?.taskType,
+      // AgentSpec has no field for it: routing reads it from the spec object (RoutedAgentSpec).
+      ...(preset?.qualityFloor !== undefined ? { qualityFloor: preset.qualityFloor } : {}),
       inputPolicy: (cfg.inputPolicy ?? this.options.inputPolicy) as InputPolicy | undefined,
     };
   }

@@ -34,6 +34,11 @@ export interface SelectInput {
   taskType?: TaskType;
   /** Input tokens of the prompt; default {@link estimatePromptTokens}(task). */
   promptTokens?: number;
+  /**
+   * The agent's own minimum quality, 0–100 (a preset's `flow.qualityFloor`). Scoring uses the
+   * higher of this and the task type's floor, so an agent never gets a model under either.
+   */
+  qualityFloor?: number;
   /** The agent's explicit model: always wins when the server serves it. */
   preferred?: string;
   /** Clock for cooldowns (ms); default `Date.now()`. */
@@ -69,7 +74,7 @@ export interface Selection {
   /** Estimated USD cost of the task on `model`. */
   estimate: number;
   source: SelectionSource;
-  /** The quality floor that applied to scoring. */
+  /** The quality floor that applied to scoring: the higher of the task type's and the agent's. */
   floor: number;
 }
 
@@ -102,6 +107,9 @@ interface CompiledRule {
   readonly re?: RegExp;
   readonly model?: ModelInfo;
 }
+
+/** Which floor bound a selection: the task type's, or the agent's own (stricter) one. */
+type FloorOrigin = { taskType: TaskType } | { agent: string };
 
 interface Remembered {
   readonly chain: readonly string[];
@@ -174,7 +182,15 @@ export class ModelRouter {
   select(input: SelectInput): Selection {
     const now = input.now ?? Date.now();
     const taskType = input.taskType ?? classifyTask(input);
-    const floor = floorFor(taskType, this.config.floors);
+    const typeFloor = floorFor(taskType, this.config.floors);
+    const agentFloor = input.qualityFloor;
+    if (agentFloor !== undefined && !(agentFloor >= 0 && agentFloor <= 100)) {
+      throw new FlowError(FlowErrorCode.InvalidConfig, `select: qualityFloor of agent "${input.agent}" must be a number from 0 to 100, got ${agentFloor}`);
+    }
+    // The agent's floor binds only when it is stricter than the task type's.
+    const byAgent = agentFloor !== undefined && agentFloor > typeFloor;
+    const floor = byAgent ? agentFloor : typeFloor;
+    const why: FloorOrigin = byAgent ? { agent: input.agent } : { taskType };
     const promptTokens = input.promptTokens ?? estimatePromptTokens(input.task);
     if (!Number.isFinite(promptTokens) || promptTokens < 0) {
       throw new FlowError(FlowErrorCode.InvalidConfig, `select: promptTokens must be a finite number ≥ 0, got ${promptTokens}`);
@@ -222,7 +238,7 @@ export class ModelRouter {
     if (pick) {
       const skipped = ranked.indexOf(pick);
       if (skipped > 0) notes.push(`skipped ${skipped} cooling model${skipped > 1 ? 's' : ''}`);
-      return done(pick.model, 'score', this.#explain(pick, taskType, floor), ranked);
+      return done(pick.model, 'score', this.#explain(pick, why, floor), ranked);
     }
     if (lastResort) {
       notes.push('every candidate is cooling down');
@@ -231,9 +247,9 @@ export class ModelRouter {
     const first = ranked[0];
     if (first) {
       notes.push('every candidate is cooling down');
-      return done(first.model, 'score', this.#explain(first, taskType, floor), ranked);
+      return done(first.model, 'score', this.#explain(first, why, floor), ranked);
     }
-    throw this.#noCandidate(taskType, floor, promptTokens);
+    throw this.#noCandidate(taskType, why, floor, promptTokens);
   }
 
   /**
@@ -378,7 +394,7 @@ export class ModelRouter {
     return this.#rank(floor, estimatePromptTokens(''), now).map((r) => r.model.id);
   }
 
-  #explain(pick: RankedModel, taskType: TaskType, floor: number): string {
+  #explain(pick: RankedModel, why: FloorOrigin, floor: number): string {
     const m = pick.model;
     const what = {
       cost: 'cheapest',
@@ -388,12 +404,12 @@ export class ModelRouter {
     }[this.config.mode];
     const score = this.config.mode === 'balanced' ? `, score ${pick.score.toFixed(3)}` : '';
     return (
-      `${this.config.mode}: ${what} with quality ≥ ${floor} (${taskType} floor) → ${m.id} ` +
+      `${this.config.mode}: ${what} with quality ≥ ${floor} (${'agent' in why ? `agent ${why.agent}'s` : why.taskType} floor) → ${m.id} ` +
       `(quality ${m.quality}${m.scored ? '' : ' unscored'}, speed ${m.speed}, est $${pick.estimate.toFixed(4)}${score})`
     );
   }
 
-  #noCandidate(taskType: TaskType, floor: number, promptTokens: number): FlowError {
+  #noCandidate(taskType: TaskType, why: FloorOrigin, floor: number, promptTokens: number): FlowError {
     const capable = this.catalog.list().filter((m) => m.toolcall);
     const best = [...capable].sort((a, b) => b.quality - a.quality || (a.id < b.id ? -1 : 1))[0];
     const meeting = capable.filter((m) => m.quality >= floor);
@@ -409,6 +425,15 @@ export class ModelRouter {
     const bestText = best
       ? `the best served model is ${best.id} at quality ${best.quality}${best.scored ? '' : ' (unscored default)'}`
       : 'the server offers no tool-capable model';
+    if ('agent' in why) {
+      return new FlowError(
+        FlowErrorCode.InvalidConfig,
+        `no served model meets agent "${why.agent}"'s quality floor ${floor} (its qualityFloor); ${bestText}. ` +
+          `Lower the agent's qualityFloor (flow.qualityFloor in its agent file; a preset is overridden by a file of the same name in .opencode-flow/agents), ` +
+            'score a model in modelRouter.models, add a rule, or give the agent a model',
+        { details: { taskType, agent: why.agent, floor, best: best?.id } },
+      );
+    }
     return new FlowError(
       FlowErrorCode.InvalidConfig,
       `no served model meets the ${taskType} quality floor ${floor}; ${bestText}. ` +

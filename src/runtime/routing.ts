@@ -8,13 +8,28 @@ import { CostLedger } from '../router/ledger.js';
 import { ModelRouter } from '../router/router.js';
 import { DEFAULT_EXPECTED_OUTPUT_TOKENS, estimateCost, estimatePromptTokens } from '../router/score.js';
 
+/**
+ * An agent spec as routing reads it: {@link AgentSpec} plus the agent's own quality floor (a
+ * preset's `flow.qualityFloor`). The field rides along on the spec object (it is plain data,
+ * so it persists with the flow and is copied to a hierarchical flow's subtask agents).
+ *
+ * @example
+ * ```ts
+ * const spec: RoutedAgentSpec = { name: 'coder', role: 'coder', taskType: 'code', qualityFloor: 85 };
+ * ```
+ */
+export interface RoutedAgentSpec extends AgentSpec {
+  /** Minimum model quality, 0–100, for this agent; scoring uses max(this, the task type's floor). */
+  qualityFloor?: number;
+}
+
 /** Per-flow routing state: the router (with its shared cooldowns), the budget and the ledger. */
 export interface FlowRouting {
   readonly router: ModelRouter;
   readonly budget: Budget;
   readonly ledger: CostLedger;
   /** Agents with their models decided (explicit, rule or scoring). */
-  readonly specs: AgentSpec[];
+  readonly specs: RoutedAgentSpec[];
   /** The agent machine's `chooseFallback`. */
   chooseFallback(input: { agent: string; failed: string; errorKind: AgentErrorKind; attempts: AgentAttempt[]; chain: string[] }): string | null;
   /**
@@ -33,7 +48,7 @@ export interface FlowRoutingOptions {
   /** True when models are chosen by the router (an `optimize` mode or router config was given). */
   routing: boolean;
   task: string;
-  specs: AgentSpec[];
+  specs: RoutedAgentSpec[];
   /** Model for agents without their own; explicit, so it wins over routing. */
   defaultModel?: string;
   /** Fallback models for every agent, after its own. */
@@ -43,14 +58,15 @@ export interface FlowRoutingOptions {
   spent?: number;
 }
 
-const taskTypeOf = (spec: AgentSpec): TaskType | undefined =>
+const taskTypeOf = (spec: RoutedAgentSpec): TaskType | undefined =>
   spec.taskType && (TASK_TYPES as readonly string[]).includes(spec.taskType) ? (spec.taskType as TaskType) : undefined;
 
 const toRouterKind = (k: AgentErrorKind): ErrorKind => (k === 'aborted' || k === 'budget' || k === 'input' ? 'other' : k);
 
 /**
- * Decide each agent's model and wire the router, budget and ledger into a flow: explicit
- * models win; otherwise, when routing, the router picks (rules, then floors and scoring);
+ * Decide each agent's model and wire the router, budget and ledger into a flow: explicit models win;
+ * otherwise, when routing, the router picks (rules, then scoring over the models meeting the
+ * higher of the task type's floor and the agent's own `qualityFloor`);
  * otherwise OpenCode's default model. Fallback walks the agent's explicit chain, or the
  * router's ranking when routing, skipping models other agents just saw fail (cooldown).
  *
@@ -75,7 +91,7 @@ export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
     explicitChains.set(spec.name, chain);
     if (!preferred && !o.routing) return { ...spec, fallback: chain };
     if (!preferred) routed.add(spec.name);
-    const sel = router.select({ agent: spec.name, role: spec.role, task: o.task, preferred, taskType: taskTypeOf(spec) });
+    const sel = router.select({ agent: spec.name, role: spec.role, task: o.task, preferred, taskType: taskTypeOf(spec), qualityFloor: spec.qualityFloor });
     return { ...spec, model: sel.model, fallback: chain };
   });
 
@@ -103,7 +119,13 @@ export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
       let model = planned;
       if (routed.has(agent) && model && router.isCoolingDown(model)) {
         const spec = specs.find((s) => s.name === agent);
-        model = router.select({ agent, role: spec?.role, task: o.task, taskType: spec ? taskTypeOf(spec) : undefined }).model;
+        model = router.select({
+          agent,
+          role: spec?.role,
+          task: o.task,
+          taskType: spec ? taskTypeOf(spec) : undefined,
+          qualityFloor: spec?.qualityFloor,
+        }).model;
       }
       if (budget.maxCost === undefined && budget.maxCostPerTask === undefined) return model;
       const info = model ? o.catalog.resolve(model) : undefined;

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpencodeFlow } from '../../src/flow.js';
 import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../src/testing/index.js';
@@ -81,6 +84,46 @@ describe('model router in a real flow', () => {
       await flow.shutdown();
       await oc2.stop();
       await priced.close();
+    }
+  });
+
+  it("an agent file's qualityFloor holds above its task type's floor", async () => {
+    // Two docs agents (docs floor 50 here); one says `qualityFloor: 90` in its front matter.
+    const dir = mkdtempSync(join(tmpdir(), 'flow-floor-'));
+    const agentFile = (name: string, floor?: number) =>
+      writeFileSync(
+        join(dir, `${name}.md`),
+        ['---', `description: Writes docs (${name}).`, 'flow:', '  taskType: docs', ...(floor !== undefined ? [`  qualityFloor: ${floor}`] : []), '---', `You are ${name}.`, ''].join('\n'),
+      );
+    agentFile('careful-writer', 90);
+    agentFile('quick-writer');
+    llm.script({ match: { allText: 'FLOOR-TASK' }, reply: (req) => ({ text: `written by ${req.model}` }) });
+    const flow = new OpencodeFlow({
+      serverUrl: oc.url,
+      memory: false,
+      agentDirs: [dir],
+      // speed mode: the fastest model wins, and the fastest are the weakest.
+      modelRouter: {
+        mode: 'speed',
+        floors: { docs: 50 },
+        models: {
+          'scripted/a': { quality: 95, speed: 10 },
+          'scripted/b': { quality: 90, speed: 20 },
+          'scripted/c': { quality: 85, speed: 90 },
+          'scripted/d': { quality: 80, speed: 95 },
+        },
+      },
+    });
+    try {
+      const report = await flow.execute({ task: 'FLOOR-TASK: document the API', agents: ['careful-writer', 'quick-writer'] });
+      expect(report.status).toBe('completed');
+      const byAgent = Object.fromEntries(report.results.map((r) => [r.agent, r.model]));
+      expect(byAgent).toEqual({ 'careful-writer': 'scripted/b', 'quick-writer': 'scripted/d' });
+      const served = llm.promptRequests().filter((r) => r.allText.includes('FLOOR-TASK'));
+      expect(served.find((r) => r.system.includes('You are careful-writer.'))?.model).toBe('b');
+    } finally {
+      await flow.shutdown();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

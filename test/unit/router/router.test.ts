@@ -83,6 +83,62 @@ describe('ModelRouter.select — floors', () => {
   });
 });
 
+describe("ModelRouter.select — an agent's own quality floor", () => {
+  const docs = (qualityFloor?: number) => task({ agent: 'writer', task: 'Write the README', taskType: 'docs', ...(qualityFloor !== undefined ? { qualityFloor } : {}) });
+
+  it('an agent with floor 90 never gets a model under 90, even when its task type floor is lower', () => {
+    for (const mode of ['cost', 'quality', 'speed', 'balanced'] as const) {
+      // Without the agent's floor the docs floor (60) lets cost, speed and balanced go lower.
+      if (mode !== 'quality') expect(catalog.get(router({ mode }).select(docs()).model)?.quality).toBeLessThan(90);
+      const s = router({ mode }).select(docs(90));
+      expect(s.floor).toBe(90);
+      expect(catalog.get(s.model)?.quality).toBeGreaterThanOrEqual(90);
+      for (const id of s.chain) expect(catalog.get(id)?.quality).toBeGreaterThanOrEqual(90);
+    }
+    const s = router({ mode: 'cost' }).select(docs(90));
+    expect(s.model).toBe('openrouter/deepseek/deepseek-r1'); // the cheapest at 90 or more
+    expect(s.reason).toContain("quality ≥ 90 (agent writer's floor)");
+  });
+
+  it('a lower agent floor does not lower the task type floor', () => {
+    const s = router({ mode: 'cost' }).select({ ...code(), qualityFloor: 50 });
+    expect(s).toMatchObject({ model: 'deepseek/deepseek-chat', floor: 85 });
+    expect(s.reason).toContain('(code floor)');
+  });
+
+  it('a fallback beyond the chain keeps the agent floor', () => {
+    const r = router({ mode: 'cost' });
+    const s = r.select(docs(90)); // deepseek-r1, 163k window
+    const next = r.next({ agent: 'writer', failed: s.model, errorKind: 'context_overflow', tried: [s.model, ...s.chain], now: T0 });
+    expect(next).toBeDefined();
+    expect(catalog.get(next!)?.quality).toBeGreaterThanOrEqual(90);
+  });
+
+  it('throws invalid_config naming the agent when no served model meets its floor', () => {
+    let error: unknown;
+    try {
+      router().select(docs(99));
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(FlowError);
+    expect((error as FlowError).code).toBe(FlowErrorCode.InvalidConfig);
+    expect((error as FlowError).message).toMatch(/agent "writer"'s quality floor 99 .*best served model is anthropic\/claude-opus-4-1-20250805 at quality 97/);
+    expect((error as FlowError).message).toContain("Lower the agent's qualityFloor");
+  });
+
+  it('explicit choices still win over it: the agent model and rules', () => {
+    expect(router().select({ ...docs(90), preferred: 'ollama/llama3.1:8b' }).model).toBe('ollama/llama3.1:8b');
+    expect(router({ rules: [{ agent: 'writer', model: 'openai/gpt-4o-mini' }] }).select(docs(90)).model).toBe('openai/gpt-4o-mini');
+  });
+
+  it('rejects a floor outside 0–100', () => {
+    for (const bad of [Number.NaN, -1, 101]) {
+      expect(() => router().select(docs(bad))).toThrow(expect.objectContaining({ code: FlowErrorCode.InvalidConfig }));
+    }
+  });
+});
+
 describe('ModelRouter.select — explicit choices', () => {
   it('an agent model that is served always wins, even under the floor', () => {
     const s = router({ mode: 'quality' }).select({ ...code(), preferred: 'ollama/qwen2.5-coder:7b' });
