@@ -76,17 +76,27 @@ export function decideInput(request: InputRequest, policy: InputPolicy = {}): 'a
   if (onPermission === 'ask') return 'ask';
   if (onPermission === 'allow') return { reply: 'once' };
   if (onPermission === 'reject') return { reply: 'reject', message: `opencode-flow: ${request.permission} was not allowed by the flow's policy` };
-  for (const rule of onPermission) {
-    if (rule.permission !== '*' && rule.permission !== request.permission) continue;
-    const pattern = rule.pattern ?? '*';
-    const re = globToRegExp(pattern);
-    const subjects = request.patterns.length ? request.patterns : [''];
-    if (!subjects.every((s) => re.test(s))) continue;
-    if (rule.action === 'ask') return 'ask';
-    if (rule.action === 'allow') return { reply: 'once' };
-    return { reply: 'reject', message: `opencode-flow: rule ${request.permission} ${pattern} rejects it` };
+  // Each subject (a command of a compound `a && b`, a path) gets the action of the first
+  // rule that matches it (none: reject). The request is allowed only if every subject is;
+  // any rejected subject rejects it, so `rm -rf x && echo ok` cannot slip past a rule
+  // for `rm -rf*` behind an allow-all rule.
+  const subjects = request.patterns.length ? request.patterns : [''];
+  let ask = false;
+  for (const subject of subjects) {
+    const rule = onPermission.find(
+      (r) => (r.permission === '*' || r.permission === request.permission) && globToRegExp(r.pattern ?? '*').test(subject),
+    );
+    if (!rule || rule.action === 'reject') {
+      return {
+        reply: 'reject',
+        message: rule
+          ? `opencode-flow: rule ${request.permission} ${rule.pattern ?? '*'} rejects ${subject}`
+          : `opencode-flow: no rule allows ${request.permission} ${subject}`,
+      };
+    }
+    if (rule.action === 'ask') ask = true;
   }
-  return { reply: 'reject', message: `opencode-flow: no rule allows ${request.permission} ${request.patterns.join(' ')}` };
+  return ask ? 'ask' : { reply: 'once' };
 }
 
 /** The answer used when nobody replied in time. */

@@ -43,6 +43,8 @@ export interface RunPlan {
   keepSessions: boolean;
   /** Show the flow in the Stately inspector. */
   inspect?: boolean;
+  /** The config's policy for agents without their own (permission requests, questions). */
+  inputPolicy?: FlowConfig['inputPolicy'];
   output: OutputOptions;
   /** The config file used, if any (absolute). */
   configPath?: string;
@@ -117,6 +119,7 @@ export async function planRun(flags: RunOptions, sources: PlanSources = {}): Pro
     modelRouter: config.modelRouter,
     keepSessions: flags.keepSessions || config.keepSessions === true,
     inspect: flags.inspect,
+    ...(config.inputPolicy ? { inputPolicy: config.inputPolicy } : {}),
     output: { json: flags.json, stream: flags.stream, quiet: flags.quiet, verbose: flags.verbose },
     ...(loaded ? { configPath: loaded.path } : {}),
   };

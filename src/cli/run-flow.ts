@@ -45,8 +45,11 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
     ...(plan.modelRouter ? { modelRouter: plan.modelRouter as Record<string, unknown> } : {}),
     ...(plan.inspect ? { inspect: true } : {}),
     // A person at a terminal is asked about permissions and questions; otherwise the
-    // agents' policy (default: reject) answers, so a flow never waits on nobody.
-    ...(askPerson ? { inputPolicy: { onPermission: 'ask' as const, onQuestion: 'ask' as const } } : {}),
+    // agents' policy (default: reject) answers, so a flow never waits on nobody. What the
+    // config's inputPolicy sets wins over both.
+    ...(askPerson || plan.inputPolicy
+      ? { inputPolicy: { ...(askPerson ? { onPermission: 'ask' as const, onQuestion: 'ask' as const } : {}), ...plan.inputPolicy } }
+      : {}),
     ...extras.flowOptions,
   });
   let interrupted = 0;

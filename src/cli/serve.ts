@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { zodToFlowError } from '../config/errors.js';
+import { FlowError, FlowErrorCode } from '../errors.js';
 import { ServeOptionsSchema, type ServeOptions } from '../serve/options.js';
 
 /** Raw commander options (and env) → the shape of {@link ServeOptionsSchema}. */
@@ -16,6 +17,15 @@ export function normaliseServeOptions(raw: Record<string, unknown>, env: NodeJS.
     ...(model ? { model } : {}),
     ...(raw.keepSessions ? { keepSessions: true } : {}),
   };
+  const timeout = raw.inputTimeout === undefined ? undefined : num(raw.inputTimeout)!;
+  if (timeout !== undefined && !(timeout > 0)) {
+    throw new FlowError(FlowErrorCode.InvalidConfig, `invalid option --input-timeout: expected a positive number of seconds, found "${String(raw.inputTimeout)}"`);
+  }
+  const inputPolicy = {
+    ...(raw.onPermission !== undefined ? { onPermission: raw.onPermission } : {}),
+    ...(raw.onQuestion !== undefined ? { onQuestion: raw.onQuestion } : {}),
+    ...(timeout !== undefined ? { inputTimeoutMs: Math.max(1, Math.round(timeout * 1000)) } : {}),
+  } as ServeOptions['inputPolicy'];
   return {
     port: num(raw.port),
     host: raw.host as string | undefined,
@@ -24,8 +34,11 @@ export function normaliseServeOptions(raw: Record<string, unknown>, env: NodeJS.
     maxFlows: num(raw.maxFlows),
     onShutdown: raw.onShutdown as 'cancel' | 'wait' | undefined,
     ...(Object.keys(flowOptions).length ? { flowOptions } : {}),
+    ...(Object.keys(inputPolicy ?? {}).length ? { inputPolicy } : {}),
   };
 }
+
+const describePolicy = (p: unknown) => (p === undefined ? 'reject' : typeof p === 'string' ? p : 'rules');
 
 /**
  * `opencode-flow serve`: the HTTP API, live dashboard and `/metrics` over one OpenCode
@@ -49,6 +62,9 @@ export function serveCommand(): Command {
     .option('--on-shutdown <mode>', 'on SIGTERM/SIGINT: "cancel" running flows or "wait" for them', 'cancel')
     .option('--model <provider/model>', 'model for agents of flows that name none')
     .option('--keep-sessions', 'keep OpenCode sessions after flows (default: delete them)')
+    .option('--on-permission <policy>', 'agents\' permission requests: "ask" (answer on the dashboard or POST /flows/:id/requests/:rid), "allow" or "reject" (default: reject)')
+    .option('--on-question <policy>', 'agents\' questions: "ask", "reject" or "first-option" (default: reject)')
+    .option('--input-timeout <seconds>', 'how long an "ask" waits for a person before rejecting (default: 300)')
     .exitOverride()
     .showHelpAfterError('(run opencode-flow serve --help for usage)')
     .configureOutput({ outputError: (s, write) => write(`opencode-flow: ${s.replace(/^error: /, 'error: ')}`) })
@@ -56,13 +72,15 @@ export function serveCommand(): Command {
       'after',
       `
 Routes: POST/GET /flows, GET/DELETE /flows/:id, GET /flows/:id/events (SSE), GET /flows/:id/cost,
+        GET /flows/:id/requests, POST /flows/:id/requests/:rid (permission requests, questions),
         GET /metrics (all with "Authorization: Bearer <token>" when a token is set),
         GET /healthz, GET /readyz, GET / (dashboard; open /#token=<token> or paste it there).
 
 Examples:
   $ opencode-flow serve
   $ OPENCODE_FLOW_TOKEN=$(openssl rand -hex 24) opencode-flow serve --host 0.0.0.0 --port 5000 --max-flows 8
-  $ opencode-flow serve --server http://127.0.0.1:4096 --on-shutdown wait`,
+  $ opencode-flow serve --server http://127.0.0.1:4096 --on-shutdown wait
+  $ opencode-flow serve --on-permission ask --on-question ask     # a person answers on the dashboard`,
     )
     .action(async (_raw: Record<string, unknown>, self: Command) => {
       // Flags such as --server and --model also exist on the root command, which may parse
@@ -82,6 +100,7 @@ Examples:
         `  OpenCode   ${serve.flow.serverUrl ?? '?'} (${o.server ? 'attached' : 'embedded'})`,
         `  auth       ${o.token ? 'bearer token required' : 'none (loopback only)'}`,
         `  flows      at most ${o.maxFlows} at once; on shutdown: ${o.onShutdown}`,
+        `  input      permissions: ${describePolicy(o.inputPolicy?.onPermission)}; questions: ${o.inputPolicy?.onQuestion ?? 'reject'}`,
       ];
       process.stdout.write(out.join('\n') + '\n');
     });

@@ -21,14 +21,25 @@ export type PermissionConfig = z.infer<typeof PermissionConfigSchema>;
 export const InputPolicySchema = z
   .object({
     onPermission: z
-      .union([
-        z.enum(['ask', 'allow', 'reject']),
-        z.array(z.object({ permission: z.string().min(1), pattern: z.string().optional(), action: z.enum(['allow', 'reject', 'ask']) }).strict()),
-      ])
+      .union(
+        [
+          z.enum(['ask', 'allow', 'reject']),
+          z.array(
+            z
+              .object({
+                permission: z.string().min(1),
+                pattern: z.string().optional(),
+                action: z.enum(['allow', 'reject', 'ask'], { message: 'expected "allow", "reject" or "ask"' }),
+              })
+              .strict(),
+          ),
+        ],
+        { message: 'expected "ask", "allow", "reject" or a list of rules { permission, pattern?, action }' },
+      )
       .optional(),
-    onQuestion: z.enum(['ask', 'reject', 'first-option']).optional(),
-    inputTimeoutMs: z.number().int().positive().optional(),
-    onInputTimeout: z.enum(['reject', 'fail']).optional(),
+    onQuestion: z.enum(['ask', 'reject', 'first-option'], { message: 'expected "ask", "reject" or "first-option"' }).optional(),
+    inputTimeoutMs: z.number({ message: 'expected a number of milliseconds' }).int({ message: 'expected a whole number of milliseconds' }).positive({ message: 'expected a positive time' }).optional(),
+    onInputTimeout: z.enum(['reject', 'fail'], { message: 'expected "reject" or "fail"' }).optional(),
   })
   .strict();
 

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { MemoryConfigSchema, parseMemoryUri } from '../memory/config.js';
 import { ModelRouterConfigSchema } from '../router/config.js';
-import { AgentConfigSchema, ModelIdSchema } from './agent.js';
+import { AgentConfigSchema, InputPolicySchema, ModelIdSchema } from './agent.js';
 import { formatPath } from './errors.js';
 
 /**
@@ -135,6 +135,9 @@ export const FlowConfigSchema = z
     model: ModelIdSchema.optional().describe('Model for agents without one, when not routing ("provider/model")'),
     fallback: z.array(ModelIdSchema).optional().describe('Models every agent falls back to, in order, after its own'),
     keepSessions: z.boolean().optional().describe('Keep the OpenCode sessions after the flow (default: delete them)'),
+    inputPolicy: InputPolicySchema.optional().describe(
+      'How every agent without its own inputPolicy answers permission requests and questions (default: ask the person on a terminal, else reject)',
+    ),
   })
   .superRefine((config, ctx) => {
     const seen = new Map<string, number>();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { InputPolicySchema } from '../config/agent.js';
 import { isLoopbackHost } from './loopback.js';
 
 /** What happens to running flows when the server is asked to stop (SIGTERM/SIGINT). */
@@ -59,6 +60,12 @@ export const ServeOptionsSchema = ServeAppOptionsSchema.extend({
   server: z.string().url({ message: 'expected a URL such as http://127.0.0.1:4096' }).optional(),
   /** Options of the `OpencodeFlow` behind the API (memory, default model, ...); `server` wins over `serverUrl`. */
   flowOptions: z.record(z.string(), z.unknown()).optional(),
+  /**
+   * How agents without a policy of their own answer permission requests and questions
+   * (default: reject). `{ onPermission: 'ask', onQuestion: 'ask' }` puts them in
+   * `GET /flows/:id/requests` and on the dashboard, for a person to answer.
+   */
+  inputPolicy: InputPolicySchema.optional(),
 })
   .strict()
   .superRefine((o, ctx) => {

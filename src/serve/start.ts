@@ -86,7 +86,11 @@ export async function startServe(options: ServeOptions = {}, runtime: StartServe
   if (!parsed.success) throw zodToFlowError(parsed.error, 'serve options');
   const o = parsed.data;
   const log = runtime.log ?? (() => {});
-  const flow = new OpencodeFlow({ ...(o.flowOptions as FlowOptions | undefined), ...(o.server ? { serverUrl: o.server } : {}) });
+  const flow = new OpencodeFlow({
+    ...(o.flowOptions as FlowOptions | undefined),
+    ...(o.inputPolicy ? { inputPolicy: o.inputPolicy } : {}),
+    ...(o.server ? { serverUrl: o.server } : {}),
+  });
   try {
     await flow.start();
   } catch (e) {

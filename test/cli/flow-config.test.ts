@@ -164,3 +164,26 @@ describe('published schema and README reference', () => {
     expect(() => parseFlowConfig(JSON.parse(json))).not.toThrow();
   });
 });
+
+describe('flow-level inputPolicy', () => {
+  it('is accepted for every agent without its own, and reaches the run plan', async () => {
+    const { planRun } = await import('../../src/cli/plan.js');
+    const { parseRunOptions } = await import('../../src/cli/run-flags.js');
+    const { dir, cleanup } = await tempDir('ocf-policy-');
+    try {
+      const inputPolicy = { onPermission: [{ permission: 'bash', pattern: 'rm -rf*', action: 'reject' }, { permission: 'bash', action: 'allow' }], onQuestion: 'first-option' };
+      await writeFile(join(dir, 'flow.config.json'), JSON.stringify({ task: 't', agents: ['reviewer'], inputPolicy }));
+      const plan = await planRun(parseRunOptions({}), { cwd: dir, presets: ['reviewer'] });
+      expect(plan.inputPolicy).toEqual(inputPolicy);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('a bad policy names the field and what was expected', () => {
+    const e = errorOf(() => parseFlowConfig({ agents: ['reviewer'], inputPolicy: { onPermission: 'maybe', onQuestoin: 'ask' } }, 'flow.config.json'));
+    const lines = e.message.split('\n').map((l) => l.trim());
+    expect(lines.some((l) => l.startsWith('inputPolicy.onPermission: '))).toBe(true);
+    expect(lines).toContain('inputPolicy.onQuestoin: unknown field; did you mean "onQuestion"?');
+  });
+});

@@ -94,6 +94,43 @@ describe('permission requests', () => {
   });
 });
 
+describe('permission rules', () => {
+  it('the flow\'s rules allow a safe command and reject `rm -rf*`, first match winning', async () => {
+    env.llm.script([
+      { match: { allText: 'RULES-SAFE', hasToolResult: false }, reply: { toolCalls: [{ name: 'bash', arguments: { command: 'echo RULES-SAFE-RAN', description: 'print a marker' } }] } },
+      { match: { allText: 'RULES-SAFE', hasToolResult: true }, reply: (req) => ({ text: `tool said: ${lastToolResult(req)}` }) },
+      { match: { allText: 'RULES-RM', hasToolResult: false }, reply: { toolCalls: [{ name: 'bash', arguments: { command: 'rm -rf ./rules-victim && echo RULES-RM-RAN', description: 'delete' } }] } },
+      { match: { allText: 'RULES-RM', hasToolResult: true }, reply: (req) => ({ text: `tool said: ${lastToolResult(req)}` }) },
+    ]);
+    // A flow-level policy: every agent without its own gets it.
+    const flow = new OpencodeFlow({
+      serverUrl: env.oc.url,
+      model: 'scripted/small',
+      memory: false,
+      persist: false,
+      inputPolicy: { onPermission: [{ permission: 'bash', pattern: 'rm -rf*', action: 'reject' }, { permission: 'bash', action: 'allow' }] },
+    });
+    try {
+      await flow.spawn(asker('safe'));
+      await flow.spawn(asker('reckless'));
+      const [safe, reckless] = await Promise.all([
+        flow.execute({ task: 'RULES-SAFE', agents: ['safe'] }),
+        flow.execute({ task: 'RULES-RM', agents: ['reckless'] }),
+      ]);
+      type WithInputs = (typeof safe.results)[0] & { inputs?: Array<{ request: { permission: string; patterns: string[] }; answer: { reply: string; message?: string }; by: string }> };
+      const s = safe.results[0]! as WithInputs;
+      const r = reckless.results[0]! as WithInputs;
+      expect(s.output).toContain('RULES-SAFE-RAN');
+      expect(s.inputs?.[0]).toMatchObject({ request: { permission: 'bash', patterns: ['echo RULES-SAFE-RAN'] }, answer: { reply: 'once' }, by: 'policy' });
+      expect(r.status).toBe('done');
+      expect(r.output).not.toContain('RULES-RM-RAN\n');
+      expect(r.inputs?.[0]).toMatchObject({ request: { permission: 'bash' }, answer: { reply: 'reject', message: expect.stringMatching(/rule bash rm -rf\* rejects rm -rf/) }, by: 'policy' });
+    } finally {
+      await flow.shutdown();
+    }
+  });
+});
+
 describe('questions', () => {
   const scriptQuestion = (marker: string) =>
     env.llm.script([

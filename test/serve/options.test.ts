@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { CreateFlowBodySchema, MAX_INLINE_AGENT_NAME, ServeOptionsSchema, isLoopbackHost } from '../../src/serve/index.js';
 import { hostOfHeader, httpUrl } from '../../src/serve/loopback.js';
 import { zodIssues } from '../../src/serve/api-error.js';
+import { normaliseServeOptions } from '../../src/cli/serve.js';
+import { FlowError } from '../../src/errors.js';
 
 describe('ServeOptionsSchema', () => {
   it('defaults to 127.0.0.1:5000, 4 flows, cancel on shutdown, 1 MiB bodies, 100 finished flows kept', () => {
@@ -30,6 +32,26 @@ describe('ServeOptionsSchema', () => {
     const r = ServeOptionsSchema.safeParse({ port: 70000, maxFlows: 0, onShutdown: 'later', token: 'short', server: 'nope', extra: 1 });
     expect(r.success).toBe(false);
     expect(zodIssues(r.error!).map((i) => i.path).sort()).toEqual(['(root)', 'maxFlows', 'onShutdown', 'port', 'server', 'token']);
+  });
+});
+
+describe('serve input policy flags', () => {
+  it('--on-permission, --on-question and --input-timeout become the flows\' input policy', () => {
+    const o = normaliseServeOptions({ onPermission: 'ask', onQuestion: 'first-option', inputTimeout: '30' }, {});
+    expect(o.inputPolicy).toEqual({ onPermission: 'ask', onQuestion: 'first-option', inputTimeoutMs: 30_000 });
+    expect(ServeOptionsSchema.parse(o).inputPolicy).toEqual(o.inputPolicy);
+    expect(normaliseServeOptions({}, {}).inputPolicy).toBeUndefined();
+  });
+
+  it('bad values name the field and what was expected', () => {
+    const r = ServeOptionsSchema.safeParse(normaliseServeOptions({ onPermission: 'maybe', onQuestion: 'sure' }, {}));
+    expect(r.success).toBe(false);
+    expect(zodIssues(r.error!)).toEqual([
+      { path: 'inputPolicy.onPermission', message: expect.stringContaining('expected "ask", "allow", "reject" or a list of rules') },
+      { path: 'inputPolicy.onQuestion', message: 'expected "ask", "reject" or "first-option"' },
+    ]);
+    expect(() => normaliseServeOptions({ inputTimeout: 'soon' }, {})).toThrow(FlowError);
+    expect(() => normaliseServeOptions({ inputTimeout: '-1' }, {})).toThrow(/--input-timeout: expected a positive number of seconds, found "-1"/);
   });
 });
 

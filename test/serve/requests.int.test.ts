@@ -21,7 +21,9 @@ beforeAll(async () => {
     port: 0,
     token: TOKEN,
     server: oc.url,
-    flowOptions: { model: 'scripted/small', memory: memory.uri, inputPolicy: { onPermission: 'ask' } },
+    flowOptions: { model: 'scripted/small', memory: memory.uri },
+    // What `opencode-flow serve --on-permission ask` sets.
+    inputPolicy: { onPermission: 'ask' },
   });
 });
 
