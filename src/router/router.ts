@@ -362,6 +362,21 @@ export class ModelRouter {
     return out;
   }
 
+  /**
+   * Estimated USD cost of a task on `model`, by the same formula and `expectedOutputTokens`
+   * as `select`; `undefined` when the server does not serve the model. What a budget should
+   * reserve before a prompt starts.
+   *
+   * @example
+   * ```ts
+   * budget.reserve(router.estimate('openai/gpt-5', estimatePromptTokens(task.text)) ?? 0);
+   * ```
+   */
+  estimate(model: string, promptTokens: number): number | undefined {
+    const info = this.catalog.resolve(model);
+    return info ? estimateCost(info, promptTokens, this.#outputTokens) : undefined;
+  }
+
   #rank(floor: number, promptTokens: number, now: number, limit?: number): RankedModel[] {
     // Room for the pick, the chain, and every model now cooling down (which the pick skips).
     let cooling = 0;

@@ -6,7 +6,7 @@ import { TASK_TYPES, type ModelRouterConfigInput, type TaskType } from '../route
 import type { ErrorKind } from '../router/error-kind.js';
 import { CostLedger } from '../router/ledger.js';
 import { ModelRouter } from '../router/router.js';
-import { DEFAULT_EXPECTED_OUTPUT_TOKENS, estimateCost, estimatePromptTokens } from '../router/score.js';
+import { estimatePromptTokens } from '../router/score.js';
 
 /**
  * An agent spec as routing reads it: {@link AgentSpec} plus the agent's own quality floor (a
@@ -128,8 +128,8 @@ export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
         }).model;
       }
       if (budget.maxCost === undefined && budget.maxCostPerTask === undefined) return model;
-      const info = model ? o.catalog.resolve(model) : undefined;
-      const estimate = info ? estimateCost(info, estimatePromptTokens(task.text), DEFAULT_EXPECTED_OUTPUT_TOKENS) : 0;
+      // The same estimate (and `expectedOutputTokens`) the router scores with.
+      const estimate = model ? (router.estimate(model, estimatePromptTokens(task.text)) ?? 0) : 0;
       const prev = reservations.get(agent);
       if (prev) budget.release(prev);
       const r = budget.reserve(estimate, `${agent}#${++seq}`);

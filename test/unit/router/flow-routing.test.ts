@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type { AgentResult } from '../../../machines/agent.js';
 import { FlowErrorCode } from '../../../src/errors.js';
-import { buildCatalog } from '../../../src/router/index.js';
+import { buildCatalog, estimatePromptTokens } from '../../../src/router/index.js';
 import { createFlowRouting, type RoutedAgentSpec } from '../../../src/runtime/routing.js';
 import { PROVIDERS } from './fixtures.js';
 
@@ -13,6 +14,10 @@ const writer = (qualityFloor?: number): RoutedAgentSpec => ({
   taskType: 'docs',
   ...(qualityFloor !== undefined ? { qualityFloor } : {}),
 });
+
+function result(agent: string, cost: number): AgentResult {
+  return { agent, taskId: agent, sessionID: `ses_${agent}`, model: '', status: 'done', output: '', cost, tokens: { input: 0, output: 0 }, attempts: [], startedAt: 0, finishedAt: 0 };
+}
 
 describe("createFlowRouting — an agent's quality floor", () => {
   it('an agent with floor 90 gets a model of quality ≥ 90 though its docs task type allows 60', () => {
@@ -41,5 +46,42 @@ describe("createFlowRouting — an agent's quality floor", () => {
     expect(() => createFlowRouting({ catalog, config: {}, routing: true, task: TASK, specs: [writer(99)] })).toThrow(
       expect.objectContaining({ code: FlowErrorCode.InvalidConfig, message: expect.stringContaining('agent "writer"\'s quality floor 99') }),
     );
+  });
+});
+
+describe('createFlowRouting — the budget hold before a prompt', () => {
+  const gpt5 = { ...writer(), model: 'openai/gpt-5' };
+  const task = { id: 'writer', text: TASK };
+  // gpt-5: $1.25/M in, $10/M out.
+  const estimate = (outputTokens: number) => (estimatePromptTokens(TASK) * 1.25 + outputTokens * 10) / 1e6;
+
+  it('holds the estimate with the default 1000 output tokens', () => {
+    const r = createFlowRouting({ catalog, config: {}, routing: false, task: TASK, specs: [gpt5], maxCost: 1 });
+    r.beforePrompt({ agent: 'writer', model: 'openai/gpt-5', task });
+    expect(r.budget.inFlight).toBeCloseTo(estimate(1000), 12);
+  });
+
+  it('holds the estimate with the configured expectedOutputTokens', () => {
+    const r = createFlowRouting({ catalog, config: { expectedOutputTokens: 50_000 }, routing: false, task: TASK, specs: [gpt5], maxCost: 1 });
+    r.beforePrompt({ agent: 'writer', model: 'openai/gpt-5', task });
+    expect(r.budget.inFlight).toBeCloseTo(estimate(50_000), 12);
+  });
+
+  it('refuses a prompt whose estimate with expectedOutputTokens is over the cap', () => {
+    // $0.1 is room for 1000 output tokens ($0.0138) but not for 50 000 ($0.5038).
+    const ok = createFlowRouting({ catalog, config: {}, routing: false, task: TASK, specs: [gpt5], maxCost: 0.1 });
+    expect(ok.beforePrompt({ agent: 'writer', model: 'openai/gpt-5', task })).toBe('openai/gpt-5');
+    const refused = createFlowRouting({ catalog, config: { expectedOutputTokens: 50_000 }, routing: false, task: TASK, specs: [gpt5], maxCost: 0.1 });
+    expect(() => refused.beforePrompt({ agent: 'writer', model: 'openai/gpt-5', task })).toThrow(
+      expect.objectContaining({ code: FlowErrorCode.BudgetExceeded }),
+    );
+  });
+
+  it('a finished task turns its hold into spending', () => {
+    const r = createFlowRouting({ catalog, config: {}, routing: false, task: TASK, specs: [gpt5], maxCost: 1 });
+    r.beforePrompt({ agent: 'writer', model: 'openai/gpt-5', task });
+    r.onResult(result('writer', 0.004));
+    expect(r.budget.inFlight).toBe(0);
+    expect(r.budget.spent).toBeCloseTo(0.004, 12);
   });
 });

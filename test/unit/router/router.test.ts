@@ -139,6 +139,18 @@ describe("ModelRouter.select — an agent's own quality floor", () => {
   });
 });
 
+describe('ModelRouter.estimate', () => {
+  it('uses expectedOutputTokens like select does', () => {
+    const r = router({ expectedOutputTokens: 5000 });
+    const s = r.select({ ...code(), preferred: 'openai/gpt-5' });
+    // 10k in at $1.25/M + 5k out at $10/M
+    expect(r.estimate('openai/gpt-5', PROMPT_TOKENS)).toBeCloseTo(0.0625, 12);
+    expect(s.estimate).toBe(r.estimate('openai/gpt-5', PROMPT_TOKENS));
+    expect(router().estimate('openai/gpt-5', PROMPT_TOKENS)).toBeCloseTo(0.0225, 12);
+    expect(r.estimate('nowhere/model', PROMPT_TOKENS)).toBeUndefined();
+  });
+});
+
 describe('ModelRouter.select — explicit choices', () => {
   it('an agent model that is served always wins, even under the floor', () => {
     const s = router({ mode: 'quality' }).select({ ...code(), preferred: 'ollama/qwen2.5-coder:7b' });
