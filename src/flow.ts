@@ -37,6 +37,7 @@ import type { MemoryClient } from './memory/ops.js';
 import { flowNamespace } from './memory/namespace.js';
 import { startMemoryMcpHttp, type MemoryMcpHttpServer } from './memory/mcp/http.js';
 import { buildCatalog, type ModelCatalog, type ProvidersAnswer } from './router/catalog.js';
+import { CostLedger, type CostSummary } from './router/ledger.js';
 import { parseModelRouterConfig, ROUTING_MODES, type ModelRouterConfigInput } from './router/config.js';
 import { createFlowRouting, type FlowRouting, type RoutedAgentSpec } from './runtime/routing.js';
 import { FlowStore, type StoredFlowMeta } from './runtime/flow-store.js';
@@ -214,20 +215,28 @@ export function toReport(out: SupervisorOutput): FlowReport {
       ...(r.retries ? { retries: r.retries } : {}),
     }),
   );
-  const byAgent: Record<string, number> = {};
-  const byModel: Record<string, number> = {};
-  for (const r of results) {
-    byAgent[r.agent] = (byAgent[r.agent] ?? 0) + r.cost;
-    const m = r.model || 'default';
-    byModel[m] = (byModel[m] ?? 0) + r.cost;
+  // Built from the results, which persist with the flow, so a stored flow's report is the
+  // live one. A hierarchical subtask's agent is named `<agent>:<subtask id>` by the supervisor;
+  // its task is the subtask id, any other result's its task id (the planner's `plan`/`aggregate`).
+  const subtaskOf = new Map((out.plan?.subtasks ?? []).map((t) => [`${t.agent}:${t.id}`, t.id]));
+  const ledger = new CostLedger();
+  for (const r of out.results) {
+    ledger.record({
+      agent: r.agent,
+      task: subtaskOf.get(r.agent) ?? r.taskId,
+      model: r.model || 'default',
+      sessionID: r.sessionID,
+      cost: r.cost,
+      tokens: r.tokens,
+    });
   }
-  const total = results.reduce((s, r) => s + r.cost, 0);
+  const cost: CostSummary = ledger.summary();
   return {
     flowId: out.flowId,
     status: out.status,
     mode: out.mode,
     results,
-    cost: { total, byAgent, byModel },
+    cost,
     durationMs: out.finishedAt - out.startedAt,
     ...(out.reason ? { reason: out.reason } : {}),
     ...(out.plan ? { plan: out.plan } : {}),

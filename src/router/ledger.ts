@@ -110,6 +110,22 @@ export interface SessionTotals extends Totals {
 }
 
 /**
+ * What a flow report shows of the ledger (USD): the total, and each agent's own cost, each
+ * model's and each task's.
+ *
+ * @example
+ * ```ts
+ * const { total, byAgent, byModel, byTask } = ledger.summary();
+ * ```
+ */
+export interface CostSummary {
+  total: number;
+  byAgent: Record<string, number>;
+  byModel: Record<string, number>;
+  byTask: Record<string, number>;
+}
+
+/**
  * One printable row of {@link CostLedger.table}: agents in tree order (each parent before its
  * children, `depth` for indenting), then one `total` row.
  *
@@ -248,6 +264,17 @@ export class CostLedger {
       out[sessionID] = { ...totals, agent: agents.get(sessionID) ?? '' };
     }
     return out;
+  }
+
+  /** USD per agent (own cost, not the subtree), model and task, and the total: a report's `cost`. */
+  summary(): CostSummary {
+    const usd = (groups: Map<string, Totals>): Record<string, number> => Object.fromEntries([...groups].map(([key, t]) => [key, t.cost]));
+    return {
+      total: this.total().cost,
+      byAgent: usd(this.#group((e) => e.agent)),
+      byModel: usd(this.#group((e) => e.model)),
+      byTask: usd(this.#group((e) => e.task)),
+    };
   }
 
   /** Rows for printing: agents in tree order, then a total row. */

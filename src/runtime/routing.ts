@@ -4,7 +4,6 @@ import { Budget } from '../router/budget.js';
 import type { ModelCatalog } from '../router/catalog.js';
 import { TASK_TYPES, type ModelRouterConfigInput, type TaskType } from '../router/config.js';
 import type { ErrorKind } from '../router/error-kind.js';
-import { CostLedger } from '../router/ledger.js';
 import { ModelRouter } from '../router/router.js';
 import { estimatePromptTokens } from '../router/score.js';
 
@@ -23,11 +22,13 @@ export interface RoutedAgentSpec extends AgentSpec {
   qualityFloor?: number;
 }
 
-/** Per-flow routing state: the router (with its shared cooldowns), the budget and the ledger. */
+/**
+ * Per-flow routing state: the router (with its shared cooldowns) and the budget. What the
+ * flow spent is summed from its results (`toReport`), which persist with the flow.
+ */
 export interface FlowRouting {
   readonly router: ModelRouter;
   readonly budget: Budget;
-  readonly ledger: CostLedger;
   /** Agents with their models decided (explicit, rule or scoring). */
   readonly specs: RoutedAgentSpec[];
   /** The agent machine's `chooseFallback`. */
@@ -38,7 +39,7 @@ export interface FlowRouting {
    * `budget_exceeded` when the prompt must not start). Returns the model to use.
    */
   beforePrompt(input: { agent: string; model: string; task: AgentTask }): string;
-  /** Books a finished task in the ledger and the budget. */
+  /** Books a finished task's cost in the budget. */
   onResult(result: AgentResult): void;
 }
 
@@ -64,7 +65,7 @@ const taskTypeOf = (spec: RoutedAgentSpec): TaskType | undefined =>
 const toRouterKind = (k: AgentErrorKind): ErrorKind => (k === 'aborted' || k === 'budget' || k === 'input' ? 'other' : k);
 
 /**
- * Decide each agent's model and wire the router, budget and ledger into a flow: explicit models win;
+ * Decide each agent's model and wire the router and budget into a flow: explicit models win;
  * otherwise, when routing, the router picks (rules, then scoring over the models meeting the
  * higher of the task type's floor and the agent's own `qualityFloor`);
  * otherwise OpenCode's default model. Fallback walks the agent's explicit chain, or the
@@ -80,7 +81,6 @@ export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
   const router = new ModelRouter(o.catalog, o.config);
   const maxCost = o.maxCost ?? (o.config as { maxCost?: number }).maxCost;
   const budget = new Budget({ maxCost, maxCostPerTask: (o.config as { maxCostPerTask?: number }).maxCostPerTask, spent: o.spent });
-  const ledger = new CostLedger();
   const explicitChains = new Map<string, string[]>();
   const routed = new Set<string>();
 
@@ -101,7 +101,6 @@ export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
   return {
     router,
     budget,
-    ledger,
     specs,
     chooseFallback({ agent, failed, errorKind, attempts, chain }) {
       const explicit = explicitChains.get(agent) ?? [];
@@ -141,14 +140,6 @@ export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
       return model;
     },
     onResult(result) {
-      ledger.record({
-        agent: result.agent,
-        task: result.taskId,
-        model: result.model || 'default',
-        sessionID: result.sessionID,
-        cost: result.cost,
-        tokens: { input: result.tokens.input, output: result.tokens.output },
-      });
       const id = reservations.get(result.agent);
       reservations.delete(result.agent);
       budget.commit(result.cost, id);

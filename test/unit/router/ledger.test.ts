@@ -70,6 +70,17 @@ describe('CostLedger', () => {
     expect(bySession['s-w1']).toMatchObject({ agent: 'worker-1', messages: 2 });
   });
 
+  it("summarises in USD for a report: total, each agent's own cost, per model and per task", () => {
+    const s = sample().summary();
+    expect(s.total).toBeCloseTo(0.07, 12);
+    expect(Object.keys(s.byAgent).sort()).toEqual(['lead', 'solo', 'sub-1', 'worker-1', 'worker-2']);
+    expect(s.byAgent.lead).toBeCloseTo(0.05, 12); // own cost, not the subtree's
+    expect(s.byAgent['worker-1']).toBeCloseTo(0.006, 12);
+    expect(s.byModel['openai/gpt-5-mini']).toBeCloseTo(0.014, 12);
+    expect(s.byTask).toEqual({ plan: expect.closeTo(0.05, 12), build: expect.closeTo(0.006, 12), test: expect.closeTo(0.004, 12) });
+    expect(new CostLedger().summary()).toEqual({ total: 0, byAgent: {}, byModel: {}, byTask: {} });
+  });
+
   it('prints the tree in order with a total row', () => {
     const rows = sample().table();
     expect(rows.map((r) => [r.agent, r.depth])).toEqual([
