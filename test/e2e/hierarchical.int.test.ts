@@ -28,6 +28,38 @@ const PLAN = {
 
 const subtaskId = (r: ScriptedRequest) => /# Your subtask \((s\d+)\)/.exec(r.lastUser)?.[1];
 
+/** Ids of every session the OpenCode server lists now. */
+async function sessionIds(flow: OpencodeFlow): Promise<Set<string>> {
+  const { data } = await flow.opencode.sdk.session.list({ limit: 10_000 });
+  return new Set((data ?? []).map((s) => s.id));
+}
+
+/**
+ * What OpenCode itself says a flow cost, found without the flow's report: the sessions the
+ * server gained since `before` must form one tree (the planner's session and its children,
+ * walked with `session.children`); the figure is the sum of their assistant messages'
+ * `info.cost`. Needs `keepSessions`.
+ */
+async function opencodeCost(flow: OpencodeFlow, before: Set<string>): Promise<{ root: string; sessions: Set<string>; cost: number }> {
+  const created = [...(await sessionIds(flow))].filter((id) => !before.has(id));
+  const roots = await Promise.all(created.map((id) => flow.opencode.getSession(id)));
+  const top = roots.filter((s) => !s.parentID).map((s) => s.id);
+  expect(top, 'one root session per flow').toHaveLength(1);
+  const sessions = new Set<string>();
+  const walk = async (id: string): Promise<void> => {
+    sessions.add(id);
+    for (const c of await flow.opencode.children(id)) await walk(c.id);
+  };
+  await walk(top[0]!);
+  // Every session the flow made hangs under the root: none can be left out of the sum.
+  expect([...sessions].sort()).toEqual([...created].sort());
+  let cost = 0;
+  for (const id of sessions) {
+    for (const m of await flow.opencode.messages(id)) if (m.info.role === 'assistant') cost += m.info.cost ?? 0;
+  }
+  return { root: top[0]!, sessions, cost };
+}
+
 const env = useScriptedOpencode();
 
 describe('hierarchical flows', () => {
@@ -41,6 +73,8 @@ describe('hierarchical flows', () => {
     const doneAt: Record<string, number> = {};
     flow.on('agent.done', (e) => (doneAt[e.agent.split(':')[1] ?? e.agent] = e.result.finishedAt));
     try {
+      await flow.start();
+      const before = await sessionIds(flow);
       const report = await flow.execute({ task: 'HIER-TASK: build a todo API', agents: ['coder', 'tester', 'reviewer'], mode: 'hierarchical' });
       expect(report.status, JSON.stringify({ reason: report.reason, r: report.results.map((r) => [r.agent, r.status, r.error]) })).toBe('completed');
       expect(report.plan?.subtasks).toHaveLength(12);
@@ -69,13 +103,17 @@ describe('hierarchical flows', () => {
       for (const r of report.results.slice(1, 13)) expect(childIds.has(r.sessionID)).toBe(true);
       // The aggregate mentions every subtask's output.
       for (const t of PLAN.subtasks) expect(report.output).toMatch(new RegExp(`OUT-${t.id}\\b`));
-      // Cost: the sum of every session's own cost.
-      const sessionCosts = await Promise.all(
-        [...new Set(report.results.map((r) => r.sessionID))].map(async (id) =>
-          (await flow.opencode.messages(id)).reduce((s, m) => s + (m.info.role === 'assistant' ? (m.info.cost ?? 0) : 0), 0),
-        ),
-      );
-      expect(report.cost.total).toBeCloseTo(sessionCosts.reduce((a, b) => a + b, 0), 12);
+      // Cost: what OpenCode's own sessions cost, found on the server rather than in the report.
+      const oc = await opencodeCost(flow, before);
+      expect(oc.root).toBe(planner.sessionID);
+      expect(oc.sessions.size).toBe(13); // the planner's session and one per subtask
+      expect(oc.cost).toBeGreaterThan(0);
+      expect(report.cost.total).toBeCloseTo(oc.cost, 12);
+      // The same money per task: every subtask by its id, the planner's plan and aggregation.
+      const byTask = (report.cost as typeof report.cost & { byTask: Record<string, number> }).byTask;
+      expect(Object.keys(byTask).sort()).toEqual([...PLAN.subtasks.map((t) => t.id), 'aggregate', 'plan'].sort());
+      expect(byTask.s5).toBe(report.results.find((r) => r.agent === 'coder:s5')!.cost);
+      expect(Object.values(byTask).reduce((a, b) => a + b, 0)).toBeCloseTo(oc.cost, 12);
     } finally {
       await flow.shutdown();
     }
@@ -96,6 +134,29 @@ describe('hierarchical flows', () => {
     }
   });
 
+  // Known gap, left to machines/supervisor.ts: `askPlannerAgain` keeps neither the rejected
+  // answer's cost in `spent` nor in the planner's result, so the report misses it. When that
+  // is fixed this test fails: make it an `it`.
+  it.fails("KNOWN GAP: a rejected plan answer's cost is in the report", async () => {
+    env.llm.script([
+      { match: { allText: 'REPLAN-TASK', lastUser: '# Plan this task for the team' }, reply: { text: 'no plan, sorry', usage: { prompt_tokens: 100_000, completion_tokens: 10 } } },
+      { match: { allText: 'REPLAN-TASK', lastUser: 'Your plan could not be used' }, reply: { text: JSON.stringify({ subtasks: [{ id: 'a', title: 'one', description: 'first', agent: 'coder' }] }) } },
+      { match: { allText: 'REPLAN-TASK', lastUser: 'All subtasks of your plan have finished' }, reply: { text: 'combined' } },
+      { match: { allText: 'REPLAN-TASK', lastUser: '# Your subtask' }, reply: { text: 'did a' } },
+    ]);
+    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, keepSessions: true });
+    try {
+      await flow.start();
+      const before = await sessionIds(flow);
+      const report = await flow.execute({ task: 'REPLAN-TASK', agents: ['coder'], mode: 'hierarchical' });
+      expect(report.status).toBe('completed');
+      const oc = await opencodeCost(flow, before);
+      expect(report.cost.total).toBeCloseTo(oc.cost, 12);
+    } finally {
+      await flow.shutdown();
+    }
+  });
+
   it('plan-execute runs as a machine through flow.run', async () => {
     env.llm.script([
       { match: { allText: 'PE-TASK', lastUser: '# Plan this task for the team' }, reply: { text: JSON.stringify({ subtasks: [{ id: 'a', title: 'one', description: 'first', agent: 'coder' }, { id: 'b', title: 'two', description: 'second', agent: 'tester', dependsOn: ['a'] }] }) } },
@@ -104,14 +165,24 @@ describe('hierarchical flows', () => {
     ]);
     const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false });
     try {
+      await flow.start();
+      const before = await sessionIds(flow);
       const { output, cost } = await flow.run(
         planExecuteMachine,
-        planExecuteInput({ task: 'PE-TASK', planner: await flow.agentSpec('planner'), agents: [await flow.agentSpec('coder'), await flow.agentSpec('tester')] }),
+        planExecuteInput({
+          task: 'PE-TASK',
+          planner: await flow.agentSpec('planner'),
+          agents: [await flow.agentSpec('coder'), await flow.agentSpec('tester')],
+          keepSessions: true,
+        }),
       );
       expect(output.status).toBe('completed');
       expect(output.output).toBe('combined');
       expect(output.results.map((r) => r.agent)).toEqual(['planner', 'coder:a', 'tester:b', 'planner']);
-      expect(cost.total).toBeCloseTo(output.results.reduce((s, r) => s + r.cost, 0), 12);
+      const oc = await opencodeCost(flow, before);
+      expect(oc.sessions.size).toBe(3);
+      expect(oc.cost).toBeGreaterThan(0);
+      expect(cost.total).toBeCloseTo(oc.cost, 12);
     } finally {
       await flow.shutdown();
     }
