@@ -194,6 +194,7 @@ const SCRIPT = `
       a.output = (res.output || '').slice(-400); a.error = res.error || ''; a.fallbacks = Math.max(0, res.attempts.length - 1);
       f.agents.set(res.agent, a);
     });
+    if (r.mode === 'hierarchical') f.agents.forEach(function (a, n) { if (a.status === 'pending') f.agents.delete(n); });
     f.agents.forEach(function (a) { if (a.status === 'pending' || a.status === 'running') { a.status = r.status === 'completed' ? a.status : 'cancelled'; } });
     f.loaded = true;
   }
@@ -203,7 +204,9 @@ const SCRIPT = `
     switch (type) {
       case 'flow.started':
         f.mode = d.mode; f.task = d.task;
-        d.agents.forEach(function (n) { if (!f.agents.has(n)) f.agents.set(n, newAgent(n)); });
+        // A hierarchical flow runs its agents per subtask (coder:s1), as they appear.
+        if (d.mode === 'hierarchical') d.agents.forEach(function (n) { var x = f.agents.get(n); if (x && x.status === 'pending') f.agents.delete(n); });
+        else d.agents.forEach(function (n) { if (!f.agents.has(n)) f.agents.set(n, newAgent(n)); });
         break;
       case 'agent.state':
         a.state = d.state; if (d.model) a.model = d.model;

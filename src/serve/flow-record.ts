@@ -1,9 +1,15 @@
 import type { FlowEvents, FlowReport } from '../flow.js';
+import type { FlowMode } from '../../machines/supervisor.js';
 
 /** Status of a flow served by the API: `running` until its report exists. */
 export type ServeFlowStatus = 'running' | FlowReport['status'];
 
 /** Names of the flow events the API relays. */
+/** Views kept per flow at most (a hierarchical plan adds one per subtask). */
+const MAX_VIEWS = 1000;
+
+const newView = (agent: string): AgentView => ({ agent, status: 'pending', state: 'pending', model: '', tokens: { input: 0, output: 0 }, cost: 0, fallbacks: [] });
+
 export const AGENT_EVENTS = [
   'agent.state',
   'agent.delta',
@@ -51,7 +57,7 @@ export interface FlowCost {
 export interface RunningFlowView {
   flowId: string;
   status: 'running';
-  mode: 'parallel' | 'sequential';
+  mode: FlowMode;
   task: string;
   startedAt: string;
   agents: AgentView[];
@@ -84,7 +90,7 @@ export interface FlowSummary {
 export class FlowRecord {
   readonly id: string;
   readonly task: string;
-  readonly mode: 'parallel' | 'sequential';
+  readonly mode: FlowMode;
   /** Agent names as the client gave them, in order. */
   readonly agents: string[];
   readonly startedAt = Date.now();
@@ -105,16 +111,15 @@ export class FlowRecord {
   private readonly startedPromise: Promise<void>;
   private resolveStarted!: () => void;
 
-  constructor(init: { id: string; task: string; mode: 'parallel' | 'sequential'; agents: string[]; alias?: Map<string, string>; maxEvents?: number }) {
+  constructor(init: { id: string; task: string; mode: FlowMode; agents: string[]; alias?: Map<string, string>; maxEvents?: number }) {
     this.id = init.id;
     this.task = init.task;
     this.mode = init.mode;
     this.agents = init.agents;
     this.alias = init.alias ?? new Map();
     this.maxEvents = init.maxEvents ?? 10_000;
-    for (const a of init.agents) {
-      this.views.set(a, { agent: a, status: 'pending', state: 'pending', model: '', tokens: { input: 0, output: 0 }, cost: 0, fallbacks: [] });
-    }
+    // A hierarchical flow runs its agents per subtask (`coder:s1`), known only once planned.
+    if (init.mode !== 'hierarchical') for (const a of init.agents) this.views.set(a, newView(a));
     this.settledPromise = new Promise((r) => (this.resolveSettled = r));
     this.startedPromise = new Promise((r) => (this.resolveStarted = r));
   }
@@ -139,7 +144,12 @@ export class FlowRecord {
 
   /** The client's name of an agent from the name it ran under. */
   displayName(name: string): string {
-    return this.alias.get(name) ?? name;
+    const shown = this.alias.get(name);
+    if (shown !== undefined) return shown;
+    // Hierarchical flows run an agent once per subtask, as `<agent>:<subtask id>`.
+    const colon = name.lastIndexOf(':');
+    const base = colon > 0 ? this.alias.get(name.slice(0, colon)) : undefined;
+    return base !== undefined ? `${base}${name.slice(colon)}` : name;
   }
 
   /** The library accepted the flow: every agent resolved, the supervisor exists. */
@@ -156,6 +166,11 @@ export class FlowRecord {
    */
   onAgentEvent<T extends AgentEventType>(type: T, payload: AgentEventPayload<T>): AgentEventPayload<T> {
     const e = this.rename(payload);
+    // Agents a flow creates as it goes (a hierarchical flow's planner and subtasks) get a
+    // view of their own when they first appear.
+    if (!this.views.has(e.agent) && this.views.size < MAX_VIEWS) {
+      this.views.set(e.agent, newView(e.agent));
+    }
     const view = this.views.get(e.agent);
     if (view) {
       switch (e.type) {
@@ -214,9 +229,9 @@ export class FlowRecord {
     return mapped;
   }
 
-  /** Agents as seen now. */
+  /** Agents as seen now: the flow's own in order, then those it created as it ran. */
   agentViews(): AgentView[] {
-    return this.agents.map((a) => ({ ...this.views.get(a)! }));
+    return [...this.views.values()].map((v) => ({ ...v, tokens: { ...v.tokens }, fallbacks: [...v.fallbacks] }));
   }
 
   /** Cost so far: finished agents' cost (a running agent's cost is known when it ends). */

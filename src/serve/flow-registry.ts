@@ -127,6 +127,8 @@ export class FlowRegistry {
           ...(body.fallback !== undefined ? { fallback: body.fallback } : {}),
           ...(body.optimize !== undefined ? { optimize: body.optimize } : {}),
           ...(body.maxCost !== undefined ? { maxCost: body.maxCost } : {}),
+          ...(body.maxConcurrent !== undefined ? { maxConcurrent: body.maxConcurrent } : {}),
+          ...(body.onAgentFailure !== undefined ? { onAgentFailure: body.onAgentFailure } : {}),
         })
         .then(
           (report) => ({ report }),

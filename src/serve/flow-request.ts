@@ -49,7 +49,11 @@ export const CreateFlowBodySchema = z
           seen.add(name);
         });
       }),
-    mode: z.enum(['parallel', 'sequential'], { message: 'expected "parallel" or "sequential"' }).default('parallel'),
+    mode: z.enum(['parallel', 'sequential', 'hierarchical'], { message: 'expected "parallel", "sequential" or "hierarchical"' }).default('parallel'),
+    /** Agents at once in parallel mode (and subtasks at once in hierarchical mode). */
+    maxConcurrent: z.number({ message: 'expected a number of agents' }).int({ message: 'expected a whole number of agents' }).min(1, { message: 'expected at least 1' }).max(64).optional(),
+    /** `continue` (default): the other agents carry on when one fails; `fail`: the first failure ends the flow. */
+    onAgentFailure: z.enum(['continue', 'fail'], { message: 'expected "continue" or "fail"' }).optional(),
     /** Model for agents without one (`provider/model`). */
     model: ModelIdSchema.optional(),
     /** Routing mode for agents without an explicit model. */

@@ -131,7 +131,7 @@ describe('POST /flows validation', () => {
     const cases: Array<[unknown, string[]]> = [
       [{}, ['task', 'agents']],
       [{ task: '', agents: [] }, ['task', 'agents']],
-      [{ task: 'x', agents: ['coder'], mode: 'hierarchical' }, ['mode']],
+      [{ task: 'x', agents: ['coder'], mode: 'tree' }, ['mode']],
       [{ task: 'x', agents: ['coder'], timeout: -5, maxCost: 0 }, ['timeout', 'maxCost']],
       [{ task: 'x', agents: ['coder'], optimize: 'cheapest', model: 'nomodel' }, ['optimize', 'model']],
       [{ task: 'x', agents: ['coder'], fallback: ['scripted/small', 'bad'] }, ['fallback[1]']],
@@ -257,6 +257,43 @@ describe('flows', () => {
     expect(line).toMatchObject({ status: 'completed', agents: ['researcher', 'scout'] });
     expect(line.cost).toBeCloseTo(cost.body.total, 12);
     expect(Date.parse(line.startedAt)).toBeLessThanOrEqual(Date.parse(line.finishedAt));
+  });
+
+  it('runs a hierarchical flow: the planner\'s subtasks appear as agents as they run, inline agents by their given name', async () => {
+    const plan = {
+      subtasks: [
+        { id: 's1', title: 'design', description: 'design it', agent: 'scout', dependsOn: [] },
+        { id: 's2', title: 'review', description: 'review it', agent: 'reviewer', dependsOn: ['s1'] },
+      ],
+    };
+    llm.script([
+      // The planner names agents as its prompt lists them: an inline agent by its flow-scoped name.
+      {
+        match: { allText: 'HIER-API', lastUser: '# Plan this task for the team' },
+        reply: (req) => {
+          const scout = /^- (scout\.[0-9a-f]+)/m.exec(req.lastUser)?.[1] ?? 'scout?';
+          return { text: JSON.stringify({ subtasks: plan.subtasks.map((t) => (t.agent === 'scout' ? { ...t, agent: scout } : t)) }) };
+        },
+      },
+      { match: { allText: 'HIER-API', lastUser: 'All subtasks of your plan have finished' }, reply: { text: 'HIER-API combined' } },
+      { match: { allText: 'HIER-API', lastUser: '# Your subtask (s1)' }, reply: { text: 'design done', chunks: 4, chunkDelayMs: 150 } },
+      { match: { allText: 'HIER-API', lastUser: '# Your subtask (s2)' }, reply: { text: 'review done' } },
+    ]);
+    const r = await post({ task: 'HIER-API: plan a thing', agents: ['reviewer', { name: 'scout', systemPrompt: 'SCOUT' }], mode: 'hierarchical', maxConcurrent: 2, onAgentFailure: 'fail' });
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    const rep = await report(r.body.id);
+    expect(rep.status).toBe('completed');
+    expect(rep.mode).toBe('hierarchical');
+    expect(rep.output).toBe('HIER-API combined');
+    // The planner answers twice: the plan, then the combined output.
+    expect(rep.results.map((x: { agent: string }) => x.agent).sort()).toEqual(['planner', 'planner', 'reviewer:s2', 'scout:s1']);
+    const view = await call(base, 'GET', `/flows/${r.body.id}`);
+    expect(view.body.results.find((x: { agent: string }) => x.agent === 'scout:s1').output).toBe('design done');
+    const cost = await call(base, 'GET', `/flows/${r.body.id}/cost`);
+    expect(Object.keys(cost.body.byAgent).sort()).toEqual(['planner', 'reviewer:s2', 'scout:s1']);
+    const bad = await post({ task: 'x', agents: ['reviewer'], mode: 'tree', maxConcurrent: 0, onAgentFailure: 'panic' });
+    expect(bad.status).toBe(400);
+    expect((bad.body as unknown as { error: { issues: Array<{ path: string }> } }).error.issues.map((i) => i.path).sort()).toEqual(['maxConcurrent', 'mode', 'onAgentFailure']);
   });
 
   it('keeps inline agents of concurrent flows apart, even with the same name', async () => {

@@ -67,6 +67,27 @@ describe('FlowRecord', () => {
     expect(rec.summary()).toMatchObject({ id: flowId, status: 'completed', agents: ['coder', 'scout'], cost: 1 });
   });
 
+  it('a hierarchical flow shows the planner and each subtask run as it appears, inline ones by their given name', () => {
+    const rec = new FlowRecord({ id: flowId, task: 't', mode: 'hierarchical', agents: ['coder', 'scout'], alias: new Map([['scout.abc123', 'scout']]) });
+    rec.markStarted();
+    const first = rec.view();
+    if (first.status !== 'running') throw new Error('expected a running view');
+    expect(first.agents).toEqual([]);
+    rec.onAgentEvent('agent.state', state('planner', 'streaming'));
+    rec.onAgentEvent('agent.done', { type: 'agent.done', flowId, agent: 'planner', result: result('planner') });
+    expect(rec.onAgentEvent('agent.state', state('scout.abc123:s1', 'prompting')).agent).toBe('scout:s1');
+    rec.onAgentEvent('agent.state', state('coder:s2', 'prompting'));
+    const view = rec.view();
+    if (view.status !== 'running') throw new Error('expected a running view');
+    expect(view.agents.map((a) => [a.agent, a.status])).toEqual([
+      ['planner', 'done'],
+      ['scout:s1', 'running'],
+      ['coder:s2', 'running'],
+    ]);
+    const report = rec.finish(reportOf([result('planner'), result('scout.abc123:s1'), result('coder:s2')]));
+    expect(report.results.map((r) => r.agent)).toEqual(['planner', 'scout:s1', 'coder:s2']);
+  });
+
   it('replays the backlog then live events, with no gap or repeat, and ends after flow.done', async () => {
     const rec = new FlowRecord({ id: flowId, task: 't', mode: 'parallel', agents: ['a'] });
     rec.markStarted();
