@@ -97,12 +97,21 @@ export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
 
   const reservations = new Map<string, string>();
   let seq = 0;
+  // A hierarchical flow runs a worker's subtasks as agents named `<worker>:<subtask id>`:
+  // they are routed as their worker (its explicit chain, its ranking, its floor).
+  const routeAs = (agent: string): string => {
+    if (explicitChains.has(agent)) return agent;
+    let worker: string | undefined;
+    for (const name of explicitChains.keys()) if (agent.startsWith(`${name}:`) && name.length > (worker?.length ?? -1)) worker = name;
+    return worker ?? agent;
+  };
 
   return {
     router,
     budget,
     specs,
-    chooseFallback({ agent, failed, errorKind, attempts, chain }) {
+    chooseFallback({ agent: name, failed, errorKind, attempts, chain }) {
+      const agent = routeAs(name);
       const explicit = explicitChains.get(agent) ?? [];
       const next = router.next({
         agent,
@@ -116,10 +125,11 @@ export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
     },
     beforePrompt({ agent, model: planned, task }) {
       let model = planned;
-      if (routed.has(agent) && model && router.isCoolingDown(model)) {
-        const spec = specs.find((s) => s.name === agent);
+      const routeAsAgent = routeAs(agent);
+      if (routed.has(routeAsAgent) && model && router.isCoolingDown(model)) {
+        const spec = specs.find((s) => s.name === routeAsAgent);
         model = router.select({
-          agent,
+          agent: routeAsAgent,
           role: spec?.role,
           task: o.task,
           taskType: spec ? taskTypeOf(spec) : undefined,

@@ -85,3 +85,36 @@ describe('createFlowRouting — the budget hold before a prompt', () => {
     expect(r.budget.spent).toBeCloseTo(0.004, 12);
   });
 });
+
+describe('createFlowRouting — fallback of a hierarchical subtask agent (`<agent>:<id>`)', () => {
+  const coder: RoutedAgentSpec = { name: 'coder', role: 'coder', taskType: 'code', qualityFloor: 90 };
+
+  it("walks its worker's ranking, so the worker's floor holds", () => {
+    const r = createFlowRouting({ catalog, config: { mode: 'cost' }, routing: true, task: 'Build the API', specs: [coder] });
+    const first = r.specs[0]!.model!;
+    const seen: string[] = [first];
+    for (let i = 0; i < 4; i++) {
+      const next = r.chooseFallback({ agent: 'coder:s1', failed: seen.at(-1)!, errorKind: 'server', attempts: seen.map((model) => ({ model })), chain: [] });
+      expect(next).not.toBeNull();
+      expect(catalog.get(next!)?.quality).toBeGreaterThanOrEqual(90);
+      seen.push(next!);
+    }
+  });
+
+  it("is re-picked before a prompt as its worker when its model is cooling down", () => {
+    const r = createFlowRouting({ catalog, config: { mode: 'cost' }, routing: true, task: 'Build the API', specs: [coder] });
+    const first = r.specs[0]!.model!;
+    r.router.cooldown(first);
+    const model = r.beforePrompt({ agent: 'coder:s1', model: first, task: { id: 'coder:s1', text: 'Build the schema' } });
+    expect(model).not.toBe(first);
+    expect(catalog.get(model)?.quality).toBeGreaterThanOrEqual(90);
+  });
+
+  it("walks its worker's explicit chain", () => {
+    // Not the ranking's order: the cheapest general model (ollama) would come first.
+    const chain = ['openai/gpt-4o-mini', 'ollama/llama3.1:8b'];
+    const r = createFlowRouting({ catalog, config: { mode: 'cost' }, routing: true, task: 'Build the API', specs: [{ ...coder, fallback: chain }] });
+    const first = r.specs[0]!.model!;
+    expect(r.chooseFallback({ agent: 'coder:s1', failed: first, errorKind: 'server', attempts: [{ model: first }], chain })).toBe('openai/gpt-4o-mini');
+  });
+});
