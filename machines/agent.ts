@@ -7,6 +7,11 @@ import { decideInput, timeoutAnswer, type InputAnswer, type InputPolicy, type In
  * and `cleanup` as real states. Every effect is a named actor supplied with
  * `agentMachine.provide({ actors })` (see `src/runtime/agent-actors.ts`), so the machine
  * itself does no I/O and can be driven by fakes in tests.
+ *
+ * Restored from a snapshot (a flow resumed after its process died), an agent that was in
+ * `working` reconciles through its restarted `watchSession`: an answer that arrived
+ * meanwhile finishes it as usual; a prompt left unanswered or aborted (`oc.interrupted`)
+ * is sent again on the same model, counted as an attempt; a busy session is watched on.
  */
 
 /** A resolved agent: what the machine needs to run one. */
@@ -158,10 +163,21 @@ export type AgentEvent =
   | { type: 'oc.tool'; tool: string; status: string; input?: unknown }
   | { type: 'oc.retry'; attempt: number; message: string; kind: AgentErrorKind }
   | { type: 'oc.outcome'; outcome: AgentOutcome }
+  /**
+   * Nobody is answering the prompt any more: it was sent by an earlier run of this agent (a
+   * flow resumed after its process died) and the session is idle with no finished answer
+   * for it, or its answer was aborted. `userMessageID` is that prompt's user message, when
+   * OpenCode has one.
+   */
+  | { type: 'oc.interrupted'; reason: 'unanswered' | 'aborted'; userMessageID?: string; sessionCost: number }
   | { type: 'oc.input'; request: InputRequest }
   | { type: 'INPUT_REPLY'; requestId: string; answer: InputAnswer };
 
-/** Input of the `watchSession` actor. */
+/**
+ * Input of the `watchSession` actor. It reports the prompt's answer (`oc.outcome`) once the
+ * session is idle, and `oc.interrupted` when it finds a prompt it did not see sent (the
+ * agent was restored from a snapshot) left unanswered or aborted.
+ */
 export interface WatchInput {
   sessionID: string;
   /** Ignore outcomes of this (older) user message. */
@@ -248,6 +264,25 @@ export const agentMachine = setup({
         lastOutcome: o,
       };
     }),
+    /**
+     * The prompt of a restored agent died with the process that sent it: count it as an
+     * attempt of the same model, and skip its user message so its (missing or aborted)
+     * answer is never taken for the new prompt's.
+     */
+    recordInterruption: assign(({ context, event }) =>
+      event.type === 'oc.interrupted'
+        ? {
+            attempts: [
+              ...context.attempts,
+              { model: context.model, error: `interrupted: re-prompted after resume (${event.reason === 'aborted' ? 'its answer was aborted' : 'the session was idle with no answer'})`, errorKind: 'aborted' as const },
+            ],
+            lastUserMessageID: event.userMessageID ?? context.lastUserMessageID,
+            sessionCost: Math.max(context.sessionCost, event.sessionCost),
+            inputQueue: [],
+            pendingAnswer: undefined,
+          }
+        : {},
+    ),
     notify: enqueueActions(({ enqueue, self }, evt: AgentNotification) => {
       enqueue.emit(evt);
       // A root agent (used directly, not under a supervisor) has no parent to tell.
@@ -398,6 +433,9 @@ export const agentMachine = setup({
         },
         streaming: {
           entry: { type: 'notify', params: ({ context }) => stateNote(context, 'streaming') },
+          // Only a restored agent hears this (see WatchInput): send the prompt again, same model.
+          // Never while `prompting`: the prompt being sent then is this run's own.
+          on: { 'oc.interrupted': { target: '#agent.working', reenter: true, actions: 'recordInterruption' } },
           // The clock restarts after each answered request: waiting on a person is not the model's time.
           after: {
             promptTimeout: {
@@ -410,6 +448,8 @@ export const agentMachine = setup({
         },
         awaitingInput: {
           entry: { type: 'notify', params: ({ context }) => stateNote(context, 'awaitingInput') },
+          // Restored while OpenCode asked a person, and OpenCode died with the question.
+          on: { 'oc.interrupted': { target: '#agent.working', reenter: true, actions: 'recordInterruption' } },
           // Requests arriving meanwhile queue up (the transition on `working` appends them).
           initial: 'deciding',
           states: {

@@ -78,6 +78,36 @@ function toAgentOutcome(messages: MessageWithParts[]): AgentOutcome | undefined 
   };
 }
 
+/** Where the latest prompt of a session stands, read from its messages (see {@link readPrompt}). */
+export type PromptReading =
+  | { state: 'answered'; outcome: AgentOutcome }
+  | { state: 'unanswered'; userMessageID?: string; sessionCost: number };
+
+/**
+ * Read an idle session's messages for the answer to the prompt after `afterUserMessageID`:
+ * `answered` when its last assistant message is complete or carries an error (an abort
+ * included), else `unanswered` (no user message for it yet, no assistant message, or one
+ * cut off with neither `time.completed` nor `error`, as an OpenCode killed mid-prompt
+ * leaves it). Pure.
+ *
+ * @example
+ * ```ts
+ * const r = readPrompt(await client.messages(sessionID), lastUserMessageID);
+ * if (r.state === 'answered') console.log(r.outcome.output);
+ * ```
+ */
+export function readPrompt(messages: MessageWithParts[], afterUserMessageID?: string): PromptReading {
+  const outcome = toAgentOutcome(messages);
+  if (outcome && outcome.userMessageID !== afterUserMessageID) return { state: 'answered', outcome };
+  let userMessageID: string | undefined;
+  for (let i = messages.length - 1; i >= 0 && !userMessageID; i--) if (messages[i]!.info.role === 'user') userMessageID = messages[i]!.info.id;
+  return {
+    state: 'unanswered',
+    userMessageID: userMessageID !== afterUserMessageID ? userMessageID : undefined,
+    sessionCost: sessionCostOf(messages),
+  };
+}
+
 /**
  * The named actors of the agent machine, bound to one OpenCode server. Pass them to
  * `agentMachine.provide({ actors: createAgentActors(runtime) })`.
@@ -96,6 +126,11 @@ export function createAgentActors(rt: AgentRuntime) {
     (statusInFlight ??= client.status().finally(() => {
       statusInFlight = undefined;
     }));
+  // Sessions prompted through these actors. A watch on any other session follows a prompt
+  // an earlier run sent (the agent was restored from a snapshot): nobody is left to drive
+  // it, so finding it idle and unanswered (or aborted) is final, not the moment between
+  // our promptAsync's 204 and OpenCode registering the prompt.
+  const promptedHere = new Set<string>();
   return {
     createSession: fromPromise<{ id: string }, { spec: AgentSpec; parentSessionID?: string; flowId?: string }>(
       async ({ input, signal }) => {
@@ -110,6 +145,8 @@ export function createAgentActors(rt: AgentRuntime) {
 
     sendPrompt: fromPromise<{ model?: string } | void, { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }>(
       async ({ input, signal }) => {
+        // Before anything awaits: the watch, started just before, must know the prompt is ours.
+        promptedHere.add(input.sessionID);
         const model = (await rt.beforePrompt?.({ agent: input.spec.name, model: input.model, task: input.task })) || input.model;
         await client.promptAsync(
           {
@@ -157,11 +194,22 @@ export function createAgentActors(rt: AgentRuntime) {
         }
         try {
           if (!knownIdle && sid in (await sharedStatus())) return;
-          const outcome = toAgentOutcome(await client.messages(sid, ac.signal));
-          if (!finished && outcome && outcome.userMessageID !== input.afterUserMessageID) {
+          const reading = readPrompt(await client.messages(sid, ac.signal), input.afterUserMessageID);
+          if (finished) return;
+          // Asked after the read: a prompt sent meanwhile by this run counts as ours.
+          const ours = promptedHere.has(sid);
+          if (reading.state === 'answered' && (ours || reading.outcome.error?.kind !== 'aborted')) {
             finished = true;
-            sendBack({ type: 'oc.outcome', outcome });
+            sendBack({ type: 'oc.outcome', outcome: reading.outcome });
+          } else if (!ours) {
+            finished = true;
+            sendBack(
+              reading.state === 'answered'
+                ? { type: 'oc.interrupted', reason: 'aborted', userMessageID: reading.outcome.userMessageID, sessionCost: reading.outcome.sessionCost }
+                : { type: 'oc.interrupted', reason: 'unanswered', userMessageID: reading.userMessageID, sessionCost: reading.sessionCost },
+            );
           }
+          // Else our own prompt is not answered yet (it may not even be in the session): wait.
         } catch {
           /* transient: the next event or poll tries again */
         } finally {
@@ -241,7 +289,14 @@ export function createAgentActors(rt: AgentRuntime) {
       const onConnected = () => void check();
       hub.on('connected', onConnected);
       const timer = setInterval(() => void check(), rt.reconcileMs ?? 5000);
+      // A watch restarted on a restored agent looks at once: the answer may be there already,
+      // or nobody may be working on the prompt any more. (A fresh one's prompt is sent right
+      // after it starts; its events and polls do the work.)
+      const first = setTimeout(() => {
+        if (!promptedHere.has(sid)) void check();
+      }, 0);
       return () => {
+        clearTimeout(first);
         off();
         hub.off('event', onAnyEvent);
         for (const stop of children.values()) stop();
