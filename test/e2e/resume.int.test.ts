@@ -1,14 +1,16 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpencodeFlow } from '../../src/flow.js';
-import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../src/testing/index.js';
+import { OpencodeClient } from '../../src/opencode/client.js';
+import { checkHealth } from '../../src/opencode/server.js';
+import { isolatedOpencodeEnv, scriptedOpencodeConfig, startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../src/testing/index.js';
 
 /**
- * Crash and resume: a flow runs in a child process that is killed with SIGKILL once the
- * first agents finished; another process resumes it from the persisted snapshot.
+ * Crash and resume: a flow runs in a child process that is killed with SIGKILL; another
+ * process resumes it from the persisted snapshot.
  */
 const root = resolve(import.meta.dirname, '../..');
 let llm: ScriptedLLM;
@@ -27,35 +29,76 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const bySystem = (who: string) => llm.promptRequests().filter((r) => r.allText.includes('CRASH-TASK') && r.system.includes(who));
+const bySystem = (task: string, who: string) => llm.promptRequests().filter((r) => r.allText.includes(task) && r.system.includes(`You are the **${who}**`));
+const who = (task: string, agent: string) => ({ allText: task, system: `You are the **${agent}**` });
+
+/** The three agents' replies; the tester's first request hangs when `testerHangs`. */
+function scriptAgents(task: string, testerHangs: boolean) {
+  llm.script([
+    { match: who(task, 'researcher'), reply: { text: 'research result' } },
+    { match: who(task, 'coder'), reply: { text: 'code result' } },
+    ...(testerHangs ? [{ match: who(task, 'tester'), times: 1, reply: { hang: true } }] : []),
+    { match: who(task, 'tester'), reply: testerHangs ? { text: 're-prompted test result' } : { text: 'test result', delayMs: 2500 } },
+  ]);
+}
+
+/**
+ * Run `test/e2e/fixtures/crash-flow.ts` until `killWhen(out)` holds, then SIGKILL it: with
+ * `group`, its whole process group (it and the OpenCode it embeds, as a container kill would).
+ */
+function runUntilKilled(env: Record<string, string>, killWhen: (out: string) => boolean, group = false) {
+  return new Promise<{ signal: NodeJS.Signals | null; out: string }>((done) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/e2e/fixtures/crash-flow.ts')], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: group,
+    });
+    let out = '';
+    let killing = false;
+    const kill = () => {
+      try {
+        if (group) process.kill(-child.pid!, 'SIGKILL');
+        else child.kill('SIGKILL');
+      } catch {
+        /* gone already */
+      }
+    };
+    // Checked on output and on a clock: the LLM request it may wait for arrives elsewhere.
+    const poll = setInterval(() => {
+      if (killing || !killWhen(out)) return;
+      killing = true;
+      // Let the snapshot with the agent mid-prompt reach the disk, then die hard.
+      setTimeout(kill, 300);
+    }, 50);
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (_code, signal) => {
+      clearInterval(poll);
+      if (group) kill(); // never leave its OpenCode behind, whatever happened
+      done({ signal, out });
+    });
+  });
+}
+
+const sessionOf = (out: string, agent: string) => new RegExp(`state ${agent} streaming (ses_\\w+)`).exec(out)?.[1];
+
+async function sessionCosts(flow: OpencodeFlow, sessionIDs: string[]) {
+  let sum = 0;
+  for (const id of sessionIDs) for (const m of await flow.opencode.messages(id)) if (m.info.role === 'assistant') sum += m.info.cost ?? 0;
+  return sum;
+}
 
 describe('crash resume', () => {
   it('kill -9 mid-flow, resume: finished agents are not re-run, the flow completes, cost adds up', async () => {
-    llm.script([
-      { match: { allText: 'CRASH-TASK', system: 'You are the **researcher**' }, reply: { text: 'research result' } },
-      { match: { allText: 'CRASH-TASK', system: 'You are the **coder**' }, reply: { text: 'code result' } },
-      // The tester is slow: the process dies while it works; OpenCode finishes it anyway.
-      { match: { allText: 'CRASH-TASK', system: 'You are the **tester**' }, reply: { text: 'test result', delayMs: 2500 } },
-    ]);
+    const task = 'CRASH-TASK';
+    // The tester is slow: the process dies while it works; OpenCode finishes it anyway.
+    scriptAgents(task, false);
     const flowId = 'flow_crash_test';
     const flowsDir = join(dir, 'flows');
-    const killed = await new Promise<{ signal: NodeJS.Signals | null; out: string }>((done) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/e2e/fixtures/crash-flow.ts')], {
-        cwd: root,
-        env: { ...process.env, SERVER_URL: oc.url, FLOWS_DIR: flowsDir, FLOW_ID: flowId },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('done coder') && out.includes('state tester streaming')) {
-          // Let the snapshot with the tester streaming reach the disk, then die hard.
-          setTimeout(() => child.kill('SIGKILL'), 300);
-        }
-      });
-      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      child.on('exit', (_code, signal) => done({ signal, out }));
-    });
+    const killed = await runUntilKilled({ SERVER_URL: oc.url, FLOWS_DIR: flowsDir, FLOW_ID: flowId, TASK: task }, (out) =>
+      out.includes('done coder') && out.includes('state tester streaming'),
+    );
     expect(killed.signal, killed.out).toBe('SIGKILL');
     expect(killed.out).not.toContain('finished');
 
@@ -71,12 +114,12 @@ describe('crash resume', () => {
         ['tester', 'done', 'test result'],
       ]);
       // Finished agents got no new prompt; the tester's answer was taken from its session.
-      expect(bySystem('You are the **researcher**')).toHaveLength(1);
-      expect(bySystem('You are the **coder**')).toHaveLength(1);
-      expect(bySystem('You are the **tester**')).toHaveLength(1);
+      expect(bySystem(task, 'researcher')).toHaveLength(1);
+      expect(bySystem(task, 'coder')).toHaveLength(1);
+      expect(bySystem(task, 'tester')).toHaveLength(1);
+      expect(report.results[2]!.attempts).toEqual([{ model: 'scripted/small' }]);
       // Total cost = what OpenCode says all three sessions cost.
-      let sum = 0;
-      for (const r of report.results) for (const m of await flow.opencode.messages(r.sessionID)) if (m.info.role === 'assistant') sum += m.info.cost ?? 0;
+      const sum = await sessionCosts(flow, report.results.map((r) => r.sessionID));
       expect(report.cost.total).toBeCloseTo(sum, 12);
       expect(sum).toBeGreaterThan(0);
       expect((await flow.listFlows())[0]!.status).toBe('completed');
@@ -86,6 +129,115 @@ describe('crash resume', () => {
       await flow.shutdown();
     }
   });
+
+  it('kill -9 while an agent waits on the model, its prompt aborted: resume prompts it again and finishes', async () => {
+    const task = 'ABORT-TASK';
+    scriptAgents(task, true);
+    const flowId = 'flow_abort_test';
+    const flowsDir = join(dir, 'flows-abort');
+    const killed = await runUntilKilled({ SERVER_URL: oc.url, FLOWS_DIR: flowsDir, FLOW_ID: flowId, TASK: task }, (out) =>
+      out.includes('state tester streaming') && bySystem(task, 'tester').length === 1,
+    );
+    expect(killed.signal, killed.out).toBe('SIGKILL');
+    // The prompt is cut off, as when its OpenCode is stopped: its answer ends aborted.
+    const testerSession = sessionOf(killed.out, 'tester')!;
+    const client = new OpencodeClient({ url: oc.url });
+    await client.abort(testerSession);
+    await expect.poll(async () => testerSession in (await client.status()), { timeout: 10_000 }).toBe(false);
+
+    const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, keepSessions: true, flowsDir });
+    try {
+      await flow.start();
+      const t0 = Date.now();
+      const report = await flow.resume(flowId);
+      // Well within the 10-minute prompt timeout it used to wait out before falling back.
+      expect(Date.now() - t0).toBeLessThan(30_000);
+      expect(report.status).toBe('completed');
+      expect(report.results.map((r) => [r.agent, r.status, r.output])).toEqual([
+        ['researcher', 'done', 'research result'],
+        ['coder', 'done', 'code result'],
+        ['tester', 'done', 're-prompted test result'],
+      ]);
+      expect(bySystem(task, 'researcher')).toHaveLength(1);
+      expect(bySystem(task, 'coder')).toHaveLength(1);
+      expect(bySystem(task, 'tester')).toHaveLength(2);
+      const tester = report.results[2]!;
+      expect(tester.sessionID).toBe(testerSession);
+      expect(tester.attempts).toEqual([
+        { model: 'scripted/small', error: 'interrupted: re-prompted after resume (its answer was aborted)' },
+        { model: 'scripted/small' },
+      ]);
+      const msgs = await flow.opencode.messages(testerSession);
+      expect(msgs.map((m) => [m.info.role, (m.info as { error?: { name: string } }).error?.name])).toEqual([
+        ['user', undefined],
+        ['assistant', 'MessageAbortedError'],
+        ['user', undefined],
+        ['assistant', undefined],
+      ]);
+      const sum = await sessionCosts(flow, report.results.map((r) => r.sessionID));
+      expect(report.cost.total).toBeCloseTo(sum, 12);
+    } finally {
+      await flow.shutdown();
+    }
+  });
+
+  it('kill -9 of the process and its embedded OpenCode mid-prompt: resume on a new OpenCode prompts again', async () => {
+    const task = 'LOST-TASK';
+    scriptAgents(task, true);
+    const flowId = 'flow_lost_test';
+    const flowsDir = join(dir, 'flows-lost');
+    const project = join(dir, 'lost-project');
+    const home = join(dir, 'lost-home');
+    await mkdir(project, { recursive: true });
+    await mkdir(home, { recursive: true });
+    const killed = await runUntilKilled(
+      { EMBED_DIR: project, EMBED_HOME: home, LLM_URL: llm.baseURL, FLOWS_DIR: flowsDir, FLOW_ID: flowId, TASK: task },
+      (out) => out.includes('state tester streaming') && bySystem(task, 'tester').length === 1,
+      true,
+    );
+    expect(killed.signal, killed.out).toBe('SIGKILL');
+    const deadUrl = /server (http:\/\/\S+)/.exec(killed.out)?.[1];
+    expect(deadUrl, killed.out).toBeDefined();
+    // Its OpenCode died with it.
+    await expect.poll(() => checkHealth({ url: deadUrl! }, { timeoutMs: 1000, attempts: 1 }).then(() => 'up', () => 'down'), { timeout: 10_000 }).toBe('down');
+    const testerSession = sessionOf(killed.out, 'tester')!;
+
+    // A new process, a new embedded OpenCode on the same data: the session is idle, its
+    // answer cut off with neither completion nor error.
+    const flow = new OpencodeFlow({
+      directory: project,
+      serverEnv: isolatedOpencodeEnv(home),
+      opencodeConfig: scriptedOpencodeConfig({ baseURL: llm.baseURL }),
+      memory: false,
+      keepSessions: true,
+      flowsDir,
+    });
+    try {
+      await flow.start();
+      const cut = (await flow.opencode.messages(testerSession)).at(-1)!.info as { role: string; time: { completed?: number }; error?: unknown };
+      expect([cut.role, cut.time.completed, cut.error]).toEqual(['assistant', undefined, undefined]);
+      const t0 = Date.now();
+      const report = await flow.resume(flowId);
+      expect(Date.now() - t0).toBeLessThan(30_000);
+      expect(report.status).toBe('completed');
+      expect(report.results.map((r) => [r.agent, r.status, r.output])).toEqual([
+        ['researcher', 'done', 'research result'],
+        ['coder', 'done', 'code result'],
+        ['tester', 'done', 're-prompted test result'],
+      ]);
+      expect(bySystem(task, 'researcher')).toHaveLength(1);
+      expect(bySystem(task, 'coder')).toHaveLength(1);
+      expect(bySystem(task, 'tester')).toHaveLength(2);
+      expect(report.results[2]!.attempts).toEqual([
+        { model: 'scripted/small', error: 'interrupted: re-prompted after resume (the session was idle with no answer)' },
+        { model: 'scripted/small' },
+      ]);
+      const sum = await sessionCosts(flow, report.results.map((r) => r.sessionID));
+      expect(report.cost.total).toBeCloseTo(sum, 12);
+    } finally {
+      await flow.shutdown();
+    }
+  }, 240_000);
 
   it('resuming an unknown flow is a clear error', async () => {
     const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, flowsDir: join(dir, 'flows') });
