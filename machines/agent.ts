@@ -390,7 +390,15 @@ export const agentMachine = setup({
           {
             guard: 'outcomeAborted',
             target: 'failed',
-            actions: ['takeOutcome', assign({ pendingError: () => ({ message: 'aborted', kind: 'aborted' as const }) })],
+            // Recorded like every failed try: the supervisor reads the last attempt's kind to
+            // leave an abort alone instead of retrying it.
+            actions: [
+              'takeOutcome',
+              assign({
+                attempts: ({ context }) => [...context.attempts, { model: context.model, error: 'aborted', errorKind: 'aborted' as const }],
+                pendingError: () => ({ message: 'aborted', kind: 'aborted' as const }),
+              }),
+            ],
           },
           {
             guard: 'outcomeFailed',

@@ -174,6 +174,8 @@ describe('agent machine', () => {
     const { actor } = run(machine, { spec: { name: 'a', model: 'p/a', fallback: ['p/b'] }, task });
     await waitFor(actor, (s) => s.matches('failed'));
     expect(calls.prompts).toEqual(['p/a']);
+    // The abort is the result's last attempt: what tells the supervisor not to retry it.
+    expect(actor.getSnapshot().context.results[0]!.attempts).toEqual([{ model: 'p/a', error: 'aborted', errorKind: 'aborted' }]);
   });
 
   it('STOP while streaming goes through cleanup to stopped, deleting the session', async () => {
