@@ -1,39 +1,75 @@
 # syntax=docker/dockerfile:1
-# opencode-flow: the CLI and library, talking to an OpenCode server at OPENCODE_SERVER_URL.
-# The 180 MB opencode binary is an optional dependency and is left out of this image:
-# run OpenCode as its own container/Deployment (see deploy/).
+# opencode-flow: the CLI, library and HTTP API (`serve`), talking to an OpenCode server at
+# OPENCODE_SERVER_URL. The ~180 MB opencode binary (optional dependency `opencode-ai`) is
+# not in this image: run OpenCode as its own container or Deployment (deploy/README.md).
+#
+#   docker build -t opencode-flow:0.1.0 .
+#   docker run --rm -e OPENCODE_SERVER_URL=http://opencode:4096 opencode-flow:0.1.0 \
+#     --agents reviewer --task "Review src/" --json
 
-FROM node:20-alpine AS build
+# Shared by the two install stages: the manifest and lock, and the npm that wrote the lock.
+# node:20-alpine's npm 10 places vitest's optional esbuild peer differently from npm 11
+# and so calls this lock out of sync in `npm ci`. Builder stages only: the final image
+# runs node, never npm.
+FROM node:20-alpine AS npm
+RUN npm install -g npm@11.19.1 --no-audit --no-fund
 WORKDIR /app
-# better-sqlite3 may need a toolchain when no prebuilt binary matches.
-RUN apk add --no-cache python3 make g++
 COPY package.json package-lock.json ./
-# The lock written by npm 11 lists only the platform packages of the machine that wrote
-# it (opencode-*, rollup), so `npm ci` refuses it on another platform: install from it.
-RUN npm install --omit=optional --no-audit --no-fund --ignore-scripts && npm rebuild esbuild better-sqlite3
+# The lock lists only some of opencode-ai's platform packages (none for musl), and
+# `npm ci` calls that out of sync with package.json even with --omit=optional. No stage
+# wants the binary: drop that one optional dependency here (in the image only; the
+# repository's package.json and lock are untouched).
+RUN npm pkg delete optionalDependencies.opencode-ai
+
+FROM npm AS build
+# Every dependency with its optional platform binaries (esbuild's, and rollup's musl build
+# for tsup's .d.ts pass; both are in the lock); no install scripts: the build needs none.
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsup.config.ts ./
 COPY src ./src
 COPY machines ./machines
 RUN npx tsup
 
-FROM node:20-alpine AS prod-deps
-WORKDIR /app
+FROM npm AS prod-deps
+# better-sqlite3 downloads a prebuilt addon for musl; the toolchain is the fallback when
+# none matches. This stage is thrown away: only node_modules leaves it.
 RUN apk add --no-cache python3 make g++
-COPY package.json package-lock.json ./
-# Production dependencies only, without the optional opencode binary; no prepare/build.
-RUN npm install --omit=dev --omit=optional --no-audit --no-fund --ignore-scripts \
- && npm rebuild better-sqlite3 \
- && npm cache clean --force
+# --ignore-scripts keeps the package's own `prepare` (tsup, a devDependency) from running;
+# better-sqlite3 is the one production dependency with an install script.
+RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund \
+ && npm rebuild better-sqlite3
+# Build leftovers of better-sqlite3 (the SQLite sources and, after a source build, object
+# files and a static library): only build/Release/better_sqlite3.node is loaded. The
+# build fails here if the addon no longer opens a database.
+RUN cd node_modules/better-sqlite3 \
+ && rm -rf deps src \
+ && find build -mindepth 1 -maxdepth 1 ! -name Release -exec rm -rf {} + \
+ && find build/Release -mindepth 1 -maxdepth 1 ! -name better_sqlite3.node -exec rm -rf {} + \
+ && cd /app \
+ && node -e "const D = require('better-sqlite3'); const db = new D(':memory:'); db.prepare('select 1').get(); db.close()"
 
 FROM node:20-alpine
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The rest of the npm package (package.json "files"): the preset agents, the example flows
+# `opencode-flow run <flow>` finds next to package.json, the flow config schema.
 COPY package.json README.md ./
 COPY agents ./agents
+COPY examples ./examples
+COPY schema ./schema
+COPY deploy/docker/healthcheck.mjs ./healthcheck.mjs
+# uid 1000, as deploy/k8s runs it. /app stays root's and read-only to it.
 USER node
-# Memory defaults to a file under the working directory; give it a writable place.
+# Memory and stored flows default to .opencode-flow/ under the working directory.
 WORKDIR /home/node
+# `opencode-flow serve` (the HTTP API) listens on 5000 by default; bind it with
+# `serve --host 0.0.0.0` and a token (--token or OPENCODE_FLOW_TOKEN) to publish it.
+EXPOSE 5000
+# GET /healthz of the serve running here, at its own --port/--host; a container that runs
+# one flow instead has nothing to serve and reports healthy (see the script).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "/app/healthcheck.mjs"]
 ENTRYPOINT ["node", "/app/dist/cli.js"]
 CMD ["--help"]
