@@ -8,16 +8,19 @@ import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { dirname, join, posix, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { addRunFlags, normaliseRunOptions, RunOptionsSchema } from '../../src/cli/run.js';
 import { ExitCode } from '../../src/cli/handle-error.js';
+import { normaliseServeOptions, serveCommand } from '../../src/cli/serve.js';
+import { FLOW_CONFIG_FILE, FlowConfigSchema } from '../../src/config/flow-config.js';
 import { parseMemoryUri } from '../../src/memory/config.js';
 import { parseAgentFile } from '../../src/presets/agent-file.js';
 import { PROJECT_AGENTS_DIR } from '../../src/presets/load.js';
+import { ServeOptionsSchema } from '../../src/serve/options.js';
 import * as K from './k8s-schemas.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -109,7 +112,6 @@ function resolveEnv(c: K.ContainerT, name: string): string | undefined {
 // ---------------------------------------------------------------- the app's source
 
 function readTree(dir: string): string[] {
-  if (!existsSync(dir)) return [];
   return readdirSync(dir).flatMap((f) => {
     const p = join(dir, f);
     return statSync(p).isDirectory() ? readTree(p) : /\.(ts|js|mjs)$/.test(f) ? [readFileSync(p, 'utf8')] : [];
@@ -119,13 +121,9 @@ function readTree(dir: string): string[] {
 const stripComments = (code: string) => code.replace(/^\s*\/\*[\s\S]*?\*\//gm, '').replace(/(^|\s)\/\/.*$/gm, '$1');
 const srcText = stripComments(readTree(join(ROOT, 'src')).join('\n'));
 const serveText = stripComments(readTree(join(ROOT, 'src/serve')).join('\n'));
-/** The HTTP API exists in src once src/serve has source files; until then the documented contract stands in. */
-const serveImplemented = serveText.trim().length > 0;
 const readsEnv = (text: string, name: string) => new RegExp(`\\benv(?:\\.${name}\\b|\\[\\s*['"\`]${name}['"\`]\\s*\\])`).test(text);
 
-/** What `opencode-flow serve` reads, as documented for deploy/ while src/serve is being written. */
-/** The flow config file's schema, once it exists in src (it may not yet). */
-const FLOW_CONFIG_SRC = join(ROOT, 'src/config/flow-config.ts');
+/** How the API Deployment runs `opencode-flow serve`; checked against src/serve and src/cli/serve.ts. */
 const SERVE_CONTRACT = { port: 5000, host: '0.0.0.0', tokenEnv: 'OPENCODE_FLOW_TOKEN', liveness: '/healthz', readiness: '/readyz', metrics: '/metrics' };
 /** Env the OpenCode server reads (OPENCODE.md, checked against opencode 1.18.33), plus HOME. */
 const OPENCODE_ENV = new Set([
@@ -380,8 +378,7 @@ describe('deploy/k8s: the contract with the app', () => {
       for (const name of required) expect(envOf(c, name), `${w.id} ${c.name} ${name}`).toBeDefined();
       // Nothing the app does not read (a typo would be silently ignored).
       for (const e of c.env ?? []) {
-        const known = readsEnv(srcText, e.name) || (e.name === SERVE_CONTRACT.tokenEnv && !serveImplemented);
-        expect(known, `${w.id} ${c.name}: src/ never reads ${e.name}`).toBe(true);
+        expect(readsEnv(srcText, e.name), `${w.id} ${c.name}: src/ never reads ${e.name}`).toBe(true);
       }
     }
   });
@@ -440,7 +437,7 @@ describe('deploy/k8s: the contract with the app', () => {
     for (const a of opts.agents ?? []) expect(existsSync(join(ROOT, 'agents', `${a}.md`)) || mounted.includes(`${a}.md`), a).toBe(true);
   });
 
-  it(`the Job mounts a flow config ${existsSync(FLOW_CONFIG_SRC) ? 'that src/config/flow-config.ts accepts' : '(src has no flow config schema yet: JSON only)'}, ending the flow before the deadline`, async () => {
+  it('the Job mounts a flow config that src/config/flow-config.ts accepts, ending the flow before the deadline', () => {
     const job = typed().jobs[0]!;
     const c = job.spec.template.spec.containers[0]!;
     const mount = c.volumeMounts?.find((m) => m.mountPath === posix.join(workdir!, 'flow.config.json'));
@@ -452,11 +449,9 @@ describe('deploy/k8s: the contract with the app', () => {
     // The flow gives up (and still prints its report) before Kubernetes kills the pod.
     expect(config.coordination?.timeout).toBeGreaterThan(0);
     expect(config.coordination!.timeout!).toBeLessThan(job.spec.activeDeadlineSeconds!);
-    if (!existsSync(FLOW_CONFIG_SRC)) return;
-    const mod = (await import(pathToFileURL(FLOW_CONFIG_SRC).href)) as { FlowConfigSchema: z.ZodType; FLOW_CONFIG_FILE?: string };
-    const parsed = mod.FlowConfigSchema.safeParse(config);
+    const parsed = FlowConfigSchema.safeParse(config);
     expect(parsed.success ? '' : z.prettifyError(parsed.error)).toBe('');
-    if (mod.FLOW_CONFIG_FILE) expect(mount!.mountPath).toBe(posix.join(workdir!, mod.FLOW_CONFIG_FILE));
+    expect(mount!.mountPath).toBe(posix.join(workdir!, FLOW_CONFIG_FILE));
   });
 
   it('the Job never restarts in place, is bounded, retries little, and fails at once on a usage error', () => {
@@ -472,7 +467,7 @@ describe('deploy/k8s: the contract with the app', () => {
     expect(failJob?.onExitCodes?.containerName).toBe(job.spec.template.spec.containers[0]!.name);
   });
 
-  it(`the API Deployment runs serve as ${serveImplemented ? 'src/serve and src/cli/serve.ts implement it' : 'documented (src/serve has no source yet)'}`, async () => {
+  it('the API Deployment runs serve as src/serve and src/cli/serve.ts implement it', () => {
     const api = flowContainers().find(({ c }) => c.args?.[0] === 'serve');
     expect(api).toBeDefined();
     const c = api!.c;
@@ -486,24 +481,16 @@ describe('deploy/k8s: the contract with the app', () => {
     expect(envOf(c, SERVE_CONTRACT.tokenEnv)?.valueFrom?.secretKeyRef).toBeDefined();
     // /metrics needs the token as well: the README's scrape job sends it.
     expect(readFileSync(join(ROOT, 'deploy/README.md'), 'utf8')).toContain(`metrics_path: ${SERVE_CONTRACT.metrics}`);
-    if (!serveImplemented) return;
     for (const path of [SERVE_CONTRACT.liveness, SERVE_CONTRACT.readiness, SERVE_CONTRACT.metrics]) {
       expect(serveText, `src/serve has a route ${path}`).toMatch(new RegExp(`['"\`]${path}['"\`]`));
     }
-    // The real `serve` command turns these args and this env into valid options. Imported
-    // by path: these files may not exist in a tree where serve is not written yet.
-    const cli = (await import(pathToFileURL(join(ROOT, 'src/cli/serve.ts')).href)) as {
-      serveCommand: () => Command;
-      normaliseServeOptions: (raw: Record<string, unknown>, env: NodeJS.ProcessEnv) => unknown;
-    };
-    const { ServeOptionsSchema } = (await import(pathToFileURL(join(ROOT, 'src/serve/options.ts')).href)) as { ServeOptionsSchema: z.ZodType };
-    const cmd = cli
-      .serveCommand()
+    // The real `serve` command turns these args and this env into valid options.
+    const cmd = serveCommand()
       .action(() => {}) // parse only: never start a server here
       .configureOutput({ writeErr: () => {}, writeOut: () => {} });
     cmd.parse(c.args!.slice(1), { from: 'user' });
     const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, resolveEnv(c, e.name)]));
-    const parsed = ServeOptionsSchema.safeParse(cli.normaliseServeOptions(cmd.opts(), env));
+    const parsed = ServeOptionsSchema.safeParse(normaliseServeOptions(cmd.opts(), env));
     expect(parsed.success ? '' : z.prettifyError(parsed.error)).toBe('');
     expect(parsed.data).toMatchObject({
       port: SERVE_CONTRACT.port,
