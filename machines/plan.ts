@@ -15,6 +15,8 @@ export const PlanSchema = z
             description: z.string().min(1).max(8000),
             agent: z.string().min(1),
             dependsOn: z.array(z.string()).default([]),
+            /** Too big for one agent: a planner of its own splits it again (while the depth limit allows). */
+            decompose: z.boolean().optional(),
           })
           .strict(),
       )
@@ -27,7 +29,7 @@ export type Plan = z.output<typeof PlanSchema>;
 export type Subtask = Plan['subtasks'][number];
 
 /** The instruction the planner receives (the answer format is part of it). */
-export function planPrompt(task: string, workers: Array<{ name: string; role?: string }>): string {
+export function planPrompt(task: string, workers: Array<{ name: string; role?: string }>, { canDecompose = false }: { canDecompose?: boolean } = {}): string {
   const list = workers.map((w) => `- ${w.name}${w.role && w.role !== w.name ? ` (${w.role})` : ''}`).join('\n');
   return [
     task,
@@ -39,6 +41,9 @@ export function planPrompt(task: string, workers: Array<{ name: string; role?: s
     'Answer with only one JSON object (no prose, no code fence needed) of this shape:',
     '{"subtasks":[{"id":"s1","title":"short title","description":"what to do and what to deliver","agent":"<one of the agents above>","dependsOn":["<ids that must finish first>"]}]}',
     'Rules: unique ids; dependsOn names only other subtasks of this plan; no cycles; subtasks without dependencies run in parallel; 1 to 50 subtasks.',
+    ...(canDecompose
+      ? ['A subtask too big for one agent may add "decompose": true: it is then planned again into smaller subtasks for the same agents ("agent" must still name one of them).']
+      : []),
   ].join('\n');
 }
 

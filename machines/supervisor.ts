@@ -1,4 +1,4 @@
-import { assign, enqueueActions, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+import { assign, enqueueActions, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import { agentMachine, type AgentNotification, type AgentResult, type AgentSpec, type AgentTask } from './agent.js';
 import { compileWatchPattern } from '../src/memory/watch-pattern.js';
 import { parsePlan, planPrompt, type Plan } from './plan.js';
@@ -50,6 +50,16 @@ export interface SupervisorInput {
   aggregate?: 'agent' | 'concat';
   /** Hierarchical mode: how many times the planner may answer before a bad plan fails the flow. Default 2. */
   maxPlanAttempts?: number;
+  /**
+   * Hierarchical mode: levels of supervisors at most (default 3). A subtask the planner marks
+   * `decompose` runs as a sub-supervisor (a planner of its own over the same agents) while
+   * the level below this one is within the limit.
+   */
+  maxDepth?: number;
+  /** Level of this supervisor: 1 for a flow's own, 2 for a sub-supervisor of it, ... */
+  depth?: number;
+  /** A sub-supervisor's place in the tree (`coder:s3/`), put before its agents' names in events and results. */
+  prefix?: string;
 }
 
 /** Name of the planner in results and actor ids. */
@@ -59,6 +69,10 @@ export const AGGREGATE = 'planner#aggregate';
 
 export interface SupervisorContext
   extends Required<Omit<SupervisorInput, 'timeoutMs' | 'parentSessionID' | 'maxProviderRetries' | 'maxCost' | 'waitFor' | 'planner' | 'aggregate' | 'maxPlanAttempts'>> {
+  /** Hierarchical: the agents plans assign subtasks to (the flow's agents, before planning). */
+  workers: AgentSpec[];
+  /** Subtasks run by sub-supervisors: name → their results once done (names prefixed). */
+  subflows: Record<string, AgentResult[]>;
   /** Retries used per agent. */
   retried: Record<string, number>;
   /** Cost of each agent's failed runs that were retried (USD). */
@@ -116,13 +130,60 @@ export type SupervisorEvent =
   | { type: 'CANCEL'; reason?: string }
   | { type: 'BUDGET_EXCEEDED'; reason?: string }
   | { type: 'memory.changed'; key: string; value: unknown; by: string; namespace?: string }
-  | { type: 'xstate.done.actor.*' };
+  /** What a sub-supervisor's agents report, passed up the tree to the flow's listeners. */
+  | { type: 'subflow.event'; event: AgentNotification }
+  | { type: 'xstate.done.actor.*'; actorId?: string; output?: SupervisorOutput };
 
 export type SupervisorEmitted =
   | (AgentNotification & { flowId: string })
   | { type: 'flow.status'; flowId: string; status: FlowStatus; reason?: string };
 
 export const agentActorId = (name: string) => `agent:${name}`;
+/** Actor id of the sub-supervisor running a decomposed subtask. */
+export const subflowActorId = (name: string) => `subflow:${name}`;
+
+/** A child's actor id → the name it runs under (`agent:coder:s1` → `coder:s1`). */
+function childName(id: string): string {
+  return id.startsWith('agent:') ? id.slice(6) : id.startsWith('subflow:') ? id.slice(8) : '';
+}
+
+/** An agent notification with its agent (and result) renamed for a place in the tree. */
+function prefixed(event: AgentNotification, prefix: string): AgentNotification {
+  if (!prefix) return event;
+  const agent = `${prefix}${event.agent}`;
+  if (event.type === 'agent.done' || event.type === 'agent.failed') return { ...event, agent, result: { ...event.result, agent: `${prefix}${event.result.agent}` } };
+  return { ...event, agent } as AgentNotification;
+}
+
+/** A sub-supervisor's outcome as one result of its parent: its final output, its whole cost. */
+function subflowResult(name: string, out: SupervisorOutput): AgentResult {
+  const planner = out.results.find((r) => r.agent.endsWith(PLANNER));
+  const sum = (f: (r: AgentResult) => number) => out.results.reduce((n, r) => n + f(r), 0);
+  const ok = out.status === 'completed';
+  return {
+    agent: name,
+    taskId: name,
+    sessionID: planner?.sessionID ?? '',
+    model: planner?.model ?? '',
+    status: ok ? 'done' : 'failed',
+    output: out.output ?? '',
+    cost: sum((r) => r.cost),
+    tokens: { input: sum((r) => r.tokens.input), output: sum((r) => r.tokens.output) },
+    attempts: [],
+    ...(ok ? {} : { error: `sub-plan ${out.status}${out.reason ? `: ${out.reason}` : ''}` }),
+    startedAt: out.startedAt,
+    finishedAt: out.finishedAt,
+  };
+}
+
+/** The finished sub-supervisor a done event is about, if it is one. */
+function doneSubflow(context: SupervisorContext, event: SupervisorEvent): { name: string; out: SupervisorOutput } | undefined {
+  if (!event.type.startsWith('xstate.done.actor.')) return undefined;
+  const id = event.type.slice('xstate.done.actor.'.length);
+  const name = id.startsWith('subflow:') ? id.slice(8) : undefined;
+  const out = (event as { output?: SupervisorOutput }).output;
+  return name !== undefined && name in context.subflows && out ? { name, out } : undefined;
+}
 
 /** The flow's worker agents (hierarchical: the agents a plan may assign). */
 function workerNames(context: Pick<SupervisorContext, 'agents'>): string[] {
@@ -170,7 +231,14 @@ export const supervisorMachine = setup({
     emitted: {} as SupervisorEmitted,
     output: {} as SupervisorOutput,
   },
-  actors: { agent: agentMachine },
+  actors: {
+    agent: agentMachine,
+    // The supervisor itself, for decomposed subtasks; supplied with `provide` (a machine
+    // cannot name itself in its own setup), see `withSubflows`.
+    subflow: fromPromise<SupervisorOutput, SupervisorInput>(async () => {
+      throw new Error('sub-supervisors are not provided: use withSubflows(machine)');
+    }),
+  },
   delays: {
     flowTimeout: ({ context }) => context.timeoutMs ?? 2 ** 31 - 1,
   },
@@ -182,9 +250,18 @@ export const supervisorMachine = setup({
       event.type === 'agent.done' && parsePlan(event.result.structured ?? event.result.output, workerNames(context)).ok,
     canAskAgain: ({ context }) => context.planAttempts < context.maxPlanAttempts,
     allStopped: ({ context }) => context.live.length === 0,
+    isSubflowDone: ({ context, event }) => doneSubflow(context, event) !== undefined,
+    subflowOverBudget: ({ context, event }) => {
+      const done = doneSubflow(context, event);
+      return done !== undefined && context.maxCost !== undefined && context.spent + subflowResult(done.name, done.out).cost > context.maxCost + 1e-9;
+    },
+    subflowFailsFlow: ({ context, event }) => {
+      const done = doneSubflow(context, event);
+      return done !== undefined && done.out.status !== 'completed' && context.onAgentFailure === 'fail';
+    },
     shouldFailFlow: ({ context, event }) => event.type === 'agent.failed' && context.onAgentFailure === 'fail',
     shouldRetry: ({ context, event }) => {
-      if (event.type !== 'agent.failed' || !event.result.sessionID) return false;
+      if (event.type !== 'agent.failed' || !event.result.sessionID || event.agent in context.subflows) return false;
       const kind = event.result.attempts.at(-1)?.errorKind;
       if (kind === 'auth' || kind === 'budget' || kind === 'aborted' || kind === 'input') return false;
       return (context.retried[event.agent] ?? 0) < context.retries;
@@ -220,6 +297,33 @@ export const supervisorMachine = setup({
         const spec = context.agents.find((a) => a.name === name)!;
         running.push(name);
         live.push(name);
+        if (name in context.subflows) {
+          enqueue.spawnChild('subflow', {
+            id: subflowActorId(name),
+            input: {
+              flowId: context.flowId,
+              task: taskFor(context, name).text,
+              mode: 'hierarchical',
+              agents: context.workers,
+              planner: context.planner,
+              aggregate: context.aggregate,
+              maxPlanAttempts: context.maxPlanAttempts,
+              maxConcurrent: context.maxConcurrent,
+              promptTimeoutMs: context.promptTimeoutMs,
+              keepSessions: context.keepSessions,
+              onAgentFailure: context.onAgentFailure,
+              retries: context.retries,
+              // Its planner's session is a child of this planner's, its subtasks children of that.
+              parentSessionID: context.parentSessionID,
+              maxProviderRetries: context.maxProviderRetries,
+              ...(context.maxCost !== undefined ? { maxCost: Math.max(0, context.maxCost - context.spent) } : {}),
+              maxDepth: context.maxDepth,
+              depth: context.depth + 1,
+              prefix: `${context.prefix}${name}/`,
+            },
+          });
+          continue;
+        }
         enqueue.spawnChild('agent', {
           id: agentActorId(name),
           input: {
@@ -245,7 +349,7 @@ export const supervisorMachine = setup({
           keepSessions: context.keepSessions,
           promptTimeoutMs: context.promptTimeoutMs,
           maxProviderRetries: context.maxProviderRetries,
-          task: { id: 'plan', text: planPrompt(context.task, context.agents) },
+          task: { id: 'plan', text: planPrompt(context.task, context.agents, { canDecompose: context.depth < context.maxDepth }) },
         },
       });
       enqueue.assign({ live: [...context.live, PLANNER], planAttempts: 1 });
@@ -258,7 +362,12 @@ export const supervisorMachine = setup({
         type: 'PROMPT',
         task: { id: `plan-${context.planAttempts + 1}`, text: `Your plan could not be used: ${why}\n\nAnswer again with only the JSON object, following the rules.` },
       });
-      enqueue.assign({ planAttempts: context.planAttempts + 1 });
+      // The rejected answer cost money too: it is counted now and folded into the planner's result.
+      enqueue.assign({
+        planAttempts: context.planAttempts + 1,
+        spent: context.spent + event.result.cost,
+        retryCost: { ...context.retryCost, [PLANNER]: (context.retryCost[PLANNER] ?? 0) + event.result.cost },
+      });
     }),
     takePlan: assign(({ context, event }) => {
       if (event.type !== 'agent.done') return {};
@@ -269,10 +378,13 @@ export const supervisorMachine = setup({
       const agents: AgentSpec[] = [];
       const deps: Record<string, string[]> = {};
       const subtaskText: Record<string, string> = {};
+      const subflows: Record<string, AgentResult[]> = {};
       for (const t of plan.subtasks) {
         const worker = context.agents.find((a) => a.name === t.agent)!;
         const name = nameOf(t.id);
         agents.push({ ...worker, name, role: worker.role ?? worker.name });
+        // Past the depth limit a decomposed subtask is an ordinary one.
+        if (t.decompose && context.depth < context.maxDepth) subflows[name] = [];
         deps[name] = t.dependsOn.map(nameOf);
         subtaskText[name] = [
           context.task,
@@ -285,13 +397,15 @@ export const supervisorMachine = setup({
       }
       return {
         plan,
+        workers: context.agents,
         agents,
         deps,
         subtaskText,
+        subflows,
         queue: agents.map((a) => a.name),
         // Subtasks run as child sessions of the planner's session.
         parentSessionID: event.result.sessionID || context.parentSessionID,
-        results: { ...context.results, [PLANNER]: event.result },
+        results: { ...context.results, [PLANNER]: { ...event.result, cost: event.result.cost + (context.retryCost[PLANNER] ?? 0) } },
         spent: context.spent + event.result.cost,
       };
     }),
@@ -340,8 +454,9 @@ export const supervisorMachine = setup({
     record: assign(({ context, event }) => {
       if (event.type !== 'agent.done' && event.type !== 'agent.failed') return {};
       const retries = context.retried[event.agent] ?? 0;
-      // Earlier failed runs of this task cost money too: keep their cost in the result.
-      const result = retries > 0 ? { ...event.result, retries, cost: event.result.cost + (context.retryCost[event.agent] ?? 0) } : event.result;
+      const earlier = context.retryCost[event.agent] ?? 0;
+      // Earlier failed runs of this task (or rejected plans) cost money too: keep their cost in the result.
+      const result = retries > 0 || earlier > 0 ? { ...event.result, ...(retries > 0 ? { retries } : {}), cost: event.result.cost + earlier } : event.result;
       return {
         results: { ...context.results, [event.agent]: result },
         running: context.running.filter((n) => n !== event.agent),
@@ -352,11 +467,29 @@ export const supervisorMachine = setup({
       if (event.type === 'agent.done' || event.type === 'agent.failed') enqueue.sendTo(agentActorId(event.agent), { type: 'STOP' });
     }),
     stopAll: enqueueActions(({ context, enqueue }) => {
-      for (const name of context.live) enqueue.sendTo(agentActorId(name), { type: 'STOP' });
+      for (const name of context.live) {
+        if (name in context.subflows) enqueue.sendTo(subflowActorId(name), { type: 'CANCEL', reason: context.reason ?? context.status });
+        else enqueue.sendTo(agentActorId(name), { type: 'STOP' });
+      }
       enqueue.assign({ queue: [], running: [] });
     }),
+    /** Agents' events go to the flow's listeners: emitted at the top, passed up from below. */
     forward: enqueueActions(({ context, enqueue, event }) => {
-      if (event.type.startsWith('agent.')) enqueue.emit({ ...(event as AgentNotification), flowId: context.flowId });
+      const e = event.type === 'subflow.event' ? event.event : event.type.startsWith('agent.') ? prefixed(event as AgentNotification, context.prefix) : undefined;
+      if (!e) return;
+      if (context.depth > 1) enqueue.sendParent({ type: 'subflow.event', event: e });
+      else enqueue.emit({ ...e, flowId: context.flowId });
+    }),
+    takeSubflow: assign(({ context, event }) => {
+      const done = doneSubflow(context, event);
+      if (!done) return {};
+      const result = subflowResult(done.name, done.out);
+      return {
+        results: { ...context.results, [done.name]: result },
+        subflows: { ...context.subflows, [done.name]: done.out.results },
+        running: context.running.filter((n) => n !== done.name),
+        spent: context.spent + result.cost,
+      };
     }),
     retryAgent: enqueueActions(({ context, enqueue, event }) => {
       if (event.type !== 'agent.failed') return;
@@ -390,8 +523,7 @@ export const supervisorMachine = setup({
       return { waiting, triggeredBy, queue: [...context.queue, ...woken.map(([n]) => n)] };
     }),
     markStopped: assign(({ context, event }) => {
-      const id = (event as { actorId?: string }).actorId ?? '';
-      const name = id.startsWith('agent:') ? id.slice(6) : '';
+      const name = childName((event as { actorId?: string }).actorId ?? event.type.slice('xstate.done.actor.'.length));
       return { live: context.live.filter((n) => n !== name) };
     }),
   },
@@ -421,6 +553,11 @@ export const supervisorMachine = setup({
     aggregate: input.aggregate ?? 'agent',
     maxPlanAttempts: input.maxPlanAttempts ?? 2,
     planAttempts: 0,
+    maxDepth: input.maxDepth ?? 3,
+    depth: input.depth ?? 1,
+    prefix: input.prefix ?? '',
+    workers: input.agents,
+    subflows: {},
     deps: {},
     subtaskText: {},
     running: [],
@@ -437,7 +574,8 @@ export const supervisorMachine = setup({
     'agent.fallback': { actions: 'forward' },
     'agent.input_required': { actions: 'forward' },
     'agent.input_answered': { actions: 'forward' },
-    'xstate.done.actor.*': { actions: 'markStopped' },
+    'subflow.event': { actions: 'forward' },
+    'xstate.done.actor.*': { actions: ['markStopped', 'takeSubflow'] },
   },
   states: {
     starting: {
@@ -524,6 +662,20 @@ export const supervisorMachine = setup({
               { actions: ['record', 'forward', 'stopAgent', 'startAgents'] },
             ],
             'memory.changed': { actions: ['wake', 'startAgents'] },
+            'xstate.done.actor.*': [
+              {
+                guard: 'subflowOverBudget',
+                target: '#supervisor.stopping',
+                actions: ['markStopped', 'takeSubflow', assign({ status: 'budget_exceeded', reason: ({ context }) => `budget exceeded: spent $${context.spent.toFixed(6)} of max $${context.maxCost}` })],
+              },
+              {
+                guard: 'subflowFailsFlow',
+                target: '#supervisor.stopping',
+                actions: ['markStopped', 'takeSubflow', assign({ status: 'failed', reason: ({ event }) => `sub-plan ${(event.type as string).slice('xstate.done.actor.subflow:'.length)} failed` })],
+              },
+              { guard: 'isSubflowDone', actions: ['markStopped', 'takeSubflow', 'withDependencyOutputs', 'startAgents'] },
+              { actions: 'markStopped' },
+            ],
           },
           always: [
             {
@@ -568,9 +720,16 @@ export const supervisorMachine = setup({
     status: context.status === 'running' ? 'failed' : context.status,
     mode: context.mode,
     results: (context.mode === 'hierarchical'
-      ? [context.results[PLANNER], ...context.agents.map((a) => context.results[a.name]), context.results[AGGREGATE]]
+      ? [
+          context.results[PLANNER],
+          // A sub-supervisor's subtask stands for all its agents' results (their cost with them).
+          ...context.agents.flatMap((a) => (context.subflows[a.name]?.length ? context.subflows[a.name]! : [context.results[a.name]])),
+          context.results[AGGREGATE],
+        ]
       : context.agents.map((a) => context.results[a.name])
-    ).filter((r): r is AgentResult => r !== undefined),
+    )
+      .filter((r): r is AgentResult => r !== undefined)
+      .map((r) => (context.prefix && !r.agent.startsWith(context.prefix) ? { ...r, agent: `${context.prefix}${r.agent}` } : r)),
     ...(context.plan ? { plan: context.plan } : {}),
     ...(context.output !== undefined ? { output: context.output } : {}),
     reason: context.reason,
@@ -581,3 +740,19 @@ export const supervisorMachine = setup({
 
 export type SupervisorActorRef = ActorRefFrom<typeof supervisorMachine>;
 export type SupervisorSnapshot = SnapshotFrom<typeof supervisorMachine>;
+
+/**
+ * The supervisor with sub-supervisors for decomposed subtasks, `maxDepth` levels deep: a
+ * machine cannot name itself in its own `setup`, so each level is given the next one.
+ *
+ * @example
+ * ```ts
+ * const machine = withSubflows(supervisorMachine.provide({ actors: { agent } }));
+ * createActor(machine, { input }).start();
+ * ```
+ */
+export function withSubflows<M extends typeof supervisorMachine>(machine: M, maxDepth = 3): M {
+  let level = machine;
+  for (let i = 1; i < maxDepth; i++) level = machine.provide({ actors: { subflow: level as never } }) as M;
+  return level;
+}

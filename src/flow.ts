@@ -8,7 +8,9 @@ import type { InputAnswer, InputPolicy, InputRecord, InputRequest } from '../mac
 import {
   PLANNER,
   agentActorId,
+  subflowActorId,
   supervisorMachine,
+  withSubflows,
   type FlowMode,
   type FlowStatus,
   type SupervisorContext,
@@ -113,6 +115,11 @@ export const ExecuteOptionsSchema = z
     planner: z.string().min(1).optional(),
     /** Hierarchical mode: `agent` (the planner combines outputs, default) or `concat`. */
     aggregate: z.enum(['agent', 'concat']).optional(),
+    /**
+     * Hierarchical mode: levels of planners at most (default 3). A subtask the planner marks
+     * `"decompose": true` is planned again by a sub-supervisor, while the limit allows.
+     */
+    maxDepth: z.number().int().min(1).max(5).optional(),
     /** Whole-flow timeout (ms). */
     timeout: z.number().int().positive().optional(),
     maxConcurrent: z.number().int().positive().optional(),
@@ -523,6 +530,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       waitFor: o.waitFor,
       planner: plannerSpec,
       aggregate: o.aggregate,
+      maxDepth: o.maxDepth,
     };
     return this.runSupervisor(flowId, routing, { input }, { mode: o.mode, agents: o.agents, task: o.task });
   }
@@ -639,9 +647,13 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       chooseFallback: (i) => routing.chooseFallback(i),
       beforePrompt: (i) => routing.beforePrompt(i),
     };
-    const machine = supervisorMachine.provide({
-      actors: { agent: agentMachine.provide({ actors: createAgentActors(runtime) }) },
-    });
+    const maxDepth = 'input' in from ? from.input.maxDepth : (from.snapshot as { context?: SupervisorContext }).context?.maxDepth;
+    const machine = withSubflows(
+      supervisorMachine.provide({
+        actors: { agent: agentMachine.provide({ actors: createAgentActors(runtime) }) },
+      }),
+      maxDepth ?? 3,
+    );
     const actor =
       'input' in from
         ? createActor(machine, { id: flowId, input: from.input, inspect: this.inspector?.inspect })
@@ -683,7 +695,13 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       if (e.type === 'agent.done' || e.type === 'agent.failed') routing.onResult(e.result);
       // Known before listeners hear of it, so they can answer at once.
       if (e.type === 'agent.input_required') {
-        const child = () => actor.getSnapshot().children[agentActorId(e.agent)] as { send(ev: unknown): void } | undefined;
+        // A sub-supervisor's agent (`coder:s3/reviewer:t1`) is a grandchild: walk the path.
+        const child = () => {
+          const path = e.agent.split('/');
+          let ref = actor as unknown as { getSnapshot(): { children: Record<string, unknown> } } | undefined;
+          for (const part of path.slice(0, -1)) ref = ref?.getSnapshot().children[subflowActorId(part)] as typeof ref;
+          return ref?.getSnapshot().children[agentActorId(path.at(-1)!)] as { send(ev: unknown): void } | undefined;
+        };
         this.pendingInputs.set(e.request.id, { flowId, agent: e.agent, request: e.request, send: (ev) => child()?.send(ev) });
       }
       if (e.type === 'agent.input_answered') this.pendingInputs.delete(e.record.request.id);
