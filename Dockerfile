@@ -47,6 +47,9 @@ RUN cd node_modules/better-sqlite3 \
  && find build/Release -mindepth 1 -maxdepth 1 ! -name better_sqlite3.node -exec rm -rf {} + \
  && cd /app \
  && node -e "const D = require('better-sqlite3'); const db = new D(':memory:'); db.prepare('select 1').get(); db.close()"
+# superjson (for @statelyai/inspect) ships a 6.7 MB test fixture in src/; it runs from dist/.
+RUN rm -rf node_modules/superjson/src \
+ && node -e "require('superjson').stringify({ at: new Date(0) })"
 
 FROM node:20-alpine
 ENV NODE_ENV=production

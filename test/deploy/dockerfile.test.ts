@@ -5,7 +5,7 @@
  * better-sqlite3 prune step is run for real on a copy of the installed addon.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -166,28 +166,59 @@ describe('Dockerfile: the final image', () => {
   });
 });
 
-describe('Dockerfile: pruning better-sqlite3', () => {
-  const prune = () => {
+describe('Dockerfile: pruning production dependencies', () => {
+  const installed = join(ROOT, 'node_modules');
+  /** The RUNs of the production stage that delete files, each with the packages it names. */
+  const prunes = () => {
     const prod = stageNamed(finalCopy('/app/node_modules')!.from!);
-    const r = runs(prod).find((x) => x.includes('better-sqlite3') && x.includes('rm -rf'));
-    expect(r, 'a RUN prunes better-sqlite3').toBeDefined();
-    return r!;
+    return runs(prod)
+      .filter((r) => /\brm -rf\b/.test(r))
+      .map((script) => ({ script, packages: [...new Set([...script.matchAll(/node_modules\/((?:@[^/\s]+\/)?[^/\s]+)/g)].map((m) => m[1]!))] }));
   };
-
-  it("leaves the addon loadable: the step's own check opens an in-memory database", () => {
-    const installed = join(ROOT, 'node_modules');
+  /** A package and its dependencies' closure, as hoisted in this checkout's node_modules. */
+  const closure = (name: string, seen = new Set<string>()): Set<string> => {
+    if (seen.has(name) || !existsSync(join(installed, name, 'package.json'))) return seen;
+    seen.add(name);
+    const deps = (JSON.parse(readFileSync(join(installed, name, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies;
+    for (const d of Object.keys(deps ?? {})) closure(d, seen);
+    return seen;
+  };
+  /** Runs a prune step in a directory holding copies of its packages; the files left of each. */
+  const runPrune = ({ script, packages }: { script: string; packages: string[] }) => {
     const dir = mkdtempSync(join(tmpdir(), 'dockerfile-prune-'));
     try {
-      // The installed addon with its leftovers, and what require('better-sqlite3') needs.
-      for (const p of ['better-sqlite3', 'bindings', 'file-uri-to-path']) cpSync(join(installed, p), join(dir, 'node_modules', p), { recursive: true });
-      const script = prune().replaceAll('/app', dir);
-      expect(script).toContain("':memory:'");
-      execFileSync('sh', ['-ec', script], { cwd: dir, stdio: 'pipe', timeout: 60_000 });
-      const left = walk(join(dir, 'node_modules/better-sqlite3')).map((f) => relative(join(dir, 'node_modules/better-sqlite3'), f));
-      expect(left.filter((f) => !f.startsWith('lib/')).sort()).toEqual(['LICENSE', 'README.md', 'binding.gyp', 'build/Release/better_sqlite3.node', 'package.json']);
+      for (const p of packages.flatMap((x) => [...closure(x)])) cpSync(join(installed, p), join(dir, 'node_modules', p), { recursive: true });
+      // The step's own check (a require after the rm) decides: sh -e stops at the first failure.
+      execFileSync('sh', ['-ec', script.replaceAll('/app', dir)], { cwd: dir, stdio: 'pipe', timeout: 60_000 });
+      return Object.fromEntries(packages.map((p) => [p, walk(join(dir, 'node_modules', p)).map((f) => relative(join(dir, 'node_modules', p), f))]));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  };
+
+  it('every step names the packages it prunes and checks them with a require afterwards', () => {
+    const steps = prunes();
+    expect(steps.map((s) => s.packages).sort()).toEqual([['better-sqlite3'], ['superjson']]);
+    for (const s of steps) {
+      const check = s.script.lastIndexOf('node -e');
+      expect(check, s.packages.join()).toBeGreaterThan(s.script.lastIndexOf('rm -rf'));
+      for (const p of s.packages) expect(s.script.slice(check)).toContain(`require('${p}')`);
+    }
+  });
+
+  it('better-sqlite3 keeps only the addon it loads, which still opens an in-memory database', () => {
+    const step = prunes().find((s) => s.packages.includes('better-sqlite3'))!;
+    expect(step.script).toContain("':memory:'");
+    const left = runPrune(step)['better-sqlite3']!;
+    expect(left.filter((f) => !f.startsWith('lib/')).sort()).toEqual(['LICENSE', 'README.md', 'binding.gyp', 'build/Release/better_sqlite3.node', 'package.json']);
+    expect(left).toContain('lib/index.js');
+  });
+
+  it('superjson keeps dist/, its code, and loses src/', () => {
+    const step = prunes().find((s) => s.packages.includes('superjson'))!;
+    const left = runPrune(step).superjson!;
+    expect(left.filter((f) => f.startsWith('src/'))).toEqual([]);
+    expect(left).toContain('dist/index.js');
   });
 });
 
