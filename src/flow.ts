@@ -168,7 +168,8 @@ export interface FlowReport {
   status: Exclude<FlowStatus, 'running'>;
   mode: FlowMode;
   results: AgentReport[];
-  cost: { total: number; byAgent: Record<string, number>; byModel: Record<string, number> };
+  /** USD, OpenCode's own figures: in total, per agent, per model and per task (a hierarchical flow's subtask ids). */
+  cost: CostSummary;
   durationMs: number;
   reason?: string;
   /** Hierarchical flows: the plan that ran, and the final aggregated output. */
@@ -538,8 +539,10 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   /**
    * Continue a flow whose process died, from its persisted snapshot: finished agents are
    * not run again (their results and costs are kept); an agent that was mid-prompt
-   * reconciles with its OpenCode session (finished meanwhile → its answer is taken, else
-   * it waits for it). A flow that had finished just returns its report.
+   * reconciles with its OpenCode session: finished meanwhile → its answer is taken; still
+   * running → it waits for it; left unanswered or aborted (e.g. its OpenCode died too) → it
+   * is prompted again on the same model, recorded as an attempt. A flow that had finished
+   * just returns its report.
    *
    * @example
    * ```ts

@@ -6,6 +6,8 @@ import { zodToFlowError } from '../config/errors.js';
 import { MemoryUriSchema } from '../config/flow-config.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { FlowStore } from '../runtime/flow-store.js';
+import type { AgentResult } from '../../machines/agent.js';
+import type { SupervisorOutput } from '../../machines/supervisor.js';
 import { ExitCode } from './handle-error.js';
 import { formatReport, usd } from './output.js';
 
@@ -13,20 +15,6 @@ import { formatReport, usd } from './output.js';
 const storeOf = (dir?: string) => new FlowStore(dir ?? join(process.cwd(), '.opencode-flow', 'flows'));
 
 const FlowIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected a flow id such as flow_20261124012345_ab12cd' });
-
-interface StoredResult {
-  agent: string;
-  model: string;
-  status: string;
-  cost: number;
-  tokens: { input: number; output: number };
-}
-
-/** The agents' results in a stored supervisor snapshot (finished ones; running ones have none yet). */
-function resultsOf(snapshot: unknown): StoredResult[] {
-  const ctx = (snapshot as { context?: { results?: Record<string, StoredResult> } }).context;
-  return Object.values(ctx?.results ?? {});
-}
 
 /**
  * `opencode-flow flows`: the flows stored in this project (`.opencode-flow/flows`), newest
@@ -76,16 +64,27 @@ export function costCommand(): Command {
         if (!id) throw new FlowError(FlowErrorCode.FlowNotFound, 'no stored flows here (.opencode-flow/flows)');
       }
       const { meta, snapshot } = await store.load(id);
-      const results = resultsOf(snapshot);
-      const byAgent: Record<string, number> = {};
-      const byModel: Record<string, number> = {};
-      for (const r of results) {
-        byAgent[r.agent] = (byAgent[r.agent] ?? 0) + r.cost;
-        byModel[r.model || 'default'] = (byModel[r.model || 'default'] ?? 0) + r.cost;
-      }
-      const total = results.reduce((s, r) => s + r.cost, 0);
+      // The report's own figures (the same ledger as a live run's): a finished flow's output,
+      // or what an unfinished one has recorded so far.
+      const { toReport } = await import('../flow.js');
+      const snap = snapshot as { status?: string; output?: SupervisorOutput; context?: { results?: Record<string, AgentResult>; plan?: SupervisorOutput['plan'] } };
+      const report = toReport(
+        snap.status === 'done' && snap.output
+          ? snap.output
+          : {
+              flowId: id,
+              status: 'failed',
+              mode: meta.mode as SupervisorOutput['mode'],
+              results: Object.values(snap.context?.results ?? {}),
+              ...(snap.context?.plan ? { plan: snap.context.plan } : {}),
+              startedAt: meta.startedAt,
+              finishedAt: meta.updatedAt,
+            },
+      );
+      const results = report.results;
+      const { total, byAgent, byModel } = report.cost;
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ flowId: id, status: meta.status, cost: { total, byAgent, byModel } }) + '\n');
+        process.stdout.write(JSON.stringify({ flowId: id, status: meta.status, cost: report.cost }) + '\n');
         return;
       }
       const table = new Table({ head: ['agent', 'model', 'status', 'tokens in/out', 'cost'], style: { head: [], border: [] } });

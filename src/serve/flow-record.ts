@@ -210,7 +210,10 @@ export class FlowRecord {
     const byAgent: Record<string, number> = {};
     for (const [name, cost] of Object.entries(report.cost.byAgent)) byAgent[this.displayName(name)] = cost;
     const byModel = (report.cost as Partial<FlowCost>).byModel ?? costByModel(results);
-    const mapped: FlowReport = { ...report, results, cost: { ...report.cost, byAgent, byModel } };
+    // A task is named after its agent outside hierarchical flows: map those back too.
+    const byTask: Record<string, number> = {};
+    for (const [task, cost] of Object.entries(report.cost.byTask ?? {})) byTask[this.displayName(task)] = cost;
+    const mapped: FlowReport = { ...report, results, cost: { ...report.cost, byAgent, byModel, byTask } };
     for (const r of results) {
       const view = this.views.get(r.agent);
       if (!view) continue;

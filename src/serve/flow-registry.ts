@@ -194,7 +194,7 @@ export class FlowRegistry {
       status: 'failed',
       mode: rec.mode,
       results: [],
-      cost: { total: 0, byAgent: {}, byModel: {} },
+      cost: { total: 0, byAgent: {}, byModel: {}, byTask: {} },
       durationMs: Date.now() - rec.startedAt,
       reason: error instanceof Error ? error.message : String(error),
     };

@@ -30,7 +30,7 @@ function reportOf(results: AgentResult[], status: FlowReport['status'] = 'comple
     status,
     mode: 'parallel',
     results: results.map((r) => ({ agent: r.agent, sessionID: r.sessionID, model: r.model, status: r.status, output: r.output, cost: r.cost, tokens: r.tokens, attempts: r.attempts })),
-    cost: { total: results.reduce((s, r) => s + r.cost, 0), byAgent, byModel: { 'p/m': results.reduce((s, r) => s + r.cost, 0) } },
+    cost: { total: results.reduce((s, r) => s + r.cost, 0), byAgent, byModel: { 'p/m': results.reduce((s, r) => s + r.cost, 0) }, byTask: { ...byAgent } },
     durationMs: 5,
   };
 }
@@ -64,6 +64,7 @@ describe('FlowRecord', () => {
     const report = rec.finish(reportOf([result('coder'), result('scout.abc123')]));
     expect(report.results.map((r) => r.agent)).toEqual(['coder', 'scout']);
     expect(report.cost.byAgent).toEqual({ coder: 0.5, scout: 0.5 });
+    expect(report.cost.byTask).toEqual({ coder: 0.5, scout: 0.5 });
     expect(rec.summary()).toMatchObject({ id: flowId, status: 'completed', agents: ['coder', 'scout'], cost: 1 });
   });
 
