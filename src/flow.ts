@@ -206,6 +206,34 @@ function newFlowId(): string {
   return `flow_${t}_${randomBytes(3).toString('hex')}`;
 }
 
+/** What the flow store keeps of a custom machine's run (`run`). */
+interface CustomFlowSnapshot {
+  kind: 'custom';
+  /** The machine's persisted snapshot (its agents with it). */
+  actor: unknown;
+  /** Agents' results so far: the run's cost. */
+  results: AgentResult[];
+}
+
+type AnyRef = { id: string; send(e: unknown): void; getSnapshot(): { status: string; value?: unknown; children?: Record<string, AnyRef> } };
+
+/** Send STOP to every agent under `root` and wait (15 s at most) until each has cleaned up. */
+async function stopAgents(root: unknown): Promise<void> {
+  const agents: AnyRef[] = [];
+  const walk = (ref: AnyRef) => {
+    for (const child of Object.values(ref.getSnapshot().children ?? {})) {
+      if ((child as unknown as { logic?: { id?: string } }).logic?.id === agentMachine.id) agents.push(child);
+      else walk(child);
+    }
+  };
+  walk(root as AnyRef);
+  for (const a of agents) a.send({ type: 'STOP' });
+  await Promise.race([
+    Promise.allSettled(agents.map((a) => toPromise(a as never))),
+    new Promise((r) => setTimeout(r, 15_000).unref()),
+  ]);
+}
+
 /** Convert a supervisor output into the public report. */
 export function toReport(out: SupervisorOutput): FlowReport {
   const results = out.results.map(
@@ -274,7 +302,8 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   private presets?: Map<string, PresetAgent>;
   private models = new Set<string>();
   private readonly agents = new Map<string, AgentHandle>();
-  private readonly flows = new Map<string, Actor<typeof supervisorMachine>>();
+  /** Flows running now: how to cancel each, and when it has wound down. */
+  private readonly flows = new Map<string, { cancel(reason: string): void; done: Promise<unknown> }>();
   private closed = false;
   private memoryBackend?: MemoryBackend;
   private memoryActor?: Actor<typeof memoryMachine>;
@@ -555,6 +584,9 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     const snap = stored.snapshot as { status?: string; output?: SupervisorOutput; context?: SupervisorContext };
     if (snap.status === 'done' && snap.output) return toReport(snap.output);
     const ctx = snap.context;
+    if ((stored.snapshot as CustomFlowSnapshot).kind === 'custom') {
+      throw new FlowError(FlowErrorCode.InvalidConfig, `stored flow "${flowId}" ran a custom machine: continue it with run(machine, input, { flowId: "${flowId}", resume: true })`);
+    }
     if (!ctx) throw new FlowError(FlowErrorCode.FlowNotFound, `stored flow "${flowId}" has no supervisor state`);
     const routing = createFlowRouting({
       catalog: this.catalog!,
@@ -582,8 +614,12 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
    * Run your own coordination machine as a flow. The machine registers the agent logic as
    * `agent` (`setup({ actors: { agent: agentMachine } })`) and spawns agents with
    * `spawnAgent` (see `machines/flows/helpers.ts`); `run` supplies the real OpenCode
-   * effects, forwards agents' events to `flow.on(...)`, tracks cost per agent and model,
-   * and enforces `maxCost`.
+   * effects, forwards agents' events to `flow.on(...)` (`flow.started`, `agent.*`,
+   * `flow.done`), tracks cost per agent, model and task, enforces `maxCost`, persists the
+   * machine after every step and shows it in the inspector. `cancel(flowId)` and
+   * `shutdown()` stop it: every agent's session is aborted, and `run` rejects with a
+   * `cancelled` FlowError. A run whose process died continues with `resume: true` and the
+   * same `flowId` and machine (agents that had finished keep their results and cost).
    *
    * @example
    * ```ts
@@ -595,28 +631,40 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   async run<M extends AnyStateMachine>(
     machine: M,
     input: InputFrom<M>,
-    options: { flowId?: string; maxCost?: number } = {},
+    options: { flowId?: string; maxCost?: number; resume?: boolean } = {},
   ): Promise<{ flowId: string; output: OutputFrom<M>; cost: FlowReport['cost'] }> {
+    if (options.resume && !options.flowId) throw new FlowError(FlowErrorCode.InvalidConfig, 'run: resume needs the flowId of the run to continue');
     await this.start();
     const flowId = options.flowId ?? newFlowId();
-    const routing = createFlowRouting({ catalog: this.catalog!, config: { ...this.routerConfig }, routing: false, task: '', specs: [], maxCost: options.maxCost });
+    const stored = options.resume ? await this.store.load(flowId) : undefined;
+    const saved = stored?.snapshot as CustomFlowSnapshot | undefined;
+    if (stored && saved?.kind !== 'custom') {
+      throw new FlowError(FlowErrorCode.InvalidConfig, `stored flow "${flowId}" is not a custom machine's run: continue it with resume("${flowId}")`);
+    }
+    const results: AgentResult[] = [...(saved?.results ?? [])];
+    const spent = results.reduce((n, r) => n + r.cost, 0);
+    const routing = createFlowRouting({ catalog: this.catalog!, config: { ...this.routerConfig }, routing: false, task: '', specs: [], maxCost: options.maxCost, spent });
     const agent = agentMachine.provide({
       actors: createAgentActors({
         client: this.client!,
         hub: this.hub!,
+        keepSessions: this.options.keepSessions,
         chooseFallback: (i) => routing.chooseFallback(i),
         beforePrompt: (i) => routing.beforePrompt(i),
       }),
     });
-    const results: AgentResult[] = [];
     const provided = machine.provide({ actors: { agent } } as never) as M;
+    const startedAt = stored?.meta.startedAt ?? Date.now();
+    // Inspection starts inside createActor (a restored tree reports its actors at once).
+    let root: unknown;
     const actor: Actor<M> = createActor(provided, {
       id: flowId,
       input,
+      ...(saved ? { snapshot: saved.actor as never } : {}),
       inspect: (ev) => {
         this.inspector?.inspect.next?.(ev);
         // Agents report to the machine that spawned them; pick those reports up on the way.
-        if (ev.type !== '@xstate.event' || ev.actorRef !== actor) return;
+        if (ev.type !== '@xstate.event' || root === undefined || ev.actorRef !== root) return;
         const e = ev.event as AgentNotification;
         if (!e.type?.startsWith('agent.')) return;
         if (e.type === 'agent.done' || e.type === 'agent.failed') {
@@ -624,13 +672,74 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
           results.push(e.result);
         }
         this.emit(e.type as 'agent.state', { ...e, flowId } as never);
+        persist.soon();
       },
+    });
+    root = actor;
+    const report = (status: FlowReport['status'], reason?: string) =>
+      toReport({ flowId, status, mode: 'custom' as FlowMode, results, startedAt, finishedAt: Date.now(), ...(reason ? { reason } : {}) });
+    const persist = this.persister(flowId, () => {
+      const snap = actor.getSnapshot() as { status: string };
+      return {
+        meta: { task: machine.id, mode: 'custom', agents: [...new Set(results.map((r) => r.agent))], status: snap.status === 'done' ? 'completed' : 'running', cost: results.reduce((n, r) => n + r.cost, 0), startedAt },
+        snapshot: { kind: 'custom', actor: actor.getPersistedSnapshot(), results } satisfies CustomFlowSnapshot,
+      };
+    });
+    actor.subscribe({ next: () => persist.soon(), error: () => {} });
+    let cancelled: string | undefined;
+    const done = toPromise(actor);
+    this.flows.set(flowId, {
+      cancel: (reason) => {
+        cancelled ??= reason;
+        // The machine may not know CANCEL: stop its agents (their sessions are aborted and
+        // deleted as usual), then the machine itself.
+        void stopAgents(actor).finally(() => actor.stop());
+      },
+      done: done.catch(() => {}),
     });
     this.emit('flow.started', { flowId, mode: 'custom', agents: [], task: machine.id });
     actor.start();
-    const output = (await toPromise(actor)) as OutputFrom<M>;
-    const { cost } = toReport({ flowId, status: 'completed', mode: 'parallel', results, startedAt: 0, finishedAt: 0 });
-    return { flowId, output, cost };
+    try {
+      const output = (await done) as OutputFrom<M>;
+      // Stopping an actor completes it too, with no output.
+      if ((actor.getSnapshot() as { status: string }).status !== 'done') throw new Error(cancelled ?? 'the machine was stopped');
+      persist.now();
+      await this.store.flush();
+      const r = report('completed');
+      this.emit('flow.done', r);
+      return { flowId, output, cost: r.cost };
+    } catch (e) {
+      const r = report(cancelled ? 'cancelled' : 'failed', cancelled ?? (e instanceof Error ? e.message : String(e)));
+      this.emit('flow.done', r);
+      if (cancelled) throw new FlowError(FlowErrorCode.Cancelled, `flow ${flowId} was cancelled (${cancelled})`);
+      throw e;
+    } finally {
+      this.flows.delete(flowId);
+    }
+  }
+
+  /**
+   * Saving serialises the whole actor tree: `soon()` coalesces bursts (20 agents changing
+   * state at once) into one write per 50 ms; `now()` writes at once (the final state).
+   */
+  private persister(flowId: string, read: () => { meta: Omit<StoredFlowMeta, 'flowId' | 'updatedAt'>; snapshot: unknown }): { soon(): void; now(): void } {
+    let timer: NodeJS.Timeout | undefined;
+    const now = () => {
+      clearTimeout(timer);
+      timer = undefined;
+      if (this.options.persist === false) return;
+      const { meta, snapshot } = read();
+      void this.store
+        .save({ meta: { ...meta, flowId, updatedAt: Date.now() }, snapshot })
+        .catch((e: unknown) => this.emit('flow.persist_error', { flowId, error: e instanceof Error ? e.message : String(e) }));
+    };
+    return {
+      soon: () => {
+        if (this.options.persist === false || timer) return;
+        timer = setTimeout(now, 50);
+      },
+      now,
+    };
   }
 
   /** Flows persisted in this project's flow store (running ones included), newest first. */
@@ -663,36 +772,22 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
         : // The input is ignored on restore; the snapshot carries the context.
           createActor(machine, { id: flowId, snapshot: from.snapshot as never, input: undefined as unknown as SupervisorInput, inspect: this.inspector?.inspect });
     const startedAt = Date.now();
-    // Saving serialises the whole actor tree: coalesce bursts (20 agents changing state at
-    // once) into one write per 50 ms; the final state is written at once.
-    let persistTimer: NodeJS.Timeout | undefined;
-    const persist = () => {
-      if (this.options.persist === false || persistTimer) return;
-      persistTimer = setTimeout(persistNow, 50);
-    };
-    const persistNow = () => {
-      clearTimeout(persistTimer);
-      persistTimer = undefined;
-      if (this.options.persist === false) return;
-      const snapshot = actor.getPersistedSnapshot();
-      const ctx = actor.getSnapshot().context;
-      void this.store
-        .save({
-          meta: {
-            flowId,
-            task: info.task,
-            mode: info.mode,
-            agents: info.agents,
-            status: actor.getSnapshot().status === 'done' ? (actor.getSnapshot().output?.status ?? ctx.status) : 'running',
-            cost: ctx.spent,
-            startedAt: ctx.startedAt ?? startedAt,
-            updatedAt: Date.now(),
-            ...(ctx.reason ? { reason: ctx.reason } : {}),
-          },
-          snapshot,
-        })
-        .catch((e: unknown) => this.emit('flow.persist_error', { flowId, error: e instanceof Error ? e.message : String(e) }));
-    };
+    const persist = this.persister(flowId, () => {
+      const snap = actor.getSnapshot();
+      const ctx = snap.context;
+      return {
+        meta: {
+          task: info.task,
+          mode: info.mode,
+          agents: info.agents,
+          status: snap.status === 'done' ? (snap.output?.status ?? ctx.status) : 'running',
+          cost: ctx.spent,
+          startedAt: ctx.startedAt ?? startedAt,
+          ...(ctx.reason ? { reason: ctx.reason } : {}),
+        },
+        snapshot: actor.getPersistedSnapshot(),
+      };
+    });
     actor.on('*', (e) => {
       // The supervisor itself stops on the budget; the ledger and reservations live here.
       if (e.type === 'agent.done' || e.type === 'agent.failed') routing.onResult(e.result);
@@ -710,20 +805,21 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       if (e.type === 'agent.input_answered') this.pendingInputs.delete(e.record.request.id);
       if (e.type.startsWith('agent.')) this.emit(e.type as 'agent.state', e as never);
       // Agents' own transitions do not change the supervisor's snapshot object: save on them too.
-      if (e.type === 'agent.state') persist();
+      if (e.type === 'agent.state') persist.soon();
     });
-    actor.subscribe({ next: persist, error: () => {} });
+    actor.subscribe({ next: () => persist.soon(), error: () => {} });
     // Memory changes of this flow's namespace reach the supervisor as events.
     const namespace = flowNamespace(this.id);
     const memorySub = this.memoryActor?.on('memory.changed', (c) => {
       if (c.namespace === namespace) actor.send({ type: 'memory.changed', key: c.key, value: c.value, by: c.by, namespace: c.namespace });
     });
-    this.flows.set(flowId, actor);
+    const done = toPromise(actor);
+    this.flows.set(flowId, { cancel: (reason) => actor.send({ type: 'CANCEL', reason }), done });
     this.emit('flow.started', { flowId, mode: info.mode, agents: info.agents, task: info.task });
     actor.start();
     try {
-      const out = await toPromise(actor);
-      persistNow();
+      const out = await done;
+      persist.now();
       await this.store.flush();
       const report = toReport(out);
       this.emit('flow.done', report);
@@ -764,7 +860,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
 
   /** Cancel one running flow, or all of them. Busy sessions are aborted. */
   cancel(flowId?: string, reason = 'cancelled'): void {
-    for (const [id, actor] of this.flows) if (!flowId || id === flowId) actor.send({ type: 'CANCEL', reason });
+    for (const [id, flow] of this.flows) if (!flowId || id === flowId) flow.cancel(reason);
   }
 
   /** Ids of the flows running now. */
@@ -778,7 +874,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     this.closed = true;
     const running = [...this.flows.values()];
     this.cancel(undefined, 'shutdown');
-    await Promise.allSettled(running.map((a) => toPromise(a)));
+    await Promise.allSettled(running.map((f) => f.done));
     this.hub?.stop();
     await this.server?.stop();
     await this.mcp?.close();

@@ -67,7 +67,13 @@ export function costCommand(): Command {
       // The report's own figures (the same ledger as a live run's): a finished flow's output,
       // or what an unfinished one has recorded so far.
       const { toReport } = await import('../flow.js');
-      const snap = snapshot as { status?: string; output?: SupervisorOutput; context?: { results?: Record<string, AgentResult>; plan?: SupervisorOutput['plan'] } };
+      const snap = snapshot as {
+        status?: string;
+        output?: SupervisorOutput;
+        context?: { results?: Record<string, AgentResult>; plan?: SupervisorOutput['plan'] };
+        /** A custom machine's run (`flow.run`) keeps its agents' results beside the machine. */
+        results?: AgentResult[];
+      };
       const report = toReport(
         snap.status === 'done' && snap.output
           ? snap.output
@@ -75,7 +81,7 @@ export function costCommand(): Command {
               flowId: id,
               status: 'failed',
               mode: meta.mode as SupervisorOutput['mode'],
-              results: Object.values(snap.context?.results ?? {}),
+              results: snap.results ?? Object.values(snap.context?.results ?? {}),
               ...(snap.context?.plan ? { plan: snap.context.plan } : {}),
               startedAt: meta.startedAt,
               finishedAt: meta.updatedAt,

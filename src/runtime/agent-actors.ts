@@ -18,6 +18,8 @@ import type { EventHub } from '../opencode/events.js';
 export interface AgentRuntime {
   client: OpencodeClient;
   hub: EventHub;
+  /** Keep every agent's session after it stops, whatever the agent's own input says (the flow's `keepSessions`). */
+  keepSessions?: boolean;
   /** Safety-net poll interval while a prompt runs (the event stream is only a hint). Default 5 s. */
   reconcileMs?: number;
   /** Pick the next model after a failure; default: the agent's own chain. */
@@ -348,7 +350,7 @@ export function createAgentActors(rt: AgentRuntime) {
     cleanupSession: fromPromise<void, { sessionID?: string; keep: boolean; busy: boolean }>(async ({ input }) => {
       if (!input.sessionID) return;
       if (input.busy) await client.abort(input.sessionID).catch(() => false);
-      if (!input.keep) await client.deleteSession(input.sessionID).catch(() => false);
+      if (!input.keep && !rt.keepSessions) await client.deleteSession(input.sessionID).catch(() => false);
     }),
   };
 }

@@ -1,8 +1,11 @@
 import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { reviewLoopMachine } from '../../machines/flows/review-loop.js';
-import { OpencodeFlow } from '../../src/flow.js';
+import { OpencodeFlow, type FlowReport } from '../../src/flow.js';
+import { FlowError } from '../../src/errors.js';
 import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
 
 /** Custom machines run as flows: the prebuilt review loop and the example in examples/custom-machine. */
@@ -11,6 +14,72 @@ const CODER = 'You are the **coder**';
 const REVIEWER = 'You are the **reviewer**';
 
 const env = useScriptedOpencode();
+
+describe('a custom machine is a flow', () => {
+  it('is persisted, cancelled like any flow (sessions aborted, run rejects), and continues with resume', async () => {
+    env.llm.script([
+      { match: { allText: 'LOOP-C', system: CODER }, reply: [{ text: 'code v1' }, { hang: true }, { text: 'code v2 after resume' }] },
+      { match: { allText: 'LOOP-C', system: REVIEWER }, reply: [{ text: 'Needs work.\nVERDICT: CHANGES_REQUESTED' }, { text: 'Fine.\nVERDICT: APPROVE' }] },
+    ]);
+    const dir = await mkdtemp(join(tmpdir(), 'ocf-custom-'));
+    // keepSessions: a killed process deletes nothing; the cancel below must not either.
+    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, flowsDir: dir, keepSessions: true });
+    const done: FlowReport[] = [];
+    flow.on('flow.done', (r) => done.push(r));
+    let coderPrompts = 0;
+    flow.on('agent.state', (e) => {
+      // The coder's second round hangs at the model: keep the store as a process killed
+      // there would leave it, then cancel the flow.
+      if (e.agent === 'coder' && e.state === 'streaming' && ++coderPrompts === 2) {
+        setTimeout(() => void cp(dir, `${dir}-crash`, { recursive: true }).then(() => flow.cancel('flow_custom_c', 'test cancel')), 300);
+      }
+    });
+    try {
+      const input = { task: 'LOOP-C: add validation', coder: await flow.agentSpec('coder'), reviewer: await flow.agentSpec('reviewer'), maxRounds: 3 };
+      const t0 = Date.now();
+      const err = await flow.run(reviewLoopMachine, input, { flowId: 'flow_custom_c' }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(FlowError);
+      expect((err as FlowError).code).toBe('cancelled');
+      expect(Date.now() - t0).toBeLessThan(60_000);
+      expect(flow.runningFlows()).toEqual([]);
+      expect(Object.keys(await flow.opencode.status())).toEqual([]);
+      expect(done.at(-1)).toMatchObject({ flowId: 'flow_custom_c', status: 'cancelled' });
+      // The store has the run: the machine and the results so far (coder and reviewer, round 1).
+      const stored = await flow.store.load('flow_custom_c');
+      expect(stored.meta).toMatchObject({ flowId: 'flow_custom_c', mode: 'custom', task: reviewLoopMachine.id });
+      const saved = stored.snapshot as { kind: string; results: Array<{ agent: string; cost: number }> };
+      expect(saved.kind).toBe('custom');
+      expect(saved.results.map((r) => r.agent)).toEqual(['coder', 'reviewer']);
+      // The supervisor's resume points at run(…, { resume: true }).
+      await expect(flow.resume('flow_custom_c')).rejects.toThrow(/continue it with run\(machine, input, \{ flowId: "flow_custom_c", resume: true \}\)/);
+    } finally {
+      await flow.shutdown();
+    }
+    // A new process continues it from the store a crash there would have left: round 1 is
+    // not run again; the coder, whose prompt was aborted, is asked again.
+    await rm(dir, { recursive: true, force: true });
+    await cp(`${dir}-crash`, dir, { recursive: true });
+    const again = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, flowsDir: dir });
+    try {
+      const input = { task: 'LOOP-C: add validation', coder: await again.agentSpec('coder'), reviewer: await again.agentSpec('reviewer'), maxRounds: 3 };
+      const { output, cost } = await again.run(reviewLoopMachine, input, { flowId: 'flow_custom_c', resume: true });
+      expect(output).toMatchObject({ approved: true, rounds: 2, code: 'code v2 after resume' });
+      const asks = env.llm.promptRequests().filter((r) => r.allText.includes('LOOP-C'));
+      expect(asks.filter((r) => r.system.includes(REVIEWER))).toHaveLength(2);
+      expect(asks.filter((r) => r.system.includes(CODER))).toHaveLength(3);
+      // The cost covers both processes' agents.
+      expect(cost.total).toBeGreaterThan(0);
+      expect((await again.store.load('flow_custom_c')).meta.status).toBe('completed');
+    } finally {
+      await again.shutdown();
+      await rm(dir, { recursive: true, force: true });
+      await rm(`${dir}-crash`, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('review loop', () => {
   it('converges when the reviewer approves in round 2', async () => {
