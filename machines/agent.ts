@@ -354,6 +354,9 @@ export const agentMachine = setup({
         input: ({ context }) => ({ sessionID: context.sessionID!, afterUserMessageID: context.lastUserMessageID }),
       },
       on: {
+        // Stopped mid-prompt (the flow was cancelled, or went over budget): what the prompt
+        // cost so far still counts, so abort first and report it, then clean up.
+        STOP: '#agent.halting',
         // OpenCode paused the session for a person: answer by policy, or wait for one.
         'oc.input': { target: '.awaitingInput', actions: assign({ inputQueue: ({ context, event }) => [...context.inputQueue, event.request] }) },
         'oc.delta': {
@@ -598,6 +601,30 @@ export const agentMachine = setup({
         },
       ],
       on: { PROMPT: { guard: ({ context }) => context.sessionID !== undefined, target: 'working', actions: 'takeTask' } },
+    },
+    halting: {
+      on: { STOP: {} },
+      invoke: {
+        src: 'abortSession',
+        input: ({ context }) => ({ sessionID: context.sessionID! }),
+        onDone: { target: 'halted', actions: assign({ sessionCost: ({ context, event }) => Math.max(context.sessionCost, event.output.sessionCost), busy: false }) },
+        onError: 'halted',
+      },
+    },
+    /** Stopped mid-prompt: a failed result with the prompt's cost so far, then cleanup. */
+    halted: {
+      entry: [
+        assign(({ context }) => {
+          const attempts = [...context.attempts, { model: context.model, error: 'stopped while prompting', errorKind: 'aborted' as const }];
+          const result = makeResult({ ...context, attempts, pendingError: { message: 'stopped while prompting', kind: 'aborted' } }, 'failed');
+          return { result, results: [...context.results, result], attempts: [], inputQueue: [] };
+        }),
+        {
+          type: 'notify',
+          params: ({ context }) => ({ type: 'agent.failed', agent: context.spec.name, result: context.result!, error: context.result!.error ?? 'stopped' }),
+        },
+      ],
+      always: 'cleanup',
     },
     cleanup: {
       entry: { type: 'notify', params: ({ context }) => stateNote(context, 'cleanup') },

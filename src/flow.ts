@@ -753,11 +753,32 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     from: { input: SupervisorInput } | { snapshot: unknown },
     info: { mode: FlowMode; agents: string[]; task: string },
   ): Promise<FlowReport> {
+    // The hard budget mid-prompt: what running agents' messages cost so far (by session and
+    // message), on top of what finished agents booked. Past the cap the flow stops now, so a
+    // long tool loop cannot run on until its agent finishes.
+    const live = new Map<string, Map<string, number>>();
+    let overBudget = false;
     const runtime: AgentRuntime = {
       client: this.client!,
       hub: this.hub!,
       chooseFallback: (i) => routing.chooseFallback(i),
       beforePrompt: (i) => routing.beforePrompt(i),
+      onCost: ({ sessionID, messageID, cost }) => {
+        const cap = routing.budget.maxCost;
+        if (cap === undefined || overBudget) return;
+        let costs = live.get(sessionID);
+        if (!costs) live.set(sessionID, (costs = new Map()));
+        costs.set(messageID, cost);
+        let running = 0;
+        for (const m of live.values()) for (const c of m.values()) running += c;
+        if (routing.budget.spent + running > cap + 1e-9) {
+          overBudget = true;
+          actor.send({
+            type: 'BUDGET_EXCEEDED',
+            reason: `budget exceeded mid-prompt: spent $${(routing.budget.spent + running).toFixed(6)} of max $${cap} (running agents stopped)`,
+          });
+        }
+      },
     };
     const maxDepth = 'input' in from ? from.input.maxDepth : (from.snapshot as { context?: SupervisorContext }).context?.maxDepth;
     const machine = withSubflows(
@@ -790,7 +811,11 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     });
     actor.on('*', (e) => {
       // The supervisor itself stops on the budget; the ledger and reservations live here.
-      if (e.type === 'agent.done' || e.type === 'agent.failed') routing.onResult(e.result);
+      if (e.type === 'agent.done' || e.type === 'agent.failed') {
+        routing.onResult(e.result);
+        // Booked now: its messages no longer count as running.
+        live.delete(e.result.sessionID);
+      }
       // Known before listeners hear of it, so they can answer at once.
       if (e.type === 'agent.input_required') {
         // A sub-supervisor's agent (`coder:s3/reviewer:t1`) is a grandchild: walk the path.

@@ -20,6 +20,12 @@ export interface AgentRuntime {
   hub: EventHub;
   /** Keep every agent's session after it stops, whatever the agent's own input says (the flow's `keepSessions`). */
   keepSessions?: boolean;
+  /**
+   * Told the cost of each assistant message as OpenCode reports it mid-prompt (every
+   * `message.updated`; the same message again as its cost grows), so a budget can stop a
+   * flow while agents are still working rather than when they finish.
+   */
+  onCost?: (e: { sessionID: string; messageID: string; cost: number }) => void;
   /** Safety-net poll interval while a prompt runs (the event stream is only a hint). Default 5 s. */
   reconcileMs?: number;
   /** Pick the next model after a failure; default: the agent's own chain. */
@@ -244,6 +250,11 @@ export function createAgentActors(rt: AgentRuntime) {
                 sendBack({ type: 'oc.tool', tool: part.tool, status, input: 'input' in part.state ? part.state.input : undefined });
               }
             }
+            break;
+          }
+          case 'message.updated': {
+            const info = p.info as { id?: string; role?: string; cost?: number } | undefined;
+            if (info?.role === 'assistant' && info.id && typeof info.cost === 'number' && info.cost > 0) rt.onCost?.({ sessionID: sid, messageID: info.id, cost: info.cost });
             break;
           }
           case 'session.status': {

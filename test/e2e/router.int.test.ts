@@ -135,7 +135,8 @@ describe('model router in a real flow', () => {
       const cap = 0.015;
       const report = await flow.execute({ task: 'BUDGET-TASK', agents: ['researcher', 'coder', 'tester'], mode: 'sequential', maxCost: cap });
       expect(report.status).toBe('budget_exceeded');
-      expect(report.reason).toMatch(/budget exceeded: spent \$0\.02/);
+      // The second prompt's own cost (reported mid-prompt) takes the flow past the cap.
+      expect(report.reason).toMatch(/budget exceeded( mid-prompt)?: spent \$0\.02/);
       // Two prompts ran (the second started while $0.005 was left); the third never started.
       const prompted = llm.promptRequests().filter((r) => r.allText.includes('BUDGET-TASK'));
       expect(prompted).toHaveLength(2);
@@ -144,6 +145,37 @@ describe('model router in a real flow', () => {
       const maxSingle = Math.max(...report.results.map((r) => r.cost));
       expect(report.cost.total).toBeLessThanOrEqual(cap + maxSingle);
       expect(report.cost.byModel).toEqual({ 'scripted/d': report.cost.total });
+    } finally {
+      await flow.shutdown();
+    }
+  });
+
+  it('the budget stops running agents mid-prompt: a tool loop past the cap is cut off, a slow agent aborted', async () => {
+    // Every step of the loop costs $0.01 (100k input tokens at $0.1/M): five tool calls, then an answer.
+    const step = { usage: { prompt_tokens: 100_000, completion_tokens: 10 } };
+    const call = (i: number) => ({ ...step, toolCalls: [{ name: 'bash', arguments: { command: `echo LOOP-STEP-${i}`, description: 'a step' } }] });
+    llm.script([
+      { match: { allText: 'MIDFLIGHT', system: 'SLOW-AGENT' }, reply: { text: 'slow answer', delayMs: 45_000 } },
+      { match: { allText: 'MIDFLIGHT' }, reply: [call(1), call(2), call(3), call(4), call(5), { ...step, text: 'loop finished' }] },
+    ]);
+    const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, model: 'scripted/d', persist: false });
+    try {
+      await flow.spawn({ name: 'looper', agent: 'build', permissions: { bash: 'allow' } });
+      await flow.spawn({ name: 'slow', agent: 'build', systemPrompt: 'SLOW-AGENT' });
+      const cap = 0.025;
+      const t0 = Date.now();
+      const report = await flow.execute({ task: 'MIDFLIGHT: run the loop', agents: ['looper', 'slow'], maxCost: cap, retries: 0 });
+      expect(Date.now() - t0).toBeLessThan(40_000); // long before the slow agent would answer
+      expect(report.status).toBe('budget_exceeded');
+      expect(report.reason).toMatch(/budget exceeded mid-prompt: spent \$0\.03/);
+      // The loop was cut off after the step that crossed the cap (at most one more had started).
+      const steps = llm.promptRequests().filter((r) => r.allText.includes('MIDFLIGHT') && !r.system.includes('SLOW-AGENT'));
+      expect(steps.length).toBeGreaterThanOrEqual(3);
+      expect(steps.length).toBeLessThanOrEqual(4);
+      expect(report.results.find((r) => r.agent === 'looper')?.output ?? '').not.toContain('loop finished');
+      // Never more than the cap plus the steps in flight when it was crossed.
+      expect(report.cost.total).toBeLessThanOrEqual(cap + 0.02 + 1e-6);
+      expect(Object.keys(await flow.opencode.status())).toEqual([]);
     } finally {
       await flow.shutdown();
     }

@@ -178,15 +178,20 @@ describe('agent machine', () => {
     expect(actor.getSnapshot().context.results[0]!.attempts).toEqual([{ model: 'p/a', error: 'aborted', errorKind: 'aborted' }]);
   });
 
-  it('STOP while streaming goes through cleanup to stopped, deleting the session', async () => {
+  it('STOP while streaming aborts, reports the prompt as failed with its cost so far, then cleans up', async () => {
     const { machine, calls } = harness({ 'p/a': { kind: 'hang' } });
-    const { actor } = run(machine, { spec: { name: 'a', model: 'p/a' }, task });
+    const { actor, emitted } = run(machine, { spec: { name: 'a', model: 'p/a' }, task });
     await waitFor(actor, (s) => s.matches({ working: 'streaming' }));
     actor.send({ type: 'STOP' });
     const out = await toPromise(actor);
     expect(actor.getSnapshot().status).toBe('done');
     expect(out.sessionID).toBe('ses_1');
-    expect(calls.cleanups).toEqual([{ sessionID: 'ses_1', keep: false, busy: true }]);
+    expect(calls.aborts).toBe(1);
+    // Already aborted: cleanup only deletes.
+    expect(calls.cleanups).toEqual([{ sessionID: 'ses_1', keep: false, busy: false }]);
+    const failed = emitted.find((e) => e.type === 'agent.failed');
+    expect(failed).toMatchObject({ agent: 'a', error: 'stopped while prompting', result: { status: 'failed', attempts: [{ model: 'p/a', errorKind: 'aborted' }] } });
+    expect(out.results.map((r) => r.status)).toEqual(['failed']);
   });
 
   it('keeps the session on cleanup when asked', async () => {
