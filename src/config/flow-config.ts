@@ -284,7 +284,7 @@ const AGENT_FIELD_DOCS: Record<string, string> = {
   systemPrompt: 'System prompt (replaces a preset\'s)',
   tools: 'Tools the agent may use: a list of built-in tool names, or OpenCode\'s { tool: true|false } map',
   permissions: 'OpenCode permissions: { edit: "deny", bash: { "git diff*": "allow", "*": "ask" } }',
-  temperature: 'Sampling temperature, 0 to 2',
+  temperature: 'Sampling temperature, 0 to 2 (OpenCode reads it from agent config: it applies to presets and to OpenCode agents configured with it)',
   preset: 'Preset this agent is based on (reviewer, coder, ...): its prompt and permissions are the defaults',
   role: 'Role for routing rules (default: the preset or the name)',
   inputPolicy:

@@ -89,6 +89,28 @@ async function sessionCosts(flow: OpencodeFlow, sessionIDs: string[]) {
   return sum;
 }
 
+/**
+ * Resume a flow whose tester was cut off mid-prompt and check the outcome: done well within
+ * the 10-minute prompt timeout, researcher and coder not asked again, the tester asked again
+ * (the interrupted attempt recorded with `why`) and its new answer taken.
+ */
+async function resumeReprompted(flow: OpencodeFlow, flowId: string, task: string, why: string) {
+  const t0 = Date.now();
+  const report = await flow.resume(flowId);
+  expect(Date.now() - t0).toBeLessThan(30_000);
+  expect(report.status).toBe('completed');
+  expect(report.results.map((r) => [r.agent, r.status, r.output])).toEqual([
+    ['researcher', 'done', 'research result'],
+    ['coder', 'done', 'code result'],
+    ['tester', 'done', 're-prompted test result'],
+  ]);
+  expect(bySystem(task, 'researcher')).toHaveLength(1);
+  expect(bySystem(task, 'coder')).toHaveLength(1);
+  expect(bySystem(task, 'tester')).toHaveLength(2);
+  expect(report.results[2]!.attempts).toEqual([{ model: 'scripted/small', error: `interrupted: re-prompted after resume (${why})` }, { model: 'scripted/small' }]);
+  return report;
+}
+
 describe('crash resume', () => {
   it('kill -9 mid-flow, resume: finished agents are not re-run, the flow completes, cost adds up', async () => {
     const task = 'CRASH-TASK';
@@ -148,25 +170,8 @@ describe('crash resume', () => {
     const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, keepSessions: true, flowsDir });
     try {
       await flow.start();
-      const t0 = Date.now();
-      const report = await flow.resume(flowId);
-      // Well within the 10-minute prompt timeout it used to wait out before falling back.
-      expect(Date.now() - t0).toBeLessThan(30_000);
-      expect(report.status).toBe('completed');
-      expect(report.results.map((r) => [r.agent, r.status, r.output])).toEqual([
-        ['researcher', 'done', 'research result'],
-        ['coder', 'done', 'code result'],
-        ['tester', 'done', 're-prompted test result'],
-      ]);
-      expect(bySystem(task, 'researcher')).toHaveLength(1);
-      expect(bySystem(task, 'coder')).toHaveLength(1);
-      expect(bySystem(task, 'tester')).toHaveLength(2);
-      const tester = report.results[2]!;
-      expect(tester.sessionID).toBe(testerSession);
-      expect(tester.attempts).toEqual([
-        { model: 'scripted/small', error: 'interrupted: re-prompted after resume (its answer was aborted)' },
-        { model: 'scripted/small' },
-      ]);
+      const report = await resumeReprompted(flow, flowId, task, 'its answer was aborted');
+      expect(report.results[2]!.sessionID).toBe(testerSession);
       const msgs = await flow.opencode.messages(testerSession);
       expect(msgs.map((m) => [m.info.role, (m.info as { error?: { name: string } }).error?.name])).toEqual([
         ['user', undefined],
@@ -216,22 +221,7 @@ describe('crash resume', () => {
       await flow.start();
       const cut = (await flow.opencode.messages(testerSession)).at(-1)!.info as { role: string; time: { completed?: number }; error?: unknown };
       expect([cut.role, cut.time.completed, cut.error]).toEqual(['assistant', undefined, undefined]);
-      const t0 = Date.now();
-      const report = await flow.resume(flowId);
-      expect(Date.now() - t0).toBeLessThan(30_000);
-      expect(report.status).toBe('completed');
-      expect(report.results.map((r) => [r.agent, r.status, r.output])).toEqual([
-        ['researcher', 'done', 'research result'],
-        ['coder', 'done', 'code result'],
-        ['tester', 'done', 're-prompted test result'],
-      ]);
-      expect(bySystem(task, 'researcher')).toHaveLength(1);
-      expect(bySystem(task, 'coder')).toHaveLength(1);
-      expect(bySystem(task, 'tester')).toHaveLength(2);
-      expect(report.results[2]!.attempts).toEqual([
-        { model: 'scripted/small', error: 'interrupted: re-prompted after resume (the session was idle with no answer)' },
-        { model: 'scripted/small' },
-      ]);
+      const report = await resumeReprompted(flow, flowId, task, 'the session was idle with no answer');
       const sum = await sessionCosts(flow, report.results.map((r) => r.sessionID));
       expect(report.cost.total).toBeCloseTo(sum, 12);
     } finally {
