@@ -397,9 +397,14 @@ export const agentMachine = setup({
             // leave an abort alone instead of retrying it.
             actions: [
               'takeOutcome',
-              assign({
-                attempts: ({ context }) => [...context.attempts, { model: context.model, error: 'aborted', errorKind: 'aborted' as const }],
-                pendingError: () => ({ message: 'aborted', kind: 'aborted' as const }),
+              assign(({ context, event }) => {
+                // OpenCode's own abort says just that; any other ending (the session gone) says why.
+                const e = event.type === 'oc.outcome' ? event.outcome.error : undefined;
+                const message = e && e.name !== 'MessageAbortedError' && e.message ? e.message : 'aborted';
+                return {
+                  attempts: [...context.attempts, { model: context.model, error: message, errorKind: 'aborted' as const }],
+                  pendingError: { message, kind: 'aborted' as const },
+                };
               }),
             ],
           },

@@ -40,12 +40,15 @@ export class FlowError extends Error {
   constructor(
     readonly code: FlowErrorCode,
     message: string,
-    options?: { cause?: unknown; details?: unknown },
+    options?: { cause?: unknown; details?: unknown; httpStatus?: number },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.details = options?.details;
+    this.httpStatus = options?.httpStatus;
   }
   readonly details: unknown;
+  /** The HTTP status of a failed OpenCode call (`opencode_request`), when there was an answer. */
+  readonly httpStatus: number | undefined;
 }
 
 /** True when `e` is a FlowError, optionally of the given code. */

@@ -130,7 +130,7 @@ export class OpencodeClient {
       throw new FlowError(
         FlowErrorCode.OpencodeRequest,
         `OpenCode ${what} failed${r.response ? ` (HTTP ${r.response.status})` : ''}: ${describe(r.error)}`,
-        { cause: r.error, details: r.error },
+        { cause: r.error, details: r.error, httpStatus: r.response?.status },
       );
     }
     return r.data as T;

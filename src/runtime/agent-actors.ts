@@ -12,6 +12,7 @@ import type {
 import type { InputAnswer, InputRequest } from '../../machines/input-policy.js';
 import { outcomeOf, type MessageWithParts, type ModelRef, type OpencodeClient } from '../opencode/client.js';
 import { classifyError } from '../router/error-kind.js';
+import { FlowError } from '../errors.js';
 import type { EventHub } from '../opencode/events.js';
 
 /** What the agent actors need from the running flow. */
@@ -218,8 +219,24 @@ export function createAgentActors(rt: AgentRuntime) {
             );
           }
           // Else our own prompt is not answered yet (it may not even be in the session): wait.
-        } catch {
-          /* transient: the next event or poll tries again */
+        } catch (e) {
+          // A restored agent whose session is gone (deleted, or the server's data lost) will
+          // never be answered: fail it now rather than at the prompt timeout.
+          if (!finished && !promptedHere.has(sid) && e instanceof FlowError && e.httpStatus === 404) {
+            finished = true;
+            sendBack({
+              type: 'oc.outcome',
+              outcome: {
+                userMessageID: input.afterUserMessageID ?? '',
+                output: '',
+                model: '',
+                tokens: { input: 0, output: 0 },
+                sessionCost: 0,
+                error: { name: 'SessionNotFound', message: `session ${sid} no longer exists on the OpenCode server: the agent cannot continue its prompt`, kind: 'aborted' },
+              },
+            });
+          }
+          /* else transient: the next event or poll tries again */
         } finally {
           if (knownIdle) idleReading = false;
           else blindReading = false;

@@ -186,6 +186,43 @@ describe('crash resume', () => {
     }
   });
 
+  it('kill -9 mid-prompt, then the session is deleted: resume fails that agent at once, keeps the others', async () => {
+    const task = 'GONE-TASK';
+    scriptAgents(task, true);
+    const flowId = 'flow_gone_test';
+    const flowsDir = join(dir, 'flows-gone');
+    const killed = await runUntilKilled({ SERVER_URL: oc.url, FLOWS_DIR: flowsDir, FLOW_ID: flowId, TASK: task }, (out) =>
+      out.includes('state tester streaming') && bySystem(task, 'tester').length === 1,
+    );
+    expect(killed.signal, killed.out).toBe('SIGKILL');
+    const testerSession = sessionOf(killed.out, 'tester')!;
+    const client = new OpencodeClient({ url: oc.url });
+    await client.abort(testerSession);
+    await client.deleteSession(testerSession);
+
+    const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, keepSessions: true, flowsDir });
+    try {
+      await flow.start();
+      const t0 = Date.now();
+      const report = await flow.resume(flowId);
+      // Not the 10-minute prompt timeout: the session's absence is an answer.
+      expect(Date.now() - t0).toBeLessThan(30_000);
+      expect(report.status).toBe('completed');
+      expect(report.results.map((r) => [r.agent, r.status])).toEqual([
+        ['researcher', 'done'],
+        ['coder', 'done'],
+        ['tester', 'failed'],
+      ]);
+      expect(report.results[2]!.error).toMatch(new RegExp(`session ${testerSession} no longer exists on the OpenCode server`));
+      // Nothing was asked again: the finished agents keep their answers; the tester's session is gone.
+      expect(bySystem(task, 'researcher')).toHaveLength(1);
+      expect(bySystem(task, 'coder')).toHaveLength(1);
+      expect(bySystem(task, 'tester')).toHaveLength(1);
+    } finally {
+      await flow.shutdown();
+    }
+  });
+
   it('kill -9 of the process and its embedded OpenCode mid-prompt: resume on a new OpenCode prompts again', async () => {
     const task = 'LOST-TASK';
     scriptAgents(task, true);
