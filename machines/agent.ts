@@ -612,7 +612,9 @@ export const agentMachine = setup({
       invoke: {
         src: 'abortSession',
         input: ({ context }) => ({ sessionID: context.sessionID! }),
-        onDone: { target: 'halted', actions: assign({ sessionCost: ({ context, event }) => Math.max(context.sessionCost, event.output.sessionCost), busy: false }) },
+        // Still `busy` for cleanup, which aborts again: a prompt whose request was still on
+        // its way when STOP came may only start now.
+        onDone: { target: 'halted', actions: assign({ sessionCost: ({ context, event }) => Math.max(context.sessionCost, event.output.sessionCost) }) },
         onError: 'halted',
       },
     },
