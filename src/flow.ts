@@ -302,8 +302,8 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   private presets?: Map<string, PresetAgent>;
   private models = new Set<string>();
   private readonly agents = new Map<string, AgentHandle>();
-  /** Flows running now: how to cancel each, and when it has wound down. */
-  private readonly flows = new Map<string, { cancel(reason: string): void; done: Promise<unknown> }>();
+  /** Flows running now: how to cancel or detach each, and when it has wound down. */
+  private readonly flows = new Map<string, { cancel(reason: string): void; detach(): Promise<void>; done: Promise<unknown> }>();
   private closed = false;
   private memoryBackend?: MemoryBackend;
   private memoryActor?: Actor<typeof memoryMachine>;
@@ -695,6 +695,12 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
         // deleted as usual), then the machine itself.
         void stopAgents(actor).finally(() => actor.stop());
       },
+      detach: async () => {
+        cancelled ??= 'detached';
+        persist.freeze();
+        await this.store.flush();
+        actor.stop();
+      },
       done: done.catch(() => {}),
     });
     this.emit('flow.started', { flowId, mode: 'custom', agents: [], task: machine.id });
@@ -722,12 +728,16 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
    * Saving serialises the whole actor tree: `soon()` coalesces bursts (20 agents changing
    * state at once) into one write per 50 ms; `now()` writes at once (the final state).
    */
-  private persister(flowId: string, read: () => { meta: Omit<StoredFlowMeta, 'flowId' | 'updatedAt'>; snapshot: unknown }): { soon(): void; now(): void } {
+  private persister(
+    flowId: string,
+    read: () => { meta: Omit<StoredFlowMeta, 'flowId' | 'updatedAt'>; snapshot: unknown },
+  ): { soon(): void; now(): void; freeze(): void } {
     let timer: NodeJS.Timeout | undefined;
+    let frozen = false;
     const now = () => {
       clearTimeout(timer);
       timer = undefined;
-      if (this.options.persist === false) return;
+      if (this.options.persist === false || frozen) return;
       const { meta, snapshot } = read();
       void this.store
         .save({ meta: { ...meta, flowId, updatedAt: Date.now() }, snapshot })
@@ -735,10 +745,15 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     };
     return {
       soon: () => {
-        if (this.options.persist === false || timer) return;
+        if (this.options.persist === false || timer || frozen) return;
         timer = setTimeout(now, 50);
       },
       now,
+      // Detached: the stored state is the one to resume from; nothing after it is written.
+      freeze: () => {
+        now();
+        frozen = true;
+      },
     };
   }
 
@@ -839,11 +854,24 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       if (c.namespace === namespace) actor.send({ type: 'memory.changed', key: c.key, value: c.value, by: c.by, namespace: c.namespace });
     });
     const done = toPromise(actor);
-    this.flows.set(flowId, { cancel: (reason) => actor.send({ type: 'CANCEL', reason }), done });
+    let detached = false;
+    this.flows.set(flowId, {
+      cancel: (reason) => actor.send({ type: 'CANCEL', reason }),
+      detach: async () => {
+        detached = true;
+        persist.freeze();
+        await this.store.flush();
+        actor.stop();
+      },
+      done,
+    });
     this.emit('flow.started', { flowId, mode: info.mode, agents: info.agents, task: info.task });
     actor.start();
     try {
       const out = await done;
+      if (detached || !out) {
+        throw new FlowError(FlowErrorCode.Cancelled, `flow ${flowId} was detached: its agents go on (or are prompted again) when it is resumed (opencode-flow resume ${flowId})`);
+      }
       persist.now();
       await this.store.flush();
       const report = toReport(out);
@@ -893,12 +921,34 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     return [...this.flows.keys()];
   }
 
-  /** Cancel running flows, wait for their cleanup, stop an embedded server. */
-  async shutdown(): Promise<void> {
+  /**
+   * Stop running flows (all, or one) without cancelling them: their state as of now is
+   * stored, their actors stop, and their sessions are neither aborted nor deleted. `resume`
+   * continues them later (a prompt still running on a remote OpenCode is taken when done;
+   * one that died with an embedded OpenCode is sent again). Their `execute`/`run` rejects
+   * with a `cancelled` FlowError that says so.
+   *
+   * @example
+   * ```ts
+   * process.on('SIGTERM', async () => { await flow.detach(); await flow.shutdown(); });
+   * ```
+   */
+  async detach(flowId?: string): Promise<void> {
+    const chosen = [...this.flows].filter(([id]) => !flowId || id === flowId).map(([, f]) => f);
+    await Promise.all(chosen.map((f) => f.detach()));
+    await Promise.allSettled(chosen.map((f) => f.done));
+  }
+
+  /**
+   * Cancel running flows (or, with `{ flows: 'detach' }`, store and leave them for
+   * `resume`), wait for their cleanup, stop an embedded server.
+   */
+  async shutdown({ flows = 'cancel' }: { flows?: 'cancel' | 'detach' } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const running = [...this.flows.values()];
-    this.cancel(undefined, 'shutdown');
+    if (flows === 'detach') await this.detach();
+    else this.cancel(undefined, 'shutdown');
     await Promise.allSettled(running.map((f) => f.done));
     this.hub?.stop();
     await this.server?.stop();

@@ -32,7 +32,7 @@ export function normaliseServeOptions(raw: Record<string, unknown>, env: NodeJS.
     token: (raw.token as string | undefined) ?? (env.OPENCODE_FLOW_TOKEN || undefined),
     server: (raw.server as string | undefined) ?? (env.OPENCODE_SERVER_URL || undefined),
     maxFlows: num(raw.maxFlows),
-    onShutdown: raw.onShutdown as 'cancel' | 'wait' | undefined,
+    onShutdown: raw.onShutdown as ServeOptions['onShutdown'],
     ...(Object.keys(flowOptions).length ? { flowOptions } : {}),
     ...(Object.keys(inputPolicy ?? {}).length ? { inputPolicy } : {}),
   };
@@ -59,7 +59,7 @@ export function serveCommand(): Command {
     .option('--token <token>', 'bearer token the API requires (default: $OPENCODE_FLOW_TOKEN)')
     .option('-s, --server <url>', 'attach to this OpenCode server (default: $OPENCODE_SERVER_URL, else start one)')
     .option('--max-flows <n>', 'flows running at once; more get HTTP 429', '4')
-    .option('--on-shutdown <mode>', 'on SIGTERM/SIGINT: "cancel" running flows or "wait" for them', 'cancel')
+    .option('--on-shutdown <mode>', 'on SIGTERM/SIGINT: "cancel" running flows, "wait" for them, or "persist" them for opencode-flow resume', 'cancel')
     .option('--model <provider/model>', 'model for agents of flows that name none')
     .option('--keep-sessions', 'keep OpenCode sessions after flows (default: delete them)')
     .option('--on-permission <policy>', 'agents\' permission requests: "ask" (answer on the dashboard or POST /flows/:id/requests/:rid), "allow" or "reject" (default: reject)')

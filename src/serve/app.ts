@@ -13,7 +13,7 @@ import { FlowRegistry } from './flow-registry.js';
 import type { FlowRecord } from './flow-record.js';
 import { CreateFlowBodySchema } from './flow-request.js';
 import { ServeMetrics } from './metrics.js';
-import { ServeAppOptionsSchema, type ResolvedServeAppOptions, type ServeAppOptions } from './options.js';
+import { ServeAppOptionsSchema, type ResolvedServeAppOptions, type ServeAppOptions, type OnShutdown } from './options.js';
 import { checkReadiness } from './readiness.js';
 
 const FLOW_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -35,7 +35,7 @@ export interface ServeHandle {
    * wait for them (`'wait'`); resolves when all have finished and their event streams
    * ended. The `OpencodeFlow` itself is left running: its owner shuts it down.
    */
-  close(opts?: { onShutdown?: 'cancel' | 'wait' }): Promise<void>;
+  close(opts?: { onShutdown?: OnShutdown }): Promise<void>;
 }
 
 /**
@@ -224,6 +224,8 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
       closing = true;
       closed ??= (async () => {
         if (onShutdown === 'cancel') registry.cancelAll('server shutting down');
+        // Stored as they are, sessions untouched: `opencode-flow resume <id>` continues them.
+        if (onShutdown === 'persist') await flow.detach();
         await registry.settleAll();
         registry.dispose();
       })();

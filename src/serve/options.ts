@@ -3,7 +3,8 @@ import { InputPolicySchema } from '../config/agent.js';
 import { isLoopbackHost } from './loopback.js';
 
 /** What happens to running flows when the server is asked to stop (SIGTERM/SIGINT). */
-export const ON_SHUTDOWN = ['cancel', 'wait'] as const;
+export const ON_SHUTDOWN = ['cancel', 'wait', 'persist'] as const;
+export type OnShutdown = (typeof ON_SHUTDOWN)[number];
 
 /** Default request body limit of `POST /flows`: 1 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -35,7 +36,7 @@ export const ServeAppOptionsSchema = z
     /** Largest accepted request body (bytes); larger → 413. */
     maxBodyBytes: z.number().int().min(1024).default(DEFAULT_MAX_BODY_BYTES),
     /** `cancel` running flows on shutdown (default), or `wait` for them to finish. */
-    onShutdown: z.enum(ON_SHUTDOWN, { message: 'expected "cancel" or "wait"' }).default('cancel'),
+    onShutdown: z.enum(ON_SHUTDOWN, { message: 'expected "cancel", "wait" or "persist"' }).default('cancel'),
     /** Events kept per flow for replay; text deltas beyond it are streamed live only. */
     maxEventsPerFlow: z.number().int().min(100).default(10_000),
   })

@@ -7,7 +7,7 @@ import { FlowError, FlowErrorCode } from '../errors.js';
 import { OpencodeFlow, type FlowOptions } from '../flow.js';
 import { createServeApp, type ServeHandle } from './app.js';
 import { httpUrl } from './loopback.js';
-import { ServeOptionsSchema, type ResolvedServeOptions, type ServeOptions } from './options.js';
+import { ServeOptionsSchema, type ResolvedServeOptions, type ServeOptions, type OnShutdown } from './options.js';
 
 /** How long a shutdown waits for open responses (event streams) to end by themselves. */
 export const SHUTDOWN_GRACE_MS = 2000;
@@ -29,7 +29,7 @@ export interface RunningServe {
    * their event streams, close every connection, then `flow.shutdown()` (which stops an
    * embedded OpenCode). Idempotent.
    */
-  close(opts?: { onShutdown?: 'cancel' | 'wait' }): Promise<void>;
+  close(opts?: { onShutdown?: OnShutdown }): Promise<void>;
 }
 
 /** How `startServe` behaves as a process (the CLI turns these on). */
@@ -116,13 +116,14 @@ export async function startServe(options: ServeOptions = {}, runtime: StartServe
   const serverClosed = new Promise<void>((r) => server.once('close', () => r()));
 
   let closing: Promise<void> | undefined;
-  const close = (opts?: { onShutdown?: 'cancel' | 'wait' }) => {
+  const close = (opts?: { onShutdown?: OnShutdown }) => {
     closing ??= (async () => {
       const mode = opts?.onShutdown ?? o.onShutdown;
       server.close();
       server.closeIdleConnections();
       const running = handle.flows.active().length;
-      if (running) log(`${mode === 'cancel' ? 'cancelling' : 'waiting for'} ${running} running flow${running === 1 ? '' : 's'}…`);
+      const doing = { cancel: 'cancelling', wait: 'waiting for', persist: 'storing (resume them with opencode-flow resume <id>)' }[mode];
+      if (running) log(`${doing} ${running} running flow${running === 1 ? '' : 's'}…`);
       try {
         await handle.close({ onShutdown: mode });
         // Event streams end right after their flow's last event: let them flush it and

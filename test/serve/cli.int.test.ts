@@ -4,6 +4,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../src/testing/index.js';
 import { OpencodeClient } from '../../src/opencode/client.js';
 import { call, readEvents, tempMemory, TOKEN, waitFor } from './helpers.js';
+import { cliArgv, tempDir } from '../cli/helpers.js';
+import { FlowStore } from '../../src/runtime/flow-store.js';
 
 /** `opencode-flow serve` as a user runs it: a child process, real OpenCode, scripted model. */
 const root = resolve(import.meta.dirname, '../..');
@@ -20,9 +22,9 @@ interface Serving {
 const children = new Set<ChildProcess>();
 const cleanups: Array<() => Promise<void>> = [];
 
-function run(args: string[], env: Record<string, string> = {}): { child: ChildProcess; out: { stdout: string; stderr: string }; exit: Serving['exit'] } {
-  const child = spawn(process.execPath, ['--import', 'tsx', cliSource, ...args], {
-    cwd: root,
+function run(args: string[], env: Record<string, string> = {}, cwd = root): { child: ChildProcess; out: { stdout: string; stderr: string }; exit: Serving['exit'] } {
+  const child = spawn(process.execPath, cliArgv(args), {
+    cwd,
     env: { ...process.env, OPENCODE_SERVER_URL: '', OPENCODE_FLOW_TOKEN: '', NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -40,11 +42,11 @@ function run(args: string[], env: Record<string, string> = {}): { child: ChildPr
 }
 
 /** Start `serve` on a free port against the test OpenCode; resolves once it listens. */
-async function serveCli(args: string[], { env = {}, token = true }: { env?: Record<string, string>; token?: boolean } = {}): Promise<Serving> {
+async function serveCli(args: string[], { env = {}, token = true, cwd }: { env?: Record<string, string>; token?: boolean; cwd?: string } = {}): Promise<Serving> {
   const mem = await tempMemory('cli');
   cleanups.push(mem.cleanup);
   const base = ['serve', '--port', '0', '--server', oc.url, '--model', 'scripted/small', ...(token ? ['--token', TOKEN] : [])];
-  const { child, out, exit } = run([...base, ...args], { OPENCODE_FLOW_MEMORY: mem.uri, ...env });
+  const { child, out, exit } = run([...base, ...args], { OPENCODE_FLOW_MEMORY: mem.uri, ...env }, cwd);
   const url = await Promise.race([
     waitFor(() => /listening on (http:\/\/\S+)/.exec(out.stdout)?.[1], { what: 'serve to listen', timeoutMs: 30_000 }),
     exit.then((e) => {
@@ -79,7 +81,7 @@ describe('opencode-flow serve', () => {
     // Each case is a whole CLI process: a few here, every field in options.test.ts.
     const cases: Array<[string[], RegExp]> = [
       [['--host', '0.0.0.0'], /token: binding 0\.0\.0\.0 exposes the API beyond this machine: set a token \(--token or OPENCODE_FLOW_TOKEN\)/],
-      [['--port', 'eighty', '--on-shutdown', 'later'], /invalid options: .*onShutdown: expected "cancel" or "wait".*port: expected a port number|port: expected a port number.*onShutdown/],
+      [['--port', 'eighty', '--on-shutdown', 'later'], /invalid options: .*onShutdown: expected "cancel", "wait" or "persist".*port: expected a port number|port: expected a port number.*onShutdown/],
       [['--bogus'], /unknown option '--bogus'/],
     ];
     await Promise.all(
@@ -148,6 +150,39 @@ describe('opencode-flow serve', () => {
       const last = msgs.filter((m) => m.info.role === 'assistant').at(-1)?.info as { error?: { name: string } } | undefined;
       expect(last?.error?.name).toBe('MessageAbortedError');
     }
+  });
+
+  it('with --on-shutdown persist stores the running flow untouched, exits 0, and resume finishes it', async () => {
+    // The answer comes after the server is gone: OpenCode finishes the prompt by itself.
+    llm.script({ match: { allText: 'PERSIST-TASK' }, reply: { text: 'answered after shutdown', delayMs: 8000 } });
+    const { dir, cleanup } = await tempDir('ocf-persist-');
+    cleanups.push(cleanup);
+    const s = await serveCli(['--on-shutdown', 'persist', '--keep-sessions'], { cwd: dir });
+    const r = await call(s.url, 'POST', '/flows', { body: { task: 'PERSIST-TASK', agents: ['reviewer'] } });
+    expect(r.status).toBe(202);
+    const id = r.body.id;
+    let session = '';
+    await waitFor(async () => {
+      const a = (await call(s.url, 'GET', `/flows/${id}`)).body.agents?.[0];
+      session = a?.sessionID ?? '';
+      return a?.state === 'streaming';
+    }, { what: 'streaming' });
+    s.child.kill('SIGTERM');
+    const { code } = await s.exit;
+    expect(code).toBe(0);
+    expect(s.stderr()).toContain('storing (resume them with opencode-flow resume <id>) 1 running flow');
+    // Stored as running; the session was not aborted: it works on (or has finished) the prompt.
+    const store = new FlowStore(join(dir, '.opencode-flow', 'flows'));
+    expect((await store.load(id)).meta.status).toBe('running');
+    const answer = (await client.messages(session)).filter((m) => m.info.role === 'assistant').at(-1)?.info as { error?: { name: string } } | undefined;
+    expect(answer?.error?.name).not.toBe('MessageAbortedError');
+    // `resume` takes the answer the session got meanwhile; nothing is asked twice.
+    const resumed = run(['resume', id, '--server', oc.url, '--json'], { OPENCODE_FLOW_MEMORY: `file:${join(dir, 'mem.json')}` }, dir);
+    const done = await resumed.exit;
+    expect(done.code, resumed.out.stderr).toBe(0);
+    const report = JSON.parse(resumed.out.stdout);
+    expect(report).toMatchObject({ flowId: id, status: 'completed', results: [{ agent: 'reviewer', status: 'done', output: 'answered after shutdown' }] });
+    expect(llm.promptRequests().filter((q) => q.allText.includes('PERSIST-TASK'))).toHaveLength(1);
   });
 
   it('with --on-shutdown wait lets the running flow finish, then exits 0', async () => {
