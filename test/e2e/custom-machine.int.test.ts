@@ -47,12 +47,18 @@ describe('a custom machine is a flow', () => {
       expect(flow.runningFlows()).toEqual([]);
       expect(Object.keys(await flow.opencode.status())).toEqual([]);
       expect(done.at(-1)).toMatchObject({ flowId: 'flow_custom_c', status: 'cancelled' });
-      // The store has the run: the machine and the results so far (coder and reviewer, round 1).
+      // The store has the run: the machine and the results so far (coder and reviewer of round
+      // 1, and the coder stopped in round 2, with what it cost until then).
       const stored = await flow.store.load('flow_custom_c');
       expect(stored.meta).toMatchObject({ flowId: 'flow_custom_c', mode: 'custom', task: reviewLoopMachine.id });
-      const saved = stored.snapshot as { kind: string; results: Array<{ agent: string; cost: number }> };
+      const saved = stored.snapshot as { kind: string; results: Array<{ agent: string; status: string; error?: string; cost: number }> };
       expect(saved.kind).toBe('custom');
-      expect(saved.results.map((r) => r.agent)).toEqual(['coder', 'reviewer']);
+      expect(saved.results.map((r) => [r.agent, r.status, r.error])).toEqual([
+        ['coder', 'done', undefined],
+        ['reviewer', 'done', undefined],
+        ['coder', 'failed', 'stopped while prompting'],
+      ]);
+      expect(done.at(-1)!.cost.total).toBeCloseTo(saved.results.reduce((n, r) => n + r.cost, 0), 12);
       // The supervisor's resume points at run(…, { resume: true }).
       await expect(flow.resume('flow_custom_c')).rejects.toThrow(/continue it with run\(machine, input, \{ flowId: "flow_custom_c", resume: true \}\)/);
     } finally {
