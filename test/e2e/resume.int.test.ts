@@ -90,6 +90,21 @@ async function sessionCosts(flow: OpencodeFlow, sessionIDs: string[]) {
 }
 
 /**
+ * Run the crash fixture on the shared server with the tester's model request hanging, and
+ * `kill -9` it while the tester waits on it. Returns where the flow is stored and the
+ * tester's session.
+ */
+async function killWhileTesterWaits(task: string, flowId: string) {
+  scriptAgents(task, true);
+  const flowsDir = join(dir, `flows-${flowId}`);
+  const killed = await runUntilKilled({ SERVER_URL: oc.url, FLOWS_DIR: flowsDir, FLOW_ID: flowId, TASK: task }, (out) =>
+    out.includes('state tester streaming') && bySystem(task, 'tester').length === 1,
+  );
+  expect(killed.signal, killed.out).toBe('SIGKILL');
+  return { flowsDir, testerSession: sessionOf(killed.out, 'tester')!, client: new OpencodeClient({ url: oc.url }) };
+}
+
+/**
  * Resume a flow whose tester was cut off mid-prompt and check the outcome: done well within
  * the 10-minute prompt timeout, researcher and coder not asked again, the tester asked again
  * (the interrupted attempt recorded with `why`) and its new answer taken.
@@ -154,16 +169,9 @@ describe('crash resume', () => {
 
   it('kill -9 while an agent waits on the model, its prompt aborted: resume prompts it again and finishes', async () => {
     const task = 'ABORT-TASK';
-    scriptAgents(task, true);
     const flowId = 'flow_abort_test';
-    const flowsDir = join(dir, 'flows-abort');
-    const killed = await runUntilKilled({ SERVER_URL: oc.url, FLOWS_DIR: flowsDir, FLOW_ID: flowId, TASK: task }, (out) =>
-      out.includes('state tester streaming') && bySystem(task, 'tester').length === 1,
-    );
-    expect(killed.signal, killed.out).toBe('SIGKILL');
+    const { flowsDir, testerSession, client } = await killWhileTesterWaits(task, flowId);
     // The prompt is cut off, as when its OpenCode is stopped: its answer ends aborted.
-    const testerSession = sessionOf(killed.out, 'tester')!;
-    const client = new OpencodeClient({ url: oc.url });
     await client.abort(testerSession);
     await expect.poll(async () => testerSession in (await client.status()), { timeout: 10_000 }).toBe(false);
 
@@ -188,15 +196,8 @@ describe('crash resume', () => {
 
   it('kill -9 mid-prompt, then the session is deleted: resume fails that agent at once, keeps the others', async () => {
     const task = 'GONE-TASK';
-    scriptAgents(task, true);
     const flowId = 'flow_gone_test';
-    const flowsDir = join(dir, 'flows-gone');
-    const killed = await runUntilKilled({ SERVER_URL: oc.url, FLOWS_DIR: flowsDir, FLOW_ID: flowId, TASK: task }, (out) =>
-      out.includes('state tester streaming') && bySystem(task, 'tester').length === 1,
-    );
-    expect(killed.signal, killed.out).toBe('SIGKILL');
-    const testerSession = sessionOf(killed.out, 'tester')!;
-    const client = new OpencodeClient({ url: oc.url });
+    const { flowsDir, testerSession, client } = await killWhileTesterWaits(task, flowId);
     await client.abort(testerSession);
     await client.deleteSession(testerSession);
 
