@@ -678,10 +678,12 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     root = actor;
     const report = (status: FlowReport['status'], reason?: string) =>
       toReport({ flowId, status, mode: 'custom' as FlowMode, results, startedAt, finishedAt: Date.now(), ...(reason ? { reason } : {}) });
+    let ended: FlowReport['status'] | undefined;
     const persist = this.persister(flowId, () => {
       const snap = actor.getSnapshot() as { status: string };
+      const status = ended ?? (snap.status === 'done' ? 'completed' : 'running');
       return {
-        meta: { task: machine.id, mode: 'custom', agents: [...new Set(results.map((r) => r.agent))], status: snap.status === 'done' ? 'completed' : 'running', cost: results.reduce((n, r) => n + r.cost, 0), startedAt },
+        meta: { task: machine.id, mode: 'custom', agents: [...new Set(results.map((r) => r.agent))], status, cost: results.reduce((n, r) => n + r.cost, 0), startedAt },
         snapshot: { kind: 'custom', actor: actor.getPersistedSnapshot(), results } satisfies CustomFlowSnapshot,
       };
     });
@@ -716,6 +718,10 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       return { flowId, output, cost: r.cost };
     } catch (e) {
       const r = report(cancelled ? 'cancelled' : 'failed', cancelled ?? (e instanceof Error ? e.message : String(e)));
+      // The store says how it ended (a detached run stays as it was: running, resumable).
+      ended = r.status;
+      persist.now();
+      await this.store.flush();
       this.emit('flow.done', r);
       if (cancelled) throw new FlowError(FlowErrorCode.Cancelled, `flow ${flowId} was cancelled (${cancelled})`);
       throw e;

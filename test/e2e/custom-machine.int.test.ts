@@ -50,7 +50,7 @@ describe('a custom machine is a flow', () => {
       // The store has the run: the machine and the results so far (coder and reviewer of round
       // 1, and the coder stopped in round 2, with what it cost until then).
       const stored = await flow.store.load('flow_custom_c');
-      expect(stored.meta).toMatchObject({ flowId: 'flow_custom_c', mode: 'custom', task: reviewLoopMachine.id });
+      expect(stored.meta).toMatchObject({ flowId: 'flow_custom_c', mode: 'custom', task: reviewLoopMachine.id, status: 'cancelled' });
       const saved = stored.snapshot as { kind: string; results: Array<{ agent: string; status: string; error?: string; cost: number }> };
       expect(saved.kind).toBe('custom');
       expect(saved.results.map((r) => [r.agent, r.status, r.error])).toEqual([
