@@ -644,15 +644,14 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     const results: AgentResult[] = [...(saved?.results ?? [])];
     const spent = results.reduce((n, r) => n + r.cost, 0);
     const routing = createFlowRouting({ catalog: this.catalog!, config: { ...this.routerConfig }, routing: false, task: '', specs: [], maxCost: options.maxCost, spent });
-    const agent = agentMachine.provide({
-      actors: createAgentActors({
-        client: this.client!,
-        hub: this.hub!,
-        keepSessions: this.options.keepSessions,
-        chooseFallback: (i) => routing.chooseFallback(i),
-        beforePrompt: (i) => routing.beforePrompt(i),
-      }),
-    });
+    const runtime: AgentRuntime = {
+      client: this.client!,
+      hub: this.hub!,
+      keepSessions: this.options.keepSessions,
+      chooseFallback: (i) => routing.chooseFallback(i),
+      beforePrompt: (i) => routing.beforePrompt(i),
+    };
+    const agent = agentMachine.provide({ actors: createAgentActors(runtime) });
     const provided = machine.provide({ actors: { agent } } as never) as M;
     const startedAt = stored?.meta.startedAt ?? Date.now();
     // Inspection starts inside createActor (a restored tree reports its actors at once).
@@ -699,6 +698,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       },
       detach: async () => {
         cancelled ??= 'detached';
+        runtime.detached = true;
         persist.freeze();
         await this.store.flush();
         actor.stop();
@@ -865,6 +865,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       cancel: (reason) => actor.send({ type: 'CANCEL', reason }),
       detach: async () => {
         detached = true;
+        runtime.detached = true;
         persist.freeze();
         await this.store.flush();
         actor.stop();

@@ -22,6 +22,11 @@ export interface AgentRuntime {
   /** Keep every agent's session after it stops, whatever the agent's own input says (the flow's `keepSessions`). */
   keepSessions?: boolean;
   /**
+   * Set when the flow is detached (stored for a later resume): stopping its actors then
+   * leaves the sessions working instead of aborting them.
+   */
+  detached?: boolean;
+  /**
    * Told the cost of each assistant message as OpenCode reports it mid-prompt (every
    * `message.updated`; the same message again as its cost grows), so a budget can stop a
    * flow while agents are still working rather than when they finish.
@@ -334,7 +339,7 @@ export function createAgentActors(rt: AgentRuntime) {
         clearInterval(timer);
         ac.abort();
         // Leaving the state before the answer (STOP, timeout, actor stopped): stop the work.
-        if (!finished) void client.abort(sid).catch(() => {});
+        if (!finished && !rt.detached) void client.abort(sid).catch(() => {});
       };
     }),
 
