@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -16,23 +16,19 @@ const REVIEWER = 'You are the **reviewer**';
 const env = useScriptedOpencode();
 
 describe('a custom machine is a flow', () => {
-  it('is persisted, cancelled like any flow (sessions aborted, run rejects), and continues with resume', async () => {
+  it('is persisted and cancelled like any flow: agents stopped, sessions aborted, run rejects, the store says so', async () => {
     env.llm.script([
-      { match: { allText: 'LOOP-C', system: CODER }, reply: [{ text: 'code v1' }, { hang: true }, { text: 'code v2 after resume' }] },
+      { match: { allText: 'LOOP-C', system: CODER }, reply: [{ text: 'code v1' }, { hang: true }] },
       { match: { allText: 'LOOP-C', system: REVIEWER }, reply: [{ text: 'Needs work.\nVERDICT: CHANGES_REQUESTED' }, { text: 'Fine.\nVERDICT: APPROVE' }] },
     ]);
     const dir = await mkdtemp(join(tmpdir(), 'ocf-custom-'));
-    // keepSessions: a killed process deletes nothing; the cancel below must not either.
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, flowsDir: dir, keepSessions: true });
+    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, flowsDir: dir });
     const done: FlowReport[] = [];
     flow.on('flow.done', (r) => done.push(r));
     let coderPrompts = 0;
     flow.on('agent.state', (e) => {
-      // The coder's second round hangs at the model: keep the store as a process killed
-      // there would leave it, then cancel the flow.
-      if (e.agent === 'coder' && e.state === 'streaming' && ++coderPrompts === 2) {
-        setTimeout(() => void cp(dir, `${dir}-crash`, { recursive: true }).then(() => flow.cancel('flow_custom_c', 'test cancel')), 300);
-      }
+      // The coder's second round hangs at the model: cancel the flow there.
+      if (e.agent === 'coder' && e.state === 'streaming' && ++coderPrompts === 2) setTimeout(() => flow.cancel('flow_custom_c', 'test cancel'), 300);
     });
     try {
       const input = { task: 'LOOP-C: add validation', coder: await flow.agentSpec('coder'), reviewer: await flow.agentSpec('reviewer'), maxRounds: 3 };
@@ -64,26 +60,7 @@ describe('a custom machine is a flow', () => {
     } finally {
       await flow.shutdown();
     }
-    // A new process continues it from the store a crash there would have left: round 1 is
-    // not run again; the coder, whose prompt was aborted, is asked again.
     await rm(dir, { recursive: true, force: true });
-    await cp(`${dir}-crash`, dir, { recursive: true });
-    const again = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, flowsDir: dir });
-    try {
-      const input = { task: 'LOOP-C: add validation', coder: await again.agentSpec('coder'), reviewer: await again.agentSpec('reviewer'), maxRounds: 3 };
-      const { output, cost } = await again.run(reviewLoopMachine, input, { flowId: 'flow_custom_c', resume: true });
-      expect(output).toMatchObject({ approved: true, rounds: 2, code: 'code v2 after resume' });
-      const asks = env.llm.promptRequests().filter((r) => r.allText.includes('LOOP-C'));
-      expect(asks.filter((r) => r.system.includes(REVIEWER))).toHaveLength(2);
-      expect(asks.filter((r) => r.system.includes(CODER))).toHaveLength(3);
-      // The cost covers both processes' agents.
-      expect(cost.total).toBeGreaterThan(0);
-      expect((await again.store.load('flow_custom_c')).meta.status).toBe('completed');
-    } finally {
-      await again.shutdown();
-      await rm(dir, { recursive: true, force: true });
-      await rm(`${dir}-crash`, { recursive: true, force: true });
-    }
   });
 });
 
