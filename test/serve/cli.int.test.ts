@@ -9,7 +9,6 @@ import { FlowStore } from '../../src/runtime/flow-store.js';
 
 /** `opencode-flow serve` as a user runs it: a child process, real OpenCode, scripted model. */
 const root = resolve(import.meta.dirname, '../..');
-const cliSource = join(root, 'src/cli/index.ts');
 
 interface Serving {
   child: ChildProcess;
