@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { OpencodeFlow } from '../src/flow.js';
+import { OpencodeFlow } from '../src/flow/index.js';
 import { startOpencodeServer } from '../src/opencode/server.js';
 import { isolatedOpencodeEnv, scriptedOpencodeConfig, startScriptedLLM } from '../src/testing/index.js';
 

@@ -5,7 +5,7 @@
  * added latency. Runs are interleaved so machine noise hits both sides alike.
  */
 import { pathToFileURL } from 'node:url';
-import { OpencodeFlow } from '../src/flow.js';
+import { OpencodeFlow } from '../src/flow/index.js';
 import { startScriptedLLM, startTestOpencode } from '../src/testing/index.js';
 import { sdkBaseline as sdkArm } from './scale.js';
 

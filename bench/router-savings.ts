@@ -16,7 +16,7 @@
  *   npx tsx bench/router-savings.ts [samplesPerType]
  */
 import { pathToFileURL } from 'node:url';
-import { OpencodeFlow, type FlowReport } from '../src/flow.js';
+import { OpencodeFlow, type FlowReport } from '../src/flow/index.js';
 import { loadPresets } from '../src/presets/index.js';
 import { ModelRouter, buildCatalog, estimateCost, floorFor } from '../src/router/index.js';
 import type { ModelInfo, ProvidersAnswer, SelectInput, TaskType } from '../src/router/index.js';

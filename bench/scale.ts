@@ -17,7 +17,7 @@ import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createOpencodeClient, type Event } from '@opencode-ai/sdk/v2';
-import { OpencodeFlow } from '../src/flow.js';
+import { OpencodeFlow } from '../src/flow/index.js';
 import { startScriptedLLM, startTestOpencode } from '../src/testing/index.js';
 
 /** What one arm of one round did. */

@@ -112,7 +112,8 @@ export interface AgentContext {
   parentSessionID?: string;
   sessionID?: string;
   keepSessions: boolean;
-  promptTimeoutMs: number;
+  /** Per-prompt timeout (ms) this agent was given; absent: the run's (see {@link withPromptTimeout}) or 10 minutes. */
+  promptTimeoutMs?: number;
   maxProviderRetries: number;
   /** Current task. */
   task?: AgentTask;
@@ -184,6 +185,9 @@ export interface WatchInput {
   afterUserMessageID?: string;
 }
 
+/** Per-prompt timeout of an agent given none, of a run given none: 10 minutes. */
+export const DEFAULT_PROMPT_TIMEOUT_MS = 600_000;
+
 function notProvided(name: string) {
   return () => {
     throw new Error(`agent machine: actor "${name}" was not provided (use agentMachine.provide({ actors }))`);
@@ -236,7 +240,7 @@ export const agentMachine = setup({
     replyInput: fromPromise<void, { request: InputRequest; answer: InputAnswer }>(notProvided('replyInput')),
   },
   delays: {
-    promptTimeout: ({ context }) => context.promptTimeoutMs,
+    promptTimeout: ({ context }) => context.promptTimeoutMs ?? DEFAULT_PROMPT_TIMEOUT_MS,
     inputTimeout: ({ context }) => context.spec.inputPolicy?.inputTimeoutMs ?? 300_000,
   },
   guards: {
@@ -250,6 +254,9 @@ export const agentMachine = setup({
     timeoutFails: ({ context }) => context.spec.inputPolicy?.onInputTimeout === 'fail',
   },
   actions: {
+    promptTimedOut: assign({
+      pendingError: ({ context }) => ({ message: `no answer within ${context.promptTimeoutMs ?? DEFAULT_PROMPT_TIMEOUT_MS} ms`, kind: 'timeout' as const }),
+    }),
     takeTask: assign(({ event }) =>
       event.type === 'PROMPT' ? { task: event.task, attempts: [], pendingError: undefined, result: undefined, inputs: [], inputQueue: [] } : {},
     ),
@@ -297,7 +304,7 @@ export const agentMachine = setup({
     parentSessionID: input.parentSessionID,
     sessionID: input.sessionID,
     keepSessions: input.keepSessions ?? false,
-    promptTimeoutMs: input.promptTimeoutMs ?? 600_000,
+    promptTimeoutMs: input.promptTimeoutMs,
     maxProviderRetries: input.maxProviderRetries ?? 1,
     task: input.task,
     model: input.spec.model ?? '',
@@ -453,14 +460,7 @@ export const agentMachine = setup({
           // Never while `prompting`: the prompt being sent then is this run's own.
           on: { 'oc.interrupted': { target: '#agent.working', reenter: true, actions: 'recordInterruption' } },
           // The clock restarts after each answered request: waiting on a person is not the model's time.
-          after: {
-            promptTimeout: {
-              target: '#agent.fallback',
-              actions: assign({
-                pendingError: ({ context }) => ({ message: `no answer within ${context.promptTimeoutMs} ms`, kind: 'timeout' as const }),
-              }),
-            },
-          },
+          after: { promptTimeout: { target: '#agent.fallback', actions: 'promptTimedOut' } },
         },
         awaitingInput: {
           entry: { type: 'notify', params: ({ context }) => stateNote(context, 'awaitingInput') },
@@ -685,3 +685,23 @@ function makeResult(context: AgentContext, status: 'done' | 'failed'): AgentResu
 
 export type AgentActorRef = ActorRefFrom<typeof agentMachine>;
 export type AgentSnapshot = SnapshotFrom<typeof agentMachine>;
+
+/**
+ * The agent machine with another per-prompt timeout for agents whose input names none: a
+ * run applies its `promptTimeoutMs` to every agent it runs, your machine's included.
+ *
+ * @example
+ * ```ts
+ * const agent = withPromptTimeout(agentMachine.provide({ actors }), 120_000);
+ * ```
+ */
+export function withPromptTimeout<M extends typeof agentMachine>(machine: M, ms: number): M {
+  return machine.provide({
+    delays: { promptTimeout: ({ context }) => context.promptTimeoutMs ?? ms },
+    actions: {
+      promptTimedOut: assign({
+        pendingError: ({ context }) => ({ message: `no answer within ${context.promptTimeoutMs ?? ms} ms`, kind: 'timeout' as const }),
+      }),
+    },
+  }) as M;
+}

@@ -3,7 +3,7 @@ import { FlowError, FlowErrorCode } from '../src/errors.js';
 import type { CasResult, MemoryBackend, MemoryEntry } from '../src/memory/backend.js';
 import type { JsonValue } from '../src/memory/json.js';
 import { assertNamespace } from '../src/memory/limits.js';
-import { SHARED_NAMESPACE } from '../src/memory/namespace.js';
+import { flowNamespace, SHARED_NAMESPACE } from '../src/memory/namespace.js';
 import type { MemoryChange, MemoryClient } from '../src/memory/ops.js';
 import { compileWatchPattern } from '../src/memory/watch-pattern.js';
 
@@ -15,6 +15,8 @@ interface RequestBase {
   replyTo?: AnyActorRef;
   /** Use the `shared` namespace instead of the flow's. */
   shared?: boolean;
+  /** A flow's namespace (`flow:<id>`) to use instead of the actor's own (one actor serves every run of a host). */
+  namespace?: string;
   /** Who asks: an agent name, `mcp:<session>`; defaults to `'flow'`. */
   by?: string;
 }
@@ -197,8 +199,8 @@ export async function runMemoryOp(backend: MemoryBackend, { namespace, request }
 const isBackendRequest = (e: MemoryRequestEvent): e is BackendRequest =>
   e.type !== 'memory.watch' && e.type !== 'memory.unwatch';
 
-const namespaceOf = (context: MemoryMachineContext, request: { shared?: boolean }) =>
-  request.shared ? SHARED_NAMESPACE : context.namespace;
+const namespaceOf = (context: MemoryMachineContext, request: { shared?: boolean; namespace?: string }) =>
+  request.shared ? SHARED_NAMESPACE : (request.namespace ?? context.namespace);
 
 function failure(requestId: string, e: unknown): MemoryResultEvent {
   const code = e instanceof FlowError ? e.code : FlowErrorCode.Internal;
@@ -405,6 +407,8 @@ export type MemoryActorRef = ActorRefFrom<typeof memoryMachine>;
 export interface MemoryClientOptions {
   /** Who writes when a call names no `by` (default `'flow'`). */
   by?: string;
+  /** The flow namespace (`flow:<id>`) this client works in; default the actor's own. */
+  namespace?: string;
 }
 
 let clientCount = 0;
@@ -424,6 +428,7 @@ let clientCount = 0;
  * ```
  */
 export function createMemoryClient(actor: MemoryActorRef, options: MemoryClientOptions = {}): MemoryClient {
+  if (options.namespace !== undefined) assertNamespace(options.namespace);
   const idPrefix = `c${++clientCount}-${Math.random().toString(36).slice(2, 8)}-`;
   let seq = 0;
   const pending = new Map<string, { resolve: (v: MemoryResultValue) => void; reject: (e: unknown) => void }>();
@@ -454,11 +459,13 @@ export function createMemoryClient(actor: MemoryActorRef, options: MemoryClientO
     const requestId = idPrefix + ++seq;
     return new Promise<T>((resolve, reject) => {
       pending.set(requestId, { resolve: resolve as (v: MemoryResultValue) => void, reject });
-      actor.send({ ...event, requestId, by: event.by ?? options.by } as BackendRequest);
+      const namespace = options.namespace && !event.shared && !('namespace' in event) ? { namespace: options.namespace } : {};
+      actor.send({ ...event, requestId, by: event.by ?? options.by, ...namespace } as BackendRequest);
     });
   };
-  const scope = (opts: { shared?: boolean; by?: string } | undefined) => ({
+  const scope = (opts: { shared?: boolean; flowId?: string; by?: string } | undefined) => ({
     ...(opts?.shared ? { shared: true } : {}),
+    ...(opts?.flowId !== undefined && !opts.shared ? { namespace: flowNamespace(opts.flowId) } : {}),
     ...(opts?.by !== undefined ? { by: opts.by } : {}),
   });
   const ttl = (opts: { ttlMs?: number } | undefined) => (opts?.ttlMs === undefined ? {} : { ttlMs: opts.ttlMs });
@@ -476,7 +483,11 @@ export function createMemoryClient(actor: MemoryActorRef, options: MemoryClientO
     incr: (key, amount = 1, opts) => request<number>({ type: 'memory.incr', key, amount, ...scope(opts) }),
     watch(pattern, fn, opts) {
       const matches = compileWatchPattern(pattern);
-      const namespace = opts?.shared ? SHARED_NAMESPACE : actor.getSnapshot().context.namespace;
+      const namespace = opts?.shared
+        ? SHARED_NAMESPACE
+        : opts?.flowId !== undefined
+          ? flowNamespace(opts.flowId)
+          : (options.namespace ?? actor.getSnapshot().context.namespace);
       const sub = actor.on('memory.changed', ({ type: _type, ...change }) => {
         if (change.namespace === namespace && matches(change.key)) {
           try {

@@ -37,7 +37,10 @@ export interface SupervisorInput {
   /** Parent session for every agent's session (hierarchical use). */
   parentSessionID?: string;
   maxProviderRetries?: number;
-  /** Hard budget (USD): a result that takes the flow past it stops the flow. */
+  /**
+   * The run's hard budget (USD), kept with the flow for `resume`. The run enforces it (its
+   * cost object sends `BUDGET_EXCEEDED`); the supervisor only stops on that event.
+   */
   maxCost?: number;
   /**
    * Agents that start only when a memory key is written: agent name → key, or prefix
@@ -251,10 +254,6 @@ export const supervisorMachine = setup({
     canAskAgain: ({ context }) => context.planAttempts < context.maxPlanAttempts,
     allStopped: ({ context }) => context.live.length === 0,
     isSubflowDone: ({ context, event }) => doneSubflow(context, event) !== undefined,
-    subflowOverBudget: ({ context, event }) => {
-      const done = doneSubflow(context, event);
-      return done !== undefined && context.maxCost !== undefined && context.spent + subflowResult(done.name, done.out).cost > context.maxCost + 1e-9;
-    },
     subflowFailsFlow: ({ context, event }) => {
       const done = doneSubflow(context, event);
       return done !== undefined && done.out.status !== 'completed' && context.onAgentFailure === 'fail';
@@ -265,12 +264,6 @@ export const supervisorMachine = setup({
       const kind = event.result.attempts.at(-1)?.errorKind;
       if (kind === 'auth' || kind === 'budget' || kind === 'aborted' || kind === 'input') return false;
       return (context.retried[event.agent] ?? 0) < context.retries;
-    },
-    /** The budget refused this agent's prompt, or its cost takes the flow past the cap. */
-    overBudget: ({ context, event }) => {
-      if (event.type !== 'agent.done' && event.type !== 'agent.failed') return false;
-      if (event.result.attempts.at(-1)?.errorKind === 'budget') return true;
-      return context.maxCost !== undefined && context.spent + event.result.cost > context.maxCost + 1e-9;
     },
   },
   actions: {
@@ -500,16 +493,6 @@ export const supervisorMachine = setup({
       });
       enqueue.sendTo(agentActorId(event.agent), { type: 'PROMPT', task: taskFor(context, event.agent) });
     }),
-    budgetStop: assign(({ context, event }) => {
-      if (event.type !== 'agent.done' && event.type !== 'agent.failed') return {};
-      const refused = event.result.attempts.at(-1)?.errorKind === 'budget';
-      return {
-        status: 'budget_exceeded' as const,
-        reason: refused
-          ? `${event.agent}: ${event.result.error ?? 'budget refused the prompt'}`
-          : `budget exceeded: spent $${context.spent.toFixed(6)} of max $${context.maxCost}`,
-      };
-    }),
     wake: assign(({ context, event }) => {
       if (event.type !== 'memory.changed' || event.value === null) return {};
       const woken = Object.entries(context.waiting).filter(([, pattern]) => compileWatchPattern(pattern)(event.key));
@@ -606,7 +589,6 @@ export const supervisorMachine = setup({
           entry: 'spawnPlanner',
           on: {
             'agent.done': [
-              { guard: 'overBudget', target: '#supervisor.stopping', actions: ['record', 'forward', 'budgetStop'] },
               { guard: 'validPlan', target: 'running', actions: ['forward', 'takePlan', 'withDependencyOutputs'] },
               { guard: 'canAskAgain', actions: ['forward', 'askPlannerAgain'] },
               {
@@ -634,7 +616,6 @@ export const supervisorMachine = setup({
           entry: 'askAggregate',
           on: {
             'agent.done': [
-              { guard: 'overBudget', target: '#supervisor.stopping', actions: ['takeAggregate', 'forward', 'budgetStop'] },
               { target: '#supervisor.stopping', actions: ['takeAggregate', 'forward', assign({ status: 'completed' })] },
             ],
             'agent.failed': {
@@ -648,11 +629,9 @@ export const supervisorMachine = setup({
           entry: 'startAgents',
           on: {
             'agent.done': [
-              { guard: 'overBudget', target: '#supervisor.stopping', actions: ['record', 'forward', 'budgetStop'] },
               { actions: ['record', 'forward', 'stopAgent', 'withDependencyOutputs', 'startAgents'] },
             ],
             'agent.failed': [
-              { guard: 'overBudget', target: '#supervisor.stopping', actions: ['record', 'forward', 'budgetStop'] },
               { guard: 'shouldRetry', actions: ['forward', 'retryAgent'] },
               {
                 guard: 'shouldFailFlow',
@@ -663,11 +642,6 @@ export const supervisorMachine = setup({
             ],
             'memory.changed': { actions: ['wake', 'startAgents'] },
             'xstate.done.actor.*': [
-              {
-                guard: 'subflowOverBudget',
-                target: '#supervisor.stopping',
-                actions: ['markStopped', 'takeSubflow', assign({ status: 'budget_exceeded', reason: ({ context }) => `budget exceeded: spent $${context.spent.toFixed(6)} of max $${context.maxCost}` })],
-              },
               {
                 guard: 'subflowFailsFlow',
                 target: '#supervisor.stopping',

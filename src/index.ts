@@ -5,8 +5,13 @@
  */
 export {
   OpencodeFlow,
+  FlowRun,
+  RunCost,
   FlowOptionsSchema,
   ExecuteOptionsSchema,
+  RunOptionsSchema,
+  FlowIdSchema,
+  MAX_TIMER_MS,
   toReport,
   type AgentHandle,
   type AgentReport,
@@ -14,7 +19,12 @@ export {
   type FlowEvents,
   type FlowOptions,
   type FlowReport,
-} from './flow.js';
+  type ReplyAnswer,
+  type RunEvent,
+  type RunOptions,
+  type RunReport,
+  type RunStatus,
+} from './flow/index.js';
 export { FlowError, FlowErrorCode, isFlowError } from './errors.js';
 export {
   AgentConfigSchema,

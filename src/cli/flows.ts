@@ -66,7 +66,7 @@ export function costCommand(): Command {
       const { meta, snapshot } = await store.load(id);
       // The report's own figures (the same ledger as a live run's): a finished flow's output,
       // or what an unfinished one has recorded so far.
-      const { toReport } = await import('../flow.js');
+      const { toReport } = await import('../flow/index.js');
       const snap = snapshot as {
         status?: string;
         output?: SupervisorOutput;
@@ -126,7 +126,7 @@ export function resumeCommand(): Command {
       }
       const store = storeOf(opts.dir);
       await store.load(flowId); // a clear error before any server starts
-      const { OpencodeFlow } = await import('../flow.js');
+      const { OpencodeFlow } = await import('../flow/index.js');
       const flow = new OpencodeFlow({
         serverUrl: server,
         password: process.env.OPENCODE_SERVER_PASSWORD || undefined,

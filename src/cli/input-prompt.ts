@@ -1,4 +1,4 @@
-import type { OpencodeFlow } from '../flow.js';
+import type { OpencodeFlow } from '../flow/index.js';
 import type { InputRequest } from '../../machines/input-policy.js';
 
 /** Stops a live display while a question is on screen. */

@@ -1,5 +1,5 @@
 import Table from 'cli-table3';
-import type { FlowReport } from '../flow.js';
+import type { FlowReport } from '../flow/index.js';
 
 /** Format USD with enough digits for cheap models. */
 export function usd(n: number): string {

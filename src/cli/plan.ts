@@ -29,8 +29,10 @@ export interface RunPlan {
   /** Names of the agents that run, in order. */
   run: string[];
   mode: 'parallel' | 'sequential' | 'hierarchical';
-  /** Seconds. */
+  /** Whole-flow timeout, seconds. */
   timeout?: number;
+  /** Per-prompt timeout, seconds. */
+  promptTimeout?: number;
   maxConcurrent?: number;
   onAgentFailure?: 'continue' | 'fail';
   model?: string;
@@ -108,6 +110,7 @@ export async function planRun(flags: RunOptions, sources: PlanSources = {}): Pro
     run,
     mode: flags.mode ?? c.mode ?? 'parallel',
     timeout: flags.timeout ?? c.timeout,
+    promptTimeout: flags.promptTimeout ?? c.promptTimeout,
     maxConcurrent: flags.maxConcurrent ?? c.maxConcurrent,
     onAgentFailure: c.onAgentFailure,
     model: flags.model ?? config.model,

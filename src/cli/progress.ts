@@ -1,5 +1,5 @@
 import type { Ora } from 'ora';
-import type { FlowReport, OpencodeFlow } from '../flow.js';
+import type { FlowReport, OpencodeFlow } from '../flow/index.js';
 import { usd } from './output.js';
 import type { OutputOptions } from './plan.js';
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ModelIdSchema } from '../config/agent.js';
 import { describeIssues, MemoryUriSchema } from '../config/flow-config.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
+import { MAX_TIMER_SECONDS } from '../flow/timeouts.js';
 
 const csv = (s: string) =>
   s
@@ -18,6 +19,12 @@ const numeric = (message: string) =>
     .regex(/^(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i, { message })
     .transform(Number)
     .refine((n) => n > 0 && Number.isFinite(n), { message });
+
+/** A timeout flag: positive seconds a timer can hold. */
+const seconds = (example: string) =>
+  numeric(`expected a positive number of seconds, ${example}`).refine((n) => n <= MAX_TIMER_SECONDS, {
+    message: `expected at most ${MAX_TIMER_SECONDS} seconds (about 24.8 days): longer delays cannot be timed`,
+  });
 
 /**
  * The flow-run flags after commander, before they are merged with a config file: each is
@@ -40,7 +47,8 @@ export const RunOptionsSchema = z
     model: ModelIdSchema.optional(),
     fallback: z.array(ModelIdSchema).optional(),
     server: z.url({ protocol: /^https?$/, message: 'expected a URL such as http://127.0.0.1:4096' }).optional(),
-    timeout: numeric('expected a positive number of seconds, e.g. 300').optional(),
+    timeout: seconds('e.g. 1800').optional(),
+    promptTimeout: seconds('e.g. 300').optional(),
     maxConcurrent: z
       .string()
       .regex(/^[1-9]\d*$/, { message: 'expected a whole number of agents ≥ 1' })
@@ -83,6 +91,7 @@ export function normaliseRunOptions(raw: Record<string, unknown>, env: NodeJS.Pr
     fallback: typeof raw.fallback === 'string' ? csv(raw.fallback) : raw.fallback,
     server: raw.server ?? (env.OPENCODE_SERVER_URL || undefined),
     timeout: str(raw.timeout),
+    promptTimeout: str(raw.promptTimeout),
     maxConcurrent: str(raw.maxConcurrent),
     stream: Boolean(raw.stream),
     json: Boolean(raw.json),
@@ -163,7 +172,8 @@ export function addRunFlags(cmd: Command): Command {
     .option('--max-cost <usd>', 'hard budget for the flow in USD: no prompt starts past it')
     .option('-s, --server <url>', 'attach to this OpenCode server (default: $OPENCODE_SERVER_URL, else start one)')
     .option('--memory <uri>', 'shared memory: file:PATH, sqlite:PATH or redis://HOST:PORT/DB (default: $OPENCODE_FLOW_MEMORY, else file:.opencode-flow/memory.json)')
-    .option('--timeout <seconds>', 'give up on the flow (and on any one prompt) after this many seconds')
+    .option('--timeout <seconds>', 'give up on the whole flow after this many seconds (default: no limit)')
+    .option('--prompt-timeout <seconds>', 'a prompt with no answer after this many seconds falls back to the next model (default: 600)')
     .option('--max-concurrent <n>', 'agents at once in parallel mode (default: 8)')
     .option('--stream', 'print agents\' output as it streams, prefixed by agent name')
     .option('--json', 'print exactly one JSON object (the flow report) on stdout')

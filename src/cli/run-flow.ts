@@ -1,4 +1,5 @@
-import type { FlowOptions, FlowReport } from '../flow.js';
+import type { FlowOptions, FlowReport } from '../flow/index.js';
+import { secondsToMs } from '../flow/timeouts.js';
 import { ExitCode } from './handle-error.js';
 import { askOnTerminal } from './input-prompt.js';
 import { DeltaPrinter, formatReport } from './output.js';
@@ -28,7 +29,7 @@ export interface RunExtras {
  * ```
  */
 export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<number> {
-  const { OpencodeFlow } = await import('../flow.js');
+  const { OpencodeFlow } = await import('../flow/index.js');
   const out = plan.output;
   const progress = await createProgress(out);
   const askPerson = process.stdin.isTTY === true && process.stderr.isTTY === true && !out.json && process.env.CI === undefined;
@@ -39,7 +40,7 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
     model: plan.model,
     fallback: plan.fallback,
     keepSessions: plan.keepSessions,
-    promptTimeoutMs: plan.timeout ? Math.round(plan.timeout * 1000) : undefined,
+    promptTimeoutMs: secondsToMs(plan.promptTimeout),
     maxConcurrent: plan.maxConcurrent,
     ...(plan.memory !== undefined ? { memory: plan.memory as FlowOptions['memory'] } : {}),
     ...(plan.modelRouter ? { modelRouter: plan.modelRouter as Record<string, unknown> } : {}),
@@ -89,7 +90,7 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
       task: plan.task,
       agents: plan.run,
       mode: plan.mode,
-      timeout: plan.timeout ? Math.round(plan.timeout * 1000) : undefined,
+      timeoutMs: secondsToMs(plan.timeout),
       maxConcurrent: plan.maxConcurrent,
       onAgentFailure: plan.onAgentFailure,
       optimize: plan.optimize,

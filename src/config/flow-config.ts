@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { timeoutSecondsSchema } from '../flow/timeouts.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { MemoryConfigSchema, parseMemoryUri } from '../memory/config.js';
 import { ModelRouterConfigSchema } from '../router/config.js';
@@ -49,11 +50,10 @@ export const CoordinationConfigSchema = z
         '"parallel" (default): all agents at once; "sequential": one after another, each given the earlier outputs; "hierarchical": the planner splits the task into subtasks for the agents, run in dependency order',
       ),
     maxConcurrent: z.number().int().positive().optional().describe('Agents at once in parallel mode (default 8)'),
-    timeout: z
-      .number()
-      .positive()
+    timeout: timeoutSecondsSchema().optional().describe('Seconds before the whole flow is given up (default: no limit)'),
+    promptTimeout: timeoutSecondsSchema()
       .optional()
-      .describe('Seconds before the flow (and any one prompt) is given up; default: 10 minutes per prompt, no flow limit'),
+      .describe('Seconds a prompt may go unanswered before the agent falls back to its next model (default 600)'),
     onAgentFailure: z
       .enum(['continue', 'fail'])
       .optional()

@@ -1,7 +1,7 @@
 import type { MemoryBackend } from './backend.js';
 import type { JsonValue } from './json.js';
 import { assertNamespace } from './limits.js';
-import { SHARED_NAMESPACE } from './namespace.js';
+import { flowNamespace, SHARED_NAMESPACE } from './namespace.js';
 import type { MemoryChange, MemoryClient, MemoryScope } from './ops.js';
 import { compileWatchPattern } from './watch-pattern.js';
 
@@ -28,7 +28,7 @@ export function createBackendMemoryOps(backend: MemoryBackend, options: BackendM
   assertNamespace(options.namespace);
   const defaultBy = options.by ?? 'flow';
   const watchers = new Set<{ namespace: string; matches: (key: string) => boolean; fn: (c: MemoryChange) => void }>();
-  const ns = (scope?: MemoryScope) => (scope?.shared ? SHARED_NAMESPACE : options.namespace);
+  const ns = (scope?: MemoryScope) => (scope?.shared ? SHARED_NAMESPACE : scope?.flowId !== undefined ? flowNamespace(scope.flowId) : options.namespace);
   const changed = (namespace: string, key: string, value: JsonValue | null, by: string | undefined, op: MemoryChange['op']) => {
     const change: MemoryChange = { namespace, key, value, by: by ?? defaultBy, op };
     for (const w of [...watchers]) {

@@ -5,6 +5,11 @@ import type { JsonValue } from './json.js';
 export interface MemoryScope {
   /** Use the namespace shared by all flows instead of this flow's. */
   shared?: boolean;
+  /**
+   * Another flow's memory (`flow:<flowId>`) instead of this one's: a host reads any of its
+   * runs' memory this way. Ignored with `shared: true`.
+   */
+  flowId?: string;
 }
 
 /** Options of reads. */

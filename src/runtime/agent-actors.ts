@@ -52,6 +52,8 @@ export interface AgentRuntime {
   beforePrompt?: (input: { agent: string; model: string; task: AgentTask; flowId?: string }) => Promise<string | void> | string | void;
   /** Title of new sessions. */
   sessionTitle?: (spec: AgentSpec, flowId?: string) => string;
+  /** Told of every session an agent creates, before it is prompted (a run tracks its sessions). */
+  onSession?: (e: { sessionID: string; agent: string; flowId?: string }) => void;
 }
 
 /** `provider/model` → OpenCode's `{ providerID, modelID }` (model ids may contain `/`). */
@@ -153,6 +155,7 @@ export function createAgentActors(rt: AgentRuntime) {
           { parentID: input.parentSessionID, title, permission: input.spec.permission },
           signal,
         );
+        rt.onSession?.({ sessionID: s.id, agent: input.spec.name, flowId: input.flowId });
         return { id: s.id };
       },
     ),

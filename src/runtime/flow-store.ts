@@ -11,6 +11,8 @@ export interface StoredFlowMeta {
   /** `running` until the flow finishes (a dead process leaves it `running`: resumable). */
   status: string;
   cost: number;
+  /** The run's hard budget (USD), when it had one: a resumed run keeps it. */
+  maxCost?: number;
   startedAt: number;
   updatedAt: number;
   reason?: string;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { bodyLimit } from 'hono/body-limit';
-import type { OpencodeFlow } from '../flow.js';
+import type { OpencodeFlow } from '../flow/index.js';
 import { zodToFlowError } from '../config/errors.js';
 import { FlowError } from '../errors.js';
 import { apiError, errorResponse, zodIssues } from './api-error.js';

@@ -1,4 +1,4 @@
-import type { FlowEvents, FlowReport } from '../flow.js';
+import type { FlowEvents, FlowReport } from '../flow/index.js';
 import type { FlowMode } from '../../machines/supervisor.js';
 
 /** Status of a flow served by the API: `running` until its report exists. */

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import type { AgentConfig } from '../config/agent.js';
-import type { FlowEvents, FlowReport, OpencodeFlow } from '../flow.js';
-import { loadPresets } from '../presets/index.js';
+import { newFlowId } from '../flow/ids.js';
+import { secondsToMs } from '../flow/timeouts.js';
+import type { FlowEvents, FlowReport, OpencodeFlow } from '../flow/index.js';
 import { AGENT_EVENTS, FlowRecord, type AgentEventType, type FlowSummary } from './flow-record.js';
 import type { CreateFlowBody } from './flow-request.js';
 import type { ServeMetrics } from './metrics.js';
@@ -9,15 +8,9 @@ import type { ServeMetrics } from './metrics.js';
 /** What `cancel` found: the flow is being cancelled, already over, or unknown. */
 export type CancelOutcome = 'cancelling' | 'finished' | 'not_found';
 
-/** `flow_<UTC yyyymmddhhmmss>_<6 hex>`, the library's own id shape. */
-function newFlowId(): string {
-  const t = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
-  return `flow_${t}_${randomBytes(3).toString('hex')}`;
-}
-
 /**
  * The flows of one API server over one `OpencodeFlow`: starts them through the library
- * (`spawn` for inline agents, then `execute`), routes the library's events to each flow's
+ * (`execute`, inline agents included), routes the library's events to each flow's
  * record and to the metrics, and keeps finished flows up to a bound.
  *
  * @example
@@ -31,7 +24,6 @@ export class FlowRegistry {
   private readonly records = new Map<string, FlowRecord>();
   private readonly finishedOrder: string[] = [];
   private readonly unsubscribe: Array<() => void> = [];
-  private presetNames?: Promise<Set<string>>;
 
   constructor(
     private readonly flow: OpencodeFlow,
@@ -84,45 +76,24 @@ export class FlowRegistry {
   async create(body: CreateFlowBody): Promise<FlowRecord> {
     let id = newFlowId();
     while (this.records.has(id)) id = newFlowId();
-    const suffix = id.slice(-6);
-    const alias = new Map<string, string>();
-    const runNames: string[] = [];
-    const inline: AgentConfig[] = [];
-    for (const a of body.agents) {
-      if (typeof a === 'string') {
-        runNames.push(a);
-        continue;
-      }
-      const runName = `${a.name}.${suffix}`;
-      alias.set(runName, a.name);
-      runNames.push(runName);
-      inline.push({ ...a, name: runName });
-    }
     const rec = new FlowRecord({
       id,
       task: body.task,
       mode: body.mode,
       agents: body.agents.map((a) => (typeof a === 'string' ? a : a.name)),
-      alias,
       maxEvents: this.options.maxEventsPerFlow,
     });
     this.records.set(id, rec);
     try {
-      const presets = await this.presets();
-      for (const cfg of inline) {
-        const given = alias.get(cfg.name)!;
-        // The suffixed name no longer matches a preset: name it explicitly, as the
-        // library does for an agent called like a preset, and keep the role routing sees.
-        const preset = cfg.preset ?? (presets.has(given) ? given : undefined);
-        await this.flow.spawn({ ...cfg, ...(preset ? { preset } : {}), role: cfg.role ?? preset ?? given });
-      }
+      // Inline agents are the run's own: they live and die with it (the host keeps none).
       const outcome = this.flow
         .execute({
           task: body.task,
-          agents: runNames,
+          agents: body.agents,
           mode: body.mode,
           flowId: id,
-          ...(body.timeout !== undefined ? { timeout: Math.round(body.timeout * 1000) } : {}),
+          ...(body.timeout !== undefined ? { timeoutMs: secondsToMs(body.timeout) } : {}),
+          ...(body.promptTimeout !== undefined ? { promptTimeoutMs: secondsToMs(body.promptTimeout) } : {}),
           ...(body.model !== undefined ? { model: body.model } : {}),
           ...(body.fallback !== undefined ? { fallback: body.fallback } : {}),
           ...(body.optimize !== undefined ? { optimize: body.optimize } : {}),
@@ -167,17 +138,6 @@ export class FlowRegistry {
   /** Stop listening to the library's events. */
   dispose(): void {
     for (const off of this.unsubscribe.splice(0)) off();
-  }
-
-  private presets(): Promise<Set<string>> {
-    this.presetNames ??= loadPresets({ cwd: this.flow.options.directory, extraDirs: this.flow.options.agentDirs }).then(
-      (m) => new Set(m.keys()),
-      (e: unknown) => {
-        this.presetNames = undefined;
-        throw e;
-      },
-    );
-    return this.presetNames;
   }
 
   private finish(rec: FlowRecord, report: FlowReport) {

@@ -1,15 +1,16 @@
 import { z } from 'zod';
 import { AgentConfigSchema, ModelIdSchema } from '../config/agent.js';
+import { timeoutSecondsSchema } from '../flow/timeouts.js';
 import { ROUTING_MODES } from '../router/config.js';
 
-/** Longest name an inline agent may have: the server appends a 7-character flow suffix. */
+/** Longest name an inline agent may have. */
 export const MAX_INLINE_AGENT_NAME = 56;
 
 const AgentNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, {
   message: 'expected an agent name of letters, digits, "-", "_" or "." (max 64)',
 });
 
-/** An inline agent: the library's `AgentConfig`, with room left for the per-flow suffix. */
+/** An inline agent: the library's `AgentConfig`. */
 const InlineAgentSchema = AgentConfigSchema.refine((a) => a.name.length <= MAX_INLINE_AGENT_NAME, {
   path: ['name'],
   message: `expected an inline agent name of at most ${MAX_INLINE_AGENT_NAME} characters`,
@@ -17,11 +18,11 @@ const InlineAgentSchema = AgentConfigSchema.refine((a) => a.name.length <= MAX_I
 
 /**
  * Body of `POST /flows`. `agents` lists preset (or already spawned) agent names and/or
- * inline `AgentConfig` objects. Inline agents belong to their flow only: the server
- * registers each under `<name>.<flow suffix>` so concurrent flows never share or
- * overwrite one, and reports, events and metrics show the given `name`. An inline agent
- * whose `name` is a preset inherits that preset unless it names another `preset`.
- * `timeout` is in seconds (the whole flow), `maxCost` in USD.
+ * inline `AgentConfig` objects. Inline agents belong to their flow only: they live and die
+ * with its run, so concurrent flows never share one and the server keeps none after a flow.
+ * An inline agent whose `name` is a preset inherits that preset unless it names another
+ * `preset`. `timeout` (the whole flow) and `promptTimeout` (one prompt) are in seconds,
+ * `maxCost` in USD.
  *
  * @example
  * ```ts
@@ -63,11 +64,9 @@ export const CreateFlowBodySchema = z
     /** Fallback models for every agent, after its own. */
     fallback: z.array(ModelIdSchema, { message: 'expected an array of "provider/model" ids' }).max(16).optional(),
     /** Whole-flow timeout, seconds. */
-    timeout: z
-      .number({ message: 'expected a number of seconds' })
-      .positive({ message: 'expected a positive number of seconds' })
-      .max(7 * 24 * 3600, { message: 'expected at most a week of seconds' })
-      .optional(),
+    timeout: timeoutSecondsSchema().optional(),
+    /** Per-prompt timeout, seconds: a prompt past it falls back to the next model. */
+    promptTimeout: timeoutSecondsSchema().optional(),
   })
   .strict();
 

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { FlowReport } from '../flow.js';
+import type { FlowReport } from '../flow/index.js';
 import type { AgentEventPayload, AgentEventType, FlowRecord } from './flow-record.js';
 
 /** Final statuses of a flow (the `status` label of `opencode_flow_flows_total`). */

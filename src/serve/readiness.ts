@@ -1,4 +1,4 @@
-import type { OpencodeFlow } from '../flow.js';
+import type { OpencodeFlow } from '../flow/index.js';
 import { checkHealth } from '../opencode/server.js';
 
 /** One dependency's check. */

@@ -4,7 +4,7 @@ import { createAdaptorServer } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { zodToFlowError } from '../config/errors.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
-import { OpencodeFlow, type FlowOptions } from '../flow.js';
+import { OpencodeFlow, type FlowOptions } from '../flow/index.js';
 import { createServeApp, type ServeHandle } from './app.js';
 import { httpUrl } from './loopback.js';
 import { ServeOptionsSchema, type ResolvedServeOptions, type ServeOptions, type OnShutdown } from './options.js';

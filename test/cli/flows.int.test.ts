@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OpencodeFlow, type FlowReport } from '../../src/flow.js';
+import { OpencodeFlow, type FlowReport } from '../../src/flow/index.js';
 import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
 
 /** `opencode-flow flows`, `cost` and `resume` over a real stored flow. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { reviewLoopMachine } from '../../machines/flows/review-loop.js';
-import { OpencodeFlow, type FlowReport } from '../../src/flow.js';
+import { OpencodeFlow, type FlowReport } from '../../src/flow/index.js';
 import { FlowError } from '../../src/errors.js';
 import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
 
@@ -85,7 +85,7 @@ describe('review loop', () => {
       const coderAsks = env.llm.promptRequests().filter((r) => r.allText.includes('LOOP-A') && r.system.includes(CODER));
       expect(coderAsks).toHaveLength(2);
       expect(coderAsks[1]!.lastUser).toContain('Missing validation.');
-      expect(cost.total).toBeCloseTo(output.results.reduce((s, r) => s + r.cost, 0), 12);
+      expect(cost.total).toBeCloseTo(output!.results.reduce((s, r) => s + r.cost, 0), 12);
       expect(cost.total).toBeGreaterThan(0);
     } finally {
       await flow.shutdown();

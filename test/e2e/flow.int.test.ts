@@ -1,6 +1,6 @@
 import { createServer, Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { OpencodeFlow } from '../../src/flow.js';
+import { OpencodeFlow } from '../../src/flow/index.js';
 import { OpencodeClient } from '../../src/opencode/client.js';
 import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planExecuteInput, planExecuteMachine } from '../../machines/flows/plan-execute.js';
-import { OpencodeFlow } from '../../src/flow.js';
+import { OpencodeFlow } from '../../src/flow/index.js';
 import type { ScriptedRequest } from '../../src/testing/index.js';
 import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
 
@@ -220,9 +220,9 @@ describe('hierarchical flows', () => {
           keepSessions: true,
         }),
       );
-      expect(output.status).toBe('completed');
-      expect(output.output).toBe('combined');
-      expect(output.results.map((r) => r.agent)).toEqual(['planner', 'coder:a', 'tester:b', 'planner']);
+      expect(output!.status).toBe('completed');
+      expect(output!.output).toBe('combined');
+      expect(output!.results.map((r) => r.agent)).toEqual(['planner', 'coder:a', 'tester:b', 'planner']);
       const oc = await opencodeCost(flow, before);
       expect(oc.sessions.size).toBe(3);
       expect(oc.cost).toBeGreaterThan(0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OpencodeFlow } from '../../src/flow.js';
+import { OpencodeFlow } from '../../src/flow/index.js';
 import type { ScriptedRequest } from '../../src/testing/index.js';
 import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OpencodeFlow } from '../../src/flow.js';
+import { OpencodeFlow } from '../../src/flow/index.js';
 import { startScriptedLLM, type ScriptedLLM, type ScriptedRequest } from '../../src/testing/index.js';
 import { isolatedOpencodeEnv, scriptedOpencodeConfig } from '../../src/testing/opencode.js';
 

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OpencodeFlow } from '../../src/flow.js';
+import { OpencodeFlow } from '../../src/flow/index.js';
 import { OpencodeClient } from '../../src/opencode/client.js';
 import { checkHealth } from '../../src/opencode/server.js';
 import { isolatedOpencodeEnv, scriptedOpencodeConfig, startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../src/testing/index.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentResult } from '../../machines/agent.js';
-import type { FlowReport } from '../../src/flow.js';
+import type { FlowReport } from '../../src/flow/index.js';
 import { FlowRecord, type ServeEvent } from '../../src/serve/index.js';
 
 const flowId = 'flow_test';

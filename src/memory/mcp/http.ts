@@ -7,7 +7,9 @@ import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { FlowError, FlowErrorCode } from '../../errors.js';
 import { assertNamespace } from '../limits.js';
 import type { MemoryOps } from '../ops.js';
+import { liftSessionArgument } from './identity.js';
 import { createMemoryMcpServer, MEMORY_MCP_SERVER_NAME } from './server.js';
+import type { MemoryToolsOptions } from './tools.js';
 
 /** Options of {@link startMemoryMcpHttp}. */
 export interface MemoryMcpHttpOptions {
@@ -27,6 +29,8 @@ export interface MemoryMcpHttpOptions {
   maxSessions?: number;
   /** Largest request body, bytes (default 8 MiB: a 1 MiB value escaped as JSON fits with room). */
   maxBodyBytes?: number;
+  /** Where each tool call goes, by its caller (see `registerMemoryTools`' `route`). */
+  route?: MemoryToolsOptions['route'];
   /** Called when each request has been answered: for metrics (e.g. a Prometheus histogram). */
   onRequest?: (info: MemoryMcpRequestInfo) => void;
 }
@@ -131,6 +135,8 @@ export async function startMemoryMcpHttp(options: MemoryMcpHttpOptions): Promise
         return rpcError(res, (e as { status?: number }).status ?? 400, `Parse error: ${(e as Error).message}`, -32700);
       }
       rpcInfo.set(res, describeRpc(body));
+      // The OpenCode session behind a tool call, as our OpenCode plugin adds it to the arguments.
+      liftSessionArgument(body, req);
     }
     const sessionId = header(req, 'mcp-session-id');
     if (sessionId) {
@@ -154,6 +160,7 @@ export async function startMemoryMcpHttp(options: MemoryMcpHttpOptions): Promise
       ops: options.ops,
       namespace: options.namespace,
       name: options.name ?? MEMORY_MCP_SERVER_NAME,
+      ...(options.route ? { route: options.route } : {}),
     });
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),

@@ -35,3 +35,62 @@ export function callerIdentity(extra: McpCallContext, clientName?: string): stri
   if (extra.sessionId) return `mcp:${extra.sessionId}`;
   return clientName && IDENTITY.test(clientName) ? `mcp:${clientName}` : 'mcp';
 }
+
+/**
+ * The argument our OpenCode plugin (`opencodeSessionPlugin`) adds to every `flow_*` tool call:
+ * the OpenCode session that made it. OpenCode itself tells an MCP server nothing about the
+ * session behind a call, and shares one MCP session between all of a server's agents.
+ */
+export const SESSION_ARGUMENT = '_opencode_session';
+/** Header the endpoint moves {@link SESSION_ARGUMENT} into before the tool's schema sees the call. */
+export const SESSION_HEADER = 'x-opencode-session';
+const SESSION_ID = /^[\w-]{1,128}$/;
+
+/**
+ * Moves {@link SESSION_ARGUMENT} out of a `tools/call` request's arguments into
+ * {@link SESSION_HEADER} of `headers` (the tools' strict schemas never see it). A batch is
+ * left alone but for the removal: one header cannot name several sessions.
+ *
+ * @example
+ * ```ts
+ * liftSessionArgument(body, req); // then, in a tool: callerSession(extra)
+ * ```
+ */
+export function liftSessionArgument(
+  body: unknown,
+  req: { headers: Record<string, string | string[] | undefined>; rawHeaders: string[] },
+): void {
+  // Only the argument names the session: a header of that name sent by the client is dropped.
+  // (The MCP transport rebuilds headers from `rawHeaders`, so both are kept in step.)
+  delete req.headers[SESSION_HEADER];
+  for (let i = req.rawHeaders.length - 2; i >= 0; i -= 2) {
+    if (req.rawHeaders[i]!.toLowerCase() === SESSION_HEADER) req.rawHeaders.splice(i, 2);
+  }
+  const messages = Array.isArray(body) ? body : [body];
+  for (const m of messages) {
+    const msg = m as { method?: unknown; params?: { arguments?: Record<string, unknown> } } | null;
+    const args = msg?.method === 'tools/call' ? msg.params?.arguments : undefined;
+    if (!args || typeof args !== 'object' || !Object.hasOwn(args, SESSION_ARGUMENT)) continue;
+    const session = args[SESSION_ARGUMENT];
+    delete args[SESSION_ARGUMENT];
+    if (!Array.isArray(body) && typeof session === 'string' && SESSION_ID.test(session)) {
+      req.headers[SESSION_HEADER] = session;
+      req.rawHeaders.push(SESSION_HEADER, session);
+    }
+  }
+}
+
+/**
+ * The OpenCode session that made a tool call, when the caller said (see
+ * {@link liftSessionArgument}); `undefined` otherwise.
+ *
+ * @example
+ * ```ts
+ * const session = callerSession(extra); // 'ses_...' or undefined
+ * ```
+ */
+export function callerSession(extra: McpCallContext): string | undefined {
+  const h = extra.requestInfo?.headers[SESSION_HEADER];
+  const v = Array.isArray(h) ? h[0] : h;
+  return typeof v === 'string' && SESSION_ID.test(v) ? v : undefined;
+}

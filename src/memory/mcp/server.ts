@@ -1,7 +1,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { assertNamespace } from '../limits.js';
 import type { MemoryOps } from '../ops.js';
-import { registerMemoryTools } from './tools.js';
+import { registerMemoryTools, type MemoryToolsOptions } from './tools.js';
 
 /** The MCP server name: OpenCode prefixes its tools with it (`flow_memory_set`). */
 export const MEMORY_MCP_SERVER_NAME = 'flow';
@@ -16,6 +16,8 @@ export interface MemoryMcpServerOptions {
   namespace: string;
   /** Server name (default `flow`); tool names reach the model as `<name>_memory_*`. */
   name?: string;
+  /** Where each tool call goes, by its caller (see `registerMemoryTools`). */
+  route?: MemoryToolsOptions['route'];
 }
 
 const INSTRUCTIONS =
@@ -43,6 +45,7 @@ export function createMemoryMcpServer(options: MemoryMcpServerOptions): McpServe
     ops: options.ops,
     namespace: options.namespace,
     clientName: () => server.server.getClientVersion()?.name,
+    ...(options.route ? { route: options.route } : {}),
   });
   return server;
 }

@@ -25,6 +25,12 @@ export interface MemoryToolsOptions {
   namespace: string;
   /** The MCP client's name, for callers that carry no other identity. */
   clientName?: () => string | undefined;
+  /**
+   * Where one call goes, decided from its caller: a host running many flows routes each
+   * agent's calls to its own flow's namespace (see `callerSession`). Throw to refuse the call
+   * (it becomes an MCP error). Default: `ops` and `namespace`.
+   */
+  route?: (extra: McpCallContext) => { ops: MemoryOps; namespace: string };
 }
 
 const KEY_RULES = '1-256 characters of letters, digits and . _ : / - ; use "/" to group keys (e.g. "research/summary", "tasks/3/status")';
@@ -58,8 +64,8 @@ const jsonValue = (what: string) =>
  * ```
  */
 export function registerMemoryTools(server: McpServer, options: MemoryToolsOptions): void {
-  const { ops } = options;
-  const where = (isShared: boolean | undefined) => (isShared ? SHARED_NAMESPACE : options.namespace);
+  const route = options.route ?? (() => ({ ops: options.ops, namespace: options.namespace }));
+  const where = (t: { namespace: string }, isShared: boolean | undefined) => (isShared ? SHARED_NAMESPACE : t.namespace);
   const by = (extra: McpCallContext) => callerIdentity(extra, options.clientName?.());
   const ttlMs = (s: number | undefined) => (s === undefined ? {} : { ttlMs: Math.max(1, Math.round(s * 1000)) });
 
@@ -76,8 +82,9 @@ export function registerMemoryTools(server: McpServer, options: MemoryToolsOptio
     },
     (args, extra) =>
       call(async () => {
-        await ops.set(args.key, args.value as JsonValue, { by: by(extra), shared: args.shared === true, ...ttlMs(args.ttlSeconds) });
-        return { ok: true, namespace: where(args.shared), key: args.key };
+        const t = route(extra);
+        await t.ops.set(args.key, args.value as JsonValue, { by: by(extra), shared: args.shared === true, ...ttlMs(args.ttlSeconds) });
+        return { ok: true, namespace: where(t, args.shared), key: args.key };
       }),
   );
 
@@ -93,8 +100,9 @@ export function registerMemoryTools(server: McpServer, options: MemoryToolsOptio
     },
     (args, extra) =>
       call(async () => {
-        const value = await ops.get(args.key, { by: by(extra), shared: args.shared === true });
-        return { namespace: where(args.shared), key: args.key, found: value !== null, value };
+        const t = route(extra);
+        const value = await t.ops.get(args.key, { by: by(extra), shared: args.shared === true });
+        return { namespace: where(t, args.shared), key: args.key, found: value !== null, value };
       }),
   );
 
@@ -108,8 +116,9 @@ export function registerMemoryTools(server: McpServer, options: MemoryToolsOptio
     },
     (args, extra) =>
       call(async () => {
-        const deleted = await ops.delete(args.key, { by: by(extra), shared: args.shared === true });
-        return { namespace: where(args.shared), key: args.key, deleted };
+        const t = route(extra);
+        const deleted = await t.ops.delete(args.key, { by: by(extra), shared: args.shared === true });
+        return { namespace: where(t, args.shared), key: args.key, deleted };
       }),
   );
 
@@ -132,13 +141,14 @@ export function registerMemoryTools(server: McpServer, options: MemoryToolsOptio
     },
     (args, extra) =>
       call(async () => {
-        const all = await ops.list(args.prefix ?? '', { by: by(extra), shared: args.shared === true });
+        const t = route(extra);
+        const all = await t.ops.list(args.prefix ?? '', { by: by(extra), shared: args.shared === true });
         const limit = args.limit ?? 100;
         const entries = all
           .slice(0, limit)
           .map(({ value, ...meta }) => (args.keysOnly ? meta : { ...meta, value }));
         return {
-          namespace: where(args.shared),
+          namespace: where(t, args.shared),
           prefix: args.prefix ?? '',
           count: entries.length,
           total: all.length,
@@ -169,12 +179,13 @@ export function registerMemoryTools(server: McpServer, options: MemoryToolsOptio
     },
     (args, extra) =>
       call(async () => {
-        const result = await ops.cas(args.key, (args.expected ?? null) as JsonValue | null, args.value as JsonValue, {
+        const t = route(extra);
+        const result = await t.ops.cas(args.key, (args.expected ?? null) as JsonValue | null, args.value as JsonValue, {
           by: by(extra),
           shared: args.shared === true,
           ...ttlMs(args.ttlSeconds),
         });
-        return { namespace: where(args.shared), key: args.key, ok: result.ok, current: result.current };
+        return { namespace: where(t, args.shared), key: args.key, ok: result.ok, current: result.current };
       }),
   );
 
@@ -196,8 +207,9 @@ export function registerMemoryTools(server: McpServer, options: MemoryToolsOptio
     },
     (args, extra) =>
       call(async () => {
-        const value = await ops.incr(args.key, args.amount ?? 1, { by: by(extra), shared: args.shared === true });
-        return { namespace: where(args.shared), key: args.key, value };
+        const t = route(extra);
+        const value = await t.ops.incr(args.key, args.amount ?? 1, { by: by(extra), shared: args.shared === true });
+        return { namespace: where(t, args.shared), key: args.key, value };
       }),
   );
 }

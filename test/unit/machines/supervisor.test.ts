@@ -86,9 +86,14 @@ describe('supervisor machine', () => {
     expect((await run({ agents: agents('bad1', 'bad2'), retries: 1 })).status).toBe('failed');
   });
 
-  it('stops as budget_exceeded when a result takes the spend past maxCost', async () => {
+  it('stops as budget_exceeded on the run\'s BUDGET_EXCEEDED (the run, not the supervisor, keeps the budget)', async () => {
     const { run, log } = world({ cost: 0.01 });
-    const out = await run({ agents: agents('a', 'b', 'c'), mode: 'sequential', maxCost: 0.015 });
+    const out = await run({ agents: agents('a', 'b', 'c'), mode: 'sequential', maxCost: 0.015 }, (actor) => {
+      let done = 0;
+      actor.on('agent.done', () => {
+        if (++done === 2) actor.send({ type: 'BUDGET_EXCEEDED', reason: 'budget exceeded: spent $0.020000 of max $0.015' });
+      });
+    });
     expect(out.status).toBe('budget_exceeded');
     expect(out.reason).toMatch(/spent \$0\.020000 of max \$0\.015/);
     expect(log.prompts.map((p) => p.agent)).toEqual(['a', 'b']);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentResult } from '../../../machines/agent.js';
 import type { SupervisorOutput } from '../../../machines/supervisor.js';
-import { toReport } from '../../../src/flow.js';
+import { toReport } from '../../../src/flow/index.js';
 import type { CostSummary } from '../../../src/router/index.js';
 
 /**

@@ -1,0 +1,90 @@
+import type { AgentNotification } from '../../machines/agent.js';
+import type { FlowMode } from '../../machines/supervisor.js';
+import type { FlowReport } from './report.js';
+
+type AgentEvent<T extends AgentNotification['type']> = Extract<AgentNotification, { type: T }> & { flowId: string };
+
+/** Events of {@link OpencodeFlow} (every run's) and of one run; each carries `flowId`. */
+export interface FlowEvents {
+  'agent.state': (e: AgentEvent<'agent.state'>) => void;
+  'agent.delta': (e: AgentEvent<'agent.delta'>) => void;
+  'agent.tool': (e: AgentEvent<'agent.tool'>) => void;
+  'agent.fallback': (e: AgentEvent<'agent.fallback'>) => void;
+  'agent.done': (e: AgentEvent<'agent.done'>) => void;
+  'agent.failed': (e: AgentEvent<'agent.failed'>) => void;
+  /** OpenCode paused an agent for a person (a permission under an `ask` rule, or a question): answer with `reply`. */
+  'agent.input_required': (e: AgentEvent<'agent.input_required'>) => void;
+  'agent.input_answered': (e: AgentEvent<'agent.input_answered'>) => void;
+  /** `mode` is `custom` for `run(machine)`, whose `task` is the machine's id. */
+  'flow.started': (e: { flowId: string; mode: FlowMode | 'custom'; agents: string[]; task: string }) => void;
+  'flow.done': (e: FlowReport) => void;
+  /** The run's state could not be written to the flow store (the run goes on). */
+  'flow.persist_error': (e: { flowId: string; error: string }) => void;
+}
+
+/**
+ * One event of a run as `flow.stream(...)` yields it: an agent's event, the start, and last
+ * the report (`flow.done`).
+ *
+ * @example
+ * ```ts
+ * for await (const ev of flow.stream({ task, agents: ['coder'] })) {
+ *   if (ev.type === 'agent.delta') process.stdout.write(ev.text);
+ *   if (ev.type === 'flow.done') console.log(ev.report.status);
+ * }
+ * ```
+ */
+export type RunEvent =
+  | (AgentNotification & { flowId: string })
+  | { type: 'flow.started'; flowId: string; mode: FlowMode | 'custom'; agents: string[]; task: string }
+  | { type: 'flow.done'; flowId: string; report: FlowReport }
+  | { type: 'flow.persist_error'; flowId: string; error: string };
+
+/**
+ * An unbounded queue read as an async iterator: events pushed before anyone reads are kept.
+ * `end()` finishes the iteration after what is queued; `onReturn` runs when the reader stops
+ * early (a `break` out of `for await`).
+ */
+export class EventQueue<T> implements AsyncIterableIterator<T> {
+  readonly #items: T[] = [];
+  #waiting?: (r: IteratorResult<T>) => void;
+  #ended = false;
+
+  constructor(private readonly onReturn: () => Promise<void>) {}
+
+  push(item: T): void {
+    if (this.#ended) return;
+    if (this.#waiting) {
+      const w = this.#waiting;
+      this.#waiting = undefined;
+      w({ value: item, done: false });
+    } else this.#items.push(item);
+  }
+
+  end(): void {
+    this.#ended = true;
+    if (this.#waiting && this.#items.length === 0) {
+      const w = this.#waiting;
+      this.#waiting = undefined;
+      w({ value: undefined, done: true });
+    }
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.#items.length > 0) return Promise.resolve({ value: this.#items.shift()!, done: false });
+    if (this.#ended) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => (this.#waiting = resolve));
+  }
+
+  async return(): Promise<IteratorResult<T>> {
+    const wasEnded = this.#ended;
+    this.#ended = true;
+    this.#items.length = 0;
+    if (!wasEnded) await this.onReturn();
+    return { value: undefined, done: true };
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+}

@@ -1,0 +1,52 @@
+import type { FlowStore, StoredFlowMeta } from '../runtime/flow-store.js';
+
+/** Saves one run's state to the flow store. */
+export interface RunPersister {
+  /** Save within 50 ms, coalescing bursts (20 agents changing state at once) into one write. */
+  soon(): void;
+  /** Save now (the final state). */
+  now(): void;
+  /** Save now, then never again: a detached run is resumed from this state. */
+  freeze(): void;
+}
+
+/**
+ * A persister for one run: `read` gives the run's meta and snapshot at the time of writing.
+ * A failed write is reported through `onError` and the run goes on.
+ *
+ * @example
+ * ```ts
+ * const persist = createPersister({ store, flowId, enabled: true, read, onError });
+ * actor.subscribe(() => persist.soon());
+ * ```
+ */
+export function createPersister(o: {
+  store: FlowStore;
+  flowId: string;
+  enabled: boolean;
+  read: () => { meta: Omit<StoredFlowMeta, 'flowId' | 'updatedAt'>; snapshot: unknown };
+  onError: (message: string) => void;
+}): RunPersister {
+  let timer: NodeJS.Timeout | undefined;
+  let frozen = false;
+  const now = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (!o.enabled || frozen) return;
+    const { meta, snapshot } = o.read();
+    void o.store
+      .save({ meta: { ...meta, flowId: o.flowId, updatedAt: Date.now() }, snapshot })
+      .catch((e: unknown) => o.onError(e instanceof Error ? e.message : String(e)));
+  };
+  return {
+    soon: () => {
+      if (!o.enabled || timer || frozen) return;
+      timer = setTimeout(now, 50);
+    },
+    now,
+    freeze: () => {
+      now();
+      frozen = true;
+    },
+  };
+}

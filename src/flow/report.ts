@@ -1,0 +1,106 @@
+import type { AgentResult } from '../../machines/agent.js';
+import type { InputRecord } from '../../machines/input-policy.js';
+import type { FlowMode, FlowStatus, SupervisorOutput } from '../../machines/supervisor.js';
+import { CostLedger, type CostSummary } from '../router/ledger.js';
+
+/** One agent's line in a flow report (the CLI's `--json` contract). */
+export interface AgentReport {
+  agent: string;
+  sessionID: string;
+  model: string;
+  status: 'done' | 'failed';
+  output: string;
+  cost: number;
+  tokens: { input: number; output: number };
+  attempts: Array<{ model: string; error?: string }>;
+  error?: string;
+  /** Permission requests and questions, with the answers given (only when there were any). */
+  inputs?: InputRecord[];
+  /** Times the task was run again after failing (only when it was). */
+  retries?: number;
+  /** The agent's structured answer, when its task asked for one. */
+  structured?: unknown;
+}
+
+/** How a run ended. */
+export type RunStatus = Exclude<FlowStatus, 'running'>;
+
+/** The outcome of a flow: what `execute`, `resume` and `run` resolve to. */
+export interface FlowReport {
+  flowId: string;
+  status: RunStatus;
+  /** The built-in mode, or `custom` for your own machine (`run`). */
+  mode: FlowMode | 'custom';
+  results: AgentReport[];
+  /** USD, OpenCode's own figures: in total, per agent, per model and per task (a hierarchical flow's subtask ids). */
+  cost: CostSummary;
+  durationMs: number;
+  reason?: string;
+  /** Hierarchical flows: the plan that ran, and the final aggregated output. */
+  plan?: SupervisorOutput['plan'];
+  output?: string;
+}
+
+/** The report of your own machine's run: a {@link FlowReport} with the machine's output (absent unless it reached a final state). */
+export type RunReport<O> = Omit<FlowReport, 'output'> & { output?: O };
+
+/** What a report is made from: the run's results and how it ended. */
+export interface ReportSource {
+  flowId: string;
+  status: RunStatus;
+  mode: FlowMode | 'custom';
+  results: AgentResult[];
+  startedAt: number;
+  finishedAt: number;
+  reason?: string;
+  plan?: SupervisorOutput['plan'];
+  output?: string;
+}
+
+function agentReport(r: AgentResult): AgentReport {
+  return {
+    agent: r.agent,
+    sessionID: r.sessionID,
+    model: r.model,
+    status: r.status,
+    output: r.output,
+    cost: r.cost,
+    tokens: r.tokens,
+    attempts: r.attempts.map((a) => (a.error ? { model: a.model, error: a.error } : { model: a.model })),
+    ...(r.error ? { error: r.error } : {}),
+    ...(r.inputs?.length ? { inputs: r.inputs } : {}),
+    ...(r.retries ? { retries: r.retries } : {}),
+    ...(r.structured !== undefined ? { structured: r.structured } : {}),
+  };
+}
+
+/**
+ * The one derivation of a report from agent results, for every kind of run, live or stored:
+ * built from the results (which persist with the run), so a stored run's report is the
+ * live one. A hierarchical subtask's agent is named `<agent>:<subtask id>`; its task is the
+ * subtask id, any other result's its task id.
+ *
+ * @example
+ * ```ts
+ * const report = toReport(supervisorOutput);
+ * report.cost.byAgent;
+ * ```
+ */
+export function toReport(src: ReportSource | SupervisorOutput): FlowReport {
+  const subtaskOf = new Map((src.plan?.subtasks ?? []).map((t) => [`${t.agent}:${t.id}`, t.id]));
+  const ledger = new CostLedger();
+  for (const r of src.results) {
+    ledger.record({ agent: r.agent, task: subtaskOf.get(r.agent) ?? r.taskId, model: r.model || 'default', sessionID: r.sessionID, cost: r.cost, tokens: r.tokens });
+  }
+  return {
+    flowId: src.flowId,
+    status: src.status,
+    mode: src.mode,
+    results: src.results.map(agentReport),
+    cost: ledger.summary(),
+    durationMs: src.finishedAt - src.startedAt,
+    ...(src.reason ? { reason: src.reason } : {}),
+    ...(src.plan ? { plan: src.plan } : {}),
+    ...(src.output !== undefined ? { output: src.output } : {}),
+  };
+}
