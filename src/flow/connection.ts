@@ -1,10 +1,6 @@
-import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { FlowError, FlowErrorCode } from '../errors.js';
-import { SESSION_ARGUMENT } from '../memory/mcp/identity.js';
+import { sessionPluginUrl } from '../memory/mcp/identity.js';
+import { opencodePluginDepsReady } from '../opencode/plugin-deps.js';
 import { OpencodeClient } from '../opencode/client.js';
 import { EventHub } from '../opencode/events.js';
 import { attachOpencodeServer, startOpencodeServer, type OpencodeServer } from '../opencode/server.js';
@@ -24,39 +20,9 @@ export interface Connection {
 }
 
 /**
- * The OpenCode plugin that tells our MCP endpoint which session made each `flow_*` tool call:
- * OpenCode's MCP client says nothing of the session, and one MCP session serves every agent
- * of a server, so without it a host running several flows could not keep their memories
- * apart. It adds {@link SESSION_ARGUMENT} to the call's arguments, which the endpoint takes
- * out again before the tool sees them. Plain ESM with no imports, so OpenCode loads it from a
- * file without installing anything.
- */
-export function sessionPluginSource(toolPrefix = 'flow_'): string {
-  return `// opencode-flow: names the OpenCode session behind each ${toolPrefix}* tool call for the flow's MCP endpoint.
-export const OpencodeFlowSession = async () => ({
-  'tool.execute.before': async (input, output) => {
-    if (typeof input?.tool === 'string' && input.tool.startsWith(${JSON.stringify(toolPrefix)}) && output?.args && typeof output.args === 'object') {
-      output.args[${JSON.stringify(SESSION_ARGUMENT)}] = input.sessionID;
-    }
-  },
-});
-`;
-}
-
-/** Writes the session plugin once per content (a shared temp dir) and returns its `file://` URL. */
-export async function sessionPluginUrl(): Promise<string> {
-  const source = sessionPluginSource();
-  const dir = join(tmpdir(), 'opencode-flow');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const file = join(dir, `session-plugin-${createHash('sha256').update(source).digest('hex').slice(0, 12)}.js`);
-  await writeFile(file, source, { mode: 0o644 });
-  return pathToFileURL(file).href;
-}
-
-/**
  * Connect to OpenCode: attach to `serverUrl`, or start an embedded `opencode serve` with
- * the presets as OpenCode agents, the flow's MCP endpoint and the session plugin in its
- * config. On a remote server the MCP endpoint is registered live (a running server does not
+ * the presets as OpenCode agents, the flow's MCP endpoint and the session plugin
+ * (`opencode-plugin.js`, when OpenCode's plugin package is installed) in its config. On a remote server the MCP endpoint is registered live (a running server does not
  * pick config changes up).
  */
 export async function connect(
@@ -72,13 +38,16 @@ export async function connect(
     const agentConfig = Object.fromEntries([...presets.values()].map((p) => [p.name, toOpencodeAgentConfig(p)]));
     const extra = o.opencodeConfig ?? {};
     const plugins = Array.isArray(extra.plugin) ? (extra.plugin as string[]) : [];
+    // The session plugin (memory per run) only where OpenCode need not npm-install first.
+    const withPlugin = mcp !== undefined && opencodePluginDepsReady({ ...process.env, ...o.serverEnv });
     server = await startOpencodeServer({
       cwd: o.directory,
       env: o.serverEnv,
       config: {
         ...extra,
         agent: { ...agentConfig, ...(extra.agent as object | undefined) },
-        ...(mcp ? { mcp: { ...(extra.mcp as object | undefined), flow: mcp }, plugin: [...plugins, await sessionPluginUrl()] } : {}),
+        ...(mcp ? { mcp: { ...(extra.mcp as object | undefined), flow: mcp } } : {}),
+        ...(withPlugin ? { plugin: [...plugins, sessionPluginUrl()] } : {}),
       },
     });
   }

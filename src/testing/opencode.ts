@@ -1,4 +1,9 @@
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { sessionPluginUrl } from '../memory/mcp/identity.js';
+import { markOpencodePluginDepsInstalled } from '../opencode/plugin-deps.js';
+
+/** The OpenCode version this package pins (its `opencode-ai` dependency). */
+const OPENCODE_VERSION = '1.18.33';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startOpencodeServer, type OpencodeServer } from '../opencode/server.js';
@@ -72,8 +77,13 @@ export function scriptedOpencodeConfig(opts: ScriptedProviderOptions): Record<st
   };
 }
 
-/** Environment that isolates an OpenCode process in `home` and keeps it offline. */
+/**
+ * Environment that isolates an OpenCode process in `home` and keeps it offline. OpenCode's
+ * plugin package is recorded as installed there, so a server with plugins (opencode-flow's
+ * session plugin) starts without npm.
+ */
 export function isolatedOpencodeEnv(home: string): Record<string, string> {
+  markOpencodePluginDepsInstalled(join(home, '.config', 'opencode'), OPENCODE_VERSION);
   return {
     HOME: home,
     XDG_CONFIG_HOME: join(home, '.config'),
@@ -134,7 +144,8 @@ export async function startTestOpencode(opts: TestOpencodeOptions & { baseURL: s
   const project = join(root, 'project');
   await mkdir(home, { recursive: true });
   await mkdir(project, { recursive: true });
-  const config = { ...scriptedOpencodeConfig(opts as ScriptedProviderOptions), ...opts.config };
+  // opencode-flow's session plugin, as a remote server running flows should have it.
+  const config = { ...scriptedOpencodeConfig(opts as ScriptedProviderOptions), plugin: [sessionPluginUrl()], ...opts.config };
   const env = isolatedOpencodeEnv(home);
   let server: OpencodeServer;
   try {

@@ -1,3 +1,7 @@
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { packageInfo } from '../../package-root.js';
+
 /** What a tool handler knows about its caller (a subset of the SDK's `RequestHandlerExtra`). */
 export interface McpCallContext {
   sessionId?: string;
@@ -93,4 +97,18 @@ export function callerSession(extra: McpCallContext): string | undefined {
   const h = extra.requestInfo?.headers[SESSION_HEADER];
   const v = Array.isArray(h) ? h[0] : h;
   return typeof v === 'string' && SESSION_ID.test(v) ? v : undefined;
+}
+
+/**
+ * The `file://` URL of our OpenCode plugin (`opencode-plugin.js` at the package root), which
+ * adds {@link SESSION_ARGUMENT} to every `flow_*` tool call so the endpoint can route an
+ * agent's memory calls to its own run. A remote server adds it to its own `opencode.json`.
+ *
+ * @example
+ * ```ts
+ * const config = { plugin: [sessionPluginUrl()], mcp: { flow: mcp.opencodeConfig() } };
+ * ```
+ */
+export function sessionPluginUrl(): string {
+  return pathToFileURL(join(packageInfo().root, 'opencode-plugin.js')).href;
 }
