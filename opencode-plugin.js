@@ -4,8 +4,9 @@
 // once could not keep their memories apart. It adds `_opencode_session` to the call's
 // arguments; the endpoint takes it out again before the tool sees them.
 //
-// The embedded server loads it by itself. For a remote `opencode serve`, add to its
-// opencode.json: "plugin": ["file:///path/to/node_modules/opencode-flow/opencode-plugin.js"]
+// The embedded server loads it by itself. For a remote `opencode serve`, copy this file into a
+// folder with no package.json above it (OpenCode 1.18 would load that package instead) and
+// add it to the server's opencode.json: "plugin": ["file:///etc/opencode-flow/opencode-plugin.js"]
 //
 // Plain ESM with no imports, so OpenCode loads it from the file without installing anything.
 export const OpencodeFlowSession = async () => ({

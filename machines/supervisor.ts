@@ -150,8 +150,8 @@ function childName(id: string): string {
   return id.startsWith('agent:') ? id.slice(6) : id.startsWith('subflow:') ? id.slice(8) : '';
 }
 
-/** An agent notification with its agent (and result) renamed for a place in the tree. */
-function prefixed(event: AgentNotification, prefix: string): AgentNotification {
+/** An agent notification with its agent (and result) renamed for a place in the tree (`coder:s3/`). */
+export function prefixed(event: AgentNotification, prefix: string): AgentNotification {
   if (!prefix) return event;
   const agent = `${prefix}${event.agent}`;
   if (event.type === 'agent.done' || event.type === 'agent.failed') return { ...event, agent, result: { ...event.result, agent: `${prefix}${event.result.agent}` } };
@@ -679,6 +679,12 @@ export const supervisorMachine = setup({
       on: {
         'agent.done': { actions: ['record', 'forward'] },
         'agent.failed': { actions: ['record', 'forward'] },
+        // The run books results as the supervisor records them: the budget's verdict on the
+        // results that ended the flow arrives while it stops, and is what ended it.
+        BUDGET_EXCEEDED: {
+          guard: ({ context }) => context.status !== 'cancelled',
+          actions: assign({ status: 'budget_exceeded', reason: ({ event }) => event.reason ?? 'budget exceeded' }),
+        },
       },
       always: { guard: 'allStopped', target: 'finished' },
       // Cleanup talks to the server; never let a stuck one keep the flow open.

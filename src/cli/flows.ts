@@ -5,9 +5,8 @@ import { z } from 'zod';
 import { zodToFlowError } from '../config/errors.js';
 import { MemoryUriSchema } from '../config/flow-config.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
+import { optionsFromEnv } from '../flow/env.js';
 import { FlowStore } from '../runtime/flow-store.js';
-import type { AgentResult } from '../../machines/agent.js';
-import type { SupervisorOutput } from '../../machines/supervisor.js';
 import { ExitCode } from './handle-error.js';
 import { formatReport, usd } from './output.js';
 
@@ -64,29 +63,9 @@ export function costCommand(): Command {
         if (!id) throw new FlowError(FlowErrorCode.FlowNotFound, 'no stored flows here (.opencode-flow/flows)');
       }
       const { meta, snapshot } = await store.load(id);
-      // The report's own figures (the same ledger as a live run's): a finished flow's output,
-      // or what an unfinished one has recorded so far.
-      const { toReport } = await import('../flow/index.js');
-      const snap = snapshot as {
-        status?: string;
-        output?: SupervisorOutput;
-        context?: { results?: Record<string, AgentResult>; plan?: SupervisorOutput['plan'] };
-        /** A custom machine's run (`flow.run`) keeps its agents' results beside the machine. */
-        results?: AgentResult[];
-      };
-      const report = toReport(
-        snap.status === 'done' && snap.output
-          ? snap.output
-          : {
-              flowId: id,
-              status: 'failed',
-              mode: meta.mode as SupervisorOutput['mode'],
-              results: snap.results ?? Object.values(snap.context?.results ?? {}),
-              ...(snap.context?.plan ? { plan: snap.context.plan } : {}),
-              startedAt: meta.startedAt,
-              finishedAt: meta.updatedAt,
-            },
-      );
+      // The report's own figures (the same ledger as a live run's).
+      const { storedReport } = await import('../flow/report.js');
+      const report = storedReport({ meta, snapshot });
       const results = report.results;
       const { total, byAgent, byModel } = report.cost;
       if (opts.json) {
@@ -115,12 +94,13 @@ export function resumeCommand(): Command {
     .action(async (flowId: string, opts: { server?: string; json?: boolean; dir?: string; memory?: string }) => {
       const parsed = FlowIdSchema.safeParse(flowId);
       if (!parsed.success) throw zodToFlowError(parsed.error, 'flowId');
-      const memory = opts.memory ?? (process.env.OPENCODE_FLOW_MEMORY || undefined);
+      const env = optionsFromEnv();
+      const memory = opts.memory ?? env.memory;
       if (memory !== undefined) {
         const m = MemoryUriSchema.safeParse(memory);
         if (!m.success) throw new FlowError(FlowErrorCode.InvalidConfig, `invalid option --memory: ${m.error.issues[0]?.message}, found "${memory}"`);
       }
-      const server = opts.server ?? (process.env.OPENCODE_SERVER_URL || undefined);
+      const server = opts.server ?? env.serverUrl;
       if (server !== undefined && !z.string().url().safeParse(server).success) {
         throw new FlowError(FlowErrorCode.InvalidConfig, `--server: expected a URL such as http://127.0.0.1:4096, got "${server}"`);
       }
@@ -129,8 +109,8 @@ export function resumeCommand(): Command {
       const { OpencodeFlow } = await import('../flow/index.js');
       const flow = new OpencodeFlow({
         serverUrl: server,
-        password: process.env.OPENCODE_SERVER_PASSWORD || undefined,
-        username: process.env.OPENCODE_SERVER_USERNAME || undefined,
+        password: env.password,
+        username: env.username,
         flowsDir: store.dir,
         memory,
         // A CLI run's flow id is its flow object's id, and so its memory namespace

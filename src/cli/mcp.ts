@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { MemoryUriSchema } from '../config/flow-config.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
+import { optionsFromEnv } from '../flow/env.js';
 import { parseFlags } from './run-flags.js';
 
 const McpOptionsSchema = z
@@ -51,7 +52,7 @@ Examples:
       const envHasNamespace = Boolean(env.OPENCODE_FLOW_NAMESPACE || env.OPENCODE_FLOW_ID);
       const fromEnv = envHasNamespace ? memoryMcpStdioOptionsFromEnv(env) : { namespace: SHARED_NAMESPACE };
       const namespace = o.namespace ?? (o.flowId ? flowNamespace(o.flowId) : fromEnv.namespace);
-      const memory = o.memory ?? (env.OPENCODE_FLOW_MEMORY || undefined);
+      const memory = o.memory ?? optionsFromEnv(env).memory;
       const server = await runMemoryMcpStdio({ namespace, ...(memory ? { memory } : {}) });
       process.stderr.write(`opencode-flow mcp: serving memory namespace ${namespace} over stdio\n`);
       const stop = () => void server.close();

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ModelIdSchema } from '../config/agent.js';
 import { describeIssues, MemoryUriSchema } from '../config/flow-config.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
+import { optionsFromEnv } from '../flow/env.js';
 import { MAX_TIMER_SECONDS } from '../flow/timeouts.js';
 
 const csv = (s: string) =>
@@ -89,7 +90,7 @@ export function normaliseRunOptions(raw: Record<string, unknown>, env: NodeJS.Pr
     mode: raw.mode,
     model: raw.model,
     fallback: typeof raw.fallback === 'string' ? csv(raw.fallback) : raw.fallback,
-    server: raw.server ?? (env.OPENCODE_SERVER_URL || undefined),
+    server: raw.server ?? optionsFromEnv(env).serverUrl,
     timeout: str(raw.timeout),
     promptTimeout: str(raw.promptTimeout),
     maxConcurrent: str(raw.maxConcurrent),
@@ -101,7 +102,7 @@ export function normaliseRunOptions(raw: Record<string, unknown>, env: NodeJS.Pr
     interactive: Boolean(raw.interactive),
     optimize: raw.optimize,
     maxCost: str(raw.maxCost),
-    memory: raw.memory ?? (env.OPENCODE_FLOW_MEMORY || undefined),
+    memory: raw.memory ?? optionsFromEnv(env).memory,
     config: raw.config,
     inspect: Boolean(raw.inspect),
   };

@@ -1,4 +1,5 @@
 import type { FlowOptions, FlowReport } from '../flow/index.js';
+import { optionsFromEnv } from '../flow/env.js';
 import { secondsToMs } from '../flow/timeouts.js';
 import { ExitCode } from './handle-error.js';
 import { askOnTerminal } from './input-prompt.js';
@@ -35,8 +36,8 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
   const askPerson = process.stdin.isTTY === true && process.stderr.isTTY === true && !out.json && process.env.CI === undefined;
   const flow = new OpencodeFlow({
     serverUrl: plan.server,
-    password: process.env.OPENCODE_SERVER_PASSWORD || undefined,
-    username: process.env.OPENCODE_SERVER_USERNAME || undefined,
+    password: optionsFromEnv().password,
+    username: optionsFromEnv().username,
     model: plan.model,
     fallback: plan.fallback,
     keepSessions: plan.keepSessions,

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { optionsFromEnv } from '../flow/env.js';
 import { zodToFlowError } from '../config/errors.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { ServeOptionsSchema, type ServeOptions } from '../serve/options.js';
@@ -6,9 +7,7 @@ import { ServeOptionsSchema, type ServeOptions } from '../serve/options.js';
 /** Raw commander options (and env) → the shape of {@link ServeOptionsSchema}. */
 export function normaliseServeOptions(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): ServeOptions {
   const num = (v: unknown) => (v === undefined ? undefined : typeof v === 'number' ? v : /^\s*$/.test(String(v)) ? Number.NaN : Number(v));
-  const memory = env.OPENCODE_FLOW_MEMORY || undefined;
-  const password = env.OPENCODE_SERVER_PASSWORD || undefined;
-  const username = env.OPENCODE_SERVER_USERNAME || undefined;
+  const { memory, password, username, token, serverUrl } = optionsFromEnv(env);
   const model = typeof raw.model === 'string' ? raw.model : undefined;
   const flowOptions: Record<string, unknown> = {
     ...(memory ? { memory } : {}),
@@ -29,8 +28,8 @@ export function normaliseServeOptions(raw: Record<string, unknown>, env: NodeJS.
   return {
     port: num(raw.port),
     host: raw.host as string | undefined,
-    token: (raw.token as string | undefined) ?? (env.OPENCODE_FLOW_TOKEN || undefined),
-    server: (raw.server as string | undefined) ?? (env.OPENCODE_SERVER_URL || undefined),
+    token: (raw.token as string | undefined) ?? token,
+    server: (raw.server as string | undefined) ?? serverUrl,
     maxFlows: num(raw.maxFlows),
     onShutdown: raw.onShutdown as ServeOptions['onShutdown'],
     ...(Object.keys(flowOptions).length ? { flowOptions } : {}),

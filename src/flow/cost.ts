@@ -21,6 +21,7 @@ const EPSILON = 1e-9;
 export class RunCost {
   readonly #live = new Map<string, Map<string, number>>();
   #exceeded = false;
+  #reason?: string;
 
   constructor(
     private readonly routing: FlowRouting,
@@ -47,6 +48,11 @@ export class RunCost {
   /** True once the run went over its budget. */
   get exceeded(): boolean {
     return this.#exceeded;
+  }
+
+  /** Why the run went over its budget, once it did. */
+  get reason(): string | undefined {
+    return this.#reason;
   }
 
   /** A running agent's message cost as OpenCode reports it (the same message again as it grows). */
@@ -80,6 +86,7 @@ export class RunCost {
   private trip(reason: string) {
     if (this.#exceeded) return;
     this.#exceeded = true;
+    this.#reason = reason;
     this.onExceeded(reason);
   }
 }

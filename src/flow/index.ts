@@ -3,7 +3,7 @@ export { OpencodeFlow } from './host.js';
 export { FlowRun, type CustomRunSnapshot, type RunHost, type RunPlan } from './run.js';
 export { RunCost } from './cost.js';
 export { PendingInputs, type ReplyAnswer } from './inputs.js';
-export { toReport, type AgentReport, type FlowReport, type RunReport, type RunStatus } from './report.js';
+export { storedReport, toReport, type AgentReport, type FlowReport, type RunReport, type RunStatus } from './report.js';
 export type { FlowEvents, RunEvent } from './events.js';
 export type { AgentHandle } from './agents.js';
 export { FlowIdSchema, newFlowId } from './ids.js';

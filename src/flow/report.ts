@@ -2,6 +2,7 @@ import type { AgentResult } from '../../machines/agent.js';
 import type { InputRecord } from '../../machines/input-policy.js';
 import type { FlowMode, FlowStatus, SupervisorOutput } from '../../machines/supervisor.js';
 import { CostLedger, type CostSummary } from '../router/ledger.js';
+import type { StoredFlowMeta } from '../runtime/flow-store.js';
 
 /** One agent's line in a flow report (the CLI's `--json` contract). */
 export interface AgentReport {
@@ -103,4 +104,38 @@ export function toReport(src: ReportSource | SupervisorOutput): FlowReport {
     ...(src.plan ? { plan: src.plan } : {}),
     ...(src.output !== undefined ? { output: src.output } : {}),
   };
+}
+
+/**
+ * The report of a stored run, finished or not: a finished supervisor's output as it ended, or
+ * what an unfinished run (or a custom machine's) has recorded so far, with the status its
+ * store meta gives. Decoding stored snapshots is the library's business, not its callers'.
+ *
+ * @example
+ * ```ts
+ * const report = storedReport(await flow.store.load('flow_20261124_abc123'));
+ * ```
+ */
+export function storedReport(stored: { meta: StoredFlowMeta; snapshot: unknown }): FlowReport {
+  const { meta } = stored;
+  const snap = stored.snapshot as {
+    status?: string;
+    output?: SupervisorOutput;
+    context?: { results?: Record<string, AgentResult>; plan?: SupervisorOutput['plan']; reason?: string };
+    /** A custom machine's run keeps its agents' results beside the machine. */
+    results?: AgentResult[];
+  };
+  if (snap.status === 'done' && snap.output) return toReport(snap.output);
+  const status = (['completed', 'failed', 'cancelled', 'budget_exceeded'] as const).find((s) => s === meta.status);
+  return toReport({
+    flowId: meta.flowId,
+    // Still `running` in the store: the process died; the report is what it got to.
+    status: status ?? 'failed',
+    mode: meta.mode as FlowMode | 'custom',
+    results: snap.results ?? Object.values(snap.context?.results ?? {}),
+    ...(snap.context?.plan ? { plan: snap.context.plan } : {}),
+    ...(meta.reason ? { reason: meta.reason } : status ? {} : { reason: 'not finished: resume it to continue' }),
+    startedAt: meta.startedAt,
+    finishedAt: meta.updatedAt,
+  });
 }

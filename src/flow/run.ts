@@ -2,7 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import { createActor, toPromise, type AnyActorRef, type AnyStateMachine, type InspectionEvent, type Observer } from 'xstate';
 import { agentMachine, withPromptTimeout, type AgentNotification, type AgentResult } from '../../machines/agent.js';
 import type { MemoryActorRef } from '../../machines/memory.js';
-import { supervisorMachine, withSubflows, type FlowMode, type SupervisorContext, type SupervisorInput, type SupervisorOutput } from '../../machines/supervisor.js';
+import { prefixed, supervisorMachine, withSubflows, type FlowMode, type SupervisorContext, type SupervisorInput, type SupervisorOutput } from '../../machines/supervisor.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { flowNamespace } from '../memory/namespace.js';
 import type { OpencodeClient } from '../opencode/client.js';
@@ -363,7 +363,10 @@ export class FlowRun extends EventEmitter<FlowEvents> {
       }
       this.#persist.now();
       await this.#host.store.flush();
-      const report = toReport(out);
+      // The run owns the budget: over it, the run ended for that, whatever else ended last.
+      const report = toReport(
+        this.cost.exceeded && out.status !== 'cancelled' && out.status !== 'budget_exceeded' ? { ...out, status: 'budget_exceeded', reason: this.cost.reason } : out,
+      );
       await this.#finish(report);
       return report;
     } catch (e) {
@@ -398,8 +401,13 @@ export class FlowRun extends EventEmitter<FlowEvents> {
         const e = ev.event as AgentNotification;
         if (typeof e.type !== 'string' || !e.type.startsWith('agent.')) return;
         // An event to several targets is seen once per target: take it on its way to the parent.
-        if (ev.actorRef !== (source as unknown as { _parent?: AnyActorRef })._parent) return;
-        this.#intake(e);
+        const parentOf = (a: AnyActorRef) => (a as unknown as { _parent?: AnyActorRef })._parent;
+        if (ev.actorRef !== parentOf(source)) return;
+        // Under a sub-supervisor (a machine built on the supervisor), named by its place in the
+        // tree as the supervisor itself names it: `coder:s3/tester:t1`.
+        let prefix = '';
+        for (let p = parentOf(source); p && p !== root; p = parentOf(p)) if (p.id.startsWith('subflow:')) prefix = `${p.id.slice(8)}/${prefix}`;
+        this.#intake(prefixed(e, prefix));
       },
     });
     root = actor;

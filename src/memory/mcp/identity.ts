@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageInfo } from '../../package-root.js';
@@ -100,9 +103,11 @@ export function callerSession(extra: McpCallContext): string | undefined {
 }
 
 /**
- * The `file://` URL of our OpenCode plugin (`opencode-plugin.js` at the package root), which
- * adds {@link SESSION_ARGUMENT} to every `flow_*` tool call so the endpoint can route an
- * agent's memory calls to its own run. A remote server adds it to its own `opencode.json`.
+ * The `file://` URL of our OpenCode plugin, which adds {@link SESSION_ARGUMENT} to every
+ * `flow_*` tool call so the endpoint can route an agent's memory calls to its own run. Its
+ * source ships as `opencode-plugin.js` at the package root; it is copied to a folder of its
+ * own under the temp dir, because OpenCode 1.18 loads a plugin file that has a
+ * `package.json` above it as that package (our `dist/index.js`), not as the file.
  *
  * @example
  * ```ts
@@ -110,5 +115,15 @@ export function callerSession(extra: McpCallContext): string | undefined {
  * ```
  */
 export function sessionPluginUrl(): string {
-  return pathToFileURL(join(packageInfo().root, 'opencode-plugin.js')).href;
+  const source = readFileSync(join(packageInfo().root, 'opencode-plugin.js'), 'utf8');
+  const dir = join(tmpdir(), `opencode-flow-plugin-${createHash('sha256').update(source).digest('hex').slice(0, 12)}`);
+  const file = join(dir, 'opencode-plugin.js');
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true });
+    // Written whole then renamed: a server starting meanwhile never loads half a file.
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, source);
+    renameSync(tmp, file);
+  }
+  return pathToFileURL(file).href;
 }

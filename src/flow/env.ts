@@ -1,0 +1,32 @@
+/**
+ * The environment variables opencode-flow reads, mapped to options in this one place for
+ * every surface that reads them (`run`, `resume`, `serve`, `flows`): a variable set but
+ * empty counts as unset.
+ *
+ * @example
+ * ```ts
+ * const { serverUrl, password, username, memory } = optionsFromEnv(process.env);
+ * ```
+ */
+export function optionsFromEnv(env: Record<string, string | undefined> = process.env): {
+  /** `OPENCODE_SERVER_URL`: attach to this OpenCode server instead of starting one. */
+  serverUrl?: string;
+  /** `OPENCODE_SERVER_PASSWORD`: its basic-auth password. */
+  password?: string;
+  /** `OPENCODE_SERVER_USERNAME`: its basic-auth user (OpenCode's default `opencode`). */
+  username?: string;
+  /** `OPENCODE_FLOW_MEMORY`: the memory URI. */
+  memory?: string;
+  /** `OPENCODE_FLOW_TOKEN`: the bearer token `serve` requires. */
+  token?: string;
+} {
+  const v = (name: string) => env[name] || undefined;
+  const out = {
+    serverUrl: v('OPENCODE_SERVER_URL'),
+    password: v('OPENCODE_SERVER_PASSWORD'),
+    username: v('OPENCODE_SERVER_USERNAME'),
+    memory: v('OPENCODE_FLOW_MEMORY'),
+    token: v('OPENCODE_FLOW_TOKEN'),
+  };
+  return Object.fromEntries(Object.entries(out).filter(([, x]) => x !== undefined));
+}
