@@ -39,6 +39,7 @@ interface Entry {
   type: string;
   sessionId: string;
   text: string;
+  bytes: number;
 }
 
 interface RootHistory {
@@ -68,9 +69,10 @@ export class InspectorHistory {
       root = { entries: [], bytes: 0, finished: false, compacted: false };
       this.roots.set(rootId, root);
     }
-    root.entries.push({ seq: this.seq++, type: message.type, sessionId: message.sessionId, text });
-    root.bytes += text.length;
-    this.bytes += text.length;
+    const bytes = Buffer.byteLength(text);
+    root.entries.push({ seq: this.seq++, type: message.type, sessionId: message.sessionId, text, bytes });
+    root.bytes += bytes;
+    this.bytes += bytes;
     const status = message.snapshot?.status;
     if (message.sessionId === rootId && message.type === '@xstate.snapshot' && status && status !== 'active' && !root.finished) {
       root.finished = true;
@@ -110,7 +112,7 @@ export class InspectorHistory {
     const latest = new Map<string, Entry>();
     for (const e of root.entries) if (e.type === '@xstate.snapshot') latest.set(e.sessionId, e);
     const kept = root.entries.filter((e) => e.type === '@xstate.actor' || latest.get(e.sessionId) === e);
-    const bytes = kept.reduce((n, e) => n + e.text.length, 0);
+    const bytes = kept.reduce((n, e) => n + e.bytes, 0);
     this.bytes -= root.bytes - bytes;
     root.entries = kept;
     root.bytes = bytes;
