@@ -27,19 +27,31 @@ export const InputPolicySchema = z
           z.array(
             z
               .object({
-                permission: z.string().min(1),
-                pattern: z.string().optional(),
-                action: z.enum(['allow', 'reject', 'ask'], { message: 'expected "allow", "reject" or "ask"' }),
+                permission: z.string().min(1).describe('The OpenCode permission this rule answers: edit, bash, webfetch, ... or "*" for any'),
+                pattern: z.string().optional().describe('Glob on what the request applies to (a command, a path), e.g. "git diff*" (default: anything)'),
+                action: z.enum(['allow', 'reject', 'ask'], { message: 'expected "allow", "reject" or "ask"' }).describe('What to answer: allow, reject or ask a person'),
               })
               .strict(),
           ),
         ],
         { message: 'expected "ask", "allow", "reject" or a list of rules { permission, pattern?, action }' },
       )
-      .optional(),
-    onQuestion: z.enum(['ask', 'reject', 'first-option'], { message: 'expected "ask", "reject" or "first-option"' }).optional(),
-    inputTimeoutMs: z.number({ message: 'expected a number of milliseconds' }).int({ message: 'expected a whole number of milliseconds' }).positive({ message: 'expected a positive time' }).optional(),
-    onInputTimeout: z.enum(['reject', 'fail'], { message: 'expected "reject" or "fail"' }).optional(),
+      .optional()
+      .describe('Permission requests: "ask" a person, "allow" or "reject" all, or rules { permission, pattern?, action } where the first match wins (no match: reject)'),
+    onQuestion: z
+      .enum(['ask', 'reject', 'first-option'], { message: 'expected "ask", "reject" or "first-option"' })
+      .optional()
+      .describe('Questions an agent asks: "ask" a person, "reject" them, or answer with each question\'s "first-option"'),
+    inputTimeoutMs: z
+      .number({ message: 'expected a number of milliseconds' })
+      .int({ message: 'expected a whole number of milliseconds' })
+      .positive({ message: 'expected a positive time' })
+      .optional()
+      .describe('Milliseconds to wait for a person before onInputTimeout applies (default 300000)'),
+    onInputTimeout: z
+      .enum(['reject', 'fail'], { message: 'expected "reject" or "fail"' })
+      .optional()
+      .describe('When nobody answers in time: "reject" the request (default) or "fail" the agent'),
   })
   .strict();
 

@@ -62,6 +62,18 @@ export const CoordinationConfigSchema = z
   .describe('How the agents work together');
 
 /**
+ * The outline of a memory URI that the published JSON Schema gives editors:
+ * `file:[PATH]`, `sqlite:PATH`, `redis://HOST…` or `rediss://HOST…`, schemes in any case.
+ * {@link parseMemoryUri} has the last word (a redis database must be a number, …).
+ *
+ * @example
+ * ```ts
+ * new RegExp(MEMORY_URI_PATTERN).test('sqlite:./flow.db'); // true
+ * ```
+ */
+export const MEMORY_URI_PATTERN = '^\\s*(?:[Ff][Ii][Ll][Ee]:|[Ss][Qq][Ll][Ii][Tt][Ee]:\\s*\\S|[Rr][Ee][Dd][Ii][Ss][Ss]?://[^\\s/?#])';
+
+/**
  * A memory URI (`file:PATH`, `sqlite:PATH`, `redis://host:port/db`), checked with the parser
  * the library uses, so a bad one fails before anything starts.
  *
@@ -79,7 +91,12 @@ export const MemoryUriSchema = z
       ctx.addIssue({ code: 'custom', message: (e as Error).message });
     }
   })
-  .describe('A memory URI: file:PATH, sqlite:PATH or redis://host:port/db');
+  // The parser decides; the pattern is its outline for editors (schemes in any case, as
+  // parseMemoryUri lowercases them; sqlite needs a path, redis a host).
+  .meta({
+    description: 'A memory URI: file:PATH, sqlite:PATH, redis://[user:pass@]host:port/db or rediss://… (TLS), with an optional ?prefix=',
+    pattern: MEMORY_URI_PATTERN,
+  });
 
 /**
  * One entry of `agents`: a preset name (`"reviewer"`) or a whole agent (the spec's

@@ -16,7 +16,7 @@ const maxValueBytes = z
 
 const FileConfigSchema = z
   .object({
-    backend: z.literal('file'),
+    backend: z.literal('file').describe('A JSON file on this machine (one process at a time)'),
     path: z.string().min(1).default(DEFAULT_MEMORY_PATH).describe('The JSON file'),
     maxValueBytes,
     fsyncDirectory: z
@@ -28,7 +28,7 @@ const FileConfigSchema = z
 
 const SqliteConfigSchema = z
   .object({
-    backend: z.literal('sqlite'),
+    backend: z.literal('sqlite').describe('A SQLite database file (several processes on one machine)'),
     path: z.string().min(1).describe('The database file, or ":memory:"'),
     maxValueBytes,
   })
@@ -36,7 +36,7 @@ const SqliteConfigSchema = z
 
 const RedisConfigSchema = z
   .object({
-    backend: z.literal('redis'),
+    backend: z.literal('redis').describe('A Redis server (agents on many machines)'),
     url: z
       .string()
       .regex(/^rediss?:\/\/\S*$/, 'must be a redis:// or rediss:// URL')

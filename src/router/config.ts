@@ -83,14 +83,15 @@ const usd = z.number().nonnegative().finite();
  * ```
  */
 export const RoutingRuleSchema = z.strictObject({
-  agent: z.string().min(1).optional(),
-  taskType: TaskTypeSchema.optional(),
+  agent: z.string().min(1).optional().describe("Applies to the agent of this name or role (default: every agent)"),
+  taskType: TaskTypeSchema.optional().describe('Applies to tasks of this type: review, research, code, test, plan, security, docs or general'),
   match: z
     .string()
     .min(1)
     .refine(isValidRegExp, { error: (issue) => `is not a valid regular expression: ${JSON.stringify(issue.input)}` })
-    .optional(),
-  model: ModelIdSchema,
+    .optional()
+    .describe('Applies when this regular expression (case-insensitive) matches the task text'),
+  model: ModelIdSchema.describe('The model ("provider/model") this rule picks, when the server serves it'),
 });
 
 /**
@@ -112,7 +113,10 @@ export type RoutingRule = z.output<typeof RoutingRuleSchema>;
  * ```
  */
 export const FloorsSchema = z.strictObject(
-  Object.fromEntries(TASK_TYPES.map((t) => [t, score.optional()])) as Record<TaskType, z.ZodOptional<typeof score>>,
+  Object.fromEntries(TASK_TYPES.map((t) => [t, score.optional().describe(`Minimum quality (0–100) of a model picked for ${t} tasks`)])) as Record<
+    TaskType,
+    z.ZodOptional<typeof score>
+  >,
 );
 
 /**
@@ -123,7 +127,10 @@ export const FloorsSchema = z.strictObject(
  * ModelScoreOverrideSchema.parse({ quality: 88 });
  * ```
  */
-export const ModelScoreOverrideSchema = z.strictObject({ quality: score.optional(), speed: score.optional() });
+export const ModelScoreOverrideSchema = z.strictObject({
+  quality: score.optional().describe('Your quality score for this model, 0–100 (replaces the shipped one)'),
+  speed: score.optional().describe('Your speed score for this model, 0–100 (replaces the shipped one)'),
+});
 
 /**
  * A user's own quality/speed scores keyed by model id.
@@ -170,15 +177,23 @@ export const DEFAULT_COOLDOWN_MS = 30_000;
  * ```
  */
 export const ModelRouterConfigSchema = z.strictObject({
-  mode: z.enum(ROUTING_MODES).default('balanced'),
-  maxCostPerTask: usd.optional(),
-  maxCost: usd.optional(),
-  fallbackChain: z.array(ModelIdSchema).optional(),
-  rules: z.array(RoutingRuleSchema).optional(),
-  floors: FloorsSchema.optional(),
-  models: z.record(ModelIdSchema, ModelScoreOverrideSchema).optional(),
-  cooldownMs: z.number().int().nonnegative().default(DEFAULT_COOLDOWN_MS),
-  expectedOutputTokens: z.number().int().positive().optional(),
+  mode: z.enum(ROUTING_MODES).default('balanced').describe('What routing optimises: cost, quality, balanced (default) or speed'),
+  maxCostPerTask: usd.optional().describe('USD; models whose estimate for one prompt is above it are not picked'),
+  maxCost: usd.optional().describe('USD for the whole flow: no prompt starts past it'),
+  fallbackChain: z.array(ModelIdSchema).optional().describe('Models to fall back to, in order (else the next ones of the ranking)'),
+  rules: z.array(RoutingRuleSchema).optional().describe('First matching rule wins over scoring: { agent?, taskType?, match?, model }'),
+  floors: FloorsSchema.optional().describe('Minimum quality (0–100) per task type: { review: 80, code: 85, ... }'),
+  models: z
+    .record(ModelIdSchema, ModelScoreOverrideSchema)
+    .optional()
+    .describe('Your own quality/speed scores per model: { "provider/model": { quality, speed } }'),
+  cooldownMs: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(DEFAULT_COOLDOWN_MS)
+    .describe('How long a model that answered 429 or 5xx is skipped by every agent (default 30000)'),
+  expectedOutputTokens: z.number().int().positive().optional().describe('Output tokens assumed in cost estimates (default 1000)'),
 });
 
 /**

@@ -11,6 +11,7 @@ import { dashboardCsp, dashboardHtml } from './dashboard.js';
 import { streamFlowEvents } from './event-stream.js';
 import { FlowRegistry } from './flow-registry.js';
 import type { FlowRecord } from './flow-record.js';
+import { planOf } from './flow-plan.js';
 import { CreateFlowBodySchema } from './flow-request.js';
 import { ServeMetrics } from './metrics.js';
 import { ServeAppOptionsSchema, type ResolvedServeAppOptions, type ServeAppOptions, type OnShutdown } from './options.js';
@@ -144,6 +145,8 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
         return apiError(c, 429, 'too_many_flows', `${running} flows are running, the limit is ${o.maxFlows} (--max-flows): retry when one finishes`);
       }
       const rec = await registry.create(body.data);
+      // Before the 202, so a client that streams the flow at once sees its plan.
+      rec.setPlan(await planOf(flow, rec, body.data));
       c.header('Location', `/flows/${rec.id}`);
       return c.json({ id: rec.id, status: 'running' as const }, 202);
     },

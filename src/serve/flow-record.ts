@@ -26,7 +26,7 @@ export type AgentEventPayload<T extends AgentEventType = AgentEventType> = Param
 /** One event of a flow as the SSE stream carries it; `id` counts from 1 within the flow. */
 export interface ServeEvent {
   id: number;
-  type: AgentEventType | 'flow.started' | 'flow.done';
+  type: AgentEventType | 'flow.started' | 'flow.plan' | 'flow.done';
   data: Record<string, unknown>;
 }
 
@@ -44,6 +44,9 @@ export interface AgentView {
   cost: number;
   fallbacks: Array<{ from: string; to: string; reason: string }>;
   error?: string;
+  /** When its task began and ended (ms since the epoch), once it finished. */
+  startedAt?: number;
+  finishedAt?: number;
 }
 
 /** Cost of a flow: total, per agent and per model (USD, as OpenCode reports it). */
@@ -51,6 +54,17 @@ export interface FlowCost {
   total: number;
   byAgent: Record<string, number>;
   byModel: Record<string, number>;
+}
+
+/**
+ * What is known of a flow before its agents run: each agent's model where it is certain
+ * (given by the client, or the flow's default), and the hard budget.
+ */
+export interface FlowPlan {
+  /** Agent (the client's name) → `provider/model`. */
+  models: Record<string, string>;
+  /** Hard budget of the flow, USD. */
+  maxCost?: number;
 }
 
 /** A flow while it runs (`GET /flows/:id` before the report exists). */
@@ -62,6 +76,7 @@ export interface RunningFlowView {
   startedAt: string;
   agents: AgentView[];
   cost: FlowCost;
+  maxCost?: number;
 }
 
 /** A line of `GET /flows`. */
@@ -71,6 +86,8 @@ export interface FlowSummary {
   task: string;
   agents: string[];
   cost: number;
+  /** The flow's hard budget (USD), when it has one. */
+  maxCost?: number;
   startedAt: string;
   finishedAt?: string;
 }
@@ -102,6 +119,10 @@ export class FlowRecord {
   started = false;
   private readonly alias: Map<string, string>;
   private readonly views = new Map<string, AgentView>();
+  /** Models known before agents run (see `setPlan`), also for views created later. */
+  private readonly plannedModels = new Map<string, string>();
+  /** Hard budget of the flow (USD), when it has one. */
+  maxCost?: number;
   private readonly events: ServeEvent[] = [];
   private seq = 0;
   private readonly maxEvents: number;
@@ -152,6 +173,31 @@ export class FlowRecord {
     return base !== undefined ? `${base}${name.slice(colon)}` : name;
   }
 
+  /** The name an agent runs under, from the client's name (inline agents are suffixed). */
+  runName(display: string): string {
+    for (const [run, shown] of this.alias) if (shown === display) return run;
+    return display;
+  }
+
+  /**
+   * What is known before the agents run: a pending agent shows its model (not OpenCode's
+   * "default") and the flow its budget. Models fill only views that have none yet: an
+   * agent's own events are the truth once it runs. Streamed as `flow.plan`.
+   */
+  setPlan(plan: FlowPlan): void {
+    if (plan.maxCost !== undefined) this.maxCost = plan.maxCost;
+    if (this.finished) return;
+    const models: Record<string, string> = {};
+    for (const [name, model] of Object.entries(plan.models)) {
+      if (!model) continue;
+      models[name] = model;
+      this.plannedModels.set(name, model);
+      const view = this.views.get(name);
+      if (view && !view.model) view.model = model;
+    }
+    this.record('flow.plan', { flowId: this.id, models, ...(this.maxCost !== undefined ? { maxCost: this.maxCost } : {}) });
+  }
+
   /** The library accepted the flow: every agent resolved, the supervisor exists. */
   markStarted(): void {
     if (this.started) return;
@@ -169,7 +215,10 @@ export class FlowRecord {
     // Agents a flow creates as it goes (a hierarchical flow's planner and subtasks) get a
     // view of their own when they first appear.
     if (!this.views.has(e.agent) && this.views.size < MAX_VIEWS) {
-      this.views.set(e.agent, newView(e.agent));
+      const view = newView(e.agent);
+      // A hierarchical subtask (`coder:s1`) runs on its agent's model.
+      view.model = this.plannedModels.get(e.agent) ?? this.plannedModels.get(e.agent.replace(/:[^:]*$/, '')) ?? '';
+      this.views.set(e.agent, view);
     }
     const view = this.views.get(e.agent);
     if (view) {
@@ -190,6 +239,8 @@ export class FlowRecord {
           view.model = e.result.model || view.model;
           view.tokens = { ...e.result.tokens };
           view.cost = e.result.cost;
+          view.startedAt = e.result.startedAt;
+          view.finishedAt = e.result.finishedAt;
           if (e.result.sessionID) view.sessionID = e.result.sessionID;
           if (e.type === 'agent.failed') view.error = e.error;
           break;
@@ -206,7 +257,13 @@ export class FlowRecord {
   /** The flow ended: keep its report (agent names mapped back) and end every stream. */
   finish(report: FlowReport): FlowReport {
     if (this.report) return this.report;
-    const results = report.results.map((r) => ({ ...r, agent: this.displayName(r.agent) }));
+    // The library's report has no times per agent; the API's carries them (from agent.done),
+    // so a client can tell when money was spent (the dashboard's cost-over-the-run chart).
+    const results = report.results.map((r) => {
+      const agent = this.displayName(r.agent);
+      const v = this.views.get(agent);
+      return { ...r, agent, ...(v?.finishedAt !== undefined ? { startedAt: v.startedAt, finishedAt: v.finishedAt } : {}) };
+    });
     const byAgent: Record<string, number> = {};
     for (const [name, cost] of Object.entries(report.cost.byAgent)) byAgent[this.displayName(name)] = cost;
     const byModel = (report.cost as Partial<FlowCost>).byModel ?? costByModel(results);
@@ -265,6 +322,7 @@ export class FlowRecord {
       startedAt: new Date(this.startedAt).toISOString(),
       agents: this.agentViews(),
       cost: this.cost(),
+      ...(this.maxCost !== undefined ? { maxCost: this.maxCost } : {}),
     };
   }
 
@@ -275,6 +333,7 @@ export class FlowRecord {
       task: this.task,
       agents: [...this.agents],
       cost: this.cost().total,
+      ...(this.maxCost !== undefined ? { maxCost: this.maxCost } : {}),
       startedAt: new Date(this.startedAt).toISOString(),
       ...(this.finishedAt ? { finishedAt: new Date(this.finishedAt).toISOString() } : {}),
     };

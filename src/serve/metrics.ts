@@ -5,6 +5,22 @@ import type { AgentEventPayload, AgentEventType, FlowRecord } from './flow-recor
 /** Final statuses of a flow (the `status` label of `opencode_flow_flows_total`). */
 export const FLOW_STATUSES: ReadonlyArray<FlowReport['status']> = ['completed', 'failed', 'cancelled', 'budget_exceeded'];
 
+/**
+ * Distinct `agent` label values kept by default; later new names count as `other`. Inline
+ * agents are named by clients, so without a cap each name would be new series forever.
+ */
+export const MAX_AGENT_LABELS = 100;
+
+/** The `agent` label value of every name past the cap. */
+export const OTHER_AGENT_LABEL = 'other';
+
+/**
+ * prom-client's default gauges whose names end in `_total`: Prometheus reserves `_total`
+ * for counters (`promtool check metrics` fails on them). Each is the sum of the same-named
+ * gauge without `_total` over its `type` label, so nothing is lost: `sum(nodejs_active_handles)`.
+ */
+const GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 /** Buckets of the prompt latency histogram (seconds): LLM turns take from 100 ms to many minutes. */
 export const PROMPT_SECONDS_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
 
@@ -21,7 +37,12 @@ export const PROMPT_SECONDS_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 12
  * - `opencode_flow_cost_usd_total{model,agent}` counter: USD, as OpenCode computes it
  * - `opencode_flow_prompt_duration_seconds{model,outcome}` histogram: `prompting` until
  *   `done`, `failed` or `fallback` (the outcome)
- * - prom-client's default process metrics (`process_*`, `nodejs_*`)
+ * - prom-client's default process metrics (`process_*`, `nodejs_*`) except its three
+ *   `nodejs_active_*_total` gauges (a gauge must not end in `_total`)
+ *
+ * The `agent` label holds at most `maxAgentLabels` distinct names (default 100, the first
+ * seen); any later new name is counted as `other`, so clients cannot grow the series
+ * without bound. Model names are bounded already: only served models are accepted.
  *
  * @example
  * ```ts
@@ -41,7 +62,11 @@ export class ServeMetrics {
   /** `flowId\0agent` → when its current prompt began and on which model. */
   private readonly promptStarts = new Map<string, { at: number; model: string }>();
 
-  constructor(active: () => FlowRecord[]) {
+  private readonly agentLabels = new Set<string>();
+  private readonly maxAgentLabels: number;
+
+  constructor(active: () => FlowRecord[], { maxAgentLabels = MAX_AGENT_LABELS }: { maxAgentLabels?: number } = {}) {
+    this.maxAgentLabels = maxAgentLabels;
     const registers = [this.registry];
     this.flows = new Counter({ name: 'opencode_flow_flows_total', help: 'Flows finished, by final status.', labelNames: ['status'], registers });
     // Every status exists from the start, so `rate()` and alerts see a 0, not a gap.
@@ -76,16 +101,26 @@ export class ServeMetrics {
       registers,
     });
     collectDefaultMetrics({ register: this.registry });
+    for (const name of GAUGES_NAMED_LIKE_COUNTERS) this.registry.removeSingleMetric(name);
+  }
+
+  /** The `agent` label for a name: itself while under the cap (or already seen), else `other`. */
+  agentLabel(agent: string): string {
+    if (this.agentLabels.has(agent)) return agent;
+    if (this.agentLabels.size >= this.maxAgentLabels) return OTHER_AGENT_LABEL;
+    this.agentLabels.add(agent);
+    return agent;
   }
 
   /** Count one agent event of a flow (agent names as the client gave them). */
   onAgentEvent<T extends AgentEventType>(type: T, e: AgentEventPayload<T>): void {
     const key = `${e.flowId}\0${e.agent}`;
+    const agent = this.agentLabel(e.agent);
     switch (e.type) {
       case 'agent.state': {
         const model = e.model || 'default';
         if (e.state === 'prompting') {
-          this.prompts.inc({ agent: e.agent, model });
+          this.prompts.inc({ agent, model });
           this.promptStarts.set(key, { at: performance.now(), model });
         } else if (e.state === 'fallback' || e.state === 'done' || e.state === 'failed') {
           this.endPrompt(key, e.state);
@@ -95,14 +130,14 @@ export class ServeMetrics {
         break;
       }
       case 'agent.fallback':
-        this.fallbacks.inc({ agent: e.agent, from: e.from || 'default', to: e.to || 'default' });
+        this.fallbacks.inc({ agent, from: e.from || 'default', to: e.to || 'default' });
         break;
       case 'agent.done':
       case 'agent.failed': {
         const model = e.result.model || 'default';
-        this.tokens.inc({ model, agent: e.agent, direction: 'input' }, e.result.tokens.input);
-        this.tokens.inc({ model, agent: e.agent, direction: 'output' }, e.result.tokens.output);
-        this.cost.inc({ model, agent: e.agent }, e.result.cost);
+        this.tokens.inc({ model, agent, direction: 'input' }, e.result.tokens.input);
+        this.tokens.inc({ model, agent, direction: 'output' }, e.result.tokens.output);
+        this.cost.inc({ model, agent }, e.result.cost);
         break;
       }
       default:

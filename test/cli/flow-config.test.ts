@@ -9,8 +9,10 @@ import {
   flowConfigJsonSchema,
   FlowConfigSchema,
   loadFlowConfig,
+  MEMORY_URI_PATTERN,
   parseFlowConfig,
 } from '../../src/config/flow-config.js';
+import { parseMemoryUri } from '../../src/memory/config.js';
 import { FlowError, FlowErrorCode } from '../../src/errors.js';
 import { configReference, currentConfigReference } from '../../src/cli/config-reference.js';
 import { schemaFilePath, schemaFileText } from '../../src/cli/gen-schema.js';
@@ -155,6 +157,50 @@ describe('published schema and README reference', () => {
     expect(Object.keys(schema.properties).sort()).toEqual(Object.keys(FlowConfigSchema.shape).sort());
     for (const [k, p] of Object.entries(schema.properties)) expect(p.description, k).toBeTruthy();
     expect(schema.additionalProperties).toBe(false);
+  });
+
+  it('describes every property at every depth, so editors show help for each key', () => {
+    // Read from the checked-in file: that is what editors load (and it equals the generated one, above).
+    const schema = JSON.parse(readFileSync(schemaFilePath(), 'utf8')) as unknown;
+    const missing: string[] = [];
+    let count = 0;
+    const walk = (node: unknown, path: string): void => {
+      if (Array.isArray(node)) return node.forEach((n, i) => walk(n, `${path}[${i}]`));
+      if (!node || typeof node !== 'object') return;
+      const n = node as Record<string, unknown>;
+      for (const [k, v] of Object.entries((n.properties ?? {}) as Record<string, { description?: string }>)) {
+        count++;
+        if (!v.description?.trim()) missing.push(`${path}.${k}`);
+        walk(v, `${path}.${k}`);
+      }
+      for (const key of ['items', 'anyOf', 'oneOf', 'allOf', 'additionalProperties', '$defs']) if (n[key]) walk(n[key], `${path}/${key}`);
+    };
+    walk(schema, '');
+    expect(count).toBeGreaterThanOrEqual(75); // the walk reaches agents, modelRouter, memory and inputPolicy
+    expect(missing).toEqual([]);
+  });
+
+  it('constrains memory URIs with a pattern that agrees with the parser', () => {
+    const memory = (flowConfigJsonSchema() as { properties: { memory: { anyOf: { type?: string; pattern?: string }[] } } }).properties.memory;
+    const uri = memory.anyOf.find((s) => s.type === 'string');
+    expect(uri?.pattern).toBe(MEMORY_URI_PATTERN);
+    const re = new RegExp(uri!.pattern!); // JSON Schema patterns are ECMA-262, unanchored
+    const parses = (u: string) => {
+      try {
+        parseMemoryUri(u);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const good = ['file:', 'file:.opencode-flow/memory.json', 'file:///var/lib/flow/m.json', 'FILE:m.json', 'sqlite:./flow.db', 'sqlite::memory:', 'sqlite:///var/flow.db', ' sqlite:x.db ', 'redis://127.0.0.1:6379/0', 'redis://u:pw@host:6379/2?prefix=ci:', 'rediss://cache.example:6380', 'Redis://h'];
+    const bad = ['', 'memory.json', './flow.db', 'C:\\flow.db', 'sqlite:', 'sqlite:   ', 'redis://', 'redis:///0', 'rediss:/h', 'postgres://h/db', 'http://h', 'mem:x'];
+    for (const u of good) expect([u, re.test(u), parses(u)]).toEqual([u, true, true]);
+    for (const u of bad) expect([u, re.test(u), parses(u)]).toEqual([u, false, false]);
+    // The object forms are constrained too: a backend from the list, a redis URL.
+    const forms = (memory.anyOf.find((s) => !s.type) as unknown as { oneOf: { properties: { backend: { const: string }; url?: { pattern?: string } } }[] }).oneOf;
+    expect(forms.map((f) => f.properties.backend.const)).toEqual(['file', 'sqlite', 'redis']);
+    expect(forms[2]!.properties.url?.pattern).toBeTruthy();
   });
 
   it('the README\'s config example is valid', () => {

@@ -150,7 +150,7 @@ describe('README commands', () => {
     if (demo) expect(r.stdout).toContain('scripted model — no API key used');
     if (c.redirected) expect(JSON.parse(r.stdout).status).toBe('completed');
     else if (!demo) expect(r.stdout).toMatch(/flow flow_\S+ completed/);
-    if (c.args.includes('--inspect')) expect(r.stderr).toMatch(/Inspector: open http:\/\/localhost:\d+ .*WebSocket ws:\/\/127\.0\.0\.1:\d+/);
+    if (c.args.includes('--inspect')) expect(r.stderr).toMatch(/Inspector: open http:\/\/127\.0\.0\.1:\d+ .*WebSocket ws:\/\/127\.0\.0\.1:\d+/);
   }, 240_000);
 
   it('the README\'s sample error output is what the CLI prints for that config', async () => {

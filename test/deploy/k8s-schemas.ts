@@ -225,7 +225,9 @@ const PodFailurePolicyRule = z
     onExitCodes: z
       .strictObject({ containerName: label.optional(), operator: z.enum(['In', 'NotIn']), values: z.array(z.number().int()).min(1).max(255) })
       .optional(),
-    onPodConditions: z.array(z.strictObject({ type: z.string(), status: z.enum(['True', 'False', 'Unknown']).optional() })).optional(),
+    // PodFailurePolicyOnPodConditionsPattern: `type` and `status` are both required in the
+    // batch/v1 OpenAPI schema of 1.26–1.30 (kubeconform rejects a pattern without status).
+    onPodConditions: z.array(z.strictObject({ type: z.string().min(1), status: z.enum(['True', 'False', 'Unknown']) })).min(1).optional(),
   })
   .refine((r) => (r.onExitCodes === undefined) !== (r.onPodConditions === undefined), 'a rule has onExitCodes or onPodConditions');
 

@@ -168,6 +168,17 @@ describe('deploy/k8s: parsing and schemas', () => {
     expect(r.success ? '' : z.prettifyError(r.error)).toBe('');
   });
 
+  it('the Job schema rejects a podFailurePolicy condition without status, as Kubernetes 1.30 does', () => {
+    const job = loaded.find((l) => l.obj.kind === 'Job')!.obj as unknown as { spec: { podFailurePolicy: { rules: { onPodConditions?: { status?: string }[] }[] } } };
+    expect(K.Job.safeParse(job).success).toBe(true);
+    const copy = structuredClone(job);
+    const pattern = copy.spec.podFailurePolicy.rules.flatMap((r) => r.onPodConditions ?? [])[0]!;
+    delete pattern.status;
+    const r = K.Job.safeParse(copy);
+    expect(r.success).toBe(false);
+    expect(r.error?.issues.map((i) => i.path.join('.'))).toContain('spec.podFailurePolicy.rules.1.onPodConditions.0.status');
+  });
+
   it('names are unique per kind and every object sits in the one Namespace', () => {
     const ids = loaded.map((l) => id(l.obj));
     expect(new Set(ids).size).toBe(ids.length);
@@ -584,6 +595,12 @@ describe('deploy/README.md', () => {
     for (const { obj } of loaded) expect(readme, id(obj)).toContain(obj.metadata.name);
     for (const s of typed().secrets) for (const k of Object.keys(s.stringData ?? {})) expect(readme, `${s.metadata.name}.${k}`).toContain(`\`${k}\``);
     for (const m of typed().configMaps) for (const k of Object.keys(m.data)) expect(readme, `${m.metadata.name}.${k}`).toContain(`\`${k}\``);
+  });
+
+  it('states the minimum Kubernetes version: the one where podFailurePolicy and DisruptionTarget are on', () => {
+    // podFailurePolicy (beta, on by default) and the DisruptionTarget pod condition: 1.26.
+    expect(readme).toMatch(/Kubernetes \*\*1\.26\*\* or newer/);
+    expect(readFileSync(join(K8S_DIR, 'job-code-review.yaml'), 'utf8')).toContain('podFailurePolicy');
   });
 
   it('its kubectl commands name objects that exist', () => {

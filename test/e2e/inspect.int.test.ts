@@ -35,7 +35,7 @@ describe('Stately inspector', () => {
     });
     try {
       await flow.start();
-      expect(flow.inspectorUrl).toMatch(/^http:\/\/localhost:\d+$/);
+      expect(flow.inspectorUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const received: StatelyInspectionEvent[] = [];
       const receiver = createWebSocketReceiver({ server: flow.inspectorWsUrl! });
       receiver.subscribe((e) => received.push(e));

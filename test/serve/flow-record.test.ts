@@ -132,3 +132,46 @@ describe('FlowRecord', () => {
     expect(rec.finished).toBe(false);
   });
 });
+
+describe('FlowRecord plan and times', () => {
+  it('shows pending agents with their planned model, streams the plan, and keeps the budget', async () => {
+    const rec = new FlowRecord({ id: flowId, task: 't', mode: 'sequential', agents: ['coder', 'scout'], alias: new Map([['scout.abc123', 'scout']]) });
+    rec.markStarted();
+    expect(rec.runName('scout')).toBe('scout.abc123');
+    expect(rec.runName('coder')).toBe('coder');
+    rec.onAgentEvent('agent.state', state('coder', 'prompting', 'p/routed'));
+    rec.setPlan({ models: { coder: 'p/given', scout: 'p/scout' }, maxCost: 0.5 });
+    const view = rec.view();
+    if (view.status !== 'running') throw new Error('expected a running view');
+    // The running agent's own event wins over the plan; the pending one shows the plan.
+    expect(view.agents.map((a) => [a.agent, a.status, a.model])).toEqual([
+      ['coder', 'running', 'p/routed'],
+      ['scout', 'pending', 'p/scout'],
+    ]);
+    expect(view.maxCost).toBe(0.5);
+    expect(rec.summary().maxCost).toBe(0.5);
+    rec.finish(reportOf([]));
+    const events = await collect(rec.subscribe());
+    expect(events.find((e) => e.type === 'flow.plan')?.data).toEqual({ flowId, models: { coder: 'p/given', scout: 'p/scout' }, maxCost: 0.5 });
+  });
+
+  it('gives subtasks of a hierarchical flow their agent\'s planned model', () => {
+    const rec = new FlowRecord({ id: flowId, task: 't', mode: 'hierarchical', agents: ['coder'] });
+    rec.markStarted();
+    rec.setPlan({ models: { coder: 'p/c' } });
+    rec.onAgentEvent('agent.state', state('coder:s1', 'spawning', ''));
+    expect(rec.agentViews().find((a) => a.agent === 'coder:s1')?.model).toBe('p/c');
+  });
+
+  it("puts each agent's start and end into the API's report", () => {
+    const rec = new FlowRecord({ id: flowId, task: 't', mode: 'parallel', agents: ['coder', 'scout'], alias: new Map([['scout.abc123', 'scout']]) });
+    rec.markStarted();
+    rec.onAgentEvent('agent.done', { type: 'agent.done', flowId, agent: 'scout.abc123', result: result('scout.abc123', { startedAt: 100, finishedAt: 250 }) });
+    rec.onAgentEvent('agent.done', { type: 'agent.done', flowId, agent: 'coder', result: result('coder', { startedAt: 120, finishedAt: 300 }) });
+    const report = rec.finish(reportOf([result('coder'), result('scout.abc123')]));
+    expect(report.results.map((r) => [r.agent, (r as { startedAt?: number }).startedAt, (r as { finishedAt?: number }).finishedAt])).toEqual([
+      ['coder', 120, 300],
+      ['scout', 100, 250],
+    ]);
+  });
+});
