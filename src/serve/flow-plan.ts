@@ -1,5 +1,5 @@
 import { fullModelId } from '../config/agent.js';
-import type { OpencodeFlow } from '../flow.js';
+import type { OpencodeFlow } from '../flow/index.js';
 import type { FlowPlan, FlowRecord } from './flow-record.js';
 import type { CreateFlowBody } from './flow-request.js';
 
