@@ -2,10 +2,12 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { printable, quoteValue } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { MemoryConfigSchema, parseMemoryUri } from '../memory/config.js';
 import { ModelRouterConfigSchema } from '../router/config.js';
 import { AgentConfigSchema, InputPolicySchema, ModelIdSchema } from './agent.js';
+import { findTooDeep, tooDeepMessage } from './depth.js';
 import { formatPath } from './errors.js';
 
 /**
@@ -199,6 +201,11 @@ export interface LoadedFlowConfig {
  * ```
  */
 export function parseFlowConfig(data: unknown, source = 'flow config'): FlowConfig {
+  const deep = findTooDeep(data);
+  if (deep) {
+    const line = tooDeepMessage(deep);
+    throw new FlowError(FlowErrorCode.InvalidConfig, `invalid config ${source}:\n  ${line}`, { details: [line] });
+  }
   const parsed = FlowConfigSchema.safeParse(data);
   if (parsed.success) return parsed.data;
   const lines = describeIssues(parsed.error.issues, data, flowConfigJsonSchema());
@@ -228,9 +235,11 @@ export async function loadFlowConfig(path: string, cwd = process.cwd()): Promise
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message;
     throw new FlowError(FlowErrorCode.InvalidConfig, `cannot read config ${path}: ${why}`, { cause: e });
   }
+  // An editor's byte-order mark is not part of the JSON: without it, error positions are right.
+  text = text.replace(/^\uFEFF/, '');
   let data: unknown;
   try {
-    data = JSON.parse(text.replace(/^\uFEFF/, ''));
+    data = JSON.parse(text);
   } catch (e) {
     throw new FlowError(FlowErrorCode.InvalidConfig, `config ${path} is not valid JSON: ${jsonErrorWhere(text, (e as Error).message)}`, { cause: e });
   }
@@ -340,7 +349,7 @@ export function describeIssues(issues: readonly Issue[], data: unknown, jsonSche
         .map((k) => {
           const near = closest(k, allowed);
           const hint = near ? `; did you mean "${near}"?` : allowed.length ? ` (expected one of: ${allowed.join(', ')})` : '';
-          return `${path ? `${path}.` : ''}${k}: unknown field${hint}`;
+          return `${path ? `${path}.` : ''}${printable(k)}: unknown field${hint}`;
         })
         .join('\n  ');
     }
@@ -413,9 +422,7 @@ function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 function show(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 60 ? `${s.slice(0, 57)}…` : s;
+  return quoteValue(v);
 }
 
 /** Property names an object schema allows at `path` (following items, anyOf and oneOf). */
@@ -448,6 +455,8 @@ export function closest(key: string, allowed: string[]): string | undefined {
   let best: string | undefined;
   let bestD = 3;
   for (const k of allowed) {
+    // Lengths 3 apart are at least 3 edits apart: skip the quadratic distance (keys may be huge).
+    if (Math.abs(k.length - key.length) >= bestD) continue;
     const d = k.toLowerCase() === key.toLowerCase() ? 0 : distance(key, k);
     if (d < bestD) [best, bestD] = [k, d];
   }
@@ -473,8 +482,14 @@ function distance(a: string, b: string): number {
  * `JSON.parse` messages often give no position, so the text is scanned again here.
  */
 function jsonErrorWhere(text: string, nodeMessage: string): string {
-  const found = findJsonError(text);
-  if (!found) return nodeMessage;
+  let found: ReturnType<typeof findJsonError>;
+  try {
+    found = findJsonError(text);
+  } catch {
+    // Nested too deep for the scanner's recursion: Node's message is all there is.
+    return printable(nodeMessage, 200);
+  }
+  if (!found) return printable(nodeMessage, 200);
   const before = text.slice(0, found.offset);
   const line = before.split('\n').length;
   const column = before.length - before.lastIndexOf('\n');
@@ -549,7 +564,7 @@ export function findJsonError(text: string): { offset: number; message: string }
     const num = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i));
     if (num?.[0]) return void (i += num[0].length);
     for (const literal of ['true', 'false', 'null']) if (text.startsWith(literal, i)) return void (i += literal.length);
-    fail(c === undefined ? 'the file ends too early' : `unexpected ${JSON.stringify(c)}`);
+    fail(c === undefined ? 'the file ends too early' : `unexpected ${quoteValue(c)}`);
   };
   try {
     value();
