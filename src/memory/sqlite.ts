@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open as openFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { FlowError, FlowErrorCode } from '../errors.js';
@@ -113,7 +113,12 @@ export class SqliteMemoryBackend implements MemoryBackend {
     let db: BetterSqlite3.Database;
     try {
       const { default: Database } = await import('better-sqlite3');
-      if (path !== ':memory:') await mkdir(dirname(path), { recursive: true });
+      if (path !== ':memory:') {
+        await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+        // Created 0600 before SQLite opens it: SQLite gives the -wal and -shm files the
+        // database's own mode, so memory stays readable by its owner only.
+        await (await openFile(path, 'a', 0o600)).close();
+      }
       db = new Database(path);
     } catch (e) {
       throw new FlowError(FlowErrorCode.Memory, `cannot open sqlite memory database ${path}`, { cause: e });
