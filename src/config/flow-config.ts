@@ -8,7 +8,7 @@ import { MemoryConfigSchema, parseMemoryUri } from '../memory/config.js';
 import { ModelRouterConfigSchema } from '../router/config.js';
 import { AgentConfigSchema, InputPolicySchema, ModelIdSchema } from './agent.js';
 import { findTooDeep, tooDeepMessage } from './depth.js';
-import { formatPath } from './errors.js';
+import { formatPath, pathKey } from './errors.js';
 
 /**
  * The file name `opencode-flow` looks for in the working directory when no `--config` is
@@ -349,7 +349,7 @@ export function describeIssues(issues: readonly Issue[], data: unknown, jsonSche
         .map((k) => {
           const near = closest(k, allowed);
           const hint = near ? `; did you mean "${near}"?` : allowed.length ? ` (expected one of: ${allowed.join(', ')})` : '';
-          return `${path ? `${path}.` : ''}${printable(k)}: unknown field${hint}`;
+          return `${path}${pathKey(k, !path)}: unknown field${hint}`;
         })
         .join('\n  ');
     }

@@ -124,7 +124,8 @@ describe('what errors echo of a config', () => {
     const path = await file('ansi.json', JSON.stringify({ [evil]: 1, coordination: { mode: evil }, agents: [{ name: 'x', permissions: { [evil]: 3 } }] }));
     const e = await failure(() => loadFlowConfig(path));
     expect(e.message).not.toMatch(TERMINAL_CONTROL);
-    expect(e.message).toContain('\\u001b[31mred\\u001b]0;title\\u0007\\u009b2J\\u202eevil: unknown field');
+    // The key holds brackets, so the path quotes it.
+    expect(e.message).toContain('\n  ["\\u001b[31mred\\u001b]0;title\\u0007\\u009b2J\\u202eevil"]: unknown field');
     expect(e.message).toContain('coordination.mode: expected one of');
     const r = await cli(['--config', path]);
     expect(r.code).toBe(2);
