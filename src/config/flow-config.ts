@@ -480,8 +480,13 @@ function distance(a: string, b: string): number {
 /**
  * Where and why text is not JSON, as `line 3, column 11: unexpected "o"`. Node's own
  * `JSON.parse` messages often give no position, so the text is scanned again here.
+ *
+ * @example
+ * ```ts
+ * jsonErrorWhere('{"a": x}', 'Unexpected token'); // 'line 1, column 7: unexpected "x"'
+ * ```
  */
-function jsonErrorWhere(text: string, nodeMessage: string): string {
+export function jsonErrorWhere(text: string, nodeMessage: string): string {
   let found: ReturnType<typeof findJsonError>;
   try {
     found = findJsonError(text);
