@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { formatPath } from '../config/errors.js';
 import { describeIssues } from '../config/flow-config.js';
-import { SECRET } from '../echo.js';
+import { maskPasswords, SECRET } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { ServeOptionsSchema, type ResolvedServeOptions, type ServeOptions } from '../serve/options.js';
 
@@ -144,7 +144,7 @@ Examples:
         `opencode-flow serve listening on ${serve.url}`,
         `  dashboard  ${serve.url}/`,
         `  metrics    ${serve.url}/metrics`,
-        `  OpenCode   ${serve.flow.serverUrl ?? '?'} (${o.server ? 'attached' : 'embedded'})`,
+        `  OpenCode   ${maskPasswords(serve.flow.serverUrl ?? '?')} (${o.server ? 'attached' : 'embedded'})`,
         `  auth       ${o.token ? 'bearer token required' : 'none (loopback only)'}`,
         `  flows      at most ${o.maxFlows} at once; on shutdown: ${o.onShutdown}`,
         `  input      permissions: ${describePolicy(o.inputPolicy?.onPermission)}; questions: ${o.inputPolicy?.onQuestion ?? 'reject'}`,
