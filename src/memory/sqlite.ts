@@ -116,8 +116,13 @@ export class SqliteMemoryBackend implements MemoryBackend {
       if (path !== ':memory:') {
         await mkdir(dirname(path), { recursive: true, mode: 0o700 });
         // Created 0600 before SQLite opens it: SQLite gives the -wal and -shm files the
-        // database's own mode, so memory stays readable by its owner only.
-        await (await openFile(path, 'a', 0o600)).close();
+        // database's own mode, so memory stays readable by its owner only. An existing
+        // database is left as it is.
+        const created = await openFile(path, 'wx', 0o600).catch((e: NodeJS.ErrnoException) => {
+          if (e.code === 'EEXIST') return undefined;
+          throw e;
+        });
+        await created?.close();
       }
       db = new Database(path);
     } catch (e) {

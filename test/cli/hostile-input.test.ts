@@ -6,6 +6,7 @@ import { loadFlowConfig, parseFlowConfig } from '../../src/config/flow-config.js
 import { maskPasswords, printable, quoteValue } from '../../src/echo.js';
 import { FlowError, FlowErrorCode } from '../../src/errors.js';
 import { parseMemoryUri } from '../../src/memory/config.js';
+import { TERMINAL_CONTROL } from '../helpers/fuzz.js';
 import { cli, removeMemoryFiles, STACK, tempDir } from './helpers.js';
 
 /** The FlowError a promise (or function) fails with. */
@@ -22,8 +23,6 @@ async function failure(fn: () => unknown): Promise<FlowError> {
 /** `{"a":{"a":…1…}}`, `depth` objects deep, as text (JSON.stringify itself would overflow). */
 const nested = (depth: number, leaf = '1') => '{"a":'.repeat(depth) + leaf + '}'.repeat(depth);
 
-// Anything a terminal acts on instead of printing: ESC, BEL, C1 controls (CSI), bidi overrides.
-const TERMINAL_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
 let dir: string;
 let cleanup: () => Promise<void>;
