@@ -1,6 +1,7 @@
 import { CommanderError } from 'commander';
 import { ZodError } from 'zod';
 import { formatZodIssues } from '../config/errors.js';
+import { maskPasswords } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 
 /** Exit codes of the CLI. */
@@ -31,7 +32,8 @@ export function handleError(err: unknown): never {
   } else {
     message = err instanceof Error ? err.message : String(err);
   }
-  process.stderr.write(`opencode-flow: error: ${message}\n`);
+  // Last line of defence: a URL's password never reaches the terminal, whoever wrote the message.
+  process.stderr.write(`opencode-flow: error: ${maskPasswords(message)}\n`);
   if (process.env.OPENCODE_FLOW_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
   process.exit(code);
 }

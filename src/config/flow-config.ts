@@ -3,11 +3,13 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { timeoutSecondsSchema } from '../flow/timeouts.js';
+import { printable, quoteValue } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { MemoryConfigSchema, parseMemoryUri } from '../memory/config.js';
 import { ModelRouterConfigSchema } from '../router/config.js';
 import { AgentConfigSchema, InputPolicySchema, ModelIdSchema } from './agent.js';
-import { formatPath } from './errors.js';
+import { findTooDeep, tooDeepMessage } from './depth.js';
+import { formatPath, pathKey } from './errors.js';
 
 /**
  * The file name `opencode-flow` looks for in the working directory when no `--config` is
@@ -216,6 +218,11 @@ export interface LoadedFlowConfig {
  * ```
  */
 export function parseFlowConfig(data: unknown, source = 'flow config'): FlowConfig {
+  const deep = findTooDeep(data);
+  if (deep) {
+    const line = tooDeepMessage(deep);
+    throw new FlowError(FlowErrorCode.InvalidConfig, `invalid config ${source}:\n  ${line}`, { details: [line] });
+  }
   const parsed = FlowConfigSchema.safeParse(data);
   if (parsed.success) return parsed.data;
   const lines = describeIssues(parsed.error.issues, data, flowConfigJsonSchema());
@@ -245,9 +252,11 @@ export async function loadFlowConfig(path: string, cwd = process.cwd()): Promise
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message;
     throw new FlowError(FlowErrorCode.InvalidConfig, `cannot read config ${path}: ${why}`, { cause: e });
   }
+  // An editor's byte-order mark is not part of the JSON: without it, error positions are right.
+  text = text.replace(/^\uFEFF/, '');
   let data: unknown;
   try {
-    data = JSON.parse(text.replace(/^\uFEFF/, ''));
+    data = JSON.parse(text);
   } catch (e) {
     throw new FlowError(FlowErrorCode.InvalidConfig, `config ${path} is not valid JSON: ${jsonErrorWhere(text, (e as Error).message)}`, { cause: e });
   }
@@ -357,7 +366,7 @@ export function describeIssues(issues: readonly Issue[], data: unknown, jsonSche
         .map((k) => {
           const near = closest(k, allowed);
           const hint = near ? `; did you mean "${near}"?` : allowed.length ? ` (expected one of: ${allowed.join(', ')})` : '';
-          return `${path ? `${path}.` : ''}${k}: unknown field${hint}`;
+          return `${path}${pathKey(k, !path)}: unknown field${hint}`;
         })
         .join('\n  ');
     }
@@ -430,9 +439,7 @@ function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 function show(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 60 ? `${s.slice(0, 57)}…` : s;
+  return quoteValue(v);
 }
 
 /** Property names an object schema allows at `path` (following items, anyOf and oneOf). */
@@ -465,6 +472,8 @@ export function closest(key: string, allowed: string[]): string | undefined {
   let best: string | undefined;
   let bestD = 3;
   for (const k of allowed) {
+    // Lengths 3 apart are at least 3 edits apart: skip the quadratic distance (keys may be huge).
+    if (Math.abs(k.length - key.length) >= bestD) continue;
     const d = k.toLowerCase() === key.toLowerCase() ? 0 : distance(key, k);
     if (d < bestD) [best, bestD] = [k, d];
   }
@@ -488,10 +497,21 @@ function distance(a: string, b: string): number {
 /**
  * Where and why text is not JSON, as `line 3, column 11: unexpected "o"`. Node's own
  * `JSON.parse` messages often give no position, so the text is scanned again here.
+ *
+ * @example
+ * ```ts
+ * jsonErrorWhere('{"a": x}', 'Unexpected token'); // 'line 1, column 7: unexpected "x"'
+ * ```
  */
-function jsonErrorWhere(text: string, nodeMessage: string): string {
-  const found = findJsonError(text);
-  if (!found) return nodeMessage;
+export function jsonErrorWhere(text: string, nodeMessage: string): string {
+  let found: ReturnType<typeof findJsonError>;
+  try {
+    found = findJsonError(text);
+  } catch {
+    // Nested too deep for the scanner's recursion: Node's message is all there is.
+    return printable(nodeMessage, 200);
+  }
+  if (!found) return printable(nodeMessage, 200);
   const before = text.slice(0, found.offset);
   const line = before.split('\n').length;
   const column = before.length - before.lastIndexOf('\n');
@@ -566,7 +586,7 @@ export function findJsonError(text: string): { offset: number; message: string }
     const num = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i));
     if (num?.[0]) return void (i += num[0].length);
     for (const literal of ['true', 'false', 'null']) if (text.startsWith(literal, i)) return void (i += literal.length);
-    fail(c === undefined ? 'the file ends too early' : `unexpected ${JSON.stringify(c)}`);
+    fail(c === undefined ? 'the file ends too early' : `unexpected ${quoteValue(c)}`);
   };
   try {
     value();

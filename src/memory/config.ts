@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { printable, quoteValue } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import type { MemoryBackend } from './backend.js';
 
@@ -86,7 +87,7 @@ export function parseMemoryUri(uri: string): MemoryConfig {
   const match = /^([A-Za-z][A-Za-z0-9+.-]*):(.*)$/s.exec(uri.trim());
   if (!match || match[1]!.length === 1) {
     // One letter before ':' is a Windows drive, not a scheme.
-    throw invalid(`memory URI ${JSON.stringify(uri)} has no scheme; ${hint}`);
+    throw invalid(`memory URI ${quote(uri)} has no scheme; ${hint}`);
   }
   const scheme = match[1]!.toLowerCase();
   const rest = match[2]!;
@@ -95,7 +96,7 @@ export function parseMemoryUri(uri: string): MemoryConfig {
       return { backend: 'file', path: pathOf(uri, rest, 'file') ?? DEFAULT_MEMORY_PATH };
     case 'sqlite': {
       const path = pathOf(uri, rest, 'sqlite');
-      if (!path) throw invalid(`memory URI ${JSON.stringify(uri)} has no database path; e.g. sqlite:./flow.db`);
+      if (!path) throw invalid(`memory URI ${quote(uri)} has no database path; e.g. sqlite:./flow.db`);
       return { backend: 'sqlite', path };
     }
     case 'redis':
@@ -104,12 +105,12 @@ export function parseMemoryUri(uri: string): MemoryConfig {
       try {
         url = new URL(uri.trim());
       } catch (e) {
-        throw invalid(`memory URI ${JSON.stringify(redact(uri))} is not a valid URL; e.g. redis://127.0.0.1:6379/0`, e);
+        throw invalid(`memory URI ${quote(uri)} is not a valid URL; e.g. redis://127.0.0.1:6379/0`, e);
       }
-      if (!url.hostname) throw invalid(`memory URI ${JSON.stringify(redact(uri))} has no host; e.g. redis://127.0.0.1:6379/0`);
+      if (!url.hostname) throw invalid(`memory URI ${quote(uri)} has no host; e.g. redis://127.0.0.1:6379/0`);
       const db = url.pathname.replace(/^\//, '');
       if (db !== '' && !/^\d+$/.test(db)) {
-        throw invalid(`memory URI ${JSON.stringify(redact(uri))}: the database "${db}" must be a number`);
+        throw invalid(`memory URI ${quote(uri)}: the database "${printable(db)}" must be a number`);
       }
       const prefix = url.searchParams.get('prefix');
       url.searchParams.delete('prefix');
@@ -199,7 +200,7 @@ function pathOf(uri: string, rest: string, scheme: string): string | undefined {
       const path = fileURLToPath(`file:${rest}`);
       return path === '' ? undefined : path;
     } catch (e) {
-      throw invalid(`memory URI ${JSON.stringify(uri)}: ${scheme}:// needs an absolute path, e.g. ${scheme}:///var/lib/flow/${scheme === 'file' ? 'memory.json' : 'flow.db'}`, e);
+      throw invalid(`memory URI ${quote(uri)}: ${scheme}:// needs an absolute path, e.g. ${scheme}:///var/lib/flow/${scheme === 'file' ? 'memory.json' : 'flow.db'}`, e);
     }
   }
   return rest === '' ? undefined : rest;
@@ -209,6 +210,7 @@ function invalid(message: string, cause?: unknown): FlowError {
   return new FlowError(FlowErrorCode.InvalidConfig, message, cause === undefined ? undefined : { cause });
 }
 
-function redact(uri: string): string {
-  return uri.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
+/** A URI as an error quotes it: password masked, control characters escaped, cut at 120 characters. */
+function quote(uri: string): string {
+  return quoteValue(uri, 120);
 }

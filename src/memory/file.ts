@@ -84,7 +84,7 @@ export class FileMemoryBackend implements MemoryBackend {
       throw new FlowError(FlowErrorCode.Memory, 'file memory backend needs a path');
     }
     const path = resolve(options.path);
-    await mkdir(dirname(path), { recursive: true }).catch((e: unknown) => {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 }).catch((e: unknown) => {
       throw new FlowError(FlowErrorCode.Memory, `cannot create the directory of memory file ${path}`, { cause: e });
     });
     const lock = await acquireFileLock(path);

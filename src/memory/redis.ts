@@ -1,4 +1,5 @@
 import type { Redis as RedisClient } from 'ioredis';
+import { maskPasswords } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import type { CasResult, MemoryBackend, MemoryEntry, MemorySetOptions } from './backend.js';
 import { canonicalJson, type JsonValue } from './json.js';
@@ -241,11 +242,5 @@ function escapeGlob(s: string): string {
 }
 
 function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable url)';
-  }
+  return maskPasswords(url);
 }

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open as openFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { FlowError, FlowErrorCode } from '../errors.js';
@@ -113,7 +113,17 @@ export class SqliteMemoryBackend implements MemoryBackend {
     let db: BetterSqlite3.Database;
     try {
       const { default: Database } = await import('better-sqlite3');
-      if (path !== ':memory:') await mkdir(dirname(path), { recursive: true });
+      if (path !== ':memory:') {
+        await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+        // Created 0600 before SQLite opens it: SQLite gives the -wal and -shm files the
+        // database's own mode, so memory stays readable by its owner only. An existing
+        // database is left as it is.
+        const created = await openFile(path, 'wx', 0o600).catch((e: NodeJS.ErrnoException) => {
+          if (e.code === 'EEXIST') return undefined;
+          throw e;
+        });
+        await created?.close();
+      }
       db = new Database(path);
     } catch (e) {
       throw new FlowError(FlowErrorCode.Memory, `cannot open sqlite memory database ${path}`, { cause: e });

@@ -7,6 +7,7 @@ import {
   type PermissionRuleset,
   type OpencodeClient as SdkClient,
 } from '@opencode-ai/sdk/v2';
+import { maskPasswords } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { authHeader, type ServerEndpoint } from './server.js';
 
@@ -122,7 +123,7 @@ export class OpencodeClient {
       const timedOut = e instanceof Error && e.name === 'TimeoutError';
       throw new FlowError(
         FlowErrorCode.OpencodeRequest,
-        `OpenCode ${what} ${timedOut ? `timed out after ${this.timeoutMs} ms` : `failed: ${describe(e)}`} (${this.url})`,
+        maskPasswords(`OpenCode ${what} ${timedOut ? `timed out after ${this.timeoutMs} ms` : `failed: ${describe(e)}`} (${this.url})`),
         { cause: e },
       );
     }

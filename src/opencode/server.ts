@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createServer } from 'node:net';
+import { maskPasswords, quoteValue } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 
 /** Where an OpenCode server is and how to authenticate to it. */
@@ -132,7 +133,7 @@ export async function checkHealth(
       if (res.status === 401) {
         throw new FlowError(
           FlowErrorCode.ServerUnavailable,
-          `OpenCode server at ${ep.url} refused our credentials (HTTP 401): set OPENCODE_SERVER_PASSWORD (and OPENCODE_SERVER_USERNAME if not "opencode")`,
+          `OpenCode server at ${maskPasswords(ep.url)} refused our credentials (HTTP 401): set OPENCODE_SERVER_PASSWORD (and OPENCODE_SERVER_USERNAME if not "opencode")`,
         );
       }
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
@@ -146,7 +147,7 @@ export async function checkHealth(
     }
   }
   const why = last instanceof Error ? (last.cause instanceof Error ? last.cause.message : last.message) : String(last);
-  throw new FlowError(FlowErrorCode.ServerUnavailable, `OpenCode server at ${ep.url} is not reachable (${why})`, {
+  throw new FlowError(FlowErrorCode.ServerUnavailable, maskPasswords(`OpenCode server at ${ep.url} is not reachable (${why})`), {
     cause: last,
   });
 }
@@ -164,7 +165,7 @@ export async function attachOpencodeServer(ep: ServerEndpoint): Promise<Opencode
   try {
     parsed = new URL(ep.url);
   } catch {
-    throw new FlowError(FlowErrorCode.InvalidConfig, `server URL "${ep.url}" is not a valid URL (expected e.g. http://127.0.0.1:4096)`);
+    throw new FlowError(FlowErrorCode.InvalidConfig, `server URL ${quoteValue(ep.url, 120)} is not a valid URL (expected e.g. http://127.0.0.1:4096)`);
   }
   const url = parsed.toString().replace(/\/$/, '');
   await checkHealth({ ...ep, url });

@@ -26,9 +26,14 @@ export interface StoredFlow {
 
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 
+// Stored flows hold tasks, prompts and outputs: readable by their owner only. Existing
+// directories keep the mode their owner gave them.
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+
 async function writeAtomic(path: string, data: string): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`;
-  const fh = await open(tmp, 'w');
+  const fh = await open(tmp, 'w', FILE_MODE);
   try {
     await fh.writeFile(data);
     await fh.sync();
@@ -41,7 +46,8 @@ async function writeAtomic(path: string, data: string): Promise<void> {
 /**
  * Where flows are persisted: `<dir>/<flowId>/snapshot.json` and `meta.json`, each written
  * atomically (temp file, fsync, rename), so a process killed mid-write leaves the previous
- * complete version. Default dir: `.opencode-flow/flows` in the project directory.
+ * complete version. Default dir: `.opencode-flow/flows` in the project directory. Files are
+ * created 0600 and directories 0700: they hold tasks, prompts and outputs.
  *
  * @example
  * ```ts
@@ -76,7 +82,7 @@ export class FlowStore {
       if (!latest) return;
       this.pending.delete(id);
       const dir = this.flowDir(id);
-      await mkdir(dir, { recursive: true });
+      await mkdir(dir, { recursive: true, mode: DIR_MODE });
       await writeAtomic(join(dir, 'snapshot.json'), JSON.stringify(latest.snapshot));
       await writeAtomic(join(dir, 'meta.json'), JSON.stringify(latest.meta, null, 2));
     });

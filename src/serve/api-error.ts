@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
 import { formatPath, formatZodIssues } from '../config/errors.js';
+import { maskPasswords } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 
 /** One invalid field of a request: its path (`agents[1].model`) and what was wrong. */
@@ -24,7 +25,9 @@ export interface ApiErrorBody {
  * ```
  */
 export function apiError(c: Context, status: ContentfulStatusCode, code: string, message: string, issues?: ApiIssue[]): Response {
-  const body: ApiErrorBody = { error: { code, message, ...(issues ? { issues } : {}) } };
+  // A URL's password never goes out in an answer, whoever wrote the message.
+  const masked = issues?.map((i) => ({ path: i.path, message: maskPasswords(i.message) }));
+  const body: ApiErrorBody = { error: { code, message: maskPasswords(message), ...(masked ? { issues: masked } : {}) } };
   return c.json(body, status);
 }
 

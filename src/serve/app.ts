@@ -3,7 +3,9 @@ import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { bodyLimit } from 'hono/body-limit';
 import type { OpencodeFlow } from '../flow/index.js';
+import { findTooDeep, MAX_INPUT_DEPTH, tooDeepMessage } from '../config/depth.js';
 import { zodToFlowError } from '../config/errors.js';
+import { jsonErrorWhere } from '../config/flow-config.js';
 import { FlowError } from '../errors.js';
 import { apiError, errorResponse, zodIssues } from './api-error.js';
 import { requireToken } from './auth.js';
@@ -129,10 +131,17 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
         return apiError(c, 415, 'unsupported_media_type', 'expected Content-Type: application/json');
       }
       let raw: unknown;
+      const text = await c.req.text();
       try {
-        raw = JSON.parse(await c.req.text());
+        raw = JSON.parse(text);
       } catch (e) {
-        return apiError(c, 400, 'invalid_json', `request body is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+        return apiError(c, 400, 'invalid_json', `request body is not valid JSON: ${jsonErrorWhere(text, e instanceof Error ? e.message : String(e))}`);
+      }
+      const deep = findTooDeep(raw);
+      if (deep) {
+        const line = tooDeepMessage(deep);
+        const at = line.slice(0, line.lastIndexOf(': '));
+        return apiError(c, 400, 'invalid_body', `invalid flow: ${line}`, [{ path: at, message: `nested deeper than ${MAX_INPUT_DEPTH} levels` }]);
       }
       const body = CreateFlowBodySchema.safeParse(raw);
       if (!body.success) {

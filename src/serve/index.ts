@@ -10,6 +10,7 @@
  */
 export { createServeApp, CANCEL_WAIT_MS, type ServeHandle } from './app.js';
 export { startServe, type RunningServe, type StartServeRuntime } from './start.js';
+export { createNodeServer, type FetchHandler } from './node-server.js';
 export {
   ServeAppOptionsSchema,
   ServeOptionsSchema,

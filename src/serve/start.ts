@@ -1,12 +1,12 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAdaptorServer } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { zodToFlowError } from '../config/errors.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { OpencodeFlow, type FlowOptions } from '../flow/index.js';
 import { createServeApp, type ServeHandle } from './app.js';
 import { httpUrl } from './loopback.js';
+import { createNodeServer } from './node-server.js';
 import { ServeOptionsSchema, type ResolvedServeOptions, type ServeOptions, type OnShutdown } from './options.js';
 
 /** How long a shutdown waits for open responses (event streams) to end by themselves. */
@@ -105,7 +105,7 @@ export async function startServe(options: ServeOptions = {}, runtime: StartServe
     onShutdown: o.onShutdown,
     maxEventsPerFlow: o.maxEventsPerFlow,
   });
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  const server = createNodeServer(app.fetch);
   try {
     await listen(server, o.port, o.host);
   } catch (e) {

@@ -8,6 +8,7 @@ import { FlowError, FlowErrorCode } from '../../errors.js';
 import { assertNamespace } from '../limits.js';
 import type { MemoryOps } from '../ops.js';
 import { liftSessionArgument } from './identity.js';
+import { refuseProtoKeys } from './proto-keys.js';
 import { createMemoryMcpServer, MEMORY_MCP_SERVER_NAME } from './server.js';
 import type { MemoryToolsOptions } from './tools.js';
 
@@ -135,6 +136,13 @@ export async function startMemoryMcpHttp(options: MemoryMcpHttpOptions): Promise
         return rpcError(res, (e as { status?: number }).status ?? 400, `Parse error: ${(e as Error).message}`, -32700);
       }
       rpcInfo.set(res, describeRpc(body));
+      // Refused before the SDK's parsing, which would silently drop the key.
+      const refusal = refuseProtoKeys(body);
+      if (refusal) {
+        if (!refusal.errors.length) return rpcError(res, 400, refusal.reason, -32602);
+        const answer = Array.isArray(body) ? refusal.errors : refusal.errors[0];
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+      }
       // The OpenCode session behind a tool call, as our OpenCode plugin adds it to the arguments.
       liftSessionArgument(body, req);
     }

@@ -1,10 +1,12 @@
-import type { Readable, Writable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { FlowError, FlowErrorCode } from '../../errors.js';
 import type { MemoryBackend } from '../backend.js';
 import { createBackendMemoryOps } from '../backend-ops.js';
 import { createMemoryBackend, type MemoryConfigInput } from '../config.js';
 import { flowNamespace } from '../namespace.js';
+import { refuseProtoKeys } from './proto-keys.js';
 import { createMemoryMcpServer } from './server.js';
 
 /** Options of {@link runMemoryMcpStdio}. */
@@ -56,7 +58,9 @@ export async function runMemoryMcpStdio(options: MemoryMcpStdioOptions): Promise
     ...(options.name === undefined ? {} : { name: options.name }),
   });
   const stdin = options.stdin ?? process.stdin;
-  const transport = new StdioServerTransport(stdin, options.stdout ?? process.stdout);
+  const stdout = options.stdout ?? process.stdout;
+  const guarded = refuseProtoKeyLines(stdin, stdout);
+  const transport = new StdioServerTransport(guarded, stdout);
 
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => (resolveClosed = r));
@@ -64,6 +68,9 @@ export async function runMemoryMcpStdio(options: MemoryMcpStdioOptions): Promise
   const close = () =>
     (closing ??= (async () => {
       stdin.off('end', onEnd);
+      stdin.unpipe(guarded);
+      // As the SDK's transport does for the stream it reads: let the process exit.
+      if (stdin.listenerCount('data') === 0) stdin.pause();
       await server.close().catch((e: unknown) => log(`closing the server failed: ${(e as Error).message}`));
       if (owned) await backend.close().catch((e: unknown) => log(`closing memory failed: ${(e as Error).message}`));
       resolveClosed();
@@ -91,6 +98,51 @@ export function memoryMcpStdioOptionsFromEnv(env: NodeJS.ProcessEnv = process.en
     throw new FlowError(FlowErrorCode.InvalidConfig, 'set OPENCODE_FLOW_NAMESPACE (flow:<id>) or OPENCODE_FLOW_ID for the memory MCP server');
   }
   return env.OPENCODE_FLOW_MEMORY ? { namespace, memory: env.OPENCODE_FLOW_MEMORY } : { namespace };
+}
+
+/**
+ * Stdin with every line whose message carries an own `"__proto__"` key taken out and
+ * answered with an `Invalid params` error: the SDK's parsing would drop the key silently
+ * and run the tool on other arguments than those sent. Only lines that could spell the key
+ * (`proto`, or a `\u` escape) are parsed here; the rest pass untouched.
+ */
+function refuseProtoKeyLines(stdin: Readable, stdout: Writable): Transform {
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  const guard = new Transform({
+    transform(chunk: Buffer | string, _encoding, done) {
+      pending += typeof chunk === 'string' ? chunk : decoder.write(chunk);
+      let pass = '';
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl + 1);
+        pending = pending.slice(nl + 1);
+        const refusal = /proto|\\u/i.test(line) ? refusalOf(line) : undefined;
+        if (!refusal) {
+          pass += line;
+          continue;
+        }
+        log(refusal.reason);
+        for (const error of refusal.errors) stdout.write(`${JSON.stringify(error)}\n`);
+      }
+      done(null, pass);
+    },
+    flush(done) {
+      done(null, pending + decoder.end());
+    },
+  });
+  stdin.on('error', (e) => guard.destroy(e));
+  return stdin.pipe(guard);
+}
+
+function refusalOf(line: string): ReturnType<typeof refuseProtoKeys> {
+  let message: unknown;
+  try {
+    message = JSON.parse(line);
+  } catch {
+    return undefined; // the SDK reports the parse error
+  }
+  return refuseProtoKeys(message);
 }
 
 function isBackend(m: MemoryMcpStdioOptions['memory']): m is MemoryBackend {

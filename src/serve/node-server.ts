@@ -1,0 +1,70 @@
+import { createServer, STATUS_CODES, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { getRequestListener, RequestError } from '@hono/node-server';
+import { printable } from '../echo.js';
+import type { ApiErrorBody } from './api-error.js';
+
+/** What the API answers with: Hono's `app.fetch`. */
+export type FetchHandler = (request: Request) => Response | Promise<Response>;
+
+const errorJson = (code: string, message: string) => JSON.stringify({ error: { code, message } } satisfies ApiErrorBody);
+
+/**
+ * A Node HTTP server for the API whose refusals carry the API's JSON error body too. Two
+ * layers refuse a request before the app sees it, each with an empty 400 by default:
+ * Node's HTTP parser (a lying or conflicting `Content-Length`, a bad `Transfer-Encoding`,
+ * oversized headers) and Hono's Node adapter (a `Host` that is not a host). Here both answer
+ * `{ "error": { "code": "bad_request", "message": … } }`, so a client sees why.
+ *
+ * @example
+ * ```ts
+ * const { app } = createServeApp(flow, { token });
+ * const server = createNodeServer(app.fetch);
+ * server.listen(5000, '127.0.0.1');
+ * ```
+ */
+export function createNodeServer(fetch: FetchHandler): Server {
+  const listener = getRequestListener(fetch, {
+    errorHandler: (err) => {
+      if (err instanceof RequestError) {
+        // The adapter builds a URL from the Host header and the target; `new URL` says only "Invalid URL".
+        const why = err.message === 'Invalid URL' ? 'the Host header and request target do not form a valid URL' : err.message;
+        return json(400, errorJson('bad_request', `bad request: ${printable(why, 200)}`));
+      }
+      console.error('opencode-flow serve:', err);
+      return json(500, errorJson('internal', 'internal error (see the server log)'));
+    },
+  });
+  const server = createServer(listener);
+  server.on('clientError', answerClientError);
+  return server;
+}
+
+function json(status: number, body: string): Response {
+  return new Response(body, { status, headers: { 'content-type': 'application/json' } });
+}
+
+/**
+ * Node's parser refused the bytes of a request. Answer as Node would (status and
+ * `Connection: close`), with the API's JSON body, and only when nothing was written on the
+ * connection yet: otherwise the answer could land inside an earlier response.
+ */
+function answerClientError(err: Error & { code?: string; reason?: string }, duplex: Duplex): void {
+  const socket = duplex as Socket;
+  if (err.code === 'ECONNRESET' || !socket.writable || socket.bytesWritten > 0) {
+    socket.destroy();
+    return;
+  }
+  const [status, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'request headers are too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'the request was not received in time']
+        : [400, `malformed HTTP request: ${printable(err.reason ?? err.message, 200)}`];
+  const body = errorJson(status === 400 ? 'bad_request' : status === 431 ? 'headers_too_large' : 'request_timeout', message);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
