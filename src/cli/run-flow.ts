@@ -1,4 +1,5 @@
 import type { FlowOptions, FlowReport } from '../flow/index.js';
+import { maskPasswords } from '../echo.js';
 import { optionsFromEnv } from '../flow/env.js';
 import { secondsToMs } from '../flow/timeouts.js';
 import { ExitCode } from './handle-error.js';
@@ -69,7 +70,7 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
     if (plan.configPath) progress.debug(`config: ${plan.configPath}`);
     if (!plan.server) progress.info(extras.starting ?? 'Starting OpenCode server…');
     await flow.start();
-    progress.debug(`OpenCode server: ${flow.serverUrl}`);
+    progress.debug(`OpenCode server: ${maskPasswords(flow.serverUrl ?? '')}`);
     if (flow.inspectorUrl) process.stderr.write(`Inspector: open ${flow.inspectorUrl} to watch this flow live (WebSocket ${flow.inspectorWsUrl})\n`);
     if (askPerson) askOnTerminal(flow, progress);
     if (interrupted) return ExitCode.Cancelled;

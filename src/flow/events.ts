@@ -2,6 +2,18 @@ import type { AgentNotification } from '../../machines/agent.js';
 import type { FlowMode } from '../../machines/supervisor.js';
 import type { FlowReport } from './report.js';
 
+/** What `flow.started` says of a run. */
+export interface FlowStarted {
+  flowId: string;
+  mode: FlowMode | 'custom';
+  agents: string[];
+  task: string;
+  /** Agent → the model it starts on (`''`: OpenCode's default), for a built-in mode's run. */
+  models?: Record<string, string>;
+  /** The run's hard budget (USD), when it has one. */
+  maxCost?: number;
+}
+
 type AgentEvent<T extends AgentNotification['type']> = Extract<AgentNotification, { type: T }> & { flowId: string };
 
 /** Events of {@link OpencodeFlow} (every run's) and of one run; each carries `flowId`. */
@@ -15,8 +27,11 @@ export interface FlowEvents {
   /** OpenCode paused an agent for a person (a permission under an `ask` rule, or a question): answer with `reply`. */
   'agent.input_required': (e: AgentEvent<'agent.input_required'>) => void;
   'agent.input_answered': (e: AgentEvent<'agent.input_answered'>) => void;
-  /** `mode` is `custom` for `run(machine)`, whose `task` is the machine's id. */
-  'flow.started': (e: { flowId: string; mode: FlowMode | 'custom'; agents: string[]; task: string }) => void;
+  /**
+   * `mode` is `custom` for `run(machine)`, whose `task` is the machine's id. A built-in mode's
+   * run says which model each agent starts on (`''`: OpenCode's default) and its budget.
+   */
+  'flow.started': (e: FlowStarted) => void;
   'flow.done': (e: FlowReport) => void;
   /** The run's state could not be written to the flow store (the run goes on). */
   'flow.persist_error': (e: { flowId: string; error: string }) => void;
@@ -36,7 +51,7 @@ export interface FlowEvents {
  */
 export type RunEvent =
   | (AgentNotification & { flowId: string })
-  | { type: 'flow.started'; flowId: string; mode: FlowMode | 'custom'; agents: string[]; task: string }
+  | ({ type: 'flow.started' } & FlowStarted)
   | { type: 'flow.done'; flowId: string; report: FlowReport }
   | { type: 'flow.persist_error'; flowId: string; error: string };
 

@@ -2,7 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import { createActor, toPromise, type AnyActorRef, type AnyStateMachine, type InspectionEvent, type Observer } from 'xstate';
 import { agentMachine, withPromptTimeout, type AgentNotification, type AgentResult } from '../../machines/agent.js';
 import type { MemoryActorRef } from '../../machines/memory.js';
-import { prefixed, supervisorMachine, withSubflows, type FlowMode, type SupervisorContext, type SupervisorInput, type SupervisorOutput } from '../../machines/supervisor.js';
+import { PLANNER, prefixed, supervisorMachine, withSubflows, type FlowMode, type SupervisorContext, type SupervisorInput, type SupervisorOutput } from '../../machines/supervisor.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { flowNamespace } from '../memory/namespace.js';
 import type { OpencodeClient } from '../opencode/client.js';
@@ -352,7 +352,18 @@ export class FlowRun extends EventEmitter<FlowEvents> {
     actor.subscribe({ next: () => this.#persist?.soon(), error: () => {} });
     const memorySub = this.#followMemory(actor);
     const done = toPromise(actor);
-    this.#emit('flow.started', { flowId: this.flowId, mode: plan.info.mode, agents: plan.info.agents, task: plan.info.task });
+    const specs = (() => {
+      const ctx = actor.getSnapshot().context;
+      return [...ctx.agents, ...(ctx.planner ? [{ ...ctx.planner, name: PLANNER }] : [])];
+    })();
+    this.#emit('flow.started', {
+      flowId: this.flowId,
+      mode: plan.info.mode,
+      agents: plan.info.agents,
+      task: plan.info.task,
+      models: Object.fromEntries(specs.map((s) => [s.name, s.model ?? ''])),
+      ...(this.cost.maxCost !== undefined ? { maxCost: this.cost.maxCost } : {}),
+    });
     actor.start();
     // A cancel that came before the actor existed.
     if (this.#ending) actor.send({ type: 'CANCEL', reason: this.#ending.reason });
