@@ -68,7 +68,19 @@ export { createAgentActors, parseModelRef, type AgentRuntime } from './runtime/a
 export { FlowStore, type StoredFlow, type StoredFlowMeta } from './runtime/flow-store.js';
 export { PLANNER, AGGREGATE } from '../machines/supervisor.js';
 export { PlanSchema, parsePlan, planPrompt, type Plan, type Subtask } from '../machines/plan.js';
-export { spawnAgent, promptAgent, stopAgent, agentDone, agentFailed } from '../machines/flows/helpers.js';
+export {
+  spawnAgent,
+  promptAgent,
+  promptAgents,
+  stopAgent,
+  joinAgents,
+  agentDone,
+  agentFailed,
+  type AgentEvents,
+  type AgentEventFor,
+  type AgentSpecInput,
+  type AgentsJoinedEvent,
+} from '../machines/flows/helpers.js';
 export { reviewLoopMachine, type ReviewLoopInput, type ReviewLoopOutput } from '../machines/flows/review-loop.js';
 export { planExecuteMachine, planExecuteInput, type PlanExecuteOptions } from '../machines/flows/plan-execute.js';
 export { decideInput, DEFAULT_INPUT_POLICY, type InputAnswer, type InputPolicy, type InputRecord, type InputRequest } from '../machines/input-policy.js';

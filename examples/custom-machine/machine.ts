@@ -4,8 +4,7 @@
  * opencode-flow exports, run with `flow.run(secondOpinionMachine, input)`.
  */
 import { assign, setup } from 'xstate';
-import { agentMachine, type AgentNotification, type AgentSpec } from '../../machines/agent.js';
-import { agentDone, promptAgent, spawnAgent } from '../../machines/flows/helpers.js';
+import { agentDone, agentMachine, promptAgent, spawnAgent, type AgentEvents, type AgentSpec } from 'opencode-flow';
 
 export interface SecondOpinionInput {
   change: string;
@@ -21,7 +20,7 @@ export const secondOpinionMachine = setup({
   types: {
     input: {} as SecondOpinionInput,
     context: {} as SecondOpinionInput & { a?: Verdict; b?: Verdict; final?: Verdict; tieBreak: boolean },
-    events: {} as AgentNotification,
+    events: {} as AgentEvents,
     output: {} as { verdict: Verdict; unanimous: boolean; tieBreak: boolean },
   },
   actors: { agent: agentMachine },

@@ -4,7 +4,7 @@
  * Without --server an embedded `opencode serve` is started (your providers).
  */
 import { parseArgs } from 'node:util';
-import { OpencodeFlow } from '../../src/index.js';
+import { OpencodeFlow } from 'opencode-flow';
 import { secondOpinionMachine } from './machine.js';
 
 const { values } = parseArgs({ options: { server: { type: 'string' }, change: { type: 'string' }, model: { type: 'string' } } });

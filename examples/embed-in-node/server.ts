@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
-import { OpencodeFlow, type FlowReport } from '../../src/index.js';
+import { OpencodeFlow, type FlowReport } from 'opencode-flow';
 
 const AGENTS = ['reviewer', 'security-auditor'];
 const MAX_BODY = 1024 * 1024;
