@@ -7,18 +7,19 @@
 #   docker run --rm -e OPENCODE_SERVER_URL=http://opencode:4096 opencode-flow:0.1.0 \
 #     --agents reviewer --task "Review src/" --json
 
-# Shared by the two install stages: the manifest and lock, and the npm that wrote the lock.
-# node:20-alpine's npm 10 places vitest's optional esbuild peer differently from npm 11
-# and so calls this lock out of sync in `npm ci`. Builder stages only: the final image
-# runs node, never npm.
-FROM node:20-alpine AS npm
+# Node 24, the active LTS (Node 20 reached its end of life on 2026-04-30; the package
+# itself still supports >= 20).
+# Shared by the two install stages: the manifest and lock, and the npm that wrote the lock
+# (an older npm, such as Node 20's npm 10, places vitest's optional esbuild peer
+# differently and calls the lock out of sync in `npm ci`). Builder stages only: the final
+# image runs node, never npm.
+FROM node:24-alpine AS npm
 RUN npm install -g npm@11.19.1 --no-audit --no-fund
 WORKDIR /app
 COPY package.json package-lock.json ./
-# The lock lists only some of opencode-ai's platform packages (none for musl), and
-# `npm ci` calls that out of sync with package.json even with --omit=optional. No stage
-# wants the binary: drop that one optional dependency here (in the image only; the
-# repository's package.json and lock are untouched).
+# No stage wants the ~180 MB opencode binary (the build stage installs optional
+# dependencies, for esbuild's and rollup's platform builds): drop that one optional
+# dependency here (in the image only; the repository's package.json and lock are untouched).
 RUN npm pkg delete optionalDependencies.opencode-ai
 
 FROM npm AS build
@@ -51,14 +52,14 @@ RUN cd node_modules/better-sqlite3 \
 RUN rm -rf node_modules/superjson/src \
  && node -e "require('superjson').stringify({ at: new Date(0) })"
 
-FROM node:20-alpine
+FROM node:24-alpine
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # The rest of the npm package (package.json "files"): the preset agents, the example flows
 # `opencode-flow run <flow>` finds next to package.json, the flow config schema.
-COPY package.json README.md ./
+COPY package.json README.md LICENSE ./
 COPY agents ./agents
 COPY examples ./examples
 COPY schema ./schema

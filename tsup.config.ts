@@ -1,20 +1,45 @@
-import { defineConfig } from 'tsup';
+import { defineConfig, type Options } from 'tsup';
 
-export default defineConfig({
-  entry: {
-    index: 'src/index.ts',
-    testing: 'src/testing/index.ts',
-    mcp: 'src/memory/mcp/index.ts',
-    cli: 'src/cli/index.ts',
-  },
-  format: ['esm'],
+/** The library's entry points; `cli` is only ever run, so it is built as ESM alone. */
+const library = { index: 'src/index.ts', testing: 'src/testing/index.ts', mcp: 'src/memory/mcp/index.ts' };
+
+const shared: Options = {
   target: 'node20',
   platform: 'node',
-  dts: { entry: { index: 'src/index.ts', testing: 'src/testing/index.ts', mcp: 'src/memory/mcp/index.ts' } },
-  clean: true,
   sourcemap: true,
-  splitting: true,
-  shims: false,
   // Dependencies stay external: the package's own node_modules provide them.
   skipNodeModulesBundle: true,
-});
+};
+
+export default defineConfig([
+  {
+    ...shared,
+    entry: { ...library, cli: 'src/cli/index.ts' },
+    format: ['esm'],
+    dts: { entry: library },
+    clean: true,
+    splitting: true,
+    shims: false,
+  },
+  {
+    // CommonJS for `require('opencode-flow')`: dist/{index,testing,mcp}.cjs and .d.cts.
+    // Two dependencies publish ESM only: @opencode-ai/sdk (its ./v2 export has no `require`
+    // condition) and @statelyai/inspect (only a `default` one, which require() loads on Node
+    // >= 20.19 alone). This build bundles those two with what they import that is not a
+    // dependency of ours, so it runs on every Node the package supports; our own
+    // dependencies are required from node_modules as usual.
+    ...shared,
+    skipNodeModulesBundle: false,
+    entry: library,
+    format: ['cjs'],
+    // The .d.cts still import @opencode-ai/sdk/v2's types (tsup's declaration bundler does
+    // not resolve its exports-only subpath), so a CommonJS consumer needs skipLibCheck
+    // (tsc --init's default) under node16 resolution; under node10 those types are `any`.
+    dts: { entry: library },
+    noExternal: [/^@opencode-ai\/sdk(\/|$)/, /^@statelyai\/inspect(\/|$)/],
+    clean: false,
+    splitting: false,
+    // import.meta.url (to find the package root and the opencode binary) from __filename.
+    shims: true,
+  },
+]);

@@ -16,6 +16,7 @@ let zshScript: string;
 let help: string;
 
 const hasZsh = spawnSync('zsh', ['--version']).status === 0;
+if (!hasZsh) console.warn('[skip] zsh is not installed: the zsh completion tests are skipped. To run them, install zsh (Debian: apt-get install zsh).');
 
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir('ocf-completion-'));

@@ -13,7 +13,8 @@ import { describe, expect, it } from 'vitest';
 import { copiesOf, dockerignore, execForm, parseDockerfile, type Stage } from './dockerfile.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const BASE = 'node:20-alpine';
+// A supported Node LTS: Node 20 reached its end of life on 2026-04-30.
+const BASE = 'node:24-alpine';
 const stages = parseDockerfile(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
 const final = stages.at(-1)!;
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {

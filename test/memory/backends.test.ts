@@ -1,7 +1,12 @@
 import { describe } from 'vitest';
+import { needRedis } from '../helpers/services.js';
 import { backendContract } from './backend-contract.js';
-import { allKits } from './helpers.js';
+import { allKits, kitSkipped } from './helpers.js';
 
-describe.each(allKits().map((kit) => [kit.name, kit] as const))('%s backend', (_name, kit) => {
-  backendContract(kit);
-});
+const redis = await needRedis();
+
+for (const kit of allKits()) {
+  describe.skipIf(kitSkipped(kit, redis))(`${kit.name} backend`, () => {
+    backendContract(kit);
+  });
+}

@@ -4,7 +4,10 @@ import { createMemoryClient, memoryMachine } from '../../machines/memory.js';
 import type { MemoryBackend } from '../../src/memory/backend.js';
 import type { MemoryOps } from '../../src/memory/ops.js';
 import { createBackendMemoryOps } from '../../src/memory/backend-ops.js';
+import { needRedis } from '../helpers/services.js';
 import { exitOf, fileKit, redisKit, spawnFixture, sqliteKit, type BackendKit } from './helpers.js';
+
+const redis = await needRedis();
 
 const NS = 'flow:concurrency';
 const WRITERS = 20;
@@ -59,7 +62,7 @@ describe('in one process: 20 writers x 500 incr = 10000', () => {
     expect((await backend.get(NS, 'n'))!.value).toBe(10_000);
   });
 
-  it('redis backend, direct', async () => {
+  it.skipIf(!redis.up)('redis backend, direct', async () => {
     const backend = await kits.redis.open();
     await incrLoops(createBackendMemoryOps(backend, { namespace: NS }), 'n');
     expect((await backend.get(NS, 'n'))!.value).toBe(10_000);
@@ -85,7 +88,7 @@ describe('in one process: 20 writers x CAS retry loops lose no update', () => {
     expect((await backend.get(NS, 'c'))!.value).toBe(WRITERS * 100);
   });
 
-  it('redis backend, direct', async () => {
+  it.skipIf(!redis.up)('redis backend, direct', async () => {
     const backend = await kits.redis.open();
     const retries = await casLoops(createBackendMemoryOps(backend, { namespace: NS }), 'c', 100);
     expect((await backend.get(NS, 'c'))!.value).toBe(WRITERS * 100);
@@ -139,7 +142,7 @@ describe('across 4 OS processes', () => {
     expect((await acrossProcesses(kits.sqlite, 'incr', 5, 500)).value).toBe(10_000);
   });
 
-  it('redis: 4 processes x 5 writers x 500 incr = 10000', { timeout: 120_000 }, async () => {
+  it.skipIf(!redis.up)('redis: 4 processes x 5 writers x 500 incr = 10000', { timeout: 120_000 }, async () => {
     expect((await acrossProcesses(kits.redis, 'incr', 5, 500)).value).toBe(10_000);
   });
 
@@ -149,7 +152,7 @@ describe('across 4 OS processes', () => {
     expect(retries).toBeGreaterThan(0);
   });
 
-  it('redis: 4 processes x 5 writers x 100 CAS increments = 2000', { timeout: 120_000 }, async () => {
+  it.skipIf(!redis.up)('redis: 4 processes x 5 writers x 100 CAS increments = 2000', { timeout: 120_000 }, async () => {
     const { value, retries } = await acrossProcesses(kits.redis, 'cas', 5, 100);
     expect(value).toBe(2000);
     expect(retries).toBeGreaterThan(0);

@@ -8,8 +8,9 @@ import type { MemoryBackend } from '../../src/memory/backend.js';
 import { FileMemoryBackend } from '../../src/memory/file.js';
 import { RedisMemoryBackend } from '../../src/memory/redis.js';
 import { SqliteMemoryBackend } from '../../src/memory/sqlite.js';
+import { REDIS_URL, type Service } from '../helpers/services.js';
 
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export { REDIS_URL } from '../helpers/services.js';
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const FIXTURES = join(import.meta.dirname, 'fixtures');
 
@@ -138,6 +139,9 @@ export function redisKit(): BackendKit {
 }
 
 export const allKits = (): BackendKit[] => [fileKit(), sqliteKit(), redisKit()];
+
+/** Whether a kit's tests must skip here: a Redis kit when Redis does not answer (see `needRedis`). */
+export const kitSkipped = (kit: BackendKit, redis: Service): boolean => kit.name === 'redis' && !redis.up;
 
 /** Spawns `node --import tsx <fixture> ...args` from the repo root. */
 export function spawnFixture(fixture: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {

@@ -12,7 +12,10 @@ import {
 } from '../../machines/memory.js';
 import { FlowError, FlowErrorCode } from '../../src/errors.js';
 import type { MemoryChange } from '../../src/memory/ops.js';
+import { needRedis } from '../helpers/services.js';
 import { fileKit, redisKit, sleep } from './helpers.js';
+
+const redis = await needRedis();
 
 const NS = 'flow:actor';
 
@@ -272,7 +275,7 @@ describe('memory actor snapshots', () => {
   const kit = redisKit();
   afterAll(() => kit.cleanup());
 
-  it('persist as plain JSON (no backend inside) and restore into withMemoryBackend', async () => {
+  it.skipIf(!redis.up)('persist as plain JSON (no backend inside) and restore into withMemoryBackend', async () => {
     const backend = await kit.open(); // an ioredis client: circular, would break any snapshot holding it
     const actor = createActor(memoryMachine, { input: { backend, namespace: NS } }).start();
     const watcher = recorder();

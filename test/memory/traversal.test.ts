@@ -3,7 +3,8 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FlowError, FlowErrorCode } from '../../src/errors.js';
 import { flowNamespace } from '../../src/memory/namespace.js';
-import { allKits, fileKit, removeTempDirs, tempDir } from './helpers.js';
+import { needRedis } from '../helpers/services.js';
+import { allKits, fileKit, kitSkipped, removeTempDirs, tempDir } from './helpers.js';
 
 const TRAVERSAL_KEYS = [
   '../../etc/passwd',
@@ -19,7 +20,9 @@ const TRAVERSAL_KEYS = [
 ];
 const TRAVERSAL_NAMESPACES = ['flow:x/..', 'flow:x/../../etc', '../flow:x', '..', 'flow/..', 'flow:..', 'shared/../flow:other'];
 
-describe.each(allKits().map((k) => [k.name, k] as const))('path traversal: %s backend', (_name, kit) => {
+const redis = await needRedis();
+
+for (const kit of allKits()) describe.skipIf(kitSkipped(kit, redis))(`path traversal: ${kit.name} backend`, () => {
   afterAll(() => kit.cleanup());
 
   it('rejects traversal keys and namespaces with a memory error', async () => {

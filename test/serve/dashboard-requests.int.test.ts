@@ -1,6 +1,7 @@
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServe, type RunningServe } from '../../src/serve/index.js';
+import { launchChromium } from '../helpers/chromium.js';
 import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
 import { call, tempMemory, TOKEN, waitFor } from './helpers.js';
 
@@ -13,10 +14,7 @@ let memory: Awaited<ReturnType<typeof tempMemory>>;
 beforeAll(async () => {
   memory = await tempMemory('dash-requests');
   serve = await startServe({ port: 0, token: TOKEN, server: env.oc.url, flowOptions: { model: 'scripted/small', memory: memory.uri, inputPolicy: { onPermission: 'ask' } } });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

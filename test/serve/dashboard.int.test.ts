@@ -1,10 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usd } from '../../src/cli/output.js';
 import { startServe, type RunningServe } from '../../src/serve/index.js';
 import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../src/testing/index.js';
+import { launchChromium } from '../helpers/chromium.js';
 import { call, tempMemory, TOKEN, waitFor } from './helpers.js';
 
 /**
@@ -23,10 +24,7 @@ beforeAll(async () => {
   oc = await startTestOpencode({ baseURL: llm.baseURL });
   memory = await tempMemory('dashboard');
   serve = await startServe({ port: 0, token: TOKEN, server: oc.url, flowOptions: { model: 'scripted/small', memory: memory.uri } });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

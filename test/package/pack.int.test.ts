@@ -1,0 +1,126 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The package as a consumer gets it: `npm pack` of the built dist/, installed from the
+ * tarball into an empty project, then loaded by `require()` and by `import`, and
+ * type-checked by TypeScript consumers compiling to CommonJS and to ESM. Needs dist/ (built
+ * by `npm install`'s prepare, or `npm run build`); installs offline from npm's cache when
+ * it can.
+ */
+const ROOT = resolve(import.meta.dirname, '../..');
+const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
+const run = promisify(execFile);
+let dir: string;
+let app: string;
+
+async function sh(file: string, args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run(file, args, { cwd, maxBuffer: 32 << 20, env: { ...process.env, NODE_OPTIONS: '' } }).then(
+    (r) => ({ code: 0, ...r }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+  );
+}
+
+beforeAll(async () => {
+  for (const f of ['index', 'testing', 'mcp']) {
+    for (const ext of ['js', 'cjs', 'd.ts', 'd.cts']) {
+      if (!existsSync(join(ROOT, `dist/${f}.${ext}`))) throw new Error(`dist/${f}.${ext} is missing: run \`npm run build\` first`);
+    }
+  }
+  dir = await mkdtemp(join(tmpdir(), 'ocf-pack-'));
+  // --ignore-scripts: dist/ as built, no second tsup run through `prepare`.
+  const pack = await sh('npm', ['pack', '--ignore-scripts', '--pack-destination', dir, '--json'], ROOT);
+  expect(pack.code, pack.stderr).toBe(0);
+  const tarball = join(dir, (JSON.parse(pack.stdout) as Array<{ filename: string }>)[0]!.filename);
+  app = join(dir, 'app');
+  await mkdir(app);
+  await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
+  // No optional dependencies (the opencode binary) and no install scripts: loading and
+  // type-checking the library needs neither.
+  const install = await sh('npm', ['install', tarball, '--prefer-offline', '--omit=optional', '--ignore-scripts', '--no-audit', '--no-fund'], app);
+  expect(install.code, install.stderr).toBe(0);
+}, 300_000);
+afterAll(() => (dir ? rm(dir, { recursive: true, force: true }) : undefined));
+
+describe('the packed package', () => {
+  it('ships dist (ESM and CommonJS with their types), LICENSE, agents, schema, and no sources or tests', async () => {
+    const pkgDir = join(app, 'node_modules/opencode-flow');
+    const files = await readdir(pkgDir);
+    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist', 'agents', 'schema', 'examples']));
+    expect(files).not.toContain('src');
+    expect(files).not.toContain('test');
+    expect(readFileSync(join(pkgDir, 'LICENSE'), 'utf8')).toMatch(/^MIT License[\s\S]*opencode-flow contributors/);
+    const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as Record<string, unknown>;
+    expect(pkg.repository).toMatchObject({ url: expect.stringContaining('github.com/opencode-flow/opencode-flow') });
+    expect(pkg.bugs).toBeDefined();
+  });
+
+  it('works with require() from a CommonJS program, without loading any ES module: the library, /testing and /mcp', async () => {
+    const program = `
+      const flow = require('opencode-flow');
+      const testing = require('opencode-flow/testing');
+      const mcp = require('opencode-flow/mcp');
+      (async () => {
+        // The package root is found from dist/index.cjs: the bundled preset agents load.
+        const presets = await flow.loadPresets({ cwd: process.cwd() });
+        const llm = await testing.startScriptedLLM({ fallback: { text: 'hi' } });
+        const models = await fetch(llm.baseURL + '/models');
+        await llm.close();
+        console.log(JSON.stringify({
+          OpencodeFlow: typeof flow.OpencodeFlow,
+          FlowError: new flow.FlowError('internal', 'x') instanceof Error,
+          presets: [...presets.keys()].sort(),
+          models: models.status,
+          mcp: typeof mcp.createMemoryMcpServer,
+        }));
+      })().catch((e) => { console.error(e); process.exit(1); });`;
+    await writeFile(join(app, 'main.cjs'), program);
+    // Node >= 20.19 can require() ES modules; switched off, this proves the CommonJS build
+    // needs none of them, as on Node 20.0 to 20.18.
+    const flag = process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module') ? ['--no-experimental-require-module'] : [];
+    const r = await sh(process.execPath, [...flag, 'main.cjs'], app);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(out).toMatchObject({ OpencodeFlow: 'function', FlowError: true, models: 200, mcp: 'function' });
+    expect(out.presets).toEqual(expect.arrayContaining(['coder', 'reviewer']));
+  });
+
+  it('works with import from an ES module', async () => {
+    await writeFile(join(app, 'main.mjs'), "import { OpencodeFlow, loadPresets } from 'opencode-flow';\nimport { startScriptedLLM } from 'opencode-flow/testing';\nconsole.log(typeof OpencodeFlow, typeof startScriptedLLM, (await loadPresets()).size > 0);\n");
+    const r = await sh(process.execPath, ['main.mjs'], app);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('function function true');
+  });
+
+  it.each([
+    ['CommonJS, module commonjs (node10 resolution)', { module: 'commonjs' }, 'consumer.ts', 'cjs'],
+    ['CommonJS, module node16 (.cts, require conditions)', { module: 'node16', moduleResolution: 'node16' }, 'consumer.cts', 'cjs'],
+    ['ESM, module nodenext (.mts, import conditions)', { module: 'nodenext', moduleResolution: 'nodenext' }, 'consumer.mts', 'esm'],
+  ])('type-checks for a TypeScript consumer: %s', async (_name, options, file, kind) => {
+    const sub = join(app, `ts-${file.replace('.', '-')}`);
+    await mkdir(sub, { recursive: true });
+    const source = `import { OpencodeFlow, FlowError, type FlowReport } from 'opencode-flow';
+import { startScriptedLLM } from 'opencode-flow/testing';
+const flow: OpencodeFlow = new OpencodeFlow({ serverUrl: 'http://127.0.0.1:1' });
+const report: FlowReport | undefined = undefined;
+const e = new FlowError('internal', 'x');
+// @ts-expect-error a wrong option is a type error, so the types are really read
+new OpencodeFlow({ serverUrl: 42 });
+export const used = [flow, report, e.code, startScriptedLLM, ${kind === 'cjs' ? "require('opencode-flow').OpencodeFlow" : 'import.meta.url'}];
+`;
+    await writeFile(join(sub, file), source);
+    const tsconfig = {
+      compilerOptions: { target: 'ES2022', strict: true, noEmit: true, esModuleInterop: true, skipLibCheck: true, types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')], ...options },
+      files: [file],
+    };
+    await writeFile(join(sub, 'tsconfig.json'), JSON.stringify(tsconfig));
+    const r = await sh(process.execPath, [TSC, '-p', sub], sub);
+    expect(r.stdout + r.stderr, 'tsc output').toBe('');
+    expect(r.code).toBe(0);
+  });
+});
