@@ -12,219 +12,34 @@ import { parsePlan, planPrompt, type Plan } from './plan.js';
  * dependency order as child sessions of the planner's session; the planner aggregates).
  */
 
-export type FlowMode = 'parallel' | 'sequential' | 'hierarchical';
-export type FlowStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'budget_exceeded';
-
-export interface SupervisorInput {
-  flowId: string;
-  task: string;
-  mode: FlowMode;
-  agents: AgentSpec[];
-  /** Agents running at once in parallel mode. Default 8. */
-  maxConcurrent?: number;
-  /** Per-prompt timeout for every agent (ms). */
-  promptTimeoutMs?: number;
-  /** Whole-flow timeout (ms). Default: none. */
-  timeoutMs?: number;
-  keepSessions?: boolean;
-  /** What one agent's failure does to the flow (after its retries). Default `continue`. */
-  onAgentFailure?: 'continue' | 'fail';
-  /**
-   * Times a failed agent's task is run again before the failure counts (default 3). Not
-   * for failures no retry can fix: auth, budget, an abort, an unanswered input request.
-   */
-  retries?: number;
-  /** Parent session for every agent's session (hierarchical use). */
-  parentSessionID?: string;
-  maxProviderRetries?: number;
-  /**
-   * The run's hard budget (USD), kept with the flow for `resume`. The run enforces it (its
-   * cost object sends `BUDGET_EXCEEDED`); the supervisor only stops on that event.
-   */
-  maxCost?: number;
-  /**
-   * Agents that start only when a memory key is written: agent name → key, or prefix
-   * ending in `*` (`{ tester: 'api-design' }`). The flow forwards `memory.changed` events.
-   */
-  waitFor?: Record<string, string>;
-  /** Hierarchical mode: the agent that plans (and aggregates). */
-  planner?: AgentSpec;
-  /** Hierarchical mode: `agent` (the planner combines the outputs, default) or `concat`. */
-  aggregate?: 'agent' | 'concat';
-  /** Hierarchical mode: how many times the planner may answer before a bad plan fails the flow. Default 2. */
-  maxPlanAttempts?: number;
-  /**
-   * Hierarchical mode: levels of supervisors at most (default 3). A subtask the planner marks
-   * `decompose` runs as a sub-supervisor (a planner of its own over the same agents) while
-   * the level below this one is within the limit.
-   */
-  maxDepth?: number;
-  /** Level of this supervisor: 1 for a flow's own, 2 for a sub-supervisor of it, ... */
-  depth?: number;
-  /** A sub-supervisor's place in the tree (`coder:s3/`), put before its agents' names in events and results. */
-  prefix?: string;
-}
-
-/** Name of the planner in results and actor ids. */
-export const PLANNER = 'planner';
-/** Key of the planner's aggregation result. */
-export const AGGREGATE = 'planner#aggregate';
-
-export interface SupervisorContext
-  extends Required<Omit<SupervisorInput, 'timeoutMs' | 'parentSessionID' | 'maxProviderRetries' | 'maxCost' | 'waitFor' | 'planner' | 'aggregate' | 'maxPlanAttempts'>> {
-  /** Hierarchical: the agents plans assign subtasks to (the flow's agents, before planning). */
-  workers: AgentSpec[];
-  /** Subtasks run by sub-supervisors: name → their results once done (names prefixed). */
-  subflows: Record<string, AgentResult[]>;
-  /** Retries used per agent. */
-  retried: Record<string, number>;
-  /** Cost of each agent's failed runs that were retried (USD). */
-  retryCost: Record<string, number>;
-  planner?: AgentSpec;
-  aggregate: 'agent' | 'concat';
-  maxPlanAttempts: number;
-  planAttempts: number;
-  plan?: Plan;
-  /** Subtask agent name → names it waits for (hierarchical). */
-  deps: Record<string, string[]>;
-  /** Subtask agent name → its instruction (hierarchical). */
-  subtaskText: Record<string, string>;
-  /** The final, aggregated output (hierarchical). */
-  output?: string;
-  /** Agents still waiting for their memory key: name → pattern. */
-  waiting: Record<string, string>;
-  /** What woke each triggered agent (key and value), added to its task. */
-  triggeredBy: Record<string, { key: string; value: unknown }>;
-  maxCost?: number;
-  /** Sum of finished agents' costs (USD). */
-  spent: number;
-  timeoutMs?: number;
-  parentSessionID?: string;
-  maxProviderRetries?: number;
-  /** Agent names not started yet, in order. */
-  queue: string[];
-  /** Agent names running now. */
-  running: string[];
-  /** Agents whose cleanup has not finished. */
-  live: string[];
-  results: Record<string, AgentResult>;
-  status: FlowStatus;
-  reason?: string;
-  startedAt: number;
-  finishedAt?: number;
-}
-
-/** A flow's outcome: what `OpencodeFlow.execute` returns and the CLI prints with `--json`. */
-export interface SupervisorOutput {
-  flowId: string;
-  status: Exclude<FlowStatus, 'running'>;
-  mode: FlowMode;
-  results: AgentResult[];
-  /** Hierarchical: the plan that ran and the aggregated output. */
-  plan?: Plan;
-  output?: string;
-  reason?: string;
-  startedAt: number;
-  finishedAt: number;
-}
-
-export type SupervisorEvent =
-  | AgentNotification
-  | { type: 'CANCEL'; reason?: string }
-  | { type: 'BUDGET_EXCEEDED'; reason?: string }
-  | { type: 'memory.changed'; key: string; value: unknown; by: string; namespace?: string }
-  /** What a sub-supervisor's agents report, passed up the tree to the flow's listeners. */
-  | { type: 'subflow.event'; event: AgentNotification }
-  | { type: 'xstate.done.actor.*'; actorId?: string; output?: SupervisorOutput };
-
-export type SupervisorEmitted =
-  | (AgentNotification & { flowId: string })
-  | { type: 'flow.status'; flowId: string; status: FlowStatus; reason?: string };
-
-export const agentActorId = (name: string) => `agent:${name}`;
-/** Actor id of the sub-supervisor running a decomposed subtask. */
-export const subflowActorId = (name: string) => `subflow:${name}`;
-
-/** A child's actor id → the name it runs under (`agent:coder:s1` → `coder:s1`). */
-function childName(id: string): string {
-  return id.startsWith('agent:') ? id.slice(6) : id.startsWith('subflow:') ? id.slice(8) : '';
-}
-
-/** An agent notification with its agent (and result) renamed for a place in the tree (`coder:s3/`). */
-export function prefixed(event: AgentNotification, prefix: string): AgentNotification {
-  if (!prefix) return event;
-  const agent = `${prefix}${event.agent}`;
-  if (event.type === 'agent.done' || event.type === 'agent.failed') return { ...event, agent, result: { ...event.result, agent: `${prefix}${event.result.agent}` } };
-  return { ...event, agent } as AgentNotification;
-}
-
-/** A sub-supervisor's outcome as one result of its parent: its final output, its whole cost. */
-function subflowResult(name: string, out: SupervisorOutput): AgentResult {
-  const planner = out.results.find((r) => r.agent.endsWith(PLANNER));
-  const sum = (f: (r: AgentResult) => number) => out.results.reduce((n, r) => n + f(r), 0);
-  const ok = out.status === 'completed';
-  return {
-    agent: name,
-    taskId: name,
-    sessionID: planner?.sessionID ?? '',
-    model: planner?.model ?? '',
-    status: ok ? 'done' : 'failed',
-    output: out.output ?? '',
-    cost: sum((r) => r.cost),
-    tokens: { input: sum((r) => r.tokens.input), output: sum((r) => r.tokens.output) },
-    attempts: [],
-    ...(ok ? {} : { error: `sub-plan ${out.status}${out.reason ? `: ${out.reason}` : ''}` }),
-    startedAt: out.startedAt,
-    finishedAt: out.finishedAt,
-  };
-}
-
-/** The finished sub-supervisor a done event is about, if it is one. */
-function doneSubflow(context: SupervisorContext, event: SupervisorEvent): { name: string; out: SupervisorOutput } | undefined {
-  if (!event.type.startsWith('xstate.done.actor.')) return undefined;
-  const id = event.type.slice('xstate.done.actor.'.length);
-  const name = id.startsWith('subflow:') ? id.slice(8) : undefined;
-  const out = (event as { output?: SupervisorOutput }).output;
-  return name !== undefined && name in context.subflows && out ? { name, out } : undefined;
-}
-
-/** The flow's worker agents (hierarchical: the agents a plan may assign). */
-function workerNames(context: Pick<SupervisorContext, 'agents'>): string[] {
-  return context.agents.map((a) => a.name);
-}
-
-function skippedResult(name: string, error: string): AgentResult {
-  const now = Date.now();
-  return { agent: name, taskId: name, sessionID: '', model: '', status: 'failed', output: '', cost: 0, tokens: { input: 0, output: 0 }, attempts: [], error, startedAt: now, finishedAt: now };
-}
-
-/** The task text an agent receives: in sequential mode, prefixed with the earlier outputs. */
-export function taskFor(
-  context: Pick<SupervisorContext, 'mode' | 'task' | 'agents' | 'results'> & { triggeredBy?: SupervisorContext['triggeredBy'] },
-  name: string,
-): AgentTask {
-  const sub = (context as Partial<SupervisorContext>).subtaskText?.[name];
-  if (sub !== undefined) return { id: name, text: sub };
-  const trigger = context.triggeredBy?.[name];
-  if (trigger) {
-    return {
-      id: name,
-      text: `${context.task}\n\n# Started because shared memory key "${trigger.key}" was written\n\n${JSON.stringify(trigger.value, null, 2)}`,
-    };
-  }
-  if (context.mode !== 'sequential') return { id: `${name}`, text: context.task };
-  const before: string[] = [];
-  for (const a of context.agents) {
-    if (a.name === name) break;
-    const r = context.results[a.name];
-    if (r?.status === 'done') before.push(`## Output of ${a.name}\n\n${r.output}`);
-  }
-  if (before.length === 0) return { id: name, text: context.task };
-  return {
-    id: name,
-    text: `${context.task}\n\n# Context from earlier agents in this flow\n\n${before.join('\n\n')}`,
-  };
-}
+export {
+  AGGREGATE,
+  PLANNER,
+  agentActorId,
+  subflowActorId,
+  type FlowMode,
+  type FlowStatus,
+  type SupervisorContext,
+  type SupervisorEmitted,
+  type SupervisorEvent,
+  type SupervisorInput,
+  type SupervisorOutput,
+} from './supervisor-types.js';
+export { prefixed } from './supervisor-results.js';
+export { taskFor } from './supervisor-prompts.js';
+import {
+  AGGREGATE,
+  PLANNER,
+  agentActorId,
+  subflowActorId,
+  type SupervisorContext,
+  type SupervisorEmitted,
+  type SupervisorEvent,
+  type SupervisorInput,
+  type SupervisorOutput,
+} from './supervisor-types.js';
+import { childName, doneSubflow, prefixed, skippedResult, subflowResult, workerNames } from './supervisor-results.js';
+import { taskFor } from './supervisor-prompts.js';
 
 export const supervisorMachine = setup({
   types: {

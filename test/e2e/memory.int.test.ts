@@ -94,9 +94,10 @@ describe('shared memory through the flow_memory_* MCP tools', () => {
     });
     // The write itself (the MCP call reaching the memory actor), not OpenCode's later
     // report that the tool completed: the supervisor reacts to the write.
-    const stopWatch = flow.memory.watch('spec/*', () => states.push('researcher:set'));
+    // Each run has its own memory (`flow:<flowId>`): watch this run's.
+    const stopWatch = flow.memory.watch('spec/*', () => states.push('researcher:set'), { flowId: 'trigger-run' });
     flow.on('agent.done', (e) => states.push(`${e.agent}:done`));
-    const report = await flow.execute({ task: 'TRIGGER-TASK', agents: ['researcher', 'coder', 'tester'], mode: 'parallel', waitFor: { tester: 'spec/*' } });
+    const report = await flow.execute({ flowId: 'trigger-run', task: 'TRIGGER-TASK', agents: ['researcher', 'coder', 'tester'], mode: 'parallel', waitFor: { tester: 'spec/*' } });
     stopWatch();
     expect(report.status).toBe('completed');
     expect(report.results.map((r) => r.status)).toEqual(['done', 'done', 'done']);
