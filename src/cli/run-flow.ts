@@ -74,9 +74,6 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
     if (flow.inspectorUrl) process.stderr.write(`Inspector: open ${flow.inspectorUrl} to watch this flow live (WebSocket ${flow.inspectorWsUrl})\n`);
     if (askPerson) askOnTerminal(flow, progress);
     if (interrupted) return ExitCode.Cancelled;
-    for (const a of plan.agents) {
-      if (typeof a === 'object' && plan.run.includes(a.name)) await flow.spawn(a);
-    }
     progress.attach(flow);
     const printer = new DeltaPrinter((s) => (out.json ? process.stderr.write(s) : process.stdout.write(s)));
     if (out.stream) {
@@ -90,7 +87,8 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
     if (interrupted) return ExitCode.Cancelled;
     report = await flow.execute({
       task: plan.task,
-      agents: plan.run,
+      // The config's own agents are the run's: passed inline, they live and die with it.
+      agents: plan.run.map((name) => plan.agents.find((a): a is Exclude<typeof a, string> => typeof a === 'object' && a.name === name) ?? name),
       mode: plan.mode,
       timeoutMs: secondsToMs(plan.timeout),
       maxConcurrent: plan.maxConcurrent,
