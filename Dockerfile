@@ -59,7 +59,7 @@ COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # The rest of the npm package (package.json "files"): the preset agents, the example flows
 # `opencode-flow run <flow>` finds next to package.json, the flow config schema.
-COPY package.json README.md LICENSE ./
+COPY package.json README.md LICENSE opencode-plugin.js ./
 COPY agents ./agents
 COPY examples ./examples
 COPY schema ./schema

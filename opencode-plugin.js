@@ -11,7 +11,12 @@
 // Plain ESM with no imports, so OpenCode loads it from the file without installing anything.
 export const OpencodeFlowSession = async () => ({
   'tool.execute.before': async (input, output) => {
-    if (typeof input?.tool === 'string' && input.tool.startsWith('flow_') && output?.args && typeof output.args === 'object') {
+    if (
+      typeof input?.tool === 'string' &&
+      input.tool.startsWith('flow_') &&
+      output?.args &&
+      typeof output.args === 'object'
+    ) {
       output.args._opencode_session = input.sessionID;
     }
   },

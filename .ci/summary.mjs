@@ -16,7 +16,10 @@ try {
 }
 // Each line of .ci/expected-skips: "<test file>: <start of the test's full name>"; # comments.
 const expected = existsSync(expectedPath)
-  ? readFileSync(expectedPath, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+  ? readFileSync(expectedPath, 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'))
   : [];
 const skipped = report.testResults.flatMap((file) =>
   file.assertionResults
@@ -24,12 +27,21 @@ const skipped = report.testResults.flatMap((file) =>
     .map((t) => `${relative(process.cwd(), file.name)}: ${[...t.ancestorTitles, t.title].join(' > ')}`),
 );
 const unexpected = skipped.filter((s) => !expected.some((e) => s.startsWith(e)));
-const failedFiles = report.testResults.filter((f) => f.status === 'failed' && f.assertionResults.every((t) => t.status !== 'failed'));
-for (const f of failedFiles) console.log(`.ci/run: ${relative(process.cwd(), f.name)} failed outside its tests: ${(f.message ?? '').split('\n')[0]}`);
+const failedFiles = report.testResults.filter(
+  (f) => f.status === 'failed' && f.assertionResults.every((t) => t.status !== 'failed'),
+);
+for (const f of failedFiles)
+  console.log(
+    `.ci/run: ${relative(process.cwd(), f.name)} failed outside its tests: ${(f.message ?? '').split('\n')[0]}`,
+  );
 if (unexpected.length > 0) {
-  console.log(`.ci/run: ${unexpected.length} skipped test(s) not in .ci/expected-skips (CI starts every service and installs every tool the tests need):`);
+  console.log(
+    `.ci/run: ${unexpected.length} skipped test(s) not in .ci/expected-skips (CI starts every service and installs every tool the tests need):`,
+  );
   for (const s of unexpected) console.log(`  ${s}`);
 }
 // Last, alone on its line.
-console.log(`tests: ${report.numPassedTests} passed, ${report.numFailedTests + failedFiles.length} failed, ${skipped.length} skipped`);
+console.log(
+  `tests: ${report.numPassedTests} passed, ${report.numFailedTests + failedFiles.length} failed, ${skipped.length} skipped`,
+);
 if (unexpected.length > 0 || failedFiles.length > 0) process.exit(1);

@@ -35,7 +35,14 @@ async function embeddedFirstPrompt(): Promise<{ serverMs: number; firstPromptMs:
     const serverMs = performance.now() - t0;
     await server.stop();
     // The flow: start its own server, then prompt; stop the clock at the model's first request.
-    const flow = new OpencodeFlow({ directory: dir, serverEnv: env, opencodeConfig: config, model: 'scripted/small', memory: false, persist: false });
+    const flow = new OpencodeFlow({
+      directory: dir,
+      serverEnv: env,
+      opencodeConfig: config,
+      model: 'scripted/small',
+      memory: false,
+      persist: false,
+    });
     const t1 = performance.now();
     let firstPromptMs = 0;
     const poll = setInterval(() => {
@@ -64,10 +71,16 @@ export async function main({ rounds = 10 }: { rounds?: number } = {}) {
   }
   console.log('bench/cli — cold start (median of', rounds, 'interleaved runs; goal < 300 ms)');
   console.log(`node -e 0                ${median(base).toFixed(0).padStart(5)} ms  (baseline)`);
-  console.log(`opencode-flow --help     ${median(help).toFixed(0).padStart(5)} ms  ratio ${(median(help) / median(base)).toFixed(2)}`);
-  console.log(`opencode-flow --version  ${median(version).toFixed(0).padStart(5)} ms  ratio ${(median(version) / median(base)).toFixed(2)}`);
+  console.log(
+    `opencode-flow --help     ${median(help).toFixed(0).padStart(5)} ms  ratio ${(median(help) / median(base)).toFixed(2)}`,
+  );
+  console.log(
+    `opencode-flow --version  ${median(version).toFixed(0).padStart(5)} ms  ratio ${(median(version) / median(base)).toFixed(2)}`,
+  );
   const e = await embeddedFirstPrompt();
-  console.log(`embedded: server start ${e.serverMs.toFixed(0)} ms; flow start → first prompt at the model ${e.firstPromptMs.toFixed(0)} ms (ratio ${(e.firstPromptMs / e.serverMs).toFixed(2)})`);
+  console.log(
+    `embedded: server start ${e.serverMs.toFixed(0)} ms; flow start → first prompt at the model ${e.firstPromptMs.toFixed(0)} ms (ratio ${(e.firstPromptMs / e.serverMs).toFixed(2)})`,
+  );
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -267,7 +267,17 @@ function print(
 ): void {
   const ms = (v: number) => (v < 0.01 ? v.toFixed(4) : v < 1 ? v.toFixed(3) : v.toFixed(2));
   const ratio = (v: number, base: number) => `x${Math.round(v / base).toLocaleString('en-US')}`;
-  const header = ['path', 'set p50', 'set p99', 'get p50', 'get p99', 'set p50/Map', 'set p99/Map', 'get p50/Map', 'get p99/Map'];
+  const header = [
+    'path',
+    'set p50',
+    'set p99',
+    'get p50',
+    'get p99',
+    'set p50/Map',
+    'set p99/Map',
+    'get p50/Map',
+    'get p99/Map',
+  ];
   const table = [baseline, ...rows].map((r) => [
     r.path,
     ms(r.set.p50),
@@ -280,7 +290,8 @@ function print(
     ratio(r.get.p99, baseline.get.p99),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   console.log(`memory latency, ms per call, ${n} calls each (value ${JSON.stringify(VALUE).length} bytes of JSON)`);
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
@@ -331,7 +342,9 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       const m = /^stats (\d+)/.exec(d.toString());
       if (!m) return;
       const skip = Number(m[1]);
-      process.stdout.write(`${JSON.stringify({ set: stats(samples.memory_set!, skip), get: stats(samples.memory_get!, skip) })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ set: stats(samples.memory_set!, skip), get: stats(samples.memory_get!, skip) })}\n`,
+      );
     });
     await new Promise((resolve) => process.stdin.once('end', resolve));
     await server.close();

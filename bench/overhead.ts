@@ -12,13 +12,15 @@ import { sdkBaseline as sdkArm } from './scale.js';
 /** The bare-SDK arm (shared with bench/scale): same calls as the flow makes. */
 async function sdkBaseline(url: string, n: number, task: string): Promise<void> {
   const run = await sdkArm(url, n, task, 600_000);
-  if (run.failures > 0) throw new Error(`bare SDK arm: ${run.failures} agent(s) failed: ${[...run.errors.keys()].join('; ')}`);
+  if (run.failures > 0)
+    throw new Error(`bare SDK arm: ${run.failures} agent(s) failed: ${[...run.errors.keys()].join('; ')}`);
 }
 
 async function viaFlow(flow: OpencodeFlow, n: number, task: string): Promise<void> {
   const agents = Array.from({ length: n }, (_, i) => `bench-${i}`);
   const report = await flow.execute({ task, agents, mode: 'parallel', maxConcurrent: n });
-  if (report.status !== 'completed') throw new Error(`flow ${report.status}: ${report.results.find((r) => r.error)?.error}`);
+  if (report.status !== 'completed')
+    throw new Error(`flow ${report.status}: ${report.results.find((r) => r.error)?.error}`);
 }
 
 function median(xs: number[]): number {
@@ -52,7 +54,9 @@ export async function main({ rounds = 5, sizes = [1, 20] }: { rounds?: number; s
       }
       const row = { n, sdk: median(sdk), flow: median(fl), ratio: median(fl) / median(sdk) };
       out.push(row);
-      console.log(`${String(n).padStart(6)}  ${String(rounds).padStart(6)}  ${row.sdk.toFixed(0).padStart(13)}  ${row.flow.toFixed(0).padStart(14)}  ${row.ratio.toFixed(3)}`);
+      console.log(
+        `${String(n).padStart(6)}  ${String(rounds).padStart(6)}  ${row.sdk.toFixed(0).padStart(13)}  ${row.flow.toFixed(0).padStart(14)}  ${row.ratio.toFixed(3)}`,
+      );
     }
     return out;
   } finally {

@@ -122,22 +122,37 @@ export function benchProviders(size = 150): ProvidersAnswer {
     const models: ProviderInput['models'] = {};
     for (const [key, input, output, context] of rows) {
       if (count >= size) break;
-      models[key] = { id: key, name: key, cost: { input, output, cache: { read: input / 10, write: input * 1.25 } }, limit: { context, output: 32_000 }, capabilities: { toolcall: true } };
+      models[key] = {
+        id: key,
+        name: key,
+        cost: { input, output, cache: { read: input / 10, write: input * 1.25 } },
+        limit: { context, output: 32_000 },
+        capabilities: { toolcall: true },
+      };
       count++;
     }
     providers.push({ id, name: id, models });
   };
   for (const [id, rows] of Object.entries(FAMILIES)) add(id, rows);
-  const vendorOf: Record<string, string> = { anthropic: 'anthropic', openai: 'openai', google: 'google', deepseek: 'deepseek', mistral: 'mistralai', xai: 'x-ai' };
+  const vendorOf: Record<string, string> = {
+    anthropic: 'anthropic',
+    openai: 'openai',
+    google: 'google',
+    deepseek: 'deepseek',
+    mistral: 'mistralai',
+    xai: 'x-ai',
+  };
   const mirrored: Row[] = [];
   for (const [id, rows] of Object.entries(FAMILIES)) {
     const vendor = vendorOf[id];
     if (!vendor) continue;
-    for (const [key, input, output, context] of rows) mirrored.push([`${vendor}/${key.replace(/-\d{8}$/, '')}`, input * 1.05, output * 1.05, context]);
+    for (const [key, input, output, context] of rows)
+      mirrored.push([`${vendor}/${key.replace(/-\d{8}$/, '')}`, input * 1.05, output * 1.05, context]);
   }
   add('openrouter', mirrored);
   const custom: Row[] = [];
-  for (let i = 0; count + custom.length < size; i++) custom.push([`internal-model-${i}`, 0.2 + (i % 7) * 0.3, 0.8 + (i % 5), 64_000]);
+  for (let i = 0; count + custom.length < size; i++)
+    custom.push([`internal-model-${i}`, 0.2 + (i % 7) * 0.3, 0.8 + (i % 5), 64_000]);
   add('corp-gateway', custom);
   return { providers, default: {} };
 }
@@ -188,7 +203,9 @@ function time(iterations: number, fn: (i: number) => unknown): Float64Array {
  * const figures = await main({ iterations: 10_000 });
  * ```
  */
-export async function main(options: { iterations?: number; models?: number; print?: boolean } = {}): Promise<RouterDecisionBench> {
+export async function main(
+  options: { iterations?: number; models?: number; print?: boolean } = {},
+): Promise<RouterDecisionBench> {
   const iterations = options.iterations ?? 100_000;
   const catalog = buildCatalog(benchProviders(options.models ?? 150));
   const router = new ModelRouter(catalog, {
@@ -206,7 +223,9 @@ export async function main(options: { iterations?: number; models?: number; prin
   const select = (i: number) => router.select({ ...(TASKS[i % TASKS.length] as SelectInput), now });
   const baseline = (i: number) => {
     const tokens = 3_000 + (i % 4) * 1_000;
-    return [...list].sort((a: ModelInfo, b: ModelInfo) => estimateCost(a, tokens, 1000) - estimateCost(b, tokens, 1000))[0];
+    return [...list].sort(
+      (a: ModelInfo, b: ModelInfo) => estimateCost(a, tokens, 1000) - estimateCost(b, tokens, 1000),
+    )[0];
   };
 
   // Warm up both paths so the JIT has settled before timing.
@@ -232,7 +251,7 @@ export async function main(options: { iterations?: number; models?: number; prin
     console.log(
       `  ratio select/sort ${result.ratio.p50.toFixed(2).padStart(7)}x   ${result.ratio.p99.toFixed(2).padStart(7)}x   ${result.ratio.mean.toFixed(2).padStart(7)}x`,
     );
-    console.log(`  goal p99 < 0.1 ms: ${result.goalMet ? 'met' : 'NOT met'} (p99 ${(s.p99).toFixed(4)} ms)`);
+    console.log(`  goal p99 < 0.1 ms: ${result.goalMet ? 'met' : 'NOT met'} (p99 ${s.p99.toFixed(4)} ms)`);
   }
   return result;
 }

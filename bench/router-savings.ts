@@ -56,7 +56,8 @@ export const KINDS: readonly TaskKind[] = [
     taskType: 'review',
     usage: { prompt_tokens: 12_000, completion_tokens: 1_500 },
     spec: { model: 'DeepSeek R1', cost: 0.012 },
-    text: (i) => `Review PR #${4100 + i}: the session cache invalidation change; report correctness and security findings with file and line.`,
+    text: (i) =>
+      `Review PR #${4100 + i}: the session cache invalidation change; report correctness and security findings with file and line.`,
   },
   {
     kind: 'research',
@@ -187,7 +188,13 @@ async function pool<T>(jobs: Array<() => Promise<T>>, limit: number): Promise<T[
  * ```
  */
 export async function main(
-  options: { samplesPerType?: number; concurrency?: number; iterations?: number; perDay?: Partial<Record<Kind, number>>; print?: boolean } = {},
+  options: {
+    samplesPerType?: number;
+    concurrency?: number;
+    iterations?: number;
+    perDay?: Partial<Record<Kind, number>>;
+    print?: boolean;
+  } = {},
 ): Promise<RouterSavingsBench> {
   const n = options.samplesPerType ?? 10;
   const concurrency = options.concurrency ?? 8;
@@ -207,10 +214,18 @@ export async function main(
       const tag = /\[bench (review|research|code|test) (router|flagship) (\d+)\]/.exec(req.allText);
       if (!tag) return { text: 'ok', usage: { prompt_tokens: 100, completion_tokens: 10 } };
       served.set(tag[0], req.model);
-      return { text: `Done: ${tag[1]} task ${tag[3]}. Findings and changes summarised here.`, usage: usageOf.get(tag[1] as Kind) };
+      return {
+        text: `Done: ${tag[1]} task ${tag[3]}. Findings and changes summarised here.`,
+        usage: usageOf.get(tag[1] as Kind),
+      };
     },
   });
-  const oc = await startTestOpencode({ baseURL: llm.baseURL, providerID: PROVIDER, models: BENCH_MODELS, defaultModel: 'llama-3.1-8b' });
+  const oc = await startTestOpencode({
+    baseURL: llm.baseURL,
+    providerID: PROVIDER,
+    models: BENCH_MODELS,
+    defaultModel: 'llama-3.1-8b',
+  });
   const flows: Record<Arm, OpencodeFlow> = {
     router: new OpencodeFlow({ serverUrl: oc.url, memory: false, modelRouter: { mode: 'cost' } }),
     flagship: new OpencodeFlow({ serverUrl: oc.url, memory: false, model: FLAGSHIP }),
@@ -224,12 +239,25 @@ export async function main(
       const report: FlowReport = await flows[arm].execute({ task: `${kind.text(i)} ${tag}`, agents: [kind.agent] });
       const ms = performance.now() - t0;
       const r = report.results[0];
-      if (report.status !== 'completed' || !r) throw new Error(`${arm} ${kind.kind} #${i}: flow ${report.status}: ${r?.error ?? report.reason ?? ''}`);
-      return { kind: kind.kind, arm, cost: report.cost.total, model: r.model, served: served.get(tag), tokens: r.tokens, attempts: r.attempts.length, ms };
+      if (report.status !== 'completed' || !r)
+        throw new Error(`${arm} ${kind.kind} #${i}: flow ${report.status}: ${r?.error ?? report.reason ?? ''}`);
+      return {
+        kind: kind.kind,
+        arm,
+        cost: report.cost.total,
+        model: r.model,
+        served: served.get(tag),
+        tokens: r.tokens,
+        attempts: r.attempts.length,
+        ms,
+      };
     };
 
     // Warm-up: the first prompt in a directory boots OpenCode's instance; not counted.
-    await Promise.all([flows.router.execute({ task: 'warm up', agents: ['researcher'] }), flows.flagship.execute({ task: 'warm up', agents: ['researcher'] })]);
+    await Promise.all([
+      flows.router.execute({ task: 'warm up', agents: ['researcher'] }),
+      flows.flagship.execute({ task: 'warm up', agents: ['researcher'] }),
+    ]);
 
     // Interleaved: task i of each type runs on both arms back to back, alternating which goes first.
     const jobs: Array<() => Promise<Sample>> = [];
@@ -286,7 +314,9 @@ export async function main(
     const select = (i: number) => router.select(inputs[i % inputs.length]!);
     const baseline = (i: number) => {
       const tokens = 3_000 + (i % 4) * 1_000;
-      return [...list].sort((a: ModelInfo, b: ModelInfo) => estimateCost(a, tokens, 1000) - estimateCost(b, tokens, 1000))[0];
+      return [...list].sort(
+        (a: ModelInfo, b: ModelInfo) => estimateCost(a, tokens, 1000) - estimateCost(b, tokens, 1000),
+      )[0];
     };
     time(Math.min(20_000, iterations), select);
     time(Math.min(20_000, iterations), baseline);
@@ -312,10 +342,14 @@ export async function main(
       `  sample: ${n} tasks per type per arm (${samples.length} flows, ${concurrency} at once, arms interleaved, ${(wallMs / 1000).toFixed(1)} s); ` +
         `per-day figures = mean OpenCode cost per task × tasks/day`,
     );
-    log(`  catalog (${PROVIDER}/…, $/1M in/out): ${BENCH_MODELS.map((m) => `${m.id} ${m.cost!.input}/${m.cost!.output} q${catalog.get(`${PROVIDER}/${m.id}`)?.quality}`).join(', ')}`);
+    log(
+      `  catalog (${PROVIDER}/…, $/1M in/out): ${BENCH_MODELS.map((m) => `${m.id} ${m.cost!.input}/${m.cost!.output} q${catalog.get(`${PROVIDER}/${m.id}`)?.quality}`).join(', ')}`,
+    );
     log(`  router arm: modelRouter { mode: 'cost' }, default floors; flagship arm: model ${FLAGSHIP}`);
     log('');
-    log('type      /day  tokens in/out  router model                q  floor  met   router $/task  flagship $/task  saved');
+    log(
+      'type      /day  tokens in/out  router model                q  floor  met   router $/task  flagship $/task  saved',
+    );
     for (const k of kinds) {
       log(
         `${padR(k.kind, 8)} ${pad(k.perDay, 5)}  ${pad(`${k.tokens.input}/${k.tokens.output}`, 13)}  ${padR(k.routerModel, 26)} ${pad(k.quality, 2)}  ` +
@@ -333,12 +367,16 @@ export async function main(
       `reviews alone: ${usd(result.reviews.router, 2)}/day vs ${usd(result.reviews.flagship, 2)}/day, saved ${pct(rev.saved)}   ` +
         `spec bar ≥ 70%: ${result.specBarMet ? 'met' : 'NOT met'} (spec claims 85%: $0.012 vs $0.08)`,
     );
-    log(`spec's table for reference: ${KINDS.map((k) => `${k.kind} ${k.spec.model} ${usd(k.spec.cost, 4)}`).join(', ')}`);
+    log(
+      `spec's table for reference: ${KINDS.map((k) => `${k.kind} ${k.spec.model} ${usd(k.spec.cost, 4)}`).join(', ')}`,
+    );
     // The spec's table keeps production code on Claude Sonnet 4; the default code floor (85)
     // lets the router pick a cheaper model. Same measured costs, code taken from the flagship arm:
     const specDay = kinds.reduce((s, k) => s + (k.kind === 'code' ? k.flagshipCost : k.routerCost) * k.perDay, 0);
     result.specMapping = { router: specDay, saved: 1 - specDay / dayFlagship };
-    log(`what-if code stays on ${FLAGSHIP} as in the spec's table: ${usd(specDay, 2)}/day, saved ${pct(1 - specDay / dayFlagship)} (measured costs recombined)`);
+    log(
+      `what-if code stays on ${FLAGSHIP} as in the spec's table: ${usd(specDay, 2)}/day, saved ${pct(1 - specDay / dayFlagship)} (measured costs recombined)`,
+    );
     const checked = samples.filter((s) => s.served !== undefined).length;
     log(
       `checks: ${checked}/${samples.length} tasks seen by the scripted LLM, ${mismatched.length} on a model other than the reported one, ` +
@@ -346,7 +384,9 @@ export async function main(
     );
     const f = (ms: number) => `${(ms * 1000).toFixed(2).padStart(8)} µs`;
     log('');
-    log(`router decision time: ${iterations} select() calls on this ${catalog.size}-model catalog (mode cost), baseline a plain sort of it by estimated cost`);
+    log(
+      `router decision time: ${iterations} select() calls on this ${catalog.size}-model catalog (mode cost), baseline a plain sort of it by estimated cost`,
+    );
     log(`                          p50          p99         mean`);
     log(`  select()          ${f(sel.p50)} ${f(sel.p99)} ${f(sel.mean)}`);
     log(`  baseline sort     ${f(base.p50)} ${f(base.p99)} ${f(base.mean)}`);

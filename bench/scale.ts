@@ -34,7 +34,10 @@ export interface ArmRun {
 
 function tally(errors: Map<string, number>, message: string) {
   // Session ids etc. make every message unique: fold them so equal causes group.
-  const key = message.replace(/ses_[A-Za-z0-9]+/g, 'ses_…').replace(/msg_[A-Za-z0-9]+/g, 'msg_…').slice(0, 400);
+  const key = message
+    .replace(/ses_[A-Za-z0-9]+/g, 'ses_…')
+    .replace(/msg_[A-Za-z0-9]+/g, 'msg_…')
+    .slice(0, 400);
   errors.set(key, (errors.get(key) ?? 0) + 1);
 }
 
@@ -42,7 +45,9 @@ function tally(errors: Map<string, number>, message: string) {
 function ok<T>(what: string, r: { data?: T; error?: unknown; response?: Response }): T {
   if (r.error !== undefined || (r.response && !r.response.ok)) {
     const e = r.error as { data?: { message?: string }; message?: string } | undefined;
-    throw new Error(`${what}: HTTP ${r.response?.status ?? '?'} ${e?.data?.message ?? e?.message ?? JSON.stringify(r.error ?? '').slice(0, 200)}`);
+    throw new Error(
+      `${what}: HTTP ${r.response?.status ?? '?'} ${e?.data?.message ?? e?.message ?? JSON.stringify(r.error ?? '').slice(0, 200)}`,
+    );
   }
   return r.data as T;
 }
@@ -91,14 +96,21 @@ export async function sdkBaseline(url: string, n: number, task: string, deadline
           const done = new Promise<void>((r) => idle.set(s.id, r));
           ok(
             'session.promptAsync',
-            await c.session.promptAsync({ sessionID: s.id, parts: [{ type: 'text', text: task }], model: { providerID: 'scripted', modelID: 'small' } }),
+            await c.session.promptAsync({
+              sessionID: s.id,
+              parts: [{ type: 'text', text: task }],
+              model: { providerID: 'scripted', modelID: 'small' },
+            }),
           );
           await Promise.race([done, deadline]);
           ok('session.messages', await c.session.messages({ sessionID: s.id }));
           ok('session.delete', await c.session.delete({ sessionID: s.id }));
         } catch (e) {
           failures++;
-          tally(errors, e instanceof Error ? `${e.message}${e.cause instanceof Error ? `: ${e.cause.message}` : ''}` : String(e));
+          tally(
+            errors,
+            e instanceof Error ? `${e.message}${e.cause instanceof Error ? `: ${e.cause.message}` : ''}` : String(e),
+          );
           if (sessionID) await c.session.delete({ sessionID }).catch(() => {});
         }
       }),
@@ -181,7 +193,11 @@ async function measured(serverPid: number | undefined, run: () => Promise<ArmRun
   const r = await run();
   const cpu = process.cpuUsage(cpu0);
   const srv1 = treeCpuMs(serverPid);
-  return { ...r, cpuMs: (cpu.user + cpu.system) / 1000, serverCpuMs: srv0 !== undefined && srv1 !== undefined ? srv1 - srv0 : undefined };
+  return {
+    ...r,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    serverCpuMs: srv0 !== undefined && srv1 !== undefined ? srv1 - srv0 : undefined,
+  };
 }
 
 function median(xs: number[]): number {
@@ -217,7 +233,13 @@ export async function main({
 } = {}): Promise<ScaleRow[]> {
   const llm = await startScriptedLLM({ fallback: { text: 'ok' } });
   const oc = await startTestOpencode({ baseURL: llm.baseURL });
-  const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', maxConcurrent: Math.max(...sizes), memory: false, persist: false });
+  const flow = new OpencodeFlow({
+    serverUrl: oc.url,
+    model: 'scripted/small',
+    maxConcurrent: Math.max(...sizes),
+    memory: false,
+    persist: false,
+  });
   try {
     for (let i = 0; i < Math.max(...sizes); i++) await flow.spawn({ name: `bench-${i}`, agent: 'build' });
     // Warm-up: the first prompt in a directory boots OpenCode's instance.
@@ -225,8 +247,14 @@ export async function main({
       if (w.failures) throw new Error(`warm-up failed: ${[...w.errors.keys()].join('; ')}`);
     }
     console.log('bench/scale — N parallel agents on one OpenCode server, OpencodeFlow vs bare SDK, interleaved');
-    console.log(`load average at start: ${loadavg().map((l) => l.toFixed(1)).join(' ')} (wall times stretch with other load; the CPU lines do less)`);
-    console.log('     N  rounds  sdk median ms  flow median ms  ratio (goal ≤ 1.1)  sdk fail/round  flow fail/round (goal 0)');
+    console.log(
+      `load average at start: ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')} (wall times stretch with other load; the CPU lines do less)`,
+    );
+    console.log(
+      '     N  rounds  sdk median ms  flow median ms  ratio (goal ≤ 1.1)  sdk fail/round  flow fail/round (goal 0)',
+    );
     const out: ScaleRow[] = [];
     for (const n of sizes) {
       const sdk: ArmRun[] = [];
@@ -261,9 +289,13 @@ export async function main({
       console.log(
         `${String(n).padStart(6)}  ${String(row.rounds).padStart(6)}  ${row.sdk.toFixed(0).padStart(13)}  ${row.flow.toFixed(0).padStart(14)}  ` +
           `${row.ratio.toFixed(3).padStart(18)}  ${row.sdkFailures.join('/').padStart(14)}  ${row.flowFailures.join('/').padStart(15)}` +
-          (row.rounds < rounds ? `  (${row.rounds} of ${rounds} rounds: over the ${Math.round(budgetMs / 1000)} s budget)` : ''),
+          (row.rounds < rounds
+            ? `  (${row.rounds} of ${rounds} rounds: over the ${Math.round(budgetMs / 1000)} s budget)`
+            : ''),
       );
-      console.log(`        rounds ms  sdk ${sdk.map((x) => x.ms.toFixed(0)).join(', ')}  flow ${fl.map((x) => x.ms.toFixed(0)).join(', ')}`);
+      console.log(
+        `        rounds ms  sdk ${sdk.map((x) => x.ms.toFixed(0)).join(', ')}  flow ${fl.map((x) => x.ms.toFixed(0)).join(', ')}`,
+      );
       const cpu = (runs: ArmRun[], k: 'cpuMs' | 'serverCpuMs') => {
         const xs = runs.map((x) => x[k]).filter((v): v is number => v !== undefined);
         return xs.length === runs.length ? median(xs) : undefined;
@@ -277,7 +309,10 @@ export async function main({
               : ''),
         );
       }
-      for (const [arm, errs] of [['sdk', row.sdkErrors], ['flow', row.flowErrors]] as const) {
+      for (const [arm, errs] of [
+        ['sdk', row.sdkErrors],
+        ['flow', row.flowErrors],
+      ] as const) {
         for (const [msg, count] of Object.entries(errs)) console.log(`        ${arm} error ×${count}: ${msg}`);
       }
     }

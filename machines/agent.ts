@@ -1,5 +1,12 @@
 import { assign, enqueueActions, fromCallback, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
-import { decideInput, timeoutAnswer, type InputAnswer, type InputPolicy, type InputRecord, type InputRequest } from './input-policy.js';
+import {
+  decideInput,
+  timeoutAnswer,
+  type InputAnswer,
+  type InputPolicy,
+  type InputRecord,
+  type InputRequest,
+} from './input-policy.js';
 
 /**
  * The agent actor: one OpenCode session driven through
@@ -52,7 +59,8 @@ export interface AgentAttempt {
   errorKind?: AgentErrorKind;
 }
 
-export type AgentErrorKind = 'rate_limit' | 'server' | 'timeout' | 'context_overflow' | 'auth' | 'aborted' | 'budget' | 'input' | 'other';
+export type AgentErrorKind =
+  'rate_limit' | 'server' | 'timeout' | 'context_overflow' | 'auth' | 'aborted' | 'budget' | 'input' | 'other';
 
 /** What the final read of a prompt gives back (see `OpencodeClient.readOutcome`). */
 export interface AgentOutcome {
@@ -220,22 +228,34 @@ export const agentMachine = setup({
       notProvided('createSession'),
     ),
     /** Sends the prompt; may answer with the model actually used (a router re-pick). */
-    sendPrompt: fromPromise<{ model?: string } | void, { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }>(
-      notProvided('sendPrompt'),
-    ),
+    sendPrompt: fromPromise<
+      { model?: string } | void,
+      { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }
+    >(notProvided('sendPrompt')),
     watchSession: fromCallback<AgentEvent, WatchInput>(notProvided('watchSession')),
     abortSession: fromPromise<{ sessionCost: number; lastUserMessageID?: string }, { sessionID: string }>(
       notProvided('abortSession'),
     ),
     chooseFallback: fromPromise<
       string | null,
-      { agent: string; role?: string; flowId?: string; task?: AgentTask; failed: string; errorKind: AgentErrorKind; attempts: AgentAttempt[]; chain: string[] }
+      {
+        agent: string;
+        role?: string;
+        flowId?: string;
+        task?: AgentTask;
+        failed: string;
+        errorKind: AgentErrorKind;
+        attempts: AgentAttempt[];
+        chain: string[];
+      }
     >(async ({ input }) => {
       // Default policy: the next model of the agent's own chain not yet tried.
       const tried = new Set(input.attempts.map((a) => a.model));
       return input.chain.find((m) => !tried.has(m)) ?? null;
     }),
-    cleanupSession: fromPromise<void, { sessionID?: string; keep: boolean; busy: boolean }>(notProvided('cleanupSession')),
+    cleanupSession: fromPromise<void, { sessionID?: string; keep: boolean; busy: boolean }>(
+      notProvided('cleanupSession'),
+    ),
     /** Send an answer to a permission request or question. */
     replyInput: fromPromise<void, { request: InputRequest; answer: InputAnswer }>(notProvided('replyInput')),
   },
@@ -248,17 +268,23 @@ export const agentMachine = setup({
     outcomeFailed: ({ event }) => event.type === 'oc.outcome' && event.outcome.error !== undefined,
     outcomeAborted: ({ event }) => event.type === 'oc.outcome' && event.outcome.error?.kind === 'aborted',
     tooManyRetries: ({ context, event }) => event.type === 'oc.retry' && event.attempt > context.maxProviderRetries,
-    policyAsks: ({ context }) => context.inputQueue[0] !== undefined && decideInput(context.inputQueue[0], context.spec.inputPolicy) === 'ask',
+    policyAsks: ({ context }) =>
+      context.inputQueue[0] !== undefined && decideInput(context.inputQueue[0], context.spec.inputPolicy) === 'ask',
     replyMatches: ({ context, event }) => event.type === 'INPUT_REPLY' && event.requestId === context.inputQueue[0]?.id,
     moreInput: ({ context }) => context.inputQueue.length > 0,
     timeoutFails: ({ context }) => context.spec.inputPolicy?.onInputTimeout === 'fail',
   },
   actions: {
     promptTimedOut: assign({
-      pendingError: ({ context }) => ({ message: `no answer within ${context.promptTimeoutMs ?? DEFAULT_PROMPT_TIMEOUT_MS} ms`, kind: 'timeout' as const }),
+      pendingError: ({ context }) => ({
+        message: `no answer within ${context.promptTimeoutMs ?? DEFAULT_PROMPT_TIMEOUT_MS} ms`,
+        kind: 'timeout' as const,
+      }),
     }),
     takeTask: assign(({ event }) =>
-      event.type === 'PROMPT' ? { task: event.task, attempts: [], pendingError: undefined, result: undefined, inputs: [], inputQueue: [] } : {},
+      event.type === 'PROMPT'
+        ? { task: event.task, attempts: [], pendingError: undefined, result: undefined, inputs: [], inputQueue: [] }
+        : {},
     ),
     takeOutcome: assign(({ context, event }) => {
       if (event.type !== 'oc.outcome') return {};
@@ -281,7 +307,11 @@ export const agentMachine = setup({
         ? {
             attempts: [
               ...context.attempts,
-              { model: context.model, error: `interrupted: re-prompted after resume (${event.reason === 'aborted' ? 'its answer was aborted' : 'the session was idle with no answer'})`, errorKind: 'aborted' as const },
+              {
+                model: context.model,
+                error: `interrupted: re-prompted after resume (${event.reason === 'aborted' ? 'its answer was aborted' : 'the session was idle with no answer'})`,
+                errorKind: 'aborted' as const,
+              },
             ],
             lastUserMessageID: event.userMessageID ?? context.lastUserMessageID,
             sessionCost: Math.max(context.sessionCost, event.sessionCost),
@@ -331,13 +361,23 @@ export const agentMachine = setup({
       always: { guard: ({ context }) => context.sessionID !== undefined, target: 'ready' },
       invoke: {
         src: 'createSession',
-        input: ({ context }) => ({ spec: context.spec, parentSessionID: context.parentSessionID, flowId: context.flowId }),
+        input: ({ context }) => ({
+          spec: context.spec,
+          parentSessionID: context.parentSessionID,
+          flowId: context.flowId,
+        }),
         onDone: { target: 'ready', actions: assign({ sessionID: ({ event }) => event.output.id }) },
         onError: {
           target: 'failed',
           actions: assign({
-            attempts: ({ context, event }) => [...context.attempts, { model: context.model, error: errorText(event.error), errorKind: 'other' as const }],
-            pendingError: ({ event }) => ({ message: `could not create session: ${errorText(event.error)}`, kind: 'other' as const }),
+            attempts: ({ context, event }) => [
+              ...context.attempts,
+              { model: context.model, error: errorText(event.error), errorKind: 'other' as const },
+            ],
+            pendingError: ({ event }) => ({
+              message: `could not create session: ${errorText(event.error)}`,
+              kind: 'other' as const,
+            }),
           }),
         },
       },
@@ -365,13 +405,21 @@ export const agentMachine = setup({
         // cost so far still counts, so abort first and report it, then clean up.
         STOP: '#agent.halting',
         // OpenCode paused the session for a person: answer by policy, or wait for one.
-        'oc.input': { target: '.awaitingInput', actions: assign({ inputQueue: ({ context, event }) => [...context.inputQueue, event.request] }) },
+        'oc.input': {
+          target: '.awaitingInput',
+          actions: assign({ inputQueue: ({ context, event }) => [...context.inputQueue, event.request] }),
+        },
         'oc.delta': {
           actions: [
             assign({ streamed: ({ context, event }) => context.streamed + event.text }),
             {
               type: 'notify',
-              params: ({ context, event }) => ({ type: 'agent.delta', agent: context.spec.name, sessionID: context.sessionID!, text: event.text }),
+              params: ({ context, event }) => ({
+                type: 'agent.delta',
+                agent: context.spec.name,
+                sessionID: context.sessionID!,
+                text: event.text,
+              }),
             },
           ],
         },
@@ -409,7 +457,10 @@ export const agentMachine = setup({
                 const e = event.type === 'oc.outcome' ? event.outcome.error : undefined;
                 const message = e && e.name !== 'MessageAbortedError' && e.message ? e.message : 'aborted';
                 return {
-                  attempts: [...context.attempts, { model: context.model, error: message, errorKind: 'aborted' as const }],
+                  attempts: [
+                    ...context.attempts,
+                    { model: context.model, error: message, errorKind: 'aborted' as const },
+                  ],
                   pendingError: { message, kind: 'aborted' as const },
                 };
               }),
@@ -432,7 +483,12 @@ export const agentMachine = setup({
           entry: { type: 'notify', params: ({ context }) => stateNote(context, 'prompting') },
           invoke: {
             src: 'sendPrompt',
-            input: ({ context }) => ({ sessionID: context.sessionID!, spec: context.spec, task: context.task!, model: context.model }),
+            input: ({ context }) => ({
+              sessionID: context.sessionID!,
+              spec: context.spec,
+              task: context.task!,
+              model: context.model,
+            }),
             onDone: {
               target: 'streaming',
               actions: assign({ model: ({ context, event }) => (event.output && event.output.model) || context.model }),
@@ -443,13 +499,18 @@ export const agentMachine = setup({
                 guard: ({ event }) => (event.error as { code?: string } | undefined)?.code === 'budget_exceeded',
                 target: '#agent.failed',
                 actions: assign({
-                  attempts: ({ context, event }) => [...context.attempts, { model: context.model, error: errorText(event.error), errorKind: 'budget' as const }],
+                  attempts: ({ context, event }) => [
+                    ...context.attempts,
+                    { model: context.model, error: errorText(event.error), errorKind: 'budget' as const },
+                  ],
                   pendingError: ({ event }) => ({ message: errorText(event.error), kind: 'budget' as const }),
                 }),
               },
               {
                 target: '#agent.fallback',
-                actions: assign({ pendingError: ({ event }) => ({ message: errorText(event.error), kind: 'other' as const }) }),
+                actions: assign({
+                  pendingError: ({ event }) => ({ message: errorText(event.error), kind: 'other' as const }),
+                }),
               },
             ],
           },
@@ -474,17 +535,31 @@ export const agentMachine = setup({
                 { guard: 'policyAsks', target: 'asking' },
                 {
                   target: 'replying',
-                  actions: assign({ pendingAnswer: ({ context }) => ({ answer: decideInput(context.inputQueue[0]!, context.spec.inputPolicy) as InputAnswer, by: 'policy' as const }) }),
+                  actions: assign({
+                    pendingAnswer: ({ context }) => ({
+                      answer: decideInput(context.inputQueue[0]!, context.spec.inputPolicy) as InputAnswer,
+                      by: 'policy' as const,
+                    }),
+                  }),
                 },
               ],
             },
             asking: {
               entry: {
                 type: 'notify',
-                params: ({ context }) => ({ type: 'agent.input_required', agent: context.spec.name, sessionID: context.sessionID!, request: context.inputQueue[0]! }),
+                params: ({ context }) => ({
+                  type: 'agent.input_required',
+                  agent: context.spec.name,
+                  sessionID: context.sessionID!,
+                  request: context.inputQueue[0]!,
+                }),
               },
               on: {
-                INPUT_REPLY: { guard: 'replyMatches', target: 'replying', actions: assign({ pendingAnswer: ({ event }) => ({ answer: event.answer, by: 'user' as const }) }) },
+                INPUT_REPLY: {
+                  guard: 'replyMatches',
+                  target: 'replying',
+                  actions: assign({ pendingAnswer: ({ event }) => ({ answer: event.answer, by: 'user' as const }) }),
+                },
               },
               after: {
                 inputTimeout: [
@@ -494,13 +569,36 @@ export const agentMachine = setup({
                     actions: assign({
                       attempts: ({ context }) => [
                         ...context.attempts,
-                        { model: context.model, error: `nobody answered ${context.inputQueue[0]!.kind} request ${context.inputQueue[0]!.id} in time`, errorKind: 'input' as const },
+                        {
+                          model: context.model,
+                          error: `nobody answered ${context.inputQueue[0]!.kind} request ${context.inputQueue[0]!.id} in time`,
+                          errorKind: 'input' as const,
+                        },
                       ],
-                      inputs: ({ context }) => [...context.inputs, { request: context.inputQueue[0]!, answer: timeoutAnswer(context.inputQueue[0]!), by: 'timeout' as const, at: Date.now() }],
-                      pendingError: ({ context }) => ({ message: `nobody answered ${context.inputQueue[0]!.kind} request ${context.inputQueue[0]!.id} in time`, kind: 'input' as const }),
+                      inputs: ({ context }) => [
+                        ...context.inputs,
+                        {
+                          request: context.inputQueue[0]!,
+                          answer: timeoutAnswer(context.inputQueue[0]!),
+                          by: 'timeout' as const,
+                          at: Date.now(),
+                        },
+                      ],
+                      pendingError: ({ context }) => ({
+                        message: `nobody answered ${context.inputQueue[0]!.kind} request ${context.inputQueue[0]!.id} in time`,
+                        kind: 'input' as const,
+                      }),
                     }),
                   },
-                  { target: 'replying', actions: assign({ pendingAnswer: ({ context }) => ({ answer: timeoutAnswer(context.inputQueue[0]!), by: 'timeout' as const }) }) },
+                  {
+                    target: 'replying',
+                    actions: assign({
+                      pendingAnswer: ({ context }) => ({
+                        answer: timeoutAnswer(context.inputQueue[0]!),
+                        by: 'timeout' as const,
+                      }),
+                    }),
+                  },
                 ],
               },
             },
@@ -516,10 +614,26 @@ export const agentMachine = setup({
             answered: {
               entry: [
                 assign(({ context }) => {
-                  const record: InputRecord = { request: context.inputQueue[0]!, answer: context.pendingAnswer!.answer, by: context.pendingAnswer!.by, at: Date.now() };
-                  return { inputs: [...context.inputs, record], inputQueue: context.inputQueue.slice(1), pendingAnswer: undefined };
+                  const record: InputRecord = {
+                    request: context.inputQueue[0]!,
+                    answer: context.pendingAnswer!.answer,
+                    by: context.pendingAnswer!.by,
+                    at: Date.now(),
+                  };
+                  return {
+                    inputs: [...context.inputs, record],
+                    inputQueue: context.inputQueue.slice(1),
+                    pendingAnswer: undefined,
+                  };
                 }),
-                { type: 'notify', params: ({ context }) => ({ type: 'agent.input_answered', agent: context.spec.name, record: context.inputs[context.inputs.length - 1]! }) },
+                {
+                  type: 'notify',
+                  params: ({ context }) => ({
+                    type: 'agent.input_answered',
+                    agent: context.spec.name,
+                    record: context.inputs[context.inputs.length - 1]!,
+                  }),
+                },
               ],
               always: [{ guard: 'moreInput', target: 'deciding' }, { target: '#agent.working.streaming' }],
             },
@@ -532,7 +646,11 @@ export const agentMachine = setup({
         assign({
           attempts: ({ context }) => [
             ...context.attempts,
-            { model: context.model, error: context.pendingError?.message ?? 'unknown error', errorKind: context.pendingError?.kind ?? 'other' },
+            {
+              model: context.model,
+              error: context.pendingError?.message ?? 'unknown error',
+              errorKind: context.pendingError?.kind ?? 'other',
+            },
           ],
         }),
         { type: 'notify', params: ({ context }) => stateNote(context, 'fallback') },
@@ -571,7 +689,16 @@ export const agentMachine = setup({
                 guard: ({ event }) => typeof event.output === 'string' && event.output.length > 0,
                 target: '#agent.working',
                 actions: [
-                  { type: 'notify', params: ({ context, event }) => ({ type: 'agent.fallback', agent: context.spec.name, from: context.model, to: event.output!, reason: context.pendingError?.message ?? '' }) },
+                  {
+                    type: 'notify',
+                    params: ({ context, event }) => ({
+                      type: 'agent.fallback',
+                      agent: context.spec.name,
+                      from: context.model,
+                      to: event.output!,
+                      reason: context.pendingError?.message ?? '',
+                    }),
+                  },
                   assign({ model: ({ event }) => event.output!, pendingError: undefined }),
                 ],
               },
@@ -586,10 +713,21 @@ export const agentMachine = setup({
       entry: [
         assign(({ context }) => {
           const result = makeResult(context, 'done');
-          return { result, results: [...context.results, result], task: undefined, attempts: [], busy: false, inputs: [], inputQueue: [] };
+          return {
+            result,
+            results: [...context.results, result],
+            task: undefined,
+            attempts: [],
+            busy: false,
+            inputs: [],
+            inputQueue: [],
+          };
         }),
         { type: 'notify', params: ({ context }) => stateNote(context, 'done') },
-        { type: 'notify', params: ({ context }) => ({ type: 'agent.done', agent: context.spec.name, result: context.result! }) },
+        {
+          type: 'notify',
+          params: ({ context }) => ({ type: 'agent.done', agent: context.spec.name, result: context.result! }),
+        },
       ],
       on: { PROMPT: { target: 'working', actions: 'takeTask' } },
     },
@@ -597,15 +735,30 @@ export const agentMachine = setup({
       entry: [
         assign(({ context }) => {
           const result = makeResult(context, 'failed');
-          return { result, results: [...context.results, result], task: undefined, attempts: [], busy: false, inputs: [], inputQueue: [] };
+          return {
+            result,
+            results: [...context.results, result],
+            task: undefined,
+            attempts: [],
+            busy: false,
+            inputs: [],
+            inputQueue: [],
+          };
         }),
         { type: 'notify', params: ({ context }) => stateNote(context, 'failed') },
         {
           type: 'notify',
-          params: ({ context }) => ({ type: 'agent.failed', agent: context.spec.name, result: context.result!, error: context.result!.error ?? 'failed' }),
+          params: ({ context }) => ({
+            type: 'agent.failed',
+            agent: context.spec.name,
+            result: context.result!,
+            error: context.result!.error ?? 'failed',
+          }),
         },
       ],
-      on: { PROMPT: { guard: ({ context }) => context.sessionID !== undefined, target: 'working', actions: 'takeTask' } },
+      on: {
+        PROMPT: { guard: ({ context }) => context.sessionID !== undefined, target: 'working', actions: 'takeTask' },
+      },
     },
     halting: {
       on: { STOP: {} },
@@ -614,7 +767,12 @@ export const agentMachine = setup({
         input: ({ context }) => ({ sessionID: context.sessionID! }),
         // Still `busy` for cleanup, which aborts again: a prompt whose request was still on
         // its way when STOP came may only start now.
-        onDone: { target: 'halted', actions: assign({ sessionCost: ({ context, event }) => Math.max(context.sessionCost, event.output.sessionCost) }) },
+        onDone: {
+          target: 'halted',
+          actions: assign({
+            sessionCost: ({ context, event }) => Math.max(context.sessionCost, event.output.sessionCost),
+          }),
+        },
         onError: 'halted',
       },
     },
@@ -622,13 +780,24 @@ export const agentMachine = setup({
     halted: {
       entry: [
         assign(({ context }) => {
-          const attempts = [...context.attempts, { model: context.model, error: 'stopped while prompting', errorKind: 'aborted' as const }];
-          const result = makeResult({ ...context, attempts, pendingError: { message: 'stopped while prompting', kind: 'aborted' } }, 'failed');
+          const attempts = [
+            ...context.attempts,
+            { model: context.model, error: 'stopped while prompting', errorKind: 'aborted' as const },
+          ];
+          const result = makeResult(
+            { ...context, attempts, pendingError: { message: 'stopped while prompting', kind: 'aborted' } },
+            'failed',
+          );
           return { result, results: [...context.results, result], attempts: [], inputQueue: [] };
         }),
         {
           type: 'notify',
-          params: ({ context }) => ({ type: 'agent.failed', agent: context.spec.name, result: context.result!, error: context.result!.error ?? 'stopped' }),
+          params: ({ context }) => ({
+            type: 'agent.failed',
+            agent: context.spec.name,
+            result: context.result!,
+            error: context.result!.error ?? 'stopped',
+          }),
         },
       ],
       always: 'cleanup',
@@ -700,7 +869,10 @@ export function withPromptTimeout<M extends typeof agentMachine>(machine: M, ms:
     delays: { promptTimeout: ({ context }) => context.promptTimeoutMs ?? ms },
     actions: {
       promptTimedOut: assign({
-        pendingError: ({ context }) => ({ message: `no answer within ${context.promptTimeoutMs ?? ms} ms`, kind: 'timeout' as const }),
+        pendingError: ({ context }) => ({
+          message: `no answer within ${context.promptTimeoutMs ?? ms} ms`,
+          kind: 'timeout' as const,
+        }),
       }),
     },
   }) as M;

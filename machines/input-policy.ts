@@ -20,11 +20,17 @@ export type InputRequest =
       kind: 'question';
       id: string;
       sessionID: string;
-      questions: Array<{ question: string; header?: string; options: Array<{ label: string; description?: string }>; multiple?: boolean }>;
+      questions: Array<{
+        question: string;
+        header?: string;
+        options: Array<{ label: string; description?: string }>;
+        multiple?: boolean;
+      }>;
     };
 
 /** The answer given. Permissions: once/always/reject. Questions: one answer list per question, or reject. */
-export type InputAnswer = { reply: 'once' | 'always' | 'reject'; message?: string } | { answers: string[][] } | { reply: 'reject' };
+export type InputAnswer =
+  { reply: 'once' | 'always' | 'reject'; message?: string } | { answers: string[][] } | { reply: 'reject' };
 
 export interface PermissionRule {
   /** Permission type (`bash`, `edit`, ...) or `*`. */
@@ -58,7 +64,12 @@ export const DEFAULT_INPUT_POLICY: Required<InputPolicy> = {
 };
 
 function globToRegExp(glob: string): RegExp {
-  const re = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*/g, '\u0000').replace(/\*/g, '.*').replace(/\u0000/g, '.*').replace(/\?/g, '.');
+  const re = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*\*/g, '\u0000')
+    .replace(/\*/g, '.*')
+    .replace(/\u0000/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${re}$`, 's');
 }
 
@@ -75,7 +86,8 @@ export function decideInput(request: InputRequest, policy: InputPolicy = {}): 'a
   const onPermission = p.onPermission;
   if (onPermission === 'ask') return 'ask';
   if (onPermission === 'allow') return { reply: 'once' };
-  if (onPermission === 'reject') return { reply: 'reject', message: `opencode-flow: ${request.permission} was not allowed by the flow's policy` };
+  if (onPermission === 'reject')
+    return { reply: 'reject', message: `opencode-flow: ${request.permission} was not allowed by the flow's policy` };
   // Each subject (a command of a compound `a && b`, a path) gets the action of the first
   // rule that matches it (none: reject). The request is allowed only if every subject is;
   // any rejected subject rejects it, so `rm -rf x && echo ok` cannot slip past a rule
@@ -84,7 +96,8 @@ export function decideInput(request: InputRequest, policy: InputPolicy = {}): 'a
   let ask = false;
   for (const subject of subjects) {
     const rule = onPermission.find(
-      (r) => (r.permission === '*' || r.permission === request.permission) && globToRegExp(r.pattern ?? '*').test(subject),
+      (r) =>
+        (r.permission === '*' || r.permission === request.permission) && globToRegExp(r.pattern ?? '*').test(subject),
     );
     if (!rule || rule.action === 'reject') {
       return {
@@ -101,7 +114,9 @@ export function decideInput(request: InputRequest, policy: InputPolicy = {}): 'a
 
 /** The answer used when nobody replied in time. */
 export function timeoutAnswer(request: InputRequest): InputAnswer {
-  return request.kind === 'question' ? { reply: 'reject' } : { reply: 'reject', message: 'opencode-flow: nobody answered in time' };
+  return request.kind === 'question'
+    ? { reply: 'reject' }
+    : { reply: 'reject', message: 'opencode-flow: nobody answered in time' };
 }
 
 /** One request and what was answered, as kept in results and snapshots. */

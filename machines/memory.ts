@@ -114,7 +114,8 @@ export interface MemoryMachineInput {
 }
 
 /** An operation that goes to the backend. */
-type BackendRequest = MemoryGetEvent | MemorySetEvent | MemoryDeleteEvent | MemoryListEvent | MemoryCasEvent | MemoryIncrEvent;
+type BackendRequest =
+  MemoryGetEvent | MemorySetEvent | MemoryDeleteEvent | MemoryListEvent | MemoryCasEvent | MemoryIncrEvent;
 
 interface Watcher {
   id: string;
@@ -166,7 +167,10 @@ export interface MemoryOpOutput {
  * });
  * ```
  */
-export async function runMemoryOp(backend: MemoryBackend, { namespace, request }: MemoryOpInput): Promise<MemoryOpOutput> {
+export async function runMemoryOp(
+  backend: MemoryBackend,
+  { namespace, request }: MemoryOpInput,
+): Promise<MemoryOpOutput> {
   const by = request.by ?? 'flow';
   const ttl = 'ttlMs' in request && request.ttlMs !== undefined ? { ttlMs: request.ttlMs } : undefined;
   switch (request.type) {
@@ -291,7 +295,12 @@ export const memoryMachine = setup({
           compileWatchPattern(request.pattern);
           if (!request.replyTo) throw new FlowError(FlowErrorCode.Memory, 'memory.watch needs replyTo');
           const id = request.watchId ?? `watch-${context.watchCount + 1}`;
-          const watcher: Watcher = { id, namespace: namespaceOf(context, request), pattern: request.pattern, ref: request.replyTo };
+          const watcher: Watcher = {
+            id,
+            namespace: namespaceOf(context, request),
+            pattern: request.pattern,
+            ref: request.replyTo,
+          };
           enqueue.assign({
             watchers: [...context.watchers.filter((w) => w.id !== id), watcher],
             watchCount: context.watchCount + 1,
@@ -354,7 +363,12 @@ export const memoryMachine = setup({
           target: 'idle',
           actions: enqueueActions(({ context, event, enqueue }) => {
             const request = context.current!;
-            const reply: MemoryResultEvent = { type: 'memory.result', requestId: request.requestId, ok: true, value: event.output.value };
+            const reply: MemoryResultEvent = {
+              type: 'memory.result',
+              requestId: request.requestId,
+              ok: true,
+              value: event.output.value,
+            };
             enqueue.assign({ current: null });
             if (request.replyTo) enqueue.sendTo(request.replyTo, reply);
             enqueue.emit(reply);
@@ -363,10 +377,13 @@ export const memoryMachine = setup({
             const changed: MemoryChangedEvent = { type: 'memory.changed', ...change };
             // A watcher that stopped is dropped; so is one whose ref did not survive a snapshot
             // restore (XState revives only an actor's own children).
-            const live = context.watchers.filter((w) => typeof w.ref?.getSnapshot === 'function' && w.ref.getSnapshot().status === 'active');
+            const live = context.watchers.filter(
+              (w) => typeof w.ref?.getSnapshot === 'function' && w.ref.getSnapshot().status === 'active',
+            );
             if (live.length !== context.watchers.length) enqueue.assign({ watchers: live });
             for (const w of live) {
-              if (w.namespace === change.namespace && compileWatchPattern(w.pattern)(change.key)) enqueue.sendTo(w.ref, changed);
+              if (w.namespace === change.namespace && compileWatchPattern(w.pattern)(change.key))
+                enqueue.sendTo(w.ref, changed);
             }
             enqueue.emit(changed);
           }),
@@ -459,7 +476,8 @@ export function createMemoryClient(actor: MemoryActorRef, options: MemoryClientO
     const requestId = idPrefix + ++seq;
     return new Promise<T>((resolve, reject) => {
       pending.set(requestId, { resolve: resolve as (v: MemoryResultValue) => void, reject });
-      const namespace = options.namespace && !event.shared && !('namespace' in event) ? { namespace: options.namespace } : {};
+      const namespace =
+        options.namespace && !event.shared && !('namespace' in event) ? { namespace: options.namespace } : {};
       actor.send({ ...event, requestId, by: event.by ?? options.by, ...namespace } as BackendRequest);
     });
   };

@@ -29,7 +29,11 @@ export type Plan = z.output<typeof PlanSchema>;
 export type Subtask = Plan['subtasks'][number];
 
 /** The instruction the planner receives (the answer format is part of it). */
-export function planPrompt(task: string, workers: Array<{ name: string; role?: string }>, { canDecompose = false }: { canDecompose?: boolean } = {}): string {
+export function planPrompt(
+  task: string,
+  workers: Array<{ name: string; role?: string }>,
+  { canDecompose = false }: { canDecompose?: boolean } = {},
+): string {
   const list = workers.map((w) => `- ${w.name}${w.role && w.role !== w.name ? ` (${w.role})` : ''}`).join('\n');
   return [
     task,
@@ -42,7 +46,9 @@ export function planPrompt(task: string, workers: Array<{ name: string; role?: s
     '{"subtasks":[{"id":"s1","title":"short title","description":"what to do and what to deliver","agent":"<one of the agents above>","dependsOn":["<ids that must finish first>"]}]}',
     'Rules: unique ids; dependsOn names only other subtasks of this plan; no cycles; subtasks without dependencies run in parallel; 1 to 50 subtasks.',
     ...(canDecompose
-      ? ['A subtask too big for one agent may add "decompose": true: it is then planned again into smaller subtasks for the same agents ("agent" must still name one of them).']
+      ? [
+          'A subtask too big for one agent may add "decompose": true: it is then planned again into smaller subtasks for the same agents ("agent" must still name one of them).',
+        ]
       : []),
   ].join('\n');
 }
@@ -77,14 +83,18 @@ export function parsePlan(answer: unknown, agents: string[]): { ok: true; plan: 
   }
   const parsed = PlanSchema.safeParse(raw);
   if (!parsed.success) {
-    return { ok: false, error: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') };
+    return {
+      ok: false,
+      error: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '),
+    };
   }
   const plan = parsed.data;
   const ids = new Set<string>();
   for (const s of plan.subtasks) {
     if (ids.has(s.id)) return { ok: false, error: `subtask id "${s.id}" is used twice` };
     ids.add(s.id);
-    if (!agents.includes(s.agent)) return { ok: false, error: `subtask "${s.id}": agent "${s.agent}" is not one of ${agents.join(', ')}` };
+    if (!agents.includes(s.agent))
+      return { ok: false, error: `subtask "${s.id}": agent "${s.agent}" is not one of ${agents.join(', ')}` };
   }
   for (const s of plan.subtasks) {
     for (const d of s.dependsOn) {

@@ -5,7 +5,9 @@ import type { SupervisorContext } from './supervisor-types.js';
 
 /** The task text an agent receives: in sequential mode, prefixed with the earlier outputs. */
 export function taskFor(
-  context: Pick<SupervisorContext, 'mode' | 'task' | 'agents' | 'results'> & { triggeredBy?: SupervisorContext['triggeredBy'] },
+  context: Pick<SupervisorContext, 'mode' | 'task' | 'agents' | 'results'> & {
+    triggeredBy?: SupervisorContext['triggeredBy'];
+  },
   name: string,
 ): AgentTask {
   const sub = (context as Partial<SupervisorContext>).subtaskText?.[name];

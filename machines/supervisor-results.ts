@@ -12,7 +12,8 @@ export function childName(id: string): string {
 export function prefixed(event: AgentNotification, prefix: string): AgentNotification {
   if (!prefix) return event;
   const agent = `${prefix}${event.agent}`;
-  if (event.type === 'agent.done' || event.type === 'agent.failed') return { ...event, agent, result: { ...event.result, agent: `${prefix}${event.result.agent}` } };
+  if (event.type === 'agent.done' || event.type === 'agent.failed')
+    return { ...event, agent, result: { ...event.result, agent: `${prefix}${event.result.agent}` } };
   return { ...event, agent } as AgentNotification;
 }
 
@@ -38,7 +39,10 @@ export function subflowResult(name: string, out: SupervisorOutput): AgentResult 
 }
 
 /** The finished sub-supervisor a done event is about, if it is one. */
-export function doneSubflow(context: SupervisorContext, event: SupervisorEvent): { name: string; out: SupervisorOutput } | undefined {
+export function doneSubflow(
+  context: SupervisorContext,
+  event: SupervisorEvent,
+): { name: string; out: SupervisorOutput } | undefined {
   if (!event.type.startsWith('xstate.done.actor.')) return undefined;
   const id = event.type.slice('xstate.done.actor.'.length);
   const name = id.startsWith('subflow:') ? id.slice(8) : undefined;
@@ -53,5 +57,18 @@ export function workerNames(context: Pick<SupervisorContext, 'agents'>): string[
 
 export function skippedResult(name: string, error: string): AgentResult {
   const now = Date.now();
-  return { agent: name, taskId: name, sessionID: '', model: '', status: 'failed', output: '', cost: 0, tokens: { input: 0, output: 0 }, attempts: [], error, startedAt: now, finishedAt: now };
+  return {
+    agent: name,
+    taskId: name,
+    sessionID: '',
+    model: '',
+    status: 'failed',
+    output: '',
+    cost: 0,
+    tokens: { input: 0, output: 0 },
+    attempts: [],
+    error,
+    startedAt: now,
+    finishedAt: now,
+  };
 }

@@ -61,8 +61,19 @@ export const PLANNER = 'planner';
 /** Key of the planner's aggregation result. */
 export const AGGREGATE = 'planner#aggregate';
 
-export interface SupervisorContext
-  extends Required<Omit<SupervisorInput, 'timeoutMs' | 'parentSessionID' | 'maxProviderRetries' | 'maxCost' | 'waitFor' | 'planner' | 'aggregate' | 'maxPlanAttempts'>> {
+export interface SupervisorContext extends Required<
+  Omit<
+    SupervisorInput,
+    | 'timeoutMs'
+    | 'parentSessionID'
+    | 'maxProviderRetries'
+    | 'maxCost'
+    | 'waitFor'
+    | 'planner'
+    | 'aggregate'
+    | 'maxPlanAttempts'
+  >
+> {
   /** Hierarchical: the agents plans assign subtasks to (the flow's agents, before planning). */
   workers: AgentSpec[];
   /** Subtasks run by sub-supervisors: name → their results once done (names prefixed). */

@@ -63,7 +63,8 @@ export const supervisorMachine = setup({
   guards: {
     allFinished: ({ context }) => context.queue.length === 0 && context.running.length === 0,
     isHierarchical: ({ context }) => context.mode === 'hierarchical',
-    aggregateByAgent: ({ context }) => context.mode === 'hierarchical' && context.aggregate === 'agent' && Object.keys(context.deps).length > 0,
+    aggregateByAgent: ({ context }) =>
+      context.mode === 'hierarchical' && context.aggregate === 'agent' && Object.keys(context.deps).length > 0,
     validPlan: ({ context, event }) =>
       event.type === 'agent.done' && parsePlan(event.result.structured ?? event.result.output, workerNames(context)).ok,
     canAskAgain: ({ context }) => context.planAttempts < context.maxPlanAttempts,
@@ -157,7 +158,10 @@ export const supervisorMachine = setup({
           keepSessions: context.keepSessions,
           promptTimeoutMs: context.promptTimeoutMs,
           maxProviderRetries: context.maxProviderRetries,
-          task: { id: 'plan', text: planPrompt(context.task, context.agents, { canDecompose: context.depth < context.maxDepth }) },
+          task: {
+            id: 'plan',
+            text: planPrompt(context.task, context.agents, { canDecompose: context.depth < context.maxDepth }),
+          },
         },
       });
       enqueue.assign({ live: [...context.live, PLANNER], planAttempts: 1 });
@@ -168,7 +172,10 @@ export const supervisorMachine = setup({
       const why = check.ok ? '' : check.error;
       enqueue.sendTo(agentActorId(PLANNER), {
         type: 'PROMPT',
-        task: { id: `plan-${context.planAttempts + 1}`, text: `Your plan could not be used: ${why}\n\nAnswer again with only the JSON object, following the rules.` },
+        task: {
+          id: `plan-${context.planAttempts + 1}`,
+          text: `Your plan could not be used: ${why}\n\nAnswer again with only the JSON object, following the rules.`,
+        },
       });
       // The rejected answer cost money too: it is counted now and folded into the planner's result.
       enqueue.assign({
@@ -213,7 +220,10 @@ export const supervisorMachine = setup({
         queue: agents.map((a) => a.name),
         // Subtasks run as child sessions of the planner's session.
         parentSessionID: event.result.sessionID || context.parentSessionID,
-        results: { ...context.results, [PLANNER]: { ...event.result, cost: event.result.cost + (context.retryCost[PLANNER] ?? 0) } },
+        results: {
+          ...context.results,
+          [PLANNER]: { ...event.result, cost: event.result.cost + (context.retryCost[PLANNER] ?? 0) },
+        },
         spent: context.spent + event.result.cost,
       };
     }),
@@ -264,7 +274,10 @@ export const supervisorMachine = setup({
       const retries = context.retried[event.agent] ?? 0;
       const earlier = context.retryCost[event.agent] ?? 0;
       // Earlier failed runs of this task (or rejected plans) cost money too: keep their cost in the result.
-      const result = retries > 0 || earlier > 0 ? { ...event.result, ...(retries > 0 ? { retries } : {}), cost: event.result.cost + earlier } : event.result;
+      const result =
+        retries > 0 || earlier > 0
+          ? { ...event.result, ...(retries > 0 ? { retries } : {}), cost: event.result.cost + earlier }
+          : event.result;
       return {
         results: { ...context.results, [event.agent]: result },
         running: context.running.filter((n) => n !== event.agent),
@@ -272,18 +285,25 @@ export const supervisorMachine = setup({
       };
     }),
     stopAgent: enqueueActions(({ enqueue, event }) => {
-      if (event.type === 'agent.done' || event.type === 'agent.failed') enqueue.sendTo(agentActorId(event.agent), { type: 'STOP' });
+      if (event.type === 'agent.done' || event.type === 'agent.failed')
+        enqueue.sendTo(agentActorId(event.agent), { type: 'STOP' });
     }),
     stopAll: enqueueActions(({ context, enqueue }) => {
       for (const name of context.live) {
-        if (name in context.subflows) enqueue.sendTo(subflowActorId(name), { type: 'CANCEL', reason: context.reason ?? context.status });
+        if (name in context.subflows)
+          enqueue.sendTo(subflowActorId(name), { type: 'CANCEL', reason: context.reason ?? context.status });
         else enqueue.sendTo(agentActorId(name), { type: 'STOP' });
       }
       enqueue.assign({ queue: [], running: [] });
     }),
     /** Agents' events go to the flow's listeners: emitted at the top, passed up from below. */
     forward: enqueueActions(({ context, enqueue, event }) => {
-      const e = event.type === 'subflow.event' ? event.event : event.type.startsWith('agent.') ? prefixed(event as AgentNotification, context.prefix) : undefined;
+      const e =
+        event.type === 'subflow.event'
+          ? event.event
+          : event.type.startsWith('agent.')
+            ? prefixed(event as AgentNotification, context.prefix)
+            : undefined;
       if (!e) return;
       if (context.depth > 1) enqueue.sendParent({ type: 'subflow.event', event: e });
       else enqueue.emit({ ...e, flowId: context.flowId });
@@ -386,7 +406,10 @@ export const supervisorMachine = setup({
       after: {
         flowTimeout: {
           target: 'stopping',
-          actions: assign({ status: 'failed', reason: ({ context }) => `flow timed out after ${context.timeoutMs} ms` }),
+          actions: assign({
+            status: 'failed',
+            reason: ({ context }) => `flow timed out after ${context.timeoutMs} ms`,
+          }),
         },
       },
       on: {
@@ -423,7 +446,11 @@ export const supervisorMachine = setup({
             ],
             'agent.failed': {
               target: '#supervisor.stopping',
-              actions: ['record', 'forward', assign({ status: 'failed', reason: ({ event }) => `the planner failed: ${event.error}` })],
+              actions: [
+                'record',
+                'forward',
+                assign({ status: 'failed', reason: ({ event }) => `the planner failed: ${event.error}` }),
+              ],
             },
           },
         },
@@ -431,27 +458,37 @@ export const supervisorMachine = setup({
           entry: 'askAggregate',
           on: {
             'agent.done': [
-              { target: '#supervisor.stopping', actions: ['takeAggregate', 'forward', assign({ status: 'completed' })] },
+              {
+                target: '#supervisor.stopping',
+                actions: ['takeAggregate', 'forward', assign({ status: 'completed' })],
+              },
             ],
             'agent.failed': {
               // The subtasks' work stands; the report says the summary is missing.
               target: '#supervisor.stopping',
-              actions: ['takeAggregate', 'forward', 'concatOutputsIfHierarchical', assign({ status: 'completed', reason: ({ event }) => `aggregation failed: ${event.error}` })],
+              actions: [
+                'takeAggregate',
+                'forward',
+                'concatOutputsIfHierarchical',
+                assign({ status: 'completed', reason: ({ event }) => `aggregation failed: ${event.error}` }),
+              ],
             },
           },
         },
         running: {
           entry: 'startAgents',
           on: {
-            'agent.done': [
-              { actions: ['record', 'forward', 'stopAgent', 'withDependencyOutputs', 'startAgents'] },
-            ],
+            'agent.done': [{ actions: ['record', 'forward', 'stopAgent', 'withDependencyOutputs', 'startAgents'] }],
             'agent.failed': [
               { guard: 'shouldRetry', actions: ['forward', 'retryAgent'] },
               {
                 guard: 'shouldFailFlow',
                 target: '#supervisor.stopping',
-                actions: ['record', 'forward', assign({ status: 'failed', reason: ({ event }) => `agent ${event.agent} failed: ${event.error}` })],
+                actions: [
+                  'record',
+                  'forward',
+                  assign({ status: 'failed', reason: ({ event }) => `agent ${event.agent} failed: ${event.error}` }),
+                ],
               },
               { actions: ['record', 'forward', 'stopAgent', 'startAgents'] },
             ],
@@ -460,37 +497,62 @@ export const supervisorMachine = setup({
               {
                 guard: 'subflowFailsFlow',
                 target: '#supervisor.stopping',
-                actions: ['markStopped', 'takeSubflow', assign({ status: 'failed', reason: ({ event }) => `sub-plan ${(event.type as string).slice('xstate.done.actor.subflow:'.length)} failed` })],
+                actions: [
+                  'markStopped',
+                  'takeSubflow',
+                  assign({
+                    status: 'failed',
+                    reason: ({ event }) =>
+                      `sub-plan ${(event.type as string).slice('xstate.done.actor.subflow:'.length)} failed`,
+                  }),
+                ],
               },
-              { guard: 'isSubflowDone', actions: ['markStopped', 'takeSubflow', 'withDependencyOutputs', 'startAgents'] },
+              {
+                guard: 'isSubflowDone',
+                actions: ['markStopped', 'takeSubflow', 'withDependencyOutputs', 'startAgents'],
+              },
               { actions: 'markStopped' },
             ],
           },
           always: [
             {
-              guard: ({ context }) => context.queue.length === 0 && context.running.length === 0 && context.mode === 'hierarchical' && context.aggregate === 'agent',
+              guard: ({ context }) =>
+                context.queue.length === 0 &&
+                context.running.length === 0 &&
+                context.mode === 'hierarchical' &&
+                context.aggregate === 'agent',
               target: 'aggregating',
             },
             {
-            guard: 'allFinished',
-            target: '#supervisor.stopping',
-            actions: [{ type: 'concatOutputsIfHierarchical' }, assign({
-              status: ({ context }) => {
-                const rs = Object.values(context.results);
-                return rs.length > 0 && rs.every((r) => r.status === 'failed') ? 'failed' : 'completed';
-              },
-              reason: ({ context }) => {
-                const never = Object.entries(context.waiting);
-                return never.length ? `not started (memory key never written): ${never.map(([n, k]) => `${n} ← ${k}`).join(', ')}` : undefined;
-              },
-            })],
+              guard: 'allFinished',
+              target: '#supervisor.stopping',
+              actions: [
+                { type: 'concatOutputsIfHierarchical' },
+                assign({
+                  status: ({ context }) => {
+                    const rs = Object.values(context.results);
+                    return rs.length > 0 && rs.every((r) => r.status === 'failed') ? 'failed' : 'completed';
+                  },
+                  reason: ({ context }) => {
+                    const never = Object.entries(context.waiting);
+                    return never.length
+                      ? `not started (memory key never written): ${never.map(([n, k]) => `${n} ← ${k}`).join(', ')}`
+                      : undefined;
+                  },
+                }),
+              ],
             },
           ],
         },
       },
     },
     stopping: {
-      entry: ['stopAll', enqueueActions(({ context, enqueue }) => enqueue.emit({ type: 'flow.status', flowId: context.flowId, status: context.status, reason: context.reason }))],
+      entry: [
+        'stopAll',
+        enqueueActions(({ context, enqueue }) =>
+          enqueue.emit({ type: 'flow.status', flowId: context.flowId, status: context.status, reason: context.reason }),
+        ),
+      ],
       on: {
         'agent.done': { actions: ['record', 'forward'] },
         'agent.failed': { actions: ['record', 'forward'] },
@@ -518,13 +580,17 @@ export const supervisorMachine = setup({
       ? [
           context.results[PLANNER],
           // A sub-supervisor's subtask stands for all its agents' results (their cost with them).
-          ...context.agents.flatMap((a) => (context.subflows[a.name]?.length ? context.subflows[a.name]! : [context.results[a.name]])),
+          ...context.agents.flatMap((a) =>
+            context.subflows[a.name]?.length ? context.subflows[a.name]! : [context.results[a.name]],
+          ),
           context.results[AGGREGATE],
         ]
       : context.agents.map((a) => context.results[a.name])
     )
       .filter((r): r is AgentResult => r !== undefined)
-      .map((r) => (context.prefix && !r.agent.startsWith(context.prefix) ? { ...r, agent: `${context.prefix}${r.agent}` } : r)),
+      .map((r) =>
+        context.prefix && !r.agent.startsWith(context.prefix) ? { ...r, agent: `${context.prefix}${r.agent}` } : r,
+      ),
     ...(context.plan ? { plan: context.plan } : {}),
     ...(context.output !== undefined ? { output: context.output } : {}),
     reason: context.reason,

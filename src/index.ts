@@ -83,7 +83,14 @@ export {
 } from '../machines/flows/helpers.js';
 export { reviewLoopMachine, type ReviewLoopInput, type ReviewLoopOutput } from '../machines/flows/review-loop.js';
 export { planExecuteMachine, planExecuteInput, type PlanExecuteOptions } from '../machines/flows/plan-execute.js';
-export { decideInput, DEFAULT_INPUT_POLICY, type InputAnswer, type InputPolicy, type InputRecord, type InputRequest } from '../machines/input-policy.js';
+export {
+  decideInput,
+  DEFAULT_INPUT_POLICY,
+  type InputAnswer,
+  type InputPolicy,
+  type InputRecord,
+  type InputRequest,
+} from '../machines/input-policy.js';
 export { memoryMachine, createMemoryClient, type MemoryActorRef } from '../machines/memory.js';
 export { createMemoryBackend, parseMemoryUri, type MemoryConfig, type MemoryConfigInput } from './memory/config.js';
 export type { MemoryBackend, MemoryEntry } from './memory/backend.js';
@@ -103,7 +110,13 @@ export {
   type RoutingMode,
   type TaskType,
 } from './router/index.js';
-export { OpencodeClient, outcomeOf, type ModelRef, type OpencodeClientOptions, type PromptOutcome } from './opencode/client.js';
+export {
+  OpencodeClient,
+  outcomeOf,
+  type ModelRef,
+  type OpencodeClientOptions,
+  type PromptOutcome,
+} from './opencode/client.js';
 export { EventHub, type EventHubOptions } from './opencode/events.js';
 export {
   attachOpencodeServer,

@@ -28,8 +28,16 @@ export const secondOpinionMachine = setup({
   id: 'second-opinion',
   context: ({ input }) => ({ ...input, tieBreak: false }),
   entry: [
-    spawnAgent('first', ({ context }) => context.reviewer, ({ context }) => ({ id: 'first', text: `Review this change:\n\n${context.change}` })),
-    spawnAgent('second', ({ context }) => context.reviewer, ({ context }) => ({ id: 'second', text: `Review this change:\n\n${context.change}` })),
+    spawnAgent(
+      'first',
+      ({ context }) => context.reviewer,
+      ({ context }) => ({ id: 'first', text: `Review this change:\n\n${context.change}` }),
+    ),
+    spawnAgent(
+      'second',
+      ({ context }) => context.reviewer,
+      ({ context }) => ({ id: 'second', text: `Review this change:\n\n${context.change}` }),
+    ),
   ],
   initial: 'reviewing',
   states: {
@@ -41,7 +49,11 @@ export const secondOpinionMachine = setup({
         ],
       },
       always: [
-        { guard: ({ context }) => !!context.a && context.a === context.b, target: 'decided', actions: assign({ final: ({ context }) => context.a }) },
+        {
+          guard: ({ context }) => !!context.a && context.a === context.b,
+          target: 'decided',
+          actions: assign({ final: ({ context }) => context.a }),
+        },
         { guard: ({ context }) => !!context.a && !!context.b, target: 'tieBreak' },
       ],
     },
@@ -54,9 +66,19 @@ export const secondOpinionMachine = setup({
           text: `Two reviewers disagree about this change. Decide. End with "VERDICT: APPROVE" or "VERDICT: REJECT".\n\n${context.change}`,
         })),
       ],
-      on: { 'agent.done': { guard: agentDone('architect'), target: 'decided', actions: assign({ final: ({ event }) => verdictOf(event.result.output) }) } },
+      on: {
+        'agent.done': {
+          guard: agentDone('architect'),
+          target: 'decided',
+          actions: assign({ final: ({ event }) => verdictOf(event.result.output) }),
+        },
+      },
     },
     decided: { type: 'final' },
   },
-  output: ({ context }) => ({ verdict: context.final ?? 'reject', unanimous: !context.tieBreak, tieBreak: context.tieBreak }),
+  output: ({ context }) => ({
+    verdict: context.final ?? 'reject',
+    unanimous: !context.tieBreak,
+    tieBreak: context.tieBreak,
+  }),
 });

@@ -7,7 +7,9 @@ import { parseArgs } from 'node:util';
 import { OpencodeFlow } from 'opencode-flow';
 import { secondOpinionMachine } from './machine.js';
 
-const { values } = parseArgs({ options: { server: { type: 'string' }, change: { type: 'string' }, model: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { server: { type: 'string' }, change: { type: 'string' }, model: { type: 'string' } },
+});
 if (!values.change) {
   console.error('usage: run.ts --change "<the change to review>" [--server URL] [--model provider/model]');
   process.exit(2);

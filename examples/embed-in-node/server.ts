@@ -147,7 +147,12 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 function streamEvents(req: IncomingMessage, res: ServerResponse, review: Review) {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
   // A reconnecting EventSource sends the last id it saw: replay only what it missed.
   const after = Number(req.headers['last-event-id'] ?? 0) || 0;
   for (const e of review.events) if (e.seq > after) send(res, e);
@@ -172,7 +177,8 @@ const server = createServer((req, res) => {
     readJson(req).then(
       (body) => {
         const code = (body as { code?: unknown } | null)?.code;
-        if (typeof code !== 'string' || !code.trim()) return json(res, 400, { error: 'expected a JSON body { "code": "<non-empty string>" }' });
+        if (typeof code !== 'string' || !code.trim())
+          return json(res, 400, { error: 'expected a JSON body { "code": "<non-empty string>" }' });
         json(res, 202, { id: startReview(code).id });
       },
       (err: Error & { status?: number }) => json(res, err.status ?? 400, { error: err.message }),

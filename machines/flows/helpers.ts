@@ -48,7 +48,12 @@ export type Resolver<T, TContext, TEvent> = T | ((args: { context: TContext; eve
 /** What {@link spawnAgent} takes as the agent: an agent spec, its name optional (the first argument names it). */
 export type AgentSpecInput = Omit<AgentSpec, 'name'> & { name?: string };
 
-type Action<TContext extends MachineContext, TExpressionEvent extends EventObject, TEvent extends EventObject, TActor extends ProvidedActor> = ActionFunction<
+type Action<
+  TContext extends MachineContext,
+  TExpressionEvent extends EventObject,
+  TEvent extends EventObject,
+  TActor extends ProvidedActor,
+> = ActionFunction<
   TContext,
   TExpressionEvent,
   TEvent,
@@ -71,18 +76,26 @@ const resolve = <T, C, E>(v: Resolver<T, C, E>, args: { context: C; event: E }):
  * entry: spawnAgent('coder', ({ context }) => context.coder, ({ context }) => ({ id: 'code-1', text: context.task })),
  * ```
  */
-export function spawnAgent<TContext extends MachineContext, TExpressionEvent extends EventObject, TEvent extends EventObject, TActor extends ProvidedActor>(
+export function spawnAgent<
+  TContext extends MachineContext,
+  TExpressionEvent extends EventObject,
+  TEvent extends EventObject,
+  TActor extends ProvidedActor,
+>(
   name: string,
   spec: Resolver<AgentSpecInput, TContext, TExpressionEvent>,
   task?: Resolver<AgentTask | undefined, TContext, TExpressionEvent>,
 ): Action<TContext, TExpressionEvent, TEvent, TActor> {
-  return spawnChild('agent' as never, {
-    id: agentActorId(name),
-    input: (args: { context: TContext; event: TExpressionEvent }) => ({
-      spec: { ...resolve(spec, args), name },
-      task: task === undefined ? undefined : resolve(task, args),
-    }),
-  } as never) as unknown as Action<TContext, TExpressionEvent, TEvent, TActor>;
+  return spawnChild(
+    'agent' as never,
+    {
+      id: agentActorId(name),
+      input: (args: { context: TContext; event: TExpressionEvent }) => ({
+        spec: { ...resolve(spec, args), name },
+        task: task === undefined ? undefined : resolve(task, args),
+      }),
+    } as never,
+  ) as unknown as Action<TContext, TExpressionEvent, TEvent, TActor>;
 }
 
 /**
@@ -93,16 +106,19 @@ export function spawnAgent<TContext extends MachineContext, TExpressionEvent ext
  * entry: promptAgent('reviewer', ({ context }) => ({ id: `review-${context.round}`, text: context.code })),
  * ```
  */
-export function promptAgent<TContext extends MachineContext, TExpressionEvent extends EventObject, TEvent extends EventObject, TActor extends ProvidedActor>(
+export function promptAgent<
+  TContext extends MachineContext,
+  TExpressionEvent extends EventObject,
+  TEvent extends EventObject,
+  TActor extends ProvidedActor,
+>(
   name: string,
   task: Resolver<AgentTask, TContext, TExpressionEvent>,
 ): Action<TContext, TExpressionEvent, TEvent, TActor> {
-  return sendTo(agentActorId(name), (args: { context: TContext; event: TExpressionEvent }) => ({ type: 'PROMPT' as const, task: resolve(task, args) })) as unknown as Action<
-    TContext,
-    TExpressionEvent,
-    TEvent,
-    TActor
-  >;
+  return sendTo(agentActorId(name), (args: { context: TContext; event: TExpressionEvent }) => ({
+    type: 'PROMPT' as const,
+    task: resolve(task, args),
+  })) as unknown as Action<TContext, TExpressionEvent, TEvent, TActor>;
 }
 
 /**
@@ -114,12 +130,19 @@ export function promptAgent<TContext extends MachineContext, TExpressionEvent ex
  * entry: promptAgents(['security', 'perf'], ({ context }) => ({ id: 'review', text: context.diff })),
  * ```
  */
-export function promptAgents<TContext extends MachineContext, TExpressionEvent extends EventObject, TEvent extends EventObject, TActor extends ProvidedActor>(
+export function promptAgents<
+  TContext extends MachineContext,
+  TExpressionEvent extends EventObject,
+  TEvent extends EventObject,
+  TActor extends ProvidedActor,
+>(
   names: readonly string[],
   task: AgentTask | ((args: { context: TContext; event: TExpressionEvent; agent: string }) => AgentTask),
 ): Array<Action<TContext, TExpressionEvent, TEvent, TActor>> {
   return names.map((agent) =>
-    promptAgent<TContext, TExpressionEvent, TEvent, TActor>(agent, (args) => (typeof task === 'function' ? task({ ...args, agent }) : task)),
+    promptAgent<TContext, TExpressionEvent, TEvent, TActor>(agent, (args) =>
+      typeof task === 'function' ? task({ ...args, agent }) : task,
+    ),
   );
 }
 
@@ -131,10 +154,18 @@ export function promptAgents<TContext extends MachineContext, TExpressionEvent e
  * entry: [stopAgent('coder'), stopAgent('reviewer')],
  * ```
  */
-export function stopAgent<TContext extends MachineContext, TExpressionEvent extends EventObject, TEvent extends EventObject, TActor extends ProvidedActor>(
-  name: string,
-): Action<TContext, TExpressionEvent, TEvent, TActor> {
-  return sendTo(agentActorId(name), { type: 'STOP' as const }) as unknown as Action<TContext, TExpressionEvent, TEvent, TActor>;
+export function stopAgent<
+  TContext extends MachineContext,
+  TExpressionEvent extends EventObject,
+  TEvent extends EventObject,
+  TActor extends ProvidedActor,
+>(name: string): Action<TContext, TExpressionEvent, TEvent, TActor> {
+  return sendTo(agentActorId(name), { type: 'STOP' as const }) as unknown as Action<
+    TContext,
+    TExpressionEvent,
+    TEvent,
+    TActor
+  >;
 }
 
 /** Guard: this event is `agent.done` from `name`. */
@@ -179,9 +210,12 @@ type AgentChild = AnyActorRef & { getSnapshot(): { value: unknown; context?: { r
  * },
  * ```
  */
-export function joinAgents<TContext extends MachineContext, TExpressionEvent extends EventObject, TEvent extends EventObject, TActor extends ProvidedActor>(
-  names: readonly string[],
-): Action<TContext, TExpressionEvent, TEvent, TActor> {
+export function joinAgents<
+  TContext extends MachineContext,
+  TExpressionEvent extends EventObject,
+  TEvent extends EventObject,
+  TActor extends ProvidedActor,
+>(names: readonly string[]): Action<TContext, TExpressionEvent, TEvent, TActor> {
   return enqueueActions(({ self, enqueue }) => {
     const children = (self.getSnapshot() as { children?: Record<string, AgentChild | undefined> }).children ?? {};
     const snaps = names.map((n) => children[agentActorId(n)]?.getSnapshot());

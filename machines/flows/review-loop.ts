@@ -63,7 +63,9 @@ export const reviewLoopMachine = setup({
   guards: {
     reviewerDone: agentDone('reviewer'),
     reviewerApproved: ({ context, event }) =>
-      event.type === 'agent.done' && event.agent === 'reviewer' && new RegExp(context.approvePattern, 'i').test(event.result.output),
+      event.type === 'agent.done' &&
+      event.agent === 'reviewer' &&
+      new RegExp(context.approvePattern, 'i').test(event.result.output),
     roundsLeft: ({ context }) => context.round < context.maxRounds,
     allStopped: ({ context }) => context.live <= 0,
   },
@@ -88,15 +90,27 @@ export const reviewLoopMachine = setup({
     live: 2,
   }),
   entry: [
-    spawnAgent('coder', ({ context }) => context.coder, ({ context }) => ({ id: 'code-1', text: context.task })),
+    spawnAgent(
+      'coder',
+      ({ context }) => context.coder,
+      ({ context }) => ({ id: 'code-1', text: context.task }),
+    ),
     spawnAgent('reviewer', ({ context }) => context.reviewer),
   ],
   initial: 'coding',
   states: {
     coding: {
       on: {
-        'agent.done': { guard: agentDone('coder'), target: 'reviewing', actions: ['keep', assign({ code: ({ event }) => event.result.output })] },
-        'agent.failed': { guard: agentFailed('coder'), target: 'finished', actions: ['keep', assign({ error: ({ event }) => `coder failed: ${event.error}` })] },
+        'agent.done': {
+          guard: agentDone('coder'),
+          target: 'reviewing',
+          actions: ['keep', assign({ code: ({ event }) => event.result.output })],
+        },
+        'agent.failed': {
+          guard: agentFailed('coder'),
+          target: 'finished',
+          actions: ['keep', assign({ error: ({ event }) => `coder failed: ${event.error}` })],
+        },
       },
     },
     reviewing: {
@@ -109,11 +123,27 @@ export const reviewLoopMachine = setup({
       ],
       on: {
         'agent.done': [
-          { guard: 'reviewerApproved', target: 'finished', actions: ['keep', assign({ review: ({ event }) => event.result.output, approved: true })] },
-          { guard: and(['reviewerDone', 'roundsLeft']), target: 'revising', actions: ['keep', assign({ review: ({ event }) => event.result.output })] },
-          { guard: 'reviewerDone', target: 'finished', actions: ['keep', assign({ review: ({ event }) => event.result.output })] },
+          {
+            guard: 'reviewerApproved',
+            target: 'finished',
+            actions: ['keep', assign({ review: ({ event }) => event.result.output, approved: true })],
+          },
+          {
+            guard: and(['reviewerDone', 'roundsLeft']),
+            target: 'revising',
+            actions: ['keep', assign({ review: ({ event }) => event.result.output })],
+          },
+          {
+            guard: 'reviewerDone',
+            target: 'finished',
+            actions: ['keep', assign({ review: ({ event }) => event.result.output })],
+          },
         ],
-        'agent.failed': { guard: agentFailed('reviewer'), target: 'finished', actions: ['keep', assign({ error: ({ event }) => `reviewer failed: ${event.error}` })] },
+        'agent.failed': {
+          guard: agentFailed('reviewer'),
+          target: 'finished',
+          actions: ['keep', assign({ error: ({ event }) => `reviewer failed: ${event.error}` })],
+        },
       },
     },
     revising: {
@@ -122,8 +152,16 @@ export const reviewLoopMachine = setup({
         text: `${context.task}\n\n# The reviewer asked for changes (round ${context.round})\n\n${context.review}\n\nRevise your work accordingly.`,
       })),
       on: {
-        'agent.done': { guard: agentDone('coder'), target: 'reviewing', actions: ['keep', assign({ code: ({ event }) => event.result.output })] },
-        'agent.failed': { guard: agentFailed('coder'), target: 'finished', actions: ['keep', assign({ error: ({ event }) => `coder failed: ${event.error}` })] },
+        'agent.done': {
+          guard: agentDone('coder'),
+          target: 'reviewing',
+          actions: ['keep', assign({ code: ({ event }) => event.result.output })],
+        },
+        'agent.failed': {
+          guard: agentFailed('coder'),
+          target: 'finished',
+          actions: ['keep', assign({ error: ({ event }) => `coder failed: ${event.error}` })],
+        },
       },
     },
     finished: {

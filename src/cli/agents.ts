@@ -17,7 +17,9 @@ export function editPolicy(permission: PresetPermission): string {
   if (edit === undefined || edit === 'allow') return 'yes';
   if (edit === 'deny') return 'no';
   if (edit === 'ask') return 'asks';
-  const allowed = Object.entries(edit).filter(([, a]) => a === 'allow').map(([p]) => p);
+  const allowed = Object.entries(edit)
+    .filter(([, a]) => a === 'allow')
+    .map(([p]) => p);
   if (edit['*'] === 'allow') return allowed.length > 1 ? 'yes (with exceptions)' : 'yes';
   if (allowed.length === 0) return edit['*'] === 'ask' ? 'asks' : 'no';
   const shown = allowed.slice(0, 2).join(', ');
@@ -99,7 +101,13 @@ Examples:
         style: { head: [], border: [] },
       });
       for (const p of presets) {
-        table.push([p.name, p.description, p.taskType ?? '-', p.qualityFloor === null ? '-' : String(p.qualityFloor), p.edit]);
+        table.push([
+          p.name,
+          p.description,
+          p.taskType ?? '-',
+          p.qualityFloor === null ? '-' : String(p.qualityFloor),
+          p.edit,
+        ]);
       }
       process.stdout.write(`${table.toString()}\n`);
       const own = presets.filter((p) => !p.source.includes('node_modules') && p.source.includes('.opencode-flow'));

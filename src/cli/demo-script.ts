@@ -38,7 +38,7 @@ function researcherMap(file: string, source: string): string {
     '',
     `- \`${file}\` (${source.trimEnd().split('\n').length} lines) is the user service; \`src/db.ts\` only declares the \`Db.query(sql, params?)\` interface.`,
     `- Entry points: \`findUserByEmail\` (${l('export async function findUserByEmail')}), \`login\` (${l('export async function login')}), \`hashPassword\` (${l('export function hashPassword')}), \`paginate\` (${l('export function paginate')}), \`recentUsers\` (${l('export function recentUsers')}).`,
-    '- Data flow: `login` → `findUserByEmail` → `db.query` with the caller\'s e-mail; the stored hash is compared with `hashPassword(password)`.',
+    "- Data flow: `login` → `findUserByEmail` → `db.query` with the caller's e-mail; the stored hash is compared with `hashPassword(password)`.",
     '',
     '## Risky spots (facts, for the reviewer to judge)',
     '',
@@ -56,11 +56,41 @@ function researcherMap(file: string, source: string): string {
 function reviewFindings(file: string, source: string) {
   const at = (s: string) => lineOf(source, s);
   return [
-    { severity: 'blocker', file, line: at('SELECT * FROM users'), problem: 'SQL injection: the e-mail is interpolated into the SQL text', fix: "db.query('SELECT * FROM users WHERE email = $1', [email])" },
-    { severity: 'blocker', file, line: at("createHash('md5')"), problem: 'passwords hashed with unsalted MD5, crackable offline in seconds', fix: 'use scrypt or argon2 with a per-user salt (node:crypto scrypt)' },
-    { severity: 'major', file, line: at('user.passwordHash =='), problem: 'timing-unsafe comparison of password hashes', fix: 'crypto.timingSafeEqual on equal-length buffers' },
-    { severity: 'major', file, line: at('items.slice(start'), problem: 'off-by-one: every page drops its last item', fix: 'items.slice(start, start + size)' },
-    { severity: 'minor', file, line: at('.sort((a, b)'), problem: 'sorted oldest first, the doc says newest first', fix: 'compare b to a' },
+    {
+      severity: 'blocker',
+      file,
+      line: at('SELECT * FROM users'),
+      problem: 'SQL injection: the e-mail is interpolated into the SQL text',
+      fix: "db.query('SELECT * FROM users WHERE email = $1', [email])",
+    },
+    {
+      severity: 'blocker',
+      file,
+      line: at("createHash('md5')"),
+      problem: 'passwords hashed with unsalted MD5, crackable offline in seconds',
+      fix: 'use scrypt or argon2 with a per-user salt (node:crypto scrypt)',
+    },
+    {
+      severity: 'major',
+      file,
+      line: at('user.passwordHash =='),
+      problem: 'timing-unsafe comparison of password hashes',
+      fix: 'crypto.timingSafeEqual on equal-length buffers',
+    },
+    {
+      severity: 'major',
+      file,
+      line: at('items.slice(start'),
+      problem: 'off-by-one: every page drops its last item',
+      fix: 'items.slice(start, start + size)',
+    },
+    {
+      severity: 'minor',
+      file,
+      line: at('.sort((a, b)'),
+      problem: 'sorted oldest first, the doc says newest first',
+      fix: 'compare b to a',
+    },
   ];
 }
 
@@ -138,7 +168,11 @@ export function demoRules(project: string): ScriptedRule[] {
     {
       name: 'reviewer reads',
       match: { when: (r) => reviewer(r) && r.toolResults.length === 0 },
-      reply: { text: 'Reading the code the researcher mapped.\n', delayMs: 300, toolCalls: [{ name: 'read', arguments: { filePath: path } }] },
+      reply: {
+        text: 'Reading the code the researcher mapped.\n',
+        delayMs: 300,
+        toolCalls: [{ name: 'read', arguments: { filePath: path } }],
+      },
     },
     {
       name: 'reviewer records',
@@ -150,7 +184,17 @@ export function demoRules(project: string): ScriptedRule[] {
         return {
           delayMs: 300,
           toolCalls: [
-            { name: 'flow_memory_set', arguments: { key: 'review/verdict', value: { verdict: 'request changes', blockers: 2, summary: 'SQL injection and unsalted MD5 hashes on the login path' } } },
+            {
+              name: 'flow_memory_set',
+              arguments: {
+                key: 'review/verdict',
+                value: {
+                  verdict: 'request changes',
+                  blockers: 2,
+                  summary: 'SQL injection and unsalted MD5 hashes on the login path',
+                },
+              },
+            },
             { name: 'flow_memory_set', arguments: { key: 'review/findings', value: findings } },
           ],
         };

@@ -14,7 +14,12 @@ import { runFlow } from './run-flow.js';
 export const DEMO_LABEL = 'opencode-flow demo · scripted model — no API key used';
 
 const DemoOptionsSchema = z
-  .object({ json: z.boolean().optional(), stream: z.boolean().optional(), quiet: z.boolean().optional(), verbose: z.boolean().optional() })
+  .object({
+    json: z.boolean().optional(),
+    stream: z.boolean().optional(),
+    quiet: z.boolean().optional(),
+    verbose: z.boolean().optional(),
+  })
   .strict();
 
 /**
@@ -33,7 +38,7 @@ const DemoOptionsSchema = z
 export function demoCommand(): Command {
   return new Command('demo')
     .description('Run the code-review flow on a bundled sample with a scripted model: no API key needed')
-    .option('--stream', 'print the agents\' output as it streams')
+    .option('--stream', "print the agents' output as it streams")
     .option('--json', 'print the flow report as one JSON object')
     .option('-q, --quiet', 'no progress display: only the report')
     .option('-V, --verbose', 'also show tool calls and the servers used')
@@ -58,7 +63,10 @@ Examples:
       const { DEMO_MODELS, DEMO_MODEL_SCORES, demoRules } = await import('./demo-script.js');
       const example = join(examplesDir(), 'code-review');
       if (!existsSync(join(example, 'sample'))) {
-        throw new FlowError(FlowErrorCode.Internal, `the demo's bundled sample is missing from this install (${join(example, 'sample')}); reinstall opencode-flow`);
+        throw new FlowError(
+          FlowErrorCode.Internal,
+          `the demo's bundled sample is missing from this install (${join(example, 'sample')}); reinstall opencode-flow`,
+        );
       }
       const root = await mkdtemp(join(tmpdir(), 'opencode-flow-demo-'));
       const home = join(root, 'home');
@@ -85,7 +93,10 @@ Examples:
               serverEnv: isolatedOpencodeEnv(home),
             },
           });
-          if (!o.json) process.stdout.write(`\n(${DEMO_LABEL}. Run a real flow: opencode-flow run code-review --task "Review src/")\n`);
+          if (!o.json)
+            process.stdout.write(
+              `\n(${DEMO_LABEL}. Run a real flow: opencode-flow run code-review --task "Review src/")\n`,
+            );
         } finally {
           await llm.close();
         }

@@ -13,7 +13,9 @@ import { formatReport, usd } from './output.js';
 /** Where the CLI keeps flows: `.opencode-flow/flows` in the working directory. */
 const storeOf = (dir?: string) => new FlowStore(dir ?? join(process.cwd(), '.opencode-flow', 'flows'));
 
-const FlowIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected a flow id such as flow_20261124012345_ab12cd' });
+const FlowIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected a flow id such as flow_20261124012345_ab12cd' });
 
 /**
  * `opencode-flow flows`: the flows stored in this project (`.opencode-flow/flows`), newest
@@ -34,9 +36,20 @@ export function flowsCommand(): Command {
         process.stdout.write('No stored flows here (.opencode-flow/flows).\n');
         return;
       }
-      const table = new Table({ head: ['flow', 'status', 'mode', 'agents', 'cost', 'started', 'task'], style: { head: [], border: [] } });
+      const table = new Table({
+        head: ['flow', 'status', 'mode', 'agents', 'cost', 'started', 'task'],
+        style: { head: [], border: [] },
+      });
       for (const f of flows) {
-        table.push([f.flowId, f.status, f.mode, f.agents.join(','), usd(f.cost), new Date(f.startedAt).toISOString().replace('T', ' ').slice(0, 19), f.task.slice(0, 40)]);
+        table.push([
+          f.flowId,
+          f.status,
+          f.mode,
+          f.agents.join(','),
+          usd(f.cost),
+          new Date(f.startedAt).toISOString().replace('T', ' ').slice(0, 19),
+          f.task.slice(0, 40),
+        ]);
       }
       process.stdout.write(table.toString() + '\n');
     });
@@ -72,10 +85,20 @@ export function costCommand(): Command {
         process.stdout.write(JSON.stringify({ flowId: id, status: meta.status, cost: report.cost }) + '\n');
         return;
       }
-      const table = new Table({ head: ['agent', 'model', 'status', 'tokens in/out', 'cost'], style: { head: [], border: [] } });
-      for (const r of results) table.push([r.agent, r.model, r.status, `${r.tokens.input}/${r.tokens.output}`, usd(r.cost)]);
+      const table = new Table({
+        head: ['agent', 'model', 'status', 'tokens in/out', 'cost'],
+        style: { head: [], border: [] },
+      });
+      for (const r of results)
+        table.push([r.agent, r.model, r.status, `${r.tokens.input}/${r.tokens.output}`, usd(r.cost)]);
       table.push(['total', '', meta.status, '', usd(total)]);
-      process.stdout.write(`flow ${id} (${meta.status})\n${table.toString()}\nby model: ${Object.entries(byModel).map(([m, c]) => `${m} ${usd(c)}`).join(', ') || '-'}\n`);
+      process.stdout.write(
+        `flow ${id} (${meta.status})\n${table.toString()}\nby model: ${
+          Object.entries(byModel)
+            .map(([m, c]) => `${m} ${usd(c)}`)
+            .join(', ') || '-'
+        }\n`,
+      );
     });
 }
 
@@ -90,7 +113,10 @@ export function resumeCommand(): Command {
     .option('-s, --server <url>', 'OpenCode server (default: $OPENCODE_SERVER_URL, else start one)')
     .option('--json', 'print the flow report as one JSON object')
     .option('--dir <path>', 'flow store (default .opencode-flow/flows)')
-    .option('--memory <uri>', 'the shared memory the flow ran with: file:PATH, sqlite:PATH or redis://HOST:PORT/DB (default: $OPENCODE_FLOW_MEMORY, else file:.opencode-flow/memory.json)')
+    .option(
+      '--memory <uri>',
+      'the shared memory the flow ran with: file:PATH, sqlite:PATH or redis://HOST:PORT/DB (default: $OPENCODE_FLOW_MEMORY, else file:.opencode-flow/memory.json)',
+    )
     .action(async (flowId: string, opts: { server?: string; json?: boolean; dir?: string; memory?: string }) => {
       const parsed = FlowIdSchema.safeParse(flowId);
       if (!parsed.success) throw zodToFlowError(parsed.error, 'flowId');
@@ -98,11 +124,18 @@ export function resumeCommand(): Command {
       const memory = opts.memory ?? env.memory;
       if (memory !== undefined) {
         const m = MemoryUriSchema.safeParse(memory);
-        if (!m.success) throw new FlowError(FlowErrorCode.InvalidConfig, `invalid option --memory: ${m.error.issues[0]?.message}, found "${memory}"`);
+        if (!m.success)
+          throw new FlowError(
+            FlowErrorCode.InvalidConfig,
+            `invalid option --memory: ${m.error.issues[0]?.message}, found "${memory}"`,
+          );
       }
       const server = opts.server ?? env.serverUrl;
       if (server !== undefined && !z.string().url().safeParse(server).success) {
-        throw new FlowError(FlowErrorCode.InvalidConfig, `--server: expected a URL such as http://127.0.0.1:4096, got "${server}"`);
+        throw new FlowError(
+          FlowErrorCode.InvalidConfig,
+          `--server: expected a URL such as http://127.0.0.1:4096, got "${server}"`,
+        );
       }
       const store = storeOf(opts.dir);
       await store.load(flowId); // a clear error before any server starts
@@ -132,7 +165,12 @@ export function resumeCommand(): Command {
         }
         const report = await flow.resume(flowId);
         process.stdout.write(opts.json ? JSON.stringify(report) + '\n' : formatReport(report));
-        process.exitCode = report.status === 'completed' ? ExitCode.Ok : report.status === 'cancelled' ? ExitCode.Cancelled : ExitCode.Failed;
+        process.exitCode =
+          report.status === 'completed'
+            ? ExitCode.Ok
+            : report.status === 'cancelled'
+              ? ExitCode.Cancelled
+              : ExitCode.Failed;
       } finally {
         process.off('SIGINT', onSignal);
         await flow.shutdown();

@@ -7,7 +7,12 @@ import { FlowError, FlowErrorCode } from '../errors.js';
 /** Exit codes of the CLI. */
 export const ExitCode = { Ok: 0, Failed: 1, Usage: 2, Cancelled: 130 } as const;
 
-const usageCodes: ReadonlySet<string> = new Set([FlowErrorCode.InvalidConfig, FlowErrorCode.UnknownAgent, FlowErrorCode.NoProvider, FlowErrorCode.FlowNotFound]);
+const usageCodes: ReadonlySet<string> = new Set([
+  FlowErrorCode.InvalidConfig,
+  FlowErrorCode.UnknownAgent,
+  FlowErrorCode.NoProvider,
+  FlowErrorCode.FlowNotFound,
+]);
 
 /**
  * Turn any error into one clear line on stderr and the right exit code. Users never see a
@@ -17,7 +22,8 @@ export function handleError(err: unknown): never {
   let code: number = ExitCode.Failed;
   let message: string;
   if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+      process.exit(0);
     process.exit(err.exitCode === 0 ? 0 : ExitCode.Usage);
   } else if (err instanceof Error && err.name === 'ExitPromptError') {
     // Ctrl-C at an --interactive prompt.
@@ -27,7 +33,11 @@ export function handleError(err: unknown): never {
     code = ExitCode.Usage;
     message = `invalid options: ${formatZodIssues(err).join('; ')}`;
   } else if (err instanceof FlowError) {
-    code = usageCodes.has(err.code) ? ExitCode.Usage : err.code === FlowErrorCode.Cancelled ? ExitCode.Cancelled : ExitCode.Failed;
+    code = usageCodes.has(err.code)
+      ? ExitCode.Usage
+      : err.code === FlowErrorCode.Cancelled
+        ? ExitCode.Cancelled
+        : ExitCode.Failed;
     message = err.message;
   } else {
     message = err instanceof Error ? err.message : String(err);

@@ -47,7 +47,10 @@ export function askOnTerminal(flow: OpencodeFlow, display: Pausable = {}): void 
         } else {
           const answers: string[][] = [];
           for (const q of e.request.questions) {
-            const choices = q.options.map((o) => ({ name: o.description ? `${o.label} — ${o.description}` : o.label, value: o.label }));
+            const choices = q.options.map((o) => ({
+              name: o.description ? `${o.label} — ${o.description}` : o.label,
+              value: o.label,
+            }));
             if (q.multiple) answers.push(await checkbox({ message: `${e.agent}: ${q.question}`, choices }, ctx));
             else answers.push([await select({ message: `${e.agent}: ${q.question}`, choices }, ctx)]);
           }

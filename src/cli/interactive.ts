@@ -17,9 +17,15 @@ const NO_ROUTING = 'none';
  * const flags = await askRunOptions(parseRunOptions({ interactive: true }));
  * ```
  */
-export async function askRunOptions(flags: RunOptions, sources: { configPath?: string; cwd?: string } = {}): Promise<RunOptions> {
+export async function askRunOptions(
+  flags: RunOptions,
+  sources: { configPath?: string; cwd?: string } = {},
+): Promise<RunOptions> {
   if (!process.stdin.isTTY) {
-    throw new FlowError(FlowErrorCode.InvalidConfig, '--interactive needs a terminal: stdin is not a TTY (pass --agents and --task instead)');
+    throw new FlowError(
+      FlowErrorCode.InvalidConfig,
+      '--interactive needs a terminal: stdin is not a TTY (pass --agents and --task instead)',
+    );
   }
   const cwd = sources.cwd ?? process.cwd();
   const path = flags.config ?? sources.configPath ?? findFlowConfig(cwd);
@@ -46,7 +52,12 @@ export async function askRunOptions(flags: RunOptions, sources: { configPath?: s
       message: 'Agents (space to select, enter to confirm):',
       choices: [
         ...own.map((a) => ({ value: a.name, name: `${a.name} (from the config)`, checked: chosen.has(a.name) })),
-        ...presets.map((p) => ({ value: p.name, name: p.name, description: p.description, checked: chosen.has(p.name) })),
+        ...presets.map((p) => ({
+          value: p.name,
+          name: p.name,
+          description: p.description,
+          checked: chosen.has(p.name),
+        })),
       ],
       required: true,
       pageSize: 12,
@@ -60,7 +71,11 @@ export async function askRunOptions(flags: RunOptions, sources: { configPath?: s
       default: flags.mode ?? config.coordination?.mode ?? 'parallel',
       choices: [
         { value: 'parallel' as const, name: 'parallel', description: 'all at once' },
-        { value: 'sequential' as const, name: 'sequential', description: 'one after another, each given the earlier outputs' },
+        {
+          value: 'sequential' as const,
+          name: 'sequential',
+          description: 'one after another, each given the earlier outputs',
+        },
       ],
     },
     ctx,
@@ -71,8 +86,12 @@ export async function askRunOptions(flags: RunOptions, sources: { configPath?: s
       message: 'Model routing:',
       default: flags.optimize ?? config.modelRouter?.mode ?? NO_ROUTING,
       choices: [
-        { value: NO_ROUTING, name: config.modelRouter ? 'as configured' : 'none', description: 'explicit models, else OpenCode\'s default model' },
-        { value: 'cost', name: 'cost', description: 'the cheapest model that meets each task\'s quality floor' },
+        {
+          value: NO_ROUTING,
+          name: config.modelRouter ? 'as configured' : 'none',
+          description: "explicit models, else OpenCode's default model",
+        },
+        { value: 'cost', name: 'cost', description: "the cheapest model that meets each task's quality floor" },
         { value: 'balanced', name: 'balanced', description: 'quality, cost and speed together' },
         { value: 'quality', name: 'quality', description: 'the best model' },
         { value: 'speed', name: 'speed', description: 'the fastest model that meets the floor' },
@@ -85,7 +104,10 @@ export async function askRunOptions(flags: RunOptions, sources: { configPath?: s
     {
       message: 'Budget in USD (empty for none):',
       default: flags.maxCost !== undefined ? String(flags.maxCost) : '',
-      validate: (s) => (s.trim() === '' || (/^\d*\.?\d+$/.test(s.trim()) && Number(s) > 0) ? true : 'Enter an amount such as 0.50, or nothing'),
+      validate: (s) =>
+        s.trim() === '' || (/^\d*\.?\d+$/.test(s.trim()) && Number(s) > 0)
+          ? true
+          : 'Enter an amount such as 0.50, or nothing',
     },
     ctx,
   );

@@ -8,8 +8,14 @@ import { parseFlags } from './run-flags.js';
 const McpOptionsSchema = z
   .object({
     memory: MemoryUriSchema.optional(),
-    flowId: z.string().regex(/^[A-Za-z0-9._-]{1,120}$/, { message: 'expected 1-120 of A-Z a-z 0-9 . _ -' }).optional(),
-    namespace: z.string().regex(/^(shared|flow:[A-Za-z0-9._-]{1,120})$/, { message: 'expected "flow:<id>" or "shared"' }).optional(),
+    flowId: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,120}$/, { message: 'expected 1-120 of A-Z a-z 0-9 . _ -' })
+      .optional(),
+    namespace: z
+      .string()
+      .regex(/^(shared|flow:[A-Za-z0-9._-]{1,120})$/, { message: 'expected "flow:<id>" or "shared"' })
+      .optional(),
   })
   .strict();
 
@@ -28,9 +34,15 @@ const McpOptionsSchema = z
 export function mcpCommand(): Command {
   return new Command('mcp')
     .description('Serve the shared-memory tools as an MCP server over stdio')
-    .option('--memory <uri>', 'memory backend: file:PATH, sqlite:PATH or redis://HOST:PORT/DB (default: $OPENCODE_FLOW_MEMORY, else file:.opencode-flow/memory.json)')
+    .option(
+      '--memory <uri>',
+      'memory backend: file:PATH, sqlite:PATH or redis://HOST:PORT/DB (default: $OPENCODE_FLOW_MEMORY, else file:.opencode-flow/memory.json)',
+    )
     .option('--flow-id <id>', 'serve the namespace of this flow, flow:<id> (default: $OPENCODE_FLOW_ID)')
-    .option('--namespace <ns>', 'serve this namespace: flow:<id> or shared (default: $OPENCODE_FLOW_NAMESPACE, else shared)')
+    .option(
+      '--namespace <ns>',
+      'serve this namespace: flow:<id> or shared (default: $OPENCODE_FLOW_NAMESPACE, else shared)',
+    )
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(`opencode-flow: ${s}`) })
     .addHelpText(
@@ -45,7 +57,8 @@ Examples:
     )
     .action(async (raw: Record<string, unknown>) => {
       const o = parseFlags(McpOptionsSchema, raw);
-      if (o.flowId && o.namespace) throw new FlowError(FlowErrorCode.InvalidConfig, 'give either --flow-id or --namespace, not both');
+      if (o.flowId && o.namespace)
+        throw new FlowError(FlowErrorCode.InvalidConfig, 'give either --flow-id or --namespace, not both');
       const { flowNamespace, SHARED_NAMESPACE } = await import('../memory/namespace.js');
       const { runMemoryMcpStdio, memoryMcpStdioOptionsFromEnv } = await import('../memory/mcp/stdio.js');
       const env = process.env;

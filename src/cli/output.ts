@@ -42,14 +42,26 @@ export function formatReport(report: FlowReport, { outputs = true }: { outputs?:
       parts.push('');
     }
   }
-  const table = new Table({ head: ['agent', 'model', 'status', 'tokens in/out', 'cost', 'attempts'], style: { head: [], border: [] } });
+  const table = new Table({
+    head: ['agent', 'model', 'status', 'tokens in/out', 'cost', 'attempts'],
+    style: { head: [], border: [] },
+  });
   for (const r of report.results) {
-    table.push([r.agent, r.model, r.status, `${r.tokens.input}/${r.tokens.output}`, usd(r.cost), String(r.attempts.length)]);
+    table.push([
+      r.agent,
+      r.model,
+      r.status,
+      `${r.tokens.input}/${r.tokens.output}`,
+      usd(r.cost),
+      String(r.attempts.length),
+    ]);
   }
   table.push(['total', '', report.status, '', usd(report.cost.total), '']);
   parts.push(table.toString());
   const models = Object.entries(report.cost.byModel);
   if (models.length > 1) parts.push(`by model: ${models.map(([m, c]) => `${m} ${usd(c)}`).join(', ')}`);
-  parts.push(`flow ${report.flowId} ${report.status}${report.reason ? ` (${report.reason})` : ''} in ${(report.durationMs / 1000).toFixed(1)} s`);
+  parts.push(
+    `flow ${report.flowId} ${report.status}${report.reason ? ` (${report.reason})` : ''} in ${(report.durationMs / 1000).toFixed(1)} s`,
+  );
   return parts.join('\n') + '\n';
 }

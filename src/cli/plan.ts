@@ -1,5 +1,11 @@
 import { isAbsolute, relative } from 'node:path';
-import { checkAgentNames, findFlowConfig, loadFlowConfig, type FlowAgent, type FlowConfig } from '../config/flow-config.js';
+import {
+  checkAgentNames,
+  findFlowConfig,
+  loadFlowConfig,
+  type FlowAgent,
+  type FlowConfig,
+} from '../config/flow-config.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import type { RunOptions } from './run.js';
 
@@ -90,12 +96,18 @@ export async function planRun(flags: RunOptions, sources: PlanSources = {}): Pro
   const agents: FlowAgent[] = config.agents ?? [];
   const run = flags.agents ?? agents.map((a) => (typeof a === 'string' ? a : a.name));
   if (run.length === 0) {
-    throw new FlowError(FlowErrorCode.InvalidConfig, `no agents: pass --agents researcher,coder or list "agents" in ${source}`);
+    throw new FlowError(
+      FlowErrorCode.InvalidConfig,
+      `no agents: pass --agents researcher,coder or list "agents" in ${source}`,
+    );
   }
   const known = new Set([...presets, ...agents.map((a) => (typeof a === 'string' ? a : a.name))]);
   for (const name of run) {
     if (!known.has(name)) {
-      throw new FlowError(FlowErrorCode.UnknownAgent, `unknown agent "${name}" (known: ${[...known].sort().join(', ')})`);
+      throw new FlowError(
+        FlowErrorCode.UnknownAgent,
+        `unknown agent "${name}" (known: ${[...known].sort().join(', ')})`,
+      );
     }
   }
   const dup = run.find((a, i) => run.indexOf(a) !== i);

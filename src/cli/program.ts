@@ -66,7 +66,10 @@ Exit codes: 0 completed, 1 flow failed, 2 usage or config error, 130 cancelled.`
     if (!Object.values(raw).some((v) => v !== undefined && v !== false)) {
       program.outputHelp();
       const found = findFlowConfig(process.cwd());
-      if (found) process.stdout.write(`\nFound ${FLOW_CONFIG_FILE} here: run it with opencode-flow --config ${FLOW_CONFIG_FILE} (flags override it).\n`);
+      if (found)
+        process.stdout.write(
+          `\nFound ${FLOW_CONFIG_FILE} here: run it with opencode-flow --config ${FLOW_CONFIG_FILE} (flags override it).\n`,
+        );
       return;
     }
     const flags = parseRunOptions(raw);
@@ -82,8 +85,11 @@ Exit codes: 0 completed, 1 flow failed, 2 usage or config error, 130 cancelled.`
 function unknownCommand(program: Command, name: string): never {
   const names = (program.commands as readonly Command[]).map((c) => c.name());
   const near = closest(name, names);
-  program.error(`error: unknown command '${name}'${near ? ` (Did you mean ${near}?)` : ''}; commands: ${names.join(', ')}`, {
-    code: 'commander.unknownCommand',
-    exitCode: 2,
-  });
+  program.error(
+    `error: unknown command '${name}'${near ? ` (Did you mean ${near}?)` : ''}; commands: ${names.join(', ')}`,
+    {
+      code: 'commander.unknownCommand',
+      exitCode: 2,
+    },
+  );
 }

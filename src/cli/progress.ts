@@ -79,7 +79,12 @@ export class ProgressBoard {
     this.row(agent).tool = `${tool} ${status}`;
   }
 
-  onResult(agent: string, state: 'done' | 'failed', result: { model: string; tokens: { input: number; output: number }; cost: number }, error?: string) {
+  onResult(
+    agent: string,
+    state: 'done' | 'failed',
+    result: { model: string; tokens: { input: number; output: number }; cost: number },
+    error?: string,
+  ) {
     const r = this.row(agent);
     r.state = state;
     if (result.model) r.model = result.model;
@@ -156,7 +161,10 @@ const SYMBOL: Record<string, string> = { done: '✔', failed: '✖', waiting: '�
  * progress.stop(report);
  * ```
  */
-export async function createProgress(output: OutputOptions, stream: NodeJS.WriteStream = process.stderr): Promise<Progress> {
+export async function createProgress(
+  output: OutputOptions,
+  stream: NodeJS.WriteStream = process.stderr,
+): Promise<Progress> {
   const write = (s: string) => stream.write(s);
   if (output.quiet) {
     return { attach() {}, info() {}, debug() {}, stop() {} };
@@ -165,7 +173,11 @@ export async function createProgress(output: OutputOptions, stream: NodeJS.Write
   return live ? createLiveProgress(output, stream) : createLineProgress(output, write);
 }
 
-function subscribe(flow: OpencodeFlow, board: ProgressBoard, h: { state?: (agent: string) => void; line: (s: string) => void; verbose: boolean }) {
+function subscribe(
+  flow: OpencodeFlow,
+  board: ProgressBoard,
+  h: { state?: (agent: string) => void; line: (s: string) => void; verbose: boolean },
+) {
   flow.on('flow.started', (e) => {
     board.onStarted(e);
     if (h.verbose) h.line(`flow ${e.flowId} started: ${e.agents.join(', ')} (${e.mode})`);
@@ -201,7 +213,12 @@ function createLineProgress(output: OutputOptions, write: (s: string) => void): 
           const r = board.rows().find((x) => x.agent === agent)!;
           if (!output.verbose && !LINE_STATES.has(r.state)) return;
           const parts = [r.state, r.model || 'default model'];
-          if (r.tokens) parts.push(`${r.tokens.input}→${r.tokens.output} tokens`, usd(r.cost ?? 0), `${(((r.endedAt ?? Date.now()) - r.startedAt) / 1000).toFixed(1)}s`);
+          if (r.tokens)
+            parts.push(
+              `${r.tokens.input}→${r.tokens.output} tokens`,
+              usd(r.cost ?? 0),
+              `${(((r.endedAt ?? Date.now()) - r.startedAt) / 1000).toFixed(1)}s`,
+            );
           if (r.error) parts.push(r.error);
           line(`[${agent}] ${parts.join(' · ')}`);
         },

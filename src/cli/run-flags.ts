@@ -40,7 +40,11 @@ const seconds = (example: string) =>
 export const RunOptionsSchema = z
   .object({
     agents: z
-      .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { message: 'expected agent names separated by commas, e.g. researcher,coder' }))
+      .array(
+        z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, {
+          message: 'expected agent names separated by commas, e.g. researcher,coder',
+        }),
+      )
       .min(1, { message: 'expected at least one agent, e.g. --agents researcher,coder' })
       .optional(),
     task: z.string().trim().min(1, { message: 'expected a task, e.g. --task "Design a REST API"' }).optional(),
@@ -82,7 +86,10 @@ export type RunOptions = z.output<typeof RunOptionsSchema>;
  * normaliseRunOptions({ agents: 'a,b', task: 'x' }, {}).agents; // ['a', 'b']
  * ```
  */
-export function normaliseRunOptions(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
+export function normaliseRunOptions(
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): Record<string, unknown> {
   const str = (v: unknown) => (v === undefined ? undefined : String(v));
   return {
     agents: typeof raw.agents === 'string' ? csv(raw.agents) : raw.agents,
@@ -142,7 +149,10 @@ export function parseFlags<S extends z.ZodType>(schema: S, input: Record<string,
   const issues = parsed.error.issues.map((i) => ({ ...i, path: [flagOf(i.path[0] ?? ''), ...i.path.slice(1)] }));
   const byFlag = Object.fromEntries(Object.entries(input).map(([k, v]) => [flagOf(k), v]));
   const lines = describeIssues(issues as typeof parsed.error.issues, byFlag);
-  throw new FlowError(FlowErrorCode.InvalidConfig, `invalid option ${lines.join('; ')}`, { cause: parsed.error, details: lines });
+  throw new FlowError(FlowErrorCode.InvalidConfig, `invalid option ${lines.join('; ')}`, {
+    cause: parsed.error,
+    details: lines,
+  });
 }
 
 /**
@@ -160,23 +170,35 @@ export function addRunFlags(cmd: Command): Command {
     .option('-a, --agents <names>', 'agents to run, comma-separated (presets or configured)')
     .option('-t, --task <text>', 'the task for the agents')
     .addOption(
-      new Option('-m, --mode <mode>', 'how agents work together (default: parallel; hierarchical: the planner splits the task)').choices([
-        'parallel',
-        'sequential',
-        'hierarchical',
-      ]),
+      new Option(
+        '-m, --mode <mode>',
+        'how agents work together (default: parallel; hierarchical: the planner splits the task)',
+      ).choices(['parallel', 'sequential', 'hierarchical']),
     )
     .option('-c, --config <path>', 'flow config file (default: ./flow.config.json when present)')
     .option('--model <provider/model>', 'model for agents without one')
     .option('--fallback <models>', 'fallback models, comma-separated provider/model')
-    .addOption(new Option('--optimize <mode>', 'let the router pick models for agents without one').choices(['cost', 'quality', 'balanced', 'speed']))
+    .addOption(
+      new Option('--optimize <mode>', 'let the router pick models for agents without one').choices([
+        'cost',
+        'quality',
+        'balanced',
+        'speed',
+      ]),
+    )
     .option('--max-cost <usd>', 'hard budget for the flow in USD: no prompt starts past it')
     .option('-s, --server <url>', 'attach to this OpenCode server (default: $OPENCODE_SERVER_URL, else start one)')
-    .option('--memory <uri>', 'shared memory: file:PATH, sqlite:PATH or redis://HOST:PORT/DB (default: $OPENCODE_FLOW_MEMORY, else file:.opencode-flow/memory.json)')
+    .option(
+      '--memory <uri>',
+      'shared memory: file:PATH, sqlite:PATH or redis://HOST:PORT/DB (default: $OPENCODE_FLOW_MEMORY, else file:.opencode-flow/memory.json)',
+    )
     .option('--timeout <seconds>', 'give up on the whole flow after this many seconds (default: no limit)')
-    .option('--prompt-timeout <seconds>', 'a prompt with no answer after this many seconds falls back to the next model (default: 600)')
+    .option(
+      '--prompt-timeout <seconds>',
+      'a prompt with no answer after this many seconds falls back to the next model (default: 600)',
+    )
     .option('--max-concurrent <n>', 'agents at once in parallel mode (default: 8)')
-    .option('--stream', 'print agents\' output as it streams, prefixed by agent name')
+    .option('--stream', "print agents' output as it streams, prefixed by agent name")
     .option('--json', 'print exactly one JSON object (the flow report) on stdout')
     .addOption(new Option('-q, --quiet', 'no progress display: only the report and errors').conflicts('verbose'))
     .option('-V, --verbose', 'also show tool calls, model picks, the server and the config used')

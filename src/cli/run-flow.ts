@@ -34,7 +34,8 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
   const { OpencodeFlow } = await import('../flow/index.js');
   const out = plan.output;
   const progress = await createProgress(out);
-  const askPerson = process.stdin.isTTY === true && process.stderr.isTTY === true && !out.json && process.env.CI === undefined;
+  const askPerson =
+    process.stdin.isTTY === true && process.stderr.isTTY === true && !out.json && process.env.CI === undefined;
   const flow = new OpencodeFlow({
     serverUrl: plan.server,
     password: optionsFromEnv().password,
@@ -51,7 +52,12 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
     // agents' policy (default: reject) answers, so a flow never waits on nobody. What the
     // config's inputPolicy sets wins over both.
     ...(askPerson || plan.inputPolicy
-      ? { inputPolicy: { ...(askPerson ? { onPermission: 'ask' as const, onQuestion: 'ask' as const } : {}), ...plan.inputPolicy } }
+      ? {
+          inputPolicy: {
+            ...(askPerson ? { onPermission: 'ask' as const, onQuestion: 'ask' as const } : {}),
+            ...plan.inputPolicy,
+          },
+        }
       : {}),
     ...extras.flowOptions,
   });
@@ -71,7 +77,10 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
     if (!plan.server) progress.info(extras.starting ?? 'Starting OpenCode server…');
     await flow.start();
     progress.debug(`OpenCode server: ${maskPasswords(flow.serverUrl ?? '')}`);
-    if (flow.inspectorUrl) process.stderr.write(`Inspector: open ${flow.inspectorUrl} to watch this flow live (WebSocket ${flow.inspectorWsUrl})\n`);
+    if (flow.inspectorUrl)
+      process.stderr.write(
+        `Inspector: open ${flow.inspectorUrl} to watch this flow live (WebSocket ${flow.inspectorWsUrl})\n`,
+      );
     if (askPerson) askOnTerminal(flow, progress);
     if (interrupted) return ExitCode.Cancelled;
     progress.attach(flow);
@@ -88,7 +97,10 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
     report = await flow.execute({
       task: plan.task,
       // The config's own agents are the run's: passed inline, they live and die with it.
-      agents: plan.run.map((name) => plan.agents.find((a): a is Exclude<typeof a, string> => typeof a === 'object' && a.name === name) ?? name),
+      agents: plan.run.map(
+        (name) =>
+          plan.agents.find((a): a is Exclude<typeof a, string> => typeof a === 'object' && a.name === name) ?? name,
+      ),
       mode: plan.mode,
       timeoutMs: secondsToMs(plan.timeout),
       maxConcurrent: plan.maxConcurrent,
@@ -99,7 +111,10 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
     progress.stop(report);
     printer.flush();
     if (out.json) process.stdout.write(JSON.stringify(report) + '\n');
-    else process.stdout.write((extras.banner ? `${extras.banner}\n\n` : '') + formatReport(report, { outputs: !out.stream }));
+    else
+      process.stdout.write(
+        (extras.banner ? `${extras.banner}\n\n` : '') + formatReport(report, { outputs: !out.stream }),
+      );
     if (report.status === 'cancelled') return ExitCode.Cancelled;
     return report.status === 'completed' ? ExitCode.Ok : ExitCode.Failed;
   } finally {

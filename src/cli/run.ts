@@ -61,7 +61,10 @@ export function resolveFlowArg(flow: string, cwd = process.cwd()): string {
   }
   const names = exampleFlows();
   if (!names.includes(flow)) {
-    throw new FlowError(FlowErrorCode.InvalidConfig, `unknown flow "${flow}" (flows: ${names.join(', ') || 'none installed'}; or give a path to a ${FLOW_CONFIG_FILE})`);
+    throw new FlowError(
+      FlowErrorCode.InvalidConfig,
+      `unknown flow "${flow}" (flows: ${names.join(', ') || 'none installed'}; or give a path to a ${FLOW_CONFIG_FILE})`,
+    );
   }
   return join(examplesDir(), flow, FLOW_CONFIG_FILE);
 }
@@ -79,7 +82,9 @@ export function resolveFlowArg(flow: string, cwd = process.cwd()): string {
  */
 export function runCommand(): Command {
   const cmd = new Command('run')
-    .description('Run a bundled flow (code-review, api-generation, security-audit) or a flow config file on the current project')
+    .description(
+      'Run a bundled flow (code-review, api-generation, security-audit) or a flow config file on the current project',
+    )
     .argument('<flow>', 'a bundled flow name, a flow config file, or a directory with a flow.config.json');
   addRunFlags(cmd)
     .exitOverride()
@@ -99,7 +104,9 @@ Examples:
       const flags = parseRunOptions(self.optsWithGlobals());
       const configPath = resolveFlowArg(flow);
       // --interactive asks with the flow's own task, agents and mode as the defaults.
-      const answered = flags.interactive ? await (await import('./interactive.js')).askRunOptions(flags, { configPath }) : flags;
+      const answered = flags.interactive
+        ? await (await import('./interactive.js')).askRunOptions(flags, { configPath })
+        : flags;
       process.exitCode = await runFlow(await planRun(answered, { configPath }));
     });
   return cmd;

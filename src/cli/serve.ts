@@ -8,8 +8,12 @@ import { FlowError, FlowErrorCode } from '../errors.js';
 import { ServeOptionsSchema, type ResolvedServeOptions, type ServeOptions } from '../serve/options.js';
 
 /** Raw commander options (and env) → the shape of {@link ServeOptionsSchema}. */
-export function normaliseServeOptions(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): ServeOptions {
-  const num = (v: unknown) => (v === undefined ? undefined : typeof v === 'number' ? v : /^\s*$/.test(String(v)) ? Number.NaN : Number(v));
+export function normaliseServeOptions(
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): ServeOptions {
+  const num = (v: unknown) =>
+    v === undefined ? undefined : typeof v === 'number' ? v : /^\s*$/.test(String(v)) ? Number.NaN : Number(v);
   const { memory, password, username, token, serverUrl } = optionsFromEnv(env);
   const model = typeof raw.model === 'string' ? raw.model : undefined;
   const flowOptions: Record<string, unknown> = {
@@ -21,7 +25,10 @@ export function normaliseServeOptions(raw: Record<string, unknown>, env: NodeJS.
   };
   const timeout = raw.inputTimeout === undefined ? undefined : num(raw.inputTimeout)!;
   if (timeout !== undefined && !(timeout > 0)) {
-    throw new FlowError(FlowErrorCode.InvalidConfig, `invalid option --input-timeout: expected a positive number of seconds, found "${String(raw.inputTimeout)}"`);
+    throw new FlowError(
+      FlowErrorCode.InvalidConfig,
+      `invalid option --input-timeout: expected a positive number of seconds, found "${String(raw.inputTimeout)}"`,
+    );
   }
   const inputPolicy = {
     ...(raw.onPermission !== undefined ? { onPermission: raw.onPermission } : {}),
@@ -63,7 +70,10 @@ const SERVE_FLAGS: Record<string, { flag: string; raw: string; env?: string }> =
  * parseServeOptions({ maxFlows: '0' }, {}); // throws: invalid option --max-flows: expected at least 1 flow, found "0"
  * ```
  */
-export function parseServeOptions(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): ResolvedServeOptions {
+export function parseServeOptions(
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedServeOptions {
   const parsed = ServeOptionsSchema.safeParse(normaliseServeOptions(raw, env));
   if (parsed.success) return parsed.data;
   const typed: Record<string, unknown> = {};
@@ -80,12 +90,18 @@ export function parseServeOptions(raw: Record<string, unknown>, env: NodeJS.Proc
   });
   // A rule about a flag not given (a token for a public bind) has nothing to quote.
   const lines = (issues as typeof parsed.error.issues).flatMap((i) =>
-    i.code === 'custom' && valueAt(typed, i.path) === undefined ? [`${formatPath(i.path)}: ${i.message}`] : describeIssues([i], typed),
+    i.code === 'custom' && valueAt(typed, i.path) === undefined
+      ? [`${formatPath(i.path)}: ${i.message}`]
+      : describeIssues([i], typed),
   );
-  throw new FlowError(FlowErrorCode.InvalidConfig, `invalid option ${lines.join('; ')}`, { cause: parsed.error, details: lines });
+  throw new FlowError(FlowErrorCode.InvalidConfig, `invalid option ${lines.join('; ')}`, {
+    cause: parsed.error,
+    details: lines,
+  });
 }
 
-const valueAt = (o: Record<string, unknown>, path: readonly PropertyKey[]) => (path.length === 1 ? o[String(path[0])] : undefined);
+const valueAt = (o: Record<string, unknown>, path: readonly PropertyKey[]) =>
+  path.length === 1 ? o[String(path[0])] : undefined;
 
 const describePolicy = (p: unknown) => (p === undefined ? 'reject' : typeof p === 'string' ? p : 'rules');
 
@@ -108,10 +124,17 @@ export function serveCommand(): Command {
     .option('--token <token>', 'bearer token the API requires (default: $OPENCODE_FLOW_TOKEN)')
     .option('-s, --server <url>', 'attach to this OpenCode server (default: $OPENCODE_SERVER_URL, else start one)')
     .option('--max-flows <n>', 'flows running at once; more get HTTP 429', '4')
-    .option('--on-shutdown <mode>', 'on SIGTERM/SIGINT: "cancel" running flows, "wait" for them, or "persist" them for opencode-flow resume', 'cancel')
+    .option(
+      '--on-shutdown <mode>',
+      'on SIGTERM/SIGINT: "cancel" running flows, "wait" for them, or "persist" them for opencode-flow resume',
+      'cancel',
+    )
     .option('--model <provider/model>', 'model for agents of flows that name none')
     .option('--keep-sessions', 'keep OpenCode sessions after flows (default: delete them)')
-    .option('--on-permission <policy>', 'agents\' permission requests: "ask" (answer on the dashboard or POST /flows/:id/requests/:rid), "allow" or "reject" (default: reject)')
+    .option(
+      '--on-permission <policy>',
+      'agents\' permission requests: "ask" (answer on the dashboard or POST /flows/:id/requests/:rid), "allow" or "reject" (default: reject)',
+    )
     .option('--on-question <policy>', 'agents\' questions: "ask", "reject" or "first-option" (default: reject)')
     .option('--input-timeout <seconds>', 'how long an "ask" waits for a person before rejecting (default: 300)')
     .exitOverride()

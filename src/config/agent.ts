@@ -11,7 +11,10 @@ const PermissionAction = z.enum(['allow', 'ask', 'deny']);
  * Permissions in OpenCode's config shape: one action per permission, or a map of
  * patterns to actions (`bash: { "git diff*": "allow", "*": "ask" }`).
  */
-export const PermissionConfigSchema = z.record(z.string(), z.union([PermissionAction, z.record(z.string(), PermissionAction)]));
+export const PermissionConfigSchema = z.record(
+  z.string(),
+  z.union([PermissionAction, z.record(z.string(), PermissionAction)]),
+);
 export type PermissionConfig = z.infer<typeof PermissionConfigSchema>;
 
 /**
@@ -27,9 +30,19 @@ export const InputPolicySchema = z
           z.array(
             z
               .object({
-                permission: z.string().min(1).describe('The OpenCode permission this rule answers: edit, bash, webfetch, ... or "*" for any'),
-                pattern: z.string().optional().describe('Glob on what the request applies to (a command, a path), e.g. "git diff*" (default: anything)'),
-                action: z.enum(['allow', 'reject', 'ask'], { message: 'expected "allow", "reject" or "ask"' }).describe('What to answer: allow, reject or ask a person'),
+                permission: z
+                  .string()
+                  .min(1)
+                  .describe('The OpenCode permission this rule answers: edit, bash, webfetch, ... or "*" for any'),
+                pattern: z
+                  .string()
+                  .optional()
+                  .describe(
+                    'Glob on what the request applies to (a command, a path), e.g. "git diff*" (default: anything)',
+                  ),
+                action: z
+                  .enum(['allow', 'reject', 'ask'], { message: 'expected "allow", "reject" or "ask"' })
+                  .describe('What to answer: allow, reject or ask a person'),
               })
               .strict(),
           ),
@@ -37,11 +50,15 @@ export const InputPolicySchema = z
         { message: 'expected "ask", "allow", "reject" or a list of rules { permission, pattern?, action }' },
       )
       .optional()
-      .describe('Permission requests: "ask" a person, "allow" or "reject" all, or rules { permission, pattern?, action } where the first match wins (no match: reject)'),
+      .describe(
+        'Permission requests: "ask" a person, "allow" or "reject" all, or rules { permission, pattern?, action } where the first match wins (no match: reject)',
+      ),
     onQuestion: z
       .enum(['ask', 'reject', 'first-option'], { message: 'expected "ask", "reject" or "first-option"' })
       .optional()
-      .describe('Questions an agent asks: "ask" a person, "reject" them, or answer with each question\'s "first-option"'),
+      .describe(
+        'Questions an agent asks: "ask" a person, "reject" them, or answer with each question\'s "first-option"',
+      ),
     inputTimeoutMs: z
       .number({ message: 'expected a number of milliseconds' })
       .int({ message: 'expected a whole number of milliseconds' })
@@ -56,7 +73,20 @@ export const InputPolicySchema = z
   .strict();
 
 /** Names of OpenCode's built-in tools; a `tools` list enables these selectively. */
-export const BUILTIN_TOOLS = ['bash', 'edit', 'write', 'read', 'grep', 'glob', 'list', 'patch', 'todowrite', 'todoread', 'webfetch', 'task'] as const;
+export const BUILTIN_TOOLS = [
+  'bash',
+  'edit',
+  'write',
+  'read',
+  'grep',
+  'glob',
+  'list',
+  'patch',
+  'todowrite',
+  'todoread',
+  'webfetch',
+  'task',
+] as const;
 
 /**
  * One agent, as the spec's `AgentConfig`. `model` is `provider/model`, or a bare model id
@@ -69,7 +99,9 @@ export const BUILTIN_TOOLS = ['bash', 'edit', 'write', 'read', 'grep', 'glob', '
  */
 export const AgentConfigSchema = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'expected a name of letters, digits, "-", "_" or "." (max 64)' }),
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, {
+      message: 'expected a name of letters, digits, "-", "_" or "." (max 64)',
+    }),
     /** OpenCode agent to run as: `build`, `plan`, `general` or one configured on the server. */
     agent: z.string().min(1).optional(),
     model: z.string().min(1).optional(),
@@ -91,7 +123,8 @@ export const AgentConfigSchema = z
   .strict()
   .superRefine((v, ctx) => {
     if (v.model === undefined) {
-      if (v.provider !== undefined) ctx.addIssue({ code: 'custom', path: ['model'], message: 'provider given without model' });
+      if (v.provider !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['model'], message: 'provider given without model' });
       return;
     }
     if (v.provider === undefined && !ModelIdSchema.safeParse(v.model).success) {

@@ -36,9 +36,13 @@ export function formatZodIssues(error: z.ZodError, prefix?: string): string[] {
     const path = formatPath(issue.path);
     const where = [prefix, path].filter(Boolean).join('.');
     let msg = issue.message;
-    if (issue.code === 'unrecognized_keys') msg = `unknown field(s) ${issue.keys.map((k) => `"${printable(k)}"`).join(', ')}`;
+    if (issue.code === 'unrecognized_keys')
+      msg = `unknown field(s) ${issue.keys.map((k) => `"${printable(k)}"`).join(', ')}`;
     const input = (issue as { input?: unknown }).input;
-    const found = input !== undefined && issue.code !== 'invalid_type' && !/got|received/i.test(msg) ? ` (got ${quoteValue(input, 80)})` : '';
+    const found =
+      input !== undefined && issue.code !== 'invalid_type' && !/got|received/i.test(msg)
+        ? ` (got ${quoteValue(input, 80)})`
+        : '';
     return `${where || '(root)'}: ${msg}${found}`;
   });
 }
@@ -46,5 +50,8 @@ export function formatZodIssues(error: z.ZodError, prefix?: string): string[] {
 /** A ZodError → FlowError `invalid_config` whose message lists every bad field. */
 export function zodToFlowError(error: z.ZodError, what: string): FlowError {
   const lines = formatZodIssues(error);
-  return new FlowError(FlowErrorCode.InvalidConfig, `invalid ${what}: ${lines.join('; ')}`, { cause: error, details: lines });
+  return new FlowError(FlowErrorCode.InvalidConfig, `invalid ${what}: ${lines.join('; ')}`, {
+    cause: error,
+    details: lines,
+  });
 }

@@ -52,14 +52,18 @@ export const CoordinationConfigSchema = z
         '"parallel" (default): all agents at once; "sequential": one after another, each given the earlier outputs; "hierarchical": the planner splits the task into subtasks for the agents, run in dependency order',
       ),
     maxConcurrent: z.number().int().positive().optional().describe('Agents at once in parallel mode (default 8)'),
-    timeout: timeoutSecondsSchema().optional().describe('Seconds before the whole flow is given up (default: no limit)'),
+    timeout: timeoutSecondsSchema()
+      .optional()
+      .describe('Seconds before the whole flow is given up (default: no limit)'),
     promptTimeout: timeoutSecondsSchema()
       .optional()
       .describe('Seconds a prompt may go unanswered before the agent falls back to its next model (default 600)'),
     onAgentFailure: z
       .enum(['continue', 'fail'])
       .optional()
-      .describe('"continue" (default): the other agents carry on when one fails; "fail": the first failure ends the flow'),
+      .describe(
+        '"continue" (default): the other agents carry on when one fails; "fail": the first failure ends the flow',
+      ),
   })
   .describe('How the agents work together');
 
@@ -73,7 +77,8 @@ export const CoordinationConfigSchema = z
  * new RegExp(MEMORY_URI_PATTERN).test('sqlite:./flow.db'); // true
  * ```
  */
-export const MEMORY_URI_PATTERN = '^\\s*(?:[Ff][Ii][Ll][Ee]:|[Ss][Qq][Ll][Ii][Tt][Ee]:\\s*\\S|[Rr][Ee][Dd][Ii][Ss][Ss]?://[^\\s/?#])';
+export const MEMORY_URI_PATTERN =
+  '^\\s*(?:[Ff][Ii][Ll][Ee]:|[Ss][Qq][Ll][Ii][Tt][Ee]:\\s*\\S|[Rr][Ee][Dd][Ii][Ss][Ss]?://[^\\s/?#])';
 
 /**
  * A memory URI (`file:PATH`, `sqlite:PATH`, `redis://host:port/db`), checked with the parser
@@ -96,7 +101,8 @@ export const MemoryUriSchema = z
   // The parser decides; the pattern is its outline for editors (schemes in any case, as
   // parseMemoryUri lowercases them; sqlite needs a path, redis a host).
   .meta({
-    description: 'A memory URI: file:PATH, sqlite:PATH, redis://[user:pass@]host:port/db or rediss://… (TLS), with an optional ?prefix=',
+    description:
+      'A memory URI: file:PATH, sqlite:PATH, redis://[user:pass@]host:port/db or rediss://… (TLS), with an optional ?prefix=',
     pattern: MEMORY_URI_PATTERN,
   });
 
@@ -111,7 +117,10 @@ export const MemoryUriSchema = z
  * ```
  */
 export const FlowAgentSchema = z.union([
-  z.string().regex(AGENT_NAME, { message: 'expected a preset name of letters, digits, "-", "_" or "."' }).describe('A preset agent by name'),
+  z
+    .string()
+    .regex(AGENT_NAME, { message: 'expected a preset name of letters, digits, "-", "_" or "."' })
+    .describe('A preset agent by name'),
   AgentConfigSchema,
 ]);
 
@@ -140,12 +149,14 @@ export const FlowConfigSchema = z
       .optional()
       .describe('The agents of the flow, in order: preset names or agent objects'),
     modelRouter: ModelRouterConfigSchema.optional().describe(
-      'Model routing: agents without a model get the router\'s pick (mode, budgets, rules, floors, fallback chain)',
+      "Model routing: agents without a model get the router's pick (mode, budgets, rules, floors, fallback chain)",
     ),
     memory: z
       .union([MemoryUriSchema, MemoryConfigSchema, z.literal(false)])
       .optional()
-      .describe('Shared memory: a URI, a { backend, ... } object, or false to turn it off (default: file .opencode-flow/memory.json)'),
+      .describe(
+        'Shared memory: a URI, a { backend, ... } object, or false to turn it off (default: file .opencode-flow/memory.json)',
+      ),
     coordination: CoordinationConfigSchema.optional(),
     server: z
       .url({ protocol: /^https?$/, message: 'expected an http(s) URL such as http://127.0.0.1:4096' })
@@ -164,7 +175,11 @@ export const FlowConfigSchema = z
       const name = typeof a === 'string' ? a : a.name;
       const first = seen.get(name);
       if (first !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['agents', i], message: `the agent name "${name}" is already used by agents[${first}]` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agents', i],
+          message: `the agent name "${name}" is already used by agents[${first}]`,
+        });
       } else seen.set(name, i);
     });
   })
@@ -258,7 +273,11 @@ export async function loadFlowConfig(path: string, cwd = process.cwd()): Promise
   try {
     data = JSON.parse(text);
   } catch (e) {
-    throw new FlowError(FlowErrorCode.InvalidConfig, `config ${path} is not valid JSON: ${jsonErrorWhere(text, (e as Error).message)}`, { cause: e });
+    throw new FlowError(
+      FlowErrorCode.InvalidConfig,
+      `config ${path} is not valid JSON: ${jsonErrorWhere(text, (e as Error).message)}`,
+      { cause: e },
+    );
   }
   return { path: abs, config: parseFlowConfig(data, path) };
 }
@@ -292,25 +311,32 @@ export function checkAgentNames(config: FlowConfig, presets: Iterable<string>, s
   const list = [...known].sort().join(', ');
   (config.agents ?? []).forEach((a, i) => {
     if (typeof a === 'string' && !known.has(a) && !defined.has(a)) {
-      throw new FlowError(FlowErrorCode.UnknownAgent, `invalid config ${source}: agents[${i}]: unknown preset "${a}" (presets: ${list})`);
+      throw new FlowError(
+        FlowErrorCode.UnknownAgent,
+        `invalid config ${source}: agents[${i}]: unknown preset "${a}" (presets: ${list})`,
+      );
     }
     if (typeof a === 'object' && a.preset !== undefined && !known.has(a.preset)) {
-      throw new FlowError(FlowErrorCode.UnknownAgent, `invalid config ${source}: agents[${i}].preset: unknown preset "${a.preset}" (presets: ${list})`);
+      throw new FlowError(
+        FlowErrorCode.UnknownAgent,
+        `invalid config ${source}: agents[${i}].preset: unknown preset "${a.preset}" (presets: ${list})`,
+      );
     }
   });
 }
 
 /** Descriptions of the agent fields, for the JSON Schema (the agent schema itself has none). */
 const AGENT_FIELD_DOCS: Record<string, string> = {
-  name: 'Unique name of the agent in the flow; a preset\'s name makes it that preset',
+  name: "Unique name of the agent in the flow; a preset's name makes it that preset",
   agent: 'OpenCode agent to run as: build, plan, general or one configured on the server',
   model: 'Model as "provider/model", or a bare model id together with "provider"',
   provider: 'Provider of a bare "model"',
   fallback: 'Models to fall back to, in order, after "model" fails',
-  systemPrompt: 'System prompt (replaces a preset\'s)',
-  tools: 'Tools the agent may use: a list of built-in tool names, or OpenCode\'s { tool: true|false } map',
+  systemPrompt: "System prompt (replaces a preset's)",
+  tools: "Tools the agent may use: a list of built-in tool names, or OpenCode's { tool: true|false } map",
   permissions: 'OpenCode permissions: { edit: "deny", bash: { "git diff*": "allow", "*": "ask" } }',
-  temperature: 'Sampling temperature, 0 to 2 (OpenCode reads it from agent config: it applies to presets and to OpenCode agents configured with it)',
+  temperature:
+    'Sampling temperature, 0 to 2 (OpenCode reads it from agent config: it applies to presets and to OpenCode agents configured with it)',
   preset: 'Preset this agent is based on (reviewer, coder, ...): its prompt and permissions are the defaults',
   role: 'Role for routing rules (default: the preset or the name)',
   inputPolicy:
@@ -335,11 +361,16 @@ export function flowConfigJsonSchema(): Record<string, unknown> {
     io: 'input',
     target: 'draft-2020-12',
     override: (ctx) => {
-      const s = ctx.jsonSchema as { type?: string; properties?: Record<string, { description?: string }>; required?: string[] };
+      const s = ctx.jsonSchema as {
+        type?: string;
+        properties?: Record<string, { description?: string }>;
+        required?: string[];
+      };
       // The agent object: the one object schema that requires exactly `name`.
       if (s.type === 'object' && s.properties?.name && s.properties.systemPrompt && s.required?.join() === 'name') {
-        (s as { description?: string }).description = 'An agent (the spec\'s AgentConfig)';
-        for (const [k, doc] of Object.entries(AGENT_FIELD_DOCS)) if (s.properties[k]) s.properties[k].description ??= doc;
+        (s as { description?: string }).description = "An agent (the spec's AgentConfig)";
+        for (const [k, doc] of Object.entries(AGENT_FIELD_DOCS))
+          if (s.properties[k]) s.properties[k].description ??= doc;
       }
     },
   });
@@ -356,7 +387,11 @@ type Issue = z.core.$ZodIssue;
  * One line per issue: `path: expected …, found …`. Unknown keys list the keys that are
  * allowed there (from the JSON Schema) and the closest one.
  */
-export function describeIssues(issues: readonly Issue[], data: unknown, jsonSchema?: Record<string, unknown>): string[] {
+export function describeIssues(
+  issues: readonly Issue[],
+  data: unknown,
+  jsonSchema?: Record<string, unknown>,
+): string[] {
   return issues.flatMap(unwrapUnion).map((issue) => {
     const path = formatPath(issue.path);
     const where = path || '(root)';
@@ -365,14 +400,19 @@ export function describeIssues(issues: readonly Issue[], data: unknown, jsonSche
       return issue.keys
         .map((k) => {
           const near = closest(k, allowed);
-          const hint = near ? `; did you mean "${near}"?` : allowed.length ? ` (expected one of: ${allowed.join(', ')})` : '';
+          const hint = near
+            ? `; did you mean "${near}"?`
+            : allowed.length
+              ? ` (expected one of: ${allowed.join(', ')})`
+              : '';
           return `${path}${pathKey(k, !path)}: unknown field${hint}`;
         })
         .join('\n  ');
     }
     const found = valueAt(data, issue.path);
     const expected = expectedOf(issue);
-    if (/\b(got|found)\b/.test(expected) || (found !== undefined && expected.includes(show(found)))) return `${where}: ${expected}`;
+    if (/\b(got|found)\b/.test(expected) || (found !== undefined && expected.includes(show(found))))
+      return `${where}: ${expected}`;
     return `${where}: ${expected}, found ${show(found)}`;
   });
 }
@@ -403,13 +443,18 @@ function expectedOf(issue: Issue): string {
   if (custom && issue.code !== 'invalid_type') return issue.message;
   switch (issue.code) {
     case 'invalid_type':
-      return custom && issue.message.startsWith('expected') ? issue.message : `expected ${TYPE_WORDS[issue.expected] ?? issue.expected}`;
+      return custom && issue.message.startsWith('expected')
+        ? issue.message
+        : `expected ${TYPE_WORDS[issue.expected] ?? issue.expected}`;
     case 'invalid_value':
-      return issue.values.length === 1 ? `expected ${show(issue.values[0])}` : `expected one of ${issue.values.map(show).join(', ')}`;
+      return issue.values.length === 1
+        ? `expected ${show(issue.values[0])}`
+        : `expected one of ${issue.values.map(show).join(', ')}`;
     case 'too_small': {
       const n = Number(issue.minimum);
       if (issue.origin === 'array') return `expected at least ${n} item${n === 1 ? '' : 's'}`;
-      if (issue.origin === 'string') return n === 1 ? 'expected a non-empty string' : `expected at least ${n} characters`;
+      if (issue.origin === 'string')
+        return n === 1 ? 'expected a non-empty string' : `expected at least ${n} characters`;
       return `expected a number ${issue.inclusive ? '≥' : '>'} ${n}`;
     }
     case 'too_big': {
@@ -419,9 +464,17 @@ function expectedOf(issue: Issue): string {
       return `expected a number ${issue.inclusive ? '≤' : '<'} ${n}`;
     }
     case 'invalid_format':
-      return issue.format === 'regex' ? `expected a string matching ${(issue as { pattern?: string }).pattern}` : `expected a valid ${issue.format}`;
+      return issue.format === 'regex'
+        ? `expected a string matching ${(issue as { pattern?: string }).pattern}`
+        : `expected a valid ${issue.format}`;
     case 'invalid_union': {
-      const kinds = [...new Set(issue.errors.map((branch) => branch.find((i) => i.path.length === 0 && i.code === 'invalid_type')).map((i) => (i && i.code === 'invalid_type' ? (TYPE_WORDS[i.expected] ?? i.expected) : undefined)))];
+      const kinds = [
+        ...new Set(
+          issue.errors
+            .map((branch) => branch.find((i) => i.path.length === 0 && i.code === 'invalid_type'))
+            .map((i) => (i && i.code === 'invalid_type' ? (TYPE_WORDS[i.expected] ?? i.expected) : undefined)),
+        ),
+      ];
       return kinds.every(Boolean) ? `expected ${kinds.join(' or ')}` : 'expected one of the allowed forms';
     }
     default:
@@ -550,7 +603,8 @@ export function findJsonError(text: string): { offset: number; message: string }
       if (text[i] === '}') return void i++;
       for (;;) {
         ws();
-        if (text[i] !== '"') fail(text[i] === '}' ? 'a trailing comma before "}"' : 'expected a property name in double quotes');
+        if (text[i] !== '"')
+          fail(text[i] === '}' ? 'a trailing comma before "}"' : 'expected a property name in double quotes');
         string();
         ws();
         if (text[i] !== ':') fail('expected ":" after the property name');

@@ -1,7 +1,13 @@
 import type { z } from 'zod';
 import type { AgentSpec } from '../../machines/agent.js';
 import type { InputPolicy } from '../../machines/input-policy.js';
-import { AgentConfigSchema, fullModelId, toolSwitches, toPermissionRuleset, type AgentConfig } from '../config/agent.js';
+import {
+  AgentConfigSchema,
+  fullModelId,
+  toolSwitches,
+  toPermissionRuleset,
+  type AgentConfig,
+} from '../config/agent.js';
 import { zodToFlowError } from '../config/errors.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import type { PresetAgent } from '../presets/index.js';
@@ -78,7 +84,9 @@ export class AgentRegistry {
     throw new FlowError(
       FlowErrorCode.InvalidConfig,
       `agent "${agent}": model "${model}" is not served by the OpenCode server` +
-        (same.length ? ` (models of ${provider}: ${same.join(', ')})` : ` (providers: ${[...new Set([...models].map((m) => m.split('/')[0]))].join(', ')})`),
+        (same.length
+          ? ` (models of ${provider}: ${same.join(', ')})`
+          : ` (providers: ${[...new Set([...models].map((m) => m.split('/')[0]))].join(', ')})`),
     );
   }
 
@@ -87,7 +95,10 @@ export class AgentRegistry {
     const cfg = AgentConfigSchema.parse(input);
     const preset = this.o.presets.get(cfg.preset ?? cfg.name);
     if (cfg.preset && !preset) {
-      throw new FlowError(FlowErrorCode.UnknownAgent, `agent "${cfg.name}": unknown preset "${cfg.preset}" (presets: ${[...this.o.presets.keys()].join(', ')})`);
+      throw new FlowError(
+        FlowErrorCode.UnknownAgent,
+        `agent "${cfg.name}": unknown preset "${cfg.preset}" (presets: ${[...this.o.presets.keys()].join(', ')})`,
+      );
     }
     const model = fullModelId(cfg) ?? preset?.model;
     this.checkModel(cfg.name, model);

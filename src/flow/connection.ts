@@ -52,7 +52,12 @@ export async function connect(
     });
   }
   try {
-    const client = new OpencodeClient({ url: server.url, password: server.password, username: server.username, requestTimeoutMs: o.requestTimeoutMs });
+    const client = new OpencodeClient({
+      url: server.url,
+      password: server.password,
+      username: server.username,
+      requestTimeoutMs: o.requestTimeoutMs,
+    });
     if (o.serverUrl && mcp) await client.addMcp('flow', mcp);
     const providers = await client.providers();
     const models = new Set<string>();

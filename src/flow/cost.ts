@@ -79,7 +79,9 @@ export class RunCost {
     if (cap === undefined || this.#exceeded) return;
     const total = this.total;
     if (total > cap + EPSILON) {
-      this.trip(`budget exceeded${when ? ` ${when}` : ''}: spent $${total.toFixed(6)} of max $${cap}${after ? ` ${after}` : ''}`);
+      this.trip(
+        `budget exceeded${when ? ` ${when}` : ''}: spent $${total.toFixed(6)} of max $${cap}${after ? ` ${after}` : ''}`,
+      );
     }
   }
 

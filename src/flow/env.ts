@@ -20,13 +20,13 @@ export function optionsFromEnv(env: Record<string, string | undefined> = process
   /** `OPENCODE_FLOW_TOKEN`: the bearer token `serve` requires. */
   token?: string;
 } {
-  const v = (name: string) => env[name] || undefined;
+  // Each variable by its own name, so a search of the source finds every one it reads.
   const out = {
-    serverUrl: v('OPENCODE_SERVER_URL'),
-    password: v('OPENCODE_SERVER_PASSWORD'),
-    username: v('OPENCODE_SERVER_USERNAME'),
-    memory: v('OPENCODE_FLOW_MEMORY'),
-    token: v('OPENCODE_FLOW_TOKEN'),
+    serverUrl: env.OPENCODE_SERVER_URL || undefined,
+    password: env.OPENCODE_SERVER_PASSWORD || undefined,
+    username: env.OPENCODE_SERVER_USERNAME || undefined,
+    memory: env.OPENCODE_FLOW_MEMORY || undefined,
+    token: env.OPENCODE_FLOW_TOKEN || undefined,
   };
   return Object.fromEntries(Object.entries(out).filter(([, x]) => x !== undefined));
 }

@@ -5,7 +5,12 @@ import { createActor, type Actor, type AnyStateMachine, type InputFrom, type Out
 import type { AgentSpec } from '../../machines/agent.js';
 import type { InputRequest } from '../../machines/input-policy.js';
 import { createMemoryClient, withMemoryBackend, type memoryMachine } from '../../machines/memory.js';
-import { PLANNER, type SupervisorContext, type SupervisorInput, type SupervisorOutput } from '../../machines/supervisor.js';
+import {
+  PLANNER,
+  type SupervisorContext,
+  type SupervisorInput,
+  type SupervisorOutput,
+} from '../../machines/supervisor.js';
 import type { AgentConfig } from '../config/agent.js';
 import { AgentConfigSchema } from '../config/agent.js';
 import { zodToFlowError } from '../config/errors.js';
@@ -27,13 +32,23 @@ import { checkProviders, connect, type Connection } from './connection.js';
 import type { FlowEvents, RunEvent } from './events.js';
 import { newFlowId } from './ids.js';
 import { PendingInputs, type ReplyAnswer } from './inputs.js';
-import { ExecuteOptionsSchema, FlowOptionsSchema, RENAMED_KEYS, RunOptionsSchema, type ExecuteOptions, type FlowOptions, type FlowOptionsOutput, type RunOptions } from './options.js';
+import {
+  ExecuteOptionsSchema,
+  FlowOptionsSchema,
+  RENAMED_KEYS,
+  RunOptionsSchema,
+  type ExecuteOptions,
+  type FlowOptions,
+  type FlowOptionsOutput,
+  type RunOptions,
+} from './options.js';
 import { toReport, type FlowReport, type RunReport } from './report.js';
 import { FlowRun, type CustomRunSnapshot, type RunHost, type RunPlan } from './run.js';
 
 function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
   for (const k of Object.keys((value ?? {}) as object)) {
-    if (k in RENAMED_KEYS) throw new FlowError(FlowErrorCode.InvalidConfig, `${where}.${k}: renamed to ${RENAMED_KEYS[k]}`);
+    if (k in RENAMED_KEYS)
+      throw new FlowError(FlowErrorCode.InvalidConfig, `${where}.${k}: renamed to ${RENAMED_KEYS[k]}`);
   }
   const r = schema.safeParse(value);
   if (!r.success) throw zodToFlowError(r.error, where);
@@ -80,7 +95,9 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     super();
     this.options = parse(FlowOptionsSchema, options, 'OpencodeFlow options');
     this.id = this.options.id ?? newFlowId();
-    this.store = new FlowStore(this.options.flowsDir ?? join(this.options.directory ?? process.cwd(), '.opencode-flow', 'flows'));
+    this.store = new FlowStore(
+      this.options.flowsDir ?? join(this.options.directory ?? process.cwd(), '.opencode-flow', 'flows'),
+    );
     if (this.options.modelRouter) this.#routerConfig = parseModelRouterConfig(this.options.modelRouter);
   }
 
@@ -97,7 +114,12 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
    */
   get memory(): MemoryClient {
     if (this.#memory) return this.#memory;
-    throw new FlowError(FlowErrorCode.Memory, this.options.memory === false ? 'memory is turned off (memory: false)' : 'not started: await flow.start() before using memory');
+    throw new FlowError(
+      FlowErrorCode.Memory,
+      this.options.memory === false
+        ? 'memory is turned off (memory: false)'
+        : 'not started: await flow.start() before using memory',
+    );
   }
 
   /** The OpenCode client (after `start()`). */
@@ -136,11 +158,24 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     const presets = await loadPresets({ cwd: o.directory, extraDirs: o.agentDirs });
     if (o.inspect) this.#inspector = await startFlowInspector(o.inspect === true ? {} : o.inspect);
     if (o.memory !== false) await this.#startMemory();
-    this.#conn = await connect(o, presets, this.#mcp?.opencodeConfig() as Record<string, unknown> | undefined, (this.#routerConfig as { models?: unknown } | undefined)?.models);
-    this.#agents = new AgentRegistry({ presets, models: this.#conn.models, remote: Boolean(o.serverUrl), inputPolicy: o.inputPolicy as never });
+    this.#conn = await connect(
+      o,
+      presets,
+      this.#mcp?.opencodeConfig() as Record<string, unknown> | undefined,
+      (this.#routerConfig as { models?: unknown } | undefined)?.models,
+    );
+    this.#agents = new AgentRegistry({
+      presets,
+      models: this.#conn.models,
+      remote: Boolean(o.serverUrl),
+      inputPolicy: o.inputPolicy as never,
+    });
     if (!o.skipProviderCheck) {
       try {
-        checkProviders(this.#conn.providerIds, [o.model].filter((m): m is string => Boolean(m)));
+        checkProviders(
+          this.#conn.providerIds,
+          [o.model].filter((m): m is string => Boolean(m)),
+        );
       } catch (e) {
         this.#conn.hub.stop();
         await this.#conn.server.stop();
@@ -153,13 +188,21 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   async #startMemory() {
     this.#memoryBackend = await createMemoryBackend(this.options.memory as never, { cwd: this.options.directory });
     const namespace = flowNamespace(this.id);
-    this.#memoryActor = createActor(withMemoryBackend(this.#memoryBackend), { id: 'memory', input: { namespace }, inspect: this.#inspector?.inspect });
+    this.#memoryActor = createActor(withMemoryBackend(this.#memoryBackend), {
+      id: 'memory',
+      input: { namespace },
+      inspect: this.#inspector?.inspect,
+    });
     this.#memoryActor.start();
     this.#memory = createMemoryClient(this.#memoryActor, { by: 'flow' });
     const agents = createMemoryClient(this.#memoryActor, { by: 'agent' });
     // Tool calls from agents become events of the same memory actor (single writer), each in
     // its own run's namespace.
-    this.#mcp = await startMemoryMcpHttp({ ops: agents, namespace, route: (extra) => this.#routeMemoryCall(extra, agents) });
+    this.#mcp = await startMemoryMcpHttp({
+      ops: agents,
+      namespace,
+      route: (extra) => this.#routeMemoryCall(extra, agents),
+    });
   }
 
   /** Which run's memory an agent's tool call uses: its session's run (told by our OpenCode plugin). */
@@ -230,7 +273,8 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   }
 
   #open(plan: RunPlan): FlowRun {
-    if (this.#runs.has(plan.flowId)) throw new FlowError(FlowErrorCode.InvalidConfig, `flow "${plan.flowId}" is running already`);
+    if (this.#runs.has(plan.flowId))
+      throw new FlowError(FlowErrorCode.InvalidConfig, `flow "${plan.flowId}" is running already`);
     const run = new FlowRun(this.#host(), plan);
     this.#runs.set(plan.flowId, run);
     return run;
@@ -243,9 +287,17 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     const agents = this.#agents!;
     const names = o.agents.map((a) => (typeof a === 'string' ? a : String((a as { name?: unknown }).name)));
     for (const name of Object.keys(o.waitFor ?? {})) {
-      if (!names.includes(name)) throw new FlowError(FlowErrorCode.InvalidConfig, `waitFor.${name}: not one of the flow's agents (${names.join(', ')})`);
+      if (!names.includes(name))
+        throw new FlowError(
+          FlowErrorCode.InvalidConfig,
+          `waitFor.${name}: not one of the flow's agents (${names.join(', ')})`,
+        );
     }
-    if (o.waitFor && !this.#memoryActor) throw new FlowError(FlowErrorCode.InvalidConfig, 'waitFor needs shared memory, but memory is off (memory: false)');
+    if (o.waitFor && !this.#memoryActor)
+      throw new FlowError(
+        FlowErrorCode.InvalidConfig,
+        'waitFor needs shared memory, but memory is off (memory: false)',
+      );
     const dup = names.find((a, i) => names.indexOf(a) !== i);
     if (dup) throw new FlowError(FlowErrorCode.InvalidConfig, `agents: "${dup}" is listed twice`);
     const defaultModel = o.model ?? this.options.model;
@@ -286,7 +338,15 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       aggregate: o.aggregate,
       maxDepth: o.maxDepth,
     };
-    return this.#open({ kind: 'supervisor', flowId, routing, keepSessions, promptTimeoutMs, from: { input }, info: { mode: o.mode, agents: names, task: o.task } });
+    return this.#open({
+      kind: 'supervisor',
+      flowId,
+      routing,
+      keepSessions,
+      promptTimeoutMs,
+      from: { input },
+      info: { mode: o.mode, agents: names, task: o.task },
+    });
   }
 
   /**
@@ -314,7 +374,11 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   }
 
   /** `stream` for your own machine: its events, then `flow.done` with the report (and the machine's output). */
-  async *streamMachine<M extends AnyStateMachine>(machine: M, input: InputFrom<M>, options: RunOptions = {}): AsyncGenerator<RunEvent, void, undefined> {
+  async *streamMachine<M extends AnyStateMachine>(
+    machine: M,
+    input: InputFrom<M>,
+    options: RunOptions = {},
+  ): AsyncGenerator<RunEvent, void, undefined> {
     const run = await this.#prepareMachine(machine, input, options);
     yield* this.#streamRun(run);
   }
@@ -346,7 +410,10 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     await this.start();
     const snap = stored.snapshot as { status?: string; output?: SupervisorOutput; context?: SupervisorContext };
     if ((stored.snapshot as CustomRunSnapshot).kind === 'custom') {
-      throw new FlowError(FlowErrorCode.InvalidConfig, `stored flow "${flowId}" ran a custom machine: continue it with run(machine, input, { flowId: "${flowId}", resume: true })`);
+      throw new FlowError(
+        FlowErrorCode.InvalidConfig,
+        `stored flow "${flowId}" ran a custom machine: continue it with run(machine, input, { flowId: "${flowId}", resume: true })`,
+      );
     }
     if (snap.status === 'done' && snap.output) return toReport(snap.output);
     const ctx = snap.context;
@@ -361,23 +428,43 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       spent: ctx.spent,
     });
     const promptTimeoutMs = options.promptTimeoutMs ?? this.options.promptTimeoutMs;
-    const run = this.#open({ kind: 'supervisor', flowId, routing, keepSessions: ctx.keepSessions, promptTimeoutMs, from: { snapshot: stored.snapshot }, info: { mode: ctx.mode, agents: stored.meta.agents, task: ctx.task } });
+    const run = this.#open({
+      kind: 'supervisor',
+      flowId,
+      routing,
+      keepSessions: ctx.keepSessions,
+      promptTimeoutMs,
+      from: { snapshot: stored.snapshot },
+      info: { mode: ctx.mode, agents: stored.meta.agents, task: ctx.task },
+    });
     return run.start() as Promise<FlowReport>;
   }
 
   async #prepareMachine(machine: AnyStateMachine, input: unknown, options: RunOptions): Promise<FlowRun> {
     const o = parse(RunOptionsSchema, options, 'run');
-    if (o.resume && !o.flowId) throw new FlowError(FlowErrorCode.InvalidConfig, 'run: resume needs the flowId of the run to continue');
+    if (o.resume && !o.flowId)
+      throw new FlowError(FlowErrorCode.InvalidConfig, 'run: resume needs the flowId of the run to continue');
     await this.start();
     const flowId = o.flowId ?? newFlowId();
     const stored = o.resume ? await this.store.load(flowId) : undefined;
     const saved = stored?.snapshot as CustomRunSnapshot | undefined;
     if (stored && saved?.kind !== 'custom') {
-      throw new FlowError(FlowErrorCode.InvalidConfig, `stored flow "${flowId}" is not a custom machine's run: continue it with resume("${flowId}")`);
+      throw new FlowError(
+        FlowErrorCode.InvalidConfig,
+        `stored flow "${flowId}" is not a custom machine's run: continue it with resume("${flowId}")`,
+      );
     }
     const spent = (saved?.results ?? []).reduce((n, r) => n + r.cost, 0);
     const maxCost = o.maxCost ?? stored?.meta.maxCost;
-    const routing = createFlowRouting({ catalog: this.#conn!.catalog, config: { ...this.#routerConfig }, routing: false, task: '', specs: [], maxCost, spent });
+    const routing = createFlowRouting({
+      catalog: this.#conn!.catalog,
+      config: { ...this.#routerConfig },
+      routing: false,
+      task: '',
+      specs: [],
+      maxCost,
+      spent,
+    });
     return this.#open({
       kind: 'custom',
       flowId,
@@ -406,7 +493,11 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
    * report.status; report.output?.approved;
    * ```
    */
-  async run<M extends AnyStateMachine>(machine: M, input: InputFrom<M>, options: RunOptions = {}): Promise<RunReport<OutputFrom<M>>> {
+  async run<M extends AnyStateMachine>(
+    machine: M,
+    input: InputFrom<M>,
+    options: RunOptions = {},
+  ): Promise<RunReport<OutputFrom<M>>> {
     return (await this.#prepareMachine(machine, input, options)).start() as Promise<RunReport<OutputFrom<M>>>;
   }
 

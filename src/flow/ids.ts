@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 
 /** A flow id: what names a run in the store, in events, in memory (`flow:<id>`) and in URLs. */
-export const FlowIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected 1-64 letters, digits, "_" or "-"' });
+export const FlowIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected 1-64 letters, digits, "_" or "-"' });
 
 /**
  * A new flow id, `flow_<UTC yyyymmddhhmmss>_<6 hex>`: sorts by start time, unique enough

@@ -41,7 +41,9 @@ export class PendingInputs {
 
   /** Requests waiting now (all runs, or one). */
   list(flowId?: string): Array<{ flowId: string; agent: string; request: InputRequest }> {
-    return [...this.#pending.values()].filter((p) => !flowId || p.flowId === flowId).map(({ flowId: f, agent, request }) => ({ flowId: f, agent, request }));
+    return [...this.#pending.values()]
+      .filter((p) => !flowId || p.flowId === flowId)
+      .map(({ flowId: f, agent, request }) => ({ flowId: f, agent, request }));
   }
 
   /** Send an answer; throws a `FlowError` for an unknown request or an answer of the wrong shape. */
@@ -50,10 +52,16 @@ export class PendingInputs {
     if (!pending) throw new FlowError(FlowErrorCode.InvalidConfig, `no agent is waiting on request "${requestId}"`);
     const a: InputAnswer = Array.isArray(answer) ? { answers: answer } : { reply: answer };
     if (pending.request.kind === 'permission' && 'answers' in a) {
-      throw new FlowError(FlowErrorCode.InvalidConfig, `request "${requestId}" is a permission: answer 'once', 'always' or 'reject'`);
+      throw new FlowError(
+        FlowErrorCode.InvalidConfig,
+        `request "${requestId}" is a permission: answer 'once', 'always' or 'reject'`,
+      );
     }
     if (pending.request.kind === 'question' && 'reply' in a && a.reply !== 'reject') {
-      throw new FlowError(FlowErrorCode.InvalidConfig, `request "${requestId}" is a question: answer with one list of choices per question, or 'reject'`);
+      throw new FlowError(
+        FlowErrorCode.InvalidConfig,
+        `request "${requestId}" is a question: answer with one list of choices per question, or 'reject'`,
+      );
     }
     pending.send({ type: 'INPUT_REPLY', requestId, answer: a });
   }

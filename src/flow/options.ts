@@ -51,7 +51,12 @@ export const FlowOptionsSchema = z
      * Show flows live in the Stately inspector: `true` (a free port) or `{ port, open }`.
      * Every actor (supervisor, agents, memory) appears under its id; see `inspectorUrl`.
      */
-    inspect: z.union([z.boolean(), z.object({ port: z.number().int().min(1).max(65535).optional(), open: z.boolean().optional() }).strict()]).optional(),
+    inspect: z
+      .union([
+        z.boolean(),
+        z.object({ port: z.number().int().min(1).max(65535).optional(), open: z.boolean().optional() }).strict(),
+      ])
+      .optional(),
     /** Persist every flow's state so it can be resumed (default true). */
     persist: z.boolean().optional(),
     /** Where flows are persisted. Default `.opencode-flow/flows` in `directory`. */
@@ -71,7 +76,9 @@ export const ExecuteOptionsSchema = z
      * The run's agents: names of spawned agents or presets (`researcher`, `coder`, ...), or
      * inline agent configs, which live and die with this run.
      */
-    agents: z.array(z.union([z.string().min(1), z.record(z.string(), z.unknown())])).min(1, { message: 'expected at least one agent' }),
+    agents: z
+      .array(z.union([z.string().min(1), z.record(z.string(), z.unknown())]))
+      .min(1, { message: 'expected at least one agent' }),
     mode: z.enum(['parallel', 'sequential', 'hierarchical']).default('parallel'),
     /** Hierarchical mode: the agent that plans and aggregates (default the `planner` preset). */
     planner: z.string().min(1).optional(),
@@ -110,9 +117,9 @@ export const ExecuteOptionsSchema = z
   .strict();
 
 /** What `execute` and `stream` take. */
-export type ExecuteOptions = Omit<z.input<typeof ExecuteOptionsSchema>, 'agents'> & { agents: Array<string | AgentConfig> };
-
-
+export type ExecuteOptions = Omit<z.input<typeof ExecuteOptionsSchema>, 'agents'> & {
+  agents: Array<string | AgentConfig>;
+};
 
 export type FlowOptionsOutput = z.output<typeof FlowOptionsSchema>;
 

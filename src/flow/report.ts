@@ -91,7 +91,14 @@ export function toReport(src: ReportSource | SupervisorOutput): FlowReport {
   const subtaskOf = new Map((src.plan?.subtasks ?? []).map((t) => [`${t.agent}:${t.id}`, t.id]));
   const ledger = new CostLedger();
   for (const r of src.results) {
-    ledger.record({ agent: r.agent, task: subtaskOf.get(r.agent) ?? r.taskId, model: r.model || 'default', sessionID: r.sessionID, cost: r.cost, tokens: r.tokens });
+    ledger.record({
+      agent: r.agent,
+      task: subtaskOf.get(r.agent) ?? r.taskId,
+      model: r.model || 'default',
+      sessionID: r.sessionID,
+      cost: r.cost,
+      tokens: r.tokens,
+    });
   }
   return {
     flowId: src.flowId,

@@ -1,8 +1,24 @@
 import { EventEmitter } from 'eventemitter3';
-import { createActor, toPromise, type AnyActorRef, type AnyStateMachine, type InspectionEvent, type Observer } from 'xstate';
+import {
+  createActor,
+  toPromise,
+  type AnyActorRef,
+  type AnyStateMachine,
+  type InspectionEvent,
+  type Observer,
+} from 'xstate';
 import { agentMachine, withPromptTimeout, type AgentNotification, type AgentResult } from '../../machines/agent.js';
 import type { MemoryActorRef } from '../../machines/memory.js';
-import { PLANNER, prefixed, supervisorMachine, withSubflows, type FlowMode, type SupervisorContext, type SupervisorInput, type SupervisorOutput } from '../../machines/supervisor.js';
+import {
+  PLANNER,
+  prefixed,
+  supervisorMachine,
+  withSubflows,
+  type FlowMode,
+  type SupervisorContext,
+  type SupervisorInput,
+  type SupervisorOutput,
+} from '../../machines/supervisor.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { flowNamespace } from '../memory/namespace.js';
 import type { OpencodeClient } from '../opencode/client.js';
@@ -197,7 +213,16 @@ export class FlowRun extends EventEmitter<FlowEvents> {
       this.cancel('stream closed');
       await this.settled();
     });
-    const types = ['agent.state', 'agent.delta', 'agent.tool', 'agent.fallback', 'agent.done', 'agent.failed', 'agent.input_required', 'agent.input_answered'] as const;
+    const types = [
+      'agent.state',
+      'agent.delta',
+      'agent.tool',
+      'agent.fallback',
+      'agent.done',
+      'agent.failed',
+      'agent.input_required',
+      'agent.input_answered',
+    ] as const;
     for (const t of types) this.on(t, (e) => queue.push(e as RunEvent));
     this.on('flow.started', (e) => queue.push({ type: 'flow.started', ...e }));
     this.on('flow.persist_error', (e) => queue.push({ type: 'flow.persist_error', ...e }));
@@ -280,7 +305,8 @@ export class FlowRun extends EventEmitter<FlowEvents> {
   /** Memory changes of the run's namespace reach its machine as `memory.changed` events. */
   #followMemory(actor: AnyActorRef) {
     return this.#host.memoryActor?.on('memory.changed', (c) => {
-      if (c.namespace === this.namespace) actor.send({ type: 'memory.changed', key: c.key, value: c.value, by: c.by, namespace: c.namespace });
+      if (c.namespace === this.namespace)
+        actor.send({ type: 'memory.changed', key: c.key, value: c.value, by: c.by, namespace: c.namespace });
     });
   }
 
@@ -319,14 +345,22 @@ export class FlowRun extends EventEmitter<FlowEvents> {
   }
 
   async #startSupervisor(plan: SupervisorRunPlan): Promise<FlowReport> {
-    const maxDepth = 'input' in plan.from ? plan.from.input.maxDepth : (plan.from.snapshot as { context?: SupervisorContext }).context?.maxDepth;
+    const maxDepth =
+      'input' in plan.from
+        ? plan.from.input.maxDepth
+        : (plan.from.snapshot as { context?: SupervisorContext }).context?.maxDepth;
     const machine = withSubflows(supervisorMachine.provide({ actors: { agent: this.#agentLogic() } }), maxDepth ?? 3);
     const inspect = this.#host.inspect;
     const actor =
       'input' in plan.from
         ? createActor(machine, { id: this.flowId, input: plan.from.input, ...(inspect ? { inspect } : {}) })
         : // The input is ignored on restore; the snapshot carries the context.
-          createActor(machine, { id: this.flowId, snapshot: plan.from.snapshot as never, input: undefined as unknown as SupervisorInput, ...(inspect ? { inspect } : {}) });
+          createActor(machine, {
+            id: this.flowId,
+            snapshot: plan.from.snapshot as never,
+            input: undefined as unknown as SupervisorInput,
+            ...(inspect ? { inspect } : {}),
+          });
     this.#actor = actor;
     this.#startedAt = actor.getSnapshot().context.startedAt ?? Date.now();
     this.#persist = this.#persister(() => {
@@ -370,13 +404,18 @@ export class FlowRun extends EventEmitter<FlowEvents> {
     try {
       const out: SupervisorOutput | undefined = await done;
       if (this.#detached || !out) {
-        throw new FlowError(FlowErrorCode.Cancelled, `flow ${this.flowId} was detached: its agents go on (or are prompted again) when it is resumed (opencode-flow resume ${this.flowId})`);
+        throw new FlowError(
+          FlowErrorCode.Cancelled,
+          `flow ${this.flowId} was detached: its agents go on (or are prompted again) when it is resumed (opencode-flow resume ${this.flowId})`,
+        );
       }
       this.#persist.now();
       await this.#host.store.flush();
       // The run owns the budget: over it, the run ended for that, whatever else ended last.
       const report = toReport(
-        this.cost.exceeded && out.status !== 'cancelled' && out.status !== 'budget_exceeded' ? { ...out, status: 'budget_exceeded', reason: this.cost.reason } : out,
+        this.cost.exceeded && out.status !== 'cancelled' && out.status !== 'budget_exceeded'
+          ? { ...out, status: 'budget_exceeded', reason: this.cost.reason }
+          : out,
       );
       await this.#finish(report);
       return report;
@@ -417,14 +456,23 @@ export class FlowRun extends EventEmitter<FlowEvents> {
         // Under a sub-supervisor (a machine built on the supervisor), named by its place in the
         // tree as the supervisor itself names it: `coder:s3/tester:t1`.
         let prefix = '';
-        for (let p = parentOf(source); p && p !== root; p = parentOf(p)) if (p.id.startsWith('subflow:')) prefix = `${p.id.slice(8)}/${prefix}`;
+        for (let p = parentOf(source); p && p !== root; p = parentOf(p))
+          if (p.id.startsWith('subflow:')) prefix = `${p.id.slice(8)}/${prefix}`;
         this.#intake(prefixed(e, prefix));
       },
     });
     root = actor;
     this.#actor = actor;
     const report = (status: RunStatus, reason?: string, output?: unknown): RunReport<unknown> => ({
-      ...toReport({ flowId: this.flowId, status, mode: 'custom', results: this.#results, startedAt: this.#startedAt, finishedAt: Date.now(), ...(reason ? { reason } : {}) }),
+      ...toReport({
+        flowId: this.flowId,
+        status,
+        mode: 'custom',
+        results: this.#results,
+        startedAt: this.#startedAt,
+        finishedAt: Date.now(),
+        ...(reason ? { reason } : {}),
+      }),
       ...(output !== undefined ? { output } : {}),
     });
     let ended: RunStatus | undefined;
@@ -434,19 +482,27 @@ export class FlowRun extends EventEmitter<FlowEvents> {
         meta: {
           task: plan.machine.id,
           mode: 'custom',
-          agents: [...new Set([...this.#sessions.values()].map((s) => s.agent).concat(this.#results.map((r) => r.agent)))],
+          agents: [
+            ...new Set([...this.#sessions.values()].map((s) => s.agent).concat(this.#results.map((r) => r.agent))),
+          ],
           status: ended ?? (snap.status === 'done' ? 'completed' : 'running'),
           cost: this.cost.spent,
           ...(this.cost.maxCost !== undefined ? { maxCost: this.cost.maxCost } : {}),
           startedAt: this.#startedAt,
           ...(this.#ending ? { reason: this.#ending.reason } : {}),
         },
-        snapshot: { kind: 'custom', actor: actor.getPersistedSnapshot(), results: this.#results } satisfies CustomRunSnapshot,
+        snapshot: {
+          kind: 'custom',
+          actor: actor.getPersistedSnapshot(),
+          results: this.#results,
+        } satisfies CustomRunSnapshot,
       };
     });
     actor.subscribe({ next: () => this.#persist?.soon(), error: () => {} });
     const memorySub = this.#followMemory(actor);
-    const timer = plan.timeoutMs ? setTimeout(() => this.#stop('failed', `flow timed out after ${plan.timeoutMs} ms`), plan.timeoutMs) : undefined;
+    const timer = plan.timeoutMs
+      ? setTimeout(() => this.#stop('failed', `flow timed out after ${plan.timeoutMs} ms`), plan.timeoutMs)
+      : undefined;
     const done = toPromise(actor);
     this.#emit('flow.started', { flowId: this.flowId, mode: 'custom', agents: [], task: plan.machine.id });
     actor.start();
@@ -461,7 +517,10 @@ export class FlowRun extends EventEmitter<FlowEvents> {
         failure = e instanceof Error ? e.message : String(e);
       }
       if (this.#detached) {
-        throw new FlowError(FlowErrorCode.Cancelled, `flow ${this.flowId} was detached: continue it with run(machine, input, { flowId: "${this.flowId}", resume: true })`);
+        throw new FlowError(
+          FlowErrorCode.Cancelled,
+          `flow ${this.flowId} was detached: continue it with run(machine, input, { flowId: "${this.flowId}", resume: true })`,
+        );
       }
       // Stopping an actor completes it too, with no output: only a final state is `done`.
       const reachedFinal = (actor.getSnapshot() as { status: string }).status === 'done';

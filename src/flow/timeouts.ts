@@ -18,7 +18,9 @@ export const timeoutMsSchema = (what: string) =>
     .number({ message: `expected a number of milliseconds for ${what}` })
     .int({ message: 'expected a whole number of milliseconds' })
     .positive({ message: 'expected a positive number of milliseconds' })
-    .max(MAX_TIMER_MS, { message: `expected at most ${MAX_TIMER_MS} ms (about 24.8 days): longer delays cannot be timed` });
+    .max(MAX_TIMER_MS, {
+      message: `expected at most ${MAX_TIMER_MS} ms (about 24.8 days): longer delays cannot be timed`,
+    });
 
 /**
  * A timeout in seconds, as the CLI, config files and serve take it: positive, at most
@@ -33,7 +35,10 @@ export const timeoutSecondsSchema = () =>
   z
     .number({ message: 'expected a number of seconds' })
     .positive({ message: 'expected a positive number of seconds' })
-    .max(MAX_TIMER_SECONDS, { message: `expected at most ${MAX_TIMER_SECONDS} seconds (about 24.8 days): longer delays cannot be timed` });
+    .max(MAX_TIMER_SECONDS, {
+      message: `expected at most ${MAX_TIMER_SECONDS} seconds (about 24.8 days): longer delays cannot be timed`,
+    });
 
 /** Seconds (CLI, config, serve) → the library's milliseconds; at least 1 ms. */
-export const secondsToMs = (s: number | undefined): number | undefined => (s === undefined ? undefined : Math.max(1, Math.round(s * 1000)));
+export const secondsToMs = (s: number | undefined): number | undefined =>
+  s === undefined ? undefined : Math.max(1, Math.round(s * 1000));

@@ -28,8 +28,15 @@ export function createBackendMemoryOps(backend: MemoryBackend, options: BackendM
   assertNamespace(options.namespace);
   const defaultBy = options.by ?? 'flow';
   const watchers = new Set<{ namespace: string; matches: (key: string) => boolean; fn: (c: MemoryChange) => void }>();
-  const ns = (scope?: MemoryScope) => (scope?.shared ? SHARED_NAMESPACE : scope?.flowId !== undefined ? flowNamespace(scope.flowId) : options.namespace);
-  const changed = (namespace: string, key: string, value: JsonValue | null, by: string | undefined, op: MemoryChange['op']) => {
+  const ns = (scope?: MemoryScope) =>
+    scope?.shared ? SHARED_NAMESPACE : scope?.flowId !== undefined ? flowNamespace(scope.flowId) : options.namespace;
+  const changed = (
+    namespace: string,
+    key: string,
+    value: JsonValue | null,
+    by: string | undefined,
+    op: MemoryChange['op'],
+  ) => {
     const change: MemoryChange = { namespace, key, value, by: by ?? defaultBy, op };
     for (const w of [...watchers]) {
       if (w.namespace === namespace && w.matches(key)) {
@@ -59,7 +66,13 @@ export function createBackendMemoryOps(backend: MemoryBackend, options: BackendM
       return backend.list(ns(opts), prefix);
     },
     async cas(key, expected, next, opts) {
-      const result = await backend.cas(ns(opts), key, expected, next, opts?.ttlMs === undefined ? undefined : { ttlMs: opts.ttlMs });
+      const result = await backend.cas(
+        ns(opts),
+        key,
+        expected,
+        next,
+        opts?.ttlMs === undefined ? undefined : { ttlMs: opts.ttlMs },
+      );
       if (result.ok) changed(ns(opts), key, result.current, opts?.by, 'cas');
       return result;
     },

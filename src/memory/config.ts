@@ -185,7 +185,9 @@ export async function createMemoryBackend(
     }
     case 'redis': {
       const { RedisMemoryBackend } = await import('./redis.js');
-      return RedisMemoryBackend.connect(withMax({ url: resolved.url, prefix: resolved.prefix }, resolved.maxValueBytes));
+      return RedisMemoryBackend.connect(
+        withMax({ url: resolved.url, prefix: resolved.prefix }, resolved.maxValueBytes),
+      );
     }
   }
 }
@@ -200,7 +202,10 @@ function pathOf(uri: string, rest: string, scheme: string): string | undefined {
       const path = fileURLToPath(`file:${rest}`);
       return path === '' ? undefined : path;
     } catch (e) {
-      throw invalid(`memory URI ${quote(uri)}: ${scheme}:// needs an absolute path, e.g. ${scheme}:///var/lib/flow/${scheme === 'file' ? 'memory.json' : 'flow.db'}`, e);
+      throw invalid(
+        `memory URI ${quote(uri)}: ${scheme}:// needs an absolute path, e.g. ${scheme}:///var/lib/flow/${scheme === 'file' ? 'memory.json' : 'flow.db'}`,
+        e,
+      );
     }
   }
   return rest === '' ? undefined : rest;

@@ -166,11 +166,17 @@ export class FileMemoryBackend implements MemoryBackend {
       const current = this.visible(namespace, key, Date.now());
       const base = current === undefined ? 0 : (JSON.parse(current.json) as JsonValue);
       if (typeof base !== 'number') {
-        throw new FlowError(FlowErrorCode.Memory, `cannot incr memory key ${JSON.stringify(key)}: its value is not a number`);
+        throw new FlowError(
+          FlowErrorCode.Memory,
+          `cannot incr memory key ${JSON.stringify(key)}: its value is not a number`,
+        );
       }
       const sum = base + amount;
       if (!Number.isFinite(sum)) {
-        throw new FlowError(FlowErrorCode.Memory, `cannot incr memory key ${JSON.stringify(key)}: the result overflows`);
+        throw new FlowError(
+          FlowErrorCode.Memory,
+          `cannot incr memory key ${JSON.stringify(key)}: the result overflows`,
+        );
       }
       const entry: Stored = { json: JSON.stringify(sum), updatedAt: Date.now() };
       if (current?.expiresAt !== undefined) entry.expiresAt = current.expiresAt;
@@ -249,7 +255,11 @@ export class FileMemoryBackend implements MemoryBackend {
     if (!this.fsyncDirectory) return;
     // Makes the rename itself durable across power loss; a failure here does not undo it.
     const dir = await open(dirname(this.path), 'r').catch(() => undefined);
-    if (dir) await dir.sync().catch(() => undefined).finally(() => dir.close());
+    if (dir)
+      await dir
+        .sync()
+        .catch(() => undefined)
+        .finally(() => dir.close());
   }
 
   /** Builds the file text from the canonical JSON held per entry; drops expired entries. */
@@ -295,7 +305,12 @@ export class FileMemoryBackend implements MemoryBackend {
       if (!isRecord(entries)) throw corrupt(this.path, `namespace ${JSON.stringify(namespace)} is not an object`);
       const map = new Map<string, Stored>();
       for (const [key, raw] of Object.entries(entries)) {
-        if (!isRecord(raw) || !('v' in raw) || typeof raw.u !== 'number' || (raw.e !== undefined && typeof raw.e !== 'number')) {
+        if (
+          !isRecord(raw) ||
+          !('v' in raw) ||
+          typeof raw.u !== 'number' ||
+          (raw.e !== undefined && typeof raw.e !== 'number')
+        ) {
           throw corrupt(this.path, `entry ${JSON.stringify(key)} of ${JSON.stringify(namespace)} is malformed`);
         }
         const stored: Stored = { json: canonicalJson(raw.v), updatedAt: raw.u };

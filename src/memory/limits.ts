@@ -26,15 +26,11 @@ function memoryError(message: string): FlowError {
  */
 export function assertKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || !KEY_PATTERN.test(key)) {
-    throw memoryError(
-      `invalid memory key ${describe(key)}: use 1-256 characters of A-Z a-z 0-9 . _ : / -`,
-    );
+    throw memoryError(`invalid memory key ${describe(key)}: use 1-256 characters of A-Z a-z 0-9 . _ : / -`);
   }
   for (const segment of key.split('/')) {
     if (segment === '' || segment === '.' || segment === '..') {
-      throw memoryError(
-        `invalid memory key ${describe(key)}: no empty, "." or ".." segments between slashes`,
-      );
+      throw memoryError(`invalid memory key ${describe(key)}: no empty, "." or ".." segments between slashes`);
     }
   }
 }
@@ -50,9 +46,7 @@ export function assertKey(key: unknown): asserts key is string {
  */
 export function assertPrefix(prefix: unknown): asserts prefix is string {
   if (typeof prefix !== 'string' || (prefix !== '' && !KEY_PATTERN.test(prefix))) {
-    throw memoryError(
-      `invalid memory key prefix ${describe(prefix)}: use 0-256 characters of A-Z a-z 0-9 . _ : / -`,
-    );
+    throw memoryError(`invalid memory key prefix ${describe(prefix)}: use 0-256 characters of A-Z a-z 0-9 . _ : / -`);
   }
   const segments = prefix.split('/');
   segments.forEach((segment, i) => {

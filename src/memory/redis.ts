@@ -182,10 +182,16 @@ export class RedisMemoryBackend implements MemoryBackend {
     } catch (e) {
       const message = (e as Error).message;
       if (message.includes('NOT_A_NUMBER')) {
-        throw new FlowError(FlowErrorCode.Memory, `cannot incr memory key ${JSON.stringify(key)}: its value is not a number`);
+        throw new FlowError(
+          FlowErrorCode.Memory,
+          `cannot incr memory key ${JSON.stringify(key)}: its value is not a number`,
+        );
       }
       if (message.includes('OVERFLOW')) {
-        throw new FlowError(FlowErrorCode.Memory, `cannot incr memory key ${JSON.stringify(key)}: the result overflows`);
+        throw new FlowError(
+          FlowErrorCode.Memory,
+          `cannot incr memory key ${JSON.stringify(key)}: the result overflows`,
+        );
       }
       throw this.failure(e);
     }
@@ -224,9 +230,13 @@ export class RedisMemoryBackend implements MemoryBackend {
 
   private failure(e: unknown): FlowError {
     if (e instanceof FlowError) return e;
-    return new FlowError(FlowErrorCode.Memory, `redis memory operation failed at ${this.where}: ${(e as Error).message}`, {
-      cause: e,
-    });
+    return new FlowError(
+      FlowErrorCode.Memory,
+      `redis memory operation failed at ${this.where}: ${(e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
   }
 }
 

@@ -87,11 +87,17 @@ export class SqliteMemoryBackend implements MemoryBackend {
       const current = s.get.get(ns, key, now) as Row | undefined;
       const base = current ? (JSON.parse(current.value) as JsonValue) : 0;
       if (typeof base !== 'number') {
-        throw new FlowError(FlowErrorCode.Memory, `cannot incr memory key ${JSON.stringify(key)}: its value is not a number`);
+        throw new FlowError(
+          FlowErrorCode.Memory,
+          `cannot incr memory key ${JSON.stringify(key)}: its value is not a number`,
+        );
       }
       const sum = base + amount;
       if (!Number.isFinite(sum)) {
-        throw new FlowError(FlowErrorCode.Memory, `cannot incr memory key ${JSON.stringify(key)}: the result overflows`);
+        throw new FlowError(
+          FlowErrorCode.Memory,
+          `cannot incr memory key ${JSON.stringify(key)}: the result overflows`,
+        );
       }
       s.upsert.run(ns, key, JSON.stringify(sum), now, current?.expires_at ?? null);
       return sum;
@@ -168,7 +174,9 @@ export class SqliteMemoryBackend implements MemoryBackend {
     this.assertOpen();
     assertNamespace(namespace);
     assertKey(key);
-    const removed = this.run(() => this.statements.delete.get(namespace, key) as { expires_at: number | null } | undefined);
+    const removed = this.run(
+      () => this.statements.delete.get(namespace, key) as { expires_at: number | null } | undefined,
+    );
     return removed !== undefined && (removed.expires_at === null || removed.expires_at > Date.now());
   }
 
@@ -243,9 +251,13 @@ export class SqliteMemoryBackend implements MemoryBackend {
       return fn();
     } catch (e) {
       if (e instanceof FlowError) throw e;
-      throw new FlowError(FlowErrorCode.Memory, `sqlite memory operation failed on ${this.path}: ${(e as Error).message}`, {
-        cause: e,
-      });
+      throw new FlowError(
+        FlowErrorCode.Memory,
+        `sqlite memory operation failed on ${this.path}: ${(e as Error).message}`,
+        {
+          cause: e,
+        },
+      );
     }
   }
 }

@@ -19,7 +19,10 @@ export function compileWatchPattern(pattern: string): (key: string) => boolean {
   if (pattern.endsWith('*')) {
     const prefix = pattern.slice(0, -1);
     if (prefix.includes('*')) {
-      throw new FlowError(FlowErrorCode.Memory, `invalid memory watch pattern ${JSON.stringify(pattern)}: only one trailing *`);
+      throw new FlowError(
+        FlowErrorCode.Memory,
+        `invalid memory watch pattern ${JSON.stringify(pattern)}: only one trailing *`,
+      );
     }
     assertPrefix(prefix);
     return (key) => key.startsWith(prefix);

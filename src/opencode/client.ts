@@ -54,7 +54,8 @@ type SdkResult<T> = { data?: T; error?: unknown; response?: Response };
 function describe(error: unknown): string {
   if (!error) return 'unknown error';
   if (typeof error === 'string') return error;
-  if (error instanceof Error) return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message;
+  if (error instanceof Error)
+    return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message;
   if (typeof error === 'object') {
     const e = error as { data?: { message?: string }; message?: string; name?: string };
     return e.data?.message ?? e.message ?? e.name ?? JSON.stringify(error).slice(0, 300);
@@ -123,7 +124,9 @@ export class OpencodeClient {
       const timedOut = e instanceof Error && e.name === 'TimeoutError';
       throw new FlowError(
         FlowErrorCode.OpencodeRequest,
-        maskPasswords(`OpenCode ${what} ${timedOut ? `timed out after ${this.timeoutMs} ms` : `failed: ${describe(e)}`} (${this.url})`),
+        maskPasswords(
+          `OpenCode ${what} ${timedOut ? `timed out after ${this.timeoutMs} ms` : `failed: ${describe(e)}`} (${this.url})`,
+        ),
         { cause: e },
       );
     }
@@ -159,7 +162,10 @@ export class OpencodeClient {
     signal?: AbortSignal,
   ): Promise<void> {
     const { text, ...rest } = input;
-    await this.call('session.promptAsync', this.sdk.session.promptAsync({ ...rest, parts: [{ type: 'text', text }] }, { signal }));
+    await this.call(
+      'session.promptAsync',
+      this.sdk.session.promptAsync({ ...rest, parts: [{ type: 'text', text }] }, { signal }),
+    );
   }
 
   /** Abort whatever the session is doing. */
@@ -177,7 +183,9 @@ export class OpencodeClient {
   }
 
   async messages(sessionID: string, signal?: AbortSignal): Promise<MessageWithParts[]> {
-    return this.call('session.messages', this.sdk.session.messages({ sessionID }, { signal })) as Promise<MessageWithParts[]>;
+    return this.call('session.messages', this.sdk.session.messages({ sessionID }, { signal })) as Promise<
+      MessageWithParts[]
+    >;
   }
 
   async children(sessionID: string, signal?: AbortSignal) {
@@ -185,7 +193,9 @@ export class OpencodeClient {
   }
 
   /** Status of every non-idle session (`busy`, `retry`); absent means idle. */
-  async status(signal?: AbortSignal): Promise<Record<string, { type: string; attempt?: number; message?: string; next?: number }>> {
+  async status(
+    signal?: AbortSignal,
+  ): Promise<Record<string, { type: string; attempt?: number; message?: string; next?: number }>> {
     return this.call('session.status', this.sdk.session.status({}, { signal })) as Promise<
       Record<string, { type: string; attempt?: number; message?: string; next?: number }>
     >;
@@ -211,7 +221,12 @@ export class OpencodeClient {
   }
 
   /** Answer a permission request. */
-  async replyPermission(requestID: string, reply: 'once' | 'always' | 'reject', message?: string, signal?: AbortSignal) {
+  async replyPermission(
+    requestID: string,
+    reply: 'once' | 'always' | 'reject',
+    message?: string,
+    signal?: AbortSignal,
+  ) {
     return this.call('permission.reply', this.sdk.permission.reply({ requestID, reply, message }, { signal }));
   }
 

@@ -132,9 +132,12 @@ export class EventHub extends EventEmitter<EventHubEvents> {
     const stallMs = this.options.stallMs ?? 30_000;
     let backoff = this.options.minBackoffMs ?? 100;
     const maxBackoff = this.options.maxBackoffMs ?? 2000;
-    this.stallTimer = setInterval(() => {
-      if (Date.now() - this.lastEventAt > stallMs) this.reconnect('stalled');
-    }, Math.min(stallMs, 5000));
+    this.stallTimer = setInterval(
+      () => {
+        if (Date.now() - this.lastEventAt > stallMs) this.reconnect('stalled');
+      },
+      Math.min(stallMs, 5000),
+    );
     this.stallTimer.unref();
     while (this.running) {
       const ac = new AbortController();

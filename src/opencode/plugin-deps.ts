@@ -24,7 +24,9 @@ export function opencodeConfigDir(env: Record<string, string | undefined> = proc
 export function opencodePluginDepsReady(env: Record<string, string | undefined> = process.env): boolean {
   const dir = opencodeConfigDir(env);
   try {
-    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+    };
     return Boolean(pkg.dependencies?.[PLUGIN_PACKAGE]) && existsSync(join(dir, 'node_modules'));
   } catch {
     return false;
@@ -44,8 +46,12 @@ export function opencodePluginDepsReady(env: Record<string, string | undefined> 
 export function markOpencodePluginDepsInstalled(configDir: string, version: string): void {
   mkdirSync(join(configDir, 'node_modules'), { recursive: true });
   const deps = { [PLUGIN_PACKAGE]: version };
-  if (!existsSync(join(configDir, 'package.json'))) writeFileSync(join(configDir, 'package.json'), JSON.stringify({ dependencies: deps }));
+  if (!existsSync(join(configDir, 'package.json')))
+    writeFileSync(join(configDir, 'package.json'), JSON.stringify({ dependencies: deps }));
   if (!existsSync(join(configDir, 'package-lock.json'))) {
-    writeFileSync(join(configDir, 'package-lock.json'), JSON.stringify({ lockfileVersion: 3, packages: { '': { dependencies: deps } } }));
+    writeFileSync(
+      join(configDir, 'package-lock.json'),
+      JSON.stringify({ lockfileVersion: 3, packages: { '': { dependencies: deps } } }),
+    );
   }
 }

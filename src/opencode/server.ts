@@ -147,9 +147,13 @@ export async function checkHealth(
     }
   }
   const why = last instanceof Error ? (last.cause instanceof Error ? last.cause.message : last.message) : String(last);
-  throw new FlowError(FlowErrorCode.ServerUnavailable, maskPasswords(`OpenCode server at ${ep.url} is not reachable (${why})`), {
-    cause: last,
-  });
+  throw new FlowError(
+    FlowErrorCode.ServerUnavailable,
+    maskPasswords(`OpenCode server at ${ep.url} is not reachable (${why})`),
+    {
+      cause: last,
+    },
+  );
 }
 
 /**
@@ -165,7 +169,10 @@ export async function attachOpencodeServer(ep: ServerEndpoint): Promise<Opencode
   try {
     parsed = new URL(ep.url);
   } catch {
-    throw new FlowError(FlowErrorCode.InvalidConfig, `server URL ${quoteValue(ep.url, 120)} is not a valid URL (expected e.g. http://127.0.0.1:4096)`);
+    throw new FlowError(
+      FlowErrorCode.InvalidConfig,
+      `server URL ${quoteValue(ep.url, 120)} is not a valid URL (expected e.g. http://127.0.0.1:4096)`,
+    );
   }
   const url = parsed.toString().replace(/\/$/, '');
   await checkHealth({ ...ep, url });
@@ -205,7 +212,9 @@ export async function startOpencodeServer(options: StartServerOptions = {}): Pro
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   } catch (e) {
-    throw new FlowError(FlowErrorCode.ServerUnavailable, `could not start OpenCode (${binary}): ${String(e)}`, { cause: e });
+    throw new FlowError(FlowErrorCode.ServerUnavailable, `could not start OpenCode (${binary}): ${String(e)}`, {
+      cause: e,
+    });
   }
   children.add(child);
   const url = `http://${hostname}:${port}`;
@@ -260,12 +269,17 @@ export async function startOpencodeServer(options: StartServerOptions = {}): Pro
   const outcome = await Promise.race([ready, spawnError]);
   if (outcome instanceof Error) {
     children.delete(child);
-    const hint = (outcome as NodeJS.ErrnoException).code === 'ENOENT'
-      ? ' — install the optional dependency `opencode-ai`, put `opencode` on PATH, set OPENCODE_BIN, or pass --server URL'
-      : '';
-    throw new FlowError(FlowErrorCode.ServerUnavailable, `could not start OpenCode (${binary}): ${outcome.message}${hint}`, {
-      cause: outcome,
-    });
+    const hint =
+      (outcome as NodeJS.ErrnoException).code === 'ENOENT'
+        ? ' — install the optional dependency `opencode-ai`, put `opencode` on PATH, set OPENCODE_BIN, or pass --server URL'
+        : '';
+    throw new FlowError(
+      FlowErrorCode.ServerUnavailable,
+      `could not start OpenCode (${binary}): ${outcome.message}${hint}`,
+      {
+        cause: outcome,
+      },
+    );
   }
   if (!outcome) {
     const exitedEarly = exited;

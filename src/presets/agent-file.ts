@@ -70,7 +70,9 @@ export interface PresetAgent {
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const NAME_RULE = 'letters, digits, "-", "_" or "." (max 64), starting with a letter or digit';
 
-const Action = z.enum(['allow', 'ask', 'deny'], { error: (i) => `expected "allow", "ask" or "deny", got ${show(i.input)}` });
+const Action = z.enum(['allow', 'ask', 'deny'], {
+  error: (i) => `expected "allow", "ask" or "deny", got ${show(i.input)}`,
+});
 const PatternMap = z.record(z.string().min(1, { error: 'a pattern must not be empty' }), Action);
 const Rule = z.union([Action, PatternMap], {
   error: (i) => `expected "allow", "ask", "deny" or a map of pattern to action, got ${show(i.input)}`,
@@ -78,16 +80,23 @@ const Rule = z.union([Action, PatternMap], {
 /** Permissions the 1.18.33 `PermissionConfig` schema allows only as a single action. */
 const ACTION_ONLY = ['todowrite', 'question', 'webfetch', 'websearch', 'doom_loop'] as const;
 
-const PermissionSchema = z.union([
-  Action.transform((a): PresetPermission => ({ '*': a })),
-  z.record(z.string().min(1), Rule).superRefine((p, ctx) => {
-    for (const k of ACTION_ONLY) {
-      if (typeof p[k] === 'object') {
-        ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" takes one action ("allow", "ask" or "deny"), not a pattern map` });
+const PermissionSchema = z.union(
+  [
+    Action.transform((a): PresetPermission => ({ '*': a })),
+    z.record(z.string().min(1), Rule).superRefine((p, ctx) => {
+      for (const k of ACTION_ONLY) {
+        if (typeof p[k] === 'object') {
+          ctx.addIssue({
+            code: 'custom',
+            path: [k],
+            message: `"${k}" takes one action ("allow", "ask" or "deny"), not a pattern map`,
+          });
+        }
       }
-    }
-  }),
-], { error: (i) => `expected an action or a map of permission to rule, got ${show(i.input)}` });
+    }),
+  ],
+  { error: (i) => `expected an action or a map of permission to rule, got ${show(i.input)}` },
+);
 
 const FlowKeySchema = z.strictObject({
   taskType: TaskTypeSchema.optional(),
@@ -111,19 +120,29 @@ const FlowKeySchema = z.strictObject({
  * ```
  */
 export const AgentFrontMatterSchema = z.strictObject({
-  name: z.string().regex(NAME_RE, { error: `expected ${NAME_RULE}` }).optional(),
-  description: z.string({ error: 'is required: one sentence saying what the agent does' }).trim().min(1, { error: 'must not be empty' }),
+  name: z
+    .string()
+    .regex(NAME_RE, { error: `expected ${NAME_RULE}` })
+    .optional(),
+  description: z
+    .string({ error: 'is required: one sentence saying what the agent does' })
+    .trim()
+    .min(1, { error: 'must not be empty' }),
   mode: z.enum(['primary', 'subagent', 'all']).default('all'),
   model: ModelIdSchema.optional(),
   temperature: z.number().min(0).max(2).optional(),
   top_p: z.number().min(0).max(1).optional(),
   steps: z.number().int().positive().optional(),
   maxSteps: z.number().int().positive().optional(),
-  tools: z.record(z.string().min(1), z.boolean({ error: (i) => `expected true or false, got ${show(i.input)}` })).default({}),
+  tools: z
+    .record(z.string().min(1), z.boolean({ error: (i) => `expected true or false, got ${show(i.input)}` }))
+    .default({}),
   permission: PermissionSchema.default({}),
   flow: FlowKeySchema.optional(),
   // OpenCode ignores a front-matter `prompt` in markdown agents (the body wins), so say so.
-  prompt: z.never({ error: 'is not read from a markdown agent: write the system prompt as the body after the front matter' }).optional(),
+  prompt: z
+    .never({ error: 'is not read from a markdown agent: write the system prompt as the body after the front matter' })
+    .optional(),
 });
 
 /**
@@ -174,7 +193,10 @@ export function parseAgentFile(text: string, source: string): PresetAgent {
   const stem = basename(source, extname(source));
   const name = fm.name ?? stem;
   if (!NAME_RE.test(name)) {
-    throw invalid(source, `the file name "${stem}" is not a valid agent name (${NAME_RULE}); rename the file or set "name"`);
+    throw invalid(
+      source,
+      `the file name "${stem}" is not a valid agent name (${NAME_RULE}); rename the file or set "name"`,
+    );
   }
   const systemPrompt = body.trim();
   if (systemPrompt === '') {
@@ -221,7 +243,10 @@ export async function readAgentFile(path: string): Promise<PresetAgent> {
 function splitFrontMatter(text: string, source: string): { frontMatter: string; body: string; bodyLine: number } {
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   if (lines[0]?.trimEnd() !== '---') {
-    throw invalid(source, 'missing front matter: the file must start with a "---" line, then YAML (description, mode, permission, ...), then "---"');
+    throw invalid(
+      source,
+      'missing front matter: the file must start with a "---" line, then YAML (description, mode, permission, ...), then "---"',
+    );
   }
   const end = lines.findIndex((l, i) => i > 0 && l.trimEnd() === '---');
   if (end < 0) throw invalid(source, 'the front matter is not closed: add a "---" line after it');
@@ -250,7 +275,9 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   const path = formatPath(issue.path);
   if (issue.code === 'unrecognized_keys') {
     const inFlow = issue.path[0] === 'flow';
-    const allowed = inFlow ? Object.keys(FlowKeySchema.shape) : Object.keys(AgentFrontMatterSchema.shape).filter((k) => k !== 'prompt');
+    const allowed = inFlow
+      ? Object.keys(FlowKeySchema.shape)
+      : Object.keys(AgentFrontMatterSchema.shape).filter((k) => k !== 'prompt');
     const keys = issue.keys.map((k) => formatPath([...issue.path, k]));
     const hint = !inFlow && issue.keys.includes('permissions') ? ' (did you mean "permission"?)' : '';
     return `${keys.map((k) => `field "${k}"`).join(', ')}: unknown key${hint}; allowed here: ${allowed.join(', ')}`;

@@ -45,7 +45,11 @@ export function bundledAgentsDir(): string {
   try {
     root = packageInfo().root;
   } catch (e) {
-    throw new FlowError(FlowErrorCode.Internal, 'cannot find the opencode-flow package root to load its bundled agents', { cause: e });
+    throw new FlowError(
+      FlowErrorCode.Internal,
+      'cannot find the opencode-flow package root to load its bundled agents',
+      { cause: e },
+    );
   }
   return join(root, 'agents');
 }
@@ -93,7 +97,11 @@ export async function readAgentDir(dir: string, { required }: { required: boolea
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (!required && code === 'ENOENT') return [];
-    throw new FlowError(FlowErrorCode.InvalidConfig, `cannot read the agents directory ${dir}: ${(e as Error).message}`, { cause: e });
+    throw new FlowError(
+      FlowErrorCode.InvalidConfig,
+      `cannot read the agents directory ${dir}: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
   const files = entries
     .filter((e) => (e.isFile() || e.isSymbolicLink()) && e.name.endsWith('.md') && !e.name.startsWith('.'))
@@ -104,9 +112,13 @@ export async function readAgentDir(dir: string, { required }: { required: boolea
   for (const agent of agents) {
     const other = seen.get(agent.name);
     if (other) {
-      throw new FlowError(FlowErrorCode.InvalidConfig, `invalid agent file ${agent.source}: agent "${agent.name}" is also defined by ${other}`, {
-        details: { file: agent.source },
-      });
+      throw new FlowError(
+        FlowErrorCode.InvalidConfig,
+        `invalid agent file ${agent.source}: agent "${agent.name}" is also defined by ${other}`,
+        {
+          details: { file: agent.source },
+        },
+      );
     }
     seen.set(agent.name, agent.source);
   }

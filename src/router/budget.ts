@@ -84,7 +84,10 @@ export class Budget {
    * const budget = Budget.fromConfig(router.config, ledger.total().cost);
    * ```
    */
-  static fromConfig(config: { maxCost?: number | undefined; maxCostPerTask?: number | undefined }, spent?: number): Budget {
+  static fromConfig(
+    config: { maxCost?: number | undefined; maxCostPerTask?: number | undefined },
+    spent?: number,
+  ): Budget {
     return new Budget({
       ...(config.maxCost !== undefined ? { maxCost: config.maxCost } : {}),
       ...(config.maxCostPerTask !== undefined ? { maxCostPerTask: config.maxCostPerTask } : {}),
@@ -117,7 +120,10 @@ export class Budget {
   canStart(estimate: number): BudgetCheck {
     const e = usd('estimate', estimate) ?? 0;
     if (this.exceeded) {
-      return { ok: false, reason: `flow budget exceeded: spent $${fmt(this.#spent)} of max $${fmt(this.maxCost ?? 0)}` };
+      return {
+        ok: false,
+        reason: `flow budget exceeded: spent $${fmt(this.#spent)} of max $${fmt(this.maxCost ?? 0)}`,
+      };
     }
     if (this.maxCostPerTask !== undefined && e > this.maxCostPerTask + EPSILON) {
       return { ok: false, reason: `estimate $${fmt(e)} is over maxCostPerTask $${fmt(this.maxCostPerTask)}` };
@@ -209,7 +215,8 @@ export class Budget {
 
   #hold(id: string): number {
     const held = this.#held.get(id);
-    if (held === undefined) throw new FlowError(FlowErrorCode.Internal, `budget reservation ${id} is not held (already committed?)`);
+    if (held === undefined)
+      throw new FlowError(FlowErrorCode.Internal, `budget reservation ${id} is not held (already committed?)`);
     return held;
   }
 }
@@ -217,7 +224,10 @@ export class Budget {
 function usd(field: string, value: number | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!Number.isFinite(value) || value < 0) {
-    throw new FlowError(FlowErrorCode.InvalidConfig, `budget: ${field} must be a finite number of USD ≥ 0, got ${value}`);
+    throw new FlowError(
+      FlowErrorCode.InvalidConfig,
+      `budget: ${field} must be a finite number of USD ≥ 0, got ${value}`,
+    );
   }
   return value;
 }

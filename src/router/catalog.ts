@@ -72,7 +72,12 @@ export interface ModelInfo {
   readonly modelID: string;
   readonly name: string;
   /** USD per 1M tokens; a model without a price is taken as free (OpenCode bills it 0 too). */
-  readonly cost: { readonly input: number; readonly output: number; readonly cacheRead?: number; readonly cacheWrite?: number };
+  readonly cost: {
+    readonly input: number;
+    readonly output: number;
+    readonly cacheRead?: number;
+    readonly cacheWrite?: number;
+  };
   /** Tokens of context (`limit.context`). */
   readonly contextLimit?: number;
   /** Tokens of input, where the server states it apart from the context (`limit.input`). */
@@ -230,7 +235,12 @@ function canonical(m: ModelInfo): ModelInfo {
     providerID: m.providerID,
     modelID: m.modelID,
     name: m.name,
-    cost: Object.freeze({ input: m.cost.input, output: m.cost.output, cacheRead: m.cost.cacheRead, cacheWrite: m.cost.cacheWrite }),
+    cost: Object.freeze({
+      input: m.cost.input,
+      output: m.cost.output,
+      cacheRead: m.cost.cacheRead,
+      cacheWrite: m.cost.cacheWrite,
+    }),
     contextLimit: m.contextLimit,
     inputLimit: m.inputLimit,
     outputLimit: m.outputLimit,

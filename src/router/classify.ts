@@ -98,12 +98,27 @@ const KEYWORDS: ReadonlyArray<readonly [TaskType, readonly RegExp[]]> = [
   ],
   [
     'test',
-    [/\btests?\b|\btesting\b/, /\bunit[- ]tests?\b/, /\bcoverage\b/, /\be2e\b|\bend-to-end\b/, /\bvitest\b|\bjest\b|\bpytest\b|\bmocha\b/, /\btest cases?\b/],
+    [
+      /\btests?\b|\btesting\b/,
+      /\bunit[- ]tests?\b/,
+      /\bcoverage\b/,
+      /\be2e\b|\bend-to-end\b/,
+      /\bvitest\b|\bjest\b|\bpytest\b|\bmocha\b/,
+      /\btest cases?\b/,
+    ],
   ],
   ['review', [/\breview/, /\bcritique\b/, /\bpull request\b|\bpr\s*#?\d+/, /\bcode quality\b/, /\bfeedback\b/]],
   [
     'plan',
-    [/\bplan(s|ning)?\b/, /\barchitect/, /\bdesign\b/, /\broadmap\b/, /\bbreak (it |this )?down\b|\bdecompos/, /\bmilestones?\b/, /\bstrategy\b/],
+    [
+      /\bplan(s|ning)?\b/,
+      /\barchitect/,
+      /\bdesign\b/,
+      /\broadmap\b/,
+      /\bbreak (it |this )?down\b|\bdecompos/,
+      /\bmilestones?\b/,
+      /\bstrategy\b/,
+    ],
   ],
   [
     'research',
@@ -119,7 +134,18 @@ const KEYWORDS: ReadonlyArray<readonly [TaskType, readonly RegExp[]]> = [
       /\bexplore\b/,
     ],
   ],
-  ['docs', [/\bdocument/, /\breadme\b/, /\bdocs\b/, /\btutorial\b/, /\bchangelog\b/, /\bjsdoc\b|\btsdoc\b|\bdocstrings?\b/, /\bguide\b/]],
+  [
+    'docs',
+    [
+      /\bdocument/,
+      /\breadme\b/,
+      /\bdocs\b/,
+      /\btutorial\b/,
+      /\bchangelog\b/,
+      /\bjsdoc\b|\btsdoc\b|\bdocstrings?\b/,
+      /\bguide\b/,
+    ],
+  ],
 ];
 
 /**

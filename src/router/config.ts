@@ -83,8 +83,10 @@ const usd = z.number().nonnegative().finite();
  * ```
  */
 export const RoutingRuleSchema = z.strictObject({
-  agent: z.string().min(1).optional().describe("Applies to the agent of this name or role (default: every agent)"),
-  taskType: TaskTypeSchema.optional().describe('Applies to tasks of this type: review, research, code, test, plan, security, docs or general'),
+  agent: z.string().min(1).optional().describe('Applies to the agent of this name or role (default: every agent)'),
+  taskType: TaskTypeSchema.optional().describe(
+    'Applies to tasks of this type: review, research, code, test, plan, security, docs or general',
+  ),
   match: z
     .string()
     .min(1)
@@ -113,10 +115,9 @@ export type RoutingRule = z.output<typeof RoutingRuleSchema>;
  * ```
  */
 export const FloorsSchema = z.strictObject(
-  Object.fromEntries(TASK_TYPES.map((t) => [t, score.optional().describe(`Minimum quality (0–100) of a model picked for ${t} tasks`)])) as Record<
-    TaskType,
-    z.ZodOptional<typeof score>
-  >,
+  Object.fromEntries(
+    TASK_TYPES.map((t) => [t, score.optional().describe(`Minimum quality (0–100) of a model picked for ${t} tasks`)]),
+  ) as Record<TaskType, z.ZodOptional<typeof score>>,
 );
 
 /**
@@ -177,11 +178,20 @@ export const DEFAULT_COOLDOWN_MS = 30_000;
  * ```
  */
 export const ModelRouterConfigSchema = z.strictObject({
-  mode: z.enum(ROUTING_MODES).default('balanced').describe('What routing optimises: cost, quality, balanced (default) or speed'),
+  mode: z
+    .enum(ROUTING_MODES)
+    .default('balanced')
+    .describe('What routing optimises: cost, quality, balanced (default) or speed'),
   maxCostPerTask: usd.optional().describe('USD; models whose estimate for one prompt is above it are not picked'),
   maxCost: usd.optional().describe('USD for the whole flow: no prompt starts past it'),
-  fallbackChain: z.array(ModelIdSchema).optional().describe('Models to fall back to, in order (else the next ones of the ranking)'),
-  rules: z.array(RoutingRuleSchema).optional().describe('First matching rule wins over scoring: { agent?, taskType?, match?, model }'),
+  fallbackChain: z
+    .array(ModelIdSchema)
+    .optional()
+    .describe('Models to fall back to, in order (else the next ones of the ranking)'),
+  rules: z
+    .array(RoutingRuleSchema)
+    .optional()
+    .describe('First matching rule wins over scoring: { agent?, taskType?, match?, model }'),
   floors: FloorsSchema.optional().describe('Minimum quality (0–100) per task type: { review: 80, code: 85, ... }'),
   models: z
     .record(ModelIdSchema, ModelScoreOverrideSchema)
@@ -193,7 +203,12 @@ export const ModelRouterConfigSchema = z.strictObject({
     .nonnegative()
     .default(DEFAULT_COOLDOWN_MS)
     .describe('How long a model that answered 429 or 5xx is skipped by every agent (default 30000)'),
-  expectedOutputTokens: z.number().int().positive().optional().describe('Output tokens assumed in cost estimates (default 1000)'),
+  expectedOutputTokens: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe('Output tokens assumed in cost estimates (default 1000)'),
 });
 
 /**

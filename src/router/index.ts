@@ -51,6 +51,15 @@ export type { ErrorKind } from './error-kind.js';
 export { DEFAULT_CHAIN_LENGTH, ModelRouter } from './router.js';
 export type { NextInput, SelectInput, Selection, SelectionSource } from './router.js';
 export { CostLedger } from './ledger.js';
-export type { AgentTotals, CostSummary, LedgerEntry, LedgerJSON, LedgerRecordInput, LedgerRow, SessionTotals, Totals } from './ledger.js';
+export type {
+  AgentTotals,
+  CostSummary,
+  LedgerEntry,
+  LedgerJSON,
+  LedgerRecordInput,
+  LedgerRow,
+  SessionTotals,
+  Totals,
+} from './ledger.js';
 export { Budget } from './budget.js';
 export type { BudgetCheck, BudgetOptions, Reservation } from './budget.js';

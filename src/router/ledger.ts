@@ -189,7 +189,8 @@ export class CostLedger {
       cacheRead: amount('tokens.cache.read', input.tokens.cache?.read ?? 0),
       cacheWrite: amount('tokens.cache.write', input.tokens.cache?.write ?? 0),
     };
-    const key = entry.messageID !== undefined ? `${entry.sessionID}\u0000${entry.messageID}` : `\u0001${this.#anonymous++}`;
+    const key =
+      entry.messageID !== undefined ? `${entry.sessionID}\u0000${entry.messageID}` : `\u0001${this.#anonymous++}`;
     const previous = this.#entries.get(key);
     this.#entries.set(key, entry);
     return { added: previous === undefined, delta: entry.cost - (previous?.cost ?? 0) };
@@ -211,7 +212,8 @@ export class CostLedger {
   byAgent(): Record<string, AgentTotals> {
     const own = this.#group((e) => e.agent);
     const parents = new Map<string, string>();
-    for (const e of this.#entries.values()) if (e.parentAgent !== undefined && e.parentAgent !== e.agent) parents.set(e.agent, e.parentAgent);
+    for (const e of this.#entries.values())
+      if (e.parentAgent !== undefined && e.parentAgent !== e.agent) parents.set(e.agent, e.parentAgent);
     // A parent that never spent anything itself still gets a row, so the tree is whole.
     for (const parent of parents.values()) if (!own.has(parent)) own.set(parent, zero());
 
@@ -268,7 +270,8 @@ export class CostLedger {
 
   /** USD per agent (own cost, not the subtree), model and task, and the total: a report's `cost`. */
   summary(): CostSummary {
-    const usd = (groups: Map<string, Totals>): Record<string, number> => Object.fromEntries([...groups].map(([key, t]) => [key, t.cost]));
+    const usd = (groups: Map<string, Totals>): Record<string, number> =>
+      Object.fromEntries([...groups].map(([key, t]) => [key, t.cost]));
     return {
       total: this.total().cost,
       byAgent: usd(this.#group((e) => e.agent)),
@@ -293,10 +296,18 @@ export class CostLedger {
       visited.add(agent);
       const a = agents[agent];
       if (!a) return;
-      rows.push({ kind: 'agent', agent, depth, models: [...(models.get(agent) ?? [])].join(', '), ...rowFigures(a), subtreeCost: a.subtree.cost });
+      rows.push({
+        kind: 'agent',
+        agent,
+        depth,
+        models: [...(models.get(agent) ?? [])].join(', '),
+        ...rowFigures(a),
+        subtreeCost: a.subtree.cost,
+      });
       for (const child of a.children) visit(child, depth + 1);
     };
-    for (const [agent, a] of Object.entries(agents)) if (a.parentAgent === undefined || !agents[a.parentAgent]) visit(agent, 0);
+    for (const [agent, a] of Object.entries(agents))
+      if (a.parentAgent === undefined || !agents[a.parentAgent]) visit(agent, 0);
     // Agents only reachable through a cycle.
     for (const agent of Object.keys(agents)) visit(agent, 0);
     const total = this.total();
@@ -332,7 +343,12 @@ export class CostLedger {
         model: e.model,
         sessionID: e.sessionID,
         cost: e.cost,
-        tokens: { input: e.input, output: e.output, reasoning: e.reasoning, cache: { read: e.cacheRead, write: e.cacheWrite } },
+        tokens: {
+          input: e.input,
+          output: e.output,
+          reasoning: e.reasoning,
+          cache: { read: e.cacheRead, write: e.cacheWrite },
+        },
         ...(e.task !== undefined ? { task: e.task } : {}),
         ...(e.messageID !== undefined ? { messageID: e.messageID } : {}),
         ...(e.parentAgent !== undefined ? { parentAgent: e.parentAgent } : {}),
@@ -382,7 +398,14 @@ function addTotals(t: Totals, o: Totals): void {
 }
 
 function rowFigures(t: Totals): Pick<LedgerRow, 'messages' | 'input' | 'output' | 'reasoning' | 'cache' | 'cost'> {
-  return { messages: t.messages, input: t.input, output: t.output, reasoning: t.reasoning, cache: t.cacheRead + t.cacheWrite, cost: t.cost };
+  return {
+    messages: t.messages,
+    input: t.input,
+    output: t.output,
+    reasoning: t.reasoning,
+    cache: t.cacheRead + t.cacheWrite,
+    cost: t.cost,
+  };
 }
 
 function amount(field: string, value: number): number {

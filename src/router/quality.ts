@@ -177,7 +177,18 @@ export function tokenizeModelName(id: string): string[] {
  * Tokens a model name may start with before the family name: cloud regions and vendor
  * prefixes, as in Bedrock's `us.anthropic.claude-sonnet-4-20250514-v1:0`.
  */
-const SKIPPABLE_PREFIX = new Set(['us', 'eu', 'apac', 'global', 'anthropic', 'openai', 'google', 'meta', 'amazon', 'mistralai']);
+const SKIPPABLE_PREFIX = new Set([
+  'us',
+  'eu',
+  'apac',
+  'global',
+  'anthropic',
+  'openai',
+  'google',
+  'meta',
+  'amazon',
+  'mistralai',
+]);
 
 interface CompiledEntry {
   readonly entry: QualityEntry;

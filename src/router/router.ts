@@ -185,7 +185,10 @@ export class ModelRouter {
     const typeFloor = floorFor(taskType, this.config.floors);
     const agentFloor = input.qualityFloor;
     if (agentFloor !== undefined && !(agentFloor >= 0 && agentFloor <= 100)) {
-      throw new FlowError(FlowErrorCode.InvalidConfig, `select: qualityFloor of agent "${input.agent}" must be a number from 0 to 100, got ${agentFloor}`);
+      throw new FlowError(
+        FlowErrorCode.InvalidConfig,
+        `select: qualityFloor of agent "${input.agent}" must be a number from 0 to 100, got ${agentFloor}`,
+      );
     }
     // The agent's floor binds only when it is stricter than the task type's.
     const byAgent = agentFloor !== undefined && agentFloor > typeFloor;
@@ -193,10 +196,18 @@ export class ModelRouter {
     const why: FloorOrigin = byAgent ? { agent: input.agent } : { taskType };
     const promptTokens = input.promptTokens ?? estimatePromptTokens(input.task);
     if (!Number.isFinite(promptTokens) || promptTokens < 0) {
-      throw new FlowError(FlowErrorCode.InvalidConfig, `select: promptTokens must be a finite number ≥ 0, got ${promptTokens}`);
+      throw new FlowError(
+        FlowErrorCode.InvalidConfig,
+        `select: promptTokens must be a finite number ≥ 0, got ${promptTokens}`,
+      );
     }
     const notes: string[] = [];
-    const done = (model: ModelInfo, source: SelectionSource, reason: string, ranked?: readonly RankedModel[]): Selection => {
+    const done = (
+      model: ModelInfo,
+      source: SelectionSource,
+      reason: string,
+      ranked?: readonly RankedModel[],
+    ): Selection => {
       const chain = this.#chainFor(model.id, ranked ?? this.#rank(floor, promptTokens, now));
       this.#remembered.set(input.agent, { chain, taskType, floor, promptTokens });
       return {
@@ -445,7 +456,7 @@ export class ModelRouter {
         FlowErrorCode.InvalidConfig,
         `no served model meets agent "${why.agent}"'s quality floor ${floor} (its qualityFloor); ${bestText}. ` +
           `Lower the agent's qualityFloor (flow.qualityFloor in its agent file; a preset is overridden by a file of the same name in .opencode-flow/agents), ` +
-            'score a model in modelRouter.models, add a rule, or give the agent a model',
+          'score a model in modelRouter.models, add a rule, or give the agent a model',
         { details: { taskType, agent: why.agent, floor, best: best?.id } },
       );
     }

@@ -194,7 +194,8 @@ export function rankModels(models: readonly ModelInfo[], options: RankOptions): 
         break;
       }
     }
-    if (top.length >= limit && compareRaw(mode, model, estimate, score, top[top.length - 1] as RankedModel) >= 0) continue;
+    if (top.length >= limit && compareRaw(mode, model, estimate, score, top[top.length - 1] as RankedModel) >= 0)
+      continue;
     if (top.length >= limit) top.pop();
     let at = top.length;
     while (at > 0 && compareRaw(mode, model, estimate, score, top[at - 1] as RankedModel) < 0) at--;

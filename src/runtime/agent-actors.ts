@@ -49,7 +49,12 @@ export interface AgentRuntime {
    * Called before every prompt: throw to refuse it (budgets), or return another model to
    * use (a routed agent whose model started cooling down meanwhile).
    */
-  beforePrompt?: (input: { agent: string; model: string; task: AgentTask; flowId?: string }) => Promise<string | void> | string | void;
+  beforePrompt?: (input: {
+    agent: string;
+    model: string;
+    task: AgentTask;
+    flowId?: string;
+  }) => Promise<string | void> | string | void;
   /** Title of new sessions. */
   sessionTitle?: (spec: AgentSpec, flowId?: string) => string;
   /** Told of every session an agent creates, before it is prompted (a run tracks its sessions). */
@@ -96,8 +101,7 @@ function toAgentOutcome(messages: MessageWithParts[]): AgentOutcome | undefined 
 
 /** Where the latest prompt of a session stands, read from its messages (see {@link readPrompt}). */
 export type PromptReading =
-  | { state: 'answered'; outcome: AgentOutcome }
-  | { state: 'unanswered'; userMessageID?: string; sessionCost: number };
+  { state: 'answered'; outcome: AgentOutcome } | { state: 'unanswered'; userMessageID?: string; sessionCost: number };
 
 /**
  * Read an idle session's messages for the answer to the prompt after `afterUserMessageID`:
@@ -116,7 +120,8 @@ export function readPrompt(messages: MessageWithParts[], afterUserMessageID?: st
   const outcome = toAgentOutcome(messages);
   if (outcome && outcome.userMessageID !== afterUserMessageID) return { state: 'answered', outcome };
   let userMessageID: string | undefined;
-  for (let i = messages.length - 1; i >= 0 && !userMessageID; i--) if (messages[i]!.info.role === 'user') userMessageID = messages[i]!.info.id;
+  for (let i = messages.length - 1; i >= 0 && !userMessageID; i--)
+    if (messages[i]!.info.role === 'user') userMessageID = messages[i]!.info.id;
   return {
     state: 'unanswered',
     userMessageID: userMessageID !== afterUserMessageID ? userMessageID : undefined,
@@ -150,7 +155,9 @@ export function createAgentActors(rt: AgentRuntime) {
   return {
     createSession: fromPromise<{ id: string }, { spec: AgentSpec; parentSessionID?: string; flowId?: string }>(
       async ({ input, signal }) => {
-        const title = rt.sessionTitle?.(input.spec, input.flowId) ?? `${input.spec.name}${input.flowId ? ` · ${input.flowId}` : ''}`;
+        const title =
+          rt.sessionTitle?.(input.spec, input.flowId) ??
+          `${input.spec.name}${input.flowId ? ` · ${input.flowId}` : ''}`;
         const s = await client.createSession(
           { parentID: input.parentSessionID, title, permission: input.spec.permission },
           signal,
@@ -160,26 +167,28 @@ export function createAgentActors(rt: AgentRuntime) {
       },
     ),
 
-    sendPrompt: fromPromise<{ model?: string } | void, { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }>(
-      async ({ input, signal }) => {
-        // Before anything awaits: the watch, started just before, must know the prompt is ours.
-        promptedHere.add(input.sessionID);
-        const model = (await rt.beforePrompt?.({ agent: input.spec.name, model: input.model, task: input.task })) || input.model;
-        await client.promptAsync(
-          {
-            sessionID: input.sessionID,
-            text: input.task.text,
-            model: parseModelRef(model),
-            agent: input.spec.agent,
-            system: input.spec.systemPrompt,
-            tools: input.spec.tools,
-            format: input.task.format,
-          },
-          signal,
-        );
-        return { model };
-      },
-    ),
+    sendPrompt: fromPromise<
+      { model?: string } | void,
+      { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }
+    >(async ({ input, signal }) => {
+      // Before anything awaits: the watch, started just before, must know the prompt is ours.
+      promptedHere.add(input.sessionID);
+      const model =
+        (await rt.beforePrompt?.({ agent: input.spec.name, model: input.model, task: input.task })) || input.model;
+      await client.promptAsync(
+        {
+          sessionID: input.sessionID,
+          text: input.task.text,
+          model: parseModelRef(model),
+          agent: input.spec.agent,
+          system: input.spec.systemPrompt,
+          tools: input.spec.tools,
+          format: input.task.format,
+        },
+        signal,
+      );
+      return { model };
+    }),
 
     watchSession: fromCallback<AgentEvent, WatchInput>(({ input, sendBack }) => {
       const sid = input.sessionID;
@@ -222,8 +231,18 @@ export function createAgentActors(rt: AgentRuntime) {
             finished = true;
             sendBack(
               reading.state === 'answered'
-                ? { type: 'oc.interrupted', reason: 'aborted', userMessageID: reading.outcome.userMessageID, sessionCost: reading.outcome.sessionCost }
-                : { type: 'oc.interrupted', reason: 'unanswered', userMessageID: reading.userMessageID, sessionCost: reading.sessionCost },
+                ? {
+                    type: 'oc.interrupted',
+                    reason: 'aborted',
+                    userMessageID: reading.outcome.userMessageID,
+                    sessionCost: reading.outcome.sessionCost,
+                  }
+                : {
+                    type: 'oc.interrupted',
+                    reason: 'unanswered',
+                    userMessageID: reading.userMessageID,
+                    sessionCost: reading.sessionCost,
+                  },
             );
           }
           // Else our own prompt is not answered yet (it may not even be in the session): wait.
@@ -240,7 +259,11 @@ export function createAgentActors(rt: AgentRuntime) {
                 model: '',
                 tokens: { input: 0, output: 0 },
                 sessionCost: 0,
-                error: { name: 'SessionNotFound', message: `session ${sid} no longer exists on the OpenCode server: the agent cannot continue its prompt`, kind: 'aborted' },
+                error: {
+                  name: 'SessionNotFound',
+                  message: `session ${sid} no longer exists on the OpenCode server: the agent cannot continue its prompt`,
+                  kind: 'aborted',
+                },
               },
             });
           }
@@ -262,7 +285,8 @@ export function createAgentActors(rt: AgentRuntime) {
           case 'message.part.delta': {
             const partID = p.partID as string;
             const type = partTypes.get(partID);
-            if (p.field === 'text' && (type === undefined || type === 'text')) sendBack({ type: 'oc.delta', text: String(p.delta ?? '') });
+            if (p.field === 'text' && (type === undefined || type === 'text'))
+              sendBack({ type: 'oc.delta', text: String(p.delta ?? '') });
             break;
           }
           case 'message.part.updated': {
@@ -272,14 +296,20 @@ export function createAgentActors(rt: AgentRuntime) {
               const status = part.state.status;
               if (toolStatus.get(part.id) !== status) {
                 toolStatus.set(part.id, status);
-                sendBack({ type: 'oc.tool', tool: part.tool, status, input: 'input' in part.state ? part.state.input : undefined });
+                sendBack({
+                  type: 'oc.tool',
+                  tool: part.tool,
+                  status,
+                  input: 'input' in part.state ? part.state.input : undefined,
+                });
               }
             }
             break;
           }
           case 'message.updated': {
             const info = p.info as { id?: string; role?: string; cost?: number } | undefined;
-            if (info?.role === 'assistant' && info.id && typeof info.cost === 'number' && info.cost > 0) rt.onCost?.({ sessionID: sid, messageID: info.id, cost: info.cost });
+            if (info?.role === 'assistant' && info.id && typeof info.cost === 'number' && info.cost > 0)
+              rt.onCost?.({ sessionID: sid, messageID: info.id, cost: info.cost });
             break;
           }
           case 'session.status': {
@@ -297,13 +327,41 @@ export function createAgentActors(rt: AgentRuntime) {
             void check();
             break;
           case 'permission.asked': {
-            const r = p as { id: string; sessionID: string; permission: string; patterns?: string[]; metadata?: Record<string, unknown> };
-            sendBack({ type: 'oc.input', request: { kind: 'permission', id: r.id, sessionID: r.sessionID, permission: r.permission, patterns: r.patterns ?? [], metadata: r.metadata } });
+            const r = p as {
+              id: string;
+              sessionID: string;
+              permission: string;
+              patterns?: string[];
+              metadata?: Record<string, unknown>;
+            };
+            sendBack({
+              type: 'oc.input',
+              request: {
+                kind: 'permission',
+                id: r.id,
+                sessionID: r.sessionID,
+                permission: r.permission,
+                patterns: r.patterns ?? [],
+                metadata: r.metadata,
+              },
+            });
             break;
           }
           case 'question.asked': {
-            const r = p as { id: string; sessionID: string; questions: Array<{ question: string; header?: string; options: Array<{ label: string; description?: string }>; multiple?: boolean }> };
-            sendBack({ type: 'oc.input', request: { kind: 'question', id: r.id, sessionID: r.sessionID, questions: r.questions ?? [] } });
+            const r = p as {
+              id: string;
+              sessionID: string;
+              questions: Array<{
+                question: string;
+                header?: string;
+                options: Array<{ label: string; description?: string }>;
+                multiple?: boolean;
+              }>;
+            };
+            sendBack({
+              type: 'oc.input',
+              request: { kind: 'question', id: r.id, sessionID: r.sessionID, questions: r.questions ?? [] },
+            });
             break;
           }
           default:
@@ -321,7 +379,8 @@ export function createAgentActors(rt: AgentRuntime) {
       const onAnyEvent = (e: OpencodeEvent) => {
         if (e.type !== 'session.created') return;
         const info = (e as { properties: { info?: { id?: string; parentID?: string } } }).properties.info;
-        if (info?.id && info.parentID === sid && !children.has(info.id)) children.set(info.id, hub.onSession(info.id, onChildEvent));
+        if (info?.id && info.parentID === sid && !children.has(info.id))
+          children.set(info.id, hub.onSession(info.id, onChildEvent));
       };
       hub.on('event', onAnyEvent);
       const onConnected = () => void check();
@@ -366,7 +425,16 @@ export function createAgentActors(rt: AgentRuntime) {
       ? {
           chooseFallback: fromPromise<
             string | null,
-            { agent: string; role?: string; flowId?: string; task?: AgentTask; failed: string; errorKind: AgentErrorKind; attempts: AgentAttempt[]; chain: string[] }
+            {
+              agent: string;
+              role?: string;
+              flowId?: string;
+              task?: AgentTask;
+              failed: string;
+              errorKind: AgentErrorKind;
+              attempts: AgentAttempt[];
+              chain: string[];
+            }
           >(async ({ input }) => rt.chooseFallback!(input)),
         }
       : {}),

@@ -65,7 +65,11 @@ export class FlowStore {
   }
 
   private flowDir(flowId: string): string {
-    if (!ID.test(flowId)) throw new FlowError(FlowErrorCode.InvalidConfig, `flow id "${flowId}" is not valid (letters, digits, "_" or "-")`);
+    if (!ID.test(flowId))
+      throw new FlowError(
+        FlowErrorCode.InvalidConfig,
+        `flow id "${flowId}" is not valid (letters, digits, "_" or "-")`,
+      );
     return join(this.dir, flowId);
   }
 
@@ -102,13 +106,20 @@ export class FlowStore {
   async load(flowId: string): Promise<StoredFlow> {
     const dir = this.flowDir(flowId);
     try {
-      const [meta, snapshot] = await Promise.all([readFile(join(dir, 'meta.json'), 'utf8'), readFile(join(dir, 'snapshot.json'), 'utf8')]);
+      const [meta, snapshot] = await Promise.all([
+        readFile(join(dir, 'meta.json'), 'utf8'),
+        readFile(join(dir, 'snapshot.json'), 'utf8'),
+      ]);
       return { meta: JSON.parse(meta) as StoredFlowMeta, snapshot: JSON.parse(snapshot) as unknown };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         throw new FlowError(FlowErrorCode.FlowNotFound, `no stored flow "${flowId}" in ${this.dir}`);
       }
-      throw new FlowError(FlowErrorCode.FlowNotFound, `stored flow "${flowId}" cannot be read: ${(e as Error).message}`, { cause: e });
+      throw new FlowError(
+        FlowErrorCode.FlowNotFound,
+        `stored flow "${flowId}" cannot be read: ${(e as Error).message}`,
+        { cause: e },
+      );
     }
   }
 

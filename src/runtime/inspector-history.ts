@@ -74,7 +74,13 @@ export class InspectorHistory {
     root.bytes += bytes;
     this.bytes += bytes;
     const status = message.snapshot?.status;
-    if (message.sessionId === rootId && message.type === '@xstate.snapshot' && status && status !== 'active' && !root.finished) {
+    if (
+      message.sessionId === rootId &&
+      message.type === '@xstate.snapshot' &&
+      status &&
+      status !== 'active' &&
+      !root.finished
+    ) {
       root.finished = true;
       this.finishedOrder.push(rootId);
       while (this.finishedOrder.length > this.limits.maxFinishedRoots) this.drop(this.finishedOrder[0]!);
@@ -92,7 +98,13 @@ export class InspectorHistory {
 
   /** Roots kept, with their message count and whether they finished or were compacted. */
   stats(): { rootId: string; messages: number; bytes: number; finished: boolean; compacted: boolean }[] {
-    return [...this.roots].map(([rootId, r]) => ({ rootId, messages: r.entries.length, bytes: r.bytes, finished: r.finished, compacted: r.compacted }));
+    return [...this.roots].map(([rootId, r]) => ({
+      rootId,
+      messages: r.entries.length,
+      bytes: r.bytes,
+      finished: r.finished,
+      compacted: r.compacted,
+    }));
   }
 
   get totalBytes(): number {

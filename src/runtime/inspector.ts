@@ -46,13 +46,20 @@ const DEPTH_LIMIT = 10;
  * console.log(`inspect at ${inspector.url}`);
  * ```
  */
-export async function startFlowInspector({ port = 0, open = false, history: limits }: FlowInspectorOptions = {}): Promise<FlowInspector> {
+export async function startFlowInspector({
+  port = 0,
+  open = false,
+  history: limits,
+}: FlowInspectorOptions = {}): Promise<FlowInspector> {
   const history = new InspectorHistory(limits);
   const http = createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
     res.end(bridgeHtml());
   });
-  const wss = new WebSocketServer({ server: http, verifyClient: ({ req }: { req: IncomingMessage }) => fromLoopbackPage(req) });
+  const wss = new WebSocketServer({
+    server: http,
+    verifyClient: ({ req }: { req: IncomingMessage }) => fromLoopbackPage(req),
+  });
   wss.on('connection', (ws) => {
     for (const text of history.replay()) ws.send(text);
     // Viewers only read: a message from one is not relayed to the others.
@@ -145,7 +152,9 @@ function bridgeHtml(): string {
 async function openBrowser(url: string): Promise<void> {
   const { spawn } = await import('node:child_process');
   const cmd = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
-  spawn(cmd, [url], { stdio: 'ignore', detached: true }).on('error', () => {}).unref();
+  spawn(cmd, [url], { stdio: 'ignore', detached: true })
+    .on('error', () => {})
+    .unref();
 }
 
 /**

@@ -32,7 +32,13 @@ export interface FlowRouting {
   /** Agents with their models decided (explicit, rule or scoring). */
   readonly specs: RoutedAgentSpec[];
   /** The agent machine's `chooseFallback`. */
-  chooseFallback(input: { agent: string; failed: string; errorKind: AgentErrorKind; attempts: AgentAttempt[]; chain: string[] }): string | null;
+  chooseFallback(input: {
+    agent: string;
+    failed: string;
+    errorKind: AgentErrorKind;
+    attempts: AgentAttempt[];
+    chain: string[];
+  }): string | null;
   /**
    * Before a prompt: a routed agent whose model is cooling down (another agent just saw it
    * fail) is moved to the router's current pick; then the budget is checked (throws
@@ -62,7 +68,8 @@ export interface FlowRoutingOptions {
 const taskTypeOf = (spec: RoutedAgentSpec): TaskType | undefined =>
   spec.taskType && (TASK_TYPES as readonly string[]).includes(spec.taskType) ? (spec.taskType as TaskType) : undefined;
 
-const toRouterKind = (k: AgentErrorKind): ErrorKind => (k === 'aborted' || k === 'budget' || k === 'input' ? 'other' : k);
+const toRouterKind = (k: AgentErrorKind): ErrorKind =>
+  k === 'aborted' || k === 'budget' || k === 'input' ? 'other' : k;
 
 /**
  * Decide each agent's model and wire the router and budget into a flow: explicit models win;
@@ -80,7 +87,11 @@ const toRouterKind = (k: AgentErrorKind): ErrorKind => (k === 'aborted' || k ===
 export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
   const router = new ModelRouter(o.catalog, o.config);
   const maxCost = o.maxCost ?? (o.config as { maxCost?: number }).maxCost;
-  const budget = new Budget({ maxCost, maxCostPerTask: (o.config as { maxCostPerTask?: number }).maxCostPerTask, spent: o.spent });
+  const budget = new Budget({
+    maxCost,
+    maxCostPerTask: (o.config as { maxCostPerTask?: number }).maxCostPerTask,
+    spent: o.spent,
+  });
   const explicitChains = new Map<string, string[]>();
   const routed = new Set<string>();
 
@@ -91,7 +102,14 @@ export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
     explicitChains.set(spec.name, chain);
     if (!preferred && !o.routing) return { ...spec, fallback: chain };
     if (!preferred) routed.add(spec.name);
-    const sel = router.select({ agent: spec.name, role: spec.role, task: o.task, preferred, taskType: taskTypeOf(spec), qualityFloor: spec.qualityFloor });
+    const sel = router.select({
+      agent: spec.name,
+      role: spec.role,
+      task: o.task,
+      preferred,
+      taskType: taskTypeOf(spec),
+      qualityFloor: spec.qualityFloor,
+    });
     return { ...spec, model: sel.model, fallback: chain };
   });
 
@@ -102,7 +120,8 @@ export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
   const routeAs = (agent: string): string => {
     if (explicitChains.has(agent)) return agent;
     let worker: string | undefined;
-    for (const name of explicitChains.keys()) if (agent.startsWith(`${name}:`) && name.length > (worker?.length ?? -1)) worker = name;
+    for (const name of explicitChains.keys())
+      if (agent.startsWith(`${name}:`) && name.length > (worker?.length ?? -1)) worker = name;
     return worker ?? agent;
   };
 

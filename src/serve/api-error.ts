@@ -24,10 +24,18 @@ export interface ApiErrorBody {
  * app.notFound((c) => apiError(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
  * ```
  */
-export function apiError(c: Context, status: ContentfulStatusCode, code: string, message: string, issues?: ApiIssue[]): Response {
+export function apiError(
+  c: Context,
+  status: ContentfulStatusCode,
+  code: string,
+  message: string,
+  issues?: ApiIssue[],
+): Response {
   // A URL's password never goes out in an answer, whoever wrote the message.
   const masked = issues?.map((i) => ({ path: i.path, message: maskPasswords(i.message) }));
-  const body: ApiErrorBody = { error: { code, message: maskPasswords(message), ...(masked ? { issues: masked } : {}) } };
+  const body: ApiErrorBody = {
+    error: { code, message: maskPasswords(message), ...(masked ? { issues: masked } : {}) },
+  };
   return c.json(body, status);
 }
 
@@ -80,7 +88,9 @@ export function statusOfFlowError(e: FlowError): ContentfulStatusCode {
  */
 export function errorResponse(c: Context, err: unknown): Response {
   if (err instanceof FlowError) {
-    const details = Array.isArray(err.details) ? (err.details as unknown[]).filter((d): d is string => typeof d === 'string') : [];
+    const details = Array.isArray(err.details)
+      ? (err.details as unknown[]).filter((d): d is string => typeof d === 'string')
+      : [];
     const issues = details.length ? details.map((line) => splitIssueLine(line)) : undefined;
     return apiError(c, statusOfFlowError(err), err.code, err.message, issues);
   }

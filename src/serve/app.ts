@@ -16,7 +16,12 @@ import type { FlowRecord } from './flow-record.js';
 import { planOf } from './flow-plan.js';
 import { CreateFlowBodySchema } from './flow-request.js';
 import { ServeMetrics } from './metrics.js';
-import { ServeAppOptionsSchema, type ResolvedServeAppOptions, type ServeAppOptions, type OnShutdown } from './options.js';
+import {
+  ServeAppOptionsSchema,
+  type ResolvedServeAppOptions,
+  type ServeAppOptions,
+  type OnShutdown,
+} from './options.js';
 import { checkReadiness } from './readiness.js';
 
 const FLOW_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -135,23 +140,41 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
       try {
         raw = JSON.parse(text);
       } catch (e) {
-        return apiError(c, 400, 'invalid_json', `request body is not valid JSON: ${jsonErrorWhere(text, e instanceof Error ? e.message : String(e))}`);
+        return apiError(
+          c,
+          400,
+          'invalid_json',
+          `request body is not valid JSON: ${jsonErrorWhere(text, e instanceof Error ? e.message : String(e))}`,
+        );
       }
       const deep = findTooDeep(raw);
       if (deep) {
         const line = tooDeepMessage(deep);
         const at = line.slice(0, line.lastIndexOf(': '));
-        return apiError(c, 400, 'invalid_body', `invalid flow: ${line}`, [{ path: at, message: `nested deeper than ${MAX_INPUT_DEPTH} levels` }]);
+        return apiError(c, 400, 'invalid_body', `invalid flow: ${line}`, [
+          { path: at, message: `nested deeper than ${MAX_INPUT_DEPTH} levels` },
+        ]);
       }
       const body = CreateFlowBodySchema.safeParse(raw);
       if (!body.success) {
         const issues = zodIssues(body.error);
-        return apiError(c, 400, 'invalid_body', `invalid flow: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+        return apiError(
+          c,
+          400,
+          'invalid_body',
+          `invalid flow: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+          issues,
+        );
       }
       if (closing) return apiError(c, 503, 'shutting_down', 'the server is shutting down and takes no new flows');
       const running = registry.active().length;
       if (running >= o.maxFlows) {
-        return apiError(c, 429, 'too_many_flows', `${running} flows are running, the limit is ${o.maxFlows} (--max-flows): retry when one finishes`);
+        return apiError(
+          c,
+          429,
+          'too_many_flows',
+          `${running} flows are running, the limit is ${o.maxFlows} (--max-flows): retry when one finishes`,
+        );
       }
       const rec = await registry.create(body.data);
       // Before the 202, so a client that streams the flow at once sees its plan.
@@ -166,18 +189,40 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
   const withFlow = (handler: (c: Context, rec: FlowRecord) => Response | Promise<Response>) => (c: Context) => {
     const id = c.req.param('id') ?? '';
     const rec = FLOW_ID.test(id) ? registry.get(id) : undefined;
-    if (!rec) return apiError(c, 404, 'flow_not_found', `no flow "${id}" (finished flows are kept for the last ${o.keepFinished})`);
+    if (!rec)
+      return apiError(
+        c,
+        404,
+        'flow_not_found',
+        `no flow "${id}" (finished flows are kept for the last ${o.keepFinished})`,
+      );
     return handler(c, rec);
   };
 
-  app.get('/flows/:id', auth, withFlow((c, rec) => c.json(rec.view())));
+  app.get(
+    '/flows/:id',
+    auth,
+    withFlow((c, rec) => c.json(rec.view())),
+  );
 
-  app.get('/flows/:id/cost', auth, withFlow((c, rec) => c.json({ flowId: rec.id, status: rec.status, ...rec.cost() })));
+  app.get(
+    '/flows/:id/cost',
+    auth,
+    withFlow((c, rec) => c.json({ flowId: rec.id, status: rec.status, ...rec.cost() })),
+  );
 
-  app.get('/flows/:id/events', auth, withFlow((c, rec) => streamFlowEvents(c, rec)));
+  app.get(
+    '/flows/:id/events',
+    auth,
+    withFlow((c, rec) => streamFlowEvents(c, rec)),
+  );
 
   // Permission requests and questions agents wait on (human in the loop).
-  app.get('/flows/:id/requests', auth, withFlow((c, rec) => c.json({ flowId: rec.id, requests: flow.pendingRequests(rec.id) })));
+  app.get(
+    '/flows/:id/requests',
+    auth,
+    withFlow((c, rec) => c.json({ flowId: rec.id, requests: flow.pendingRequests(rec.id) })),
+  );
 
   const ReplyBodySchema = z
     .object({ answer: z.union([z.enum(['once', 'always', 'reject']), z.array(z.array(z.string()))]) })
@@ -208,7 +253,8 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
     auth,
     withFlow(async (c, rec) => {
       const outcome = registry.cancel(rec.id, 'cancelled via API');
-      if (outcome === 'finished') return apiError(c, 409, 'flow_not_running', `flow ${rec.id} already ended (${rec.status})`);
+      if (outcome === 'finished')
+        return apiError(c, 409, 'flow_not_running', `flow ${rec.id} already ended (${rec.status})`);
       let timer: NodeJS.Timeout | undefined;
       const done = await Promise.race([
         rec.settled().then(() => true),

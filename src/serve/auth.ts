@@ -34,7 +34,12 @@ export function requireToken(token: string | undefined): MiddlewareHandler {
     if (!token) {
       const host = c.req.header('host');
       if (host !== undefined && !isLoopbackHost(hostOfHeader(host))) {
-        return apiError(c, 403, 'forbidden_host', `this server has no token and only answers requests addressed to a loopback host, not "${host}"`);
+        return apiError(
+          c,
+          403,
+          'forbidden_host',
+          `this server has no token and only answers requests addressed to a loopback host, not "${host}"`,
+        );
       }
       return next();
     }
@@ -42,7 +47,12 @@ export function requireToken(token: string | undefined): MiddlewareHandler {
     const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
     if (!m || !tokenMatches(m[1]!, token)) {
       c.header('WWW-Authenticate', 'Bearer realm="opencode-flow"');
-      return apiError(c, 401, 'unauthorized', m ? 'invalid bearer token' : 'missing bearer token: send "Authorization: Bearer <token>"');
+      return apiError(
+        c,
+        401,
+        'unauthorized',
+        m ? 'invalid bearer token' : 'missing bearer token: send "Authorization: Bearer <token>"',
+      );
     }
     return next();
   };

@@ -16,7 +16,11 @@ export const SSE_KEEPALIVE_MS = 15_000;
  * app.get('/flows/:id/events', (c) => streamFlowEvents(c, registry.get(c.req.param('id'))!));
  * ```
  */
-export function streamFlowEvents(c: Context, rec: FlowRecord, { keepAliveMs = SSE_KEEPALIVE_MS }: { keepAliveMs?: number } = {}): Response {
+export function streamFlowEvents(
+  c: Context,
+  rec: FlowRecord,
+  { keepAliveMs = SSE_KEEPALIVE_MS }: { keepAliveMs?: number } = {},
+): Response {
   const raw = c.req.header('last-event-id') ?? c.req.query('after') ?? '0';
   const after = /^\d+$/.test(raw) ? Number(raw) : 0;
   c.header('X-Accel-Buffering', 'no');

@@ -8,7 +8,15 @@ export type ServeFlowStatus = 'running' | FlowReport['status'];
 /** Views kept per flow at most (a hierarchical plan adds one per subtask). */
 const MAX_VIEWS = 1000;
 
-const newView = (agent: string): AgentView => ({ agent, status: 'pending', state: 'pending', model: '', tokens: { input: 0, output: 0 }, cost: 0, fallbacks: [] });
+const newView = (agent: string): AgentView => ({
+  agent,
+  status: 'pending',
+  state: 'pending',
+  model: '',
+  tokens: { input: 0, output: 0 },
+  cost: 0,
+  fallbacks: [],
+});
 
 export const AGENT_EVENTS = [
   'agent.state',
@@ -132,7 +140,14 @@ export class FlowRecord {
   private readonly startedPromise: Promise<void>;
   private resolveStarted!: () => void;
 
-  constructor(init: { id: string; task: string; mode: FlowMode; agents: string[]; alias?: Map<string, string>; maxEvents?: number }) {
+  constructor(init: {
+    id: string;
+    task: string;
+    mode: FlowMode;
+    agents: string[];
+    alias?: Map<string, string>;
+    maxEvents?: number;
+  }) {
     this.id = init.id;
     this.task = init.task;
     this.mode = init.mode;
@@ -195,7 +210,11 @@ export class FlowRecord {
       const view = this.views.get(name);
       if (view && !view.model) view.model = model;
     }
-    this.record('flow.plan', { flowId: this.id, models, ...(this.maxCost !== undefined ? { maxCost: this.maxCost } : {}) });
+    this.record('flow.plan', {
+      flowId: this.id,
+      models,
+      ...(this.maxCost !== undefined ? { maxCost: this.maxCost } : {}),
+    });
   }
 
   /** The library accepted the flow: every agent resolved, the supervisor exists. */
@@ -203,7 +222,13 @@ export class FlowRecord {
     if (this.started) return;
     this.started = true;
     this.resolveStarted();
-    this.record('flow.started', { flowId: this.id, mode: this.mode, task: this.task, agents: this.agents, startedAt: new Date(this.startedAt).toISOString() });
+    this.record('flow.started', {
+      flowId: this.id,
+      mode: this.mode,
+      task: this.task,
+      agents: this.agents,
+      startedAt: new Date(this.startedAt).toISOString(),
+    });
   }
 
   /**
@@ -262,7 +287,11 @@ export class FlowRecord {
     const results = report.results.map((r) => {
       const agent = this.displayName(r.agent);
       const v = this.views.get(agent);
-      return { ...r, agent, ...(v?.finishedAt !== undefined ? { startedAt: v.startedAt, finishedAt: v.finishedAt } : {}) };
+      return {
+        ...r,
+        agent,
+        ...(v?.finishedAt !== undefined ? { startedAt: v.startedAt, finishedAt: v.finishedAt } : {}),
+      };
     });
     const byAgent: Record<string, number> = {};
     for (const [name, cost] of Object.entries(report.cost.byAgent)) byAgent[this.displayName(name)] = cost;
@@ -305,7 +334,8 @@ export class FlowRecord {
     let total = 0;
     for (const v of this.views.values()) {
       byAgent[v.agent] = v.cost;
-      if (v.status === 'done' || v.status === 'failed') byModel[v.model || 'default'] = (byModel[v.model || 'default'] ?? 0) + v.cost;
+      if (v.status === 'done' || v.status === 'failed')
+        byModel[v.model || 'default'] = (byModel[v.model || 'default'] ?? 0) + v.cost;
       total += v.cost;
     }
     return { total, byAgent, byModel };
@@ -382,7 +412,8 @@ export class FlowRecord {
   private rename<T extends AgentEventPayload>(e: T): T {
     const shown = this.displayName(e.agent);
     if (shown === e.agent) return e;
-    if (e.type === 'agent.done' || e.type === 'agent.failed') return { ...e, agent: shown, result: { ...e.result, agent: shown } };
+    if (e.type === 'agent.done' || e.type === 'agent.failed')
+      return { ...e, agent: shown, result: { ...e.result, agent: shown } };
     return { ...e, agent: shown };
   }
 }

@@ -36,7 +36,11 @@ export class FlowRegistry {
       if (!rec) return;
       rec.markStarted();
       // The models the library chose (explicit, routed or default) and the run's budget.
-      if (e.models) rec.setPlan({ models: Object.fromEntries(Object.entries(e.models).map(([n, m]) => [rec.displayName(n), m])), ...(e.maxCost !== undefined ? { maxCost: e.maxCost } : {}) });
+      if (e.models)
+        rec.setPlan({
+          models: Object.fromEntries(Object.entries(e.models).map(([n, m]) => [rec.displayName(n), m])),
+          ...(e.maxCost !== undefined ? { maxCost: e.maxCost } : {}),
+        });
       // A cancel that came before the supervisor existed: apply it now that it does
       // (after `execute` has started the actor, which happens right after this event).
       if (rec.cancelRequested) queueMicrotask(() => this.flow.cancel(rec.id, 'cancelled'));

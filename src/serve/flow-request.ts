@@ -35,7 +35,11 @@ const InlineAgentSchema = AgentConfigSchema.refine((a) => a.name.length <= MAX_I
  */
 export const CreateFlowBodySchema = z
   .object({
-    task: z.string({ message: 'expected the task as a string' }).trim().min(1, { message: 'expected a non-empty task' }).max(200_000),
+    task: z
+      .string({ message: 'expected the task as a string' })
+      .trim()
+      .min(1, { message: 'expected a non-empty task' })
+      .max(200_000),
     agents: z
       .array(z.union([AgentNameSchema, InlineAgentSchema], { message: 'expected a preset name or an agent object' }), {
         message: 'expected an array of agent names or agent objects',
@@ -50,9 +54,18 @@ export const CreateFlowBodySchema = z
           seen.add(name);
         });
       }),
-    mode: z.enum(['parallel', 'sequential', 'hierarchical'], { message: 'expected "parallel", "sequential" or "hierarchical"' }).default('parallel'),
+    mode: z
+      .enum(['parallel', 'sequential', 'hierarchical'], {
+        message: 'expected "parallel", "sequential" or "hierarchical"',
+      })
+      .default('parallel'),
     /** Agents at once in parallel mode (and subtasks at once in hierarchical mode). */
-    maxConcurrent: z.number({ message: 'expected a number of agents' }).int({ message: 'expected a whole number of agents' }).min(1, { message: 'expected at least 1' }).max(64).optional(),
+    maxConcurrent: z
+      .number({ message: 'expected a number of agents' })
+      .int({ message: 'expected a whole number of agents' })
+      .min(1, { message: 'expected at least 1' })
+      .max(64)
+      .optional(),
     /** `continue` (default): the other agents carry on when one fails; `fail`: the first failure ends the flow. */
     onAgentFailure: z.enum(['continue', 'fail'], { message: 'expected "continue" or "fail"' }).optional(),
     /** Model for agents without one (`provider/model`). */
@@ -60,7 +73,10 @@ export const CreateFlowBodySchema = z
     /** Routing mode for agents without an explicit model. */
     optimize: z.enum(ROUTING_MODES, { message: `expected one of ${ROUTING_MODES.join(', ')}` }).optional(),
     /** Hard budget of the flow, USD. */
-    maxCost: z.number({ message: 'expected a number of USD' }).positive({ message: 'expected a positive number of USD' }).optional(),
+    maxCost: z
+      .number({ message: 'expected a number of USD' })
+      .positive({ message: 'expected a positive number of USD' })
+      .optional(),
     /** Fallback models for every agent, after its own. */
     fallback: z.array(ModelIdSchema, { message: 'expected an array of "provider/model" ids' }).max(16).optional(),
     /** Whole-flow timeout, seconds. */

@@ -36,6 +36,13 @@ export { FlowRegistry, type CancelOutcome } from './flow-registry.js';
 export { ServeMetrics, PROMPT_SECONDS_BUCKETS } from './metrics.js';
 export { checkReadiness, READYZ_MEMORY_KEY, type Readiness, type ReadinessCheck } from './readiness.js';
 export { requireToken, tokenMatches } from './auth.js';
-export { apiError, errorResponse, zodIssues, statusOfFlowError, type ApiErrorBody, type ApiIssue } from './api-error.js';
+export {
+  apiError,
+  errorResponse,
+  zodIssues,
+  statusOfFlowError,
+  type ApiErrorBody,
+  type ApiIssue,
+} from './api-error.js';
 export { dashboardHtml, dashboardCsp } from './dashboard.js';
 export { isLoopbackHost } from './loopback.js';

@@ -3,7 +3,12 @@ import type { FlowReport } from '../flow/index.js';
 import type { AgentEventPayload, AgentEventType, FlowRecord } from './flow-record.js';
 
 /** Final statuses of a flow (the `status` label of `opencode_flow_flows_total`). */
-export const FLOW_STATUSES: ReadonlyArray<FlowReport['status']> = ['completed', 'failed', 'cancelled', 'budget_exceeded'];
+export const FLOW_STATUSES: ReadonlyArray<FlowReport['status']> = [
+  'completed',
+  'failed',
+  'cancelled',
+  'budget_exceeded',
+];
 
 /**
  * Distinct `agent` label values kept by default; later new names count as `other`. Inline
@@ -19,7 +24,11 @@ export const OTHER_AGENT_LABEL = 'other';
  * for counters (`promtool check metrics` fails on them). Each is the sum of the same-named
  * gauge without `_total` over its `type` label, so nothing is lost: `sum(nodejs_active_handles)`.
  */
-const GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+const GAUGES_NAMED_LIKE_COUNTERS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
 
 /** Buckets of the prompt latency histogram (seconds): LLM turns take from 100 ms to many minutes. */
 export const PROMPT_SECONDS_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
@@ -68,7 +77,12 @@ export class ServeMetrics {
   constructor(active: () => FlowRecord[], { maxAgentLabels = MAX_AGENT_LABELS }: { maxAgentLabels?: number } = {}) {
     this.maxAgentLabels = maxAgentLabels;
     const registers = [this.registry];
-    this.flows = new Counter({ name: 'opencode_flow_flows_total', help: 'Flows finished, by final status.', labelNames: ['status'], registers });
+    this.flows = new Counter({
+      name: 'opencode_flow_flows_total',
+      help: 'Flows finished, by final status.',
+      labelNames: ['status'],
+      registers,
+    });
     // Every status exists from the start, so `rate()` and alerts see a 0, not a gap.
     for (const status of FLOW_STATUSES) this.flows.inc({ status }, 0);
     new Gauge({
@@ -89,10 +103,30 @@ export class ServeMetrics {
         for (const rec of active()) for (const a of rec.agentViews()) this.inc({ state: a.state });
       },
     });
-    this.prompts = new Counter({ name: 'opencode_flow_prompts_total', help: 'Prompts sent to OpenCode (fallback retries included).', labelNames: ['agent', 'model'], registers });
-    this.fallbacks = new Counter({ name: 'opencode_flow_fallbacks_total', help: 'Model fallbacks after a failed attempt.', labelNames: ['agent', 'from', 'to'], registers });
-    this.tokens = new Counter({ name: 'opencode_flow_tokens_total', help: 'Tokens used by agents, as OpenCode reports them.', labelNames: ['model', 'agent', 'direction'], registers });
-    this.cost = new Counter({ name: 'opencode_flow_cost_usd_total', help: 'Cost of agents in USD, as OpenCode computes it.', labelNames: ['model', 'agent'], registers });
+    this.prompts = new Counter({
+      name: 'opencode_flow_prompts_total',
+      help: 'Prompts sent to OpenCode (fallback retries included).',
+      labelNames: ['agent', 'model'],
+      registers,
+    });
+    this.fallbacks = new Counter({
+      name: 'opencode_flow_fallbacks_total',
+      help: 'Model fallbacks after a failed attempt.',
+      labelNames: ['agent', 'from', 'to'],
+      registers,
+    });
+    this.tokens = new Counter({
+      name: 'opencode_flow_tokens_total',
+      help: 'Tokens used by agents, as OpenCode reports them.',
+      labelNames: ['model', 'agent', 'direction'],
+      registers,
+    });
+    this.cost = new Counter({
+      name: 'opencode_flow_cost_usd_total',
+      help: 'Cost of agents in USD, as OpenCode computes it.',
+      labelNames: ['model', 'agent'],
+      registers,
+    });
     this.latency = new Histogram({
       name: 'opencode_flow_prompt_duration_seconds',
       help: 'Time from an agent prompting until done, failed or falling back.',

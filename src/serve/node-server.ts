@@ -8,7 +8,8 @@ import type { ApiErrorBody } from './api-error.js';
 /** What the API answers with: Hono's `app.fetch`. */
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
 
-const errorJson = (code: string, message: string) => JSON.stringify({ error: { code, message } } satisfies ApiErrorBody);
+const errorJson = (code: string, message: string) =>
+  JSON.stringify({ error: { code, message } } satisfies ApiErrorBody);
 
 /**
  * A Node HTTP server for the API whose refusals carry the API's JSON error body too. Two
@@ -29,7 +30,8 @@ export function createNodeServer(fetch: FetchHandler): Server {
     errorHandler: (err) => {
       if (err instanceof RequestError) {
         // The adapter builds a URL from the Host header and the target; `new URL` says only "Invalid URL".
-        const why = err.message === 'Invalid URL' ? 'the Host header and request target do not form a valid URL' : err.message;
+        const why =
+          err.message === 'Invalid URL' ? 'the Host header and request target do not form a valid URL' : err.message;
         return json(400, errorJson('bad_request', `bad request: ${printable(why, 200)}`));
       }
       console.error('opencode-flow serve:', err);
@@ -62,7 +64,10 @@ function answerClientError(err: Error & { code?: string; reason?: string }, dupl
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'the request was not received in time']
         : [400, `malformed HTTP request: ${printable(err.reason ?? err.message, 200)}`];
-  const body = errorJson(status === 400 ? 'bad_request' : status === 431 ? 'headers_too_large' : 'request_timeout', message);
+  const body = errorJson(
+    status === 400 ? 'bad_request' : status === 431 ? 'headers_too_large' : 'request_timeout',
+    message,
+  );
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
       `Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,

@@ -14,7 +14,9 @@ export const MIN_TOKEN_LENGTH = 16;
 
 const TokenSchema = z
   .string()
-  .min(MIN_TOKEN_LENGTH, { message: `expected a token of at least ${MIN_TOKEN_LENGTH} characters (e.g. \`openssl rand -hex 24\`)` })
+  .min(MIN_TOKEN_LENGTH, {
+    message: `expected a token of at least ${MIN_TOKEN_LENGTH} characters (e.g. \`openssl rand -hex 24\`)`,
+  })
   .regex(/^[\x21-\x7e]+$/, { message: 'expected a token of printable ASCII characters without spaces' });
 
 /**
@@ -30,7 +32,12 @@ export const ServeAppOptionsSchema = z
     /** Bearer token every route but `/healthz`, `/readyz` and `/` requires. None: open, loopback `Host` only. */
     token: TokenSchema.optional(),
     /** Flows running at once; more are refused with 429. */
-    maxFlows: z.number({ message: 'expected a number of flows' }).int({ message: 'expected a whole number of flows' }).min(1, { message: 'expected at least 1 flow' }).max(1000).default(4),
+    maxFlows: z
+      .number({ message: 'expected a number of flows' })
+      .int({ message: 'expected a whole number of flows' })
+      .min(1, { message: 'expected at least 1 flow' })
+      .max(1000)
+      .default(4),
     /** Finished flows kept in memory for `GET /flows/:id` (oldest dropped first). */
     keepFinished: z.number().int().min(1).max(100_000).default(100),
     /** Largest accepted request body (bytes); larger → 413. */
@@ -55,7 +62,12 @@ export type ResolvedServeAppOptions = z.output<typeof ServeAppOptionsSchema>;
  * ```
  */
 export const ServeOptionsSchema = ServeAppOptionsSchema.extend({
-  port: z.number({ message: 'expected a port number' }).int({ message: 'expected a whole port number' }).min(0).max(65535, { message: 'expected a port from 0 to 65535' }).default(5000),
+  port: z
+    .number({ message: 'expected a port number' })
+    .int({ message: 'expected a whole port number' })
+    .min(0)
+    .max(65535, { message: 'expected a port from 0 to 65535' })
+    .default(5000),
   host: z.string().min(1, { message: 'expected a host name or address' }).default('127.0.0.1'),
   /** Attach to this OpenCode server; absent → start an embedded `opencode serve`. */
   server: z.string().url({ message: 'expected a URL such as http://127.0.0.1:4096' }).optional(),

@@ -48,7 +48,10 @@ const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
  * if (!r.ready) console.error(r.reasons.join('; '));
  * ```
  */
-export async function checkReadiness(flow: OpencodeFlow, { timeoutMs = 1500 }: { timeoutMs?: number } = {}): Promise<Readiness> {
+export async function checkReadiness(
+  flow: OpencodeFlow,
+  { timeoutMs = 1500 }: { timeoutMs?: number } = {},
+): Promise<Readiness> {
   const opencode = async (): Promise<ReadinessCheck> => {
     const url = flow.serverUrl;
     if (!url) return { ok: false, error: 'OpenCode server not started yet' };

@@ -122,7 +122,11 @@ export async function startServe(options: ServeOptions = {}, runtime: StartServe
       server.close();
       server.closeIdleConnections();
       const running = handle.flows.active().length;
-      const doing = { cancel: 'cancelling', wait: 'waiting for', persist: 'storing (resume them with opencode-flow resume <id>)' }[mode];
+      const doing = {
+        cancel: 'cancelling',
+        wait: 'waiting for',
+        persist: 'storing (resume them with opencode-flow resume <id>)',
+      }[mode];
       if (running) log(`${doing} ${running} running flow${running === 1 ? '' : 's'}…`);
       try {
         await handle.close({ onShutdown: mode });
@@ -154,7 +158,9 @@ export async function startServe(options: ServeOptions = {}, runtime: StartServe
       close().then(
         () => process.exit(0),
         (e: unknown) => {
-          process.stderr.write(`opencode-flow: error while shutting down: ${e instanceof Error ? e.message : String(e)}\n`);
+          process.stderr.write(
+            `opencode-flow: error while shutting down: ${e instanceof Error ? e.message : String(e)}\n`,
+          );
           process.exit(1);
         },
       );

@@ -145,7 +145,11 @@ export async function startTestOpencode(opts: TestOpencodeOptions & { baseURL: s
   await mkdir(home, { recursive: true });
   await mkdir(project, { recursive: true });
   // opencode-flow's session plugin, as a remote server running flows should have it.
-  const config = { ...scriptedOpencodeConfig(opts as ScriptedProviderOptions), plugin: [sessionPluginUrl()], ...opts.config };
+  const config = {
+    ...scriptedOpencodeConfig(opts as ScriptedProviderOptions),
+    plugin: [sessionPluginUrl()],
+    ...opts.config,
+  };
   const env = isolatedOpencodeEnv(home);
   let server: OpencodeServer;
   try {

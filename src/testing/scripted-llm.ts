@@ -129,7 +129,10 @@ function contentText(content: unknown): string {
 
 function parseRequest(seq: number, body: Record<string, unknown>): ScriptedRequest {
   const messages = Array.isArray(body.messages) ? (body.messages as Array<Record<string, unknown>>) : [];
-  const system = messages.filter((m) => m.role === 'system').map((m) => contentText(m.content)).join('\n\n');
+  const system = messages
+    .filter((m) => m.role === 'system')
+    .map((m) => contentText(m.content))
+    .join('\n\n');
   const users = messages.filter((m) => m.role === 'user');
   const lastUser = contentText(users[users.length - 1]?.content);
   const allText = messages.map((m) => contentText(m.content)).join('\n');
@@ -210,7 +213,8 @@ export async function startScriptedLLM(options: ScriptedLLMOptions = {}): Promis
   const autoTitles = options.autoTitles ?? true;
 
   const pick = async (req: ScriptedRequest): Promise<ScriptedReply> => {
-    if (req.isTitle && autoTitles) return { text: 'Scripted session', usage: { prompt_tokens: 20, completion_tokens: 3 } };
+    if (req.isTitle && autoTitles)
+      return { text: 'Scripted session', usage: { prompt_tokens: 20, completion_tokens: 3 } };
     for (const rule of rules) {
       if (rule.times !== undefined && rule.used >= rule.times) continue;
       if (!matches(rule, req)) continue;
@@ -263,7 +267,9 @@ export async function startScriptedLLM(options: ScriptedLLMOptions = {}): Promis
       res.end(
         JSON.stringify({
           error: {
-            message: reply.errorMessage ?? (reply.status === 429 ? 'Rate limit exceeded (scripted)' : `Scripted error ${reply.status}`),
+            message:
+              reply.errorMessage ??
+              (reply.status === 429 ? 'Rate limit exceeded (scripted)' : `Scripted error ${reply.status}`),
             type: reply.status === 429 ? 'rate_limit_error' : 'server_error',
             code: reply.status,
           },
@@ -282,8 +288,7 @@ export async function startScriptedLLM(options: ScriptedLLMOptions = {}): Promis
     }));
     const usage = {
       prompt_tokens: reply.usage?.prompt_tokens ?? estimateTokens(req.allText),
-      completion_tokens:
-        reply.usage?.completion_tokens ?? estimateTokens(text + toolCalls.map((t) => t.args).join('')),
+      completion_tokens: reply.usage?.completion_tokens ?? estimateTokens(text + toolCalls.map((t) => t.args).join('')),
     };
     const finish = toolCalls.length ? 'tool_calls' : 'stop';
     if (!stream) {
@@ -302,7 +307,13 @@ export async function startScriptedLLM(options: ScriptedLLMOptions = {}): Promis
                 role: 'assistant',
                 content: text || null,
                 ...(toolCalls.length
-                  ? { tool_calls: toolCalls.map((t) => ({ id: t.id, type: 'function', function: { name: t.name, arguments: t.args } })) }
+                  ? {
+                      tool_calls: toolCalls.map((t) => ({
+                        id: t.id,
+                        type: 'function',
+                        function: { name: t.name, arguments: t.args },
+                      })),
+                    }
                   : {}),
               },
             },
@@ -333,7 +344,9 @@ export async function startScriptedLLM(options: ScriptedLLMOptions = {}): Promis
         choices: [
           {
             index: 0,
-            delta: { tool_calls: [{ index: i, id: t.id, type: 'function', function: { name: t.name, arguments: t.args } }] },
+            delta: {
+              tool_calls: [{ index: i, id: t.id, type: 'function', function: { name: t.name, arguments: t.args } }],
+            },
             finish_reason: null,
           },
         ],

@@ -32,7 +32,12 @@ function report(tests: Array<[string, string, Status]>, file = { status: 'passed
         name: join(ROOT, 'test/memory/backends.test.ts'),
         status: file.status,
         message: file.message,
-        assertionResults: tests.map(([d, title, status]) => ({ ancestorTitles: [d], title, fullName: `${d} ${title}`, status })),
+        assertionResults: tests.map(([d, title, status]) => ({
+          ancestorTitles: [d],
+          title,
+          fullName: `${d} ${title}`,
+          status,
+        })),
       },
     ],
   };
@@ -44,7 +49,9 @@ async function summary(r: object | undefined, expectedSkips = ''): Promise<{ cod
   const expectedPath = join(dir, `expected-${seq}`);
   if (r) await writeFile(reportPath, JSON.stringify(r));
   await writeFile(expectedPath, expectedSkips);
-  const out = await promisify(execFile)(process.execPath, [join(ROOT, '.ci/summary.mjs'), reportPath, expectedPath], { cwd: ROOT }).then(
+  const out = await promisify(execFile)(process.execPath, [join(ROOT, '.ci/summary.mjs'), reportPath, expectedPath], {
+    cwd: ROOT,
+  }).then(
     (x) => ({ code: 0, stdout: x.stdout }),
     (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
   );
@@ -53,13 +60,23 @@ async function summary(r: object | undefined, expectedSkips = ''): Promise<{ cod
 
 describe('.ci/summary.mjs', () => {
   it('passes a run without skips and ends with the plain line', async () => {
-    const r = await summary(report([['redis backend', 'get', 'passed'], ['redis backend', 'set', 'passed']]));
+    const r = await summary(
+      report([
+        ['redis backend', 'get', 'passed'],
+        ['redis backend', 'set', 'passed'],
+      ]),
+    );
     expect(r.code).toBe(0);
     expect(r.lines).toEqual(['tests: 2 passed, 0 failed, 0 skipped']);
   });
 
   it('fails a run with a skip it was not told to expect, naming the test, the plain line still last', async () => {
-    const r = await summary(report([['redis backend', 'get', 'skipped'], ['file backend', 'get', 'passed']]));
+    const r = await summary(
+      report([
+        ['redis backend', 'get', 'skipped'],
+        ['file backend', 'get', 'passed'],
+      ]),
+    );
     expect(r.code).toBe(1);
     expect(r.lines).toContain('  test/memory/backends.test.ts: redis backend > get');
     expect(r.lines.at(-1)).toBe('tests: 1 passed, 0 failed, 1 skipped');
@@ -67,7 +84,13 @@ describe('.ci/summary.mjs', () => {
 
   it('passes a skip listed in the expected-skips file (by file and the start of the name), ignoring comments', async () => {
     const expected = '# why\ntest/memory/backends.test.ts: redis backend > g\n';
-    const r = await summary(report([['redis backend', 'get', 'skipped'], ['redis backend', 'set', 'passed']]), expected);
+    const r = await summary(
+      report([
+        ['redis backend', 'get', 'skipped'],
+        ['redis backend', 'set', 'passed'],
+      ]),
+      expected,
+    );
     expect(r.code).toBe(0);
     expect(r.lines.at(-1)).toBe('tests: 1 passed, 0 failed, 1 skipped');
     const other = await summary(report([['redis backend', 'set', 'skipped']]), expected);
@@ -83,7 +106,9 @@ describe('.ci/summary.mjs', () => {
   it('fails a file that failed outside its tests (a throwing hook or import), counted as a failure', async () => {
     const r = await summary(report([], { status: 'failed', message: 'Error: connect ECONNREFUSED\n    at x' }));
     expect(r.code).toBe(1);
-    expect(r.lines).toContain('.ci/run: test/memory/backends.test.ts failed outside its tests: Error: connect ECONNREFUSED');
+    expect(r.lines).toContain(
+      '.ci/run: test/memory/backends.test.ts failed outside its tests: Error: connect ECONNREFUSED',
+    );
     expect(r.lines.at(-1)).toBe('tests: 0 passed, 1 failed, 0 skipped');
   });
 
@@ -94,7 +119,10 @@ describe('.ci/summary.mjs', () => {
   });
 
   it('the repository lists only what it must: each expected skip names a test file that exists', () => {
-    const lines = readFileSync(join(ROOT, '.ci/expected-skips'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const lines = readFileSync(join(ROOT, '.ci/expected-skips'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
     expect(lines.length).toBeLessThanOrEqual(3);
     for (const l of lines) expect(existsSync(join(ROOT, l.slice(0, l.indexOf(': '))))).toBe(true);
   });

@@ -16,7 +16,10 @@ let zshScript: string;
 let help: string;
 
 const hasZsh = spawnSync('zsh', ['--version']).status === 0;
-if (!hasZsh) console.warn('[skip] zsh is not installed: the zsh completion tests are skipped. To run them, install zsh (Debian: apt-get install zsh).');
+if (!hasZsh)
+  console.warn(
+    '[skip] zsh is not installed: the zsh completion tests are skipped. To run them, install zsh (Debian: apt-get install zsh).',
+  );
 
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir('ocf-completion-'));
@@ -39,7 +42,9 @@ COMP_WORDS=(${words.map((w) => JSON.stringify(w)).join(' ')})
 COMP_CWORD=${words.length - 1}
 _opencode_flow
 printf '%s\\n' "\${COMPREPLY[@]}"`;
-  return execFileSync('bash', ['--norc', '--noprofile', '-c', program], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  return execFileSync('bash', ['--norc', '--noprofile', '-c', program], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean);
 }
 
 describe('bash completion', () => {
@@ -77,7 +82,9 @@ describe('bash completion', () => {
     expect(flags.length).toBeGreaterThan(15);
     expect(bashComplete('opencode-flow --').sort()).toEqual([...new Set([...flags, '--help'])].sort());
     const section = help.slice(help.indexOf('\nCommands:'));
-    const commands = [...section.slice(0, section.indexOf('\n\n', 2)).matchAll(/^  ([a-z][\w-]*)/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
+    const commands = [...section.slice(0, section.indexOf('\n\n', 2)).matchAll(/^  ([a-z][\w-]*)/gm)]
+      .map((m) => m[1]!)
+      .filter((c) => c !== 'help');
     expect(commands).toEqual(expect.arrayContaining(['run', 'agents', 'demo', 'mcp', 'completion', 'serve']));
     expect(bashComplete('opencode-flow ').sort()).toEqual(commands.sort());
   });
@@ -91,7 +98,12 @@ describe.skipIf(!hasZsh)('zsh completion', () => {
   it('completes commands, flag values and flows in a real zsh line editor', async () => {
     const pty = await import('node-pty');
     // A function on PATH stands in for the binary: completion only needs the command name.
-    const shell = pty.spawn('zsh', ['-f', '-i'], { cols: 200, rows: 50, cwd: dir, env: { ...(childEnv() as Record<string, string>), PS1: '$ ', TERM: 'xterm' } });
+    const shell = pty.spawn('zsh', ['-f', '-i'], {
+      cols: 200,
+      rows: 50,
+      cwd: dir,
+      env: { ...(childEnv() as Record<string, string>), PS1: '$ ', TERM: 'xterm' },
+    });
     let out = '';
     shell.onData((d) => (out += d));
     const clean = () => out.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
@@ -134,4 +146,3 @@ describe.skipIf(!hasZsh)('zsh completion', () => {
     }
   });
 });
-

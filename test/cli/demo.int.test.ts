@@ -16,13 +16,22 @@ let run: Run;
 let demoDirsBefore: string[];
 
 const demoDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith('opencode-flow-demo-'));
-const noKeys = { ANTHROPIC_API_KEY: undefined, OPENAI_API_KEY: undefined, OPENROUTER_API_KEY: undefined, GEMINI_API_KEY: undefined };
+const noKeys = {
+  ANTHROPIC_API_KEY: undefined,
+  OPENAI_API_KEY: undefined,
+  OPENROUTER_API_KEY: undefined,
+  GEMINI_API_KEY: undefined,
+};
 
 beforeAll(async () => {
   ({ dir: home, cleanup } = await tempDir('ocf-demo-home-'));
   memoryFile = join(home, '..', `ocf-demo-memory-${process.pid}.json`);
   demoDirsBefore = demoDirs();
-  run = await cli(['demo'], { cwd: home, env: { ...noKeys, HOME: home, OPENCODE_FLOW_MEMORY: `file:${memoryFile}` }, timeoutMs: 180_000 });
+  run = await cli(['demo'], {
+    cwd: home,
+    env: { ...noKeys, HOME: home, OPENCODE_FLOW_MEMORY: `file:${memoryFile}` },
+    timeoutMs: 180_000,
+  });
 }, 200_000);
 
 afterAll(async () => {
@@ -36,7 +45,9 @@ describe('opencode-flow demo', () => {
   it('completes with exit 0 and says, on both streams, that the model is scripted and no key was used', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout.split('\n')[0]).toBe('opencode-flow demo · scripted model — no API key used');
-    expect(run.stdout.trimEnd().split('\n').at(-1)).toMatch(/^\(opencode-flow demo · scripted model — no API key used\. Run a real flow: opencode-flow run code-review/);
+    expect(run.stdout.trimEnd().split('\n').at(-1)).toMatch(
+      /^\(opencode-flow demo · scripted model — no API key used\. Run a real flow: opencode-flow run code-review/,
+    );
     expect(run.stderr).toContain('scripted model — no API key used');
     expect(run.stderr).toContain('Starting an embedded OpenCode server (temporary HOME, scripted provider only)');
   });
@@ -50,7 +61,7 @@ describe('opencode-flow demo', () => {
     expect(run.stdout).toMatch(/flow flow_\S+ completed/);
   });
 
-  it('the review quotes the sample\'s real lines: the agents read it through OpenCode\'s read tool', () => {
+  it("the review quotes the sample's real lines: the agents read it through OpenCode's read tool", () => {
     const source = readFileSync(join(root, 'examples/code-review/sample/src/users.ts'), 'utf8').split('\n');
     const line = (needle: string) => source.findIndex((l) => l.includes(needle)) + 1;
     expect(run.stdout).toContain('**request changes**');
@@ -59,14 +70,14 @@ describe('opencode-flow demo', () => {
     expect(run.stdout).toContain(`\`src/users.ts\` (${source.length - 1} lines) is the user service`);
   });
 
-  it('the reviewer\'s verdict went through the flow_memory_set MCP tool into shared memory', () => {
+  it("the reviewer's verdict went through the flow_memory_set MCP tool into shared memory", () => {
     const memory = readFileSync(memoryFile, 'utf8');
     expect(memory).toContain('review/verdict');
     expect(memory).toContain('request changes');
     expect(memory).toContain('review/findings');
   });
 
-  it('touches neither the user\'s HOME nor leaves its temporary directory behind', () => {
+  it("touches neither the user's HOME nor leaves its temporary directory behind", () => {
     expect(readdirSync(home)).toEqual([]);
     expect(demoDirs().filter((d) => !demoDirsBefore.includes(d))).toEqual([]);
   });

@@ -1,7 +1,13 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFlowConfig } from '../../src/config/flow-config.js';
-import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type ScriptedRequest, type TestOpencode } from '../../src/testing/index.js';
+import {
+  startScriptedLLM,
+  startTestOpencode,
+  type ScriptedLLM,
+  type ScriptedRequest,
+  type TestOpencode,
+} from '../../src/testing/index.js';
 import { cli, removeMemoryFiles, root, tempDir } from './helpers.js';
 
 /**
@@ -29,7 +35,9 @@ function agentOf(q: ScriptedRequest): string {
 }
 
 beforeAll(async () => {
-  llm = await startScriptedLLM({ fallback: (q) => ({ text: `${agentOf(q).toUpperCase()}-OUTPUT for: ${q.lastUser.slice(0, 40)}` }) });
+  llm = await startScriptedLLM({
+    fallback: (q) => ({ text: `${agentOf(q).toUpperCase()}-OUTPUT for: ${q.lastUser.slice(0, 40)}` }),
+  });
   oc = await startTestOpencode({ baseURL: llm.baseURL, models: MODELS, defaultModel: 'gemini-2.5-flash' });
   ({ dir: cwd, cleanup } = await tempDir('ocf-examples-'));
 });
@@ -90,7 +98,7 @@ describe('example flows', () => {
     expect(reqs.find((q) => agentOf(q) === 'researcher')!.model).toBe('gemini-2.5-flash');
   });
 
-  it('code-review without --task uses the flow\'s own task', async () => {
+  it("code-review without --task uses the flow's own task", async () => {
     const from = last();
     const { code } = await runExample(['code-review', '--agents', 'reviewer']);
     expect(code).toBe(0);
@@ -118,11 +126,20 @@ describe('example flows', () => {
     const coder = reqs.find((q) => agentOf(q) === 'coder')!;
     expect(coder.lastUser).toContain('GET /todos');
     expect(coder.allText).toContain(report.results[0]!.output);
-    expect(reqs.map(agentOf).filter((a, i, all) => all.indexOf(a) === i)).toEqual(['planner', 'coder', 'tester', 'reviewer']);
+    expect(reqs.map(agentOf).filter((a, i, all) => all.indexOf(a) === i)).toEqual([
+      'planner',
+      'coder',
+      'tester',
+      'reviewer',
+    ]);
   });
 
   it('api-generation stops at the first failed step (onAgentFailure: fail); exit 1', async () => {
-    llm.script({ name: 'planner fails', match: { system: 'You are the **planner**', allText: 'CLI-EX-FAIL' }, reply: { status: 401, errorMessage: 'invalid api key' } });
+    llm.script({
+      name: 'planner fails',
+      match: { system: 'You are the **planner**', allText: 'CLI-EX-FAIL' },
+      reply: { status: 401, errorMessage: 'invalid api key' },
+    });
     const from = last();
     const { code, report } = await runExample(['api-generation', '--task', 'CLI-EX-FAIL add an endpoint']);
     expect(code).toBe(1);
@@ -136,14 +153,21 @@ describe('example flows', () => {
     const { code, report } = await runExample(['security-audit']);
     expect(code).toBe(0);
     expect(report.mode).toBe('parallel');
-    expect(picks(report)).toEqual({ 'security-auditor': 'scripted/claude-sonnet-4', 'dependency-auditor': 'scripted/claude-sonnet-4' });
+    expect(picks(report)).toEqual({
+      'security-auditor': 'scripted/claude-sonnet-4',
+      'dependency-auditor': 'scripted/claude-sonnet-4',
+    });
     const reqs = since(from);
     expect(reqs.map(agentOf).sort()).toEqual(['dependency-auditor', 'security-auditor']);
     // Inline agent: its own prompt replaced the preset's.
     const dep = reqs.find((q) => agentOf(q) === 'dependency-auditor')!;
     expect(dep.system).not.toContain('You are the **security auditor**');
 
-    llm.script({ name: 'dependency auditor fails', match: { system: 'You are the dependency auditor', allText: 'CLI-EX-CONT' }, reply: { status: 401 } });
+    llm.script({
+      name: 'dependency auditor fails',
+      match: { system: 'You are the dependency auditor', allText: 'CLI-EX-CONT' },
+      reply: { status: 401 },
+    });
     const again = await runExample(['security-audit', '--task', 'CLI-EX-CONT audit']);
     const statuses = Object.fromEntries(again.report.results.map((x) => [x.agent, x.status]));
     expect(statuses).toEqual({ 'security-auditor': 'done', 'dependency-auditor': 'failed' });
@@ -154,6 +178,9 @@ describe('example flows', () => {
     expect(code).toBe(0);
     expect(report.mode).toBe('sequential');
     // Cost mode at the security floor (85): deepseek-chat, not the flagship.
-    expect(picks(report)).toEqual({ 'security-auditor': 'scripted/deepseek-chat', 'dependency-auditor': 'scripted/deepseek-chat' });
+    expect(picks(report)).toEqual({
+      'security-auditor': 'scripted/deepseek-chat',
+      'dependency-auditor': 'scripted/deepseek-chat',
+    });
   });
 });

@@ -33,7 +33,10 @@ describe('FlowConfigSchema', () => {
   it('accepts the spec shape: preset names and agent objects, router, memory, coordination', () => {
     const config = parseFlowConfig({
       task: 'Review src/',
-      agents: ['researcher', { name: 'strict', preset: 'reviewer', model: 'anthropic/claude-sonnet-4', temperature: 0 }],
+      agents: [
+        'researcher',
+        { name: 'strict', preset: 'reviewer', model: 'anthropic/claude-sonnet-4', temperature: 0 },
+      ],
       modelRouter: { mode: 'cost', maxCost: 0.5, fallbackChain: ['openai/gpt-5-mini'] },
       memory: 'sqlite:./flow.db',
       coordination: { mode: 'sequential', timeout: 60, maxConcurrent: 2, onAgentFailure: 'fail' },
@@ -70,7 +73,9 @@ describe('FlowConfigSchema', () => {
     expect(lines[0]).toBe('invalid config flow.config.json:');
     expect(lines).toContain('agents[1].model: expected "provider/model" (or a bare model with "provider"), got "gpt4"');
     expect(lines).toContain('agents[2]: expected a string or an object, found 3');
-    expect(lines).toContain('coordination.mode: expected one of "parallel", "sequential", "hierarchical", found "paralel"');
+    expect(lines).toContain(
+      'coordination.mode: expected one of "parallel", "sequential", "hierarchical", found "paralel"',
+    );
     expect(lines).toContain('coordination.maxConcurrent: expected an integer, found 1.5');
     expect(lines).toContain('coordination.timout: unknown field; did you mean "timeout"?');
     expect(lines).toContain('modelRouter.mode: expected one of "cost", "quality", "balanced", "speed", found "cheap"');
@@ -81,10 +86,12 @@ describe('FlowConfigSchema', () => {
 
   it('lists the allowed fields when an unknown one is not close to any', () => {
     const e = errorOf(() => parseFlowConfig({ coordination: { retries: 3 } }));
-    expect(e.message).toContain('coordination.retries: unknown field (expected one of: mode, maxConcurrent, timeout, onAgentFailure)');
+    expect(e.message).toContain(
+      'coordination.retries: unknown field (expected one of: mode, maxConcurrent, timeout, promptTimeout, onAgentFailure)',
+    );
   });
 
-  it('reports a missing required field as found nothing, and bad memory URIs with the parser\'s reason', () => {
+  it("reports a missing required field as found nothing, and bad memory URIs with the parser's reason", () => {
     const e = errorOf(() => parseFlowConfig({ agents: [{ model: 'a/b' }], memory: 'nope' }));
     expect(e.message).toContain('agents[0].name: expected a string, found nothing');
     expect(e.message).toMatch(/memory: memory URI "nope" has no scheme; use file:PATH/);
@@ -105,12 +112,21 @@ describe('FlowConfigSchema', () => {
 describe('checkAgentNames', () => {
   const presets = ['researcher', 'reviewer', 'coder'];
   it('accepts presets and agents defined in the same list', () => {
-    expect(() => checkAgentNames(parseFlowConfig({ agents: ['reviewer', { name: 'mine', model: 'a/b' }, 'mine'.replace('mine', 'coder')] }), presets)).not.toThrow();
+    expect(() =>
+      checkAgentNames(
+        parseFlowConfig({ agents: ['reviewer', { name: 'mine', model: 'a/b' }, 'mine'.replace('mine', 'coder')] }),
+        presets,
+      ),
+    ).not.toThrow();
   });
   it('names the field of an unknown preset', () => {
-    const e = errorOf(() => checkAgentNames(parseFlowConfig({ agents: ['reviewer', 'wizard'] }), presets, 'flow.config.json'));
+    const e = errorOf(() =>
+      checkAgentNames(parseFlowConfig({ agents: ['reviewer', 'wizard'] }), presets, 'flow.config.json'),
+    );
     expect(e.code).toBe(FlowErrorCode.UnknownAgent);
-    expect(e.message).toBe('invalid config flow.config.json: agents[1]: unknown preset "wizard" (presets: coder, researcher, reviewer)');
+    expect(e.message).toBe(
+      'invalid config flow.config.json: agents[1]: unknown preset "wizard" (presets: coder, researcher, reviewer)',
+    );
     const e2 = errorOf(() => checkAgentNames(parseFlowConfig({ agents: [{ name: 'x', preset: 'revewer' }] }), presets));
     expect(e2.message).toContain('agents[0].preset: unknown preset "revewer"');
   });
@@ -153,7 +169,10 @@ describe('published schema and README reference', () => {
   });
 
   it('the schema describes every top-level field and forbids unknown ones', () => {
-    const schema = flowConfigJsonSchema() as { properties: Record<string, { description?: string }>; additionalProperties: boolean };
+    const schema = flowConfigJsonSchema() as {
+      properties: Record<string, { description?: string }>;
+      additionalProperties: boolean;
+    };
     expect(Object.keys(schema.properties).sort()).toEqual(Object.keys(FlowConfigSchema.shape).sort());
     for (const [k, p] of Object.entries(schema.properties)) expect(p.description, k).toBeTruthy();
     expect(schema.additionalProperties).toBe(false);
@@ -173,7 +192,8 @@ describe('published schema and README reference', () => {
         if (!v.description?.trim()) missing.push(`${path}.${k}`);
         walk(v, `${path}.${k}`);
       }
-      for (const key of ['items', 'anyOf', 'oneOf', 'allOf', 'additionalProperties', '$defs']) if (n[key]) walk(n[key], `${path}/${key}`);
+      for (const key of ['items', 'anyOf', 'oneOf', 'allOf', 'additionalProperties', '$defs'])
+        if (n[key]) walk(n[key], `${path}/${key}`);
     };
     walk(schema, '');
     expect(count).toBeGreaterThanOrEqual(75); // the walk reaches agents, modelRouter, memory and inputPolicy
@@ -181,7 +201,9 @@ describe('published schema and README reference', () => {
   });
 
   it('constrains memory URIs with a pattern that agrees with the parser', () => {
-    const memory = (flowConfigJsonSchema() as { properties: { memory: { anyOf: { type?: string; pattern?: string }[] } } }).properties.memory;
+    const memory = (
+      flowConfigJsonSchema() as { properties: { memory: { anyOf: { type?: string; pattern?: string }[] } } }
+    ).properties.memory;
     const uri = memory.anyOf.find((s) => s.type === 'string');
     expect(uri?.pattern).toBe(MEMORY_URI_PATTERN);
     const re = new RegExp(uri!.pattern!); // JSON Schema patterns are ECMA-262, unanchored
@@ -193,17 +215,47 @@ describe('published schema and README reference', () => {
         return false;
       }
     };
-    const good = ['file:', 'file:.opencode-flow/memory.json', 'file:///var/lib/flow/m.json', 'FILE:m.json', 'sqlite:./flow.db', 'sqlite::memory:', 'sqlite:///var/flow.db', ' sqlite:x.db ', 'redis://127.0.0.1:6379/0', 'redis://u:pw@host:6379/2?prefix=ci:', 'rediss://cache.example:6380', 'Redis://h'];
-    const bad = ['', 'memory.json', './flow.db', 'C:\\flow.db', 'sqlite:', 'sqlite:   ', 'redis://', 'redis:///0', 'rediss:/h', 'postgres://h/db', 'http://h', 'mem:x'];
+    const good = [
+      'file:',
+      'file:.opencode-flow/memory.json',
+      'file:///var/lib/flow/m.json',
+      'FILE:m.json',
+      'sqlite:./flow.db',
+      'sqlite::memory:',
+      'sqlite:///var/flow.db',
+      ' sqlite:x.db ',
+      'redis://127.0.0.1:6379/0',
+      'redis://u:pw@host:6379/2?prefix=ci:',
+      'rediss://cache.example:6380',
+      'Redis://h',
+    ];
+    const bad = [
+      '',
+      'memory.json',
+      './flow.db',
+      'C:\\flow.db',
+      'sqlite:',
+      'sqlite:   ',
+      'redis://',
+      'redis:///0',
+      'rediss:/h',
+      'postgres://h/db',
+      'http://h',
+      'mem:x',
+    ];
     for (const u of good) expect([u, re.test(u), parses(u)]).toEqual([u, true, true]);
     for (const u of bad) expect([u, re.test(u), parses(u)]).toEqual([u, false, false]);
     // The object forms are constrained too: a backend from the list, a redis URL.
-    const forms = (memory.anyOf.find((s) => !s.type) as unknown as { oneOf: { properties: { backend: { const: string }; url?: { pattern?: string } } }[] }).oneOf;
+    const forms = (
+      memory.anyOf.find((s) => !s.type) as unknown as {
+        oneOf: { properties: { backend: { const: string }; url?: { pattern?: string } } }[];
+      }
+    ).oneOf;
     expect(forms.map((f) => f.properties.backend.const)).toEqual(['file', 'sqlite', 'redis']);
     expect(forms[2]!.properties.url?.pattern).toBeTruthy();
   });
 
-  it('the README\'s config example is valid', () => {
+  it("the README's config example is valid", () => {
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('## Config file'));
     const json = /```json\n([\s\S]*?)```/.exec(section)![1]!;
@@ -217,7 +269,13 @@ describe('flow-level inputPolicy', () => {
     const { parseRunOptions } = await import('../../src/cli/run-flags.js');
     const { dir, cleanup } = await tempDir('ocf-policy-');
     try {
-      const inputPolicy = { onPermission: [{ permission: 'bash', pattern: 'rm -rf*', action: 'reject' }, { permission: 'bash', action: 'allow' }], onQuestion: 'first-option' };
+      const inputPolicy = {
+        onPermission: [
+          { permission: 'bash', pattern: 'rm -rf*', action: 'reject' },
+          { permission: 'bash', action: 'allow' },
+        ],
+        onQuestion: 'first-option',
+      };
       await writeFile(join(dir, 'flow.config.json'), JSON.stringify({ task: 't', agents: ['reviewer'], inputPolicy }));
       const plan = await planRun(parseRunOptions({}), { cwd: dir, presets: ['reviewer'] });
       expect(plan.inputPolicy).toEqual(inputPolicy);
@@ -227,7 +285,12 @@ describe('flow-level inputPolicy', () => {
   });
 
   it('a bad policy names the field and what was expected', () => {
-    const e = errorOf(() => parseFlowConfig({ agents: ['reviewer'], inputPolicy: { onPermission: 'maybe', onQuestoin: 'ask' } }, 'flow.config.json'));
+    const e = errorOf(() =>
+      parseFlowConfig(
+        { agents: ['reviewer'], inputPolicy: { onPermission: 'maybe', onQuestoin: 'ask' } },
+        'flow.config.json',
+      ),
+    );
     const lines = e.message.split('\n').map((l) => l.trim());
     expect(lines.some((l) => l.startsWith('inputPolicy.onPermission: '))).toBe(true);
     expect(lines).toContain('inputPolicy.onQuestoin: unknown field; did you mean "onQuestion"?');

@@ -8,7 +8,9 @@ import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
 
 /** `opencode-flow flows`, `cost` and `resume` over a real stored flow. */
 const root = resolve(import.meta.dirname, '../..');
-const env = useScriptedOpencode({ llm: { fallback: { text: 'stored answer', usage: { prompt_tokens: 5000, completion_tokens: 100 } } } });
+const env = useScriptedOpencode({
+  llm: { fallback: { text: 'stored answer', usage: { prompt_tokens: 5000, completion_tokens: 100 } } },
+});
 let dir: string;
 let report: FlowReport;
 
@@ -29,7 +31,12 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ocf-flows-'));
-  const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, flowsDir: join(dir, 'flows') });
+  const flow = new OpencodeFlow({
+    serverUrl: env.oc.url,
+    model: 'scripted/small',
+    memory: false,
+    flowsDir: join(dir, 'flows'),
+  });
   try {
     report = await flow.execute({ task: 'stored task', agents: ['researcher', 'reviewer'], flowId: 'flow_stored_1' });
   } finally {
@@ -47,7 +54,12 @@ describe('stored flows on the command line', () => {
     expect(r.code, r.stderr).toBe(0);
     const flows = JSON.parse(r.stdout);
     expect(flows).toHaveLength(1);
-    expect(flows[0]).toMatchObject({ flowId: 'flow_stored_1', status: 'completed', agents: ['researcher', 'reviewer'], task: 'stored task' });
+    expect(flows[0]).toMatchObject({
+      flowId: 'flow_stored_1',
+      status: 'completed',
+      agents: ['researcher', 'reviewer'],
+      task: 'stored task',
+    });
     expect(flows[0].cost).toBeCloseTo(report.cost.total, 12);
     const table = await cli(['flows', '--dir', join(dir, 'flows')]);
     expect(table.stdout).toMatch(/flow_stored_1.*completed/);
@@ -73,7 +85,16 @@ describe('stored flows on the command line', () => {
     const missing = await cli(['resume', 'flow_missing', '--dir', join(dir, 'flows'), '--server', env.oc.url]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/no stored flow "flow_missing"/);
-    const badMemory = await cli(['resume', 'flow_stored_1', '--dir', join(dir, 'flows'), '--server', env.oc.url, '--memory', 'ftp://x']);
+    const badMemory = await cli([
+      'resume',
+      'flow_stored_1',
+      '--dir',
+      join(dir, 'flows'),
+      '--server',
+      env.oc.url,
+      '--memory',
+      'ftp://x',
+    ]);
     expect(badMemory.code).toBe(2);
     expect(badMemory.stderr).toMatch(/--memory/);
     expect(badMemory.stderr).not.toMatch(/\n\s+at /);

@@ -23,7 +23,6 @@ async function failure(fn: () => unknown): Promise<FlowError> {
 /** `{"a":{"a":…1…}}`, `depth` objects deep, as text (JSON.stringify itself would overflow). */
 const nested = (depth: number, leaf = '1') => '{"a":'.repeat(depth) + leaf + '}'.repeat(depth);
 
-
 let dir: string;
 let cleanup: () => Promise<void>;
 const file = async (name: string, text: string) => {
@@ -44,7 +43,9 @@ describe('passwords in URIs are never echoed', () => {
     expect(maskPasswords('at http://u:PW@h:1 (fetch http://u:PW@h:1/x) and rediss://:p@ss@h/0')).toBe(
       'at http://u:***@h:1 (fetch http://u:***@h:1/x) and rediss://:***@h/0',
     );
-    expect(maskPasswords('redis://127.0.0.1:6379/0 and user@example.com')).toBe('redis://127.0.0.1:6379/0 and user@example.com');
+    expect(maskPasswords('redis://127.0.0.1:6379/0 and user@example.com')).toBe(
+      'redis://127.0.0.1:6379/0 and user@example.com',
+    );
   });
 
   it('a bad memory URI quotes it masked, in the message and in "found"', async () => {
@@ -76,7 +77,11 @@ describe('passwords in URIs are never echoed', () => {
 
 describe('deeply nested configs', () => {
   it('a config nested 5000 deep is an invalid_config naming where, before any recursive walk', async () => {
-    for (const text of [`{"memory":${nested(5000)}}`, `[${'['.repeat(5000)}${']'.repeat(5000)}]`, `{"agents":[{"name":"x","permissions":${nested(5000)}}]}`]) {
+    for (const text of [
+      `{"memory":${nested(5000)}}`,
+      `[${'['.repeat(5000)}${']'.repeat(5000)}]`,
+      `{"agents":[{"name":"x","permissions":${nested(5000)}}]}`,
+    ]) {
       const e = await failure(() => parseFlowConfig(JSON.parse(text), 'deep.json'));
       expect(e.code).toBe(FlowErrorCode.InvalidConfig);
       expect(e.message).toMatch(/nested deeper than 64 levels/);
@@ -105,7 +110,10 @@ describe('deeply nested configs', () => {
 describe('what errors echo of a config', () => {
   it('a 1 MiB unknown key is cut to 60 characters and "…"', async () => {
     const key = 'k'.repeat(1 << 20);
-    const path = await file('big-key.json', JSON.stringify({ agents: ['coder'], [key]: 1, coordination: { [key]: 2 } }));
+    const path = await file(
+      'big-key.json',
+      JSON.stringify({ agents: ['coder'], [key]: 1, coordination: { [key]: 2 } }),
+    );
     const e = await failure(() => loadFlowConfig(path));
     expect(e.message.length).toBeLessThan(1000);
     expect(e.message).toContain(`\n  ${'k'.repeat(60)}…: unknown field`);
@@ -120,7 +128,10 @@ describe('what errors echo of a config', () => {
 
   it('terminal escapes and control characters in keys and values are escaped, not printed', async () => {
     const evil = '\u001b[31mred\u001b]0;title\u0007\u009b2J\u202eevil';
-    const path = await file('ansi.json', JSON.stringify({ [evil]: 1, coordination: { mode: evil }, agents: [{ name: 'x', permissions: { [evil]: 3 } }] }));
+    const path = await file(
+      'ansi.json',
+      JSON.stringify({ [evil]: 1, coordination: { mode: evil }, agents: [{ name: 'x', permissions: { [evil]: 3 } }] }),
+    );
     const e = await failure(() => loadFlowConfig(path));
     expect(e.message).not.toMatch(TERMINAL_CONTROL);
     // The key holds brackets, so the path quotes it.
@@ -157,7 +168,9 @@ describe('what errors echo of a config', () => {
 
 describe('serve flags in errors', () => {
   it('names the flag (--max-flows), not the field (maxFlows), and quotes what was typed', async () => {
-    const e = await failure(() => parseServeOptions({ maxFlows: '0', port: 'eighty', onShutdown: 'later', onPermission: 'maybe' }, {}));
+    const e = await failure(() =>
+      parseServeOptions({ maxFlows: '0', port: 'eighty', onShutdown: 'later', onPermission: 'maybe' }, {}),
+    );
     expect(e.code).toBe(FlowErrorCode.InvalidConfig);
     expect(e.message).toMatch(/^invalid option /);
     expect(e.message).toContain('--max-flows: expected at least 1 flow, found "0"');
@@ -169,7 +182,9 @@ describe('serve flags in errors', () => {
 
   it('names the variable a value came from, and never echoes a token', async () => {
     const e = await failure(() => parseServeOptions({ host: '0.0.0.0' }, { OPENCODE_FLOW_TOKEN: 'tooshort' }));
-    expect(e.message).toBe('invalid option OPENCODE_FLOW_TOKEN: expected a token of at least 16 characters (e.g. `openssl rand -hex 24`), found a value not shown (a secret)');
+    expect(e.message).toBe(
+      'invalid option OPENCODE_FLOW_TOKEN: expected a token of at least 16 characters (e.g. `openssl rand -hex 24`), found a value not shown (a secret)',
+    );
     const flag = await failure(() => parseServeOptions({ token: 'tooshort' }, {}));
     expect(flag.message).toMatch(/^invalid option --token: /);
     expect(flag.message).not.toContain('tooshort');

@@ -14,7 +14,10 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ocf-input-tty-'));
   await writeFile(
     join(dir, 'flow.config.json'),
-    JSON.stringify({ agents: [{ name: 'runner', agent: 'build', permissions: { bash: 'ask' } }], task: 'TTY-ASK: run the marker' }),
+    JSON.stringify({
+      agents: [{ name: 'runner', agent: 'build', permissions: { bash: 'ask' } }],
+      task: 'TTY-ASK: run the marker',
+    }),
   );
 });
 
@@ -27,12 +30,27 @@ const ANSI = /\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07/g;
 describe('permission prompt on a terminal', () => {
   it('shows the request without breaking the display, takes the answer, the tool runs', async () => {
     env.llm.script([
-      { match: { allText: 'TTY-ASK', hasToolResult: false }, reply: { toolCalls: [{ name: 'bash', arguments: { command: 'echo TTY-ASK-RAN', description: 'marker' } }] } },
-      { match: { allText: 'TTY-ASK', hasToolResult: true }, reply: (req) => ({ text: `tool said: ${req.toolResults.at(-1)?.content ?? ''}` }) },
+      {
+        match: { allText: 'TTY-ASK', hasToolResult: false },
+        reply: { toolCalls: [{ name: 'bash', arguments: { command: 'echo TTY-ASK-RAN', description: 'marker' } }] },
+      },
+      {
+        match: { allText: 'TTY-ASK', hasToolResult: true },
+        reply: (req) => ({ text: `tool said: ${req.toolResults.at(-1)?.content ?? ''}` }),
+      },
     ]);
     const pty = await import('node-pty');
-    const e = childEnv({ CI: undefined, TERM: 'xterm-256color', NO_COLOR: '1', OPENCODE_FLOW_MEMORY: `file:${join(dir, 'mem.json')}` }) as Record<string, string>;
-    const term: IPty = pty.spawn(process.execPath, cliArgv(['--config', join(dir, 'flow.config.json'), '-s', env.oc.url, '--model', 'scripted/small']), { cols: 140, rows: 40, cwd: root, env: e });
+    const e = childEnv({
+      CI: undefined,
+      TERM: 'xterm-256color',
+      NO_COLOR: '1',
+      OPENCODE_FLOW_MEMORY: `file:${join(dir, 'mem.json')}`,
+    }) as Record<string, string>;
+    const term: IPty = pty.spawn(
+      process.execPath,
+      cliArgv(['--config', join(dir, 'flow.config.json'), '-s', env.oc.url, '--model', 'scripted/small']),
+      { cols: 140, rows: 40, cwd: root, env: e },
+    );
     let raw = '';
     term.onData((d) => (raw += d));
     const exit = new Promise<number>((r) => term.onExit((x) => r(x.exitCode)));

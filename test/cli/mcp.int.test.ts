@@ -31,7 +31,7 @@ async function connect(args: string[], env: Record<string, string | undefined> =
   return { client, stderr: () => stderr };
 }
 
-const text = (r: unknown) => JSON.parse(((r as { content: Array<{ text: string }> }).content[0]!).text);
+const text = (r: unknown) => JSON.parse((r as { content: Array<{ text: string }> }).content[0]!.text);
 
 describe('opencode-flow mcp', () => {
   it('serves the memory tools; values persist in the backend and namespaces stay apart', async () => {
@@ -39,8 +39,17 @@ describe('opencode-flow mcp', () => {
     const a = await connect(['--memory', memory, '--flow-id', 'mcp-a']);
     try {
       const { tools } = await a.client.listTools();
-      expect(tools.map((t) => t.name).sort()).toEqual(['memory_cas', 'memory_delete', 'memory_get', 'memory_incr', 'memory_list', 'memory_set']);
-      const set = text(await a.client.callTool({ name: 'memory_set', arguments: { key: 'plan/step', value: { n: 1 } } }));
+      expect(tools.map((t) => t.name).sort()).toEqual([
+        'memory_cas',
+        'memory_delete',
+        'memory_get',
+        'memory_incr',
+        'memory_list',
+        'memory_set',
+      ]);
+      const set = text(
+        await a.client.callTool({ name: 'memory_set', arguments: { key: 'plan/step', value: { n: 1 } } }),
+      );
       expect(set).toEqual({ ok: true, namespace: 'flow:mcp-a', key: 'plan/step' });
       expect(a.stderr()).toContain('opencode-flow mcp: serving memory namespace flow:mcp-a over stdio');
     } finally {
@@ -49,13 +58,19 @@ describe('opencode-flow mcp', () => {
     // The file backend is single-process: a second server opens it once the first is gone.
     const b = await connect(['--flow-id', 'mcp-a'], { OPENCODE_FLOW_MEMORY: memory });
     try {
-      expect(text(await b.client.callTool({ name: 'memory_get', arguments: { key: 'plan/step' } }))).toMatchObject({ found: true, value: { n: 1 } });
+      expect(text(await b.client.callTool({ name: 'memory_get', arguments: { key: 'plan/step' } }))).toMatchObject({
+        found: true,
+        value: { n: 1 },
+      });
     } finally {
       await b.client.close();
     }
     const c = await connect(['--memory', memory, '--flow-id', 'mcp-b']);
     try {
-      expect(text(await c.client.callTool({ name: 'memory_get', arguments: { key: 'plan/step' } }))).toMatchObject({ namespace: 'flow:mcp-b', found: false });
+      expect(text(await c.client.callTool({ name: 'memory_get', arguments: { key: 'plan/step' } }))).toMatchObject({
+        namespace: 'flow:mcp-b',
+        found: false,
+      });
     } finally {
       await c.client.close();
     }
@@ -65,13 +80,17 @@ describe('opencode-flow mcp', () => {
     const memory = `file:${join(dir, 'shared.json')}`;
     const shared = await connect(['--memory', memory]);
     try {
-      expect(text(await shared.client.callTool({ name: 'memory_set', arguments: { key: 'k', value: 1 } }))).toMatchObject({ namespace: 'shared' });
+      expect(
+        text(await shared.client.callTool({ name: 'memory_set', arguments: { key: 'k', value: 1 } })),
+      ).toMatchObject({ namespace: 'shared' });
     } finally {
       await shared.client.close();
     }
     const byEnv = await connect(['--memory', memory], { OPENCODE_FLOW_ID: 'from-env' });
     try {
-      expect(text(await byEnv.client.callTool({ name: 'memory_set', arguments: { key: 'k', value: 2 } }))).toMatchObject({ namespace: 'flow:from-env' });
+      expect(
+        text(await byEnv.client.callTool({ name: 'memory_set', arguments: { key: 'k', value: 2 } })),
+      ).toMatchObject({ namespace: 'flow:from-env' });
     } finally {
       await byEnv.client.close();
     }
@@ -88,7 +107,12 @@ describe('opencode-flow mcp', () => {
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     const send = (msg: unknown) => child.stdin.write(`${JSON.stringify(msg)}\n`);
-    send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    send({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+    });
     await waitFor(() => stdout.includes('"id":1'));
     send({ jsonrpc: '2.0', method: 'notifications/initialized' });
     send({ jsonrpc: '2.0', id: 2, method: 'tools/list' });

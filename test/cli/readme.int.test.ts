@@ -11,7 +11,12 @@ import { cli, removeMemoryFiles, root, tempDir } from './helpers.js';
  * the demo runs exactly as written. Also the README's sample error output, verbatim.
  */
 
-const DOCS = ['README.md', 'examples/code-review/README.md', 'examples/api-generation/README.md', 'examples/security-audit/README.md'];
+const DOCS = [
+  'README.md',
+  'examples/code-review/README.md',
+  'examples/api-generation/README.md',
+  'examples/security-audit/README.md',
+];
 
 interface DocCommand {
   doc: string;
@@ -119,7 +124,6 @@ async function runServe(c: DocCommand) {
         }
       })();
       checked.catch(() => {}); // awaited below, once the process has exited
-
     },
   });
   expect(url, r.stderr).toBeDefined();
@@ -139,21 +143,26 @@ describe('README commands', () => {
     expect(commands.length).toBeGreaterThanOrEqual(8);
   });
 
-  it.each(commands.map((c) => [`${c.doc}: ${c.line}`, c] as const))('%s', async (_name, c) => {
-    if (c.args[0] === 'serve') return runServe(c);
-    const demo = c.args[0] === 'demo';
-    const args = demo ? c.args : [...c.args, '--server', oc.url];
-    const r = await cli(args, { cwd: c.cwd, timeoutMs: 240_000 });
-    // Our CLI prints no error, whatever else is on stderr.
-    expect(r.stderr, r.stderr).not.toMatch(/opencode-flow: error|\n\s+at /);
-    expect(r.code, r.stderr).toBe(0);
-    if (demo) expect(r.stdout).toContain('scripted model — no API key used');
-    if (c.redirected) expect(JSON.parse(r.stdout).status).toBe('completed');
-    else if (!demo) expect(r.stdout).toMatch(/flow flow_\S+ completed/);
-    if (c.args.includes('--inspect')) expect(r.stderr).toMatch(/Inspector: open http:\/\/127\.0\.0\.1:\d+ .*WebSocket ws:\/\/127\.0\.0\.1:\d+/);
-  }, 240_000);
+  it.each(commands.map((c) => [`${c.doc}: ${c.line}`, c] as const))(
+    '%s',
+    async (_name, c) => {
+      if (c.args[0] === 'serve') return runServe(c);
+      const demo = c.args[0] === 'demo';
+      const args = demo ? c.args : [...c.args, '--server', oc.url];
+      const r = await cli(args, { cwd: c.cwd, timeoutMs: 240_000 });
+      // Our CLI prints no error, whatever else is on stderr.
+      expect(r.stderr, r.stderr).not.toMatch(/opencode-flow: error|\n\s+at /);
+      expect(r.code, r.stderr).toBe(0);
+      if (demo) expect(r.stdout).toContain('scripted model — no API key used');
+      if (c.redirected) expect(JSON.parse(r.stdout).status).toBe('completed');
+      else if (!demo) expect(r.stdout).toMatch(/flow flow_\S+ completed/);
+      if (c.args.includes('--inspect'))
+        expect(r.stderr).toMatch(/Inspector: open http:\/\/127\.0\.0\.1:\d+ .*WebSocket ws:\/\/127\.0\.0\.1:\d+/);
+    },
+    240_000,
+  );
 
-  it('the README\'s sample error output is what the CLI prints for that config', async () => {
+  it("the README's sample error output is what the CLI prints for that config", async () => {
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
     const sample = /A bad value stops the run[^\n]*\n\n```\n([\s\S]*?)```/.exec(readme)![1]!;
     const { dir, cleanup } = await tempDir('ocf-readme-');
@@ -162,7 +171,10 @@ describe('README commands', () => {
       await mkdir(cwd);
       await writeFile(
         join(cwd, 'flow.config.json'),
-        JSON.stringify({ agents: ['researcher', { name: 'coder', model: 'gpt4' }], coordination: { mode: 'paralel', timout: 900 } }),
+        JSON.stringify({
+          agents: ['researcher', { name: 'coder', model: 'gpt4' }],
+          coordination: { mode: 'paralel', timout: 900 },
+        }),
       );
       const r = await cli(['--task', 'x'], { cwd });
       expect(r.code).toBe(2);

@@ -4,7 +4,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpencodeClient } from '../../src/opencode/client.js';
-import { isolatedOpencodeEnv, startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../src/testing/index.js';
+import {
+  isolatedOpencodeEnv,
+  startScriptedLLM,
+  startTestOpencode,
+  type ScriptedLLM,
+  type TestOpencode,
+} from '../../src/testing/index.js';
 import { cli, cliArgv, memoryEnv, removeMemoryFiles, root, STACK, tempDir, type Run } from './helpers.js';
 
 /** Flow runs as a user starts them: a child process, real OpenCode behind it, scripted LLM. */
@@ -39,8 +45,21 @@ const requestsWith = (marker: string) => llm.promptRequests().filter((q) => q.al
 
 describe('output', () => {
   it('--json prints exactly one JSON object with the documented contract', async () => {
-    llm.script({ match: { allText: 'CLI-JSON' }, reply: { text: 'json answer', usage: { prompt_tokens: 1000, completion_tokens: 200 } } });
-    const r = await cli(['--agents', 'researcher,reviewer', '--task', 'CLI-JSON task', '--server', oc.url, '--model', 'scripted/small', '--json']);
+    llm.script({
+      match: { allText: 'CLI-JSON' },
+      reply: { text: 'json answer', usage: { prompt_tokens: 1000, completion_tokens: 200 } },
+    });
+    const r = await cli([
+      '--agents',
+      'researcher,reviewer',
+      '--task',
+      'CLI-JSON task',
+      '--server',
+      oc.url,
+      '--model',
+      'scripted/small',
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
@@ -50,8 +69,22 @@ describe('output', () => {
     expect(report.flowId).toMatch(/^flow_/);
     expect(report.results).toHaveLength(2);
     for (const res of report.results) {
-      expect(Object.keys(res).sort()).toEqual(['agent', 'attempts', 'cost', 'model', 'output', 'sessionID', 'status', 'tokens']);
-      expect(res).toMatchObject({ status: 'done', output: 'json answer', model: 'scripted/small', tokens: { input: 1000, output: 200 } });
+      expect(Object.keys(res).sort()).toEqual([
+        'agent',
+        'attempts',
+        'cost',
+        'model',
+        'output',
+        'sessionID',
+        'status',
+        'tokens',
+      ]);
+      expect(res).toMatchObject({
+        status: 'done',
+        output: 'json answer',
+        model: 'scripted/small',
+        tokens: { input: 1000, output: 200 },
+      });
       expect(res.attempts).toEqual([{ model: 'scripted/small' }]);
       // 1000 in × $0.1/M + 200 out × $0.4/M, computed by OpenCode itself.
       expect(res.cost).toBeCloseTo(0.00018, 10);
@@ -71,12 +104,17 @@ describe('output', () => {
   });
 
   it('off a terminal, progress is one plain line per step on stderr; the report and cost table on stdout', async () => {
-    llm.script({ match: { allText: 'CLI-PLAIN' }, reply: { text: 'plain answer', usage: { prompt_tokens: 500, completion_tokens: 50 } } });
+    llm.script({
+      match: { allText: 'CLI-PLAIN' },
+      reply: { text: 'plain answer', usage: { prompt_tokens: 500, completion_tokens: 50 } },
+    });
     const r = await cli(['-a', 'coder,tester', '-t', 'CLI-PLAIN', '-s', oc.url, '--model', 'scripted/small']);
     expect(r.code, r.stderr).toBe(0);
     for (const agent of ['coder', 'tester']) {
       expect(r.stderr).toContain(`[${agent}] prompting · scripted/small\n`);
-      expect(r.stderr).toMatch(new RegExp(`\\[${agent}\\] done · scripted/small · 500→50 tokens · \\$0\\.000070 · \\d+\\.\\ds\\n`));
+      expect(r.stderr).toMatch(
+        new RegExp(`\\[${agent}\\] done · scripted/small · 500→50 tokens · \\$0\\.000070 · \\d+\\.\\ds\\n`),
+      );
     }
     // Steps without news stay out of the plain log unless --verbose.
     expect(r.stderr).not.toMatch(/spawning|cleanup|stopped/);
@@ -97,8 +135,14 @@ describe('output', () => {
   it('--verbose adds the server, the flow start, every state and tool calls', async () => {
     await writeFile(join(oc.project, 'verbose.txt'), 'hello from the project\n');
     llm.script([
-      { match: { allText: 'CLI-VERBOSE', hasToolResult: false }, reply: { toolCalls: [{ name: 'read', arguments: { filePath: join(oc.project, 'verbose.txt') } }] } },
-      { match: { allText: 'CLI-VERBOSE', hasToolResult: true }, reply: (q) => ({ text: `read: ${q.toolResults[0]?.content.includes('hello from the project')}` }) },
+      {
+        match: { allText: 'CLI-VERBOSE', hasToolResult: false },
+        reply: { toolCalls: [{ name: 'read', arguments: { filePath: join(oc.project, 'verbose.txt') } }] },
+      },
+      {
+        match: { allText: 'CLI-VERBOSE', hasToolResult: true },
+        reply: (q) => ({ text: `read: ${q.toolResults[0]?.content.includes('hello from the project')}` }),
+      },
     ]);
     const r = await cli(['-a', 'coder', '-t', 'CLI-VERBOSE', '-s', oc.url, '--model', 'scripted/small', '--verbose']);
     expect(r.code, r.stderr).toBe(0);
@@ -114,7 +158,10 @@ describe('config file and precedence', () => {
   it('flow.config.json in the working directory: agent objects, sequential mode; flags override it', async () => {
     const config = {
       task: 'CLI-CONFIG default task',
-      agents: ['researcher', { name: 'strict', preset: 'reviewer', systemPrompt: 'STRICT-PROMPT: you review strictly.' }],
+      agents: [
+        'researcher',
+        { name: 'strict', preset: 'reviewer', systemPrompt: 'STRICT-PROMPT: you review strictly.' },
+      ],
       coordination: { mode: 'sequential' },
       model: 'scripted/small',
     };
@@ -135,7 +182,10 @@ describe('config file and precedence', () => {
     const strict = requestsWith('CLI-CONFIG').find((q) => q.system.includes('STRICT-PROMPT'))!;
     expect(strict.allText).toContain('RESEARCH-NOTES-42');
 
-    const over = await cli(['--server', oc.url, '--json', '--mode', 'parallel', '--agents', 'strict', '--task', 'CLI-CONFIG override'], { cwd });
+    const over = await cli(
+      ['--server', oc.url, '--json', '--mode', 'parallel', '--agents', 'strict', '--task', 'CLI-CONFIG override'],
+      { cwd },
+    );
     expect(over.code, over.stderr).toBe(0);
     const o = JSON.parse(over.stdout);
     expect(o.mode).toBe('parallel');
@@ -155,16 +205,34 @@ describe('config file and precedence', () => {
     expect(JSON.parse(r.stdout).results[0]).toMatchObject({ agent: 'coder', output: 'dotenv answer' });
   });
 
-  it('--memory picks the memory backend the agents\' memory tools write to, over OPENCODE_FLOW_MEMORY', async () => {
+  it("--memory picks the memory backend the agents' memory tools write to, over OPENCODE_FLOW_MEMORY", async () => {
     llm.script([
-      { match: { allText: 'CLI-MEMORY', hasToolResult: false }, reply: { toolCalls: [{ name: 'flow_memory_set', arguments: { key: 'cli/answer', value: { n: 42 } } }] } },
+      {
+        match: { allText: 'CLI-MEMORY', hasToolResult: false },
+        reply: { toolCalls: [{ name: 'flow_memory_set', arguments: { key: 'cli/answer', value: { n: 42 } } }] },
+      },
       { match: { allText: 'CLI-MEMORY', hasToolResult: true }, reply: { text: 'stored' } },
     ]);
     const flagFile = join(dir, 'flag-memory.json');
     const envFile = join(dir, 'env-memory.json');
-    const r = await cli(['-a', 'coder', '-t', 'CLI-MEMORY', '-s', oc.url, '--model', 'scripted/small', '--memory', `file:${flagFile}`, '--json'], {
-      env: { OPENCODE_FLOW_MEMORY: `file:${envFile}` },
-    });
+    const r = await cli(
+      [
+        '-a',
+        'coder',
+        '-t',
+        'CLI-MEMORY',
+        '-s',
+        oc.url,
+        '--model',
+        'scripted/small',
+        '--memory',
+        `file:${flagFile}`,
+        '--json',
+      ],
+      {
+        env: { OPENCODE_FLOW_MEMORY: `file:${envFile}` },
+      },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).results[0].output).toBe('stored');
     const stored = readFileSync(flagFile, 'utf8');
@@ -174,14 +242,22 @@ describe('config file and precedence', () => {
   });
 
   it('modelRouter from the config routes per agent; --optimize overrides its mode', async () => {
-    const scores = { 'scripted/small': { quality: 72 }, 'scripted/medium': { quality: 84 }, 'scripted/large': { quality: 95 } };
+    const scores = {
+      'scripted/small': { quality: 72 },
+      'scripted/medium': { quality: 84 },
+      'scripted/large': { quality: 95 },
+    };
     const cwd = await project('routing', {
-      'flow.config.json': JSON.stringify({ agents: ['researcher', 'reviewer'], modelRouter: { mode: 'cost', models: scores } }),
+      'flow.config.json': JSON.stringify({
+        agents: ['researcher', 'reviewer'],
+        modelRouter: { mode: 'cost', models: scores },
+      }),
     });
     llm.script({ match: { allText: 'CLI-ROUTE' }, reply: { text: 'routed' } });
     const cost = await cli(['--task', 'CLI-ROUTE', '-s', oc.url, '--json'], { cwd });
     expect(cost.code, cost.stderr).toBe(0);
-    const picks = (r: Run) => Object.fromEntries(JSON.parse(r.stdout).results.map((x: { agent: string; model: string }) => [x.agent, x.model]));
+    const picks = (r: Run) =>
+      Object.fromEntries(JSON.parse(r.stdout).results.map((x: { agent: string; model: string }) => [x.agent, x.model]));
     // Cheapest model meeting each floor: research 70 → small (72), review 80 → medium (84).
     expect(picks(cost)).toEqual({ researcher: 'scripted/small', reviewer: 'scripted/medium' });
     const quality = await cli(['--task', 'CLI-ROUTE', '-s', oc.url, '--json', '--optimize', 'quality'], { cwd });
@@ -197,8 +273,20 @@ describe('config file and precedence', () => {
 });
 
 describe('limits', () => {
-  it('--max-cost below one prompt\'s estimate: no prompt starts, status budget_exceeded, exit 1', async () => {
-    const r = await cli(['-a', 'coder', '-t', 'CLI-BUDGET', '-s', oc.url, '--model', 'scripted/large', '--max-cost', '0.000001', '--json']);
+  it("--max-cost below one prompt's estimate: no prompt starts, status budget_exceeded, exit 1", async () => {
+    const r = await cli([
+      '-a',
+      'coder',
+      '-t',
+      'CLI-BUDGET',
+      '-s',
+      oc.url,
+      '--model',
+      'scripted/large',
+      '--max-cost',
+      '0.000001',
+      '--json',
+    ]);
     expect(r.code).toBe(1);
     const report = JSON.parse(r.stdout);
     expect(report.status).toBe('budget_exceeded');
@@ -207,7 +295,19 @@ describe('limits', () => {
 
   it('--max-concurrent 1 runs parallel agents one at a time', async () => {
     llm.script({ match: { allText: 'CLI-CONC' }, reply: { text: 'slow answer', delayMs: 1500 } });
-    const r = await cli(['-a', 'coder,tester', '-t', 'CLI-CONC', '-s', oc.url, '--model', 'scripted/small', '--max-concurrent', '1', '--json']);
+    const r = await cli([
+      '-a',
+      'coder,tester',
+      '-t',
+      'CLI-CONC',
+      '-s',
+      oc.url,
+      '--model',
+      'scripted/small',
+      '--max-concurrent',
+      '1',
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const [first, second] = requestsWith('CLI-CONC');
     expect(second!.at - first!.at).toBeGreaterThanOrEqual(1400);
@@ -216,7 +316,19 @@ describe('limits', () => {
   it('--timeout gives up on a model that never answers; exit 1 with the reason', async () => {
     llm.script({ match: { allText: 'CLI-TIMEOUT' }, reply: { hang: true } });
     const t0 = Date.now();
-    const r = await cli(['-a', 'coder', '-t', 'CLI-TIMEOUT', '-s', oc.url, '--model', 'scripted/small', '--timeout', '3', '--json']);
+    const r = await cli([
+      '-a',
+      'coder',
+      '-t',
+      'CLI-TIMEOUT',
+      '-s',
+      oc.url,
+      '--model',
+      'scripted/small',
+      '--timeout',
+      '3',
+      '--json',
+    ]);
     expect(r.code).toBe(1);
     expect(Date.now() - t0).toBeLessThan(40_000);
     const report = JSON.parse(r.stdout);
@@ -241,11 +353,26 @@ describe('failures', () => {
     const client = new OpencodeClient({ url: oc.url });
     let signalled = false;
     const r = await new Promise<Run>((resolveRun) => {
-      const child = spawn(process.execPath, cliArgv(['-a', 'coder,tester', '-t', 'CLI-SIGINT', '-s', oc.url, '--model', 'scripted/small', '--json', '--keep-sessions']), {
-        cwd: root,
-        env: { ...process.env, OPENCODE_SERVER_URL: '', ...memoryEnv() },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        cliArgv([
+          '-a',
+          'coder,tester',
+          '-t',
+          'CLI-SIGINT',
+          '-s',
+          oc.url,
+          '--model',
+          'scripted/small',
+          '--json',
+          '--keep-sessions',
+        ]),
+        {
+          cwd: root,
+          env: { ...process.env, OPENCODE_SERVER_URL: '', ...memoryEnv() },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -286,7 +413,10 @@ describe('failures', () => {
     const { dir: home, cleanup: rmHome } = await tempDir('ocf-noprov-');
     try {
       const t0 = Date.now();
-      const r = await cli(['--agents', 'coder', '--task', 'x'], { cwd: home, env: { ...isolatedOpencodeEnv(home), ANTHROPIC_API_KEY: '', OPENAI_API_KEY: '' } });
+      const r = await cli(['--agents', 'coder', '--task', 'x'], {
+        cwd: home,
+        env: { ...isolatedOpencodeEnv(home), ANTHROPIC_API_KEY: '', OPENAI_API_KEY: '' },
+      });
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/no model provider is configured.*opencode auth login.*opencode-flow demo/);
       expect(r.stderr).not.toMatch(STACK);

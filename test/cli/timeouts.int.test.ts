@@ -43,16 +43,41 @@ describe('--prompt-timeout', () => {
     ]);
     // OpenCode boots a directory on its first prompt there (seconds on a busy machine): do
     // that first, so the 2-second prompt timeout measures the model, not the boot.
-    const warm = await cli(['--agents', 'coder', '--task', 'T8-WARMUP task', '--server', oc.url, '--model', 'scripted/fast'], { cwd });
+    const warm = await cli(
+      ['--agents', 'coder', '--task', 'T8-WARMUP task', '--server', oc.url, '--model', 'scripted/fast'],
+      { cwd },
+    );
     expect(warm.code, warm.stderr).toBe(0);
     const t0 = Date.now();
-    const r = await cli(['--agents', 'coder', '--task', 'T8-FALLBACK task', '--server', oc.url, '--model', 'scripted/slow', '--fallback', 'scripted/fast', '--prompt-timeout', '2', '--json'], { cwd });
+    const r = await cli(
+      [
+        '--agents',
+        'coder',
+        '--task',
+        'T8-FALLBACK task',
+        '--server',
+        oc.url,
+        '--model',
+        'scripted/slow',
+        '--fallback',
+        'scripted/fast',
+        '--prompt-timeout',
+        '2',
+        '--json',
+      ],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(Date.now() - t0).toBeLessThan(90_000);
     const report = JSON.parse(r.stdout.trim());
     expect(report.status).toBe('completed');
     expect(report.results).toHaveLength(1);
-    expect(report.results[0]).toMatchObject({ agent: 'coder', status: 'done', output: 'fast answer', model: 'scripted/fast' });
+    expect(report.results[0]).toMatchObject({
+      agent: 'coder',
+      status: 'done',
+      output: 'fast answer',
+      model: 'scripted/fast',
+    });
     expect(report.results[0].attempts, JSON.stringify(report)).toHaveLength(2);
     expect(report.results[0].attempts[0].model).toBe('scripted/slow');
     expect(report.results[0].attempts[0].error).toMatch(/no answer within 2000 ms|timed? ?out/i);
@@ -65,7 +90,21 @@ describe('--prompt-timeout', () => {
 
 describe('a timeout past what timers hold', () => {
   it('--timeout 3000000 exits 2 naming --timeout and the limit, no stack trace, no prompt sent', async () => {
-    const r = await cli(['--agents', 'coder', '--task', 'T8-HUGE-FLOW task', '--server', oc.url, '--model', 'scripted/fast', '--timeout', '3000000'], { cwd });
+    const r = await cli(
+      [
+        '--agents',
+        'coder',
+        '--task',
+        'T8-HUGE-FLOW task',
+        '--server',
+        oc.url,
+        '--model',
+        'scripted/fast',
+        '--timeout',
+        '3000000',
+      ],
+      { cwd },
+    );
     expect(r.code, r.stdout + r.stderr).toBe(2);
     expect(r.stderr).toMatch(/--timeout/);
     expect(r.stderr).toMatch(/2147483/);
@@ -75,7 +114,21 @@ describe('a timeout past what timers hold', () => {
   });
 
   it('--prompt-timeout 3000000 exits 2 naming --prompt-timeout and the limit', async () => {
-    const r = await cli(['--agents', 'coder', '--task', 'T8-HUGE-PROMPT task', '--server', oc.url, '--model', 'scripted/fast', '--prompt-timeout', '3000000'], { cwd });
+    const r = await cli(
+      [
+        '--agents',
+        'coder',
+        '--task',
+        'T8-HUGE-PROMPT task',
+        '--server',
+        oc.url,
+        '--model',
+        'scripted/fast',
+        '--prompt-timeout',
+        '3000000',
+      ],
+      { cwd },
+    );
     expect(r.code, r.stdout + r.stderr).toBe(2);
     expect(r.stderr).toMatch(/--prompt-timeout/);
     expect(r.stderr).toMatch(/2147483/);

@@ -48,7 +48,12 @@ describe('live progress on a terminal', () => {
   it('redraws one line per agent in place (state, model, tokens, cost, elapsed), then leaves the final state', async () => {
     llm.script({
       match: { allText: 'CLI-TTY' },
-      reply: { text: 'a streamed answer, slowly, in many pieces', chunks: 20, chunkDelayMs: 120, usage: { prompt_tokens: 800, completion_tokens: 90 } },
+      reply: {
+        text: 'a streamed answer, slowly, in many pieces',
+        chunks: 20,
+        chunkDelayMs: 120,
+        usage: { prompt_tokens: 800, completion_tokens: 90 },
+      },
     });
     const t = await terminal(['-a', 'coder,tester', '-t', 'CLI-TTY', '-s', oc.url, '--model', 'scripted/small']);
     expect(await t.exit, t.text()).toBe(0);
@@ -66,7 +71,9 @@ describe('live progress on a terminal', () => {
     const final = text.slice(text.lastIndexOf('✔ flow flow_'));
     expect(final).toMatch(/^✔ flow flow_\S+ · parallel · 2\/2 finished · \$0\.000\d+ · \d+\.\ds\n/);
     for (const agent of ['coder', 'tester']) {
-      expect(final).toMatch(new RegExp(`  ✔ ${agent}\\s+done\\s+scripted/small\\s+800→90 tok\\s+\\$0\\.000116\\s+\\d+\\.\\ds\\n`));
+      expect(final).toMatch(
+        new RegExp(`  ✔ ${agent}\\s+done\\s+scripted/small\\s+800→90 tok\\s+\\$0\\.000116\\s+\\d+\\.\\ds\\n`),
+      );
     }
     expect(final).toMatch(/│ coder\s+│ scripted\/small\s+│ done/);
     // No plain per-step log lines on a terminal.
@@ -109,7 +116,7 @@ describe('--interactive', () => {
     expect(reqs[1]!.allText).toContain('INTERACTIVE-OUTPUT');
   }, 120_000);
 
-  it('run <flow> --interactive offers the flow\'s own task and agents as the defaults', async () => {
+  it("run <flow> --interactive offers the flow's own task and agents as the defaults", async () => {
     const t = await terminal(['run', 'security-audit', '--interactive', '-s', oc.url]);
     try {
       await t.waitFor(/Task for the agents: \(Audit this service for security vulnerabilities/);

@@ -46,15 +46,23 @@ describe('config file errors', () => {
     const run = await cli(['--task', 'Review src/'], { cwd });
     expectUsageError(run);
     expect(run.stderr).toContain('opencode-flow: error: invalid config flow.config.json:');
-    expect(run.stderr).toContain('agents[1].model: expected "provider/model" (or a bare model with "provider"), got "gpt4"');
+    expect(run.stderr).toContain(
+      'agents[1].model: expected "provider/model" (or a bare model with "provider"), got "gpt4"',
+    );
   });
 
   it('every bad field is listed, each with path, expectation and what was found', async () => {
-    const cwd = await project('many', { agents: ['reviewer'], coordination: { mode: 'paralel', timeout: -5, timout: 3 }, memory: 'nope' });
+    const cwd = await project('many', {
+      agents: ['reviewer'],
+      coordination: { mode: 'paralel', timeout: -5, timout: 3 },
+      memory: 'nope',
+    });
     const r = await cli(['--task', 'x'], { cwd });
     expectUsageError(r);
-    expect(r.stderr).toContain('coordination.mode: expected one of "parallel", "sequential", "hierarchical", found "paralel"');
-    expect(r.stderr).toContain('coordination.timeout: expected a number > 0, found -5');
+    expect(r.stderr).toContain(
+      'coordination.mode: expected one of "parallel", "sequential", "hierarchical", found "paralel"',
+    );
+    expect(r.stderr).toContain('coordination.timeout: expected a positive number of seconds, found -5');
     expect(r.stderr).toContain('coordination.timout: unknown field; did you mean "timeout"?');
     expect(r.stderr).toMatch(/memory: memory URI "nope" has no scheme/);
   });
@@ -73,7 +81,9 @@ describe('config file errors', () => {
     const cwd = await project('not-json', '{\n  "agents": ["reviewer"],\n}\n');
     const bad = await cli(['--config', 'flow.config.json', '--task', 'x'], { cwd });
     expectUsageError(bad);
-    expect(bad.stderr).toContain('config flow.config.json is not valid JSON: line 3, column 1: a trailing comma before "}"');
+    expect(bad.stderr).toContain(
+      'config flow.config.json is not valid JSON: line 3, column 1: a trailing comma before "}"',
+    );
   });
 
   it('no task anywhere → exit 2 saying where to give one', async () => {
@@ -96,8 +106,14 @@ describe('flag errors', () => {
     [['--agents', 'researcher'], /no task: pass --task/],
     [['--task', 'x'], /no agents: pass --agents researcher,coder/],
     [['--agents', 'researcher', '--task', 'x', '--mode', 'bogus'], /--mode.*bogus.*parallel, sequential/],
-    [['--agents', 'researcher', '--task', 'x', '--model', 'no-slash'], /--model: expected "provider\/model".*found "no-slash"/],
-    [['--agents', 'researcher', '--task', 'x', '--timeout', 'soon'], /--timeout: expected a positive number of seconds.*found "soon"/],
+    [
+      ['--agents', 'researcher', '--task', 'x', '--model', 'no-slash'],
+      /--model: expected "provider\/model".*found "no-slash"/,
+    ],
+    [
+      ['--agents', 'researcher', '--task', 'x', '--timeout', 'soon'],
+      /--timeout: expected a positive number of seconds.*found "soon"/,
+    ],
     [['--agents', 'researcher', '--task', 'x', '--server', 'not a url'], /--server: expected a URL.*found "not a url"/],
     [['--agents', 'researcher', '--task', 'x', '--bogus-flag'], /unknown option '--bogus-flag'/],
     [['--agents', 'researcher,wizard', '--task', 'x'], /unknown agent "wizard" \(known: .*researcher/],
@@ -108,13 +124,28 @@ describe('flag errors', () => {
   });
 
   it.each([
-    [['--agents', 'reviewer', '--task', 'x', '--max-cost', 'lots'], '--max-cost: expected a positive amount in USD, e.g. 0.50, found "lots"'],
-    [['--agents', 'reviewer', '--task', 'x', '--max-cost', '0'], '--max-cost: expected a positive amount in USD, e.g. 0.50, found "0"'],
-    [['--agents', 'reviewer', '--task', 'x', '--max-concurrent', '1.5'], '--max-concurrent: expected a whole number of agents ≥ 1, found "1.5"'],
+    [
+      ['--agents', 'reviewer', '--task', 'x', '--max-cost', 'lots'],
+      '--max-cost: expected a positive amount in USD, e.g. 0.50, found "lots"',
+    ],
+    [
+      ['--agents', 'reviewer', '--task', 'x', '--max-cost', '0'],
+      '--max-cost: expected a positive amount in USD, e.g. 0.50, found "0"',
+    ],
+    [
+      ['--agents', 'reviewer', '--task', 'x', '--max-concurrent', '1.5'],
+      '--max-concurrent: expected a whole number of agents ≥ 1, found "1.5"',
+    ],
     [['--agents', 'reviewer', '--task', 'x', '--memory', 'mongo://x'], 'unknown memory URI scheme "mongo:"'],
-    [['--agents', 'reviewer', '--task', 'x', '--optimize', 'cheap'], "argument 'cheap' is invalid. Allowed choices are cost, quality, balanced, speed"],
+    [
+      ['--agents', 'reviewer', '--task', 'x', '--optimize', 'cheap'],
+      "argument 'cheap' is invalid. Allowed choices are cost, quality, balanced, speed",
+    ],
     [['--agents', 'reviewer', '--task', 'x', '--fallback', 'gpt4'], '--fallback[0]: expected "provider/model"'],
-    [['--agents', 'reviewer', '--task', 'x', '--quiet', '--verbose'], "option '-q, --quiet' cannot be used with option '-V, --verbose'"],
+    [
+      ['--agents', 'reviewer', '--task', 'x', '--quiet', '--verbose'],
+      "option '-q, --quiet' cannot be used with option '-V, --verbose'",
+    ],
     [['--agents', 'reviewer,reviewer', '--task', 'x'], '--agents: "reviewer" is listed twice'],
   ])('%j → exit 2: %s', async (args, message) => {
     const r = await cli(args, { cwd: dir });
@@ -157,7 +188,10 @@ describe('flag errors', () => {
 describe('help', () => {
   it.each([
     [[], /opencode-flow run code-review --task "Review src\/"/],
-    [['run'], /Flows: api-generation, code-review, security-audit[\s\S]*opencode-flow run security-audit --optimize quality/],
+    [
+      ['run'],
+      /Flows: api-generation, code-review, security-audit[\s\S]*opencode-flow run security-audit --optimize quality/,
+    ],
     [['agents'], /opencode-flow agents --json/],
     [['demo'], /npx opencode-flow demo/],
     [['mcp'], /opencode-flow mcp --memory sqlite:\.\/flow\.db --flow-id nightly/],
@@ -178,8 +212,16 @@ describe('help', () => {
 
   it('the root help lists every command and the new flags', async () => {
     const r = await cli(['--help'], { cwd: dir });
-    for (const c of ['run', 'agents', 'demo', 'mcp', 'completion', 'serve']) expect(r.stdout).toMatch(new RegExp(`\\n  ${c}\\b`));
-    for (const f of ['--config <path>', '--memory <uri>', '-q, --quiet', '-V, --verbose', '-i, --interactive', '--max-concurrent <n>']) {
+    for (const c of ['run', 'agents', 'demo', 'mcp', 'completion', 'serve'])
+      expect(r.stdout).toMatch(new RegExp(`\\n  ${c}\\b`));
+    for (const f of [
+      '--config <path>',
+      '--memory <uri>',
+      '-q, --quiet',
+      '-V, --verbose',
+      '-i, --interactive',
+      '--max-concurrent <n>',
+    ]) {
       expect(r.stdout).toContain(f);
     }
   });
@@ -200,7 +242,7 @@ describe('agents', () => {
     );
   });
 
-  it('--json, with the project\'s own agents from .opencode-flow/agents', async () => {
+  it("--json, with the project's own agents from .opencode-flow/agents", async () => {
     const cwd = join(dir, 'own-agents');
     await mkdir(join(cwd, '.opencode-flow', 'agents'), { recursive: true });
     await writeFile(

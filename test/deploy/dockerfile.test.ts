@@ -36,7 +36,13 @@ const lineage = (s: Stage): Stage[] => {
 };
 const runs = (s: Stage) => s.instructions.filter((i) => i.cmd === 'RUN').map((i) => i.args);
 /** The single shell commands of a stage's RUNs (split at && and ;). */
-const commands = (s: Stage) => runs(s).flatMap((r) => r.split(/&&|;/).map((c) => c.trim().replace(/\s+/g, ' ')).filter(Boolean));
+const commands = (s: Stage) =>
+  runs(s).flatMap((r) =>
+    r
+      .split(/&&|;/)
+      .map((c) => c.trim().replace(/\s+/g, ' '))
+      .filter(Boolean),
+  );
 const npmCi = (s: Stage) => commands(s).filter((c) => /^npm ci\b/.test(c));
 /** Where the final stage's copy of an image path comes from. */
 const finalCopy = (target: string) => copiesOf(final).find((c) => c.targets.includes(target));
@@ -44,9 +50,23 @@ const finalCopy = (target: string) => copiesOf(final).find((c) => c.targets.incl
 describe('Dockerfile parsing (the helpers themselves)', () => {
   it('joins continuation lines, skips comments inside them, and reads flags and forms', () => {
     const s = parseDockerfile(
-      ['# syntax=docker/dockerfile:1', 'FROM node:20-alpine AS a', 'WORKDIR /app', 'RUN one \\', '# a comment', ' && two', 'FROM a', 'COPY --from=a /app/x ./y', 'COPY p q ./', 'HEALTHCHECK --interval=5s CMD ["node", "h.mjs"]'].join('\n'),
+      [
+        '# syntax=docker/dockerfile:1',
+        'FROM node:20-alpine AS a',
+        'WORKDIR /app',
+        'RUN one \\',
+        '# a comment',
+        ' && two',
+        'FROM a',
+        'COPY --from=a /app/x ./y',
+        'COPY p q ./',
+        'HEALTHCHECK --interval=5s CMD ["node", "h.mjs"]',
+      ].join('\n'),
     );
-    expect(s.map((x) => [x.from, x.name])).toEqual([['node:20-alpine', 'a'], ['a', undefined]]);
+    expect(s.map((x) => [x.from, x.name])).toEqual([
+      ['node:20-alpine', 'a'],
+      ['a', undefined],
+    ]);
     expect(runs(s[0]!)).toEqual(['one  && two']);
     expect(copiesOf(s[1]!)).toEqual([
       { from: 'a', sources: ['/app/x'], targets: ['/y'] },
@@ -60,7 +80,9 @@ describe('Dockerfile parsing (the helpers themselves)', () => {
 
   it('applies .dockerignore patterns to directories, nested paths and exceptions', () => {
     const m = dockerignore('node_modules\n**/.env\n*.log\n!keep.log\n# comment\n/dist/\n');
-    expect(['node_modules', 'node_modules/a/b.js', 'a/b/.env', '.env', 'x.log', 'dist/cli.js'].filter((p) => !m(p))).toEqual([]);
+    expect(
+      ['node_modules', 'node_modules/a/b.js', 'a/b/.env', '.env', 'x.log', 'dist/cli.js'].filter((p) => !m(p)),
+    ).toEqual([]);
     expect(['src/a.ts', 'keep.log', 'a/x.log', 'a/node_modules/b'].filter(m)).toEqual([]);
   });
 });
@@ -111,8 +133,12 @@ describe('Dockerfile: stages', () => {
     const build = stageNamed(finalCopy('/app/dist')!.from!);
     expect(npmCi(build)).toHaveLength(1);
     expect(commands(build)).toContain('npx tsup');
-    const copied = lineage(build).flatMap(copiesOf).filter((c) => !c.from).flatMap((c) => c.sources);
-    for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsup.config.ts']) expect(copied).toContain(f);
+    const copied = lineage(build)
+      .flatMap(copiesOf)
+      .filter((c) => !c.from)
+      .flatMap((c) => c.sources);
+    for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsup.config.ts'])
+      expect(copied).toContain(f);
     // Every relative import in src/ and machines/ stays inside what the stage copies.
     const inside = (p: string) => copied.some((c) => p === c || p.startsWith(`${c}/`));
     const files = ['src', 'machines'].flatMap((d) => walk(join(ROOT, d))).filter((f) => /\.ts$/.test(f));
@@ -148,10 +174,13 @@ describe('Dockerfile: the final image', () => {
     expect(final.instructions.findLastIndex((i) => i.cmd === 'USER')).toBeLessThan(at('ENTRYPOINT'));
     const entry = execForm(final.instructions.find((i) => i.cmd === 'ENTRYPOINT')!.args);
     expect(entry).toEqual(['node', posix.join('/app', pkg.bin['opencode-flow']!)]);
-    expect(final.instructions.find((i) => i.cmd === 'CMD')!.args.startsWith('['), 'CMD in exec form: args to the CLI').toBe(true);
+    expect(
+      final.instructions.find((i) => i.cmd === 'CMD')!.args.startsWith('['),
+      'CMD in exec form: args to the CLI',
+    ).toBe(true);
   });
 
-  it('has one HEALTHCHECK: the script in the image that asks /healthz, within Docker\'s timeout', () => {
+  it("has one HEALTHCHECK: the script in the image that asks /healthz, within Docker's timeout", () => {
     const hcs = final.instructions.filter((i) => i.cmd === 'HEALTHCHECK');
     expect(hcs).toHaveLength(1);
     const hc = hcs[0]!;
@@ -174,13 +203,20 @@ describe('Dockerfile: pruning production dependencies', () => {
     const prod = stageNamed(finalCopy('/app/node_modules')!.from!);
     return runs(prod)
       .filter((r) => /\brm -rf\b/.test(r))
-      .map((script) => ({ script, packages: [...new Set([...script.matchAll(/node_modules\/((?:@[^/\s]+\/)?[^/\s]+)/g)].map((m) => m[1]!))] }));
+      .map((script) => ({
+        script,
+        packages: [...new Set([...script.matchAll(/node_modules\/((?:@[^/\s]+\/)?[^/\s]+)/g)].map((m) => m[1]!))],
+      }));
   };
   /** A package and its dependencies' closure, as hoisted in this checkout's node_modules. */
   const closure = (name: string, seen = new Set<string>()): Set<string> => {
     if (seen.has(name) || !existsSync(join(installed, name, 'package.json'))) return seen;
     seen.add(name);
-    const deps = (JSON.parse(readFileSync(join(installed, name, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies;
+    const deps = (
+      JSON.parse(readFileSync(join(installed, name, 'package.json'), 'utf8')) as {
+        dependencies?: Record<string, string>;
+      }
+    ).dependencies;
     for (const d of Object.keys(deps ?? {})) closure(d, seen);
     return seen;
   };
@@ -188,10 +224,16 @@ describe('Dockerfile: pruning production dependencies', () => {
   const runPrune = ({ script, packages }: { script: string; packages: string[] }) => {
     const dir = mkdtempSync(join(tmpdir(), 'dockerfile-prune-'));
     try {
-      for (const p of packages.flatMap((x) => [...closure(x)])) cpSync(join(installed, p), join(dir, 'node_modules', p), { recursive: true });
+      for (const p of packages.flatMap((x) => [...closure(x)]))
+        cpSync(join(installed, p), join(dir, 'node_modules', p), { recursive: true });
       // The step's own check (a require after the rm) decides: sh -e stops at the first failure.
       execFileSync('sh', ['-ec', script.replaceAll('/app', dir)], { cwd: dir, stdio: 'pipe', timeout: 60_000 });
-      return Object.fromEntries(packages.map((p) => [p, walk(join(dir, 'node_modules', p)).map((f) => relative(join(dir, 'node_modules', p), f))]));
+      return Object.fromEntries(
+        packages.map((p) => [
+          p,
+          walk(join(dir, 'node_modules', p)).map((f) => relative(join(dir, 'node_modules', p), f)),
+        ]),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -211,7 +253,13 @@ describe('Dockerfile: pruning production dependencies', () => {
     const step = prunes().find((s) => s.packages.includes('better-sqlite3'))!;
     expect(step.script).toContain("':memory:'");
     const left = runPrune(step)['better-sqlite3']!;
-    expect(left.filter((f) => !f.startsWith('lib/')).sort()).toEqual(['LICENSE', 'README.md', 'binding.gyp', 'build/Release/better_sqlite3.node', 'package.json']);
+    expect(left.filter((f) => !f.startsWith('lib/')).sort()).toEqual([
+      'LICENSE',
+      'README.md',
+      'binding.gyp',
+      'build/Release/better_sqlite3.node',
+      'package.json',
+    ]);
     expect(left).toContain('lib/index.js');
   });
 
@@ -225,18 +273,38 @@ describe('Dockerfile: pruning production dependencies', () => {
 
 describe('.dockerignore', () => {
   it('leaves out node_modules, .git, the built dist, run state and .env files', () => {
-    for (const p of ['node_modules', 'node_modules/zod/package.json', '.git/HEAD', 'dist/cli.js', '.opencode-flow/memory.json', 'examples/code-review/sample/.opencode-flow/flows/x/meta.json', '.env', 'examples/code-review/sample/.env', 'npm-debug.log']) {
+    for (const p of [
+      'node_modules',
+      'node_modules/zod/package.json',
+      '.git/HEAD',
+      'dist/cli.js',
+      '.opencode-flow/memory.json',
+      'examples/code-review/sample/.opencode-flow/flows/x/meta.json',
+      '.env',
+      'examples/code-review/sample/.env',
+      'npm-debug.log',
+    ]) {
       expect(ignored(p), p).toBe(true);
     }
   });
 
   it('keeps every file of the repository under what the Dockerfile copies from the context', () => {
-    const sources = stages.flatMap(copiesOf).filter((c) => !c.from).flatMap((c) => c.sources);
+    const sources = stages
+      .flatMap(copiesOf)
+      .filter((c) => !c.from)
+      .flatMap((c) => c.sources);
     // Tracked files and new ones not yet committed; not what .gitignore leaves out.
-    const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '--', ...sources], { cwd: ROOT, encoding: 'utf8' })
+    const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '--', ...sources], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    })
       .split('\n')
       .filter(Boolean);
-    for (const s of sources) expect(files.some((t) => t === s || t.startsWith(`${s}/`)), `${s} is in the repository`).toBe(true);
+    for (const s of sources)
+      expect(
+        files.some((t) => t === s || t.startsWith(`${s}/`)),
+        `${s} is in the repository`,
+      ).toBe(true);
     expect(files.filter(ignored)).toEqual([]);
   });
 });

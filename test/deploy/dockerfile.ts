@@ -62,7 +62,12 @@ export function parseDockerfile(text: string): Stage[] {
   for (const ins of parseInstructions(text)) {
     if (ins.cmd === 'FROM') {
       const [from, as, name] = ins.args.split(/\s+/);
-      stages.push({ index: stages.length, from: from!, ...(as?.toUpperCase() === 'AS' && name ? { name } : {}), instructions: [] });
+      stages.push({
+        index: stages.length,
+        from: from!,
+        ...(as?.toUpperCase() === 'AS' && name ? { name } : {}),
+        instructions: [],
+      });
     } else if (stages.length) {
       stages.at(-1)!.instructions.push(ins);
     }

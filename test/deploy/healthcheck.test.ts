@@ -47,7 +47,7 @@ function commanderAddress(args: string[]): Address {
   return { port: Number(o.port), host: o.host };
 }
 
-describe('healthcheck: reading serve\'s address', () => {
+describe("healthcheck: reading serve's address", () => {
   it("defaults to serve's own port and host", () => {
     expect(commanderAddress([])).toEqual({ port: hc.DEFAULT_PORT, host: hc.DEFAULT_HOST });
     expect(ServeOptionsSchema.parse({})).toMatchObject({ port: hc.DEFAULT_PORT, host: hc.DEFAULT_HOST });
@@ -79,18 +79,37 @@ describe('healthcheck: reading serve\'s address', () => {
       expect(hc.serveAddress(argv), argv.join(' ')).toBeUndefined();
     }
     // Installed globally the CLI is `opencode-flow serve`.
-    expect(hc.serveAddress(['node', '/usr/local/bin/opencode-flow', 'serve', '-p', '7000'])).toEqual({ port: 7000, host: '127.0.0.1' });
+    expect(hc.serveAddress(['node', '/usr/local/bin/opencode-flow', 'serve', '-p', '7000'])).toEqual({
+      port: 7000,
+      host: '127.0.0.1',
+    });
   });
 
   it('agrees with deploy/k8s: the API container serves on its probe port, the Job has nothing to check', () => {
     const containers = ['api.yaml', 'job-code-review.yaml'].flatMap((f) =>
       parseAllDocuments(readFileSync(join(ROOT, 'deploy/k8s', f), 'utf8'))
-        .map((d) => d.toJS() as { kind: string; spec?: { template?: { spec: { containers: { args?: string[]; ports?: { name: string; containerPort: number }[] }[] } } } })
+        .map(
+          (d) =>
+            d.toJS() as {
+              kind: string;
+              spec?: {
+                template?: {
+                  spec: { containers: { args?: string[]; ports?: { name: string; containerPort: number }[] }[] };
+                };
+              };
+            },
+        )
         .filter((o) => o.kind === 'Deployment' || o.kind === 'Job')
         .flatMap((o) => o.spec!.template!.spec.containers),
     );
-    const [api, job] = [containers.find((c) => c.args?.[0] === 'serve')!, containers.find((c) => c.args?.[0] !== 'serve')!];
-    expect(hc.serveAddress([...entrypoint, ...api.args!])).toEqual({ port: api.ports!.find((p) => p.name === 'http')!.containerPort, host: '0.0.0.0' });
+    const [api, job] = [
+      containers.find((c) => c.args?.[0] === 'serve')!,
+      containers.find((c) => c.args?.[0] !== 'serve')!,
+    ];
+    expect(hc.serveAddress([...entrypoint, ...api.args!])).toEqual({
+      port: api.ports!.find((p) => p.name === 'http')!.containerPort,
+      host: '0.0.0.0',
+    });
     expect(hc.serveAddress([...entrypoint, ...job.args!])).toBeUndefined();
   });
 
@@ -112,7 +131,9 @@ describe('healthcheck: asking /healthz', () => {
   beforeAll(async () => {
     server = createServer((req: IncomingMessage, res) => {
       seen.push(`${req.method} ${req.url}`);
-      res.writeHead(req.url === '/healthz' ? status : 404, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      res
+        .writeHead(req.url === '/healthz' ? status : 404, { 'content-type': 'application/json' })
+        .end('{"status":"ok"}');
     });
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
     port = (server.address() as { port: number }).port;
@@ -147,7 +168,12 @@ describe('healthcheck: asking /healthz', () => {
   it('is healthy when serve answers 200 on /healthz, at the port in its argv', async () => {
     status = 200;
     seen.length = 0;
-    const r = await check(proc(['/sbin/docker-init', '--', ...serveArgv('--host', '0.0.0.0', '--port', String(port))], serveArgv('--host', '0.0.0.0', '--port', String(port))));
+    const r = await check(
+      proc(
+        ['/sbin/docker-init', '--', ...serveArgv('--host', '0.0.0.0', '--port', String(port))],
+        serveArgv('--host', '0.0.0.0', '--port', String(port)),
+      ),
+    );
     expect(r).toEqual({ code: 0, lines: [`http://127.0.0.1:${port}/healthz: HTTP 200`] });
     expect(seen).toEqual(['GET /healthz']); // one request: the two processes are one server
   });
@@ -175,7 +201,12 @@ describe('healthcheck: asking /healthz', () => {
 
   it('is healthy, asking nothing, in a container that runs a flow instead of serve', async () => {
     seen.length = 0;
-    const r = await check(proc([...entrypoint, '--agents', 'reviewer', '--task', 'Review PR #123', '--json'], ['node', '/app/healthcheck.mjs']));
+    const r = await check(
+      proc(
+        [...entrypoint, '--agents', 'reviewer', '--task', 'Review PR #123', '--json'],
+        ['node', '/app/healthcheck.mjs'],
+      ),
+    );
     expect(r).toEqual({ code: 0, lines: ['no opencode-flow serve runs in this container: nothing to check'] });
     expect(seen).toEqual([]);
   });
@@ -183,9 +214,13 @@ describe('healthcheck: asking /healthz', () => {
   it('runs as `node healthcheck.mjs`, as the HEALTHCHECK calls it, with the real /proc', async () => {
     // Other serve processes may run on this machine: the verdict is theirs, the output shape is ours.
     const r = await new Promise<{ code: number; out: string }>((done) =>
-      execFile(process.execPath, [SCRIPT], { timeout: 30_000 }, (err, out) => done({ code: err ? Number(err.code) : 0, out })),
+      execFile(process.execPath, [SCRIPT], { timeout: 30_000 }, (err, out) =>
+        done({ code: err ? Number(err.code) : 0, out }),
+      ),
     );
     expect([0, 1]).toContain(r.code);
-    expect(r.out).toMatch(/^(no opencode-flow serve runs in this container: nothing to check|(http:\/\/\S+\/healthz|serve --port \S+): .+)\n/);
+    expect(r.out).toMatch(
+      /^(no opencode-flow serve runs in this container: nothing to check|(http:\/\/\S+\/healthz|serve --port \S+): .+)\n/,
+    );
   });
 });

@@ -28,13 +28,27 @@ const nonNegative = z.number().int().min(0);
 const positive = z.number().int().min(1);
 const quantity = z.string().regex(QUANTITY, 'must be a Kubernetes quantity such as 250m, 1, 512Mi');
 const absPath = z.string().startsWith('/', 'must be an absolute path');
-const labels = z.record(z.string().max(317).regex(LABEL_KEY, 'bad label key'), z.string().max(63).regex(LABEL_VALUE, 'bad label value'));
+const labels = z.record(
+  z.string().max(317).regex(LABEL_KEY, 'bad label key'),
+  z.string().max(63).regex(LABEL_VALUE, 'bad label value'),
+);
 
 /** Parses a quantity to a number (cores or bytes) to compare requests and limits. */
 export function parseQuantity(q: string): number {
   const m = /^(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(q);
   if (!m) throw new Error(`not a quantity: ${q}`);
-  const scale: Record<string, number> = { '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+  const scale: Record<string, number> = {
+    '': 1,
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+  };
   return Number(m[1]) * scale[m[2] ?? '']!;
 }
 
@@ -88,7 +102,10 @@ const ResourceList = z.strictObject({ cpu: quantity, memory: quantity });
 export const Resources = z
   .strictObject({ requests: ResourceList, limits: ResourceList })
   .refine((r) => parseQuantity(r.requests.cpu) <= parseQuantity(r.limits.cpu), 'cpu request exceeds its limit')
-  .refine((r) => parseQuantity(r.requests.memory) <= parseQuantity(r.limits.memory), 'memory request exceeds its limit');
+  .refine(
+    (r) => parseQuantity(r.requests.memory) <= parseQuantity(r.limits.memory),
+    'memory request exceeds its limit',
+  );
 
 export const ContainerSecurityContext = z.strictObject({
   allowPrivilegeEscalation: z.boolean(),
@@ -106,7 +123,13 @@ export const Container = z.strictObject({
   args: z.array(z.string()).optional(),
   workingDir: absPath.optional(),
   ports: z
-    .array(z.strictObject({ name: z.string().regex(PORT_NAME).optional(), containerPort: port, protocol: z.enum(['TCP', 'UDP', 'SCTP']).optional() }))
+    .array(
+      z.strictObject({
+        name: z.string().regex(PORT_NAME).optional(),
+        containerPort: port,
+        protocol: z.enum(['TCP', 'UDP', 'SCTP']).optional(),
+      }),
+    )
     .optional(),
   env: z.array(EnvVar).optional(),
   resources: Resources,
@@ -114,7 +137,16 @@ export const Container = z.strictObject({
   livenessProbe: Probe.optional(),
   readinessProbe: Probe.optional(),
   securityContext: ContainerSecurityContext,
-  volumeMounts: z.array(z.strictObject({ name: label, mountPath: absPath, readOnly: z.boolean().optional(), subPath: z.string().optional() })).optional(),
+  volumeMounts: z
+    .array(
+      z.strictObject({
+        name: label,
+        mountPath: absPath,
+        readOnly: z.boolean().optional(),
+        subPath: z.string().optional(),
+      }),
+    )
+    .optional(),
 });
 
 export const Volume = z
@@ -131,7 +163,10 @@ export const Volume = z
       .optional(),
     persistentVolumeClaim: z.strictObject({ claimName: subdomain, readOnly: z.boolean().optional() }).optional(),
   })
-  .refine((v) => [v.emptyDir, v.configMap, v.persistentVolumeClaim].filter(Boolean).length === 1, 'a volume has exactly one source');
+  .refine(
+    (v) => [v.emptyDir, v.configMap, v.persistentVolumeClaim].filter(Boolean).length === 1,
+    'a volume has exactly one source',
+  );
 
 export const PodSpec = z.strictObject({
   restartPolicy: z.enum(['Always', 'OnFailure', 'Never']).optional(),
@@ -154,10 +189,16 @@ const PodTemplate = z.strictObject({
   spec: PodSpec,
 });
 
-const selectorMatchesTemplate = (s: { selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> } } }) =>
-  Object.entries(s.selector.matchLabels).every(([k, v]) => s.template.metadata.labels[k] === v);
+const selectorMatchesTemplate = (s: {
+  selector: { matchLabels: Record<string, string> };
+  template: { metadata: { labels: Record<string, string> } };
+}) => Object.entries(s.selector.matchLabels).every(([k, v]) => s.template.metadata.labels[k] === v);
 
-export const Namespace = z.strictObject({ apiVersion: z.literal('v1'), kind: z.literal('Namespace'), metadata: ObjectMeta });
+export const Namespace = z.strictObject({
+  apiVersion: z.literal('v1'),
+  kind: z.literal('Namespace'),
+  metadata: ObjectMeta,
+});
 
 export const Secret = z
   .strictObject({
@@ -198,7 +239,12 @@ export const Deployment = z.strictObject({
       strategy: z
         .strictObject({
           type: z.enum(['Recreate', 'RollingUpdate']),
-          rollingUpdate: z.strictObject({ maxSurge: z.union([z.number(), z.string()]).optional(), maxUnavailable: z.union([z.number(), z.string()]).optional() }).optional(),
+          rollingUpdate: z
+            .strictObject({
+              maxSurge: z.union([z.number(), z.string()]).optional(),
+              maxUnavailable: z.union([z.number(), z.string()]).optional(),
+            })
+            .optional(),
         })
         .optional(),
       selector: z.strictObject({ matchLabels: labels }),
@@ -215,7 +261,16 @@ export const Service = z.strictObject({
   spec: z.strictObject({
     type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer']).optional(),
     selector: labels,
-    ports: z.array(z.strictObject({ name: z.string().regex(PORT_NAME).optional(), port, targetPort: intOrPortName.optional(), protocol: z.enum(['TCP', 'UDP', 'SCTP']).optional() })).min(1),
+    ports: z
+      .array(
+        z.strictObject({
+          name: z.string().regex(PORT_NAME).optional(),
+          port,
+          targetPort: intOrPortName.optional(),
+          protocol: z.enum(['TCP', 'UDP', 'SCTP']).optional(),
+        }),
+      )
+      .min(1),
   }),
 });
 
@@ -223,13 +278,23 @@ const PodFailurePolicyRule = z
   .strictObject({
     action: z.enum(['FailJob', 'FailIndex', 'Ignore', 'Count']),
     onExitCodes: z
-      .strictObject({ containerName: label.optional(), operator: z.enum(['In', 'NotIn']), values: z.array(z.number().int()).min(1).max(255) })
+      .strictObject({
+        containerName: label.optional(),
+        operator: z.enum(['In', 'NotIn']),
+        values: z.array(z.number().int()).min(1).max(255),
+      })
       .optional(),
     // PodFailurePolicyOnPodConditionsPattern: `type` and `status` are both required in the
     // batch/v1 OpenAPI schema of 1.26–1.30 (kubeconform rejects a pattern without status).
-    onPodConditions: z.array(z.strictObject({ type: z.string().min(1), status: z.enum(['True', 'False', 'Unknown']) })).min(1).optional(),
+    onPodConditions: z
+      .array(z.strictObject({ type: z.string().min(1), status: z.enum(['True', 'False', 'Unknown']) }))
+      .min(1)
+      .optional(),
   })
-  .refine((r) => (r.onExitCodes === undefined) !== (r.onPodConditions === undefined), 'a rule has onExitCodes or onPodConditions');
+  .refine(
+    (r) => (r.onExitCodes === undefined) !== (r.onPodConditions === undefined),
+    'a rule has onExitCodes or onPodConditions',
+  );
 
 export const Job = z.strictObject({
   apiVersion: z.literal('batch/v1'),
@@ -244,17 +309,33 @@ export const Job = z.strictObject({
       podFailurePolicy: z.strictObject({ rules: z.array(PodFailurePolicyRule).min(1) }).optional(),
       template: PodTemplate,
     })
-    .refine((s) => ['Never', 'OnFailure'].includes(s.template.spec.restartPolicy ?? 'Always'), 'a Job pod must restart Never or OnFailure')
-    .refine((s) => !s.podFailurePolicy || s.template.spec.restartPolicy === 'Never', 'podFailurePolicy needs restartPolicy Never'),
+    .refine(
+      (s) => ['Never', 'OnFailure'].includes(s.template.spec.restartPolicy ?? 'Always'),
+      'a Job pod must restart Never or OnFailure',
+    )
+    .refine(
+      (s) => !s.podFailurePolicy || s.template.spec.restartPolicy === 'Never',
+      'podFailurePolicy needs restartPolicy Never',
+    ),
 });
 
 export const Kustomization = z.strictObject({
   apiVersion: z.literal('kustomize.config.k8s.io/v1beta1'),
   kind: z.literal('Kustomization'),
   namespace: label.optional(),
-  labels: z.array(z.strictObject({ pairs: labels, includeSelectors: z.boolean().optional(), includeTemplates: z.boolean().optional() })).optional(),
+  labels: z
+    .array(
+      z.strictObject({
+        pairs: labels,
+        includeSelectors: z.boolean().optional(),
+        includeTemplates: z.boolean().optional(),
+      }),
+    )
+    .optional(),
   resources: z.array(z.string()).min(1),
-  images: z.array(z.strictObject({ name: z.string(), newName: z.string().optional(), newTag: z.string().optional() })).optional(),
+  images: z
+    .array(z.strictObject({ name: z.string(), newName: z.string().optional(), newTag: z.string().optional() }))
+    .optional(),
 });
 
 /** The schema of each apiVersion/kind pair deploy/k8s may use. */

@@ -79,7 +79,11 @@ interface Workload {
 function workloads(): Workload[] {
   const t = typed();
   return [
-    ...t.deployments.map((d) => ({ id: `Deployment/${d.metadata.name}`, ...d.spec.template.metadata, pod: d.spec.template.spec })),
+    ...t.deployments.map((d) => ({
+      id: `Deployment/${d.metadata.name}`,
+      ...d.spec.template.metadata,
+      pod: d.spec.template.spec,
+    })),
     ...t.jobs.map((j) => ({ id: `Job/${j.metadata.name}`, ...j.spec.template.metadata, pod: j.spec.template.spec })),
   ];
 }
@@ -89,7 +93,9 @@ const imageName = (image: string) => image.replace(/@.*$/, '').replace(/:[^/:]*$
 const imageTag = (image: string) => /:([^/:@]+)(@.*)?$/.exec(image)?.[1];
 /** Main containers running the opencode-flow image through its ENTRYPOINT (the CLI). */
 const flowContainers = () =>
-  workloads().flatMap((w) => w.pod.containers.filter((c) => imageName(c.image).endsWith(FLOW_IMAGE)).map((c) => ({ w, c })));
+  workloads().flatMap((w) =>
+    w.pod.containers.filter((c) => imageName(c.image).endsWith(FLOW_IMAGE)).map((c) => ({ w, c })),
+  );
 const opencodeServer = () => {
   const d = typed().deployments.find((x) => x.spec.template.spec.containers.some((c) => c.command?.[0] === 'opencode'));
   if (!d) throw new Error('no Deployment runs the opencode binary');
@@ -121,10 +127,18 @@ function readTree(dir: string): string[] {
 const stripComments = (code: string) => code.replace(/^\s*\/\*[\s\S]*?\*\//gm, '').replace(/(^|\s)\/\/.*$/gm, '$1');
 const srcText = stripComments(readTree(join(ROOT, 'src')).join('\n'));
 const serveText = stripComments(readTree(join(ROOT, 'src/serve')).join('\n'));
-const readsEnv = (text: string, name: string) => new RegExp(`\\benv(?:\\.${name}\\b|\\[\\s*['"\`]${name}['"\`]\\s*\\])`).test(text);
+const readsEnv = (text: string, name: string) =>
+  new RegExp(`\\benv(?:\\.${name}\\b|\\[\\s*['"\`]${name}['"\`]\\s*\\])`).test(text);
 
 /** How the API Deployment runs `opencode-flow serve`; checked against src/serve and src/cli/serve.ts. */
-const SERVE_CONTRACT = { port: 5000, host: '0.0.0.0', tokenEnv: 'OPENCODE_FLOW_TOKEN', liveness: '/healthz', readiness: '/readyz', metrics: '/metrics' };
+const SERVE_CONTRACT = {
+  port: 5000,
+  host: '0.0.0.0',
+  tokenEnv: 'OPENCODE_FLOW_TOKEN',
+  liveness: '/healthz',
+  readiness: '/readyz',
+  metrics: '/metrics',
+};
 /** Env the OpenCode server reads (OPENCODE.md, checked against opencode 1.18.33), plus HOME. */
 const OPENCODE_ENV = new Set([
   'HOME',
@@ -169,21 +183,26 @@ describe('deploy/k8s: parsing and schemas', () => {
   });
 
   it('the Job schema rejects a podFailurePolicy condition without status, as Kubernetes 1.30 does', () => {
-    const job = loaded.find((l) => l.obj.kind === 'Job')!.obj as unknown as { spec: { podFailurePolicy: { rules: { onPodConditions?: { status?: string }[] }[] } } };
+    const job = loaded.find((l) => l.obj.kind === 'Job')!.obj as unknown as {
+      spec: { podFailurePolicy: { rules: { onPodConditions?: { status?: string }[] }[] } };
+    };
     expect(K.Job.safeParse(job).success).toBe(true);
     const copy = structuredClone(job);
     const pattern = copy.spec.podFailurePolicy.rules.flatMap((r) => r.onPodConditions ?? [])[0]!;
     delete pattern.status;
     const r = K.Job.safeParse(copy);
     expect(r.success).toBe(false);
-    expect(r.error?.issues.map((i) => i.path.join('.'))).toContain('spec.podFailurePolicy.rules.1.onPodConditions.0.status');
+    expect(r.error?.issues.map((i) => i.path.join('.'))).toContain(
+      'spec.podFailurePolicy.rules.1.onPodConditions.0.status',
+    );
   });
 
   it('names are unique per kind and every object sits in the one Namespace', () => {
     const ids = loaded.map((l) => id(l.obj));
     expect(new Set(ids).size).toBe(ids.length);
     const ns = typed().namespaces[0]!.metadata.name;
-    for (const { obj } of loaded.filter((l) => l.obj.kind !== 'Namespace')) expect(obj.metadata.namespace, id(obj)).toBe(ns);
+    for (const { obj } of loaded.filter((l) => l.obj.kind !== 'Namespace'))
+      expect(obj.metadata.namespace, id(obj)).toBe(ns);
   });
 });
 
@@ -224,8 +243,12 @@ describe('deploy/k8s: kustomization', () => {
     const out = execFileSync('kubectl', ['kustomize', K8S_DIR], { encoding: 'utf8', timeout: 60_000 });
     const built = parseAllDocuments(out).map((d) => d.toJS() as Loaded['obj']);
     expect(built.map(id).sort()).toEqual(loaded.map((l) => id(l.obj)).sort());
-    for (const o of built.filter((b) => b.kind !== 'Namespace')) expect(o.metadata.namespace, id(o)).toBe(kustomization.namespace);
-    for (const o of built) expect((o.metadata as { labels?: Record<string, string> }).labels?.['app.kubernetes.io/managed-by'], id(o)).toBe('kustomize');
+    for (const o of built.filter((b) => b.kind !== 'Namespace'))
+      expect(o.metadata.namespace, id(o)).toBe(kustomization.namespace);
+    for (const o of built)
+      expect((o.metadata as { labels?: Record<string, string> }).labels?.['app.kubernetes.io/managed-by'], id(o)).toBe(
+        'kustomize',
+      );
   });
 });
 
@@ -289,15 +312,21 @@ describe('deploy/k8s: references between objects', () => {
         }
       }
       expect([...mounted].sort(), `${w.id}: volumes nobody mounts`).toEqual([...declared].sort());
-      for (const v of w.pod.volumes ?? []) if (v.persistentVolumeClaim) expect(claims, `${w.id} ${v.name}`).toContain(v.persistentVolumeClaim.claimName);
+      for (const v of w.pod.volumes ?? [])
+        if (v.persistentVolumeClaim) expect(claims, `${w.id} ${v.name}`).toContain(v.persistentVolumeClaim.claimName);
     }
   });
 
   it('each Service selects exactly one workload and targets one of its container ports', () => {
     for (const s of typed().services) {
       const matches = workloads().filter((w) => Object.entries(s.spec.selector).every(([k, v]) => w.labels[k] === v));
-      expect(matches.map((m) => m.id), `Service ${s.metadata.name}`).toHaveLength(1);
-      expect(matches[0]!.id.startsWith('Deployment/'), `Service ${s.metadata.name} selects ${matches[0]!.id}`).toBe(true);
+      expect(
+        matches.map((m) => m.id),
+        `Service ${s.metadata.name}`,
+      ).toHaveLength(1);
+      expect(matches[0]!.id.startsWith('Deployment/'), `Service ${s.metadata.name} selects ${matches[0]!.id}`).toBe(
+        true,
+      );
       const ports = matches[0]!.pod.containers.flatMap((c) => c.ports ?? []);
       for (const p of s.spec.ports) {
         const target = p.targetPort ?? p.port;
@@ -363,7 +392,8 @@ describe('deploy/k8s: security and resources', () => {
   it('provider keys go to the OpenCode server only, never to a flow process', () => {
     const { c } = opencodeServer();
     for (const name of PROVIDER_ENV) expect(envOf(c, name)?.valueFrom?.secretKeyRef, name).toBeDefined();
-    for (const { w, c: fc } of flowContainers()) for (const name of PROVIDER_ENV) expect(envOf(fc, name), `${w.id} ${fc.name}`).toBeUndefined();
+    for (const { w, c: fc } of flowContainers())
+      for (const name of PROVIDER_ENV) expect(envOf(fc, name), `${w.id} ${fc.name}`).toBeUndefined();
   });
 });
 
@@ -396,13 +426,19 @@ describe('deploy/k8s: the contract with the app', () => {
 
   it('OPENCODE_SERVER_URL is the OpenCode Service, whose pod serves on that port on all interfaces', () => {
     const { d, c: oc } = opencodeServer();
-    const svc = typed().services.find((s) => Object.entries(s.spec.selector).every(([k, v]) => d.spec.template.metadata.labels[k] === v));
+    const svc = typed().services.find((s) =>
+      Object.entries(s.spec.selector).every(([k, v]) => d.spec.template.metadata.labels[k] === v),
+    );
     expect(svc).toBeDefined();
     const svcPort = svc!.spec.ports[0]!;
-    const containerPort = oc.ports?.find((p) => p.name === svcPort.targetPort || p.containerPort === svcPort.targetPort)?.containerPort;
+    const containerPort = oc.ports?.find(
+      (p) => p.name === svcPort.targetPort || p.containerPort === svcPort.targetPort,
+    )?.containerPort;
     expect(oc.args).toEqual(['serve', '--port', String(containerPort), '--hostname', '0.0.0.0']);
     for (const { w, c } of flowContainers()) {
-      expect(resolveEnv(c, 'OPENCODE_SERVER_URL'), `${w.id} ${c.name}`).toBe(`http://${svc!.metadata.name}:${svcPort.port}`);
+      expect(resolveEnv(c, 'OPENCODE_SERVER_URL'), `${w.id} ${c.name}`).toBe(
+        `http://${svc!.metadata.name}:${svcPort.port}`,
+      );
     }
   });
 
@@ -413,16 +449,24 @@ describe('deploy/k8s: the contract with the app', () => {
       const cfg = parseMemoryUri(uri!);
       if (cfg.backend === 'redis') continue;
       expect(posix.isAbsolute(cfg.path), `${uri} is absolute (the pod's cwd is not the user's)`).toBe(true);
-      const writable = (c.volumeMounts ?? []).filter((m) => !m.readOnly && w.pod.volumes?.some((v) => v.name === m.name && (v.emptyDir || v.persistentVolumeClaim)));
+      const writable = (c.volumeMounts ?? []).filter(
+        (m) => !m.readOnly && w.pod.volumes?.some((v) => v.name === m.name && (v.emptyDir || v.persistentVolumeClaim)),
+      );
       // The deepest mount holding the path decides: it must be writable.
-      const holder = (c.volumeMounts ?? []).filter((m) => cfg.path.startsWith(`${m.mountPath}/`)).sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+      const holder = (c.volumeMounts ?? [])
+        .filter((m) => cfg.path.startsWith(`${m.mountPath}/`))
+        .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
       expect(holder && writable.includes(holder), `${w.id} ${c.name}: ${cfg.path} on a writable volume`).toBe(true);
     }
   });
 
   it('agents in the ConfigMap parse as agent files and are mounted where the CLI looks for project agents', () => {
     const agentsDir = posix.join(workdir!, PROJECT_AGENTS_DIR.split('\\').join('/'));
-    const mdKeys = typed().configMaps.flatMap((m) => Object.entries(m.data).filter(([k]) => k.endsWith('.md')).map(([k, v]) => ({ map: m.metadata.name, k, v })));
+    const mdKeys = typed().configMaps.flatMap((m) =>
+      Object.entries(m.data)
+        .filter(([k]) => k.endsWith('.md'))
+        .map(([k, v]) => ({ map: m.metadata.name, k, v })),
+    );
     expect(mdKeys.length).toBeGreaterThan(0);
     for (const { k, v } of mdKeys) expect(parseAgentFile(v, k).name).toBe(k.replace(/\.md$/, ''));
     for (const { w, c } of flowContainers()) {
@@ -441,11 +485,21 @@ describe('deploy/k8s: the contract with the app', () => {
       .exitOverride()
       .configureOutput({ writeErr: () => {}, writeOut: () => {} });
     cmd.parse(c.args!, { from: 'user' });
-    const opts = RunOptionsSchema.parse(normaliseRunOptions(cmd.opts(), { OPENCODE_SERVER_URL: resolveEnv(c, 'OPENCODE_SERVER_URL') }));
-    expect(opts).toMatchObject({ agents: ['reviewer'], task: 'Review PR #123', json: true, server: 'http://opencode-server:4096' });
+    const opts = RunOptionsSchema.parse(
+      normaliseRunOptions(cmd.opts(), { OPENCODE_SERVER_URL: resolveEnv(c, 'OPENCODE_SERVER_URL') }),
+    );
+    expect(opts).toMatchObject({
+      agents: ['reviewer'],
+      task: 'Review PR #123',
+      json: true,
+      server: 'http://opencode-server:4096',
+    });
     // Each agent is a bundled preset or one the pod mounts.
-    const mounted = typed().configMaps.flatMap((m) => Object.keys(m.data)).filter((k) => k.endsWith('.md'));
-    for (const a of opts.agents ?? []) expect(existsSync(join(ROOT, 'agents', `${a}.md`)) || mounted.includes(`${a}.md`), a).toBe(true);
+    const mounted = typed()
+      .configMaps.flatMap((m) => Object.keys(m.data))
+      .filter((k) => k.endsWith('.md'));
+    for (const a of opts.agents ?? [])
+      expect(existsSync(join(ROOT, 'agents', `${a}.md`)) || mounted.includes(`${a}.md`), a).toBe(true);
   });
 
   it('the Job mounts a flow config that src/config/flow-config.ts accepts, ending the flow before the deadline', () => {
@@ -453,9 +507,13 @@ describe('deploy/k8s: the contract with the app', () => {
     const c = job.spec.template.spec.containers[0]!;
     const mount = c.volumeMounts?.find((m) => m.mountPath === posix.join(workdir!, 'flow.config.json'));
     expect(mount?.readOnly, 'flow.config.json mounted read-only in the working directory').toBe(true);
-    const item = job.spec.template.spec.volumes?.find((v) => v.name === mount!.name)?.configMap?.items?.find((i) => i.path === mount!.subPath);
+    const item = job.spec.template.spec.volumes
+      ?.find((v) => v.name === mount!.name)
+      ?.configMap?.items?.find((i) => i.path === mount!.subPath);
     expect(item).toBeDefined();
-    const text = typed().configMaps.flatMap((m) => Object.entries(m.data)).find(([k]) => k === item!.key)?.[1];
+    const text = typed()
+      .configMaps.flatMap((m) => Object.entries(m.data))
+      .find(([k]) => k === item!.key)?.[1];
     const config = JSON.parse(text!) as { coordination?: { timeout?: number } };
     // The flow gives up (and still prints its report) before Kubernetes kills the pod.
     expect(config.coordination?.timeout).toBeGreaterThan(0);
@@ -518,7 +576,8 @@ describe('deploy/k8s: the contract with the app', () => {
     const pw = envOf(c, 'OPENCODE_SERVER_PASSWORD')?.valueFrom?.secretKeyRef;
     expect(pw).toBeDefined();
     // The flows attach with the same password the server checks.
-    for (const { w, c: fc } of flowContainers()) expect(envOf(fc, 'OPENCODE_SERVER_PASSWORD')?.valueFrom?.secretKeyRef, `${w.id}`).toEqual(pw);
+    for (const { w, c: fc } of flowContainers())
+      expect(envOf(fc, 'OPENCODE_SERVER_PASSWORD')?.valueFrom?.secretKeyRef, `${w.id}`).toEqual(pw);
     // With a password every route, /global/health included, answers 401 without auth.
     for (const p of [c.livenessProbe, c.readinessProbe, c.startupProbe]) expect(p?.httpGet).toBeUndefined();
     expect(c.readinessProbe?.exec?.command.join(' ')).toMatch(/\/global\/health/);
@@ -526,11 +585,14 @@ describe('deploy/k8s: the contract with the app', () => {
     const vols = d.spec.template.spec.volumes ?? [];
     for (const path of [envOf(c, 'HOME')?.value, c.workingDir]) {
       const m = c.volumeMounts?.find((x) => x.mountPath === path);
-      expect(m && !m.readOnly && vols.some((v) => v.name === m.name && (v.emptyDir || v.persistentVolumeClaim)), `${path} writable`).toBe(true);
+      expect(
+        m && !m.readOnly && vols.some((v) => v.name === m.name && (v.emptyDir || v.persistentVolumeClaim)),
+        `${path} writable`,
+      ).toBe(true);
     }
   });
 
-  it("OPENCODE_CONFIG points at a mounted ConfigMap file holding OpenCode JSON config", () => {
+  it('OPENCODE_CONFIG points at a mounted ConfigMap file holding OpenCode JSON config', () => {
     const { d, c } = opencodeServer();
     const path = envOf(c, 'OPENCODE_CONFIG')?.value;
     expect(path).toBeDefined();
@@ -549,14 +611,20 @@ describe('deploy/k8s: the Job waits for OpenCode', () => {
   const script = () => {
     const init = job().spec.template.spec.initContainers?.find((c) => c.name === 'wait-for-opencode');
     expect(init?.command?.slice(0, 2)).toEqual(['node', '-e']);
-    expect(resolveEnv(init!, 'OPENCODE_SERVER_URL')).toBe(resolveEnv(job().spec.template.spec.containers[0]!, 'OPENCODE_SERVER_URL'));
+    expect(resolveEnv(init!, 'OPENCODE_SERVER_URL')).toBe(
+      resolveEnv(job().spec.template.spec.containers[0]!, 'OPENCODE_SERVER_URL'),
+    );
     return init!.command![2]!;
   };
   const run = (url: string, timeout: string) =>
     new Promise<{ code: number; stderr: string; ms: number }>((done) => {
       const t0 = Date.now();
-      execFile(process.execPath, ['-e', script()], { env: { PATH: process.env.PATH, OPENCODE_SERVER_URL: url, WAIT_TIMEOUT_SECONDS: timeout }, timeout: 20_000 }, (err, _o, stderr) =>
-        done({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stderr, ms: Date.now() - t0 }),
+      execFile(
+        process.execPath,
+        ['-e', script()],
+        { env: { PATH: process.env.PATH, OPENCODE_SERVER_URL: url, WAIT_TIMEOUT_SECONDS: timeout }, timeout: 20_000 },
+        (err, _o, stderr) =>
+          done({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stderr, ms: Date.now() - t0 }),
       );
     });
   const listen = () =>
@@ -593,8 +661,10 @@ describe('deploy/README.md', () => {
   it('names every manifest file, object, Secret key and ConfigMap key', () => {
     for (const f of manifestFiles) expect(readme, f).toContain(`\`${f}\``);
     for (const { obj } of loaded) expect(readme, id(obj)).toContain(obj.metadata.name);
-    for (const s of typed().secrets) for (const k of Object.keys(s.stringData ?? {})) expect(readme, `${s.metadata.name}.${k}`).toContain(`\`${k}\``);
-    for (const m of typed().configMaps) for (const k of Object.keys(m.data)) expect(readme, `${m.metadata.name}.${k}`).toContain(`\`${k}\``);
+    for (const s of typed().secrets)
+      for (const k of Object.keys(s.stringData ?? {})) expect(readme, `${s.metadata.name}.${k}`).toContain(`\`${k}\``);
+    for (const m of typed().configMaps)
+      for (const k of Object.keys(m.data)) expect(readme, `${m.metadata.name}.${k}`).toContain(`\`${k}\``);
   });
 
   it('states the minimum Kubernetes version: the one where podFailurePolicy and DisruptionTarget are on', () => {
@@ -604,7 +674,14 @@ describe('deploy/README.md', () => {
   });
 
   it('its kubectl commands name objects that exist', () => {
-    const short: Record<string, string> = { job: 'Job', deployment: 'Deployment', svc: 'Service', service: 'Service', secret: 'Secret', configmap: 'ConfigMap' };
+    const short: Record<string, string> = {
+      job: 'Job',
+      deployment: 'Deployment',
+      svc: 'Service',
+      service: 'Service',
+      secret: 'Secret',
+      configmap: 'ConfigMap',
+    };
     const refs = [...readme.matchAll(/\b(job|deployment|svc|service|secret|configmap)\/([a-z0-9-]+)/g)];
     expect(refs.length).toBeGreaterThanOrEqual(4);
     const ids = new Set(loaded.map((l) => id(l.obj)));

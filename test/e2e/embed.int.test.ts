@@ -52,17 +52,23 @@ interface App {
 /** Start the example with its documented command; resolves once it says it listens. */
 async function startApp(): Promise<App> {
   const port = await freePort();
-  const child = spawn(resolve(root, 'node_modules/.bin/tsx'), ['examples/embed-in-node/server.ts', '--port', String(port), '--server', oc.url], {
-    cwd: root,
-    // Keep it off the shared .opencode-flow/memory.json even if someone turns memory on.
-    env: { ...process.env, OPENCODE_SERVER_URL: '', OPENCODE_FLOW_MEMORY: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true, // its own process group: a failed test can kill tsx and the app together
-  });
+  const child = spawn(
+    resolve(root, 'node_modules/.bin/tsx'),
+    ['examples/embed-in-node/server.ts', '--port', String(port), '--server', oc.url],
+    {
+      cwd: root,
+      // Keep it off the shared .opencode-flow/memory.json even if someone turns memory on.
+      env: { ...process.env, OPENCODE_SERVER_URL: '', OPENCODE_FLOW_MEMORY: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group: a failed test can kill tsx and the app together
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => child.on('exit', (code, signal) => done({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
+    child.on('exit', (code, signal) => done({ code, signal })),
+  );
   await new Promise<void>((ready, fail) => {
     child.stdout!.on('data', (d: Buffer) => {
       stdout += d.toString();
@@ -110,7 +116,11 @@ async function readSse(url: string, onEvent?: (e: SseEvent) => void): Promise<Ss
 }
 
 async function postReview(base: string, body: unknown): Promise<Response> {
-  return fetch(`${base}/review`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return fetch(`${base}/review`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 }
 
 describe('examples/embed-in-node', () => {
@@ -126,7 +136,9 @@ describe('examples/embed-in-node', () => {
       expect(bad.status).toBe(400);
       expect((await fetch(`${app.base}/review/nope`)).status).toBe(404);
 
-      const post = await postReview(app.base, { code: '// EMBED-A\nfor (let i = 0; i <= n; i++) {}\neval(req.query.x);' });
+      const post = await postReview(app.base, {
+        code: '// EMBED-A\nfor (let i = 0; i <= n; i++) {}\neval(req.query.x);',
+      });
       expect(post.status).toBe(202);
       const { id } = (await post.json()) as { id: string };
       expect(id).toMatch(/^review_/);
@@ -135,9 +147,15 @@ describe('examples/embed-in-node', () => {
       const doneAt = events.findIndex((e) => e.event === 'done');
       expect(doneAt, JSON.stringify(events.map((e) => e.event))).toBe(events.length - 1);
       const before = events.slice(0, doneAt);
-      const text = (agent: string) => before.filter((e) => e.event === 'delta' && e.data.agent === agent).map((e) => e.data.text).join('');
+      const text = (agent: string) =>
+        before
+          .filter((e) => e.event === 'delta' && e.data.agent === agent)
+          .map((e) => e.data.text)
+          .join('');
       expect(before.filter((e) => e.event === 'delta' && e.data.agent === 'reviewer').length).toBeGreaterThan(1);
-      expect(before.filter((e) => e.event === 'delta' && e.data.agent === 'security-auditor').length).toBeGreaterThan(1);
+      expect(before.filter((e) => e.event === 'delta' && e.data.agent === 'security-auditor').length).toBeGreaterThan(
+        1,
+      );
       expect(text('reviewer')).toBe(REVIEW_TEXT);
       expect(text('security-auditor')).toBe(AUDIT_TEXT);
       // State changes too, in order, for each agent.

@@ -21,12 +21,19 @@ async function sessionCost(client: OpencodeClient, sessionID: string): Promise<n
 
 describe('OpencodeFlow against a real OpenCode server', () => {
   it('runs three agents in parallel, overlapping in time', async () => {
-    env.llm.script({ match: { allText: 'PARALLEL-TASK' }, reply: { text: 'parallel answer from the scripted model', chunks: 10, chunkDelayMs: 150 } });
+    env.llm.script({
+      match: { allText: 'PARALLEL-TASK' },
+      reply: { text: 'parallel answer from the scripted model', chunks: 10, chunkDelayMs: 150 },
+    });
     const flow = newFlow({ keepSessions: true });
     const deltas: Record<string, string> = {};
     flow.on('agent.delta', (e) => (deltas[e.agent] = (deltas[e.agent] ?? '') + e.text));
     try {
-      const report = await flow.execute({ task: 'PARALLEL-TASK: list three ideas', agents: ['researcher', 'coder', 'reviewer'], mode: 'parallel' });
+      const report = await flow.execute({
+        task: 'PARALLEL-TASK: list three ideas',
+        agents: ['researcher', 'coder', 'reviewer'],
+        mode: 'parallel',
+      });
       expect(report.status).toBe('completed');
       expect(report.results.map((r) => r.agent)).toEqual(['researcher', 'coder', 'reviewer']);
       for (const r of report.results) {
@@ -40,7 +47,9 @@ describe('OpencodeFlow against a real OpenCode server', () => {
       expect(reqs).toHaveLength(3);
       const raw = await Promise.all(report.results.map((r) => flow.opencode.messages(r.sessionID)));
       const spans = raw.map((msgs) => {
-        const a = msgs.find((m) => m.info.role === 'assistant')!.info as { time: { created: number; completed?: number } };
+        const a = msgs.find((m) => m.info.role === 'assistant')!.info as {
+          time: { created: number; completed?: number };
+        };
         return [a.time.created, a.time.completed!] as const;
       });
       const lastStart = Math.max(...spans.map((s) => s[0]));
@@ -50,21 +59,31 @@ describe('OpencodeFlow against a real OpenCode server', () => {
       for (const name of ['researcher', 'coder', 'reviewer']) expect(deltas[name]).toContain('parallel answer');
       // Cost in the report is what OpenCode itself says the sessions cost.
       for (const r of report.results) expect(r.cost).toBeCloseTo(await sessionCost(flow.opencode, r.sessionID), 12);
-      expect(report.cost.total).toBeCloseTo(report.results.reduce((s, r) => s + r.cost, 0), 12);
+      expect(report.cost.total).toBeCloseTo(
+        report.results.reduce((s, r) => s + r.cost, 0),
+        12,
+      );
       expect(report.cost.total).toBeGreaterThan(0);
     } finally {
       await flow.shutdown();
     }
   });
 
-  it('passes each agent\'s output to the next in sequential mode', async () => {
+  it("passes each agent's output to the next in sequential mode", async () => {
     env.llm.script([
-      { match: { allText: 'SEQ-TASK', system: 'You are the **researcher**' }, reply: { text: 'FINDING-7f3a: use cursor pagination' } },
+      {
+        match: { allText: 'SEQ-TASK', system: 'You are the **researcher**' },
+        reply: { text: 'FINDING-7f3a: use cursor pagination' },
+      },
       { match: { allText: 'SEQ-TASK', system: 'You are the **coder**' }, reply: { text: 'implemented' } },
     ]);
     const flow = newFlow();
     try {
-      const report = await flow.execute({ task: 'SEQ-TASK: build a list endpoint', agents: ['researcher', 'coder'], mode: 'sequential' });
+      const report = await flow.execute({
+        task: 'SEQ-TASK: build a list endpoint',
+        agents: ['researcher', 'coder'],
+        mode: 'sequential',
+      });
       expect(report.status).toBe('completed');
       const reqs = env.llm.promptRequests().filter((r) => r.lastUser.includes('SEQ-TASK'));
       expect(reqs).toHaveLength(2);
@@ -175,7 +194,10 @@ describe('OpencodeFlow against a real OpenCode server', () => {
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
     const port = (proxy.address() as { port: number }).port;
-    env.llm.script({ match: { allText: 'CUT-TASK' }, reply: { text: 'finished while nobody listened', delayMs: 1500 } });
+    env.llm.script({
+      match: { allText: 'CUT-TASK' },
+      reply: { text: 'finished while nobody listened', delayMs: 1500 },
+    });
     const flow = new OpencodeFlow({ serverUrl: `http://127.0.0.1:${port}`, model: 'scripted/small', memory: false });
     try {
       flow.on('agent.state', (e) => {

@@ -40,7 +40,10 @@ async function sessionIds(flow: OpencodeFlow): Promise<Set<string>> {
  * walked with `session.children`); the figure is the sum of their assistant messages'
  * `info.cost`. Needs `keepSessions`.
  */
-async function opencodeCost(flow: OpencodeFlow, before: Set<string>): Promise<{ root: string; sessions: Set<string>; cost: number }> {
+async function opencodeCost(
+  flow: OpencodeFlow,
+  before: Set<string>,
+): Promise<{ root: string; sessions: Set<string>; cost: number }> {
   const created = [...(await sessionIds(flow))].filter((id) => !before.has(id));
   const roots = await Promise.all(created.map((id) => flow.opencode.getSession(id)));
   const top = roots.filter((s) => !s.parentID).map((s) => s.id);
@@ -65,18 +68,40 @@ const env = useScriptedOpencode();
 describe('hierarchical flows', () => {
   it('runs a 12-subtask plan in dependency order as child sessions and aggregates it', async () => {
     env.llm.script([
-      { match: { allText: 'HIER-TASK', lastUser: '# Plan this task for the team' }, reply: { text: `Here is the plan:\n\`\`\`json\n${JSON.stringify(PLAN)}\n\`\`\`` } },
-      { match: { allText: 'HIER-TASK', lastUser: 'All subtasks of your plan have finished' }, reply: (req) => ({ text: `FINAL: ${(req.lastUser.match(/OUT-s\d+/g) ?? []).join(' ')}` }) },
-      { match: { allText: 'HIER-TASK', lastUser: '# Your subtask' }, reply: (req) => ({ text: `OUT-${subtaskId(req)}`, delayMs: 400 }) },
+      {
+        match: { allText: 'HIER-TASK', lastUser: '# Plan this task for the team' },
+        reply: { text: `Here is the plan:\n\`\`\`json\n${JSON.stringify(PLAN)}\n\`\`\`` },
+      },
+      {
+        match: { allText: 'HIER-TASK', lastUser: 'All subtasks of your plan have finished' },
+        reply: (req) => ({ text: `FINAL: ${(req.lastUser.match(/OUT-s\d+/g) ?? []).join(' ')}` }),
+      },
+      {
+        match: { allText: 'HIER-TASK', lastUser: '# Your subtask' },
+        reply: (req) => ({ text: `OUT-${subtaskId(req)}`, delayMs: 400 }),
+      },
     ]);
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, keepSessions: true, maxConcurrent: 4 });
+    const flow = new OpencodeFlow({
+      serverUrl: env.oc.url,
+      model: 'scripted/small',
+      memory: false,
+      keepSessions: true,
+      maxConcurrent: 4,
+    });
     const doneAt: Record<string, number> = {};
     flow.on('agent.done', (e) => (doneAt[e.agent.split(':')[1] ?? e.agent] = e.result.finishedAt));
     try {
       await flow.start();
       const before = await sessionIds(flow);
-      const report = await flow.execute({ task: 'HIER-TASK: build a todo API', agents: ['coder', 'tester', 'reviewer'], mode: 'hierarchical' });
-      expect(report.status, JSON.stringify({ reason: report.reason, r: report.results.map((r) => [r.agent, r.status, r.error]) })).toBe('completed');
+      const report = await flow.execute({
+        task: 'HIER-TASK: build a todo API',
+        agents: ['coder', 'tester', 'reviewer'],
+        mode: 'hierarchical',
+      });
+      expect(
+        report.status,
+        JSON.stringify({ reason: report.reason, r: report.results.map((r) => [r.agent, r.status, r.error]) }),
+      ).toBe('completed');
       expect(report.plan?.subtasks).toHaveLength(12);
       // planner, 12 subtasks, aggregation
       expect(report.results).toHaveLength(14);
@@ -119,7 +144,7 @@ describe('hierarchical flows', () => {
     }
   });
 
-  it('a subtask marked decompose is planned again by a sub-supervisor: nested child sessions, costs still OpenCode\'s', async () => {
+  it("a subtask marked decompose is planned again by a sub-supervisor: nested child sessions, costs still OpenCode's", async () => {
     const top = {
       subtasks: [
         { id: 'big', title: 'backend', description: 'too big for one agent', agent: 'coder', decompose: true },
@@ -134,18 +159,47 @@ describe('hierarchical flows', () => {
     };
     const own = (r: ScriptedRequest) => [...r.lastUser.matchAll(/# Your subtask \((\w+)\)/g)].at(-1)?.[1];
     env.llm.script([
-      { match: { allText: 'NEST-TASK', lastUser: /# Your subtask \(big\)[\s\S]*# Plan this task for the team/ }, reply: { text: JSON.stringify(sub) } },
-      { match: { allText: 'NEST-TASK', lastUser: '# Plan this task for the team' }, reply: { text: JSON.stringify(top) } },
-      { match: { allText: 'NEST-TASK', lastUser: 'All subtasks of your plan have finished' }, reply: (req) => ({ text: `COMBINED[${(req.lastUser.match(/OUT-\w+|COMBINED\[[^\]]*\]/g) ?? []).join(' ')}]` }) },
+      {
+        match: { allText: 'NEST-TASK', lastUser: /# Your subtask \(big\)[\s\S]*# Plan this task for the team/ },
+        reply: { text: JSON.stringify(sub) },
+      },
+      {
+        match: { allText: 'NEST-TASK', lastUser: '# Plan this task for the team' },
+        reply: { text: JSON.stringify(top) },
+      },
+      {
+        match: { allText: 'NEST-TASK', lastUser: 'All subtasks of your plan have finished' },
+        reply: (req) => ({ text: `COMBINED[${(req.lastUser.match(/OUT-\w+|COMBINED\[[^\]]*\]/g) ?? []).join(' ')}]` }),
+      },
       { match: { allText: 'NEST-TASK', lastUser: '# Your subtask' }, reply: (req) => ({ text: `OUT-${own(req)}` }) },
     ]);
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, keepSessions: true });
+    const flow = new OpencodeFlow({
+      serverUrl: env.oc.url,
+      model: 'scripted/small',
+      memory: false,
+      keepSessions: true,
+    });
     try {
       await flow.start();
       const before = await sessionIds(flow);
-      const report = await flow.execute({ task: 'NEST-TASK: build it', agents: ['coder', 'tester', 'reviewer'], mode: 'hierarchical' });
-      expect(report.status, JSON.stringify({ reason: report.reason, r: report.results.map((r) => [r.agent, r.status, r.error]) })).toBe('completed');
-      expect(report.results.map((r) => r.agent)).toEqual(['planner', 'coder:big/planner', 'coder:big/coder:b1', 'coder:big/tester:b2', 'coder:big/planner', 'reviewer:check', 'planner']);
+      const report = await flow.execute({
+        task: 'NEST-TASK: build it',
+        agents: ['coder', 'tester', 'reviewer'],
+        mode: 'hierarchical',
+      });
+      expect(
+        report.status,
+        JSON.stringify({ reason: report.reason, r: report.results.map((r) => [r.agent, r.status, r.error]) }),
+      ).toBe('completed');
+      expect(report.results.map((r) => r.agent)).toEqual([
+        'planner',
+        'coder:big/planner',
+        'coder:big/coder:b1',
+        'coder:big/tester:b2',
+        'coder:big/planner',
+        'reviewer:check',
+        'planner',
+      ]);
       // The reviewer got the sub-plan's combined output; the final answer holds all of it.
       const check = env.llm.promptRequests().find((r) => r.allText.includes('NEST-TASK') && own(r) === 'check')!;
       expect(check.lastUser).toContain('## Output of coder:big\n\nCOMBINED[OUT-b1 OUT-b2]');
@@ -166,7 +220,13 @@ describe('hierarchical flows', () => {
   });
 
   it('asks the planner again after a malformed plan, then fails clearly', async () => {
-    env.llm.script({ match: { allText: 'BADPLAN-TASK' }, reply: [{ text: 'I think we should just do it.' }, { text: '{"subtasks":[{"id":"a","title":"x","description":"y","agent":"wizard"}]}' }] });
+    env.llm.script({
+      match: { allText: 'BADPLAN-TASK' },
+      reply: [
+        { text: 'I think we should just do it.' },
+        { text: '{"subtasks":[{"id":"a","title":"x","description":"y","agent":"wizard"}]}' },
+      ],
+    });
     const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false });
     try {
       const report = await flow.execute({ task: 'BADPLAN-TASK', agents: ['coder'], mode: 'hierarchical' });
@@ -183,12 +243,28 @@ describe('hierarchical flows', () => {
   // A rejected plan answer is paid for: its cost goes into the planner's result and the budget.
   it("a rejected plan answer's cost is in the report", async () => {
     env.llm.script([
-      { match: { allText: 'REPLAN-TASK', lastUser: '# Plan this task for the team' }, reply: { text: 'no plan, sorry', usage: { prompt_tokens: 100_000, completion_tokens: 10 } } },
-      { match: { allText: 'REPLAN-TASK', lastUser: 'Your plan could not be used' }, reply: { text: JSON.stringify({ subtasks: [{ id: 'a', title: 'one', description: 'first', agent: 'coder' }] }) } },
-      { match: { allText: 'REPLAN-TASK', lastUser: 'All subtasks of your plan have finished' }, reply: { text: 'combined' } },
+      {
+        match: { allText: 'REPLAN-TASK', lastUser: '# Plan this task for the team' },
+        reply: { text: 'no plan, sorry', usage: { prompt_tokens: 100_000, completion_tokens: 10 } },
+      },
+      {
+        match: { allText: 'REPLAN-TASK', lastUser: 'Your plan could not be used' },
+        reply: {
+          text: JSON.stringify({ subtasks: [{ id: 'a', title: 'one', description: 'first', agent: 'coder' }] }),
+        },
+      },
+      {
+        match: { allText: 'REPLAN-TASK', lastUser: 'All subtasks of your plan have finished' },
+        reply: { text: 'combined' },
+      },
       { match: { allText: 'REPLAN-TASK', lastUser: '# Your subtask' }, reply: { text: 'did a' } },
     ]);
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, keepSessions: true });
+    const flow = new OpencodeFlow({
+      serverUrl: env.oc.url,
+      model: 'scripted/small',
+      memory: false,
+      keepSessions: true,
+    });
     try {
       await flow.start();
       const before = await sessionIds(flow);
@@ -203,9 +279,25 @@ describe('hierarchical flows', () => {
 
   it('plan-execute runs as a machine through flow.run', async () => {
     env.llm.script([
-      { match: { allText: 'PE-TASK', lastUser: '# Plan this task for the team' }, reply: { text: JSON.stringify({ subtasks: [{ id: 'a', title: 'one', description: 'first', agent: 'coder' }, { id: 'b', title: 'two', description: 'second', agent: 'tester', dependsOn: ['a'] }] }) } },
-      { match: { allText: 'PE-TASK', lastUser: 'All subtasks of your plan have finished' }, reply: { text: 'combined' } },
-      { match: { allText: 'PE-TASK', lastUser: '# Your subtask' }, reply: (req) => ({ text: `did ${subtaskId(req)}` }) },
+      {
+        match: { allText: 'PE-TASK', lastUser: '# Plan this task for the team' },
+        reply: {
+          text: JSON.stringify({
+            subtasks: [
+              { id: 'a', title: 'one', description: 'first', agent: 'coder' },
+              { id: 'b', title: 'two', description: 'second', agent: 'tester', dependsOn: ['a'] },
+            ],
+          }),
+        },
+      },
+      {
+        match: { allText: 'PE-TASK', lastUser: 'All subtasks of your plan have finished' },
+        reply: { text: 'combined' },
+      },
+      {
+        match: { allText: 'PE-TASK', lastUser: '# Your subtask' },
+        reply: (req) => ({ text: `did ${subtaskId(req)}` }),
+      },
     ]);
     const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false });
     try {

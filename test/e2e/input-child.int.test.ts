@@ -11,18 +11,42 @@ const env = useScriptedOpencode({ opencode: { config: { permission: { bash: 'ask
 describe('requests from child sessions', () => {
   it('are seen and answered by the agent whose subagent asked', async () => {
     env.llm.script([
-      { match: { allText: 'CHILD-SUB', hasToolResult: false }, reply: { toolCalls: [{ name: 'bash', arguments: { command: 'echo CHILD-RAN', description: 'marker' } }] } },
-      { match: { allText: 'CHILD-SUB', hasToolResult: true }, reply: (req) => ({ text: `child saw: ${req.toolResults.at(-1)?.content ?? ''}` }) },
+      {
+        match: { allText: 'CHILD-SUB', hasToolResult: false },
+        reply: { toolCalls: [{ name: 'bash', arguments: { command: 'echo CHILD-RAN', description: 'marker' } }] },
+      },
+      {
+        match: { allText: 'CHILD-SUB', hasToolResult: true },
+        reply: (req) => ({ text: `child saw: ${req.toolResults.at(-1)?.content ?? ''}` }),
+      },
       {
         match: { allText: 'CHILD-ASK', hasToolResult: false, tool: 'task' },
-        reply: { toolCalls: [{ name: 'task', arguments: { description: 'run it', prompt: 'CHILD-SUB run the marker', subagent_type: 'general' } }] },
+        reply: {
+          toolCalls: [
+            {
+              name: 'task',
+              arguments: { description: 'run it', prompt: 'CHILD-SUB run the marker', subagent_type: 'general' },
+            },
+          ],
+        },
       },
-      { match: { allText: 'CHILD-ASK', hasToolResult: true }, reply: (req) => ({ text: `parent got: ${req.toolResults.at(-1)?.content ?? ''}` }) },
+      {
+        match: { allText: 'CHILD-ASK', hasToolResult: true },
+        reply: (req) => ({ text: `parent got: ${req.toolResults.at(-1)?.content ?? ''}` }),
+      },
     ]);
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false, inputPolicy: { onPermission: 'ask' } });
+    const flow = new OpencodeFlow({
+      serverUrl: env.oc.url,
+      model: 'scripted/small',
+      memory: false,
+      persist: false,
+      inputPolicy: { onPermission: 'ask' },
+    });
     const asked: string[] = [];
     flow.on('agent.input_required', (e) => {
-      asked.push(`${e.agent}:${e.request.kind === 'permission' ? e.request.patterns.join(' ') : ''}:${e.request.sessionID === e.sessionID ? 'own' : 'child'}`);
+      asked.push(
+        `${e.agent}:${e.request.kind === 'permission' ? e.request.patterns.join(' ') : ''}:${e.request.sessionID === e.sessionID ? 'own' : 'child'}`,
+      );
       flow.reply(e.request.id, 'once');
     });
     try {

@@ -14,12 +14,25 @@ const lastToolResult = (r: ScriptedRequest) => r.toolResults[r.toolResults.lengt
 /** The model runs `echo <marker>` with bash, then reports what the tool said. */
 function scriptBash(marker: string) {
   env.llm.script([
-    { match: { allText: marker, hasToolResult: false }, reply: { toolCalls: [{ name: 'bash', arguments: { command: `echo ${marker}-RAN`, description: 'print a marker' } }] } },
-    { match: { allText: marker, hasToolResult: true }, reply: (req) => ({ text: `tool said: ${lastToolResult(req)}` }) },
+    {
+      match: { allText: marker, hasToolResult: false },
+      reply: {
+        toolCalls: [{ name: 'bash', arguments: { command: `echo ${marker}-RAN`, description: 'print a marker' } }],
+      },
+    },
+    {
+      match: { allText: marker, hasToolResult: true },
+      reply: (req) => ({ text: `tool said: ${lastToolResult(req)}` }),
+    },
   ]);
 }
 
-const asker = (name: string, inputPolicy?: Record<string, unknown>) => ({ name, agent: 'build', permissions: { bash: 'ask' as const }, ...(inputPolicy ? { inputPolicy } : {}) });
+const asker = (name: string, inputPolicy?: Record<string, unknown>) => ({
+  name,
+  agent: 'build',
+  permissions: { bash: 'ask' as const },
+  ...(inputPolicy ? { inputPolicy } : {}),
+});
 
 describe('permission requests', () => {
   it('policy reject (the headless default): the flow completes and records the rejection', async () => {
@@ -31,11 +44,17 @@ describe('permission requests', () => {
       const report = await flow.execute({ task: 'HITL-REJECT', agents: ['runner'] });
       expect(Date.now() - t0).toBeLessThan(30_000);
       expect(report.status).toBe('completed');
-      const r = report.results[0]! as typeof report.results[0] & { inputs?: Array<{ request: { permission: string }; answer: { reply: string }; by: string }> };
+      const r = report.results[0]! as (typeof report.results)[0] & {
+        inputs?: Array<{ request: { permission: string }; answer: { reply: string }; by: string }>;
+      };
       expect(r.output).toMatch(/tool said: /);
       expect(r.output).not.toContain('HITL-REJECT-RAN\n');
       expect(r.inputs).toHaveLength(1);
-      expect(r.inputs![0]).toMatchObject({ request: { kind: 'permission', permission: 'bash' }, answer: { reply: 'reject' }, by: 'policy' });
+      expect(r.inputs![0]).toMatchObject({
+        request: { kind: 'permission', permission: 'bash' },
+        answer: { reply: 'reject' },
+        by: 'policy',
+      });
     } finally {
       await flow.shutdown();
     }
@@ -80,7 +99,9 @@ describe('permission requests', () => {
       await flow.spawn(asker('patient', { onPermission: 'ask', inputTimeoutMs: 1000 }));
       await flow.spawn(asker('strict', { onPermission: 'ask', inputTimeoutMs: 1000, onInputTimeout: 'fail' }));
       const report = await flow.execute({ task: 'HITL-TIMEOUT', agents: ['patient', 'strict'] });
-      const patient = report.results.find((r) => r.agent === 'patient')! as (typeof report.results)[0] & { inputs?: Array<{ by: string }> };
+      const patient = report.results.find((r) => r.agent === 'patient')! as (typeof report.results)[0] & {
+        inputs?: Array<{ by: string }>;
+      };
       const strict = report.results.find((r) => r.agent === 'strict')!;
       expect(patient.status).toBe('done');
       expect(patient.inputs?.[0]?.by).toBe('timeout');
@@ -95,12 +116,33 @@ describe('permission requests', () => {
 });
 
 describe('permission rules', () => {
-  it('the flow\'s rules allow a safe command and reject `rm -rf*`, first match winning', async () => {
+  it("the flow's rules allow a safe command and reject `rm -rf*`, first match winning", async () => {
     env.llm.script([
-      { match: { allText: 'RULES-SAFE', hasToolResult: false }, reply: { toolCalls: [{ name: 'bash', arguments: { command: 'echo RULES-SAFE-RAN', description: 'print a marker' } }] } },
-      { match: { allText: 'RULES-SAFE', hasToolResult: true }, reply: (req) => ({ text: `tool said: ${lastToolResult(req)}` }) },
-      { match: { allText: 'RULES-RM', hasToolResult: false }, reply: { toolCalls: [{ name: 'bash', arguments: { command: 'rm -rf ./rules-victim && echo RULES-RM-RAN', description: 'delete' } }] } },
-      { match: { allText: 'RULES-RM', hasToolResult: true }, reply: (req) => ({ text: `tool said: ${lastToolResult(req)}` }) },
+      {
+        match: { allText: 'RULES-SAFE', hasToolResult: false },
+        reply: {
+          toolCalls: [{ name: 'bash', arguments: { command: 'echo RULES-SAFE-RAN', description: 'print a marker' } }],
+        },
+      },
+      {
+        match: { allText: 'RULES-SAFE', hasToolResult: true },
+        reply: (req) => ({ text: `tool said: ${lastToolResult(req)}` }),
+      },
+      {
+        match: { allText: 'RULES-RM', hasToolResult: false },
+        reply: {
+          toolCalls: [
+            {
+              name: 'bash',
+              arguments: { command: 'rm -rf ./rules-victim && echo RULES-RM-RAN', description: 'delete' },
+            },
+          ],
+        },
+      },
+      {
+        match: { allText: 'RULES-RM', hasToolResult: true },
+        reply: (req) => ({ text: `tool said: ${lastToolResult(req)}` }),
+      },
     ]);
     // A flow-level policy: every agent without its own gets it.
     const flow = new OpencodeFlow({
@@ -108,7 +150,12 @@ describe('permission rules', () => {
       model: 'scripted/small',
       memory: false,
       persist: false,
-      inputPolicy: { onPermission: [{ permission: 'bash', pattern: 'rm -rf*', action: 'reject' }, { permission: 'bash', action: 'allow' }] },
+      inputPolicy: {
+        onPermission: [
+          { permission: 'bash', pattern: 'rm -rf*', action: 'reject' },
+          { permission: 'bash', action: 'allow' },
+        ],
+      },
     });
     try {
       await flow.spawn(asker('safe'));
@@ -117,14 +164,28 @@ describe('permission rules', () => {
         flow.execute({ task: 'RULES-SAFE', agents: ['safe'] }),
         flow.execute({ task: 'RULES-RM', agents: ['reckless'] }),
       ]);
-      type WithInputs = (typeof safe.results)[0] & { inputs?: Array<{ request: { permission: string; patterns: string[] }; answer: { reply: string; message?: string }; by: string }> };
+      type WithInputs = (typeof safe.results)[0] & {
+        inputs?: Array<{
+          request: { permission: string; patterns: string[] };
+          answer: { reply: string; message?: string };
+          by: string;
+        }>;
+      };
       const s = safe.results[0]! as WithInputs;
       const r = reckless.results[0]! as WithInputs;
       expect(s.output).toContain('RULES-SAFE-RAN');
-      expect(s.inputs?.[0]).toMatchObject({ request: { permission: 'bash', patterns: ['echo RULES-SAFE-RAN'] }, answer: { reply: 'once' }, by: 'policy' });
+      expect(s.inputs?.[0]).toMatchObject({
+        request: { permission: 'bash', patterns: ['echo RULES-SAFE-RAN'] },
+        answer: { reply: 'once' },
+        by: 'policy',
+      });
       expect(r.status).toBe('done');
       expect(r.output).not.toContain('RULES-RM-RAN\n');
-      expect(r.inputs?.[0]).toMatchObject({ request: { permission: 'bash' }, answer: { reply: 'reject', message: expect.stringMatching(/rule bash rm -rf\* rejects rm -rf/) }, by: 'policy' });
+      expect(r.inputs?.[0]).toMatchObject({
+        request: { permission: 'bash' },
+        answer: { reply: 'reject', message: expect.stringMatching(/rule bash rm -rf\* rejects rm -rf/) },
+        by: 'policy',
+      });
     } finally {
       await flow.shutdown();
     }
@@ -136,14 +197,41 @@ describe('questions', () => {
     env.llm.script([
       {
         match: { allText: marker, hasToolResult: false },
-        reply: { toolCalls: [{ name: 'question', arguments: { questions: [{ question: 'Which database?', header: 'Database', options: [{ label: 'Postgres', description: 'relational' }, { label: 'Redis', description: 'kv' }] }] } }] },
+        reply: {
+          toolCalls: [
+            {
+              name: 'question',
+              arguments: {
+                questions: [
+                  {
+                    question: 'Which database?',
+                    header: 'Database',
+                    options: [
+                      { label: 'Postgres', description: 'relational' },
+                      { label: 'Redis', description: 'kv' },
+                    ],
+                  },
+                ],
+              },
+            },
+          ],
+        },
       },
-      { match: { allText: marker, hasToolResult: true }, reply: (req) => ({ text: `answer was: ${lastToolResult(req)}` }) },
+      {
+        match: { allText: marker, hasToolResult: true },
+        reply: (req) => ({ text: `answer was: ${lastToolResult(req)}` }),
+      },
     ]);
 
   it('answered through the API', async () => {
     scriptQuestion('Q-API');
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false, inputPolicy: { onQuestion: 'ask' } });
+    const flow = new OpencodeFlow({
+      serverUrl: env.oc.url,
+      model: 'scripted/small',
+      memory: false,
+      persist: false,
+      inputPolicy: { onQuestion: 'ask' },
+    });
     flow.on('agent.input_required', (e) => {
       if (e.request.kind === 'question') flow.reply(e.request.id, [['Redis']]);
     });
@@ -164,7 +252,9 @@ describe('questions', () => {
       const report = await flow.execute({ task: 'Q-DEFAULT', agents: ['coder'] });
       expect(Date.now() - t0).toBeLessThan(30_000);
       expect(report.status).toBe('completed');
-      const r = report.results[0]! as (typeof report.results)[0] & { inputs?: Array<{ request: { kind: string }; answer: { reply?: string } }> };
+      const r = report.results[0]! as (typeof report.results)[0] & {
+        inputs?: Array<{ request: { kind: string }; answer: { reply?: string } }>;
+      };
       expect(r.inputs?.[0]).toMatchObject({ request: { kind: 'question' }, answer: { reply: 'reject' } });
       expect(r.output).not.toMatch(/Postgres|Redis/);
     } finally {

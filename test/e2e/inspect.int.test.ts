@@ -44,17 +44,23 @@ describe('Stately inspector', () => {
       const report = await flow.execute({ task: 'inspect me', agents: ['researcher', 'reviewer'] });
       expect(report.status).toBe('completed');
       await new Promise((r) => setTimeout(r, 500));
-      const actors = received.filter((e): e is Extract<StatelyInspectionEvent, { type: '@xstate.actor' }> => e.type === '@xstate.actor');
+      const actors = received.filter(
+        (e): e is Extract<StatelyInspectionEvent, { type: '@xstate.actor' }> => e.type === '@xstate.actor',
+      );
       const names = actors.map((a) => a.name);
       expect(names).toEqual(expect.arrayContaining(['flow_inspected', 'agent:researcher', 'agent:reviewer', 'memory']));
       const types = new Set(received.map((e) => e.type));
       expect(types).toEqual(new Set(['@xstate.actor', '@xstate.event', '@xstate.snapshot']));
       // Agents' reports to the supervisor are visible as events.
-      const events = received.filter((e) => e.type === '@xstate.event').map((e) => (e as { event: { type: string } }).event.type);
+      const events = received
+        .filter((e) => e.type === '@xstate.event')
+        .map((e) => (e as { event: { type: string } }).event.type);
       expect(events).toEqual(expect.arrayContaining(['agent.state', 'agent.done', 'memory.set']));
       // Snapshots show agents reaching done.
       const agentIds = new Set(actors.filter((a) => a.name.startsWith('agent:')).map((a) => a.sessionId));
-      const agentValues = received.filter((e) => e.type === '@xstate.snapshot' && agentIds.has(e.sessionId)).map((e) => JSON.stringify((e as { snapshot: { value?: unknown } }).snapshot.value));
+      const agentValues = received
+        .filter((e) => e.type === '@xstate.snapshot' && agentIds.has(e.sessionId))
+        .map((e) => JSON.stringify((e as { snapshot: { value?: unknown } }).snapshot.value));
       expect(agentValues).toContain('"done"');
     } finally {
       await flow.shutdown();

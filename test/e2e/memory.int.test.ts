@@ -41,22 +41,51 @@ describe('shared memory through the flow_memory_* MCP tools', () => {
   it('agent A sets a key with flow_memory_set; agent B reads it with flow_memory_get', async () => {
     llm.script([
       // Agent A: call the tool, then report.
-      { match: { allText: 'MEM-TASK', system: 'You are the **researcher**', hasToolResult: false }, reply: { toolCalls: [{ name: 'flow_memory_set', arguments: { key: 'api-design', value: { style: 'REST', version: 7 } } }] } },
-      { match: { allText: 'MEM-TASK', system: 'You are the **researcher**', hasToolResult: true }, reply: { text: 'stored the design' } },
+      {
+        match: { allText: 'MEM-TASK', system: 'You are the **researcher**', hasToolResult: false },
+        reply: {
+          toolCalls: [
+            { name: 'flow_memory_set', arguments: { key: 'api-design', value: { style: 'REST', version: 7 } } },
+          ],
+        },
+      },
+      {
+        match: { allText: 'MEM-TASK', system: 'You are the **researcher**', hasToolResult: true },
+        reply: { text: 'stored the design' },
+      },
       // Agent B: read, then answer with what the tool returned.
-      { match: { allText: 'MEM-TASK', system: 'You are the **coder**', hasToolResult: false }, reply: { toolCalls: [{ name: 'flow_memory_get', arguments: { key: 'api-design' } }] } },
-      { match: { allText: 'MEM-TASK', system: 'You are the **coder**', hasToolResult: true }, reply: (req) => ({ text: `design from memory: ${lastToolResult(req)}` }) },
+      {
+        match: { allText: 'MEM-TASK', system: 'You are the **coder**', hasToolResult: false },
+        reply: { toolCalls: [{ name: 'flow_memory_get', arguments: { key: 'api-design' } }] },
+      },
+      {
+        match: { allText: 'MEM-TASK', system: 'You are the **coder**', hasToolResult: true },
+        reply: (req) => ({ text: `design from memory: ${lastToolResult(req)}` }),
+      },
     ]);
     const changes: string[] = [];
     const stop = flow.memory.watch('api-*', (c) => changes.push(`${c.key}=${JSON.stringify(c.value)}`));
     const tools: string[] = [];
     flow.on('agent.tool', (e) => tools.push(`${e.agent}:${e.tool}:${e.status}`));
-    const report = await flow.execute({ task: 'MEM-TASK: agree on the API', agents: ['researcher', 'coder'], mode: 'sequential' });
+    const report = await flow.execute({
+      task: 'MEM-TASK: agree on the API',
+      agents: ['researcher', 'coder'],
+      mode: 'sequential',
+    });
     stop();
     expect(report.status).toBe('completed');
     // The tools were offered to the model under OpenCode's server_tool naming.
     const first = llm.promptRequests().find((r) => r.allText.includes('MEM-TASK'))!;
-    expect(first.tools).toEqual(expect.arrayContaining(['flow_memory_set', 'flow_memory_get', 'flow_memory_list', 'flow_memory_cas', 'flow_memory_incr', 'flow_memory_delete']));
+    expect(first.tools).toEqual(
+      expect.arrayContaining([
+        'flow_memory_set',
+        'flow_memory_get',
+        'flow_memory_list',
+        'flow_memory_cas',
+        'flow_memory_incr',
+        'flow_memory_delete',
+      ]),
+    );
     expect(tools).toContain('researcher:flow_memory_set:completed');
     expect(tools).toContain('coder:flow_memory_get:completed');
     const b = report.results.find((r) => r.agent === 'coder')!;
@@ -71,8 +100,14 @@ describe('shared memory through the flow_memory_* MCP tools', () => {
   it('a tool call with bad arguments is an MCP error the model sees, and the store is unchanged', async () => {
     await flow.memory.set('counter', 1);
     llm.script([
-      { match: { allText: 'BAD-ARGS', hasToolResult: false }, reply: { toolCalls: [{ name: 'flow_memory_incr', arguments: { key: '../../etc/passwd', amount: 'lots' } }] } },
-      { match: { allText: 'BAD-ARGS', hasToolResult: true }, reply: (req) => ({ text: `tool said: ${lastToolResult(req)}` }) },
+      {
+        match: { allText: 'BAD-ARGS', hasToolResult: false },
+        reply: { toolCalls: [{ name: 'flow_memory_incr', arguments: { key: '../../etc/passwd', amount: 'lots' } }] },
+      },
+      {
+        match: { allText: 'BAD-ARGS', hasToolResult: true },
+        reply: (req) => ({ text: `tool said: ${lastToolResult(req)}` }),
+      },
     ]);
     const report = await flow.execute({ task: 'BAD-ARGS', agents: ['tester'] });
     expect(report.status).toBe('completed');
@@ -84,8 +119,18 @@ describe('shared memory through the flow_memory_* MCP tools', () => {
 
   it('a supervisor waiting on a key starts the third agent when an agent writes it', async () => {
     llm.script([
-      { match: { allText: 'TRIGGER-TASK', system: 'You are the **researcher**', hasToolResult: false }, reply: { toolCalls: [{ name: 'flow_memory_set', arguments: { key: 'spec/api', value: { endpoints: ['GET /todos'] } } }] } },
-      { match: { allText: 'TRIGGER-TASK', system: 'You are the **researcher**', hasToolResult: true }, reply: { text: 'spec written', delayMs: 1500 } },
+      {
+        match: { allText: 'TRIGGER-TASK', system: 'You are the **researcher**', hasToolResult: false },
+        reply: {
+          toolCalls: [
+            { name: 'flow_memory_set', arguments: { key: 'spec/api', value: { endpoints: ['GET /todos'] } } },
+          ],
+        },
+      },
+      {
+        match: { allText: 'TRIGGER-TASK', system: 'You are the **researcher**', hasToolResult: true },
+        reply: { text: 'spec written', delayMs: 1500 },
+      },
       { match: { allText: 'TRIGGER-TASK' }, reply: { text: 'done my part' } },
     ]);
     const states: string[] = [];
@@ -97,7 +142,13 @@ describe('shared memory through the flow_memory_* MCP tools', () => {
     // Each run has its own memory (`flow:<flowId>`): watch this run's.
     const stopWatch = flow.memory.watch('spec/*', () => states.push('researcher:set'), { flowId: 'trigger-run' });
     flow.on('agent.done', (e) => states.push(`${e.agent}:done`));
-    const report = await flow.execute({ flowId: 'trigger-run', task: 'TRIGGER-TASK', agents: ['researcher', 'coder', 'tester'], mode: 'parallel', waitFor: { tester: 'spec/*' } });
+    const report = await flow.execute({
+      flowId: 'trigger-run',
+      task: 'TRIGGER-TASK',
+      agents: ['researcher', 'coder', 'tester'],
+      mode: 'parallel',
+      waitFor: { tester: 'spec/*' },
+    });
     stopWatch();
     expect(report.status).toBe('completed');
     expect(report.results.map((r) => r.status)).toEqual(['done', 'done', 'done']);
@@ -105,14 +156,20 @@ describe('shared memory through the flow_memory_* MCP tools', () => {
     expect(states.indexOf('researcher:set')).toBeGreaterThanOrEqual(0);
     expect(states.indexOf('tester:prompting')).toBeGreaterThan(states.indexOf('researcher:set'));
     expect(states.indexOf('tester:prompting')).toBeLessThan(states.indexOf('researcher:done'));
-    const testerReq = llm.promptRequests().find((r) => r.allText.includes('TRIGGER-TASK') && r.system.includes('You are the **tester**'))!;
+    const testerReq = llm
+      .promptRequests()
+      .find((r) => r.allText.includes('TRIGGER-TASK') && r.system.includes('You are the **tester**'))!;
     expect(testerReq.lastUser).toContain('Started because shared memory key "spec/api" was written');
     expect(testerReq.lastUser).toContain('GET /todos');
   });
 
   it('an agent whose key is never written is not started, and the report says why', async () => {
     llm.script({ match: { allText: 'NEVER-TASK' }, reply: { text: 'ok' } });
-    const report = await flow.execute({ task: 'NEVER-TASK', agents: ['researcher', 'tester'], waitFor: { tester: 'never/written' } });
+    const report = await flow.execute({
+      task: 'NEVER-TASK',
+      agents: ['researcher', 'tester'],
+      waitFor: { tester: 'never/written' },
+    });
     expect(report.status).toBe('completed');
     expect(report.results.map((r) => r.agent)).toEqual(['researcher']);
     expect(report.reason).toMatch(/not started \(memory key never written\): tester ← never\/written/);

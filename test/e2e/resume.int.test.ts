@@ -6,7 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpencodeFlow } from '../../src/flow/index.js';
 import { OpencodeClient } from '../../src/opencode/client.js';
 import { checkHealth } from '../../src/opencode/server.js';
-import { isolatedOpencodeEnv, scriptedOpencodeConfig, startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../src/testing/index.js';
+import {
+  isolatedOpencodeEnv,
+  scriptedOpencodeConfig,
+  startScriptedLLM,
+  startTestOpencode,
+  type ScriptedLLM,
+  type TestOpencode,
+} from '../../src/testing/index.js';
 
 /**
  * Crash and resume: a flow runs in a child process that is killed with SIGKILL; another
@@ -29,7 +36,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const bySystem = (task: string, who: string) => llm.promptRequests().filter((r) => r.allText.includes(task) && r.system.includes(`You are the **${who}**`));
+const bySystem = (task: string, who: string) =>
+  llm.promptRequests().filter((r) => r.allText.includes(task) && r.system.includes(`You are the **${who}**`));
 const who = (task: string, agent: string) => ({ allText: task, system: `You are the **${agent}**` });
 
 /** The three agents' replies; the tester's first request hangs when `testerHangs`. */
@@ -38,7 +46,10 @@ function scriptAgents(task: string, testerHangs: boolean) {
     { match: who(task, 'researcher'), reply: { text: 'research result' } },
     { match: who(task, 'coder'), reply: { text: 'code result' } },
     ...(testerHangs ? [{ match: who(task, 'tester'), times: 1, reply: { hang: true } }] : []),
-    { match: who(task, 'tester'), reply: testerHangs ? { text: 're-prompted test result' } : { text: 'test result', delayMs: 2500 } },
+    {
+      match: who(task, 'tester'),
+      reply: testerHangs ? { text: 're-prompted test result' } : { text: 'test result', delayMs: 2500 },
+    },
   ]);
 }
 
@@ -85,7 +96,8 @@ const sessionOf = (out: string, agent: string) => new RegExp(`state ${agent} str
 
 async function sessionCosts(flow: OpencodeFlow, sessionIDs: string[]) {
   let sum = 0;
-  for (const id of sessionIDs) for (const m of await flow.opencode.messages(id)) if (m.info.role === 'assistant') sum += m.info.cost ?? 0;
+  for (const id of sessionIDs)
+    for (const m of await flow.opencode.messages(id)) if (m.info.role === 'assistant') sum += m.info.cost ?? 0;
   return sum;
 }
 
@@ -97,8 +109,9 @@ async function sessionCosts(flow: OpencodeFlow, sessionIDs: string[]) {
 async function killWhileTesterWaits(task: string, flowId: string) {
   scriptAgents(task, true);
   const flowsDir = join(dir, `flows-${flowId}`);
-  const killed = await runUntilKilled({ SERVER_URL: oc.url, FLOWS_DIR: flowsDir, FLOW_ID: flowId, TASK: task }, (out) =>
-    out.includes('state tester streaming') && bySystem(task, 'tester').length === 1,
+  const killed = await runUntilKilled(
+    { SERVER_URL: oc.url, FLOWS_DIR: flowsDir, FLOW_ID: flowId, TASK: task },
+    (out) => out.includes('state tester streaming') && bySystem(task, 'tester').length === 1,
   );
   expect(killed.signal, killed.out).toBe('SIGKILL');
   return { flowsDir, testerSession: sessionOf(killed.out, 'tester')!, client: new OpencodeClient({ url: oc.url }) };
@@ -122,7 +135,10 @@ async function resumeReprompted(flow: OpencodeFlow, flowId: string, task: string
   expect(bySystem(task, 'researcher')).toHaveLength(1);
   expect(bySystem(task, 'coder')).toHaveLength(1);
   expect(bySystem(task, 'tester')).toHaveLength(2);
-  expect(report.results[2]!.attempts).toEqual([{ model: 'scripted/small', error: `interrupted: re-prompted after resume (${why})` }, { model: 'scripted/small' }]);
+  expect(report.results[2]!.attempts).toEqual([
+    { model: 'scripted/small', error: `interrupted: re-prompted after resume (${why})` },
+    { model: 'scripted/small' },
+  ]);
   return report;
 }
 
@@ -133,8 +149,9 @@ describe('crash resume', () => {
     scriptAgents(task, false);
     const flowId = 'flow_crash_test';
     const flowsDir = join(dir, 'flows');
-    const killed = await runUntilKilled({ SERVER_URL: oc.url, FLOWS_DIR: flowsDir, FLOW_ID: flowId, TASK: task }, (out) =>
-      out.includes('done coder') && out.includes('state tester streaming'),
+    const killed = await runUntilKilled(
+      { SERVER_URL: oc.url, FLOWS_DIR: flowsDir, FLOW_ID: flowId, TASK: task },
+      (out) => out.includes('done coder') && out.includes('state tester streaming'),
     );
     expect(killed.signal, killed.out).toBe('SIGKILL');
     expect(killed.out).not.toContain('finished');
@@ -156,7 +173,10 @@ describe('crash resume', () => {
       expect(bySystem(task, 'tester')).toHaveLength(1);
       expect(report.results[2]!.attempts).toEqual([{ model: 'scripted/small' }]);
       // Total cost = what OpenCode says all three sessions cost.
-      const sum = await sessionCosts(flow, report.results.map((r) => r.sessionID));
+      const sum = await sessionCosts(
+        flow,
+        report.results.map((r) => r.sessionID),
+      );
       expect(report.cost.total).toBeCloseTo(sum, 12);
       expect(sum).toBeGreaterThan(0);
       expect((await flow.listFlows())[0]!.status).toBe('completed');
@@ -187,7 +207,10 @@ describe('crash resume', () => {
         ['user', undefined],
         ['assistant', undefined],
       ]);
-      const sum = await sessionCosts(flow, report.results.map((r) => r.sessionID));
+      const sum = await sessionCosts(
+        flow,
+        report.results.map((r) => r.sessionID),
+      );
       expect(report.cost.total).toBeCloseTo(sum, 12);
     } finally {
       await flow.shutdown();
@@ -214,7 +237,9 @@ describe('crash resume', () => {
         ['coder', 'done'],
         ['tester', 'failed'],
       ]);
-      expect(report.results[2]!.error).toMatch(new RegExp(`session ${testerSession} no longer exists on the OpenCode server`));
+      expect(report.results[2]!.error).toMatch(
+        new RegExp(`session ${testerSession} no longer exists on the OpenCode server`),
+      );
       // Nothing was asked again: the finished agents keep their answers; the tester's session is gone.
       expect(bySystem(task, 'researcher')).toHaveLength(1);
       expect(bySystem(task, 'coder')).toHaveLength(1);
@@ -242,7 +267,16 @@ describe('crash resume', () => {
     const deadUrl = /server (http:\/\/\S+)/.exec(killed.out)?.[1];
     expect(deadUrl, killed.out).toBeDefined();
     // Its OpenCode died with it.
-    await expect.poll(() => checkHealth({ url: deadUrl! }, { timeoutMs: 1000, attempts: 1 }).then(() => 'up', () => 'down'), { timeout: 10_000 }).toBe('down');
+    await expect
+      .poll(
+        () =>
+          checkHealth({ url: deadUrl! }, { timeoutMs: 1000, attempts: 1 }).then(
+            () => 'up',
+            () => 'down',
+          ),
+        { timeout: 10_000 },
+      )
+      .toBe('down');
     const testerSession = sessionOf(killed.out, 'tester')!;
 
     // A new process, a new embedded OpenCode on the same data: the session is idle, its
@@ -257,10 +291,17 @@ describe('crash resume', () => {
     });
     try {
       await flow.start();
-      const cut = (await flow.opencode.messages(testerSession)).at(-1)!.info as { role: string; time: { completed?: number }; error?: unknown };
+      const cut = (await flow.opencode.messages(testerSession)).at(-1)!.info as {
+        role: string;
+        time: { completed?: number };
+        error?: unknown;
+      };
       expect([cut.role, cut.time.completed, cut.error]).toEqual(['assistant', undefined, undefined]);
       const report = await resumeReprompted(flow, flowId, task, 'the session was idle with no answer');
-      const sum = await sessionCosts(flow, report.results.map((r) => r.sessionID));
+      const sum = await sessionCosts(
+        flow,
+        report.results.map((r) => r.sessionID),
+      );
       expect(report.cost.total).toBeCloseTo(sum, 12);
     } finally {
       await flow.shutdown();

@@ -17,7 +17,12 @@ const models = ['a', 'b', 'c', 'd'].map((id) => ({ id, cost: { input: 0.1, outpu
 const modelRouter = {
   mode: 'quality' as const,
   floors: { general: 50, code: 50, review: 50, research: 50, test: 50, plan: 50, security: 50, docs: 50 },
-  models: { 'scripted/a': { quality: 95 }, 'scripted/b': { quality: 90 }, 'scripted/c': { quality: 85 }, 'scripted/d': { quality: 80 } },
+  models: {
+    'scripted/a': { quality: 95 },
+    'scripted/b': { quality: 90 },
+    'scripted/c': { quality: 85 },
+    'scripted/d': { quality: 80 },
+  },
 };
 
 beforeAll(async () => {
@@ -40,7 +45,11 @@ describe('model router in a real flow', () => {
     ]);
     const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, modelRouter, promptTimeoutMs: 8000 });
     try {
-      const report = await flow.execute({ task: 'ROUTE-TASK: summarise', agents: ['researcher', 'reviewer'], mode: 'sequential' });
+      const report = await flow.execute({
+        task: 'ROUTE-TASK: summarise',
+        agents: ['researcher', 'reviewer'],
+        mode: 'sequential',
+      });
       expect(report.status).toBe('completed');
       const [first, second] = report.results;
       // The router picked the best model; the chain then came from its ranking.
@@ -53,7 +62,9 @@ describe('model router in a real flow', () => {
       // a and b just failed with 429/500: cooling down for every agent of the flow.
       expect(second!.attempts).toEqual([{ model: 'scripted/c' }]);
       expect(second!.output).toBe('answered by c');
-      const reviewerRequests = llm.promptRequests().filter((r) => r.allText.includes('ROUTE-TASK') && r.system.includes('You are the **reviewer**'));
+      const reviewerRequests = llm
+        .promptRequests()
+        .filter((r) => r.allText.includes('ROUTE-TASK') && r.system.includes('You are the **reviewer**'));
       expect(reviewerRequests.map((r) => r.model)).toEqual(['c']);
     } finally {
       await flow.shutdown();
@@ -73,7 +84,14 @@ describe('model router in a real flow', () => {
     const flow = new OpencodeFlow({
       serverUrl: oc2.url,
       memory: false,
-      modelRouter: { floors: { code: 85 }, models: { 'scripted/flagship': { quality: 95 }, 'scripted/mid': { quality: 88 }, 'scripted/cheap': { quality: 70 } } },
+      modelRouter: {
+        floors: { code: 85 },
+        models: {
+          'scripted/flagship': { quality: 95 },
+          'scripted/mid': { quality: 88 },
+          'scripted/cheap': { quality: 70 },
+        },
+      },
     });
     try {
       const report = await flow.execute({ task: 'Implement the endpoint', agents: ['coder'], optimize: 'cost' });
@@ -93,7 +111,16 @@ describe('model router in a real flow', () => {
     const agentFile = (name: string, floor?: number) =>
       writeFileSync(
         join(dir, `${name}.md`),
-        ['---', `description: Writes docs (${name}).`, 'flow:', '  taskType: docs', ...(floor !== undefined ? [`  qualityFloor: ${floor}`] : []), '---', `You are ${name}.`, ''].join('\n'),
+        [
+          '---',
+          `description: Writes docs (${name}).`,
+          'flow:',
+          '  taskType: docs',
+          ...(floor !== undefined ? [`  qualityFloor: ${floor}`] : []),
+          '---',
+          `You are ${name}.`,
+          '',
+        ].join('\n'),
       );
     agentFile('careful-writer', 90);
     agentFile('quick-writer');
@@ -115,7 +142,10 @@ describe('model router in a real flow', () => {
       },
     });
     try {
-      const report = await flow.execute({ task: 'FLOOR-TASK: document the API', agents: ['careful-writer', 'quick-writer'] });
+      const report = await flow.execute({
+        task: 'FLOOR-TASK: document the API',
+        agents: ['careful-writer', 'quick-writer'],
+      });
       expect(report.status).toBe('completed');
       const byAgent = Object.fromEntries(report.results.map((r) => [r.agent, r.model]));
       expect(byAgent).toEqual({ 'careful-writer': 'scripted/b', 'quick-writer': 'scripted/d' });
@@ -129,11 +159,19 @@ describe('model router in a real flow', () => {
 
   it('a hard budget stops the flow: budget_exceeded, never more than cap + in-flight', async () => {
     // Each prompt reports 100k input tokens on $0.1/M: $0.01 per agent, by OpenCode's own accounting.
-    llm.script({ match: { allText: 'BUDGET-TASK' }, reply: { text: 'expensive answer', usage: { prompt_tokens: 100_000, completion_tokens: 10 } } });
+    llm.script({
+      match: { allText: 'BUDGET-TASK' },
+      reply: { text: 'expensive answer', usage: { prompt_tokens: 100_000, completion_tokens: 10 } },
+    });
     const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, model: 'scripted/d' });
     try {
       const cap = 0.015;
-      const report = await flow.execute({ task: 'BUDGET-TASK', agents: ['researcher', 'coder', 'tester'], mode: 'sequential', maxCost: cap });
+      const report = await flow.execute({
+        task: 'BUDGET-TASK',
+        agents: ['researcher', 'coder', 'tester'],
+        mode: 'sequential',
+        maxCost: cap,
+      });
       expect(report.status).toBe('budget_exceeded');
       // The second prompt's own cost (reported mid-prompt) takes the flow past the cap.
       expect(report.reason).toMatch(/budget exceeded( mid-prompt)?: spent \$0\.02/);
@@ -153,10 +191,16 @@ describe('model router in a real flow', () => {
   it('the budget stops running agents mid-prompt: a tool loop past the cap is cut off, a slow agent aborted', async () => {
     // Every step of the loop costs $0.01 (100k input tokens at $0.1/M): five tool calls, then an answer.
     const step = { usage: { prompt_tokens: 100_000, completion_tokens: 10 } };
-    const call = (i: number) => ({ ...step, toolCalls: [{ name: 'bash', arguments: { command: `echo LOOP-STEP-${i}`, description: 'a step' } }] });
+    const call = (i: number) => ({
+      ...step,
+      toolCalls: [{ name: 'bash', arguments: { command: `echo LOOP-STEP-${i}`, description: 'a step' } }],
+    });
     llm.script([
       { match: { allText: 'MIDFLIGHT', system: 'SLOW-AGENT' }, reply: { text: 'slow answer', delayMs: 45_000 } },
-      { match: { allText: 'MIDFLIGHT' }, reply: [call(1), call(2), call(3), call(4), call(5), { ...step, text: 'loop finished' }] },
+      {
+        match: { allText: 'MIDFLIGHT' },
+        reply: [call(1), call(2), call(3), call(4), call(5), { ...step, text: 'loop finished' }],
+      },
     ]);
     const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, model: 'scripted/d', persist: false });
     try {
@@ -164,12 +208,19 @@ describe('model router in a real flow', () => {
       await flow.spawn({ name: 'slow', agent: 'build', systemPrompt: 'SLOW-AGENT' });
       const cap = 0.025;
       const t0 = Date.now();
-      const report = await flow.execute({ task: 'MIDFLIGHT: run the loop', agents: ['looper', 'slow'], maxCost: cap, retries: 0 });
+      const report = await flow.execute({
+        task: 'MIDFLIGHT: run the loop',
+        agents: ['looper', 'slow'],
+        maxCost: cap,
+        retries: 0,
+      });
       expect(Date.now() - t0).toBeLessThan(40_000); // long before the slow agent would answer
       expect(report.status).toBe('budget_exceeded');
       expect(report.reason).toMatch(/budget exceeded mid-prompt: spent \$0\.03/);
       // The loop was cut off after the step that crossed the cap (at most one more had started).
-      const steps = llm.promptRequests().filter((r) => r.allText.includes('MIDFLIGHT') && !r.system.includes('SLOW-AGENT'));
+      const steps = llm
+        .promptRequests()
+        .filter((r) => r.allText.includes('MIDFLIGHT') && !r.system.includes('SLOW-AGENT'));
       expect(steps.length).toBeGreaterThanOrEqual(3);
       expect(steps.length).toBeLessThanOrEqual(4);
       expect(report.results.find((r) => r.agent === 'looper')?.output ?? '').not.toContain('loop finished');
@@ -181,7 +232,7 @@ describe('model router in a real flow', () => {
     }
   });
 
-  it('a budget smaller than one prompt\'s estimate refuses the first prompt', async () => {
+  it("a budget smaller than one prompt's estimate refuses the first prompt", async () => {
     const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, model: 'scripted/d' });
     const before = llm.promptRequests().length;
     try {

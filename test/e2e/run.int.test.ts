@@ -14,7 +14,13 @@ import { FlowError } from '../../src/errors.js';
 import { OpencodeFlow, type FlowReport, type RunEvent } from '../../src/flow/index.js';
 import { OpencodeClient } from '../../src/opencode/client.js';
 import { startServe, type RunningServe } from '../../src/serve/index.js';
-import { isolatedOpencodeEnv, scriptedOpencodeConfig, startScriptedLLM, type ScriptedLLM, type ScriptedRequest } from '../../src/testing/index.js';
+import {
+  isolatedOpencodeEnv,
+  scriptedOpencodeConfig,
+  startScriptedLLM,
+  type ScriptedLLM,
+  type ScriptedRequest,
+} from '../../src/testing/index.js';
 import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
 import { call, TOKEN } from '../serve/helpers.js';
 
@@ -65,26 +71,48 @@ interface SoloOutput {
  * `agent.failed` both lead to the final state. It never stops its agent itself.
  */
 const soloMachine = setup({
-  types: { input: {} as SoloInput, context: {} as SoloInput & Partial<SoloOutput>, events: {} as AgentNotification, output: {} as SoloOutput },
+  types: {
+    input: {} as SoloInput,
+    context: {} as SoloInput & Partial<SoloOutput>,
+    events: {} as AgentNotification,
+    output: {} as SoloOutput,
+  },
   actors: { agent: agentMachine },
 }).createMachine({
   id: 'solo',
   context: ({ input }) => ({ ...input }),
-  entry: spawnAgent('solo', ({ context }) => context.spec, ({ context }) => ({ id: 'solo-1', text: context.task })),
+  entry: spawnAgent(
+    'solo',
+    ({ context }) => context.spec,
+    ({ context }) => ({ id: 'solo-1', text: context.task }),
+  ),
   initial: 'working',
   states: {
     working: {
       on: {
-        'agent.done': { target: 'finished', actions: assign(({ event }) => (event.type === 'agent.done' ? { outcome: 'done' as const, output: event.result.output } : {})) },
+        'agent.done': {
+          target: 'finished',
+          actions: assign(({ event }) =>
+            event.type === 'agent.done' ? { outcome: 'done' as const, output: event.result.output } : {},
+          ),
+        },
         'agent.failed': {
           target: 'finished',
-          actions: assign(({ event }) => (event.type === 'agent.failed' ? { outcome: 'failed' as const, output: event.result.output, error: event.error } : {})),
+          actions: assign(({ event }) =>
+            event.type === 'agent.failed'
+              ? { outcome: 'failed' as const, output: event.result.output, error: event.error }
+              : {},
+          ),
         },
       },
     },
     finished: { type: 'final' },
   },
-  output: ({ context }) => ({ outcome: context.outcome ?? 'failed', output: context.output ?? '', ...(context.error ? { error: context.error } : {}) }),
+  output: ({ context }) => ({
+    outcome: context.outcome ?? 'failed',
+    output: context.output ?? '',
+    ...(context.error ? { error: context.error } : {}),
+  }),
 });
 
 describe('problem 1: a custom machine that reaches its final state', () => {
@@ -115,7 +143,11 @@ describe('problem 1: a custom machine that reaches its final state', () => {
     try {
       await flow.start();
       const before = await sessionIds(flow);
-      const report = await flow.run(soloMachine, { spec: await flow.agentSpec('coder'), task: 'P1-KEEP: write it' }, { keepSessions: true });
+      const report = await flow.run(
+        soloMachine,
+        { spec: await flow.agentSpec('coder'), task: 'P1-KEEP: write it' },
+        { keepSessions: true },
+      );
       expect(report.status).toBe('completed');
       const created = await createdSince(flow, before);
       expect(created).toEqual([report.results[0]!.sessionID]);
@@ -144,7 +176,11 @@ describe('problem 2: cancel of a custom machine that turns agent.failed into a f
       await flow.start();
       const before = await sessionIds(flow);
       const flowId = 'flow_p2_cancel';
-      const running = flow.run(soloMachine, { spec: await flow.agentSpec('coder'), task: 'P2-CANCEL: never answered' }, { flowId });
+      const running = flow.run(
+        soloMachine,
+        { spec: await flow.agentSpec('coder'), task: 'P2-CANCEL: never answered' },
+        { flowId },
+      );
       await asked.p;
       const t0 = Date.now();
       flow.cancel(flowId, 'test cancel');
@@ -168,7 +204,10 @@ describe('problem 3: maxCost stops a custom machine mid-prompt', () => {
     env.llm.script([
       {
         match: { allText: 'P3-BUDGET', hasToolResult: false },
-        reply: { toolCalls: [{ name: 'bash', arguments: { command: 'echo P3-STEP', description: 'a step' } }], usage: { prompt_tokens: 100_000, completion_tokens: 10 } },
+        reply: {
+          toolCalls: [{ name: 'bash', arguments: { command: 'echo P3-STEP', description: 'a step' } }],
+          usage: { prompt_tokens: 100_000, completion_tokens: 10 },
+        },
       },
       { match: { allText: 'P3-BUDGET', hasToolResult: true }, reply: { hang: true } },
     ]);
@@ -176,7 +215,11 @@ describe('problem 3: maxCost stops a custom machine mid-prompt', () => {
     try {
       await flow.spawn({ name: 'spender', agent: 'build', permissions: { bash: 'allow' } });
       const t0 = Date.now();
-      const report = await flow.run(soloMachine, { spec: await flow.agentSpec('spender'), task: 'P3-BUDGET: run the step' }, { maxCost: 0.005 });
+      const report = await flow.run(
+        soloMachine,
+        { spec: await flow.agentSpec('spender'), task: 'P3-BUDGET: run the step' },
+        { maxCost: 0.005 },
+      );
       expect(Date.now() - t0).toBeLessThan(30_000);
       expect(report.status).toBe('budget_exceeded');
       expect(report.reason).toMatch(/budget exceeded mid-prompt: spent \$0\.01/);
@@ -191,8 +234,16 @@ describe('problem 3: maxCost stops a custom machine mid-prompt', () => {
 describe('problem 4: flow.reply() reaches an agent of flow.run()', () => {
   it('the permission request is pending for the run, answered, and the run completes', async () => {
     env.llm.script([
-      { match: { allText: 'P4-ASK', hasToolResult: false }, reply: { toolCalls: [{ name: 'bash', arguments: { command: 'echo P4-ASK-RAN', description: 'print a marker' } }] } },
-      { match: { allText: 'P4-ASK', hasToolResult: true }, reply: (req) => ({ text: `tool said: ${lastToolResult(req)}` }) },
+      {
+        match: { allText: 'P4-ASK', hasToolResult: false },
+        reply: {
+          toolCalls: [{ name: 'bash', arguments: { command: 'echo P4-ASK-RAN', description: 'print a marker' } }],
+        },
+      },
+      {
+        match: { allText: 'P4-ASK', hasToolResult: true },
+        reply: (req) => ({ text: `tool said: ${lastToolResult(req)}` }),
+      },
     ]);
     const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
     const flowId = 'flow_p4_reply';
@@ -204,8 +255,17 @@ describe('problem 4: flow.reply() reaches an agent of flow.run()', () => {
       flow.reply(e.request.id, 'once');
     });
     try {
-      await flow.spawn({ name: 'asker', agent: 'build', permissions: { bash: 'ask' }, inputPolicy: { onPermission: 'ask' } });
-      const report = await flow.run(soloMachine, { spec: await flow.agentSpec('asker'), task: 'P4-ASK: run it' }, { flowId });
+      await flow.spawn({
+        name: 'asker',
+        agent: 'build',
+        permissions: { bash: 'ask' },
+        inputPolicy: { onPermission: 'ask' },
+      });
+      const report = await flow.run(
+        soloMachine,
+        { spec: await flow.agentSpec('asker'), task: 'P4-ASK: run it' },
+        { flowId },
+      );
       expect(asked).toEqual([`${flowId}:solo:permission`]);
       expect(pending).toEqual([[flowId, 'solo', true]]);
       expect(report.status).toBe('completed');
@@ -229,9 +289,18 @@ describe('problem 7: planExecuteMachine under flow.run with a decomposed subtask
     const sub = { subtasks: [{ id: 'b1', title: 'models', description: 'write models', agent: 'coder' }] };
     const own = (r: ScriptedRequest) => [...r.lastUser.matchAll(/# Your subtask \((\w+)\)/g)].at(-1)?.[1];
     env.llm.script([
-      { match: { allText: 'P7-NEST', lastUser: /# Your subtask \(big\)[\s\S]*# Plan this task for the team/ }, reply: { text: JSON.stringify(sub) } },
-      { match: { allText: 'P7-NEST', lastUser: '# Plan this task for the team' }, reply: { text: JSON.stringify(top) } },
-      { match: { allText: 'P7-NEST', lastUser: 'All subtasks of your plan have finished' }, reply: (req) => ({ text: `COMBINED[${(req.lastUser.match(/OUT-\w+|COMBINED\[[^\]]*\]/g) ?? []).join(' ')}]` }) },
+      {
+        match: { allText: 'P7-NEST', lastUser: /# Your subtask \(big\)[\s\S]*# Plan this task for the team/ },
+        reply: { text: JSON.stringify(sub) },
+      },
+      {
+        match: { allText: 'P7-NEST', lastUser: '# Plan this task for the team' },
+        reply: { text: JSON.stringify(top) },
+      },
+      {
+        match: { allText: 'P7-NEST', lastUser: 'All subtasks of your plan have finished' },
+        reply: (req) => ({ text: `COMBINED[${(req.lastUser.match(/OUT-\w+|COMBINED\[[^\]]*\]/g) ?? []).join(' ')}]` }),
+      },
       { match: { allText: 'P7-NEST', lastUser: '# Your subtask' }, reply: (req) => ({ text: `OUT-${own(req)}` }) },
     ]);
     const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
@@ -244,13 +313,25 @@ describe('problem 7: planExecuteMachine under flow.run with a decomposed subtask
           agents: [await flow.agentSpec('coder'), await flow.agentSpec('reviewer')],
         }),
       );
-      expect(report.status, JSON.stringify({ reason: report.reason, r: report.results.map((r) => [r.agent, r.status, r.error]) })).toBe('completed');
+      expect(
+        report.status,
+        JSON.stringify({ reason: report.reason, r: report.results.map((r) => [r.agent, r.status, r.error]) }),
+      ).toBe('completed');
       expect(report.output?.status).toBe('completed');
       // The top planner and the sub-supervisor's planner were both asked for a plan.
-      const planAsks = withMarker(env.llm, 'P7-NEST').filter((r) => r.lastUser.includes('# Plan this task for the team'));
+      const planAsks = withMarker(env.llm, 'P7-NEST').filter((r) =>
+        r.lastUser.includes('# Plan this task for the team'),
+      );
       expect(planAsks).toHaveLength(2);
       expect(report.output?.output).toBe('COMBINED[COMBINED[OUT-b1] OUT-check]');
-      expect(report.output?.results.map((r) => r.agent)).toEqual(['planner', 'coder:big/planner', 'coder:big/coder:b1', 'coder:big/planner', 'reviewer:check', 'planner']);
+      expect(report.output?.results.map((r) => r.agent)).toEqual([
+        'planner',
+        'coder:big/planner',
+        'coder:big/coder:b1',
+        'coder:big/planner',
+        'reviewer:check',
+        'planner',
+      ]);
       // The run's report names its agents as the machine's own output (and execute's report) does:
       // a sub-supervisor's planner is not the top planner.
       expect(report.results.map((r) => r.agent)).toEqual(report.output?.results.map((r) => r.agent));
@@ -281,7 +362,10 @@ describe('problem 8: timeouts (library)', () => {
 describe('flow.stream (problem 9 of the brief)', () => {
   it('breaking out after the first delta cancels the run: no busy session, the report says cancelled', async () => {
     // 40 chunks, 300 ms apart: 12 s of streaming unless the run is cut off.
-    env.llm.script({ match: { allText: 'P9-BREAK' }, reply: { text: 'word '.repeat(40), chunks: 40, chunkDelayMs: 300 } });
+    env.llm.script({
+      match: { allText: 'P9-BREAK' },
+      reply: { text: 'word '.repeat(40), chunks: 40, chunkDelayMs: 300 },
+    });
     const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
     const done: FlowReport[] = [];
     flow.on('flow.done', (r) => done.push(r));
@@ -316,9 +400,15 @@ describe('flow.stream (problem 9 of the brief)', () => {
       const last = events.at(-1)!;
       expect(last.type).toBe('flow.done');
       const report = (last as Extract<RunEvent, { type: 'flow.done' }>).report;
-      expect(report).toMatchObject({ status: 'completed', results: [{ agent: 'coder', status: 'done', output: 'streamed in full' }] });
+      expect(report).toMatchObject({
+        status: 'completed',
+        results: [{ agent: 'coder', status: 'done', output: 'streamed in full' }],
+      });
       expect(events.filter((e) => e.type === 'flow.done')).toHaveLength(1);
-      const text = events.filter((e): e is Extract<RunEvent, { type: 'agent.delta' }> => e.type === 'agent.delta').map((e) => e.text).join('');
+      const text = events
+        .filter((e): e is Extract<RunEvent, { type: 'agent.delta' }> => e.type === 'agent.delta')
+        .map((e) => e.text)
+        .join('');
       expect(text).toBe('streamed in full');
       for (const e of events) expect(e.flowId).toBe(report.flowId);
     } finally {
@@ -351,14 +441,18 @@ describe('a custom machine resumed after kill -9 (problem 10 of the brief)', () 
     }
   }
 
-  it('the review loop goes on from its stored state: the coder\'s finished round is not run again', async () => {
+  it("the review loop goes on from its stored state: the coder's finished round is not run again", async () => {
     const task = 'P10-CRASH: add validation';
-    const reviewerAsks = () => withMarker(env.llm, 'P10-CRASH').filter((r) => r.system.includes('You are the **reviewer**'));
+    const reviewerAsks = () =>
+      withMarker(env.llm, 'P10-CRASH').filter((r) => r.system.includes('You are the **reviewer**'));
     const coderAsks = () => withMarker(env.llm, 'P10-CRASH').filter((r) => r.system.includes('You are the **coder**'));
     env.llm.script([
       { match: { allText: 'P10-CRASH', system: 'You are the **coder**' }, reply: { text: 'code v1' } },
       { match: { allText: 'P10-CRASH', system: 'You are the **reviewer**' }, times: 1, reply: { hang: true } },
-      { match: { allText: 'P10-CRASH', system: 'You are the **reviewer**' }, reply: { text: 'Good.\nVERDICT: APPROVE' } },
+      {
+        match: { allText: 'P10-CRASH', system: 'You are the **reviewer**' },
+        reply: { text: 'Good.\nVERDICT: APPROVE' },
+      },
     ]);
     const flowId = 'flow_p10_custom_crash';
     const flowsDir = join(dir, 'flows');
@@ -398,8 +492,15 @@ describe('a custom machine resumed after kill -9 (problem 10 of the brief)', () 
 
     const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, flowsDir });
     try {
-      expect((await flow.listFlows()).map((f) => [f.flowId, f.status, f.mode])).toEqual([[flowId, 'running', 'custom']]);
-      const input = { task, coder: await flow.agentSpec('coder'), reviewer: await flow.agentSpec('reviewer'), maxRounds: 2 };
+      expect((await flow.listFlows()).map((f) => [f.flowId, f.status, f.mode])).toEqual([
+        [flowId, 'running', 'custom'],
+      ]);
+      const input = {
+        task,
+        coder: await flow.agentSpec('coder'),
+        reviewer: await flow.agentSpec('reviewer'),
+        maxRounds: 2,
+      };
       const t0 = Date.now();
       const report = await flow.run(reviewLoopMachine, input, { flowId, resume: true });
       expect(Date.now() - t0).toBeLessThan(60_000);
@@ -464,7 +565,10 @@ describe('on an embedded host (serve)', () => {
     const wrote = signal(`${a} to write ${key}`);
     const read = signal(`${b} to read ${key}`);
     llm.script([
-      { match: { allText: a, hasToolResult: false }, reply: { toolCalls: [{ name: 'flow_memory_set', arguments: { key, value: 'A' } }] } },
+      {
+        match: { allText: a, hasToolResult: false },
+        reply: { toolCalls: [{ name: 'flow_memory_set', arguments: { key, value: 'A' } }] },
+      },
       {
         match: { allText: a, hasToolResult: true },
         reply: async (req) => {
@@ -491,7 +595,7 @@ describe('on an embedded host (serve)', () => {
   }
 
   describe('problem 5: memory is per run', () => {
-    it('two runs at once on one host: B cannot read the key A wrote; the library reads A\'s', async () => {
+    it("two runs at once on one host: B cannot read the key A wrote; the library reads A's", async () => {
       scriptWriterAndReader('P5-LIB-A', 'P5-LIB-B', 'secret');
       const flow = serve.flow;
       const [ra, rb] = await Promise.all([
@@ -511,7 +615,7 @@ describe('on an embedded host (serve)', () => {
       expect((await flow.memory.get('secret', { shared: true })) ?? null).toBeNull();
     });
 
-    it('two POST /flows at once: one client\'s agent cannot read the other\'s key', async () => {
+    it("two POST /flows at once: one client's agent cannot read the other's key", async () => {
       scriptWriterAndReader('P5-HTTP-A', 'P5-HTTP-B', 'token');
       const finished = new Map<string, FlowReport>();
       const waiting = new Map<string, (r: FlowReport) => void>();
@@ -520,10 +624,13 @@ describe('on an embedded host (serve)', () => {
         waiting.get(r.flowId)?.(r);
       };
       serve.flow.on('flow.done', onDone);
-      const report = (id: string) => new Promise<FlowReport>((res) => (finished.has(id) ? res(finished.get(id)!) : waiting.set(id, res)));
+      const report = (id: string) =>
+        new Promise<FlowReport>((res) => (finished.has(id) ? res(finished.get(id)!) : waiting.set(id, res)));
       try {
         const [pa, pb] = await Promise.all([
-          call(serve.url, 'POST', '/flows', { body: { task: 'P5-HTTP-A: remember the token', agents: ['researcher'] } }),
+          call(serve.url, 'POST', '/flows', {
+            body: { task: 'P5-HTTP-A: remember the token', agents: ['researcher'] },
+          }),
           call(serve.url, 'POST', '/flows', { body: { task: 'P5-HTTP-B: look the token up', agents: ['coder'] } }),
         ]);
         expect([pa.status, pb.status], pa.text + pb.text).toEqual([202, 202]);
@@ -549,7 +656,10 @@ describe('on an embedded host (serve)', () => {
         }
         return process.memoryUsage().heapUsed;
       };
-      llm.script({ match: { allText: 'P6-BULK' }, reply: { text: 'bulk ok', usage: { prompt_tokens: 50, completion_tokens: 5 } } });
+      llm.script({
+        match: { allText: 'P6-BULK' },
+        reply: { text: 'bulk ok', usage: { prompt_tokens: 50, completion_tokens: 5 } },
+      });
       const statuses = new Map<string, string>();
       const waiting = new Map<string, () => void>();
       const onDone = (r: FlowReport) => {
@@ -561,7 +671,10 @@ describe('on an embedded host (serve)', () => {
       const filler = 'x'.repeat(900 * 1024 - 64);
       /** One flow through the API, to its end; the body is built and dropped here. */
       const one = async (i: number) => {
-        const body = JSON.stringify({ task: `P6-BULK flow ${i}`, agents: [{ name: 'bulky', systemPrompt: `You are bulky number ${i}. ${filler}` }] });
+        const body = JSON.stringify({
+          task: `P6-BULK flow ${i}`,
+          agents: [{ name: 'bulky', systemPrompt: `You are bulky number ${i}. ${filler}` }],
+        });
         const r = await call(serve.url, 'POST', '/flows', { body });
         if (r.status !== 202) throw new Error(`POST /flows #${i}: HTTP ${r.status} ${r.text}`);
         const id = r.body.id as string;
@@ -591,7 +704,9 @@ describe('on an embedded host (serve)', () => {
         dropLog();
         const end = await heapAfterGc();
         const grewMb = (end - start) / 1024 / 1024;
-        console.info(`heap after GC: ${(start / 1048576).toFixed(1)} MB before, ${(end / 1048576).toFixed(1)} MB after 100 flows (${took} ms)`);
+        console.info(
+          `heap after GC: ${(start / 1048576).toFixed(1)} MB before, ${(end / 1048576).toFixed(1)} MB after 100 flows (${took} ms)`,
+        );
         expect(grewMb, `heap grew ${grewMb.toFixed(1)} MB over 100 flows (${took} ms)`).toBeLessThan(20);
         expect(serve.flow.runningFlows()).toEqual([]);
       } finally {

@@ -22,11 +22,17 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 
 describe('findChromium', () => {
   it('takes CHROMIUM_PATH first, whatever is on PATH', async () => {
-    expect(await findChromium({ env: { CHROMIUM_PATH: '/opt/my/chrome', PATH: dir } })).toEqual({ path: '/opt/my/chrome', source: 'CHROMIUM_PATH' });
+    expect(await findChromium({ env: { CHROMIUM_PATH: '/opt/my/chrome', PATH: dir } })).toEqual({
+      path: '/opt/my/chrome',
+      source: 'CHROMIUM_PATH',
+    });
   });
 
   it('then an executable chromium on PATH, then the fixed system paths', async () => {
-    expect(await findChromium({ env: { CHROMIUM_PATH: '', PATH: `/nonexistent:${dir}` }, systemPaths: [] })).toEqual({ path: fake, source: 'system' });
+    expect(await findChromium({ env: { CHROMIUM_PATH: '', PATH: `/nonexistent:${dir}` }, systemPaths: [] })).toEqual({
+      path: fake,
+      source: 'system',
+    });
     expect(systemChromium({ PATH: '/nonexistent' }, ['/nonexistent/chromium', fake])).toBe(fake);
   });
 

@@ -42,7 +42,10 @@ function executable(path: string): boolean {
 }
 
 /** The first system Chromium on `PATH`, then in `systemPaths`. */
-export function systemChromium(env: NodeJS.ProcessEnv = process.env, systemPaths = ['/usr/bin/chromium']): string | undefined {
+export function systemChromium(
+  env: NodeJS.ProcessEnv = process.env,
+  systemPaths = ['/usr/bin/chromium'],
+): string | undefined {
   const dirs = (env.PATH ?? '').split(delimiter).filter(Boolean);
   for (const name of ['chromium', 'chromium-browser']) {
     for (const dir of dirs) if (executable(join(dir, name))) return join(dir, name);
@@ -66,18 +69,22 @@ export async function findChromium(options: FindChromiumOptions = {}): Promise<C
  * (a loser of that race drops its copy and uses the winner's).
  */
 async function unpackSparticuz(): Promise<string> {
-  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/@sparticuz/chromium/package.json'), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/@sparticuz/chromium/package.json'), 'utf8')) as {
+    version: string;
+  };
   const dir = join(tmpdir(), `opencode-flow-sparticuz-chromium-${pkg.version}`);
   const binary = join(dir, 'chromium');
   if (executable(binary)) return binary;
   const staging = await mkdtemp(join(tmpdir(), 'opencode-flow-sparticuz-'));
   try {
-    const program = "const { default: c } = await import('@sparticuz/chromium'); process.stdout.write(await c.executablePath());";
+    const program =
+      "const { default: c } = await import('@sparticuz/chromium'); process.stdout.write(await c.executablePath());";
     const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', program], {
       cwd: REPO_ROOT,
       env: { ...process.env, TMPDIR: staging },
     });
-    if (dirname(stdout.trim()) !== staging) throw new Error(`@sparticuz/chromium unpacked to ${stdout.trim()}, not into ${staging}`);
+    if (dirname(stdout.trim()) !== staging)
+      throw new Error(`@sparticuz/chromium unpacked to ${stdout.trim()}, not into ${staging}`);
     await rename(staging, dir).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOTEMPTY' && e.code !== 'EEXIST') throw e;
     });

@@ -63,7 +63,23 @@ const NASTY_STRINGS = [
   'cost',
 ];
 
-const NASTY_NUMBERS = [0, -0, -1, 1, 1.5, 0.1, 2 ** 31, 2 ** 53 + 2, -(2 ** 63), 1e308, -1e308, 5e-324, 65536, 1000, 100_000];
+const NASTY_NUMBERS = [
+  0,
+  -0,
+  -1,
+  1,
+  1.5,
+  0.1,
+  2 ** 31,
+  2 ** 53 + 2,
+  -(2 ** 63),
+  1e308,
+  -1e308,
+  5e-324,
+  65536,
+  1000,
+  100_000,
+];
 
 /** A random string: a nasty one, random code units, or (rarely) a long one. */
 export function randomString(rng: Rng): string {
@@ -93,7 +109,12 @@ export function randomJson(rng: Rng, depth = 4): unknown {
   const o: Record<string, unknown> = {};
   for (let i = rng.int(5); i > 0; i--) {
     // defineProperty: an own "__proto__" key, as JSON.parse would make it.
-    Object.defineProperty(o, randomString(rng), { value: randomJson(rng, depth - 1), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(o, randomString(rng), {
+      value: randomJson(rng, depth - 1),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return o;
 }
@@ -118,13 +139,27 @@ export function mutate(rng: Rng, valid: unknown): unknown {
     const path = rng.pick(all);
     const parentPath = path.slice(0, -1);
     const last = path[path.length - 1];
-    const parent = parentPath.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown>)[k], doc) as Record<PropertyKey, unknown> | undefined;
+    const parent = parentPath.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown>)[k], doc) as
+      Record<PropertyKey, unknown> | undefined;
     const current = path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown>)[k], doc);
     const edit = rng.int(5);
     const replacement =
-      edit === 0 ? randomJson(rng, 2) : edit === 1 ? [current] : edit === 2 ? { value: current } : edit === 3 ? randomString(rng) : rng.pick(NASTY_NUMBERS);
+      edit === 0
+        ? randomJson(rng, 2)
+        : edit === 1
+          ? [current]
+          : edit === 2
+            ? { value: current }
+            : edit === 3
+              ? randomString(rng)
+              : rng.pick(NASTY_NUMBERS);
     if (edit === 4 && current && typeof current === 'object' && !Array.isArray(current)) {
-      Object.defineProperty(current, randomString(rng), { value: randomJson(rng, 1), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(current, randomString(rng), {
+        value: randomJson(rng, 1),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
       continue;
     }
     if (last === undefined || !parent) doc = replacement;
@@ -141,11 +176,18 @@ export function mutateText(rng: Rng, text: string): string {
     case 0:
       return text.slice(0, at);
     case 1:
-      return text.slice(0, at) + rng.pick(['{', '}', '[', ']', ',', ':', '"', '\\', '\u0000', '\u001b', 'x', "'"]) + text.slice(at);
+      return (
+        text.slice(0, at) +
+        rng.pick(['{', '}', '[', ']', ',', ':', '"', '\\', '\u0000', '\u001b', 'x', "'"]) +
+        text.slice(at)
+      );
     case 2:
       return `\uFEFF${text}`;
     case 3:
-      return text.replace(/\d+(\.\d+)?/, rng.pick(['1e999', '-1e999', '1e-999', '9'.repeat(400), '0x10', 'NaN', 'Infinity']));
+      return text.replace(
+        /\d+(\.\d+)?/,
+        rng.pick(['1e999', '-1e999', '1e-999', '9'.repeat(400), '0x10', 'NaN', 'Infinity']),
+      );
     case 4: {
       const depth = 60 + rng.int(3000);
       return text.replace(/^\s*\{/, `{"nest":${'['.repeat(depth)}${']'.repeat(depth)},`);

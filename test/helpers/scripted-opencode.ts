@@ -12,7 +12,9 @@ import {
  * One scripted LLM and one real `opencode serve` wired to it, for the whole test file:
  * started before the first test, stopped after the last.
  */
-export function useScriptedOpencode(opts: { llm?: ScriptedLLMOptions; opencode?: Omit<TestOpencodeOptions, 'baseURL'> } = {}) {
+export function useScriptedOpencode(
+  opts: { llm?: ScriptedLLMOptions; opencode?: Omit<TestOpencodeOptions, 'baseURL'> } = {},
+) {
   const env = {} as { llm: ScriptedLLM; oc: TestOpencode };
   beforeAll(async () => {
     env.llm = await startScriptedLLM(opts.llm);

@@ -81,11 +81,17 @@ export function postgresAnswers(url = POSTGRES_URL, timeoutMs?: number): Promise
   return probe(host, port, sslRequest, (r) => r.length === 1 && (r[0] === 0x53 || r[0] === 0x4e), timeoutMs);
 }
 
-async function service(name: 'Redis' | 'PostgreSQL', url: string, answers: (url: string) => Promise<boolean>): Promise<Service> {
+async function service(
+  name: 'Redis' | 'PostgreSQL',
+  url: string,
+  answers: (url: string) => Promise<boolean>,
+): Promise<Service> {
   const up = await answers(url);
   if (!up) {
     // Once per test file that asks; vitest shows it next to that file's results.
-    console.warn(`[skip] ${name} does not answer at ${redact(url)}: the tests that need it are skipped. To run them, ${HINTS[name]}.`);
+    console.warn(
+      `[skip] ${name} does not answer at ${redact(url)}: the tests that need it are skipped. To run them, ${HINTS[name]}.`,
+    );
   }
   return { name, url, up };
 }
@@ -104,4 +110,5 @@ function redact(url: string): string {
 /** Redis at REDIS_URL, asked once; warns when it does not answer. */
 export const needRedis = (url = REDIS_URL): Promise<Service> => service('Redis', url, (u) => redisAnswers(u));
 /** PostgreSQL at POSTGRES_URL, asked once; warns when it does not answer. */
-export const needPostgres = (url = POSTGRES_URL): Promise<Service> => service('PostgreSQL', url, (u) => postgresAnswers(u));
+export const needPostgres = (url = POSTGRES_URL): Promise<Service> =>
+  service('PostgreSQL', url, (u) => postgresAnswers(u));

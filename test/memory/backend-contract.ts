@@ -92,7 +92,10 @@ export function backendContract(kit: BackendKit): void {
 
   it('cas compares deep JSON equality, whatever the key order', async () => {
     await m.set(NS, 'doc', { b: 1, a: { y: [1, 2], x: 'x' } });
-    expect(await m.cas(NS, 'doc', { a: { x: 'x', y: [1, 2] }, b: 1 }, { v: 2 })).toEqual({ ok: true, current: { v: 2 } });
+    expect(await m.cas(NS, 'doc', { a: { x: 'x', y: [1, 2] }, b: 1 }, { v: 2 })).toEqual({
+      ok: true,
+      current: { v: 2 },
+    });
     expect(await m.cas(NS, 'doc', { v: 3 }, { v: 4 })).toEqual({ ok: false, current: { v: 2 } });
     expect(await m.cas(NS, 'doc', { v: '2' }, { v: 4 })).toEqual({ ok: false, current: { v: 2 } });
     expect(await m.cas(NS, 'absent', 'x', 'y')).toEqual({ ok: false, current: null });
@@ -170,7 +173,22 @@ export function backendContract(kit: BackendKit): void {
   });
 
   it('rejects bad keys, prefixes and namespaces and changes nothing', async () => {
-    const badKeys = ['', '../../etc/passwd', '..', '.', 'a/../b', 'a/./b', '/abs', 'a//b', 'trailing/', 'sp ace', 'star*', 'ü', 'x'.repeat(257), 'new\nline'];
+    const badKeys = [
+      '',
+      '../../etc/passwd',
+      '..',
+      '.',
+      'a/../b',
+      'a/./b',
+      '/abs',
+      'a//b',
+      'trailing/',
+      'sp ace',
+      'star*',
+      'ü',
+      'x'.repeat(257),
+      'new\nline',
+    ];
     for (const key of badKeys) {
       await rejectsMemory(m.set(NS, key, 1), /invalid memory key/);
       await rejectsMemory(m.get(NS, key), /invalid memory key/);
@@ -217,12 +235,18 @@ export function backendContract(kit: BackendKit): void {
     expect(small.maxValueBytes).toBe(1024);
     await small.set(NS, 'k', 'keep');
     await small.set(NS, 'fits', 'x'.repeat(1022)); // 1022 + 2 quotes
-    const e = await rejectsMemory(small.set(NS, 'k', 'x'.repeat(1023)), /is 1025 bytes serialised; the limit is 1024 bytes \(1 KiB/);
+    const e = await rejectsMemory(
+      small.set(NS, 'k', 'x'.repeat(1023)),
+      /is 1025 bytes serialised; the limit is 1024 bytes \(1 KiB/,
+    );
     expect(e.message).toContain('"k"');
     await rejectsMemory(small.cas(NS, 'k', 'keep', { big: 'é'.repeat(600) }), /the limit is 1024 bytes/);
     expect((await small.get(NS, 'k'))!.value).toBe('keep');
     // The 1 MiB default.
-    await rejectsMemory(m.set(NS, 'huge', 'x'.repeat(1024 * 1024)), /is 1048578 bytes serialised; the limit is 1048576 bytes \(1 MiB, maxValueBytes\)/);
+    await rejectsMemory(
+      m.set(NS, 'huge', 'x'.repeat(1024 * 1024)),
+      /is 1048578 bytes serialised; the limit is 1048576 bytes \(1 MiB, maxValueBytes\)/,
+    );
     await m.set(NS, 'large', 'x'.repeat(1024 * 1024 - 2));
     expect(((await m.get(NS, 'large'))!.value as string).length).toBe(1024 * 1024 - 2);
   });

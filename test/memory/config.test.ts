@@ -99,7 +99,10 @@ describe('createMemoryBackend', () => {
     expect(file).toBeInstanceOf(FileMemoryBackend);
     expect((file as FileMemoryBackend).path).toBe(join(dir, '.opencode-flow/memory.json'));
     await file.close();
-    const durable = await createMemoryBackend({ backend: 'file', path: 'durable.json', fsyncDirectory: true }, { cwd: dir });
+    const durable = await createMemoryBackend(
+      { backend: 'file', path: 'durable.json', fsyncDirectory: true },
+      { cwd: dir },
+    );
     await durable.set('flow:x', 'k', 'kept');
     await durable.close();
     const reread = await createMemoryBackend(`file:${join(dir, 'durable.json')}`);
@@ -129,7 +132,9 @@ describe('createMemoryBackend', () => {
 
   it('the file default loads neither better-sqlite3 nor ioredis', async () => {
     const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(FIXTURES, 'loaded-drivers.ts')], { cwd: REPO_ROOT });
+      const child = spawn(process.execPath, ['--import', 'tsx', join(FIXTURES, 'loaded-drivers.ts')], {
+        cwd: REPO_ROOT,
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

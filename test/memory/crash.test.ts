@@ -76,39 +76,43 @@ describe.each([
 ] as const)('kill -9 mid-stream: %s backend', (name, kit: BackendKit) => {
   afterAll(() => kit.cleanup());
 
-  it('reopens with every record whole and every acknowledged write kept, four crashes in a row', { timeout: 120_000 }, async () => {
-    const first = await kit.open();
-    await first.close(); // the writer process must own it (the file backend is single-process)
-    const uri = kit.uri();
-    let seen = 0;
-    let tornWrites = 0;
-    for (let round = 0; round < 4; round++) {
-      const acked = await killMidStream(uri, seen + 150);
+  it(
+    'reopens with every record whole and every acknowledged write kept, four crashes in a row',
+    { timeout: 120_000 },
+    async () => {
+      const first = await kit.open();
+      await first.close(); // the writer process must own it (the file backend is single-process)
+      const uri = kit.uri();
+      let seen = 0;
+      let tornWrites = 0;
+      for (let round = 0; round < 4; round++) {
+        const acked = await killMidStream(uri, seen + 150);
+        if (name === 'file') {
+          const names = await readdir(dirname(uri.slice('file:'.length)));
+          tornWrites += names.filter((n) => n.endsWith('.tmp')).length;
+        }
+        const memory = await createMemoryBackend(uri);
+        try {
+          seen = await expectWholeRecords(memory, acked);
+          // The store is writable again.
+          await memory.set(NS, 'after-crash', round);
+          expect((await memory.get(NS, 'after-crash'))!.value).toBe(round);
+        } finally {
+          await memory.close();
+        }
+      }
       if (name === 'file') {
-        const names = await readdir(dirname(uri.slice('file:'.length)));
-        tornWrites += names.filter((n) => n.endsWith('.tmp')).length;
+        const path = uri.slice('file:'.length);
+        const text = await readFile(path, 'utf8');
+        // The whole file is one valid JSON document, and no temp or lock file is left behind.
+        expect(() => JSON.parse(text)).not.toThrow();
+        const left = await readdir(dirname(path));
+        expect(left.filter((n) => n.endsWith('.tmp') || n.endsWith('.lock'))).toEqual([]);
+        // Informational: how many kills landed between writing a temp file and renaming it.
+        console.info(`file backend: ${tornWrites} of 4 kills left a half-done temp file behind`);
       }
-      const memory = await createMemoryBackend(uri);
-      try {
-        seen = await expectWholeRecords(memory, acked);
-        // The store is writable again.
-        await memory.set(NS, 'after-crash', round);
-        expect((await memory.get(NS, 'after-crash'))!.value).toBe(round);
-      } finally {
-        await memory.close();
-      }
-    }
-    if (name === 'file') {
-      const path = uri.slice('file:'.length);
-      const text = await readFile(path, 'utf8');
-      // The whole file is one valid JSON document, and no temp or lock file is left behind.
-      expect(() => JSON.parse(text)).not.toThrow();
-      const left = await readdir(dirname(path));
-      expect(left.filter((n) => n.endsWith('.tmp') || n.endsWith('.lock'))).toEqual([]);
-      // Informational: how many kills landed between writing a temp file and renaming it.
-      console.info(`file backend: ${tornWrites} of 4 kills left a half-done temp file behind`);
-    }
-  });
+    },
+  );
 });
 
 describe('file backend recovery', () => {
@@ -144,8 +148,12 @@ describe('file backend recovery', () => {
     // Another live process holds it.
     const holder = spawnFixture('worker.ts', [uri, 'incr', NS, 'n', '1', '0']);
     const exited = exitOf(holder);
-    await new Promise<void>((resolve) => holder.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()));
-    await expect(createMemoryBackend(uri)).rejects.toThrow(new RegExp(`in use by process ${holder.pid}; the file backend is single-process`));
+    await new Promise<void>((resolve) =>
+      holder.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()),
+    );
+    await expect(createMemoryBackend(uri)).rejects.toThrow(
+      new RegExp(`in use by process ${holder.pid}; the file backend is single-process`),
+    );
     holder.stdin!.end('go\n');
     await exited;
     await (await createMemoryBackend(uri)).close(); // released on the holder's close

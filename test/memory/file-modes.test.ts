@@ -21,7 +21,8 @@ describe('memory files are private to their owner', () => {
         expect(existsSync(f), f).toBe(true);
         expect((await modeOf(f)).toString(8), f).toBe('600');
       }
-      for (const d of [join(root, 'state'), join(root, 'state', 'memory')]) expect((await modeOf(d)).toString(8), d).toBe('700');
+      for (const d of [join(root, 'state'), join(root, 'state', 'memory')])
+        expect((await modeOf(d)).toString(8), d).toBe('700');
     } finally {
       await db.close();
     }

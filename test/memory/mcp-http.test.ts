@@ -3,7 +3,12 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
-import { createMemoryClient, memoryMachine, type MemoryActorRef, type MemoryChangedEvent } from '../../machines/memory.js';
+import {
+  createMemoryClient,
+  memoryMachine,
+  type MemoryActorRef,
+  type MemoryChangedEvent,
+} from '../../machines/memory.js';
 import type { MemoryBackend } from '../../src/memory/backend.js';
 import {
   MEMORY_TOOL_NAMES,
@@ -110,7 +115,9 @@ describe('memory MCP over streamable HTTP', () => {
 
   it('each tool works, and writes land in the flow namespace (or shared)', async () => {
     const { client } = await connect();
-    expect(json(await call(client, 'memory_set', { key: 'research/summary', value: { findings: ['a', 'b'] } }))).toEqual({
+    expect(
+      json(await call(client, 'memory_set', { key: 'research/summary', value: { findings: ['a', 'b'] } })),
+    ).toEqual({
       ok: true,
       namespace: NS,
       key: 'research/summary',
@@ -138,15 +145,21 @@ describe('memory MCP over streamable HTTP', () => {
     expect(keysOnly).toMatchObject({ count: 1, total: 2, truncated: true });
     expect((keysOnly.entries as Record<string, unknown>[])[0]).not.toHaveProperty('value');
 
-    expect(json(await call(client, 'memory_cas', { key: 'claims/task-1', expected: null, value: 'coder' }))).toMatchObject({
+    expect(
+      json(await call(client, 'memory_cas', { key: 'claims/task-1', expected: null, value: 'coder' })),
+    ).toMatchObject({
       ok: true,
       current: 'coder',
     });
-    expect(json(await call(client, 'memory_cas', { key: 'claims/task-1', expected: null, value: 'tester' }))).toMatchObject({
+    expect(
+      json(await call(client, 'memory_cas', { key: 'claims/task-1', expected: null, value: 'tester' })),
+    ).toMatchObject({
       ok: false,
       current: 'coder',
     });
-    expect(json(await call(client, 'memory_cas', { key: 'claims/task-1', expected: 'coder', value: 'done' }))).toMatchObject({
+    expect(
+      json(await call(client, 'memory_cas', { key: 'claims/task-1', expected: 'coder', value: 'done' })),
+    ).toMatchObject({
       ok: true,
       current: 'done',
     });
@@ -164,7 +177,10 @@ describe('memory MCP over streamable HTTP', () => {
     expect((await backend.get('shared', 'announce'))!.value).toBe('hi');
     expect(await backend.get(NS, 'announce')).toBeNull();
     expect(json(await call(client, 'memory_get', { key: 'announce', shared: true }))).toMatchObject({ value: 'hi' });
-    expect(json(await call(client, 'memory_incr', { key: 'runs', shared: true }))).toMatchObject({ namespace: 'shared', value: 1 });
+    expect(json(await call(client, 'memory_incr', { key: 'runs', shared: true }))).toMatchObject({
+      namespace: 'shared',
+      value: 1,
+    });
   });
 
   it('names the caller in memory.changed: the MCP session, or an agent header', async () => {
@@ -193,7 +209,11 @@ describe('memory MCP over streamable HTTP', () => {
       ['memory_set', { key: 'k', value: null }, /is null: store a JSON value, or delete the key/],
       ['memory_set', { key: 'k', value: 'x'.repeat(1024 * 1024) }, /bytes serialised; the limit is 1048576 bytes/],
       ['memory_set', { key: 'k', value: 1, ttlSeconds: -5 }, /Input validation error/],
-      ['memory_set', { key: 'secret', value: 'mine', namespace: 'flow:other' }, /Input validation error[\s\S]*namespace/],
+      [
+        'memory_set',
+        { key: 'secret', value: 'mine', namespace: 'flow:other' },
+        /Input validation error[\s\S]*namespace/,
+      ],
       ['memory_get', { key: 'secret', namespace: 'flow:other' }, /Input validation error/],
       ['memory_delete', { key: '..' }, /invalid memory key/],
       ['memory_list', { prefix: '../' }, /invalid memory key prefix/],
@@ -220,7 +240,13 @@ describe('memory MCP over streamable HTTP', () => {
       params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
     });
     const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-    for (const auth of [undefined, 'Bearer wrong-token-of-some-length', `Basic ${server.token}`, server.token, `Bearer ${server.token}x`]) {
+    for (const auth of [
+      undefined,
+      'Bearer wrong-token-of-some-length',
+      `Basic ${server.token}`,
+      server.token,
+      `Bearer ${server.token}x`,
+    ]) {
       const res = await fetch(server.url, {
         method: 'POST',
         headers: auth === undefined ? headers : { ...headers, authorization: auth },
@@ -232,36 +258,63 @@ describe('memory MCP over streamable HTTP', () => {
     // The SDK client surfaces the status as the error's code.
     await expect(connect({ Authorization: 'Bearer nope-nope-nope-nope' })).rejects.toMatchObject({ code: 401 });
     await expect(connect({})).rejects.toMatchObject({ code: 401, message: expect.stringMatching(/unauthorized/) });
-    const ok = await fetch(server.url, { method: 'POST', headers: { ...headers, authorization: `Bearer ${server.token}` }, body: initialize });
+    const ok = await fetch(server.url, {
+      method: 'POST',
+      headers: { ...headers, authorization: `Bearer ${server.token}` },
+      body: initialize,
+    });
     expect(ok.status).toBe(200);
     expect(ok.headers.get('mcp-session-id')).toBeTruthy();
   });
 
   it('rejects requests outside /mcp, without a session, or with an unknown session', async () => {
-    const auth = { authorization: `Bearer ${server.token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    const auth = {
+      authorization: `Bearer ${server.token}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    };
     expect((await fetch(server.url.replace('/mcp', '/other'), { headers: auth })).status).toBe(404);
     const list = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
     expect((await fetch(server.url, { method: 'POST', headers: auth, body: list })).status).toBe(400);
-    expect((await fetch(server.url, { method: 'POST', headers: { ...auth, 'mcp-session-id': 'nope' }, body: list })).status).toBe(404);
+    expect(
+      (await fetch(server.url, { method: 'POST', headers: { ...auth, 'mcp-session-id': 'nope' }, body: list })).status,
+    ).toBe(404);
     expect((await fetch(server.url, { method: 'POST', headers: auth, body: '{not json' })).status).toBe(400);
   });
 });
 
 describe('startMemoryMcpHttp lifecycle', () => {
   it('takes a given token and port 0, refuses short tokens and big bodies, and stops serving on close', async () => {
-    await expect(startMemoryMcpHttp({ ops: createMemoryClient(actor), namespace: NS, token: 'short' })).rejects.toThrow(/at least 16/);
-    await expect(startMemoryMcpHttp({ ops: createMemoryClient(actor), namespace: 'flow:../x' })).rejects.toThrow(/namespace/);
+    await expect(startMemoryMcpHttp({ ops: createMemoryClient(actor), namespace: NS, token: 'short' })).rejects.toThrow(
+      /at least 16/,
+    );
+    await expect(startMemoryMcpHttp({ ops: createMemoryClient(actor), namespace: 'flow:../x' })).rejects.toThrow(
+      /namespace/,
+    );
     const token = 'a-token-chosen-by-the-caller';
     const other = await startMemoryMcpHttp({ ops: createMemoryClient(actor), namespace: NS, token });
     expect(other.token).toBe(token);
     const client = new Client({ name: 't', version: '1' });
-    await client.connect(new StreamableHTTPClientTransport(new URL(other.url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(other.url), {
+        requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      }),
+    );
     expect((await client.listTools()).tools).toHaveLength(6);
     // The metrics hook sees each answered request, with its tool.
     const seen: MemoryMcpRequestInfo[] = [];
-    const observed = await startMemoryMcpHttp({ ops: createMemoryClient(actor), namespace: NS, token, onRequest: (i) => seen.push(i) });
+    const observed = await startMemoryMcpHttp({
+      ops: createMemoryClient(actor),
+      namespace: NS,
+      token,
+      onRequest: (i) => seen.push(i),
+    });
     const oc = new Client({ name: 't', version: '1' });
-    await oc.connect(new StreamableHTTPClientTransport(new URL(observed.url), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    await oc.connect(
+      new StreamableHTTPClientTransport(new URL(observed.url), {
+        requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      }),
+    );
     await oc.callTool({ name: 'memory_get', arguments: { key: 'k' } });
     await oc.close();
     await observed.close();
@@ -270,7 +323,12 @@ describe('startMemoryMcpHttp lifecycle', () => {
     expect(toolCall).toMatchObject({ httpMethod: 'POST', status: 200, rpcMethod: 'tools/call' });
     expect(toolCall.ms).toBeGreaterThan(0);
     // A body over maxBodyBytes is refused before it is parsed.
-    const small = await startMemoryMcpHttp({ ops: createMemoryClient(actor), namespace: NS, token, maxBodyBytes: 1024 });
+    const small = await startMemoryMcpHttp({
+      ops: createMemoryClient(actor),
+      namespace: NS,
+      token,
+      maxBodyBytes: 1024,
+    });
     const big = await fetch(small.url, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },

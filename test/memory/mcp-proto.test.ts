@@ -61,7 +61,11 @@ describe('an own "__proto__" key in MCP tool arguments is refused, not dropped',
     const server = await startMemoryMcpHttp({ ops: createMemoryClient(actor), namespace: NS });
     const client = new Client({ name: 'proto-test', version: '1.0.0' });
     try {
-      await client.connect(new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers: { Authorization: `Bearer ${server.token}` } } }));
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(server.url), {
+          requestInit: { headers: { Authorization: `Bearer ${server.token}` } },
+        }),
+      );
       await client.callTool({ name: 'memory_set', arguments: { key: 'before', value: 1 } });
       const before = await storeOf(backend);
       for (const [what, args, where] of HOSTILE) {
@@ -69,10 +73,22 @@ describe('an own "__proto__" key in MCP tool arguments is refused, not dropped',
           throw new Error(`${what}: ${e.message}`);
         });
       }
-      await expectRefused(client, 'memory_cas', '{"key":"c","expected":null,"value":{"__proto__":{"x":1}}}', 'arguments.value.__proto__');
+      await expectRefused(
+        client,
+        'memory_cas',
+        '{"key":"c","expected":null,"value":{"__proto__":{"x":1}}}',
+        'arguments.value.__proto__',
+      );
       expect(await storeOf(backend)).toEqual(before);
       // The same session goes on working.
-      expect(((await client.callTool({ name: 'memory_set', arguments: { key: 'after', value: { proto: 'fine' } } })) as CallToolResult).isError).toBeFalsy();
+      expect(
+        (
+          (await client.callTool({
+            name: 'memory_set',
+            arguments: { key: 'after', value: { proto: 'fine' } },
+          })) as CallToolResult
+        ).isError,
+      ).toBeFalsy();
       expect((await backend.get(NS, 'after'))?.value).toEqual({ proto: 'fine' });
     } finally {
       await client.close();
@@ -82,33 +98,44 @@ describe('an own "__proto__" key in MCP tool arguments is refused, not dropped',
     }
   });
 
-  it('over stdio: an Invalid params error, the store unchanged, the server still answering', { timeout: 60_000 }, async () => {
-    const reader = await kit.open();
-    const transport = new StdioClientTransport({
-      command: process.execPath,
-      args: ['--import', 'tsx', join(FIXTURES, 'stdio-server.ts')],
-      cwd: REPO_ROOT,
-      env: { ...(process.env as Record<string, string>), OPENCODE_FLOW_MEMORY: kit.uri(), OPENCODE_FLOW_NAMESPACE: NS },
-      stderr: 'pipe',
-    });
-    let stderr = '';
-    transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const client = new Client({ name: 'proto-stdio-test', version: '1.0.0' });
-    await client.connect(transport);
-    try {
-      for (const [what, args, where] of HOSTILE) {
-        await expectRefused(client, 'memory_set', args, where).catch((e: Error) => {
-          throw new Error(`${what}: ${e.message}`);
-        });
+  it(
+    'over stdio: an Invalid params error, the store unchanged, the server still answering',
+    { timeout: 60_000 },
+    async () => {
+      const reader = await kit.open();
+      const transport = new StdioClientTransport({
+        command: process.execPath,
+        args: ['--import', 'tsx', join(FIXTURES, 'stdio-server.ts')],
+        cwd: REPO_ROOT,
+        env: {
+          ...(process.env as Record<string, string>),
+          OPENCODE_FLOW_MEMORY: kit.uri(),
+          OPENCODE_FLOW_NAMESPACE: NS,
+        },
+        stderr: 'pipe',
+      });
+      let stderr = '';
+      transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      const client = new Client({ name: 'proto-stdio-test', version: '1.0.0' });
+      await client.connect(transport);
+      try {
+        for (const [what, args, where] of HOSTILE) {
+          await expectRefused(client, 'memory_set', args, where).catch((e: Error) => {
+            throw new Error(`${what}: ${e.message}`);
+          });
+        }
+        expect(await storeOf(reader)).toEqual([]);
+        expect(stderr).toContain('a "__proto__" key is not allowed');
+        const ok = (await client.callTool({
+          name: 'memory_set',
+          arguments: { key: 'after', value: 'x'.repeat(200_000) },
+        })) as CallToolResult;
+        expect(ok.isError).toBeFalsy();
+        expect((await reader.get(NS, 'after'))?.value).toBe('x'.repeat(200_000));
+      } finally {
+        await client.close();
+        await reader.close();
       }
-      expect(await storeOf(reader)).toEqual([]);
-      expect(stderr).toContain('a "__proto__" key is not allowed');
-      const ok = (await client.callTool({ name: 'memory_set', arguments: { key: 'after', value: 'x'.repeat(200_000) } })) as CallToolResult;
-      expect(ok.isError).toBeFalsy();
-      expect((await reader.get(NS, 'after'))?.value).toBe('x'.repeat(200_000));
-    } finally {
-      await client.close();
-      await reader.close();
-    }
-  });
+    },
+  );
 });

@@ -27,7 +27,10 @@ beforeAll(async () => {
       const session = callerSession(extra);
       routed.push(session);
       const flowId = session ? `run-of-${session}` : 'host';
-      return { namespace: `flow:${flowId}`, ops: { ...ops, set: (k, v, o) => ops.set(k, v, { ...o, flowId }), get: (k, o) => ops.get(k, { ...o, flowId }) } };
+      return {
+        namespace: `flow:${flowId}`,
+        ops: { ...ops, set: (k, v, o) => ops.set(k, v, { ...o, flowId }), get: (k, o) => ops.get(k, { ...o, flowId }) },
+      };
     },
   });
 });
@@ -39,7 +42,11 @@ afterAll(async () => {
 
 async function connect() {
   const client = new Client({ name: 'session-test', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers: { Authorization: `Bearer ${server.token}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(server.url), {
+      requestInit: { headers: { Authorization: `Bearer ${server.token}` } },
+    }),
+  );
   return client;
 }
 
@@ -49,12 +56,21 @@ describe('the OpenCode session behind a tool call', () => {
   it('routes each call by the session argument, which the strict schema never sees', async () => {
     const client = await connect();
     routed.length = 0;
-    const a = (await client.callTool({ name: 'memory_set', arguments: { key: 'k', value: 'A', [SESSION_ARGUMENT]: 'ses_a' } })) as CallToolResult;
+    const a = (await client.callTool({
+      name: 'memory_set',
+      arguments: { key: 'k', value: 'A', [SESSION_ARGUMENT]: 'ses_a' },
+    })) as CallToolResult;
     expect(a.isError).toBeFalsy();
     expect(body(a)).toMatchObject({ namespace: 'flow:run-of-ses_a' });
-    const b = (await client.callTool({ name: 'memory_get', arguments: { key: 'k', [SESSION_ARGUMENT]: 'ses_b' } })) as CallToolResult;
+    const b = (await client.callTool({
+      name: 'memory_get',
+      arguments: { key: 'k', [SESSION_ARGUMENT]: 'ses_b' },
+    })) as CallToolResult;
     expect(body(b)).toMatchObject({ namespace: 'flow:run-of-ses_b', found: false });
-    const again = (await client.callTool({ name: 'memory_get', arguments: { key: 'k', [SESSION_ARGUMENT]: 'ses_a' } })) as CallToolResult;
+    const again = (await client.callTool({
+      name: 'memory_get',
+      arguments: { key: 'k', [SESSION_ARGUMENT]: 'ses_a' },
+    })) as CallToolResult;
     expect(body(again)).toMatchObject({ found: true, value: 'A' });
     expect(routed).toEqual(['ses_a', 'ses_b', 'ses_a']);
     expect(await backend.get('flow:run-of-ses_a', 'k')).toMatchObject({ value: 'A' });
@@ -65,7 +81,9 @@ describe('the OpenCode session behind a tool call', () => {
   it('a call without it, or with a header of that name from the client, is not routed to a session', async () => {
     const client = new Client({ name: 'spoof', version: '1.0.0' });
     await client.connect(
-      new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers: { Authorization: `Bearer ${server.token}`, [SESSION_HEADER]: 'ses_spoof' } } }),
+      new StreamableHTTPClientTransport(new URL(server.url), {
+        requestInit: { headers: { Authorization: `Bearer ${server.token}`, [SESSION_HEADER]: 'ses_spoof' } },
+      }),
     );
     routed.length = 0;
     const r = (await client.callTool({ name: 'memory_get', arguments: { key: 'k' } })) as CallToolResult;
@@ -76,7 +94,12 @@ describe('the OpenCode session behind a tool call', () => {
 
   it('liftSessionArgument keeps a malformed session out and leaves other arguments alone', () => {
     const req = { headers: {} as Record<string, string | string[] | undefined>, rawHeaders: [] as string[] };
-    const msg = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'memory_get', arguments: { key: 'k', [SESSION_ARGUMENT]: 'bad id!' } } };
+    const msg = {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'memory_get', arguments: { key: 'k', [SESSION_ARGUMENT]: 'bad id!' } },
+    };
     liftSessionArgument(msg, req);
     expect(msg.params.arguments).toEqual({ key: 'k' });
     expect(callerSession({ requestInfo: { headers: req.headers } })).toBeUndefined();

@@ -50,12 +50,19 @@ describe('memory MCP over stdio', () => {
         key: 'plan',
       });
       expect((await reader.get(NS, 'plan'))!.value).toEqual({ steps: 3 });
-      expect(JSON.parse(text(await call('memory_get', { key: 'plan' })))).toMatchObject({ found: true, value: { steps: 3 } });
+      expect(JSON.parse(text(await call('memory_get', { key: 'plan' })))).toMatchObject({
+        found: true,
+        value: { steps: 3 },
+      });
       expect(JSON.parse(text(await call('memory_incr', { key: 'n', amount: 2 })))).toMatchObject({ value: 2 });
-      expect(JSON.parse(text(await call('memory_cas', { key: 'lock', expected: null, value: 'a' })))).toMatchObject({ ok: true });
+      expect(JSON.parse(text(await call('memory_cas', { key: 'lock', expected: null, value: 'a' })))).toMatchObject({
+        ok: true,
+      });
       expect(JSON.parse(text(await call('memory_list', {})))).toMatchObject({ count: 3 });
       expect(JSON.parse(text(await call('memory_delete', { key: 'lock' })))).toMatchObject({ deleted: true });
-      expect(JSON.parse(text(await call('memory_set', { key: 's', value: 1, shared: true })))).toMatchObject({ namespace: 'shared' });
+      expect(JSON.parse(text(await call('memory_set', { key: 's', value: 1, shared: true })))).toMatchObject({
+        namespace: 'shared',
+      });
       expect((await reader.get('shared', 's'))!.value).toBe(1);
 
       const bad = await call('memory_set', { key: '../../etc/passwd', value: 'x' });
@@ -67,58 +74,72 @@ describe('memory MCP over stdio', () => {
     }
   });
 
-  it('writes nothing but JSON-RPC to stdout, even on errors, and exits when stdin ends', { timeout: 60_000 }, async () => {
-    const dir = await tempDir();
-    const uri = `file:${join(dir, 'memory.json')}`;
-    const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, OPENCODE_FLOW_MEMORY: uri, OPENCODE_FLOW_NAMESPACE: NS },
-    });
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    const send = (msg: object) => child.stdin.write(`${JSON.stringify(msg)}\n`);
-    send({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
-    });
-    send({ jsonrpc: '2.0', method: 'notifications/initialized' });
-    send({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
-    send({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'memory_set', arguments: { key: 'k', value: [1, 2] } } });
-    send({ jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'memory_set', arguments: { key: 'k' } } });
-    send({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'memory_incr', arguments: { key: 'k' } } });
-    send({ jsonrpc: '2.0', id: 6, method: 'tools/call', params: { name: 'no_such_tool', arguments: {} } });
-    send({ jsonrpc: '2.0', id: 7, method: 'no/such/method' });
-    // Wait for all answers, then end stdin: the server must close the store and exit by itself.
-    const deadline = Date.now() + 30_000;
-    const answered = () => [1, 2, 3, 4, 5, 6, 7].every((id) => stdout.includes(`"id":${id}}`) || stdout.includes(`"id":${id},`));
-    while (!answered() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    child.stdin.end();
-    expect(await exited).toBe(0);
+  it(
+    'writes nothing but JSON-RPC to stdout, even on errors, and exits when stdin ends',
+    { timeout: 60_000 },
+    async () => {
+      const dir = await tempDir();
+      const uri = `file:${join(dir, 'memory.json')}`;
+      const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, OPENCODE_FLOW_MEMORY: uri, OPENCODE_FLOW_NAMESPACE: NS },
+      });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      const send = (msg: object) => child.stdin.write(`${JSON.stringify(msg)}\n`);
+      send({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+      });
+      send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      send({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
+      send({
+        jsonrpc: '2.0',
+        id: 3,
+        method: 'tools/call',
+        params: { name: 'memory_set', arguments: { key: 'k', value: [1, 2] } },
+      });
+      send({ jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'memory_set', arguments: { key: 'k' } } });
+      send({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'memory_incr', arguments: { key: 'k' } } });
+      send({ jsonrpc: '2.0', id: 6, method: 'tools/call', params: { name: 'no_such_tool', arguments: {} } });
+      send({ jsonrpc: '2.0', id: 7, method: 'no/such/method' });
+      // Wait for all answers, then end stdin: the server must close the store and exit by itself.
+      const deadline = Date.now() + 30_000;
+      const answered = () =>
+        [1, 2, 3, 4, 5, 6, 7].every((id) => stdout.includes(`"id":${id}}`) || stdout.includes(`"id":${id},`));
+      while (!answered() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      child.stdin.end();
+      expect(await exited).toBe(0);
 
-    const lines = stdout.split('\n').filter((l) => l !== '');
-    expect(lines.length).toBe(7);
-    const messages = lines.map((l) => JSON.parse(l) as { jsonrpc: string; id: number; result?: CallToolResult; error?: unknown });
-    expect(messages.every((m) => m.jsonrpc === '2.0')).toBe(true);
-    // Answers to async tool calls may overtake each other; match them by id.
-    const byId = new Map(messages.map((m) => [m.id, m]));
-    expect([...byId.keys()].sort()).toEqual([1, 2, 3, 4, 5, 6, 7]);
-    expect(byId.get(3)!.result!.isError).toBeFalsy();
-    expect(byId.get(4)!.result!.isError).toBe(true);
-    expect(byId.get(5)!.result!.isError).toBe(true);
-    expect(byId.get(7)!.error).toBeDefined();
+      const lines = stdout.split('\n').filter((l) => l !== '');
+      expect(lines.length).toBe(7);
+      const messages = lines.map(
+        (l) => JSON.parse(l) as { jsonrpc: string; id: number; result?: CallToolResult; error?: unknown },
+      );
+      expect(messages.every((m) => m.jsonrpc === '2.0')).toBe(true);
+      // Answers to async tool calls may overtake each other; match them by id.
+      const byId = new Map(messages.map((m) => [m.id, m]));
+      expect([...byId.keys()].sort()).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect(byId.get(3)!.result!.isError).toBeFalsy();
+      expect(byId.get(4)!.result!.isError).toBe(true);
+      expect(byId.get(5)!.result!.isError).toBe(true);
+      expect(byId.get(7)!.error).toBeDefined();
 
-    // The server released the file store on exit: it opens here, with the one good write.
-    const memory = await createMemoryBackend(uri);
-    expect((await memory.list(NS)).map((e) => [e.key, e.value])).toEqual([['k', [1, 2]]]);
-    await memory.close();
-  });
+      // The server released the file store on exit: it opens here, with the one good write.
+      const memory = await createMemoryBackend(uri);
+      expect((await memory.list(NS)).map((e) => [e.key, e.value])).toEqual([['k', [1, 2]]]);
+      await memory.close();
+    },
+  );
 
   it('reads its options from the environment', () => {
     expect(memoryMcpStdioOptionsFromEnv({ OPENCODE_FLOW_ID: 'abc' })).toEqual({ namespace: 'flow:abc' });
-    expect(memoryMcpStdioOptionsFromEnv({ OPENCODE_FLOW_NAMESPACE: 'flow:x', OPENCODE_FLOW_MEMORY: 'sqlite:a.db' })).toEqual({
+    expect(
+      memoryMcpStdioOptionsFromEnv({ OPENCODE_FLOW_NAMESPACE: 'flow:x', OPENCODE_FLOW_MEMORY: 'sqlite:a.db' }),
+    ).toEqual({
       namespace: 'flow:x',
       memory: 'sqlite:a.db',
     });

@@ -85,7 +85,10 @@ describe('memory actor (with a provided fake memoryOp)', () => {
     await waitFor(() => rec.received.length === 31);
     const replies = rec.received as MemoryResultEvent[];
     expect(replies.map((r) => r.requestId)).toEqual([...Array.from({ length: 30 }, (_, i) => `r${i}`), 'last']);
-    expect(replies.map((r) => (r.ok ? r.value : r.error))).toEqual([...Array.from({ length: 30 }, (_, i) => i + 1), 30]);
+    expect(replies.map((r) => (r.ok ? r.value : r.error))).toEqual([
+      ...Array.from({ length: 30 }, (_, i) => i + 1),
+      30,
+    ]);
     expect(stats.maxInFlight).toBe(1);
     actor.stop();
     rec.stop();
@@ -185,7 +188,9 @@ describe('memory actor (with a provided fake memoryOp)', () => {
     await waitFor(() => results.length === 6);
     // r0 is running; r1-r3 wait; r4 and r5 find the queue full.
     expect(results.filter((r) => !r.ok).map((r) => r.requestId)).toEqual(['r4', 'r5']);
-    expect(results.find((r) => r.requestId === 'r4')).toMatchObject({ error: { message: expect.stringMatching(/busy: 3 requests/) } });
+    expect(results.find((r) => r.requestId === 'r4')).toMatchObject({
+      error: { message: expect.stringMatching(/busy: 3 requests/) },
+    });
     actor.stop();
   });
 
@@ -254,7 +259,9 @@ describe('createMemoryClient over a real file backend', () => {
       await sleep(50);
       return runMemoryOp(backend, input);
     });
-    const actor = createActor(memoryMachine.provide({ actors: { memoryOp: slow } }), { input: { backend, namespace: NS } }).start();
+    const actor = createActor(memoryMachine.provide({ actors: { memoryOp: slow } }), {
+      input: { backend, namespace: NS },
+    }).start();
     const memory = createMemoryClient(actor);
     const pending = memory.set('k', 1);
     actor.stop();
@@ -286,11 +293,17 @@ describe('memory actor snapshots', () => {
     const persisted = actor.getPersistedSnapshot();
     const text = JSON.stringify(persisted);
     expect(text).not.toContain('redis');
-    expect(JSON.parse(text)).toMatchObject({ value: 'idle', context: { namespace: NS, queue: [], watchers: [{ id: 'watch-1', pattern: '*' }] } });
+    expect(JSON.parse(text)).toMatchObject({
+      value: 'idle',
+      context: { namespace: NS, queue: [], watchers: [{ id: 'watch-1', pattern: '*' }] },
+    });
     actor.stop();
 
     // Input is required by the type and ignored on restore: the snapshot's context wins.
-    const restored = createActor(withMemoryBackend(backend), { snapshot: JSON.parse(text) as never, input: { namespace: 'flow:ignored' } }).start();
+    const restored = createActor(withMemoryBackend(backend), {
+      snapshot: JSON.parse(text) as never,
+      input: { namespace: 'flow:ignored' },
+    }).start();
     const again = createMemoryClient(restored);
     expect(await again.get('plan')).toEqual({ steps: 2 });
     expect(await again.incr('n')).toBe(2);

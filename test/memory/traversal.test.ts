@@ -18,32 +18,45 @@ const TRAVERSAL_KEYS = [
   '%2e%2e/etc',
   'a\u0000b',
 ];
-const TRAVERSAL_NAMESPACES = ['flow:x/..', 'flow:x/../../etc', '../flow:x', '..', 'flow/..', 'flow:..', 'shared/../flow:other'];
+const TRAVERSAL_NAMESPACES = [
+  'flow:x/..',
+  'flow:x/../../etc',
+  '../flow:x',
+  '..',
+  'flow/..',
+  'flow:..',
+  'shared/../flow:other',
+];
 
 const redis = await needRedis();
 
-for (const kit of allKits()) describe.skipIf(kitSkipped(kit, redis))(`path traversal: ${kit.name} backend`, () => {
-  afterAll(() => kit.cleanup());
+for (const kit of allKits())
+  describe.skipIf(kitSkipped(kit, redis))(`path traversal: ${kit.name} backend`, () => {
+    afterAll(() => kit.cleanup());
 
-  it('rejects traversal keys and namespaces with a memory error', async () => {
-    const memory = await kit.open();
-    for (const key of TRAVERSAL_KEYS) {
-      for (const attempt of [() => memory.set('flow:x', key, 'pwned'), () => memory.get('flow:x', key), () => memory.delete('flow:x', key)]) {
-        const e = await attempt().catch((err: unknown) => err);
-        expect(e, key).toBeInstanceOf(FlowError);
-        expect((e as FlowError).code).toBe(FlowErrorCode.Memory);
+    it('rejects traversal keys and namespaces with a memory error', async () => {
+      const memory = await kit.open();
+      for (const key of TRAVERSAL_KEYS) {
+        for (const attempt of [
+          () => memory.set('flow:x', key, 'pwned'),
+          () => memory.get('flow:x', key),
+          () => memory.delete('flow:x', key),
+        ]) {
+          const e = await attempt().catch((err: unknown) => err);
+          expect(e, key).toBeInstanceOf(FlowError);
+          expect((e as FlowError).code).toBe(FlowErrorCode.Memory);
+        }
       }
-    }
-    for (const ns of TRAVERSAL_NAMESPACES) {
-      const e = await memory.set(ns, 'k', 'pwned').catch((err: unknown) => err);
-      expect(e, ns).toBeInstanceOf(FlowError);
-      expect((e as FlowError).message).toMatch(/invalid memory namespace/);
-    }
-    expect(() => flowNamespace('../x')).toThrow(/invalid flow id/);
-    expect(() => flowNamespace('a/b')).toThrow(/invalid flow id/);
-    expect(await memory.list('flow:x')).toEqual([]);
+      for (const ns of TRAVERSAL_NAMESPACES) {
+        const e = await memory.set(ns, 'k', 'pwned').catch((err: unknown) => err);
+        expect(e, ns).toBeInstanceOf(FlowError);
+        expect((e as FlowError).message).toMatch(/invalid memory namespace/);
+      }
+      expect(() => flowNamespace('../x')).toThrow(/invalid flow id/);
+      expect(() => flowNamespace('a/b')).toThrow(/invalid flow id/);
+      expect(await memory.list('flow:x')).toEqual([]);
+    });
   });
-});
 
 describe('file backend: keys never touch the file system', () => {
   const kit = fileKit();
@@ -67,7 +80,11 @@ describe('file backend: keys never touch the file system', () => {
     await expect(stat(join(dir, 'etc'))).rejects.toThrow();
     const stored = JSON.parse(await readFile(path, 'utf8')) as { namespaces: Record<string, Record<string, unknown>> };
     expect(Object.keys(stored.namespaces)).toEqual(['flow:x']);
-    expect(Object.keys(stored.namespaces['flow:x']!).sort()).toEqual(['C:/windows/system32', 'a/b/c.json', 'etc/passwd']);
+    expect(Object.keys(stored.namespaces['flow:x']!).sort()).toEqual([
+      'C:/windows/system32',
+      'a/b/c.json',
+      'etc/passwd',
+    ]);
     expect(JSON.stringify(stored)).not.toContain('pwned');
   });
 });

@@ -23,8 +23,13 @@ interface LockEntry {
   optional?: boolean;
   link?: boolean;
 }
-const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { lockfileVersion: number; packages: Record<string, LockEntry> };
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { optionalDependencies: Record<string, string> };
+const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as {
+  lockfileVersion: number;
+  packages: Record<string, LockEntry>;
+};
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  optionalDependencies: Record<string, string>;
+};
 
 /** Where node would find `name` from the package at `from`: its own node_modules, then each parent's. */
 function resolveInLock(from: string, name: string): string | undefined {
@@ -44,8 +49,13 @@ describe('package-lock.json', () => {
     const missing: string[] = [];
     for (const [path, entry] of Object.entries(lock.packages)) {
       if (entry.link) continue;
-      const wanted = { ...entry.dependencies, ...entry.optionalDependencies, ...(path === '' ? entry.devDependencies : {}) };
-      for (const name of Object.keys(wanted)) if (!resolveInLock(path, name)) missing.push(`${path || '(root)'} -> ${name}`);
+      const wanted = {
+        ...entry.dependencies,
+        ...entry.optionalDependencies,
+        ...(path === '' ? entry.devDependencies : {}),
+      };
+      for (const name of Object.keys(wanted))
+        if (!resolveInLock(path, name)) missing.push(`${path || '(root)'} -> ${name}`);
     }
     expect(missing).toEqual([]);
   });
@@ -72,7 +82,11 @@ describe('package-lock.json', () => {
     try {
       await copyFile(join(ROOT, 'package.json'), join(dir, 'package.json'));
       await copyFile(join(ROOT, 'package-lock.json'), join(dir, 'package-lock.json'));
-      const run = await promisify(execFile)('npm', ['ci', '--dry-run', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: dir, maxBuffer: 16 << 20 }).then(
+      const run = await promisify(execFile)(
+        'npm',
+        ['ci', '--dry-run', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'],
+        { cwd: dir, maxBuffer: 16 << 20 },
+      ).then(
         (r) => ({ code: 0, ...r }),
         (e: { code: number; stdout: string; stderr: string }) => e,
       );

@@ -19,7 +19,11 @@ const run = promisify(execFile);
 let dir: string;
 let app: string;
 
-async function sh(file: string, args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+async function sh(
+  file: string,
+  args: string[],
+  cwd: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return run(file, args, { cwd, maxBuffer: 32 << 20, env: { ...process.env, NODE_OPTIONS: '' } }).then(
     (r) => ({ code: 0, ...r }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
@@ -29,7 +33,8 @@ async function sh(file: string, args: string[], cwd: string): Promise<{ code: nu
 beforeAll(async () => {
   for (const f of ['index', 'testing', 'mcp']) {
     for (const ext of ['js', 'cjs', 'd.ts', 'd.cts']) {
-      if (!existsSync(join(ROOT, `dist/${f}.${ext}`))) throw new Error(`dist/${f}.${ext} is missing: run \`npm run build\` first`);
+      if (!existsSync(join(ROOT, `dist/${f}.${ext}`)))
+        throw new Error(`dist/${f}.${ext} is missing: run \`npm run build\` first`);
     }
   }
   dir = await mkdtemp(join(tmpdir(), 'ocf-pack-'));
@@ -42,7 +47,11 @@ beforeAll(async () => {
   await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
   // No optional dependencies (the opencode binary) and no install scripts: loading and
   // type-checking the library needs neither.
-  const install = await sh('npm', ['install', tarball, '--prefer-offline', '--omit=optional', '--ignore-scripts', '--no-audit', '--no-fund'], app);
+  const install = await sh(
+    'npm',
+    ['install', tarball, '--prefer-offline', '--omit=optional', '--ignore-scripts', '--no-audit', '--no-fund'],
+    app,
+  );
   expect(install.code, install.stderr).toBe(0);
 }, 300_000);
 afterAll(() => (dir ? rm(dir, { recursive: true, force: true }) : undefined));
@@ -51,7 +60,9 @@ describe('the packed package', () => {
   it('ships dist (ESM and CommonJS with their types), LICENSE, agents, schema, and no sources or tests', async () => {
     const pkgDir = join(app, 'node_modules/opencode-flow');
     const files = await readdir(pkgDir);
-    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist', 'agents', 'schema', 'examples']));
+    expect(files).toEqual(
+      expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist', 'agents', 'schema', 'examples']),
+    );
     expect(files).not.toContain('src');
     expect(files).not.toContain('test');
     expect(readFileSync(join(pkgDir, 'LICENSE'), 'utf8')).toMatch(/^MIT License[\s\S]*opencode-flow contributors/);
@@ -82,7 +93,9 @@ describe('the packed package', () => {
     await writeFile(join(app, 'main.cjs'), program);
     // Node >= 20.19 can require() ES modules; switched off, this proves the CommonJS build
     // needs none of them, as on Node 20.0 to 20.18.
-    const flag = process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module') ? ['--no-experimental-require-module'] : [];
+    const flag = process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module')
+      ? ['--no-experimental-require-module']
+      : [];
     const r = await sh(process.execPath, [...flag, 'main.cjs'], app);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
@@ -91,7 +104,10 @@ describe('the packed package', () => {
   });
 
   it('works with import from an ES module', async () => {
-    await writeFile(join(app, 'main.mjs'), "import { OpencodeFlow, loadPresets } from 'opencode-flow';\nimport { startScriptedLLM } from 'opencode-flow/testing';\nconsole.log(typeof OpencodeFlow, typeof startScriptedLLM, (await loadPresets()).size > 0);\n");
+    await writeFile(
+      join(app, 'main.mjs'),
+      "import { OpencodeFlow, loadPresets } from 'opencode-flow';\nimport { startScriptedLLM } from 'opencode-flow/testing';\nconsole.log(typeof OpencodeFlow, typeof startScriptedLLM, (await loadPresets()).size > 0);\n",
+    );
     const r = await sh(process.execPath, ['main.mjs'], app);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe('function function true');
@@ -99,8 +115,18 @@ describe('the packed package', () => {
 
   it.each([
     ['CommonJS, module commonjs (node10 resolution)', { module: 'commonjs' }, 'consumer.ts', 'cjs'],
-    ['CommonJS, module node16 (.cts, require conditions)', { module: 'node16', moduleResolution: 'node16' }, 'consumer.cts', 'cjs'],
-    ['ESM, module nodenext (.mts, import conditions)', { module: 'nodenext', moduleResolution: 'nodenext' }, 'consumer.mts', 'esm'],
+    [
+      'CommonJS, module node16 (.cts, require conditions)',
+      { module: 'node16', moduleResolution: 'node16' },
+      'consumer.cts',
+      'cjs',
+    ],
+    [
+      'ESM, module nodenext (.mts, import conditions)',
+      { module: 'nodenext', moduleResolution: 'nodenext' },
+      'consumer.mts',
+      'esm',
+    ],
   ])('type-checks for a TypeScript consumer: %s', async (_name, options, file, kind) => {
     const sub = join(app, `ts-${file.replace('.', '-')}`);
     await mkdir(sub, { recursive: true });
@@ -115,7 +141,16 @@ export const used = [flow, report, e.code, startScriptedLLM, ${kind === 'cjs' ? 
 `;
     await writeFile(join(sub, file), source);
     const tsconfig = {
-      compilerOptions: { target: 'ES2022', strict: true, noEmit: true, esModuleInterop: true, skipLibCheck: true, types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')], ...options },
+      compilerOptions: {
+        target: 'ES2022',
+        strict: true,
+        noEmit: true,
+        esModuleInterop: true,
+        skipLibCheck: true,
+        types: ['node'],
+        typeRoots: [join(ROOT, 'node_modules/@types')],
+        ...options,
+      },
       files: [file],
     };
     await writeFile(join(sub, 'tsconfig.json'), JSON.stringify(tsconfig));

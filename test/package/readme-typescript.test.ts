@@ -39,11 +39,15 @@ let exitCode: number;
 
 beforeAll(async () => {
   for (const f of ['index', 'testing', 'mcp']) {
-    if (!existsSync(join(ROOT, `dist/${f}.d.ts`))) throw new Error(`dist/${f}.d.ts is missing: run \`npm run build\` first`);
+    if (!existsSync(join(ROOT, `dist/${f}.d.ts`)))
+      throw new Error(`dist/${f}.d.ts is missing: run \`npm run build\` first`);
   }
   // Inside the repository (for the self-reference), in a dot-folder tsconfig.json's globs skip.
   dir = await mkdtemp(join(ROOT, '.readme-ts-'));
-  blocks = tsBlocks(readFileSync(join(ROOT, 'README.md'), 'utf8')).map((b, i) => ({ ...b, file: join(dir, `block-${i + 1}.ts`) }));
+  blocks = tsBlocks(readFileSync(join(ROOT, 'README.md'), 'utf8')).map((b, i) => ({
+    ...b,
+    file: join(dir, `block-${i + 1}.ts`),
+  }));
   for (const b of blocks) await writeFile(b.file, b.code);
   const tsconfig = {
     compilerOptions: {
@@ -65,7 +69,10 @@ beforeAll(async () => {
     files: blocks.map((b) => b.file),
   };
   await writeFile(join(dir, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
-  const r = await promisify(execFile)(process.execPath, [TSC, '-p', dir, '--pretty', 'false'], { cwd: ROOT, maxBuffer: 16 << 20 }).then(
+  const r = await promisify(execFile)(process.execPath, [TSC, '-p', dir, '--pretty', 'false'], {
+    cwd: ROOT,
+    maxBuffer: 16 << 20,
+  }).then(
     (x) => ({ code: 0, out: x.stdout + x.stderr }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
   );
@@ -80,20 +87,32 @@ function errorsOf(b: Block): string[] {
   return diagnostics
     .split('\n')
     .filter((l) => l.startsWith(name) || l.startsWith(b.file))
-    .map((l) => l.replace(/^.*?\((\d+),(\d+)\)/, (_m, line: string, col: string) => `README.md:${b.line + Number(line) - 1}:${col}`));
+    .map((l) =>
+      l.replace(
+        /^.*?\((\d+),(\d+)\)/,
+        (_m, line: string, col: string) => `README.md:${b.line + Number(line) - 1}:${col}`,
+      ),
+    );
 }
 
 describe('README.md TypeScript', () => {
   it('has ts blocks, and tsc checked them all', () => {
     expect(blocks.length).toBeGreaterThan(0);
     // Errors outside the blocks (a bad tsconfig, a missing dist) would otherwise pass unseen.
-    const unattributed = diagnostics.split('\n').filter((l) => l.trim() && !blocks.some((b) => l.includes(relative(ROOT, b.file)) || l.includes(b.file)) && !/^\s/.test(l));
+    const unattributed = diagnostics
+      .split('\n')
+      .filter(
+        (l) =>
+          l.trim() && !blocks.some((b) => l.includes(relative(ROOT, b.file)) || l.includes(b.file)) && !/^\s/.test(l),
+      );
     expect(unattributed).toEqual([]);
     expect(exitCode === 0 || blocks.some((b) => errorsOf(b).length > 0)).toBe(true);
   });
 
   it('every block is a complete program that compiles against the built package', () => {
-    const failures = blocks.map((b) => ({ block: `README.md:${b.line}`, errors: errorsOf(b) })).filter((f) => f.errors.length > 0);
+    const failures = blocks
+      .map((b) => ({ block: `README.md:${b.line}`, errors: errorsOf(b) }))
+      .filter((f) => f.errors.length > 0);
     expect(failures).toEqual([]);
   });
 

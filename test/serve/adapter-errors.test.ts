@@ -15,7 +15,10 @@ let server: Server;
 let port: number;
 
 beforeAll(async () => {
-  const flow = new OpencodeFlow({ serverUrl: 'http://127.0.0.1:9', flowsDir: join(tmpdir(), `ocf-adapter-${process.pid}`) });
+  const flow = new OpencodeFlow({
+    serverUrl: 'http://127.0.0.1:9',
+    flowsDir: join(tmpdir(), `ocf-adapter-${process.pid}`),
+  });
   const { app } = createServeApp(flow, { token: TOKEN });
   server = createNodeServer(app.fetch);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -46,7 +49,9 @@ function raw(request: string): Promise<RawAnswer> {
       const text = Buffer.concat(chunks).toString('utf8');
       const split = text.indexOf('\r\n\r\n');
       const [statusLine = '', ...lines] = text.slice(0, split).split('\r\n');
-      const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      const headers = Object.fromEntries(
+        lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]),
+      );
       resolve({ status: Number(statusLine.split(' ')[1]), headers, body: text.slice(split + 4) });
     });
     socket.end(request);
@@ -55,7 +60,7 @@ function raw(request: string): Promise<RawAnswer> {
 
 const auth = `Authorization: Bearer ${TOKEN}\r\n`;
 
-describe('requests the HTTP layers refuse get the API\'s JSON error body', () => {
+describe("requests the HTTP layers refuse get the API's JSON error body", () => {
   it('a well-formed request reaches the app (the harness itself works)', async () => {
     const r = await raw('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
     expect(r.status).toBe(200);
@@ -75,9 +80,18 @@ describe('requests the HTTP layers refuse get the API\'s JSON error body', () =>
   });
 
   it.each([
-    ['a Content-Length that is not a number', 'POST /flows HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: abc\r\n\r\n{}'],
-    ['two Content-Lengths that disagree', 'POST /flows HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\n{}'],
-    ['a Content-Length beside chunked encoding', 'POST /flows HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+    [
+      'a Content-Length that is not a number',
+      'POST /flows HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: abc\r\n\r\n{}',
+    ],
+    [
+      'two Content-Lengths that disagree',
+      'POST /flows HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\n{}',
+    ],
+    [
+      'a Content-Length beside chunked encoding',
+      'POST /flows HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    ],
   ])('lying Content-Length (%s): 400 with a JSON body, connection closed', async (_what, request) => {
     const r = await raw(request);
     expect(r.status).toBe(400);
@@ -92,6 +106,8 @@ describe('requests the HTTP layers refuse get the API\'s JSON error body', () =>
   it('oversized headers: 431 with a JSON body', async () => {
     const r = await raw(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'x'.repeat(20_000)}\r\n\r\n`);
     expect(r.status).toBe(431);
-    expect(JSON.parse(r.body)).toEqual({ error: { code: 'headers_too_large', message: 'request headers are too large' } });
+    expect(JSON.parse(r.body)).toEqual({
+      error: { code: 'headers_too_large', message: 'request headers are too large' },
+    });
   });
 });

@@ -75,7 +75,12 @@ describe('health and readiness', () => {
     expect(h.body.status).toBe('ok');
     const r = await call(base, 'GET', '/readyz', { token: null });
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ status: 'ready', ready: true, reasons: [], checks: { opencode: { ok: true }, memory: { ok: true } } });
+    expect(r.body).toMatchObject({
+      status: 'ready',
+      ready: true,
+      reasons: [],
+      checks: { opencode: { ok: true }, memory: { ok: true } },
+    });
     expect(r.body.checks.opencode.version).toMatch(/^\d+\.\d+\.\d+/);
   });
 });
@@ -102,7 +107,11 @@ describe('auth', () => {
       expect(wrong.status, `${method} ${path} with a wrong token`).toBe(401);
       const prefix = await call(base, method, path, { token: TOKEN.slice(0, -1), body });
       expect(prefix.status, `${method} ${path} with a prefix of the token`).toBe(401);
-      const basic = await call(base, method, path, { token: null, body, headers: { authorization: `Basic ${Buffer.from(`u:${TOKEN}`).toString('base64')}` } });
+      const basic = await call(base, method, path, {
+        token: null,
+        body,
+        headers: { authorization: `Basic ${Buffer.from(`u:${TOKEN}`).toString('base64')}` },
+      });
       expect(basic.status, `${method} ${path} with basic auth`).toBe(401);
     }
     // The token in the URL is not accepted either (it would leak into logs).
@@ -121,7 +130,9 @@ describe('auth', () => {
     expect(nonce).toBeTruthy();
     expect(page.text).toContain(`<script nonce="${nonce}">`);
     // No external resources of any kind (the SVG namespace name is an identifier, not a resource).
-    expect(page.text.replaceAll("'http://www.w3.org/2000/svg'", "''")).not.toMatch(/<script[^>]+src=|<link[^>]+stylesheet|https?:\/\//);
+    expect(page.text.replaceAll("'http://www.w3.org/2000/svg'", "''")).not.toMatch(
+      /<script[^>]+src=|<link[^>]+stylesheet|https?:\/\//,
+    );
     expect(page.text).not.toContain(TOKEN);
   });
 });
@@ -154,10 +165,16 @@ describe('POST /flows validation', () => {
   });
 
   it('answers 400 on bad JSON, 415 on another content type, 400 for agents or models the server lacks', async () => {
-    const bad = await call(base, 'POST', '/flows', { body: '{"task": "x", agents: [', headers: { 'content-type': 'application/json' } });
+    const bad = await call(base, 'POST', '/flows', {
+      body: '{"task": "x", agents: [',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.error.code).toBe('invalid_json');
-    const text = await call(base, 'POST', '/flows', { body: JSON.stringify({ task: 'x', agents: ['coder'] }), headers: { 'content-type': 'text/plain' } });
+    const text = await call(base, 'POST', '/flows', {
+      body: JSON.stringify({ task: 'x', agents: ['coder'] }),
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(text.status).toBe(415);
     expect(text.body.error.code).toBe('unsupported_media_type');
     const unknown = await post({ task: 'x', agents: ['coder', 'no-such-agent'] });
@@ -171,7 +188,9 @@ describe('POST /flows validation', () => {
     expect(inline.status).toBe(400);
     expect((inline.body as any).error.message).toContain('scripted/gone');
     // None of the refused requests left a flow behind.
-    expect((await call(base, 'GET', '/flows')).body.flows.filter((f: { status: string }) => f.status === 'running')).toEqual([]);
+    expect(
+      (await call(base, 'GET', '/flows')).body.flows.filter((f: { status: string }) => f.status === 'running'),
+    ).toEqual([]);
   });
 
   it('answers 413 to a body over 1 MiB, with or without Content-Length', async () => {
@@ -184,7 +203,13 @@ describe('POST /flows validation', () => {
     const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const url = new URL(`${base}/flows`);
       const req = request(
-        { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' } },
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        },
         (res) => {
           let text = '';
           res.on('data', (d: Buffer) => (text += d.toString()));
@@ -215,10 +240,29 @@ describe('POST /flows validation', () => {
 describe('flows', () => {
   it('runs a flow: 202, a running view, then the report, the list and the cost', async () => {
     llm.script([
-      { match: { allText: 'RUN-TASK', system: 'SCOUT-SYSTEM' }, reply: { text: 'scout says hi', chunks: 6, chunkDelayMs: 200, usage: { prompt_tokens: 2000, completion_tokens: 100 } } },
-      { match: { allText: 'RUN-TASK' }, reply: { text: 'researcher says hi', chunks: 6, chunkDelayMs: 200, usage: { prompt_tokens: 1000, completion_tokens: 200 } } },
+      {
+        match: { allText: 'RUN-TASK', system: 'SCOUT-SYSTEM' },
+        reply: {
+          text: 'scout says hi',
+          chunks: 6,
+          chunkDelayMs: 200,
+          usage: { prompt_tokens: 2000, completion_tokens: 100 },
+        },
+      },
+      {
+        match: { allText: 'RUN-TASK' },
+        reply: {
+          text: 'researcher says hi',
+          chunks: 6,
+          chunkDelayMs: 200,
+          usage: { prompt_tokens: 1000, completion_tokens: 200 },
+        },
+      },
     ]);
-    const r = await post({ task: 'RUN-TASK: greet', agents: ['researcher', { name: 'scout', systemPrompt: 'SCOUT-SYSTEM', model: 'scripted/medium' }] });
+    const r = await post({
+      task: 'RUN-TASK: greet',
+      agents: ['researcher', { name: 'scout', systemPrompt: 'SCOUT-SYSTEM', model: 'scripted/medium' }],
+    });
     expect(r.status).toBe(202);
     expect(r.body.status).toBe('running');
     expect(r.body.id).toMatch(/^flow_\d{14}_[0-9a-f]{6}$/);
@@ -229,25 +273,47 @@ describe('flows', () => {
     expect(running.status).toBe(200);
     expect(running.body).toMatchObject({ flowId: id, status: 'running', mode: 'parallel', task: 'RUN-TASK: greet' });
     expect(running.body.agents.map((a: { agent: string }) => a.agent)).toEqual(['researcher', 'scout']);
-    for (const a of running.body.agents) expect(Object.keys(a)).toEqual(expect.arrayContaining(['agent', 'status', 'state', 'model', 'tokens', 'cost']));
+    for (const a of running.body.agents)
+      expect(Object.keys(a)).toEqual(expect.arrayContaining(['agent', 'status', 'state', 'model', 'tokens', 'cost']));
     const listed = await call(base, 'GET', '/flows');
-    expect(listed.body.flows[0]).toMatchObject({ id, status: 'running', task: 'RUN-TASK: greet', agents: ['researcher', 'scout'] });
+    expect(listed.body.flows[0]).toMatchObject({
+      id,
+      status: 'running',
+      task: 'RUN-TASK: greet',
+      agents: ['researcher', 'scout'],
+    });
 
     const rep = await report(id);
     expect(rep.status).toBe('completed');
     expect(rep.results.map((x: { agent: string }) => x.agent)).toEqual(['researcher', 'scout']);
     const [researcher, scout] = rep.results;
-    expect(researcher).toMatchObject({ status: 'done', output: 'researcher says hi', model: 'scripted/small', tokens: { input: 1000, output: 200 } });
-    expect(scout).toMatchObject({ status: 'done', output: 'scout says hi', model: 'scripted/medium', tokens: { input: 2000, output: 100 } });
+    expect(researcher).toMatchObject({
+      status: 'done',
+      output: 'researcher says hi',
+      model: 'scripted/small',
+      tokens: { input: 1000, output: 200 },
+    });
+    expect(scout).toMatchObject({
+      status: 'done',
+      output: 'scout says hi',
+      model: 'scripted/medium',
+      tokens: { input: 2000, output: 100 },
+    });
     // OpenCode's own prices: small 0.1/0.4, medium 1/4 USD per 1M tokens.
     expect(researcher.cost).toBeCloseTo(0.00018, 10);
     expect(scout.cost).toBeCloseTo(0.0024, 10);
     // The inline agent ran with its own prompt and model.
-    const scoutReq = llm.promptRequests().find((q) => q.allText.includes('RUN-TASK') && q.system.includes('SCOUT-SYSTEM'));
+    const scoutReq = llm
+      .promptRequests()
+      .find((q) => q.allText.includes('RUN-TASK') && q.system.includes('SCOUT-SYSTEM'));
     expect(scoutReq?.model).toBe('medium');
 
     const cost = await call(base, 'GET', `/flows/${id}/cost`);
-    expect(cost.body).toMatchObject({ flowId: id, status: 'completed', byAgent: { researcher: researcher.cost, scout: scout.cost } });
+    expect(cost.body).toMatchObject({
+      flowId: id,
+      status: 'completed',
+      byAgent: { researcher: researcher.cost, scout: scout.cost },
+    });
     expect(cost.body.total).toBeCloseTo(researcher.cost + scout.cost, 12);
     expect(cost.body.byModel['scripted/small']).toBeCloseTo(researcher.cost, 12);
     expect(cost.body.byModel['scripted/medium']).toBeCloseTo(scout.cost, 12);
@@ -259,7 +325,7 @@ describe('flows', () => {
     expect(Date.parse(line.startedAt)).toBeLessThanOrEqual(Date.parse(line.finishedAt));
   });
 
-  it('runs a hierarchical flow: the planner\'s subtasks appear as agents as they run, inline agents by their given name', async () => {
+  it("runs a hierarchical flow: the planner's subtasks appear as agents as they run, inline agents by their given name", async () => {
     const plan = {
       subtasks: [
         { id: 's1', title: 'design', description: 'design it', agent: 'scout', dependsOn: [] },
@@ -272,32 +338,71 @@ describe('flows', () => {
         match: { allText: 'HIER-API', lastUser: '# Plan this task for the team' },
         reply: (req) => {
           const scout = /^- (scout\.[0-9a-f]+)/m.exec(req.lastUser)?.[1] ?? 'scout?';
-          return { text: JSON.stringify({ subtasks: plan.subtasks.map((t) => (t.agent === 'scout' ? { ...t, agent: scout } : t)) }) };
+          return {
+            text: JSON.stringify({
+              subtasks: plan.subtasks.map((t) => (t.agent === 'scout' ? { ...t, agent: scout } : t)),
+            }),
+          };
         },
       },
-      { match: { allText: 'HIER-API', lastUser: 'All subtasks of your plan have finished' }, reply: { text: 'HIER-API combined' } },
-      { match: { allText: 'HIER-API', lastUser: '# Your subtask (s1)' }, reply: { text: 'design done', chunks: 4, chunkDelayMs: 150 } },
+      {
+        match: { allText: 'HIER-API', lastUser: 'All subtasks of your plan have finished' },
+        reply: { text: 'HIER-API combined' },
+      },
+      {
+        match: { allText: 'HIER-API', lastUser: '# Your subtask (s1)' },
+        reply: { text: 'design done', chunks: 4, chunkDelayMs: 150 },
+      },
       { match: { allText: 'HIER-API', lastUser: '# Your subtask (s2)' }, reply: { text: 'review done' } },
     ]);
-    const r = await post({ task: 'HIER-API: plan a thing', agents: ['reviewer', { name: 'scout', systemPrompt: 'SCOUT' }], mode: 'hierarchical', maxConcurrent: 2, onAgentFailure: 'fail' });
+    const r = await post({
+      task: 'HIER-API: plan a thing',
+      agents: ['reviewer', { name: 'scout', systemPrompt: 'SCOUT' }],
+      mode: 'hierarchical',
+      maxConcurrent: 2,
+      onAgentFailure: 'fail',
+    });
     expect(r.status, JSON.stringify(r.body)).toBe(202);
     const rep = await report(r.body.id);
     expect(rep.status).toBe('completed');
     expect(rep.mode).toBe('hierarchical');
     expect(rep.output).toBe('HIER-API combined');
     // The planner answers twice: the plan, then the combined output.
-    expect(rep.results.map((x: { agent: string }) => x.agent).sort()).toEqual(['planner', 'planner', 'reviewer:s2', 'scout:s1']);
+    expect(rep.results.map((x: { agent: string }) => x.agent).sort()).toEqual([
+      'planner',
+      'planner',
+      'reviewer:s2',
+      'scout:s1',
+    ]);
     const view = await call(base, 'GET', `/flows/${r.body.id}`);
     expect(view.body.results.find((x: { agent: string }) => x.agent === 'scout:s1').output).toBe('design done');
     const cost = await call(base, 'GET', `/flows/${r.body.id}/cost`);
     expect(Object.keys(cost.body.byAgent).sort()).toEqual(['planner', 'reviewer:s2', 'scout:s1']);
-    const bad = await post({ task: 'x', agents: ['reviewer'], mode: 'tree', maxConcurrent: 0, onAgentFailure: 'panic' });
+    const bad = await post({
+      task: 'x',
+      agents: ['reviewer'],
+      mode: 'tree',
+      maxConcurrent: 0,
+      onAgentFailure: 'panic',
+    });
     expect(bad.status).toBe(400);
-    expect((bad.body as unknown as { error: { issues: Array<{ path: string }> } }).error.issues.map((i) => i.path).sort()).toEqual(['maxConcurrent', 'mode', 'onAgentFailure']);
+    expect(
+      (bad.body as unknown as { error: { issues: Array<{ path: string }> } }).error.issues.map((i) => i.path).sort(),
+    ).toEqual(['maxConcurrent', 'mode', 'onAgentFailure']);
   });
 
   it('keeps inline agents of concurrent flows apart, even with the same name', async () => {
-    llm.script({ match: { allText: 'TWIN-TASK' }, reply: (q) => ({ text: q.system.includes('TWIN-PROMPT-A') ? 'from A' : q.system.includes('TWIN-PROMPT-B') ? 'from B' : 'from neither', chunkDelayMs: 100 }) });
+    llm.script({
+      match: { allText: 'TWIN-TASK' },
+      reply: (q) => ({
+        text: q.system.includes('TWIN-PROMPT-A')
+          ? 'from A'
+          : q.system.includes('TWIN-PROMPT-B')
+            ? 'from B'
+            : 'from neither',
+        chunkDelayMs: 100,
+      }),
+    });
     const [a, b] = await Promise.all([
       post({ task: 'TWIN-TASK one', agents: [{ name: 'twin', systemPrompt: 'TWIN-PROMPT-A' }] }),
       post({ task: 'TWIN-TASK two', agents: [{ name: 'twin', systemPrompt: 'TWIN-PROMPT-B' }] }),
@@ -311,7 +416,13 @@ describe('flows', () => {
 
   it('gives an inline agent named like a preset that preset, as the library does for spawned agents', async () => {
     llm.script({ match: { allText: 'INHERIT-TASK' }, reply: { text: 'inherited' } });
-    const r = await post({ task: 'INHERIT-TASK', agents: [{ name: 'reviewer', model: 'scripted/medium' }, { name: 'plain', model: 'scripted/small' }] });
+    const r = await post({
+      task: 'INHERIT-TASK',
+      agents: [
+        { name: 'reviewer', model: 'scripted/medium' },
+        { name: 'plain', model: 'scripted/small' },
+      ],
+    });
     expect(r.status).toBe(202);
     const rep = await report(r.body.id);
     expect(rep.results.map((x: { agent: string; model: string }) => [x.agent, x.model])).toEqual([
@@ -324,7 +435,10 @@ describe('flows', () => {
   });
 
   it('streams events over SSE: the backlog, live deltas and states, and ends after flow.done', async () => {
-    llm.script({ match: { allText: 'SSE-TASK' }, reply: { text: 'streamed piece by piece', chunks: 8, chunkDelayMs: 120 } });
+    llm.script({
+      match: { allText: 'SSE-TASK' },
+      reply: { text: 'streamed piece by piece', chunks: 8, chunkDelayMs: 120 },
+    });
     const r = await post({ task: 'SSE-TASK', agents: ['researcher', 'reviewer'] });
     expect(r.status).toBe(202);
     const live = await readEvents(base, r.body.id);
@@ -348,7 +462,9 @@ describe('flows', () => {
       expect(done?.data.result).toMatchObject({ agent, status: 'done', output: 'streamed piece by piece' });
       // Deltas come between streaming and done.
       const idx = (pred: (e: SseEvent) => boolean) => ev.indexOf(mine.find(pred)!);
-      expect(idx((e) => e.event === 'agent.state' && e.data.state === 'streaming')).toBeLessThan(ev.indexOf(deltas[0]!));
+      expect(idx((e) => e.event === 'agent.state' && e.data.state === 'streaming')).toBeLessThan(
+        ev.indexOf(deltas[0]!),
+      );
       expect(ev.indexOf(deltas.at(-1)!)).toBeLessThan(idx((e) => e.event === 'agent.done'));
     }
     // A late subscriber gets the same events replayed, and the stream ends.
@@ -366,10 +482,13 @@ describe('flows', () => {
     expect(r.status).toBe(202);
     const sessions = await untilStreaming(r.body.id, ['researcher', 'coder']);
     // OpenCode marks a session busy a moment after accepting its prompt.
-    await waitFor(async () => {
-      const busy = Object.keys(await serve.flow.opencode.status());
-      return Object.values(sessions).every((s) => busy.includes(s));
-    }, { what: 'both sessions busy in OpenCode' });
+    await waitFor(
+      async () => {
+        const busy = Object.keys(await serve.flow.opencode.status());
+        return Object.values(sessions).every((s) => busy.includes(s));
+      },
+      { what: 'both sessions busy in OpenCode' },
+    );
 
     // While it hangs, the gauges show it.
     const m = parseMetrics((await call(base, 'GET', '/metrics')).text);
@@ -403,7 +522,8 @@ describe('flows', () => {
     expect((await call(base, 'DELETE', `/flows/${first.body.id}`)).status).toBe(200);
     const fourth = await post({ task: 'LIMIT-TASK 4', agents: ['coder'] });
     expect(fourth.status).toBe(202);
-    for (const id of [second.body.id, fourth.body.id]) expect((await call(base, 'DELETE', `/flows/${id}`)).status).toBe(200);
+    for (const id of [second.body.id, fourth.body.id])
+      expect((await call(base, 'DELETE', `/flows/${id}`)).status).toBe(200);
   });
 
   it('answers 404 for unknown flows and routes', async () => {
@@ -424,30 +544,53 @@ describe('/metrics', () => {
     const before = parseMetrics((await call(base, 'GET', '/metrics')).text);
     llm.script([
       { match: { allText: 'METRICS-TASK', model: 'medium' }, reply: { status: 429 } },
-      { match: { allText: 'METRICS-TASK', model: 'small' }, reply: { text: 'counted', usage: { prompt_tokens: 1000, completion_tokens: 200 } } },
+      {
+        match: { allText: 'METRICS-TASK', model: 'small' },
+        reply: { text: 'counted', usage: { prompt_tokens: 1000, completion_tokens: 200 } },
+      },
     ]);
-    const r = await post({ task: 'METRICS-TASK', agents: ['tester'], model: 'scripted/medium', fallback: ['scripted/small'] });
+    const r = await post({
+      task: 'METRICS-TASK',
+      agents: ['tester'],
+      model: 'scripted/medium',
+      fallback: ['scripted/small'],
+    });
     expect(r.status).toBe(202);
     const rep = await report(r.body.id);
     expect(rep.status).toBe('completed');
-    expect(rep.results[0].attempts.map((a: { model: string }) => a.model)).toEqual(['scripted/medium', 'scripted/small']);
+    expect(rep.results[0].attempts.map((a: { model: string }) => a.model)).toEqual([
+      'scripted/medium',
+      'scripted/small',
+    ]);
     const res = await call(base, 'GET', '/metrics');
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const after = parseMetrics(res.text);
-    const d = (name: string, labels: Record<string, string> = {}) => sample(after, name, labels) - sample(before, name, labels);
+    const d = (name: string, labels: Record<string, string> = {}) =>
+      sample(after, name, labels) - sample(before, name, labels);
 
     expect(d('opencode_flow_flows_total', { status: 'completed' })).toBe(1);
     expect(d('opencode_flow_flows_total', { status: 'failed' })).toBe(0);
     expect(sample(after, 'opencode_flow_flows_running')).toBe(0);
     expect(d('opencode_flow_prompts_total', { agent: 'tester', model: 'scripted/medium' })).toBe(1);
     expect(d('opencode_flow_prompts_total', { agent: 'tester', model: 'scripted/small' })).toBe(1);
-    expect(d('opencode_flow_fallbacks_total', { agent: 'tester', from: 'scripted/medium', to: 'scripted/small' })).toBe(1);
-    expect(d('opencode_flow_tokens_total', { model: 'scripted/small', agent: 'tester', direction: 'input' })).toBe(1000);
-    expect(d('opencode_flow_tokens_total', { model: 'scripted/small', agent: 'tester', direction: 'output' })).toBe(200);
-    expect(d('opencode_flow_cost_usd_total', { model: 'scripted/small', agent: 'tester' })).toBeCloseTo(rep.results[0].cost, 12);
+    expect(d('opencode_flow_fallbacks_total', { agent: 'tester', from: 'scripted/medium', to: 'scripted/small' })).toBe(
+      1,
+    );
+    expect(d('opencode_flow_tokens_total', { model: 'scripted/small', agent: 'tester', direction: 'input' })).toBe(
+      1000,
+    );
+    expect(d('opencode_flow_tokens_total', { model: 'scripted/small', agent: 'tester', direction: 'output' })).toBe(
+      200,
+    );
+    expect(d('opencode_flow_cost_usd_total', { model: 'scripted/small', agent: 'tester' })).toBeCloseTo(
+      rep.results[0].cost,
+      12,
+    );
     expect(d('opencode_flow_prompt_duration_seconds_count', { model: 'scripted/medium', outcome: 'fallback' })).toBe(1);
     expect(d('opencode_flow_prompt_duration_seconds_count', { model: 'scripted/small', outcome: 'done' })).toBe(1);
-    expect(d('opencode_flow_prompt_duration_seconds_sum', { model: 'scripted/small', outcome: 'done' })).toBeGreaterThan(0);
+    expect(
+      d('opencode_flow_prompt_duration_seconds_sum', { model: 'scripted/small', outcome: 'done' }),
+    ).toBeGreaterThan(0);
     // Its own registry: default process metrics are there, nothing of prom-client's global one.
     expect(sample(after, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
   });

@@ -16,7 +16,14 @@ describe('requireToken', () => {
     const req = (headers: Record<string, string>) => a.request('http://127.0.0.1/x', { headers });
     expect((await req({ authorization: `Bearer ${TOKEN}` })).status).toBe(200);
     expect((await req({ authorization: `bearer ${TOKEN}` })).status).toBe(200);
-    for (const h of [{}, { authorization: TOKEN }, { authorization: `Bearer ${TOKEN}x` }, { authorization: `Bearer ${TOKEN.slice(1)}` }, { authorization: 'Bearer ' }, { authorization: `Token ${TOKEN}` }] as Array<Record<string, string>>) {
+    for (const h of [
+      {},
+      { authorization: TOKEN },
+      { authorization: `Bearer ${TOKEN}x` },
+      { authorization: `Bearer ${TOKEN.slice(1)}` },
+      { authorization: 'Bearer ' },
+      { authorization: `Token ${TOKEN}` },
+    ] as Array<Record<string, string>>) {
       const r = await req(h);
       expect(r.status, JSON.stringify(h)).toBe(401);
       expect(r.headers.get('www-authenticate')).toBe('Bearer realm="opencode-flow"');
@@ -27,7 +34,8 @@ describe('requireToken', () => {
   it('without a token answers only requests addressed to a loopback host (no DNS rebinding)', async () => {
     const a = app(undefined);
     const req = (host: string) => a.request('http://x/x', { headers: { host } });
-    for (const host of ['127.0.0.1:5000', 'localhost:5000', '[::1]:5000', 'localhost']) expect((await req(host)).status, host).toBe(200);
+    for (const host of ['127.0.0.1:5000', 'localhost:5000', '[::1]:5000', 'localhost'])
+      expect((await req(host)).status, host).toBe(200);
     for (const host of ['evil.example:5000', 'evil.example', '10.0.0.2:5000']) {
       const r = await req(host);
       expect(r.status, host).toBe(403);

@@ -21,7 +21,11 @@ interface Serving {
 const children = new Set<ChildProcess>();
 const cleanups: Array<() => Promise<void>> = [];
 
-function run(args: string[], env: Record<string, string> = {}, cwd = root): { child: ChildProcess; out: { stdout: string; stderr: string }; exit: Serving['exit'] } {
+function run(
+  args: string[],
+  env: Record<string, string> = {},
+  cwd = root,
+): { child: ChildProcess; out: { stdout: string; stderr: string }; exit: Serving['exit'] } {
   const child = spawn(process.execPath, cliArgv(args), {
     cwd,
     env: { ...process.env, OPENCODE_SERVER_URL: '', OPENCODE_FLOW_TOKEN: '', NO_COLOR: '1', ...env },
@@ -41,10 +45,22 @@ function run(args: string[], env: Record<string, string> = {}, cwd = root): { ch
 }
 
 /** Start `serve` on a free port against the test OpenCode; resolves once it listens. */
-async function serveCli(args: string[], { env = {}, token = true, cwd }: { env?: Record<string, string>; token?: boolean; cwd?: string } = {}): Promise<Serving> {
+async function serveCli(
+  args: string[],
+  { env = {}, token = true, cwd }: { env?: Record<string, string>; token?: boolean; cwd?: string } = {},
+): Promise<Serving> {
   const mem = await tempMemory('cli');
   cleanups.push(mem.cleanup);
-  const base = ['serve', '--port', '0', '--server', oc.url, '--model', 'scripted/small', ...(token ? ['--token', TOKEN] : [])];
+  const base = [
+    'serve',
+    '--port',
+    '0',
+    '--server',
+    oc.url,
+    '--model',
+    'scripted/small',
+    ...(token ? ['--token', TOKEN] : []),
+  ];
   const { child, out, exit } = run([...base, ...args], { OPENCODE_FLOW_MEMORY: mem.uri, ...env }, cwd);
   const url = await Promise.race([
     waitFor(() => /listening on (http:\/\/\S+)/.exec(out.stdout)?.[1], { what: 'serve to listen', timeoutMs: 30_000 }),
@@ -79,8 +95,14 @@ describe('opencode-flow serve', () => {
   it('exits 2 with a clear message on bad options', async () => {
     // Each case is a whole CLI process: a few here, every field in options.test.ts.
     const cases: Array<[string[], RegExp]> = [
-      [['--host', '0.0.0.0'], /token: binding 0\.0\.0\.0 exposes the API beyond this machine: set a token \(--token or OPENCODE_FLOW_TOKEN\)/],
-      [['--port', 'eighty', '--on-shutdown', 'later'], /^(?=.*invalid option .*--on-shutdown: expected "cancel", "wait" or "persist", found "later")(?=.*--port: expected a port number, found "eighty")/],
+      [
+        ['--host', '0.0.0.0'],
+        /token: binding 0\.0\.0\.0 exposes the API beyond this machine: set a token \(--token or OPENCODE_FLOW_TOKEN\)/,
+      ],
+      [
+        ['--port', 'eighty', '--on-shutdown', 'later'],
+        /^(?=.*invalid option .*--on-shutdown: expected "cancel", "wait" or "persist", found "later")(?=.*--port: expected a port number, found "eighty")/,
+      ],
       [['--bogus'], /unknown option '--bogus'/],
     ];
     await Promise.all(
@@ -125,10 +147,13 @@ describe('opencode-flow serve', () => {
       },
     });
     await streaming;
-    await waitFor(async () => {
-      const busy = Object.keys(await client.status());
-      return Object.values(sessions).every((id) => busy.includes(id));
-    }, { what: 'both sessions busy' });
+    await waitFor(
+      async () => {
+        const busy = Object.keys(await client.status());
+        return Object.values(sessions).every((id) => busy.includes(id));
+      },
+      { what: 'both sessions busy' },
+    );
 
     s.child.kill('SIGTERM');
     const { code, signal } = await s.exit;
@@ -146,7 +171,8 @@ describe('opencode-flow serve', () => {
     expect(busy.filter((id) => Object.values(sessions).includes(id))).toEqual([]);
     for (const id of Object.values(sessions)) {
       const msgs = await client.messages(id);
-      const last = msgs.filter((m) => m.info.role === 'assistant').at(-1)?.info as { error?: { name: string } } | undefined;
+      const last = msgs.filter((m) => m.info.role === 'assistant').at(-1)?.info as
+        { error?: { name: string } } | undefined;
       expect(last?.error?.name).toBe('MessageAbortedError');
     }
   });
@@ -161,11 +187,14 @@ describe('opencode-flow serve', () => {
     expect(r.status).toBe(202);
     const id = r.body.id;
     let session = '';
-    await waitFor(async () => {
-      const a = (await call(s.url, 'GET', `/flows/${id}`)).body.agents?.[0];
-      session = a?.sessionID ?? '';
-      return a?.state === 'streaming';
-    }, { what: 'streaming' });
+    await waitFor(
+      async () => {
+        const a = (await call(s.url, 'GET', `/flows/${id}`)).body.agents?.[0];
+        session = a?.sessionID ?? '';
+        return a?.state === 'streaming';
+      },
+      { what: 'streaming' },
+    );
     s.child.kill('SIGTERM');
     const { code } = await s.exit;
     expect(code).toBe(0);
@@ -173,31 +202,56 @@ describe('opencode-flow serve', () => {
     // Stored as running; the session was not aborted: it works on (or has finished) the prompt.
     const store = new FlowStore(join(dir, '.opencode-flow', 'flows'));
     expect((await store.load(id)).meta.status).toBe('running');
-    const answer = (await client.messages(session)).filter((m) => m.info.role === 'assistant').at(-1)?.info as { error?: { name: string } } | undefined;
+    const answer = (await client.messages(session)).filter((m) => m.info.role === 'assistant').at(-1)?.info as
+      { error?: { name: string } } | undefined;
     expect(answer?.error?.name).not.toBe('MessageAbortedError');
     // `resume` takes the answer the session got meanwhile; nothing is asked twice.
-    const resumed = run(['resume', id, '--server', oc.url, '--json'], { OPENCODE_FLOW_MEMORY: `file:${join(dir, 'mem.json')}` }, dir);
+    const resumed = run(
+      ['resume', id, '--server', oc.url, '--json'],
+      { OPENCODE_FLOW_MEMORY: `file:${join(dir, 'mem.json')}` },
+      dir,
+    );
     const done = await resumed.exit;
     expect(done.code, resumed.out.stderr).toBe(0);
     const report = JSON.parse(resumed.out.stdout);
-    expect(report).toMatchObject({ flowId: id, status: 'completed', results: [{ agent: 'reviewer', status: 'done', output: 'answered after shutdown' }] });
+    expect(report).toMatchObject({
+      flowId: id,
+      status: 'completed',
+      results: [{ agent: 'reviewer', status: 'done', output: 'answered after shutdown' }],
+    });
     expect(llm.promptRequests().filter((q) => q.allText.includes('PERSIST-TASK'))).toHaveLength(1);
   });
 
   it('with --on-shutdown wait lets the running flow finish, then exits 0', async () => {
-    llm.script({ match: { allText: 'WAIT-TASK' }, reply: { text: 'finished during shutdown', chunks: 10, chunkDelayMs: 200 } });
+    llm.script({
+      match: { allText: 'WAIT-TASK' },
+      reply: { text: 'finished during shutdown', chunks: 10, chunkDelayMs: 200 },
+    });
     const s = await serveCli(['--on-shutdown', 'wait']);
     const r = await call(s.url, 'POST', '/flows', { body: { task: 'WAIT-TASK', agents: ['reviewer'] } });
     expect(r.status).toBe(202);
     const stream = readEvents(s.url, r.body.id);
-    await waitFor(async () => (await call(s.url, 'GET', `/flows/${r.body.id}`)).body.agents?.[0]?.state === 'streaming', { what: 'streaming' });
+    await waitFor(
+      async () => (await call(s.url, 'GET', `/flows/${r.body.id}`)).body.agents?.[0]?.state === 'streaming',
+      { what: 'streaming' },
+    );
     s.child.kill('SIGTERM');
     // Shutting down: no new connections are taken.
-    await waitFor(async () => fetch(`${s.url}/healthz`).then(() => false, () => true), { what: 'listener closed' });
+    await waitFor(
+      async () =>
+        fetch(`${s.url}/healthz`).then(
+          () => false,
+          () => true,
+        ),
+      { what: 'listener closed' },
+    );
     const { code } = await s.exit;
     expect(code).toBe(0);
     expect(s.stderr()).toContain('waiting for 1 running flow');
     const { events } = await stream;
-    expect(events.at(-1)).toMatchObject({ event: 'flow.done', data: { status: 'completed', results: [{ agent: 'reviewer', output: 'finished during shutdown' }] } });
+    expect(events.at(-1)).toMatchObject({
+      event: 'flow.done',
+      data: { status: 'completed', results: [{ agent: 'reviewer', output: 'finished during shutdown' }] },
+    });
   });
 });

@@ -29,7 +29,12 @@ beforeAll(async () => {
   llm = await startScriptedLLM({ fallback: { text: 'scripted default answer' } });
   oc = await startTestOpencode({ baseURL: llm.baseURL });
   memory = await tempMemory('dashboard-layout');
-  serve = await startServe({ port: 0, token: TOKEN, server: oc.url, flowOptions: { model: 'scripted/small', memory: memory.uri } });
+  serve = await startServe({
+    port: 0,
+    token: TOKEN,
+    server: oc.url,
+    flowOptions: { model: 'scripted/small', memory: memory.uri },
+  });
   browser = await launchChromium();
 });
 
@@ -65,7 +70,10 @@ async function overflows(page: Page): Promise<string[]> {
       const box = card?.getBoundingClientRect();
       const limit = box ? box.right + 0.5 : vw + 0.5;
       const start = box ? box.left - 0.5 : -0.5;
-      if (r.right > limit || r.left < start) out.push(`${e.tagName.toLowerCase()}.${(e.getAttribute('class') ?? '').replace(/ /g, '.')} right=${Math.round(r.right)} limit=${Math.round(limit)}`);
+      if (r.right > limit || r.left < start)
+        out.push(
+          `${e.tagName.toLowerCase()}.${(e.getAttribute('class') ?? '').replace(/ /g, '.')} right=${Math.round(r.right)} limit=${Math.round(limit)}`,
+        );
     }
     return out;
   });
@@ -74,9 +82,24 @@ async function overflows(page: Page): Promise<string[]> {
 describe('dashboard layout and money', () => {
   it('a pending agent shows the model it was given, not "default"', async () => {
     llm.script([
-      { match: { allText: 'LAYOUT-SEQ', model: 'medium' }, reply: { text: 'medium audit done', usage: { prompt_tokens: 3000, completion_tokens: 400 } } },
-      { match: { allText: 'LAYOUT-SEQ' }, times: 1, reply: { text: 'the first agent takes its time over this', chunks: 12, chunkDelayMs: 300, usage: { prompt_tokens: 1500, completion_tokens: 250 } } },
-      { match: { allText: 'LAYOUT-SEQ' }, reply: { text: 'quick small answer', usage: { prompt_tokens: 1200, completion_tokens: 200 } } },
+      {
+        match: { allText: 'LAYOUT-SEQ', model: 'medium' },
+        reply: { text: 'medium audit done', usage: { prompt_tokens: 3000, completion_tokens: 400 } },
+      },
+      {
+        match: { allText: 'LAYOUT-SEQ' },
+        times: 1,
+        reply: {
+          text: 'the first agent takes its time over this',
+          chunks: 12,
+          chunkDelayMs: 300,
+          usage: { prompt_tokens: 1500, completion_tokens: 250 },
+        },
+      },
+      {
+        match: { allText: 'LAYOUT-SEQ' },
+        reply: { text: 'quick small answer', usage: { prompt_tokens: 1200, completion_tokens: 200 } },
+      },
     ]);
     const { page, errors } = await openPage(1280, 860);
     const r = await call(serve.url, 'POST', '/flows', {
@@ -84,19 +107,28 @@ describe('dashboard layout and money', () => {
         task: 'LAYOUT-SEQ: review the payment service end to end, with a task text long enough to wrap on a phone screen',
         mode: 'sequential',
         maxCost: 0.05,
-        agents: ['researcher', { name: 'auditor', preset: 'security-auditor', model: 'scripted/medium' }, { name: LONG_AGENT, preset: 'reviewer' }],
+        agents: [
+          'researcher',
+          { name: 'auditor', preset: 'security-auditor', model: 'scripted/medium' },
+          { name: LONG_AGENT, preset: 'reviewer' },
+        ],
       },
     });
     expect(r.status).toBe(202);
     flowId = r.body.id as string;
     const card = page.locator(`section.flow[data-flow-id="${flowId}"]`);
-    await card.locator('tr[data-agent="researcher"] .agent-state', { hasText: 'streaming' }).waitFor({ timeout: 30_000 });
+    await card
+      .locator('tr[data-agent="researcher"] .agent-state', { hasText: 'streaming' })
+      .waitFor({ timeout: 30_000 });
     // The researcher streams; the others wait, showing their models: given, and the host's default.
     expect(await card.locator('tr[data-agent="auditor"] .agent-state').textContent()).toBe('pending');
     expect(await card.locator('tr[data-agent="auditor"] .agent-model').textContent()).toBe('scripted/medium');
     expect(await card.locator(`tr[data-agent="${LONG_AGENT}"] .agent-model`).textContent()).toBe('scripted/small');
     // The API's running view says the same.
-    const view = (await call(serve.url, 'GET', `/flows/${flowId}`)).body as { agents: { agent: string; model: string }[]; maxCost: number };
+    const view = (await call(serve.url, 'GET', `/flows/${flowId}`)).body as {
+      agents: { agent: string; model: string }[];
+      maxCost: number;
+    };
     expect(view.agents.find((a) => a.agent === 'auditor')?.model).toBe('scripted/medium');
     expect(view.maxCost).toBe(0.05);
     await card.locator('.flow-status', { hasText: 'completed' }).waitFor({ timeout: 60_000 });
@@ -118,12 +150,22 @@ describe('dashboard layout and money', () => {
     await card.locator('.cost-chart polygon').first().waitFor();
 
     // Cost over the run: one band per model, each band ending at that model's cost.
-    const bands = await card.locator('.cost-chart polygon').evaluateAll((ps) => ps.map((p) => [p.getAttribute('data-model'), Number(p.getAttribute('data-cost'))] as const));
-    expect(Object.fromEntries(bands)).toEqual(Object.fromEntries(Object.entries(report.cost.byModel).map(([m, c]) => [m, expect.closeTo(c, 12)])));
-    expect(Number(await card.locator('.cost-chart .chart-total').getAttribute('data-total'))).toBeCloseTo(report.cost.total, 12);
+    const bands = await card
+      .locator('.cost-chart polygon')
+      .evaluateAll((ps) => ps.map((p) => [p.getAttribute('data-model'), Number(p.getAttribute('data-cost'))] as const));
+    expect(Object.fromEntries(bands)).toEqual(
+      Object.fromEntries(Object.entries(report.cost.byModel).map(([m, c]) => [m, expect.closeTo(c, 12)])),
+    );
+    expect(Number(await card.locator('.cost-chart .chart-total').getAttribute('data-total'))).toBeCloseTo(
+      report.cost.total,
+      12,
+    );
     // Stacked: the top edge of the last band is the total's grid line.
     const totalY = Number(await card.locator('.cost-chart .chart-total').getAttribute('y')) - 4;
-    const topY = await card.locator('.cost-chart polygon').last().evaluate((p) => Math.min(...(p.getAttribute('points') ?? '').split(' ').map((xy) => Number(xy.split(',')[1]))));
+    const topY = await card
+      .locator('.cost-chart polygon')
+      .last()
+      .evaluate((p) => Math.min(...(p.getAttribute('points') ?? '').split(' ').map((xy) => Number(xy.split(',')[1]))));
     expect(topY).toBeCloseTo(totalY, 0);
     // The legend names each colour with its model's cost.
     for (const [model, cost] of Object.entries(report.cost.byModel)) {
@@ -132,7 +174,12 @@ describe('dashboard layout and money', () => {
 
     // Cost by agent: a bar per agent, longest for the dearest, in its model's colour.
     const bars = await card.locator('.agent-bars .agent-bar').evaluateAll((gs) =>
-      gs.map((g) => ({ agent: g.getAttribute('data-agent'), cost: Number(g.getAttribute('data-cost')), width: Number(g.querySelectorAll('rect')[1]?.getAttribute('width')), fill: g.querySelectorAll('rect')[1]?.getAttribute('fill') })),
+      gs.map((g) => ({
+        agent: g.getAttribute('data-agent'),
+        cost: Number(g.getAttribute('data-cost')),
+        width: Number(g.querySelectorAll('rect')[1]?.getAttribute('width')),
+        fill: g.querySelectorAll('rect')[1]?.getAttribute('fill'),
+      })),
     );
     expect(bars.map((b) => b.agent).sort()).toEqual(report.results.map((x) => x.agent).sort());
     for (const res of report.results) expect(bars.find((b) => b.agent === res.agent)?.cost).toBeCloseTo(res.cost, 12);
@@ -142,8 +189,13 @@ describe('dashboard layout and money', () => {
     expect(bars.find((b) => b.agent === 'auditor')?.fill).toBe(bandFill);
 
     // The budget: spent of the cap, as text and as a meter.
-    expect(await card.locator('.budget-text').textContent()).toBe(`budget ${usd(report.cost.total)} of ${usd(0.05)} (${Math.round((report.cost.total / 0.05) * 100)}%)`);
-    expect(Number(await card.locator('meter.budget-meter').getAttribute('value'))).toBeCloseTo(Math.min(report.cost.total, 0.05), 12);
+    expect(await card.locator('.budget-text').textContent()).toBe(
+      `budget ${usd(report.cost.total)} of ${usd(0.05)} (${Math.round((report.cost.total / 0.05) * 100)}%)`,
+    );
+    expect(Number(await card.locator('meter.budget-meter').getAttribute('value'))).toBeCloseTo(
+      Math.min(report.cost.total, 0.05),
+      12,
+    );
 
     // Tokens are labelled in and out, in the header too.
     const tin = report.results.reduce((n, x) => n + x.tokens.input, 0);
@@ -165,7 +217,9 @@ describe('dashboard layout and money', () => {
     expect(scrollWidth).toBeLessThanOrEqual(width);
     expect(await overflows(page)).toEqual([]);
     // Each agent is one block that still labels its figures.
-    const labels = await card.locator('tr[data-agent="auditor"] td[data-label]').evaluateAll((tds) => tds.map((td) => getComputedStyle(td, '::before').content));
+    const labels = await card
+      .locator('tr[data-agent="auditor"] td[data-label]')
+      .evaluateAll((tds) => tds.map((td) => getComputedStyle(td, '::before').content));
     expect(labels).toEqual(['"tokens in"', '"tokens out"', '"cost"']);
     if (width === 390) {
       await mkdir(artifacts, { recursive: true });

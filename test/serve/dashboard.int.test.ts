@@ -23,7 +23,12 @@ beforeAll(async () => {
   llm = await startScriptedLLM({ fallback: { text: 'scripted default answer' } });
   oc = await startTestOpencode({ baseURL: llm.baseURL });
   memory = await tempMemory('dashboard');
-  serve = await startServe({ port: 0, token: TOKEN, server: oc.url, flowOptions: { model: 'scripted/small', memory: memory.uri } });
+  serve = await startServe({
+    port: 0,
+    token: TOKEN,
+    server: oc.url,
+    flowOptions: { model: 'scripted/small', memory: memory.uri },
+  });
   browser = await launchChromium();
 });
 
@@ -53,8 +58,24 @@ const flowCard = (page: Page, id: string) => page.locator(`section.flow[data-flo
 describe('dashboard', () => {
   it('shows every agent reaching done, with models, tokens and costs per agent, per model and in total', async () => {
     llm.script([
-      { match: { allText: 'DASH-TASK', model: 'medium' }, reply: { text: 'the medium model reviewed it all', chunks: 10, chunkDelayMs: 150, usage: { prompt_tokens: 3000, completion_tokens: 400 } } },
-      { match: { allText: 'DASH-TASK' }, reply: { text: 'small model answer, streamed slowly', chunks: 10, chunkDelayMs: 150, usage: { prompt_tokens: 1500, completion_tokens: 250 } } },
+      {
+        match: { allText: 'DASH-TASK', model: 'medium' },
+        reply: {
+          text: 'the medium model reviewed it all',
+          chunks: 10,
+          chunkDelayMs: 150,
+          usage: { prompt_tokens: 3000, completion_tokens: 400 },
+        },
+      },
+      {
+        match: { allText: 'DASH-TASK' },
+        reply: {
+          text: 'small model answer, streamed slowly',
+          chunks: 10,
+          chunkDelayMs: 150,
+          usage: { prompt_tokens: 1500, completion_tokens: 250 },
+        },
+      },
     ]);
     const { page, errors, requests } = await openPage();
     // The token moved from the fragment into session storage and out of the address bar.
@@ -63,7 +84,10 @@ describe('dashboard', () => {
 
     const agents = ['researcher', 'coder', 'auditor'];
     const r = await call(serve.url, 'POST', '/flows', {
-      body: { task: 'DASH-TASK: audit the API', agents: ['researcher', 'coder', { name: 'auditor', preset: 'security-auditor', model: 'scripted/medium' }] },
+      body: {
+        task: 'DASH-TASK: audit the API',
+        agents: ['researcher', 'coder', { name: 'auditor', preset: 'security-auditor', model: 'scripted/medium' }],
+      },
     });
     expect(r.status).toBe(202);
     const id = r.body.id as string;
@@ -128,10 +152,13 @@ describe('dashboard', () => {
   it('cancels a running flow with its button', async () => {
     llm.script({ match: { allText: 'DASH-HANG' }, reply: { hang: true } });
     const { page } = await openPage();
-    const r = await call(serve.url, 'POST', '/flows', { body: { task: 'DASH-HANG', agents: ['researcher', 'reviewer'] } });
+    const r = await call(serve.url, 'POST', '/flows', {
+      body: { task: 'DASH-HANG', agents: ['researcher', 'reviewer'] },
+    });
     expect(r.status).toBe(202);
     const card = flowCard(page, r.body.id);
-    for (const a of ['researcher', 'reviewer']) await card.locator(`tr[data-agent="${a}"] .agent-state`, { hasText: 'streaming' }).waitFor({ timeout: 20_000 });
+    for (const a of ['researcher', 'reviewer'])
+      await card.locator(`tr[data-agent="${a}"] .agent-state`, { hasText: 'streaming' }).waitFor({ timeout: 20_000 });
     await card.locator('button.cancel').click();
     await card.locator('.flow-status', { hasText: 'cancelled' }).waitFor({ timeout: 20_000 });
     const status = await waitFor(async () => {

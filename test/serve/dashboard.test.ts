@@ -3,7 +3,7 @@ import { dashboardCsp, dashboardHtml } from '../../src/serve/dashboard.js';
 
 /** Fast checks of the page itself; the browser tests (dashboard*.int.test.ts) drive it for real. */
 describe('dashboard page', () => {
-  it('carries one nonce\'d script that parses as JavaScript (it lives in a TypeScript template)', () => {
+  it("carries one nonce'd script that parses as JavaScript (it lives in a TypeScript template)", () => {
     const html = dashboardHtml('n0nce');
     const scripts = [...html.matchAll(/<script nonce="n0nce">([\s\S]*?)<\/script>/g)].map((m) => m[1]!);
     expect(scripts).toHaveLength(1);

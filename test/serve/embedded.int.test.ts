@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkHealth } from '../../src/opencode/server.js';
 import { startServe, type RunningServe } from '../../src/serve/index.js';
-import { isolatedOpencodeEnv, scriptedOpencodeConfig, startScriptedLLM, type ScriptedLLM } from '../../src/testing/index.js';
+import {
+  isolatedOpencodeEnv,
+  scriptedOpencodeConfig,
+  startScriptedLLM,
+  type ScriptedLLM,
+} from '../../src/testing/index.js';
 import { call, readEvents, TOKEN } from './helpers.js';
 
 /** Without `server`, serve starts its own `opencode serve` (as the CLI does) and stops it on close. */
@@ -44,7 +49,10 @@ describe('serve with an embedded OpenCode', () => {
     const { events } = await readEvents(serve.url, r.body.id);
     expect(events.at(-1)).toMatchObject({
       event: 'flow.done',
-      data: { status: 'completed', results: [{ agent: 'researcher', output: 'embedded answer', model: 'scripted/small' }] },
+      data: {
+        status: 'completed',
+        results: [{ agent: 'researcher', output: 'embedded answer', model: 'scripted/small' }],
+      },
     });
   });
 

@@ -36,9 +36,12 @@ export function lintExposition(text: string): string[] {
       }
       if (types.has(name)) problems.push(`${at}: second TYPE for ${name}`);
       if (sampled.has(name)) problems.push(`${at}: TYPE for ${name} after its samples`);
-      if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(rest)) problems.push(`${at}: unknown type "${rest}" for ${name}`);
-      if (rest === 'counter' && !name.endsWith('_total')) problems.push(`${name}: a counter's name should end in _total`);
-      if ((rest === 'gauge' || rest === 'untyped') && name.endsWith('_total')) problems.push(`${name}: a ${rest} must not end in _total`);
+      if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(rest))
+        problems.push(`${at}: unknown type "${rest}" for ${name}`);
+      if (rest === 'counter' && !name.endsWith('_total'))
+        problems.push(`${name}: a counter's name should end in _total`);
+      if ((rest === 'gauge' || rest === 'untyped') && name.endsWith('_total'))
+        problems.push(`${name}: a ${rest} must not end in _total`);
       types.set(name, rest);
       return;
     }
@@ -62,7 +65,8 @@ export function lintExposition(text: string): string[] {
     });
     if (rest.trim() !== '') problems.push(`${at}: malformed labels {${labels}}`);
     // Go's ParseFloat, which Prometheus uses, takes NaN and Inf in any case (prom-client prints "Nan").
-    if (!/^([+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?|[+-]?inf(inity)?|nan)$/i.test(value)) problems.push(`${at}: bad value "${value}"`);
+    if (!/^([+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?|[+-]?inf(inity)?|nan)$/i.test(value))
+      problems.push(`${at}: bad value "${value}"`);
   });
   return problems;
 }

@@ -29,14 +29,41 @@ function reportOf(results: AgentResult[], status: FlowReport['status'] = 'comple
     flowId,
     status,
     mode: 'parallel',
-    results: results.map((r) => ({ agent: r.agent, sessionID: r.sessionID, model: r.model, status: r.status, output: r.output, cost: r.cost, tokens: r.tokens, attempts: r.attempts })),
-    cost: { total: results.reduce((s, r) => s + r.cost, 0), byAgent, byModel: { 'p/m': results.reduce((s, r) => s + r.cost, 0) }, byTask: { ...byAgent } },
+    results: results.map((r) => ({
+      agent: r.agent,
+      sessionID: r.sessionID,
+      model: r.model,
+      status: r.status,
+      output: r.output,
+      cost: r.cost,
+      tokens: r.tokens,
+      attempts: r.attempts,
+    })),
+    cost: {
+      total: results.reduce((s, r) => s + r.cost, 0),
+      byAgent,
+      byModel: { 'p/m': results.reduce((s, r) => s + r.cost, 0) },
+      byTask: { ...byAgent },
+    },
     durationMs: 5,
   };
 }
 
-const state = (agent: string, s: string, model = 'p/m') => ({ type: 'agent.state' as const, flowId, agent, state: s, model, sessionID: `ses_${agent}` });
-const delta = (agent: string, text: string) => ({ type: 'agent.delta' as const, flowId, agent, sessionID: `ses_${agent}`, text });
+const state = (agent: string, s: string, model = 'p/m') => ({
+  type: 'agent.state' as const,
+  flowId,
+  agent,
+  state: s,
+  model,
+  sessionID: `ses_${agent}`,
+});
+const delta = (agent: string, text: string) => ({
+  type: 'agent.delta' as const,
+  flowId,
+  agent,
+  sessionID: `ses_${agent}`,
+  text,
+});
 
 async function collect(it: AsyncIterable<ServeEvent>): Promise<ServeEvent[]> {
   const out: ServeEvent[] = [];
@@ -46,11 +73,22 @@ async function collect(it: AsyncIterable<ServeEvent>): Promise<ServeEvent[]> {
 
 describe('FlowRecord', () => {
   it('maps inline agents back to their given names in events, views and the report', () => {
-    const rec = new FlowRecord({ id: flowId, task: 't', mode: 'parallel', agents: ['coder', 'scout'], alias: new Map([['scout.abc123', 'scout']]) });
+    const rec = new FlowRecord({
+      id: flowId,
+      task: 't',
+      mode: 'parallel',
+      agents: ['coder', 'scout'],
+      alias: new Map([['scout.abc123', 'scout']]),
+    });
     rec.markStarted();
     const shown = rec.onAgentEvent('agent.state', state('scout.abc123', 'prompting'));
     expect(shown.agent).toBe('scout');
-    const done = rec.onAgentEvent('agent.done', { type: 'agent.done', flowId, agent: 'scout.abc123', result: result('scout.abc123') });
+    const done = rec.onAgentEvent('agent.done', {
+      type: 'agent.done',
+      flowId,
+      agent: 'scout.abc123',
+      result: result('scout.abc123'),
+    });
     expect(done.agent).toBe('scout');
     expect(done.result.agent).toBe('scout');
     const view = rec.view();
@@ -69,7 +107,13 @@ describe('FlowRecord', () => {
   });
 
   it('a hierarchical flow shows the planner and each subtask run as it appears, inline ones by their given name', () => {
-    const rec = new FlowRecord({ id: flowId, task: 't', mode: 'hierarchical', agents: ['coder', 'scout'], alias: new Map([['scout.abc123', 'scout']]) });
+    const rec = new FlowRecord({
+      id: flowId,
+      task: 't',
+      mode: 'hierarchical',
+      agents: ['coder', 'scout'],
+      alias: new Map([['scout.abc123', 'scout']]),
+    });
     rec.markStarted();
     const first = rec.view();
     if (first.status !== 'running') throw new Error('expected a running view');
@@ -118,7 +162,11 @@ describe('FlowRecord', () => {
     expect(seenLive.filter((e) => e.type === 'agent.delta').map((e) => e.data.text)).toEqual(['1', '2', '3', '4']);
     const replay = await collect(rec.subscribe());
     expect(replay.filter((e) => e.type === 'agent.delta').map((e) => e.data.text)).toEqual(['1', '2']);
-    expect(replay.map((e) => e.type).filter((t) => t !== 'agent.delta')).toEqual(['flow.started', 'agent.state', 'flow.done']);
+    expect(replay.map((e) => e.type).filter((t) => t !== 'agent.delta')).toEqual([
+      'flow.started',
+      'agent.state',
+      'flow.done',
+    ]);
   });
 
   it('lets a subscriber go when its signal aborts', async () => {
@@ -135,7 +183,13 @@ describe('FlowRecord', () => {
 
 describe('FlowRecord plan and times', () => {
   it('shows pending agents with their planned model, streams the plan, and keeps the budget', async () => {
-    const rec = new FlowRecord({ id: flowId, task: 't', mode: 'sequential', agents: ['coder', 'scout'], alias: new Map([['scout.abc123', 'scout']]) });
+    const rec = new FlowRecord({
+      id: flowId,
+      task: 't',
+      mode: 'sequential',
+      agents: ['coder', 'scout'],
+      alias: new Map([['scout.abc123', 'scout']]),
+    });
     rec.markStarted();
     expect(rec.runName('scout')).toBe('scout.abc123');
     expect(rec.runName('coder')).toBe('coder');
@@ -152,10 +206,14 @@ describe('FlowRecord plan and times', () => {
     expect(rec.summary().maxCost).toBe(0.5);
     rec.finish(reportOf([]));
     const events = await collect(rec.subscribe());
-    expect(events.find((e) => e.type === 'flow.plan')?.data).toEqual({ flowId, models: { coder: 'p/given', scout: 'p/scout' }, maxCost: 0.5 });
+    expect(events.find((e) => e.type === 'flow.plan')?.data).toEqual({
+      flowId,
+      models: { coder: 'p/given', scout: 'p/scout' },
+      maxCost: 0.5,
+    });
   });
 
-  it('gives subtasks of a hierarchical flow their agent\'s planned model', () => {
+  it("gives subtasks of a hierarchical flow their agent's planned model", () => {
     const rec = new FlowRecord({ id: flowId, task: 't', mode: 'hierarchical', agents: ['coder'] });
     rec.markStarted();
     rec.setPlan({ models: { coder: 'p/c' } });
@@ -164,12 +222,34 @@ describe('FlowRecord plan and times', () => {
   });
 
   it("puts each agent's start and end into the API's report", () => {
-    const rec = new FlowRecord({ id: flowId, task: 't', mode: 'parallel', agents: ['coder', 'scout'], alias: new Map([['scout.abc123', 'scout']]) });
+    const rec = new FlowRecord({
+      id: flowId,
+      task: 't',
+      mode: 'parallel',
+      agents: ['coder', 'scout'],
+      alias: new Map([['scout.abc123', 'scout']]),
+    });
     rec.markStarted();
-    rec.onAgentEvent('agent.done', { type: 'agent.done', flowId, agent: 'scout.abc123', result: result('scout.abc123', { startedAt: 100, finishedAt: 250 }) });
-    rec.onAgentEvent('agent.done', { type: 'agent.done', flowId, agent: 'coder', result: result('coder', { startedAt: 120, finishedAt: 300 }) });
+    rec.onAgentEvent('agent.done', {
+      type: 'agent.done',
+      flowId,
+      agent: 'scout.abc123',
+      result: result('scout.abc123', { startedAt: 100, finishedAt: 250 }),
+    });
+    rec.onAgentEvent('agent.done', {
+      type: 'agent.done',
+      flowId,
+      agent: 'coder',
+      result: result('coder', { startedAt: 120, finishedAt: 300 }),
+    });
     const report = rec.finish(reportOf([result('coder'), result('scout.abc123')]));
-    expect(report.results.map((r) => [r.agent, (r as { startedAt?: number }).startedAt, (r as { finishedAt?: number }).finishedAt])).toEqual([
+    expect(
+      report.results.map((r) => [
+        r.agent,
+        (r as { startedAt?: number }).startedAt,
+        (r as { finishedAt?: number }).finishedAt,
+      ]),
+    ).toEqual([
       ['coder', 120, 300],
       ['scout', 100, 250],
     ]);

@@ -17,7 +17,11 @@ export async function call<T = any>(
   base: string,
   method: string,
   path: string,
-  { token = TOKEN, body, headers = {} }: { token?: string | null; body?: unknown; headers?: Record<string, string> } = {},
+  {
+    token = TOKEN,
+    body,
+    headers = {},
+  }: { token?: string | null; body?: unknown; headers?: Record<string, string> } = {},
 ): Promise<ApiAnswer<T>> {
   const h: Record<string, string> = { ...headers };
   if (token) h.authorization = `Bearer ${token}`;
@@ -46,7 +50,13 @@ export interface SseEvent {
 export async function readEvents(
   base: string,
   id: string,
-  { token = TOKEN, lastEventId, until, onEvent, timeoutMs = 60_000 }: {
+  {
+    token = TOKEN,
+    lastEventId,
+    until,
+    onEvent,
+    timeoutMs = 60_000,
+  }: {
     token?: string;
     lastEventId?: number;
     until?: (e: SseEvent, all: SseEvent[]) => boolean;
@@ -106,7 +116,9 @@ export function parseMetrics(text: string): Map<string, number> {
     if (!line || line.startsWith('#')) continue;
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$/.exec(line);
     if (!m) throw new Error(`not a Prometheus sample line: ${line}`);
-    const labels = m[2] ? [...m[2].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((l) => `${l[1]}="${l[2]}"`).sort() : [];
+    const labels = m[2]
+      ? [...m[2].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((l) => `${l[1]}="${l[2]}"`).sort()
+      : [];
     out.set(`${m[1]}{${labels.join(',')}}`, Number(m[3]));
   }
   return out;
@@ -114,7 +126,10 @@ export function parseMetrics(text: string): Map<string, number> {
 
 /** One sample's value (0 when absent). */
 export function sample(metrics: Map<string, number>, name: string, labels: Record<string, string> = {}): number {
-  const key = `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',')}}`;
+  const key = `${name}{${Object.entries(labels)
+    .map(([k, v]) => `${k}="${v}"`)
+    .sort()
+    .join(',')}}`;
   return metrics.get(key) ?? 0;
 }
 
@@ -125,7 +140,10 @@ export async function tempMemory(tag: string): Promise<{ uri: string; cleanup: (
 }
 
 /** Poll `fn` until it returns a truthy value. */
-export async function waitFor<T>(fn: () => Promise<T> | T, { timeoutMs = 30_000, intervalMs = 100, what = 'condition' } = {}): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  fn: () => Promise<T> | T,
+  { timeoutMs = 30_000, intervalMs = 100, what = 'condition' } = {},
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

@@ -3,18 +3,27 @@ import { FlowRecord, ServeMetrics } from '../../src/serve/index.js';
 import { parseMetrics, sample } from './helpers.js';
 
 const flowId = 'flow_m';
-const st = (agent: string, state: string, model = 'p/a') => ({ type: 'agent.state' as const, flowId, agent, state, model });
+const st = (agent: string, state: string, model = 'p/a') => ({
+  type: 'agent.state' as const,
+  flowId,
+  agent,
+  state,
+  model,
+});
 
 describe('ServeMetrics', () => {
   it('uses a registry of its own and starts every flow status at 0', async () => {
     const m = new ServeMetrics(() => []);
     const text = await m.registry.metrics();
     const s = parseMetrics(text);
-    for (const status of ['completed', 'failed', 'cancelled', 'budget_exceeded']) expect(s.has(`opencode_flow_flows_total{status="${status}"}`)).toBe(true);
+    for (const status of ['completed', 'failed', 'cancelled', 'budget_exceeded'])
+      expect(s.has(`opencode_flow_flows_total{status="${status}"}`)).toBe(true);
     const other = new ServeMetrics(() => []);
     m.onFlowFinished({ status: 'failed' });
     expect(sample(parseMetrics(await m.registry.metrics()), 'opencode_flow_flows_total', { status: 'failed' })).toBe(1);
-    expect(sample(parseMetrics(await other.registry.metrics()), 'opencode_flow_flows_total', { status: 'failed' })).toBe(0);
+    expect(
+      sample(parseMetrics(await other.registry.metrics()), 'opencode_flow_flows_total', { status: 'failed' }),
+    ).toBe(0);
   });
 
   it('gauges agents of running flows by state, and times each attempt with its outcome', async () => {

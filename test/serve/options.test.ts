@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { CreateFlowBodySchema, MAX_INLINE_AGENT_NAME, ServeOptionsSchema, isLoopbackHost } from '../../src/serve/index.js';
+import {
+  CreateFlowBodySchema,
+  MAX_INLINE_AGENT_NAME,
+  ServeOptionsSchema,
+  isLoopbackHost,
+} from '../../src/serve/index.js';
 import { hostOfHeader, httpUrl } from '../../src/serve/loopback.js';
 import { zodIssues } from '../../src/serve/api-error.js';
 import { normaliseServeOptions } from '../../src/cli/serve.js';
@@ -25,18 +30,30 @@ describe('ServeOptionsSchema', () => {
       expect(issues).toEqual([{ path: 'token', message: expect.stringContaining(`binding ${host} exposes the API`) }]);
     }
     expect(ServeOptionsSchema.safeParse({ host: '0.0.0.0', token: 'x'.repeat(16) }).success).toBe(true);
-    for (const host of ['127.0.0.1', 'localhost', '::1', '127.4.5.6']) expect(ServeOptionsSchema.safeParse({ host }).success, host).toBe(true);
+    for (const host of ['127.0.0.1', 'localhost', '::1', '127.4.5.6'])
+      expect(ServeOptionsSchema.safeParse({ host }).success, host).toBe(true);
   });
 
   it('names every bad field', () => {
-    const r = ServeOptionsSchema.safeParse({ port: 70000, maxFlows: 0, onShutdown: 'later', token: 'short', server: 'nope', extra: 1 });
+    const r = ServeOptionsSchema.safeParse({
+      port: 70000,
+      maxFlows: 0,
+      onShutdown: 'later',
+      token: 'short',
+      server: 'nope',
+      extra: 1,
+    });
     expect(r.success).toBe(false);
-    expect(zodIssues(r.error!).map((i) => i.path).sort()).toEqual(['(root)', 'maxFlows', 'onShutdown', 'port', 'server', 'token']);
+    expect(
+      zodIssues(r.error!)
+        .map((i) => i.path)
+        .sort(),
+    ).toEqual(['(root)', 'maxFlows', 'onShutdown', 'port', 'server', 'token']);
   });
 });
 
 describe('serve input policy flags', () => {
-  it('--on-permission, --on-question and --input-timeout become the flows\' input policy', () => {
+  it("--on-permission, --on-question and --input-timeout become the flows' input policy", () => {
     const o = normaliseServeOptions({ onPermission: 'ask', onQuestion: 'first-option', inputTimeout: '30' }, {});
     expect(o.inputPolicy).toEqual({ onPermission: 'ask', onQuestion: 'first-option', inputTimeoutMs: 30_000 });
     expect(ServeOptionsSchema.parse(o).inputPolicy).toEqual(o.inputPolicy);
@@ -47,18 +64,34 @@ describe('serve input policy flags', () => {
     const r = ServeOptionsSchema.safeParse(normaliseServeOptions({ onPermission: 'maybe', onQuestion: 'sure' }, {}));
     expect(r.success).toBe(false);
     expect(zodIssues(r.error!)).toEqual([
-      { path: 'inputPolicy.onPermission', message: expect.stringContaining('expected "ask", "allow", "reject" or a list of rules') },
+      {
+        path: 'inputPolicy.onPermission',
+        message: expect.stringContaining('expected "ask", "allow", "reject" or a list of rules'),
+      },
       { path: 'inputPolicy.onQuestion', message: 'expected "ask", "reject" or "first-option"' },
     ]);
     expect(() => normaliseServeOptions({ inputTimeout: 'soon' }, {})).toThrow(FlowError);
-    expect(() => normaliseServeOptions({ inputTimeout: '-1' }, {})).toThrow(/--input-timeout: expected a positive number of seconds, found "-1"/);
+    expect(() => normaliseServeOptions({ inputTimeout: '-1' }, {})).toThrow(
+      /--input-timeout: expected a positive number of seconds, found "-1"/,
+    );
   });
 });
 
 describe('loopback addresses', () => {
   it('knows loopback hosts', () => {
-    for (const h of ['127.0.0.1', '127.255.0.9', 'localhost', 'LOCALHOST', 'app.localhost', '::1', '[::1]', '::ffff:127.0.0.1']) expect(isLoopbackHost(h), h).toBe(true);
-    for (const h of ['0.0.0.0', '::', '10.0.0.1', '128.0.0.1', 'localhost.example.com', 'example.com', '']) expect(isLoopbackHost(h), h).toBe(false);
+    for (const h of [
+      '127.0.0.1',
+      '127.255.0.9',
+      'localhost',
+      'LOCALHOST',
+      'app.localhost',
+      '::1',
+      '[::1]',
+      '::ffff:127.0.0.1',
+    ])
+      expect(isLoopbackHost(h), h).toBe(true);
+    for (const h of ['0.0.0.0', '::', '10.0.0.1', '128.0.0.1', 'localhost.example.com', 'example.com', ''])
+      expect(isLoopbackHost(h), h).toBe(false);
   });
 
   it('reads the host of a Host header and writes URLs', () => {
@@ -73,15 +106,27 @@ describe('loopback addresses', () => {
 
 describe('CreateFlowBodySchema', () => {
   it('takes preset names and inline agents, defaults the mode', () => {
-    const body = CreateFlowBodySchema.parse({ task: '  Review  ', agents: ['reviewer', { name: 'scout', model: 'a/b' }] });
-    expect(body).toMatchObject({ task: 'Review', mode: 'parallel', agents: ['reviewer', { name: 'scout', model: 'a/b' }] });
+    const body = CreateFlowBodySchema.parse({
+      task: '  Review  ',
+      agents: ['reviewer', { name: 'scout', model: 'a/b' }],
+    });
+    expect(body).toMatchObject({
+      task: 'Review',
+      mode: 'parallel',
+      agents: ['reviewer', { name: 'scout', model: 'a/b' }],
+    });
   });
 
   it('leaves room for the per-flow suffix of inline agent names', () => {
     const ok = CreateFlowBodySchema.safeParse({ task: 't', agents: [{ name: 'a'.repeat(MAX_INLINE_AGENT_NAME) }] });
     expect(ok.success).toBe(true);
-    const long = CreateFlowBodySchema.safeParse({ task: 't', agents: [{ name: 'a'.repeat(MAX_INLINE_AGENT_NAME + 1) }] });
-    expect(zodIssues(long.error!)).toEqual([{ path: 'agents[0].name', message: expect.stringContaining(`at most ${MAX_INLINE_AGENT_NAME}`) }]);
+    const long = CreateFlowBodySchema.safeParse({
+      task: 't',
+      agents: [{ name: 'a'.repeat(MAX_INLINE_AGENT_NAME + 1) }],
+    });
+    expect(zodIssues(long.error!)).toEqual([
+      { path: 'agents[0].name', message: expect.stringContaining(`at most ${MAX_INLINE_AGENT_NAME}`) },
+    ]);
     // A preset name may use the full 64 characters.
     expect(CreateFlowBodySchema.safeParse({ task: 't', agents: ['a'.repeat(64)] }).success).toBe(true);
   });

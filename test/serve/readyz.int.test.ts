@@ -66,7 +66,10 @@ beforeAll(async () => {
     port: 0,
     token: TOKEN,
     server: oc.url,
-    flowOptions: { memory: `redis://127.0.0.1:${proxy.port}/0?prefix=ocf-serve-readyz-${process.pid}:`, model: 'scripted/small' },
+    flowOptions: {
+      memory: `redis://127.0.0.1:${proxy.port}/0?prefix=ocf-serve-readyz-${process.pid}:`,
+      model: 'scripted/small',
+    },
   });
 });
 

@@ -12,8 +12,14 @@ let memory: Awaited<ReturnType<typeof tempMemory>>;
 beforeAll(async () => {
   llm = await startScriptedLLM();
   llm.script([
-    { match: { allText: 'SERVE-ASK', hasToolResult: false }, reply: { toolCalls: [{ name: 'bash', arguments: { command: 'echo SERVE-ASK-RAN', description: 'marker' } }] } },
-    { match: { allText: 'SERVE-ASK', hasToolResult: true }, reply: (req) => ({ text: `tool said: ${req.toolResults.at(-1)?.content ?? ''}` }) },
+    {
+      match: { allText: 'SERVE-ASK', hasToolResult: false },
+      reply: { toolCalls: [{ name: 'bash', arguments: { command: 'echo SERVE-ASK-RAN', description: 'marker' } }] },
+    },
+    {
+      match: { allText: 'SERVE-ASK', hasToolResult: true },
+      reply: (req) => ({ text: `tool said: ${req.toolResults.at(-1)?.content ?? ''}` }),
+    },
   ]);
   oc = await startTestOpencode({ baseURL: llm.baseURL });
   memory = await tempMemory('requests');
@@ -43,21 +49,38 @@ describe('GET/POST /flows/:id/requests', () => {
     const id = created.body.id;
     const pending = await waitFor(
       async () => {
-        const r = await call<{ requests: Array<{ agent: string; request: { id: string; kind: string; permission: string; patterns: string[] } }> }>(serve.url, 'GET', `/flows/${id}/requests`);
+        const r = await call<{
+          requests: Array<{
+            agent: string;
+            request: { id: string; kind: string; permission: string; patterns: string[] };
+          }>;
+        }>(serve.url, 'GET', `/flows/${id}/requests`);
         return r.body.requests.length ? r.body.requests : undefined;
       },
       { what: 'a pending request', timeoutMs: 60_000 },
     );
-    expect(pending[0]).toMatchObject({ request: { kind: 'permission', permission: 'bash', patterns: ['echo SERVE-ASK-RAN'] } });
+    expect(pending[0]).toMatchObject({
+      request: { kind: 'permission', permission: 'bash', patterns: ['echo SERVE-ASK-RAN'] },
+    });
     const rid = pending[0]!.request.id;
-    expect((await call(serve.url, 'POST', `/flows/${id}/requests/${rid}`, { body: { answer: 'sometimes' } })).status).toBe(400);
-    expect((await call(serve.url, 'POST', `/flows/${id}/requests/per_nope`, { body: { answer: 'once' } })).status).toBe(404);
-    expect((await call(serve.url, 'GET', `/flows/${id}/requests`, { token: 'wrong-token-wrong-token' })).status).toBe(401);
+    expect(
+      (await call(serve.url, 'POST', `/flows/${id}/requests/${rid}`, { body: { answer: 'sometimes' } })).status,
+    ).toBe(400);
+    expect((await call(serve.url, 'POST', `/flows/${id}/requests/per_nope`, { body: { answer: 'once' } })).status).toBe(
+      404,
+    );
+    expect((await call(serve.url, 'GET', `/flows/${id}/requests`, { token: 'wrong-token-wrong-token' })).status).toBe(
+      401,
+    );
     const answered = await call(serve.url, 'POST', `/flows/${id}/requests/${rid}`, { body: { answer: 'once' } });
     expect(answered.status).toBe(200);
     const report = await waitFor(
       async () => {
-        const r = await call<{ status: string; results?: Array<{ output: string; inputs?: Array<{ by: string }> }> }>(serve.url, 'GET', `/flows/${id}`);
+        const r = await call<{ status: string; results?: Array<{ output: string; inputs?: Array<{ by: string }> }> }>(
+          serve.url,
+          'GET',
+          `/flows/${id}`,
+        );
         return r.body.status !== 'running' ? r.body : undefined;
       },
       { what: 'the flow to finish', timeoutMs: 60_000 },

@@ -22,6 +22,8 @@ describe('layer boundaries', () => {
 
   it('allowed imports pass', async () => {
     expect(await lint('src/flow/x.ts', "import { OpencodeClient } from '../opencode/client.js';")).toEqual([]);
-    expect(await lint('machines/x.ts', "import { compileWatchPattern } from '../src/memory/watch-pattern.js';")).toEqual([]);
+    expect(
+      await lint('machines/x.ts', "import { compileWatchPattern } from '../src/memory/watch-pattern.js';"),
+    ).toEqual([]);
   });
 });

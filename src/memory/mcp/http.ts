@@ -155,7 +155,8 @@ export async function startMemoryMcpHttp(options: MemoryMcpHttpOptions): Promise
       sessions.set(sessionId, session);
       return session.transport.handleRequest(req, res, body);
     }
-    if (req.method !== 'POST') return rpcError(res, 400, 'Bad request: no Mcp-Session-Id; POST an initialize request first');
+    if (req.method !== 'POST')
+      return rpcError(res, 400, 'Bad request: no Mcp-Session-Id; POST an initialize request first');
     if (!isInitializeRequest(body)) {
       return rpcError(res, 400, 'Bad request: no Mcp-Session-Id; POST an initialize request first');
     }
@@ -195,7 +196,11 @@ export async function startMemoryMcpHttp(options: MemoryMcpHttpOptions): Promise
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', (e) =>
-      reject(new FlowError(FlowErrorCode.Memory, `cannot start the memory MCP server on ${host}:${options.port ?? 0}`, { cause: e })),
+      reject(
+        new FlowError(FlowErrorCode.Memory, `cannot start the memory MCP server on ${host}:${options.port ?? 0}`, {
+          cause: e,
+        }),
+      ),
     );
     http.listen(options.port ?? 0, host, () => resolve());
   });
@@ -224,7 +229,12 @@ function observe(req: IncomingMessage, res: ServerResponse, report: (info: Memor
   const start = performance.now();
   res.once('finish', () => {
     try {
-      report({ httpMethod: req.method ?? '', status: res.statusCode, ...rpcInfo.get(res), ms: performance.now() - start });
+      report({
+        httpMethod: req.method ?? '',
+        status: res.statusCode,
+        ...rpcInfo.get(res),
+        ms: performance.now() - start,
+      });
     } catch {
       // A metrics hook must not break serving.
     }

@@ -32,4 +32,11 @@ export { AGENT_HEADER, callerIdentity, type McpCallContext } from './identity.js
 export { createBackendMemoryOps, type BackendMemoryOpsOptions } from '../backend-ops.js';
 export { createMemoryBackend, parseMemoryUri, type MemoryConfig, type MemoryConfigInput } from '../config.js';
 export { flowNamespace, SHARED_NAMESPACE } from '../namespace.js';
-export type { MemoryChange, MemoryClient, MemoryOps, MemoryReadOptions, MemoryScope, MemoryWriteOptions } from '../ops.js';
+export type {
+  MemoryChange,
+  MemoryClient,
+  MemoryOps,
+  MemoryReadOptions,
+  MemoryScope,
+  MemoryWriteOptions,
+} from '../ops.js';

@@ -57,7 +57,9 @@ export function refuseProtoKeys(message: unknown): { errors: JSONRPCErrorRespons
   if (reason === undefined) return undefined;
   const errors = messages.flatMap((m): JSONRPCErrorResponse[] => {
     const id = m !== null && typeof m === 'object' && 'method' in m ? (m as { id?: unknown }).id : undefined;
-    return typeof id === 'string' || typeof id === 'number' ? [{ jsonrpc: '2.0', id, error: { code: ErrorCode.InvalidParams, message: reason } }] : [];
+    return typeof id === 'string' || typeof id === 'number'
+      ? [{ jsonrpc: '2.0', id, error: { code: ErrorCode.InvalidParams, message: reason } }]
+      : [];
   });
   return { errors, reason };
 }

@@ -93,9 +93,13 @@ export async function runMemoryMcpStdio(options: MemoryMcpStdioOptions): Promise
  * ```
  */
 export function memoryMcpStdioOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): MemoryMcpStdioOptions {
-  const namespace = env.OPENCODE_FLOW_NAMESPACE ?? (env.OPENCODE_FLOW_ID ? flowNamespace(env.OPENCODE_FLOW_ID) : undefined);
+  const namespace =
+    env.OPENCODE_FLOW_NAMESPACE ?? (env.OPENCODE_FLOW_ID ? flowNamespace(env.OPENCODE_FLOW_ID) : undefined);
   if (!namespace) {
-    throw new FlowError(FlowErrorCode.InvalidConfig, 'set OPENCODE_FLOW_NAMESPACE (flow:<id>) or OPENCODE_FLOW_ID for the memory MCP server');
+    throw new FlowError(
+      FlowErrorCode.InvalidConfig,
+      'set OPENCODE_FLOW_NAMESPACE (flow:<id>) or OPENCODE_FLOW_ID for the memory MCP server',
+    );
   }
   return env.OPENCODE_FLOW_MEMORY ? { namespace, memory: env.OPENCODE_FLOW_MEMORY } : { namespace };
 }

@@ -33,7 +33,8 @@ export interface MemoryToolsOptions {
   route?: (extra: McpCallContext) => { ops: MemoryOps; namespace: string };
 }
 
-const KEY_RULES = '1-256 characters of letters, digits and . _ : / - ; use "/" to group keys (e.g. "research/summary", "tasks/3/status")';
+const KEY_RULES =
+  '1-256 characters of letters, digits and . _ : / - ; use "/" to group keys (e.g. "research/summary", "tasks/3/status")';
 
 const key = z.string().min(1).max(256).regex(KEY_PATTERN).describe(`The key. ${KEY_RULES}.`);
 const shared = z
@@ -49,7 +50,11 @@ const ttlSeconds = z
   .optional()
   .describe('Optional time to live in seconds; the entry disappears after it. Omit to keep it until deleted.');
 const jsonValue = (what: string) =>
-  z.any().describe(`${what}: any JSON value (object, array, string, number or boolean; not null). Pass structured data as JSON, not as a string of JSON.`);
+  z
+    .any()
+    .describe(
+      `${what}: any JSON value (object, array, string, number or boolean; not null). Pass structured data as JSON, not as a string of JSON.`,
+    );
 
 /**
  * Registers the six memory tools on an MCP server. Each call goes through `ops`, scoped to the
@@ -65,7 +70,8 @@ const jsonValue = (what: string) =>
  */
 export function registerMemoryTools(server: McpServer, options: MemoryToolsOptions): void {
   const route = options.route ?? (() => ({ ops: options.ops, namespace: options.namespace }));
-  const where = (t: { namespace: string }, isShared: boolean | undefined) => (isShared ? SHARED_NAMESPACE : t.namespace);
+  const where = (t: { namespace: string }, isShared: boolean | undefined) =>
+    isShared ? SHARED_NAMESPACE : t.namespace;
   const by = (extra: McpCallContext) => callerIdentity(extra, options.clientName?.());
   const ttlMs = (s: number | undefined) => (s === undefined ? {} : { ttlMs: Math.max(1, Math.round(s * 1000)) });
 
@@ -83,7 +89,11 @@ export function registerMemoryTools(server: McpServer, options: MemoryToolsOptio
     (args, extra) =>
       call(async () => {
         const t = route(extra);
-        await t.ops.set(args.key, args.value as JsonValue, { by: by(extra), shared: args.shared === true, ...ttlMs(args.ttlSeconds) });
+        await t.ops.set(args.key, args.value as JsonValue, {
+          by: by(extra),
+          shared: args.shared === true,
+          ...ttlMs(args.ttlSeconds),
+        });
         return { ok: true, namespace: where(t, args.shared), key: args.key };
       }),
   );
@@ -131,9 +141,16 @@ export function registerMemoryTools(server: McpServer, options: MemoryToolsOptio
         'sorted by key, with their values and update times (epoch ms). Use it to discover what other agents have stored, e.g. prefix "results/".',
       inputSchema: z
         .object({
-          prefix: z.string().max(256).optional().describe('Only keys starting with this (e.g. "tasks/"); default: all keys.'),
+          prefix: z
+            .string()
+            .max(256)
+            .optional()
+            .describe('Only keys starting with this (e.g. "tasks/"); default: all keys.'),
           limit: z.number().int().min(1).max(1000).optional().describe('At most this many entries (default 100).'),
-          keysOnly: z.boolean().optional().describe('true to return only keys and times, without values (default false).'),
+          keysOnly: z
+            .boolean()
+            .optional()
+            .describe('true to return only keys and times, without values (default false).'),
           shared,
         })
         .strict(),
@@ -144,9 +161,7 @@ export function registerMemoryTools(server: McpServer, options: MemoryToolsOptio
         const t = route(extra);
         const all = await t.ops.list(args.prefix ?? '', { by: by(extra), shared: args.shared === true });
         const limit = args.limit ?? 100;
-        const entries = all
-          .slice(0, limit)
-          .map(({ value, ...meta }) => (args.keysOnly ? meta : { ...meta, value }));
+        const entries = all.slice(0, limit).map(({ value, ...meta }) => (args.keysOnly ? meta : { ...meta, value }));
         return {
           namespace: where(t, args.shared),
           prefix: args.prefix ?? '',
@@ -169,7 +184,9 @@ export function registerMemoryTools(server: McpServer, options: MemoryToolsOptio
       inputSchema: z
         .object({
           key,
-          expected: z.any().describe('The value you expect to be stored now, or null to require that the key does not exist.'),
+          expected: z
+            .any()
+            .describe('The value you expect to be stored now, or null to require that the key does not exist.'),
           value: jsonValue('The new value to write if the expectation holds'),
           ttlSeconds,
           shared,

@@ -4,8 +4,11 @@ import { RunCost } from '../../../src/flow/cost.js';
 import { buildCatalog } from '../../../src/router/catalog.js';
 import { createFlowRouting } from '../../../src/runtime/routing.js';
 
-const catalog = buildCatalog({ providers: [{ id: 'p', models: { m: { id: 'm', cost: { input: 1, output: 1 } } } }] } as never);
-const routing = (maxCost?: number) => createFlowRouting({ catalog, config: {}, routing: false, task: 't', specs: [{ name: 'a', model: 'p/m' }], maxCost });
+const catalog = buildCatalog({
+  providers: [{ id: 'p', models: { m: { id: 'm', cost: { input: 1, output: 1 } } } }],
+} as never);
+const routing = (maxCost?: number) =>
+  createFlowRouting({ catalog, config: {}, routing: false, task: 't', specs: [{ name: 'a', model: 'p/m' }], maxCost });
 const result = (agent: string, cost: number, extra: Partial<AgentResult> = {}): AgentResult => ({
   agent,
   taskId: agent,
@@ -34,7 +37,7 @@ describe('RunCost: the one place a run keeps and enforces its budget', () => {
     expect(cost.spent).toBeCloseTo(0.03, 12);
   });
 
-  it('counts running agents\' message costs mid-prompt, and not twice once booked', () => {
+  it("counts running agents' message costs mid-prompt, and not twice once booked", () => {
     const reasons: string[] = [];
     const cost = new RunCost(routing(0.05), (r) => reasons.push(r));
     cost.live({ sessionID: 'ses_a', messageID: 'm1', cost: 0.02 });
@@ -44,13 +47,21 @@ describe('RunCost: the one place a run keeps and enforces its budget', () => {
     expect(cost.total).toBeCloseTo(0.03, 12);
     cost.live({ sessionID: 'ses_b', messageID: 'm2', cost: 0.03 });
     expect(reasons).toHaveLength(1);
-    expect(reasons[0]).toMatch(/^budget exceeded mid-prompt: spent \$0\.060000 of max \$0\.05 \(running agents stopped\)$/);
+    expect(reasons[0]).toMatch(
+      /^budget exceeded mid-prompt: spent \$0\.060000 of max \$0\.05 \(running agents stopped\)$/,
+    );
   });
 
   it('a prompt the budget refused stops the run, naming the agent', () => {
     const reasons: string[] = [];
     const cost = new RunCost(routing(1), (r) => reasons.push(r));
-    cost.book(result('a', 0, { status: 'failed', error: 'budget: too dear', attempts: [{ model: 'p/m', errorKind: 'budget' }] }));
+    cost.book(
+      result('a', 0, {
+        status: 'failed',
+        error: 'budget: too dear',
+        attempts: [{ model: 'p/m', errorKind: 'budget' }],
+      }),
+    );
     expect(reasons).toEqual(['a: budget: too dear']);
   });
 

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, toPromise, waitFor } from 'xstate';
-import { agentMachine, type AgentEvent, type AgentSnapshot, type AgentSpec, type AgentTask, type AgentNotification, type AgentOutcome, type WatchInput } from '../../../machines/agent.js';
+import {
+  agentMachine,
+  type AgentEvent,
+  type AgentSnapshot,
+  type AgentSpec,
+  type AgentTask,
+  type AgentNotification,
+  type AgentOutcome,
+  type WatchInput,
+} from '../../../machines/agent.js';
 import type { InputRequest } from '../../../machines/input-policy.js';
 import type { MessageWithParts } from '../../../src/opencode/client.js';
 import { readPrompt } from '../../../src/runtime/agent-actors.js';
@@ -22,7 +31,10 @@ type Report =
  * runtime's watch does for a prompt an earlier run sent (a restored agent); default: that
  * prompt's answer ('ok').
  */
-function harness(script: Record<string, Report>, opts: { createFails?: boolean; restored?: Report; promptDelayMs?: number } = {}) {
+function harness(
+  script: Record<string, Report>,
+  opts: { createFails?: boolean; restored?: Report; promptDelayMs?: number } = {},
+) {
   const calls = {
     created: 0,
     prompts: [] as string[],
@@ -39,7 +51,10 @@ function harness(script: Record<string, Report>, opts: { createFails?: boolean; 
         if (opts.createFails) throw new Error('server said no');
         return { id: 'ses_1' };
       }),
-      sendPrompt: fromPromise<{ model?: string } | void, { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }>(async ({ input }) => {
+      sendPrompt: fromPromise<
+        { model?: string } | void,
+        { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }
+      >(async ({ input }) => {
         if (opts.promptDelayMs) await new Promise((r) => setTimeout(r, opts.promptDelayMs));
         calls.prompts.push(input.model);
       }),
@@ -63,30 +78,46 @@ function harness(script: Record<string, Report>, opts: { createFails?: boolean; 
             sessionCost += r.cost ?? 0.01;
             sendBack({ type: 'oc.outcome', outcome: outcome({ output: r.output ?? 'hello', sessionCost }) });
           } else if (r.kind === 'error') {
-            sendBack({ type: 'oc.outcome', outcome: outcome({ error: { name: 'APIError', message: r.message ?? r.errorKind, kind: r.errorKind } }) });
+            sendBack({
+              type: 'oc.outcome',
+              outcome: outcome({ error: { name: 'APIError', message: r.message ?? r.errorKind, kind: r.errorKind } }),
+            });
           } else if (r.kind === 'retry') {
-            for (let i = 1; i <= r.attempts; i++) sendBack({ type: 'oc.retry', attempt: i, message: 'Rate limited', kind: 'rate_limit' });
+            for (let i = 1; i <= r.attempts; i++)
+              sendBack({ type: 'oc.retry', attempt: i, message: 'Rate limited', kind: 'rate_limit' });
           } else if (r.kind === 'input') {
             sendBack({ type: 'oc.input', request: r.request });
           } else if (r.kind === 'interrupted') {
-            for (let i = 0; i < (r.times ?? 1); i++) sendBack({ type: 'oc.interrupted', reason: r.reason, userMessageID: r.userMessageID, sessionCost });
+            for (let i = 0; i < (r.times ?? 1); i++)
+              sendBack({ type: 'oc.interrupted', reason: r.reason, userMessageID: r.userMessageID, sessionCost });
           }
         }, 5);
         return () => clearTimeout(t);
       }),
-      abortSession: fromPromise<{ sessionCost: number; lastUserMessageID?: string }, { sessionID: string }>(async () => {
-        calls.aborts++;
-        return { sessionCost, lastUserMessageID: `msg_${seq}` };
-      }),
-      cleanupSession: fromPromise(async ({ input }: { input: { sessionID?: string; keep: boolean; busy: boolean } }) => {
-        calls.cleanups.push(input);
-      }),
+      abortSession: fromPromise<{ sessionCost: number; lastUserMessageID?: string }, { sessionID: string }>(
+        async () => {
+          calls.aborts++;
+          return { sessionCost, lastUserMessageID: `msg_${seq}` };
+        },
+      ),
+      cleanupSession: fromPromise(
+        async ({ input }: { input: { sessionID?: string; keep: boolean; busy: boolean } }) => {
+          calls.cleanups.push(input);
+        },
+      ),
     },
   });
   return { machine, calls };
 }
 
-function run(machine: ReturnType<typeof harness>['machine'], input: Parameters<typeof createActor<typeof agentMachine>>[1] extends infer O ? (O extends { input?: infer I } ? I : never) : never) {
+function run(
+  machine: ReturnType<typeof harness>['machine'],
+  input: Parameters<typeof createActor<typeof agentMachine>>[1] extends infer O
+    ? O extends { input?: infer I }
+      ? I
+      : never
+    : never,
+) {
   const actor = createActor(machine, { input });
   const emitted: AgentNotification[] = [];
   actor.on('*', (e) => emitted.push(e as AgentNotification));
@@ -103,9 +134,22 @@ describe('agent machine', () => {
     await waitFor(actor, (s) => s.matches('done'));
     const states = emitted.filter((e) => e.type === 'agent.state').map((e) => (e as { state: string }).state);
     expect(states).toEqual(['spawning', 'ready', 'prompting', 'streaming', 'done']);
-    expect(emitted.filter((e) => e.type === 'agent.delta').map((e) => (e as { text: string }).text).join('')).toBe('hello');
+    expect(
+      emitted
+        .filter((e) => e.type === 'agent.delta')
+        .map((e) => (e as { text: string }).text)
+        .join(''),
+    ).toBe('hello');
     const done = emitted.find((e) => e.type === 'agent.done') as Extract<AgentNotification, { type: 'agent.done' }>;
-    expect(done.result).toMatchObject({ agent: 'coder', status: 'done', output: 'hello', model: 'p/a', sessionID: 'ses_1', cost: 0.01, attempts: [{ model: 'p/a' }] });
+    expect(done.result).toMatchObject({
+      agent: 'coder',
+      status: 'done',
+      output: 'hello',
+      model: 'p/a',
+      sessionID: 'ses_1',
+      cost: 0.01,
+      attempts: [{ model: 'p/a' }],
+    });
     expect(calls.prompts).toEqual(['p/a']);
   });
 
@@ -138,17 +182,27 @@ describe('agent machine', () => {
 
   it('falls back when OpenCode keeps retrying beyond the policy', async () => {
     const { machine, calls } = harness({ 'p/a': { kind: 'retry', attempts: 3 } });
-    const { actor } = run(machine, { spec: { name: 'a', model: 'p/a', fallback: ['p/b'] }, task, maxProviderRetries: 2 });
+    const { actor } = run(machine, {
+      spec: { name: 'a', model: 'p/a', fallback: ['p/b'] },
+      task,
+      maxProviderRetries: 2,
+    });
     await waitFor(actor, (s) => s.matches('done'));
     expect(calls.prompts).toEqual(['p/a', 'p/b']);
     expect(actor.getSnapshot().context.results[0]!.attempts[0]!.errorKind).toBe('rate_limit');
   });
 
   it('fails when the chain is exhausted', async () => {
-    const { machine } = harness({ 'p/a': { kind: 'error', errorKind: 'server' }, 'p/b': { kind: 'error', errorKind: 'server' } });
+    const { machine } = harness({
+      'p/a': { kind: 'error', errorKind: 'server' },
+      'p/b': { kind: 'error', errorKind: 'server' },
+    });
     const { actor, emitted } = run(machine, { spec: { name: 'a', model: 'p/a', fallback: ['p/b'] }, task });
     await waitFor(actor, (s) => s.matches('failed'));
-    const failed = emitted.find((e) => e.type === 'agent.failed') as Extract<AgentNotification, { type: 'agent.failed' }>;
+    const failed = emitted.find((e) => e.type === 'agent.failed') as Extract<
+      AgentNotification,
+      { type: 'agent.failed' }
+    >;
     expect(failed.result.status).toBe('failed');
     expect(failed.result.attempts.map((a) => a.model)).toEqual(['p/a', 'p/b']);
   });
@@ -175,7 +229,9 @@ describe('agent machine', () => {
     await waitFor(actor, (s) => s.matches('failed'));
     expect(calls.prompts).toEqual(['p/a']);
     // The abort is the result's last attempt: what tells the supervisor not to retry it.
-    expect(actor.getSnapshot().context.results[0]!.attempts).toEqual([{ model: 'p/a', error: 'aborted', errorKind: 'aborted' }]);
+    expect(actor.getSnapshot().context.results[0]!.attempts).toEqual([
+      { model: 'p/a', error: 'aborted', errorKind: 'aborted' },
+    ]);
   });
 
   it('STOP while streaming aborts, reports the prompt as failed with its cost so far, then cleans up', async () => {
@@ -190,7 +246,11 @@ describe('agent machine', () => {
     // Cleanup aborts once more (a prompt request still on its way may start late), then deletes.
     expect(calls.cleanups).toEqual([{ sessionID: 'ses_1', keep: false, busy: true }]);
     const failed = emitted.find((e) => e.type === 'agent.failed');
-    expect(failed).toMatchObject({ agent: 'a', error: 'stopped while prompting', result: { status: 'failed', attempts: [{ model: 'p/a', errorKind: 'aborted' }] } });
+    expect(failed).toMatchObject({
+      agent: 'a',
+      error: 'stopped while prompting',
+      result: { status: 'failed', attempts: [{ model: 'p/a', errorKind: 'aborted' }] },
+    });
     expect(out.results.map((r) => r.status)).toEqual(['failed']);
   });
 
@@ -235,7 +295,12 @@ describe('agent machine: early PROMPT', () => {
 });
 
 /** Run an agent until `until`, then restore its persisted snapshot into `next` (a new run). */
-async function restoreInto(first: ReturnType<typeof harness>, next: ReturnType<typeof harness>, input: Parameters<typeof run>[1], until: Parameters<AgentSnapshot['matches']>[0]) {
+async function restoreInto(
+  first: ReturnType<typeof harness>,
+  next: ReturnType<typeof harness>,
+  input: Parameters<typeof run>[1],
+  until: Parameters<AgentSnapshot['matches']>[0],
+) {
   const { actor } = run(first.machine, input);
   await waitFor(actor, (s) => s.matches(until), { timeout: 5000 });
   const persisted = JSON.parse(JSON.stringify(actor.getPersistedSnapshot()));
@@ -247,7 +312,8 @@ async function restoreInto(first: ReturnType<typeof harness>, next: ReturnType<t
   return { actor: restored, emitted };
 }
 
-const states = (emitted: AgentNotification[]) => emitted.filter((e) => e.type === 'agent.state').map((e) => (e as { state: string }).state);
+const states = (emitted: AgentNotification[]) =>
+  emitted.filter((e) => e.type === 'agent.state').map((e) => (e as { state: string }).state);
 
 describe('agent machine: restored mid-prompt', () => {
   const spec = { name: 'a', model: 'p/a', fallback: ['p/b'] };
@@ -262,7 +328,11 @@ describe('agent machine: restored mid-prompt', () => {
     const r = actor.getSnapshot().context.results[0]!;
     expect(r).toMatchObject({ status: 'done', model: 'p/a', output: 'hello' });
     expect(r.attempts).toEqual([
-      { model: 'p/a', error: 'interrupted: re-prompted after resume (the session was idle with no answer)', errorKind: 'aborted' },
+      {
+        model: 'p/a',
+        error: 'interrupted: re-prompted after resume (the session was idle with no answer)',
+        errorKind: 'aborted',
+      },
       { model: 'p/a' },
     ]);
     // The new prompt's watch ignores the lost prompt's (missing) answer; nothing was aborted.
@@ -276,7 +346,10 @@ describe('agent machine: restored mid-prompt', () => {
     const { actor } = await restoreInto(first, next, { spec, task }, { working: 'streaming' });
     await waitFor(actor, (s) => s.matches('done'), { timeout: 5000 });
     expect(next.calls.prompts).toEqual(['p/a']);
-    expect(actor.getSnapshot().context.results[0]!.attempts.map((a) => a.error)).toEqual(['interrupted: re-prompted after resume (its answer was aborted)', undefined]);
+    expect(actor.getSnapshot().context.results[0]!.attempts.map((a) => a.error)).toEqual([
+      'interrupted: re-prompted after resume (its answer was aborted)',
+      undefined,
+    ]);
   });
 
   it('takes an answer that arrived meanwhile and sends nothing', async () => {
@@ -285,7 +358,10 @@ describe('agent machine: restored mid-prompt', () => {
     const { actor } = await restoreInto(first, next, { spec, task }, { working: 'streaming' });
     await waitFor(actor, (s) => s.matches('done'), { timeout: 5000 });
     expect(next.calls.prompts).toEqual([]);
-    expect(actor.getSnapshot().context.results[0]).toMatchObject({ output: 'finished meanwhile', attempts: [{ model: 'p/a' }] });
+    expect(actor.getSnapshot().context.results[0]).toMatchObject({
+      output: 'finished meanwhile',
+      attempts: [{ model: 'p/a' }],
+    });
   });
 
   it('keeps watching a session that is still busy, sending nothing', async () => {
@@ -300,11 +376,22 @@ describe('agent machine: restored mid-prompt', () => {
   });
 
   it('re-sends the prompt of an agent restored while waiting on a person, with the dead request dropped', async () => {
-    const request: InputRequest = { kind: 'permission', id: 'per_1', sessionID: 'ses_1', permission: 'bash', patterns: ['ls'] };
+    const request: InputRequest = {
+      kind: 'permission',
+      id: 'per_1',
+      sessionID: 'ses_1',
+      permission: 'bash',
+      patterns: ['ls'],
+    };
     const asking = { ...spec, inputPolicy: { onPermission: 'ask' as const } };
     const first = harness({ 'p/a': { kind: 'input', request } });
     const next = harness({}, { restored: { kind: 'interrupted', reason: 'aborted' } });
-    const { actor, emitted } = await restoreInto(first, next, { spec: asking, task }, { working: { awaitingInput: 'asking' } });
+    const { actor, emitted } = await restoreInto(
+      first,
+      next,
+      { spec: asking, task },
+      { working: { awaitingInput: 'asking' } },
+    );
     await waitFor(actor, (s) => s.matches('done'), { timeout: 5000 });
     expect(next.calls.prompts).toEqual(['p/a']);
     expect(actor.getSnapshot().context.inputQueue).toEqual([]);
@@ -325,7 +412,10 @@ describe('agent machine: restored mid-prompt', () => {
 
   it('ignores an interruption report while its own prompt is being sent', async () => {
     // The watch reports before the (slow) prompt went out: that report cannot be about it.
-    const { machine, calls } = harness({ 'p/a': { kind: 'hang' } }, { restored: { kind: 'interrupted', reason: 'unanswered' }, promptDelayMs: 40 });
+    const { machine, calls } = harness(
+      { 'p/a': { kind: 'hang' } },
+      { restored: { kind: 'interrupted', reason: 'unanswered' }, promptDelayMs: 40 },
+    );
     const { actor } = run(machine, { spec, task });
     await waitFor(actor, (s) => s.matches({ working: 'streaming' }), { timeout: 5000 });
     await new Promise((r) => setTimeout(r, 30));
@@ -338,7 +428,8 @@ describe('agent machine: restored mid-prompt', () => {
 
 describe('readPrompt: where a session stands on its latest prompt', () => {
   let n = 0;
-  const user = (id: string): MessageWithParts => ({ info: { id, role: 'user', time: { created: ++n } }, parts: [] }) as unknown as MessageWithParts;
+  const user = (id: string): MessageWithParts =>
+    ({ info: { id, role: 'user', time: { created: ++n } }, parts: [] }) as unknown as MessageWithParts;
   const assistant = (info: { completed?: boolean; error?: unknown; cost?: number }, text = ''): MessageWithParts =>
     ({
       info: {
@@ -356,22 +447,39 @@ describe('readPrompt: where a session stands on its latest prompt', () => {
   const earlier = [user('msg_1'), assistant({ completed: true, cost: 0.01 }, 'first answer')];
 
   it('answered: a complete answer to a prompt newer than the last one taken', () => {
-    const r = readPrompt([...earlier, user('msg_2'), assistant({ completed: true, cost: 0.02 }, 'second answer')], 'msg_1');
-    expect(r).toMatchObject({ state: 'answered', outcome: { userMessageID: 'msg_2', output: 'second answer', model: 'p/a' } });
+    const r = readPrompt(
+      [...earlier, user('msg_2'), assistant({ completed: true, cost: 0.02 }, 'second answer')],
+      'msg_1',
+    );
+    expect(r).toMatchObject({
+      state: 'answered',
+      outcome: { userMessageID: 'msg_2', output: 'second answer', model: 'p/a' },
+    });
     expect(r.state === 'answered' && r.outcome.sessionCost).toBeCloseTo(0.03, 12);
   });
 
   it('answered, aborted: the caller decides what an abort means', () => {
-    const r = readPrompt([...earlier, user('msg_2'), assistant({ error: { name: 'MessageAbortedError', data: { message: 'Aborted' } } })], 'msg_1');
+    const r = readPrompt(
+      [...earlier, user('msg_2'), assistant({ error: { name: 'MessageAbortedError', data: { message: 'Aborted' } } })],
+      'msg_1',
+    );
     expect(r).toMatchObject({ state: 'answered', outcome: { userMessageID: 'msg_2', error: { kind: 'aborted' } } });
   });
 
   it('unanswered: an answer cut off with neither completion nor error (OpenCode killed mid-prompt)', () => {
-    expect(readPrompt([...earlier, user('msg_2'), assistant({})], 'msg_1')).toEqual({ state: 'unanswered', userMessageID: 'msg_2', sessionCost: 0.01 });
+    expect(readPrompt([...earlier, user('msg_2'), assistant({})], 'msg_1')).toEqual({
+      state: 'unanswered',
+      userMessageID: 'msg_2',
+      sessionCost: 0.01,
+    });
   });
 
   it('unanswered: a user message with no assistant message after it', () => {
-    expect(readPrompt([...earlier, user('msg_2')], 'msg_1')).toEqual({ state: 'unanswered', userMessageID: 'msg_2', sessionCost: 0.01 });
+    expect(readPrompt([...earlier, user('msg_2')], 'msg_1')).toEqual({
+      state: 'unanswered',
+      userMessageID: 'msg_2',
+      sessionCost: 0.01,
+    });
   });
 
   it('unanswered: the prompt never reached the session (only the previous one is there)', () => {

@@ -1,19 +1,48 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, setup, toPromise } from 'xstate';
-import { agentMachine, type AgentEvent, type AgentSpec, type AgentTask, type WatchInput } from '../../../machines/agent.js';
-import { agentDone, joinAgents, promptAgents, spawnAgent, stopAgent, type AgentEvents } from '../../../machines/flows/helpers.js';
+import {
+  agentMachine,
+  type AgentEvent,
+  type AgentSpec,
+  type AgentTask,
+  type WatchInput,
+} from '../../../machines/agent.js';
+import {
+  agentDone,
+  joinAgents,
+  promptAgents,
+  spawnAgent,
+  stopAgent,
+  type AgentEvents,
+} from '../../../machines/flows/helpers.js';
 
 /** Agents whose effects are fakes: each answers `output of <name>` after `delay` ms; `bad*` fail. */
 const agent = agentMachine.provide({
   actors: {
     createSession: fromPromise(async ({ input }: { input: { spec: AgentSpec } }) => ({ id: `ses_${input.spec.name}` })),
-    sendPrompt: fromPromise<{ model?: string } | void, { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }>(async () => {}),
+    sendPrompt: fromPromise<
+      { model?: string } | void,
+      { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }
+    >(async () => {}),
     watchSession: fromCallback<AgentEvent, WatchInput>(({ sendBack, input }) => {
       const name = input.sessionID.slice(4);
-      const t = setTimeout(() => {
-        const base = { userMessageID: `m-${name}-${Math.random()}`, output: `output of ${name}`, model: 'p/m', tokens: { input: 1, output: 1 } };
-        sendBack({ type: 'oc.outcome', outcome: name.startsWith('bad') ? { ...base, sessionCost: 0, error: { name: 'APIError', message: 'boom', kind: 'auth' } } : { ...base, sessionCost: 0.01 } });
-      }, name === 'slow' ? 60 : 10);
+      const t = setTimeout(
+        () => {
+          const base = {
+            userMessageID: `m-${name}-${Math.random()}`,
+            output: `output of ${name}`,
+            model: 'p/m',
+            tokens: { input: 1, output: 1 },
+          };
+          sendBack({
+            type: 'oc.outcome',
+            outcome: name.startsWith('bad')
+              ? { ...base, sessionCost: 0, error: { name: 'APIError', message: 'boom', kind: 'auth' } }
+              : { ...base, sessionCost: 0.01 },
+          });
+        },
+        name === 'slow' ? 60 : 10,
+      );
       return () => clearTimeout(t);
     }),
     abortSession: fromPromise(async () => ({ sessionCost: 0 })),
@@ -28,7 +57,12 @@ interface Ctx {
 }
 
 const joinMachine = setup({
-  types: { context: {} as Ctx, input: {} as { spec: AgentSpec; names: string[] }, events: {} as AgentEvents, output: {} as { outcome: string; outputs: string[] } },
+  types: {
+    context: {} as Ctx,
+    input: {} as { spec: AgentSpec; names: string[] },
+    events: {} as AgentEvents,
+    output: {} as { outcome: string; outputs: string[] },
+  },
   actors: { agent },
 }).createMachine({
   id: 'join',
@@ -37,7 +71,7 @@ const joinMachine = setup({
     // The resolvers are typed by the machine: `context` is Ctx.
     spawnAgent('fast', ({ context }) => context.spec),
     spawnAgent('slow', ({ context }) => context.spec),
-    spawnAgent('bad', ({ context }) => ({ ...context.spec, model: 'p/other' })),
+    spawnAgent('bad', ({ context }) => ({ ...context.spec, fallback: [] })),
   ],
   initial: 'fanOut',
   states: {
@@ -45,7 +79,10 @@ const joinMachine = setup({
       entry: promptAgents(['fast', 'slow'], ({ agent: name }) => ({ id: `t-${name}`, text: `do it, ${name}` })),
       on: {
         'agent.done': { actions: joinAgents(['fast', 'slow']) },
-        'agents.joined': { target: 'joined', actions: ({ context, event }) => context.outputs.push(...event.results.map((r) => r.output)) },
+        'agents.joined': {
+          target: 'joined',
+          actions: ({ context, event }) => context.outputs.push(...event.results.map((r) => r.output)),
+        },
       },
     },
     joined: {
@@ -69,7 +106,7 @@ describe('custom-machine toolkit', () => {
     expect(out.outputs).toEqual(['output of fast', 'output of slow']);
   });
 
-  it('types the resolvers by the caller\'s machine', () => {
+  it("types the resolvers by the caller's machine", () => {
     setup({ types: { context: {} as Ctx, events: {} as AgentEvents }, actors: { agent } }).createMachine({
       context: { spec: { name: 'x' }, names: [], outputs: [] },
       // @ts-expect-error: `nope` is not in the machine's context

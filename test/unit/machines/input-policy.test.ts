@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { decideInput, type InputPolicy, type InputRequest } from '../../../machines/input-policy.js';
 
-const permission = (perm: string, ...patterns: string[]): InputRequest => ({ kind: 'permission', id: 'per_1', sessionID: 'ses_1', permission: perm, patterns });
+const permission = (perm: string, ...patterns: string[]): InputRequest => ({
+  kind: 'permission',
+  id: 'per_1',
+  sessionID: 'ses_1',
+  permission: perm,
+  patterns,
+});
 const question: InputRequest = {
   kind: 'question',
   id: 'que_1',
@@ -42,14 +48,20 @@ describe('decideInput', () => {
     expect(verdict(decideInput(permission('edit', 'src/a/b.ts'), rules))).toBe('once');
     // No rule for it: rejected, and the message says why.
     const outside = decideInput(permission('edit', '/etc/hosts'), rules);
-    expect(outside).toMatchObject({ reply: 'reject', message: expect.stringMatching(/no rule allows edit \/etc\/hosts/) });
+    expect(outside).toMatchObject({
+      reply: 'reject',
+      message: expect.stringMatching(/no rule allows edit \/etc\/hosts/),
+    });
     expect(verdict(decideInput(permission('webfetch', 'https://example.com'), rules))).toBe('reject');
   });
 
   it('rules: one rejected part of a compound command rejects all of it', () => {
     // OpenCode asks once for `rm -rf x && echo ok` with one pattern per command.
     const compound = decideInput(permission('bash', 'rm -rf ./build', 'echo ok'), rules);
-    expect(compound).toMatchObject({ reply: 'reject', message: expect.stringMatching(/rm -rf\* rejects rm -rf \.\/build/) });
+    expect(compound).toMatchObject({
+      reply: 'reject',
+      message: expect.stringMatching(/rm -rf\* rejects rm -rf \.\/build/),
+    });
     expect(verdict(decideInput(permission('bash', 'echo ok', 'rm -rf ./build'), rules))).toBe('reject');
     // An "ask" part makes the whole request wait for a person; all-allowed parts pass.
     expect(verdict(decideInput(permission('bash', 'echo ok', 'git push'), rules))).toBe('ask');

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, toPromise } from 'xstate';
-import { agentMachine, type AgentEvent, type AgentSpec, type AgentTask, type WatchInput } from '../../../machines/agent.js';
+import {
+  agentMachine,
+  type AgentEvent,
+  type AgentSpec,
+  type AgentTask,
+  type WatchInput,
+} from '../../../machines/agent.js';
 import { supervisorMachine, withSubflows, type SupervisorInput } from '../../../machines/supervisor.js';
 
 /**
@@ -8,7 +14,16 @@ import { supervisorMachine, withSubflows, type SupervisorInput } from '../../../
  * (a planner of its own over the same agents), down to `maxDepth` levels. Agents are real
  * agent machines with fake effects; a planner answers with the plan `plans` gives for its task.
  */
-type PlanOf = (task: string) => { subtasks: Array<{ id: string; title: string; description: string; agent: string; dependsOn?: string[]; decompose?: boolean }> };
+type PlanOf = (task: string) => {
+  subtasks: Array<{
+    id: string;
+    title: string;
+    description: string;
+    agent: string;
+    dependsOn?: string[];
+    decompose?: boolean;
+  }>;
+};
 
 function world(planOf: PlanOf, { failing = '' } = {}) {
   const log = { prompts: [] as Array<{ agent: string; text: string; parent?: string; session: string }>, cleanups: 0 };
@@ -21,7 +36,10 @@ function world(planOf: PlanOf, { failing = '' } = {}) {
         sessions.set(id, { agent: input.spec.name, parent: input.parentSessionID, text: '' });
         return { id };
       }),
-      sendPrompt: fromPromise<{ model?: string } | void, { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }>(async ({ input }) => {
+      sendPrompt: fromPromise<
+        { model?: string } | void,
+        { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }
+      >(async ({ input }) => {
         const s = sessions.get(input.sessionID)!;
         s.text = input.task.text;
         log.prompts.push({ agent: input.spec.name, text: input.task.text, parent: s.parent, session: input.sessionID });
@@ -31,16 +49,27 @@ function world(planOf: PlanOf, { failing = '' } = {}) {
         const t = setTimeout(() => {
           let output: string;
           if (s.text.includes('# Plan this task for the team')) output = JSON.stringify(planOf(s.text));
-          else if (s.text.startsWith('All subtasks of your plan have finished')) output = `combined(${(s.text.match(/OUT-[\w-]+/g) ?? []).join(',')})`;
+          else if (s.text.startsWith('All subtasks of your plan have finished'))
+            output = `combined(${(s.text.match(/OUT-[\w-]+/g) ?? []).join(',')})`;
           // A nested subtask's text holds its parent's subtask heading too: the last one is its own.
           else output = `OUT-${[...s.text.matchAll(/# Your subtask \(([\w-]+)\)/g)].at(-1)?.[1] ?? s.agent}`;
           const base = { userMessageID: `m${++seq}`, output, model: 'p/m', tokens: { input: 10, output: 1 } };
-          if (failing && s.text.includes(failing)) sendBack({ type: 'oc.outcome', outcome: { ...base, sessionCost: 0, error: { name: 'ProviderAuthError', message: 'no key', kind: 'auth' } } });
+          if (failing && s.text.includes(failing))
+            sendBack({
+              type: 'oc.outcome',
+              outcome: {
+                ...base,
+                sessionCost: 0,
+                error: { name: 'ProviderAuthError', message: 'no key', kind: 'auth' },
+              },
+            });
           else sendBack({ type: 'oc.outcome', outcome: { ...base, sessionCost: 0.01 } });
         }, 5);
         return () => clearTimeout(t);
       }),
-      abortSession: fromPromise<{ sessionCost: number; lastUserMessageID?: string }, { sessionID: string }>(async () => ({ sessionCost: 0 })),
+      abortSession: fromPromise<{ sessionCost: number; lastUserMessageID?: string }, { sessionID: string }>(
+        async () => ({ sessionCost: 0 }),
+      ),
       cleanupSession: fromPromise(async () => {
         log.cleanups++;
       }),
@@ -93,13 +122,23 @@ describe('sub-supervisors for decomposed subtasks', () => {
     const { out, events } = await run({});
     expect(out.status).toBe('completed');
     // The report lists every agent that ran, the sub-supervisor's prefixed with its subtask.
-    expect(out.results.map((r) => r.agent)).toEqual(['planner', 'coder:big/planner', 'coder:big/coder:b1', 'coder:big/tester:b2', 'coder:big/planner', 'tester:after', 'planner']);
+    expect(out.results.map((r) => r.agent)).toEqual([
+      'planner',
+      'coder:big/planner',
+      'coder:big/coder:b1',
+      'coder:big/tester:b2',
+      'coder:big/planner',
+      'tester:after',
+      'planner',
+    ]);
     // 2 planners × (plan + aggregate) + 3 subtasks.
     expect(log.prompts).toHaveLength(7);
     // Five sessions at $0.01 each (a planner's second prompt adds nothing to its session here).
     expect(out.results.reduce((n, r) => n + r.cost, 0)).toBeCloseTo(0.05, 10);
     // The sub-planner got the subtask as its task, and may not decompose only past the limit.
-    const subPlan = log.prompts.find((p) => p.text.includes('# Your subtask (big)') && p.text.includes('# Plan this task'))!;
+    const subPlan = log.prompts.find(
+      (p) => p.text.includes('# Your subtask (big)') && p.text.includes('# Plan this task'),
+    )!;
     expect(subPlan.agent).toBe('planner');
     expect(subPlan.text).toContain('"decompose": true');
     // The dependent subtask saw the sub-supervisor's combined output.
@@ -126,7 +165,9 @@ describe('sub-supervisors for decomposed subtasks', () => {
   });
 
   it('past the depth limit a decomposed subtask runs as an ordinary one, and the planner is not offered decompose', async () => {
-    const { run, log } = world(() => ({ subtasks: [{ id: 'big', title: 'big', description: 'd', agent: 'coder', decompose: true }] }));
+    const { run, log } = world(() => ({
+      subtasks: [{ id: 'big', title: 'big', description: 'd', agent: 'coder', decompose: true }],
+    }));
     const { out } = await run({ maxDepth: 1 });
     expect(out.status).toBe('completed');
     expect(out.results.map((r) => r.agent)).toEqual(['planner', 'coder:big', 'planner']);
@@ -134,7 +175,9 @@ describe('sub-supervisors for decomposed subtasks', () => {
   });
 
   it('depth 3 by default: a plan that always decomposes stops nesting at the third level', async () => {
-    const { run, log } = world(() => ({ subtasks: [{ id: 'x', title: 'x', description: 'd', agent: 'coder', decompose: true }] }));
+    const { run, log } = world(() => ({
+      subtasks: [{ id: 'x', title: 'x', description: 'd', agent: 'coder', decompose: true }],
+    }));
     const { out } = await run({});
     expect(out.status).toBe('completed');
     expect(out.results.map((r) => r.agent)).toEqual([
@@ -154,7 +197,9 @@ describe('sub-supervisors for decomposed subtasks', () => {
     const { out } = await cont.run({});
     expect(out.status).toBe('completed');
     expect(out.results.find((r) => r.agent === 'coder:big/coder:b1')!.status).toBe('failed');
-    expect(out.results.find((r) => r.agent === 'coder:big/tester:b2')!.error).toMatch(/skipped: dependency coder:b1 failed/);
+    expect(out.results.find((r) => r.agent === 'coder:big/tester:b2')!.error).toMatch(
+      /skipped: dependency coder:b1 failed/,
+    );
     expect(out.results.find((r) => r.agent === 'tester:after')!.status).toBe('done');
 
     const strict = world(rootPlan, { failing: 'do part 1' });

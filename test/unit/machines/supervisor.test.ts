@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, toPromise } from 'xstate';
-import { agentMachine, type AgentEvent, type AgentSpec, type AgentTask, type WatchInput } from '../../../machines/agent.js';
+import {
+  agentMachine,
+  type AgentEvent,
+  type AgentSpec,
+  type AgentTask,
+  type WatchInput,
+} from '../../../machines/agent.js';
 import { supervisorMachine, type SupervisorInput } from '../../../machines/supervisor.js';
 
 /**
@@ -8,12 +14,22 @@ import { supervisorMachine, type SupervisorInput } from '../../../machines/super
  * after `delay` ms, fails when its name starts with `bad`, costs `cost` USD.
  */
 function world({ delay = 10, cost = 0.01, kind = 'server' as 'server' | 'auth' } = {}) {
-  const log = { prompts: [] as Array<{ agent: string; text: string; at: number }>, running: 0, maxRunning: 0, cleanups: 0 };
+  const log = {
+    prompts: [] as Array<{ agent: string; text: string; at: number }>,
+    running: 0,
+    maxRunning: 0,
+    cleanups: 0,
+  };
   let seq = 0;
   const agent = agentMachine.provide({
     actors: {
-      createSession: fromPromise(async ({ input }: { input: { spec: AgentSpec } }) => ({ id: `ses_${input.spec.name}` })),
-      sendPrompt: fromPromise<{ model?: string } | void, { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }>(async ({ input }) => {
+      createSession: fromPromise(async ({ input }: { input: { spec: AgentSpec } }) => ({
+        id: `ses_${input.spec.name}`,
+      })),
+      sendPrompt: fromPromise<
+        { model?: string } | void,
+        { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }
+      >(async ({ input }) => {
         log.prompts.push({ agent: input.spec.name, text: input.task.text, at: Date.now() });
         log.running++;
         log.maxRunning = Math.max(log.maxRunning, log.running);
@@ -22,20 +38,34 @@ function world({ delay = 10, cost = 0.01, kind = 'server' as 'server' | 'auth' }
         const name = input.sessionID.slice(4);
         const t = setTimeout(() => {
           log.running--;
-          const base = { userMessageID: `m${++seq}`, output: `output of ${name}`, model: 'p/m', tokens: { input: 1, output: 1 } };
-          if (name.startsWith('bad')) sendBack({ type: 'oc.outcome', outcome: { ...base, sessionCost: 0, error: { name: 'APIError', message: 'boom', kind } } });
+          const base = {
+            userMessageID: `m${++seq}`,
+            output: `output of ${name}`,
+            model: 'p/m',
+            tokens: { input: 1, output: 1 },
+          };
+          if (name.startsWith('bad'))
+            sendBack({
+              type: 'oc.outcome',
+              outcome: { ...base, sessionCost: 0, error: { name: 'APIError', message: 'boom', kind } },
+            });
           else sendBack({ type: 'oc.outcome', outcome: { ...base, sessionCost: cost } });
         }, delay);
         return () => clearTimeout(t);
       }),
-      abortSession: fromPromise<{ sessionCost: number; lastUserMessageID?: string }, { sessionID: string }>(async () => ({ sessionCost: 0 })),
+      abortSession: fromPromise<{ sessionCost: number; lastUserMessageID?: string }, { sessionID: string }>(
+        async () => ({ sessionCost: 0 }),
+      ),
       cleanupSession: fromPromise(async () => {
         log.cleanups++;
       }),
     },
   });
   const machine = supervisorMachine.provide({ actors: { agent } });
-  const run = async (input: Partial<SupervisorInput> & { agents: AgentSpec[] }, drive?: (a: ReturnType<typeof createActor<typeof machine>>) => void) => {
+  const run = async (
+    input: Partial<SupervisorInput> & { agents: AgentSpec[] },
+    drive?: (a: ReturnType<typeof createActor<typeof machine>>) => void,
+  ) => {
     const actor = createActor(machine, { input: { flowId: 'f1', task: 'TASK', mode: 'parallel', ...input } });
     actor.start();
     drive?.(actor);
@@ -86,12 +116,13 @@ describe('supervisor machine', () => {
     expect((await run({ agents: agents('bad1', 'bad2'), retries: 1 })).status).toBe('failed');
   });
 
-  it('stops as budget_exceeded on the run\'s BUDGET_EXCEEDED (the run, not the supervisor, keeps the budget)', async () => {
+  it("stops as budget_exceeded on the run's BUDGET_EXCEEDED (the run, not the supervisor, keeps the budget)", async () => {
     const { run, log } = world({ cost: 0.01 });
     const out = await run({ agents: agents('a', 'b', 'c'), mode: 'sequential', maxCost: 0.015 }, (actor) => {
       let done = 0;
       actor.on('agent.done', () => {
-        if (++done === 2) actor.send({ type: 'BUDGET_EXCEEDED', reason: 'budget exceeded: spent $0.020000 of max $0.015' });
+        if (++done === 2)
+          actor.send({ type: 'BUDGET_EXCEEDED', reason: 'budget exceeded: spent $0.020000 of max $0.015' });
       });
     });
     expect(out.status).toBe('budget_exceeded');
@@ -101,7 +132,9 @@ describe('supervisor machine', () => {
 
   it('CANCEL stops running agents and finishes as cancelled', async () => {
     const { run, log } = world({ delay: 10_000 });
-    const out = await run({ agents: agents('a', 'b') }, (actor) => setTimeout(() => actor.send({ type: 'CANCEL', reason: 'user' }), 30));
+    const out = await run({ agents: agents('a', 'b') }, (actor) =>
+      setTimeout(() => actor.send({ type: 'CANCEL', reason: 'user' }), 30),
+    );
     expect(out.status).toBe('cancelled');
     expect(out.reason).toBe('user');
     expect(log.cleanups).toBe(2);

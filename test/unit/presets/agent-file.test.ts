@@ -76,7 +76,8 @@ describe('parseAgentFile', () => {
   });
 
   it('accepts CRLF line ends, a BOM, a single-action permission and a name override', () => {
-    const text = '\uFEFF---\r\nname: scribe\r\ndescription: d\r\npermission: deny\r\nmodel: ollama/qwen2.5-coder:7b\r\n---\r\nPrompt.\r\n';
+    const text =
+      '\uFEFF---\r\nname: scribe\r\ndescription: d\r\npermission: deny\r\nmodel: ollama/qwen2.5-coder:7b\r\n---\r\nPrompt.\r\n';
     expect(parseAgentFile(text, 'x.md')).toMatchObject({
       name: 'scribe',
       permission: { '*': 'deny' },
@@ -126,13 +127,17 @@ describe('parseAgentFile', () => {
 
   it('checks value types: temperature, tools, mode, model', () => {
     expect(failure(agent('description: d\ntemperature: hot')).message).toContain('field "temperature"');
-    expect(failure(agent('description: d\ntools:\n  bash: "no"')).message).toContain('field "tools.bash": expected true or false');
+    expect(failure(agent('description: d\ntools:\n  bash: "no"')).message).toContain(
+      'field "tools.bash": expected true or false',
+    );
     expect(failure(agent('description: d\nmode: boss')).message).toContain('field "mode"');
     expect(failure(agent('description: d\nmodel: gpt-5')).message).toContain('field "model"');
   });
 
   it('refuses a front-matter prompt, which OpenCode ignores', () => {
-    expect(failure(agent('description: d\nprompt: Be nice')).message).toContain('field "prompt": is not read from a markdown agent');
+    expect(failure(agent('description: d\nprompt: Be nice')).message).toContain(
+      'field "prompt": is not read from a markdown agent',
+    );
   });
 
   it('reports invalid YAML with the file line', () => {
@@ -148,8 +153,12 @@ describe('parseAgentFile', () => {
     expect(failure('You write docs.').message).toContain('missing front matter');
     expect(failure('---\ndescription: d\nYou write docs.').message).toContain('not closed');
     expect(failure('---\n- a\n- b\n---\nP').message).toContain('must be a YAML map');
-    expect(failure(agent('description: d', '\n  \n')).message).toContain('the body (the system prompt, from line 4) is empty');
-    expect(failure(agent('description: d'), '/x/my agent.md').message).toContain('"my agent" is not a valid agent name');
+    expect(failure(agent('description: d', '\n  \n')).message).toContain(
+      'the body (the system prompt, from line 4) is empty',
+    );
+    expect(failure(agent('description: d'), '/x/my agent.md').message).toContain(
+      '"my agent" is not a valid agent name',
+    );
     expect(failure(agent('description: d\nname: "bad name"')).message).toContain('field "name"');
   });
 });

@@ -17,7 +17,11 @@ const get = (name: string): PresetAgent => {
 
 describe('bundled presets', () => {
   it('are exactly the seven files in agents/, found from the package root', () => {
-    expect(readdirSync(bundledAgentsDir()).filter((f) => f.endsWith('.md')).sort()).toEqual(PRESETS.map((p) => `${p}.md`));
+    expect(
+      readdirSync(bundledAgentsDir())
+        .filter((f) => f.endsWith('.md'))
+        .sort(),
+    ).toEqual(PRESETS.map((p) => `${p}.md`));
     expect([...presets.keys()].sort()).toEqual(PRESETS);
     for (const p of presets.values()) expect(p.source.startsWith(bundledAgentsDir())).toBe(true);
   });
@@ -53,14 +57,28 @@ describe('bundled presets', () => {
     const p = get(name);
     expect(decide(p.permission, 'bash', 'git log --oneline -5')).toBe('allow');
     expect(decide(p.permission, 'bash', 'ls -la src')).toBe('allow');
-    for (const cmd of ['rm -rf src', 'touch x', 'npm install left-pad', 'git commit -m x', 'git push', 'curl https://example.com']) {
+    for (const cmd of [
+      'rm -rf src',
+      'touch x',
+      'npm install left-pad',
+      'git commit -m x',
+      'git push',
+      'curl https://example.com',
+    ]) {
       expect(decide(p.permission, 'bash', cmd), cmd).toBe('deny');
     }
   });
 
   it('reviewer may run git diff, log, show, status and blame', () => {
     const { permission } = get('reviewer');
-    for (const cmd of ['git diff', 'git diff --staged', 'git log -p -n 5', 'git show HEAD~1', 'git status', 'git blame src/a.ts']) {
+    for (const cmd of [
+      'git diff',
+      'git diff --staged',
+      'git log -p -n 5',
+      'git show HEAD~1',
+      'git status',
+      'git blame src/a.ts',
+    ]) {
       expect(decide(permission, 'bash', cmd), cmd).toBe('allow');
     }
     expect(permission.webfetch).toBe('deny');
@@ -82,20 +100,43 @@ describe('bundled presets', () => {
     for (const cmd of ['npm test', 'npx tsc --noEmit -p .', 'mkdir -p src/api', 'rm old.txt', 'git status']) {
       expect(decide(permission, 'bash', cmd), cmd).toBe('allow');
     }
-    for (const cmd of ['rm -rf /', 'rm -rf node_modules', 'rm -fr dist', 'rm -r build', 'sudo apt-get install x', 'git push origin main', 'git reset --hard HEAD~3', 'git clean -fdx']) {
+    for (const cmd of [
+      'rm -rf /',
+      'rm -rf node_modules',
+      'rm -fr dist',
+      'rm -r build',
+      'sudo apt-get install x',
+      'git push origin main',
+      'git reset --hard HEAD~3',
+      'git clean -fdx',
+    ]) {
       expect(decide(permission, 'bash', cmd), cmd).toBe('deny');
     }
   });
 
   it('tester edits test files only and runs test commands only', () => {
     const { permission } = get('tester');
-    for (const file of ['test/unit/a.test.ts', 'tests/test_api.py', 'src/__tests__/b.ts', 'src/util.spec.js', 'pkg/x/y_test.go', 'conftest.py']) {
+    for (const file of [
+      'test/unit/a.test.ts',
+      'tests/test_api.py',
+      'src/__tests__/b.ts',
+      'src/util.spec.js',
+      'pkg/x/y_test.go',
+      'conftest.py',
+    ]) {
       expect(decide(permission, 'edit', file), file).toBe('allow');
     }
     for (const file of ['src/index.ts', 'package.json', 'README.md', 'src/latest.py']) {
       expect(decide(permission, 'edit', file), file).toBe('deny');
     }
-    for (const cmd of ['npm test', 'npx vitest run test/unit', 'pytest -q', 'go test ./...', 'cargo test', 'git diff']) {
+    for (const cmd of [
+      'npm test',
+      'npx vitest run test/unit',
+      'pytest -q',
+      'go test ./...',
+      'cargo test',
+      'git diff',
+    ]) {
       expect(decide(permission, 'bash', cmd), cmd).toBe('allow');
     }
     for (const cmd of ['rm -rf test', 'npm install', 'node -e "1"', 'git commit -am x']) {
@@ -103,14 +144,22 @@ describe('bundled presets', () => {
     }
   });
 
-  it.each(PRESETS)('%s never waits for a human: no "ask" rules, and OpenCode\'s asking defaults are overridden', (name) => {
-    const { permission } = get(name);
-    // A headless flow has nobody to answer `permission.asked`: an "ask" would stall the agent.
-    expect(JSON.stringify(permission)).not.toContain('"ask"');
-    expect(permission).toMatchObject({ question: 'deny', doom_loop: 'deny', external_directory: 'deny', task: 'deny' });
-    expect(decide(permission, 'read', 'src/index.ts')).toBe('allow');
-    expect(decide(permission, 'read', '.env')).toBe('deny');
-    expect(decide(permission, 'read', 'config/.env.production')).toBe('deny');
-    expect(decide(permission, 'read', '.env.example')).toBe('allow');
-  });
+  it.each(PRESETS)(
+    '%s never waits for a human: no "ask" rules, and OpenCode\'s asking defaults are overridden',
+    (name) => {
+      const { permission } = get(name);
+      // A headless flow has nobody to answer `permission.asked`: an "ask" would stall the agent.
+      expect(JSON.stringify(permission)).not.toContain('"ask"');
+      expect(permission).toMatchObject({
+        question: 'deny',
+        doom_loop: 'deny',
+        external_directory: 'deny',
+        task: 'deny',
+      });
+      expect(decide(permission, 'read', 'src/index.ts')).toBe('allow');
+      expect(decide(permission, 'read', '.env')).toBe('deny');
+      expect(decide(permission, 'read', 'config/.env.production')).toBe('deny');
+      expect(decide(permission, 'read', '.env.example')).toBe('allow');
+    },
+  );
 });

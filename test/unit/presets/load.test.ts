@@ -20,7 +20,8 @@ async function put(dir: string, file: string, text: string): Promise<string> {
   return path;
 }
 
-const md = (description: string, body: string, extra = '') => `---\ndescription: ${description}\n${extra}---\n${body}\n`;
+const md = (description: string, body: string, extra = '') =>
+  `---\ndescription: ${description}\n${extra}---\n${body}\n`;
 
 describe('loadPresets', () => {
   it('loads the bundled presets when the project has no agents directory', async () => {
@@ -31,14 +32,31 @@ describe('loadPresets', () => {
 
   it("lets the project's .opencode-flow/agents override a preset and add new agents", async () => {
     const dir = join(cwd, PROJECT_AGENTS_DIR);
-    const mine = await put(dir, 'reviewer.md', md('Our reviewer', 'Review against our house rules.', 'permission:\n  edit: deny\n'));
+    const mine = await put(
+      dir,
+      'reviewer.md',
+      md('Our reviewer', 'Review against our house rules.', 'permission:\n  edit: deny\n'),
+    );
     await put(dir, 'docs-writer.md', md('Writes docs', 'You write docs.'));
     await put(dir, 'notes.txt', 'not an agent');
 
     const presets = await loadPresets({ cwd });
-    expect([...presets.keys()].sort()).toEqual(['architect', 'coder', 'docs-writer', 'planner', 'researcher', 'reviewer', 'security-auditor', 'tester']);
+    expect([...presets.keys()].sort()).toEqual([
+      'architect',
+      'coder',
+      'docs-writer',
+      'planner',
+      'researcher',
+      'reviewer',
+      'security-auditor',
+      'tester',
+    ]);
     const reviewer = presets.get('reviewer');
-    expect(reviewer).toMatchObject({ description: 'Our reviewer', systemPrompt: 'Review against our house rules.', source: mine });
+    expect(reviewer).toMatchObject({
+      description: 'Our reviewer',
+      systemPrompt: 'Review against our house rules.',
+      source: mine,
+    });
     // Replaced whole: nothing of the bundled reviewer (its flow policy, its tools) leaks in.
     expect(reviewer?.taskType).toBeUndefined();
     expect(reviewer?.tools).toEqual({});
@@ -61,7 +79,11 @@ describe('loadPresets', () => {
   });
 
   it('fails on a malformed user file, naming the file and the field', async () => {
-    const bad = await put(join(cwd, PROJECT_AGENTS_DIR), 'coder.md', md('c', 'P', 'permission:\n  bash:\n    "rm -rf*": never\n'));
+    const bad = await put(
+      join(cwd, PROJECT_AGENTS_DIR),
+      'coder.md',
+      md('c', 'P', 'permission:\n  bash:\n    "rm -rf*": never\n'),
+    );
     const err = await loadPresets({ cwd }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FlowError);
     expect((err as FlowError).code).toBe(FlowErrorCode.InvalidConfig);

@@ -8,7 +8,12 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPresets, toOpencodeAgentConfig, type PresetAgent } from '../../../src/presets/index.js';
-import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../../src/testing/index.js';
+import {
+  startScriptedLLM,
+  startTestOpencode,
+  type ScriptedLLM,
+  type TestOpencode,
+} from '../../../src/testing/index.js';
 
 let presets: Map<string, PresetAgent>;
 let llm: ScriptedLLM;
@@ -19,8 +24,14 @@ beforeAll(async () => {
   llm = await startScriptedLLM({
     rules: [
       { match: { hasToolResult: true }, reply: { text: 'done' } },
-      { match: { lastUser: 'RM' }, reply: { toolCalls: [{ name: 'bash', arguments: { command: 'rm -rf build', description: 'clean' } }] } },
-      { match: { lastUser: 'WRITE-SRC' }, reply: { toolCalls: [{ name: 'write', arguments: { filePath: 'src/x.ts', content: 'x\n' } }] } },
+      {
+        match: { lastUser: 'RM' },
+        reply: { toolCalls: [{ name: 'bash', arguments: { command: 'rm -rf build', description: 'clean' } }] },
+      },
+      {
+        match: { lastUser: 'WRITE-SRC' },
+        reply: { toolCalls: [{ name: 'write', arguments: { filePath: 'src/x.ts', content: 'x\n' } }] },
+      },
       {
         match: { lastUser: 'WRITE-TEST' },
         reply: { toolCalls: [{ name: 'write', arguments: { filePath: 'test/x.test.ts', content: 'x\n' } }] },
@@ -69,7 +80,14 @@ async function run(agent: string, text: string): Promise<ToolPart[]> {
 
 describe('presets on a real OpenCode server', () => {
   it('registers every preset with its prompt, mode and permission rules', async () => {
-    const agents = await api<Array<{ name: string; mode: string; prompt?: string; permission: Array<{ permission: string; pattern: string; action: string }> }>>('/agent');
+    const agents = await api<
+      Array<{
+        name: string;
+        mode: string;
+        prompt?: string;
+        permission: Array<{ permission: string; pattern: string; action: string }>;
+      }>
+    >('/agent');
     for (const [name, preset] of presets) {
       const a = agents.find((x) => x.name === name);
       expect(a, name).toBeDefined();

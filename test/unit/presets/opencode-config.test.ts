@@ -6,13 +6,39 @@ import { loadPresets, parseAgentFile, toOpencodeAgentConfig, type PresetAgent } 
  * copied by hand. The server files any other key under the agent's `options`, silently.
  */
 const AGENT_CONFIG_KEYS = [
-  'model', 'variant', 'temperature', 'top_p', 'prompt', 'tools', 'disable', 'description',
-  'mode', 'hidden', 'options', 'color', 'steps', 'maxSteps', 'permission',
+  'model',
+  'variant',
+  'temperature',
+  'top_p',
+  'prompt',
+  'tools',
+  'disable',
+  'description',
+  'mode',
+  'hidden',
+  'options',
+  'color',
+  'steps',
+  'maxSteps',
+  'permission',
 ];
 /** Named properties of `PermissionConfig` (object form) in the same spec. */
 const PERMISSION_KEYS = [
-  'read', 'edit', 'glob', 'grep', 'list', 'bash', 'task', 'external_directory', 'todowrite',
-  'question', 'webfetch', 'websearch', 'lsp', 'doom_loop', 'skill',
+  'read',
+  'edit',
+  'glob',
+  'grep',
+  'list',
+  'bash',
+  'task',
+  'external_directory',
+  'todowrite',
+  'question',
+  'webfetch',
+  'websearch',
+  'lsp',
+  'doom_loop',
+  'skill',
 ];
 /** Those whose schema is `PermissionActionConfig` (one action, never a pattern map). */
 const ACTION_ONLY = ['todowrite', 'question', 'webfetch', 'websearch', 'doom_loop'];

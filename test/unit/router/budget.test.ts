@@ -84,7 +84,14 @@ describe('Budget', () => {
     const ledger = new CostLedger();
     const b = Budget.fromConfig({ maxCost: 0.05 });
     const r = b.reserve(0.02, 'coder#1');
-    const msg = { agent: 'coder', model: 'openai/gpt-5-mini', sessionID: 's', messageID: 'm', cost: 0.015, tokens: { input: 1, output: 1 } };
+    const msg = {
+      agent: 'coder',
+      model: 'openai/gpt-5-mini',
+      sessionID: 's',
+      messageID: 'm',
+      cost: 0.015,
+      tokens: { input: 1, output: 1 },
+    };
     b.commit(ledger.record(msg).delta, r.id);
     b.commit(ledger.record(msg).delta); // a re-read
     expect(b.spent).toBeCloseTo(0.015, 12);
@@ -93,6 +100,8 @@ describe('Budget', () => {
 
   it('rejects nonsense amounts', () => {
     expect(() => new Budget({ maxCost: -1 })).toThrow(expect.objectContaining({ code: FlowErrorCode.InvalidConfig }));
-    expect(() => new Budget().canStart(Number.NaN)).toThrow(expect.objectContaining({ code: FlowErrorCode.InvalidConfig }));
+    expect(() => new Budget().canStart(Number.NaN)).toThrow(
+      expect.objectContaining({ code: FlowErrorCode.InvalidConfig }),
+    );
   });
 });

@@ -19,7 +19,11 @@ describe('buildCatalog', () => {
     });
     expect(catalog.get('openai/gpt-5')).toMatchObject({ contextLimit: 400_000, inputLimit: 272_000 });
     // OpenRouter keeps the full model key as modelID
-    expect(catalog.get('openrouter/deepseek/deepseek-r1')).toMatchObject({ providerID: 'openrouter', modelID: 'deepseek/deepseek-r1', quality: 90 });
+    expect(catalog.get('openrouter/deepseek/deepseek-r1')).toMatchObject({
+      providerID: 'openrouter',
+      modelID: 'deepseek/deepseek-r1',
+      quality: 90,
+    });
     expect(catalog.defaults).toEqual({ anthropic: 'claude-sonnet-4-20250514', openai: 'gpt-5' });
   });
 
@@ -47,12 +51,19 @@ describe('buildCatalog', () => {
 
   it('applies user overrides, which count as scored', () => {
     const withScripted = buildCatalog(
-      { providers: [...PROVIDERS.providers, { id: 'scripted', models: { small: { cost: { input: 0.1, output: 0.4 } } } }] },
+      {
+        providers: [
+          ...PROVIDERS.providers,
+          { id: 'scripted', models: { small: { cost: { input: 0.1, output: 0.4 } } } },
+        ],
+      },
       { 'scripted/small': { quality: 91 }, 'openai/gpt-5': { speed: 99 } },
     );
     expect(withScripted.get('scripted/small')).toMatchObject({ quality: 91, speed: 60, scored: true });
     expect(withScripted.get('openai/gpt-5')).toMatchObject({ quality: 95, speed: 99 });
-    expect(buildCatalog({ providers: [{ id: 'scripted', models: { small: {} } }] }).get('scripted/small')).toMatchObject({
+    expect(
+      buildCatalog({ providers: [{ id: 'scripted', models: { small: {} } }] }).get('scripted/small'),
+    ).toMatchObject({
       quality: 60,
       scored: false,
     });

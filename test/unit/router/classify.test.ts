@@ -48,7 +48,16 @@ describe('classifyTask', () => {
 
 describe('floors', () => {
   it('has the documented defaults and takes overrides', () => {
-    expect(DEFAULT_FLOORS).toEqual({ code: 85, security: 85, review: 80, plan: 80, research: 70, test: 70, docs: 60, general: 60 });
+    expect(DEFAULT_FLOORS).toEqual({
+      code: 85,
+      security: 85,
+      review: 80,
+      plan: 80,
+      research: 70,
+      test: 70,
+      docs: 60,
+      general: 60,
+    });
     expect(floorFor('code')).toBe(85);
     expect(floorFor('code', { code: 70 })).toBe(70);
     expect(floorFor('review', { code: 70 })).toBe(80);

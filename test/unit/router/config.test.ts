@@ -26,7 +26,9 @@ describe('parseModelRouterConfig', () => {
     expect(catchError(() => parseModelRouterConfig({ rules: [{ match: '(', model: 'a/b' }] })).message).toContain(
       'not a valid regular expression',
     );
-    expect(catchError(() => parseModelRouterConfig({ floors: { code: 120 } })).message).toContain('modelRouter.floors.code');
+    expect(catchError(() => parseModelRouterConfig({ floors: { code: 120 } })).message).toContain(
+      'modelRouter.floors.code',
+    );
     expect(catchError(() => parseModelRouterConfig({ floors: { coding: 80 } })).message).toContain('coding');
     expect(catchError(() => parseModelRouterConfig({ mode: 'cheap' })).message).toContain('modelRouter.mode');
     expect(catchError(() => parseModelRouterConfig({ maxCost: -1 })).message).toContain('modelRouter.maxCost');

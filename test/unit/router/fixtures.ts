@@ -81,7 +81,11 @@ export const PROVIDERS: ProvidersAnswer = {
       id: 'ollama',
       name: 'Ollama (local)',
       models: {
-        'qwen2.5-coder:7b': { id: 'qwen2.5-coder:7b', name: 'Qwen2.5 Coder 7B', limit: { context: 32_768, output: 8192 } },
+        'qwen2.5-coder:7b': {
+          id: 'qwen2.5-coder:7b',
+          name: 'Qwen2.5 Coder 7B',
+          limit: { context: 32_768, output: 8192 },
+        },
         'llama3.1:8b': { id: 'llama3.1:8b', name: 'Llama 3.1 8B', limit: { context: 131_072, output: 8192 } },
       },
     },

@@ -16,7 +16,19 @@ const writer = (qualityFloor?: number): RoutedAgentSpec => ({
 });
 
 function result(agent: string, cost: number): AgentResult {
-  return { agent, taskId: agent, sessionID: `ses_${agent}`, model: '', status: 'done', output: '', cost, tokens: { input: 0, output: 0 }, attempts: [], startedAt: 0, finishedAt: 0 };
+  return {
+    agent,
+    taskId: agent,
+    sessionID: `ses_${agent}`,
+    model: '',
+    status: 'done',
+    output: '',
+    cost,
+    tokens: { input: 0, output: 0 },
+    attempts: [],
+    startedAt: 0,
+    finishedAt: 0,
+  };
 }
 
 describe("createFlowRouting — an agent's quality floor", () => {
@@ -38,13 +50,22 @@ describe("createFlowRouting — an agent's quality floor", () => {
   });
 
   it('the floor has no say over an explicit model', () => {
-    const r = createFlowRouting({ catalog, config: { mode: 'cost' }, routing: true, task: TASK, specs: [{ ...writer(90), model: 'ollama/llama3.1:8b' }] });
+    const r = createFlowRouting({
+      catalog,
+      config: { mode: 'cost' },
+      routing: true,
+      task: TASK,
+      specs: [{ ...writer(90), model: 'ollama/llama3.1:8b' }],
+    });
     expect(r.specs[0]!.model).toBe('ollama/llama3.1:8b');
   });
 
   it('no served model meets the floor → invalid_config naming the agent', () => {
     expect(() => createFlowRouting({ catalog, config: {}, routing: true, task: TASK, specs: [writer(99)] })).toThrow(
-      expect.objectContaining({ code: FlowErrorCode.InvalidConfig, message: expect.stringContaining('agent "writer"\'s quality floor 99') }),
+      expect.objectContaining({
+        code: FlowErrorCode.InvalidConfig,
+        message: expect.stringContaining('agent "writer"\'s quality floor 99'),
+      }),
     );
   });
 });
@@ -62,7 +83,14 @@ describe('createFlowRouting — the budget hold before a prompt', () => {
   });
 
   it('holds the estimate with the configured expectedOutputTokens', () => {
-    const r = createFlowRouting({ catalog, config: { expectedOutputTokens: 50_000 }, routing: false, task: TASK, specs: [gpt5], maxCost: 1 });
+    const r = createFlowRouting({
+      catalog,
+      config: { expectedOutputTokens: 50_000 },
+      routing: false,
+      task: TASK,
+      specs: [gpt5],
+      maxCost: 1,
+    });
     r.beforePrompt({ agent: 'writer', model: 'openai/gpt-5', task });
     expect(r.budget.inFlight).toBeCloseTo(estimate(50_000), 12);
   });
@@ -71,7 +99,14 @@ describe('createFlowRouting — the budget hold before a prompt', () => {
     // $0.1 is room for 1000 output tokens ($0.0138) but not for 50 000 ($0.5038).
     const ok = createFlowRouting({ catalog, config: {}, routing: false, task: TASK, specs: [gpt5], maxCost: 0.1 });
     expect(ok.beforePrompt({ agent: 'writer', model: 'openai/gpt-5', task })).toBe('openai/gpt-5');
-    const refused = createFlowRouting({ catalog, config: { expectedOutputTokens: 50_000 }, routing: false, task: TASK, specs: [gpt5], maxCost: 0.1 });
+    const refused = createFlowRouting({
+      catalog,
+      config: { expectedOutputTokens: 50_000 },
+      routing: false,
+      task: TASK,
+      specs: [gpt5],
+      maxCost: 0.1,
+    });
     expect(() => refused.beforePrompt({ agent: 'writer', model: 'openai/gpt-5', task })).toThrow(
       expect.objectContaining({ code: FlowErrorCode.BudgetExceeded }),
     );
@@ -90,22 +125,44 @@ describe('createFlowRouting — fallback of a hierarchical subtask agent (`<agen
   const coder: RoutedAgentSpec = { name: 'coder', role: 'coder', taskType: 'code', qualityFloor: 90 };
 
   it("walks its worker's ranking, so the worker's floor holds", () => {
-    const r = createFlowRouting({ catalog, config: { mode: 'cost' }, routing: true, task: 'Build the API', specs: [coder] });
+    const r = createFlowRouting({
+      catalog,
+      config: { mode: 'cost' },
+      routing: true,
+      task: 'Build the API',
+      specs: [coder],
+    });
     const first = r.specs[0]!.model!;
     const seen: string[] = [first];
     for (let i = 0; i < 4; i++) {
-      const next = r.chooseFallback({ agent: 'coder:s1', failed: seen.at(-1)!, errorKind: 'server', attempts: seen.map((model) => ({ model })), chain: [] });
+      const next = r.chooseFallback({
+        agent: 'coder:s1',
+        failed: seen.at(-1)!,
+        errorKind: 'server',
+        attempts: seen.map((model) => ({ model })),
+        chain: [],
+      });
       expect(next).not.toBeNull();
       expect(catalog.get(next!)?.quality).toBeGreaterThanOrEqual(90);
       seen.push(next!);
     }
   });
 
-  it("is re-picked before a prompt as its worker when its model is cooling down", () => {
-    const r = createFlowRouting({ catalog, config: { mode: 'cost' }, routing: true, task: 'Build the API', specs: [coder] });
+  it('is re-picked before a prompt as its worker when its model is cooling down', () => {
+    const r = createFlowRouting({
+      catalog,
+      config: { mode: 'cost' },
+      routing: true,
+      task: 'Build the API',
+      specs: [coder],
+    });
     const first = r.specs[0]!.model!;
     r.router.cooldown(first);
-    const model = r.beforePrompt({ agent: 'coder:s1', model: first, task: { id: 'coder:s1', text: 'Build the schema' } });
+    const model = r.beforePrompt({
+      agent: 'coder:s1',
+      model: first,
+      task: { id: 'coder:s1', text: 'Build the schema' },
+    });
     expect(model).not.toBe(first);
     expect(catalog.get(model)?.quality).toBeGreaterThanOrEqual(90);
   });
@@ -113,8 +170,16 @@ describe('createFlowRouting — fallback of a hierarchical subtask agent (`<agen
   it("walks its worker's explicit chain", () => {
     // Not the ranking's order: the cheapest general model (ollama) would come first.
     const chain = ['openai/gpt-4o-mini', 'ollama/llama3.1:8b'];
-    const r = createFlowRouting({ catalog, config: { mode: 'cost' }, routing: true, task: 'Build the API', specs: [{ ...coder, fallback: chain }] });
+    const r = createFlowRouting({
+      catalog,
+      config: { mode: 'cost' },
+      routing: true,
+      task: 'Build the API',
+      specs: [{ ...coder, fallback: chain }],
+    });
     const first = r.specs[0]!.model!;
-    expect(r.chooseFallback({ agent: 'coder:s1', failed: first, errorKind: 'server', attempts: [{ model: first }], chain })).toBe('openai/gpt-4o-mini');
+    expect(
+      r.chooseFallback({ agent: 'coder:s1', failed: first, errorKind: 'server', attempts: [{ model: first }], chain }),
+    ).toBe('openai/gpt-4o-mini');
   });
 });

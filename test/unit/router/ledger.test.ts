@@ -8,11 +8,55 @@ const tokens = (input: number, output: number) => ({ input, output, reasoning: 1
 function sample(): CostLedger {
   const ledger = new CostLedger();
   const rec = (r: LedgerRecordInput) => ledger.record(r);
-  rec({ agent: 'lead', task: 'plan', model: 'anthropic/claude-sonnet-4', sessionID: 's-lead', messageID: 'm1', cost: 0.05, tokens: tokens(5000, 800) });
-  rec({ agent: 'worker-1', parentAgent: 'lead', task: 'build', model: 'deepseek/deepseek-chat', sessionID: 's-w1', messageID: 'm1', cost: 0.004, tokens: tokens(4000, 900) });
-  rec({ agent: 'worker-1', parentAgent: 'lead', task: 'build', model: 'deepseek/deepseek-chat', sessionID: 's-w1', messageID: 'm2', cost: 0.002, tokens: tokens(2000, 300) });
-  rec({ agent: 'worker-2', parentAgent: 'lead', task: 'test', model: 'openai/gpt-5-mini', sessionID: 's-w2', messageID: 'm1', cost: 0.003, tokens: tokens(3000, 500) });
-  rec({ agent: 'sub-1', parentAgent: 'worker-2', task: 'test', model: 'openai/gpt-5-mini', sessionID: 's-sub', messageID: 'm1', cost: 0.001, tokens: tokens(1000, 100) });
+  rec({
+    agent: 'lead',
+    task: 'plan',
+    model: 'anthropic/claude-sonnet-4',
+    sessionID: 's-lead',
+    messageID: 'm1',
+    cost: 0.05,
+    tokens: tokens(5000, 800),
+  });
+  rec({
+    agent: 'worker-1',
+    parentAgent: 'lead',
+    task: 'build',
+    model: 'deepseek/deepseek-chat',
+    sessionID: 's-w1',
+    messageID: 'm1',
+    cost: 0.004,
+    tokens: tokens(4000, 900),
+  });
+  rec({
+    agent: 'worker-1',
+    parentAgent: 'lead',
+    task: 'build',
+    model: 'deepseek/deepseek-chat',
+    sessionID: 's-w1',
+    messageID: 'm2',
+    cost: 0.002,
+    tokens: tokens(2000, 300),
+  });
+  rec({
+    agent: 'worker-2',
+    parentAgent: 'lead',
+    task: 'test',
+    model: 'openai/gpt-5-mini',
+    sessionID: 's-w2',
+    messageID: 'm1',
+    cost: 0.003,
+    tokens: tokens(3000, 500),
+  });
+  rec({
+    agent: 'sub-1',
+    parentAgent: 'worker-2',
+    task: 'test',
+    model: 'openai/gpt-5-mini',
+    sessionID: 's-sub',
+    messageID: 'm1',
+    cost: 0.001,
+    tokens: tokens(1000, 100),
+  });
   rec({ agent: 'solo', model: 'openai/gpt-5-mini', sessionID: 's-solo', cost: 0.01, tokens: { input: 10, output: 1 } });
   return ledger;
 }
@@ -30,19 +74,40 @@ describe('CostLedger', () => {
 
   it('is idempotent per (sessionID, messageID): a re-read replaces, never adds', () => {
     const ledger = sample();
-    const again = ledger.record({ agent: 'worker-1', parentAgent: 'lead', task: 'build', model: 'deepseek/deepseek-chat', sessionID: 's-w1', messageID: 'm2', cost: 0.002, tokens: tokens(2000, 300) });
+    const again = ledger.record({
+      agent: 'worker-1',
+      parentAgent: 'lead',
+      task: 'build',
+      model: 'deepseek/deepseek-chat',
+      sessionID: 's-w1',
+      messageID: 'm2',
+      cost: 0.002,
+      tokens: tokens(2000, 300),
+    });
     expect(again).toEqual({ added: false, delta: 0 });
     expect(ledger.total().cost).toBeCloseTo(0.07, 12);
     expect(ledger.size).toBe(6);
     // the final read of a message that was still streaming moves the total by the difference only
-    const grown = ledger.record({ agent: 'worker-1', model: 'deepseek/deepseek-chat', sessionID: 's-w1', messageID: 'm2', cost: 0.0035, tokens: tokens(2000, 600) });
+    const grown = ledger.record({
+      agent: 'worker-1',
+      model: 'deepseek/deepseek-chat',
+      sessionID: 's-w1',
+      messageID: 'm2',
+      cost: 0.0035,
+      tokens: tokens(2000, 600),
+    });
     expect(grown.added).toBe(false);
     expect(grown.delta).toBeCloseTo(0.0015, 12);
     expect(ledger.total().cost).toBeCloseTo(0.0715, 12);
     // the same messageID in another session is another message
-    expect(ledger.record({ agent: 'x', model: 'a/b', sessionID: 'other', messageID: 'm2', cost: 0, tokens: tokens(1, 1) }).added).toBe(true);
+    expect(
+      ledger.record({ agent: 'x', model: 'a/b', sessionID: 'other', messageID: 'm2', cost: 0, tokens: tokens(1, 1) })
+        .added,
+    ).toBe(true);
     // without a messageID every record counts
-    expect(ledger.record({ agent: 'solo', model: 'a/b', sessionID: 's-solo', cost: 0.01, tokens: tokens(1, 1) }).added).toBe(true);
+    expect(
+      ledger.record({ agent: 'solo', model: 'a/b', sessionID: 's-solo', cost: 0.01, tokens: tokens(1, 1) }).added,
+    ).toBe(true);
   });
 
   it('rolls agents up through their children', () => {
@@ -59,7 +124,11 @@ describe('CostLedger', () => {
   it('rolls up by model, task and session', () => {
     const ledger = sample();
     const byModel = ledger.byModel();
-    expect(Object.keys(byModel).sort()).toEqual(['anthropic/claude-sonnet-4', 'deepseek/deepseek-chat', 'openai/gpt-5-mini']);
+    expect(Object.keys(byModel).sort()).toEqual([
+      'anthropic/claude-sonnet-4',
+      'deepseek/deepseek-chat',
+      'openai/gpt-5-mini',
+    ]);
     expect(byModel['openai/gpt-5-mini']?.cost).toBeCloseTo(0.014, 12);
     expect(byModel['deepseek/deepseek-chat']?.messages).toBe(2);
     const byTask = ledger.byTask();
@@ -77,7 +146,11 @@ describe('CostLedger', () => {
     expect(s.byAgent.lead).toBeCloseTo(0.05, 12); // own cost, not the subtree's
     expect(s.byAgent['worker-1']).toBeCloseTo(0.006, 12);
     expect(s.byModel['openai/gpt-5-mini']).toBeCloseTo(0.014, 12);
-    expect(s.byTask).toEqual({ plan: expect.closeTo(0.05, 12), build: expect.closeTo(0.006, 12), test: expect.closeTo(0.004, 12) });
+    expect(s.byTask).toEqual({
+      plan: expect.closeTo(0.05, 12),
+      build: expect.closeTo(0.006, 12),
+      test: expect.closeTo(0.004, 12),
+    });
     expect(new CostLedger().summary()).toEqual({ total: 0, byAgent: {}, byModel: {}, byTask: {} });
   });
 
@@ -110,14 +183,25 @@ describe('CostLedger', () => {
     const restored = CostLedger.fromJSON(JSON.parse(JSON.stringify(ledger.toJSON())));
     expect(restored.total()).toEqual(ledger.total());
     expect(restored.byAgent()).toEqual(ledger.byAgent());
-    expect(restored.record({ agent: 'lead', model: 'anthropic/claude-sonnet-4', sessionID: 's-lead', messageID: 'm1', cost: 0.05, tokens: tokens(5000, 800) }).delta).toBe(0);
+    expect(
+      restored.record({
+        agent: 'lead',
+        model: 'anthropic/claude-sonnet-4',
+        sessionID: 's-lead',
+        messageID: 'm1',
+        cost: 0.05,
+        tokens: tokens(5000, 800),
+      }).delta,
+    ).toBe(0);
   });
 
   it('refuses a malformed stored ledger and a negative cost', () => {
     expect(() => CostLedger.fromJSON({ version: 2, entries: [] })).toThrow(FlowError);
-    expect(() => CostLedger.fromJSON({ version: 1, entries: [{ agent: 'a' }] })).toThrow(expect.objectContaining({ code: FlowErrorCode.FlowNotFound }));
-    expect(() => new CostLedger().record({ agent: 'a', model: 'x/y', sessionID: 's', cost: -1, tokens: tokens(1, 1) })).toThrow(
-      expect.objectContaining({ code: FlowErrorCode.InvalidConfig }),
+    expect(() => CostLedger.fromJSON({ version: 1, entries: [{ agent: 'a' }] })).toThrow(
+      expect.objectContaining({ code: FlowErrorCode.FlowNotFound }),
     );
+    expect(() =>
+      new CostLedger().record({ agent: 'a', model: 'x/y', sessionID: 's', cost: -1, tokens: tokens(1, 1) }),
+    ).toThrow(expect.objectContaining({ code: FlowErrorCode.InvalidConfig }));
   });
 });

@@ -60,7 +60,11 @@ describe('lookupModelScore', () => {
   });
 
   it('gives unknown models the documented default, marked unscored', () => {
-    expect(lookupModelScore('scripted/small')).toEqual({ quality: DEFAULT_QUALITY, speed: DEFAULT_SPEED, scored: false });
+    expect(lookupModelScore('scripted/small')).toEqual({
+      quality: DEFAULT_QUALITY,
+      speed: DEFAULT_SPEED,
+      scored: false,
+    });
     expect(lookupModelScore('acme/claudette-9')).toMatchObject({ scored: false, quality: 60, speed: 60 });
     // a vendor prefix may be skipped, an arbitrary one may not
     expect(lookupModelScore('x/foo-claude-sonnet-4').scored).toBe(false);

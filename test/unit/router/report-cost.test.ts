@@ -9,7 +9,19 @@ import type { CostSummary } from '../../../src/router/index.js';
  * alone: a stored flow (`opencode-flow cost`, serve) reports what the live one did.
  */
 function result(agent: string, taskId: string, model: string, cost: number): AgentResult {
-  return { agent, taskId, sessionID: `ses_${agent}_${taskId}`, model, status: 'done', output: '', cost, tokens: { input: 1000, output: 100 }, attempts: [{ model }], startedAt: 0, finishedAt: 1 };
+  return {
+    agent,
+    taskId,
+    sessionID: `ses_${agent}_${taskId}`,
+    model,
+    status: 'done',
+    output: '',
+    cost,
+    tokens: { input: 1000, output: 100 },
+    attempts: [{ model }],
+    startedAt: 0,
+    finishedAt: 1,
+  };
 }
 
 const base = { flowId: 'flow_t', status: 'completed' as const, startedAt: 0, finishedAt: 10 };
@@ -20,7 +32,11 @@ describe('toReport cost', () => {
     const cost = costOf({
       ...base,
       mode: 'parallel',
-      results: [result('coder', 'coder', 'openai/gpt-5', 0.02), result('reviewer', 'reviewer', 'deepseek/deepseek-chat', 0.003), result('tester', 'tester', '', 0.001)],
+      results: [
+        result('coder', 'coder', 'openai/gpt-5', 0.02),
+        result('reviewer', 'reviewer', 'deepseek/deepseek-chat', 0.003),
+        result('tester', 'tester', '', 0.001),
+      ],
     });
     expect(cost.total).toBeCloseTo(0.024, 12);
     expect(cost.byAgent).toEqual({ coder: 0.02, reviewer: 0.003, tester: 0.001 });
@@ -51,14 +67,27 @@ describe('toReport cost', () => {
     const cost = costOf(out);
     expect(cost.byTask).toEqual({ plan: 0.01, s1: 0.004, s2: 0.002, s3: 0.006, aggregate: 0.005 });
     // The --json contract: byAgent by result agent, byModel by model, total over all.
-    expect(cost.byAgent).toEqual({ planner: expect.closeTo(0.015, 12), 'coder:s1': 0.004, 'tester:s2': 0.002, 'coder:s3': 0.006 });
-    expect(cost.byModel).toEqual({ 'openai/gpt-5': expect.closeTo(0.021, 12), 'deepseek/deepseek-chat': expect.closeTo(0.006, 12) });
+    expect(cost.byAgent).toEqual({
+      planner: expect.closeTo(0.015, 12),
+      'coder:s1': 0.004,
+      'tester:s2': 0.002,
+      'coder:s3': 0.006,
+    });
+    expect(cost.byModel).toEqual({
+      'openai/gpt-5': expect.closeTo(0.021, 12),
+      'deepseek/deepseek-chat': expect.closeTo(0.006, 12),
+    });
     expect(cost.total).toBeCloseTo(0.027, 12);
     // Built from the output alone: a JSON round trip (a stored flow) gives the same figures.
     expect(costOf(JSON.parse(JSON.stringify(out)) as SupervisorOutput)).toEqual(cost);
   });
 
   it('a flow that spent nothing reports zeros', () => {
-    expect(costOf({ ...base, mode: 'sequential', results: [] })).toEqual({ total: 0, byAgent: {}, byModel: {}, byTask: {} });
+    expect(costOf({ ...base, mode: 'sequential', results: [] })).toEqual({
+      total: 0,
+      byAgent: {},
+      byModel: {},
+      byTask: {},
+    });
   });
 });

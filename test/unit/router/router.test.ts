@@ -31,13 +31,20 @@ describe('ModelRouter.select — modes on a fixed catalog', () => {
 
   it('speed → the fastest model meeting the floor', () => {
     expect(router({ mode: 'speed' }).select(code()).model).toBe('openai/gpt-5-mini');
-    expect(router({ mode: 'speed' }).select(task({ agent: 'general', task: 'Say hello' })).model).toBe('ollama/llama3.1:8b');
+    expect(router({ mode: 'speed' }).select(task({ agent: 'general', task: 'Say hello' })).model).toBe(
+      'ollama/llama3.1:8b',
+    );
   });
 
   it('balanced (the default) → the best weighted score, with the ranking as the chain', () => {
     const s = router().select(code());
     expect(s.model).toBe('openai/gpt-5-mini');
-    expect(s.chain).toEqual(['deepseek/deepseek-chat', 'openrouter/deepseek/deepseek-r1', 'deepseek/deepseek-reasoner', 'openai/gpt-5']);
+    expect(s.chain).toEqual([
+      'deepseek/deepseek-chat',
+      'openrouter/deepseek/deepseek-r1',
+      'deepseek/deepseek-reasoner',
+      'openai/gpt-5',
+    ]);
     expect(s.reason).toMatch(/^balanced: .*score 0\.88/);
   });
 
@@ -58,7 +65,9 @@ describe('ModelRouter.select — floors', () => {
   });
 
   it('lets a low-floor task go to a cheaper model', () => {
-    expect(router({ mode: 'cost' }).select(task({ agent: 'tester', task: 'Write tests' })).model).toBe('ollama/llama3.1:8b');
+    expect(router({ mode: 'cost' }).select(task({ agent: 'tester', task: 'Write tests' })).model).toBe(
+      'ollama/llama3.1:8b',
+    );
   });
 
   it('throws invalid_config when no served model meets the floor, naming the fixes', () => {
@@ -72,19 +81,31 @@ describe('ModelRouter.select — floors', () => {
     }
     expect(error).toBeInstanceOf(FlowError);
     expect((error as FlowError).code).toBe(FlowErrorCode.InvalidConfig);
-    expect((error as FlowError).message).toMatch(/code quality floor 85; the best served model is ollama\/llama3\.1:8b at quality 75/);
+    expect((error as FlowError).message).toMatch(
+      /code quality floor 85; the best served model is ollama\/llama3\.1:8b at quality 75/,
+    );
     expect((error as FlowError).message).toContain('modelRouter.floors.code');
   });
 
   it('follows floor overrides and score overrides', () => {
     const local = buildCatalog({ providers: [PROVIDERS.providers[6]!, { id: 'scripted', models: { small: {} } }] });
-    expect(new ModelRouter(local, { mode: 'cost', floors: { code: 70 } }).select(code()).model).toBe('ollama/llama3.1:8b');
-    expect(new ModelRouter(local, { mode: 'cost', models: { 'scripted/small': { quality: 90 } } }).select(code()).model).toBe('scripted/small');
+    expect(new ModelRouter(local, { mode: 'cost', floors: { code: 70 } }).select(code()).model).toBe(
+      'ollama/llama3.1:8b',
+    );
+    expect(
+      new ModelRouter(local, { mode: 'cost', models: { 'scripted/small': { quality: 90 } } }).select(code()).model,
+    ).toBe('scripted/small');
   });
 });
 
 describe("ModelRouter.select — an agent's own quality floor", () => {
-  const docs = (qualityFloor?: number) => task({ agent: 'writer', task: 'Write the README', taskType: 'docs', ...(qualityFloor !== undefined ? { qualityFloor } : {}) });
+  const docs = (qualityFloor?: number) =>
+    task({
+      agent: 'writer',
+      task: 'Write the README',
+      taskType: 'docs',
+      ...(qualityFloor !== undefined ? { qualityFloor } : {}),
+    });
 
   it('an agent with floor 90 never gets a model under 90, even when its task type floor is lower', () => {
     for (const mode of ['cost', 'quality', 'speed', 'balanced'] as const) {
@@ -109,7 +130,13 @@ describe("ModelRouter.select — an agent's own quality floor", () => {
   it('a fallback beyond the chain keeps the agent floor', () => {
     const r = router({ mode: 'cost' });
     const s = r.select(docs(90)); // deepseek-r1, 163k window
-    const next = r.next({ agent: 'writer', failed: s.model, errorKind: 'context_overflow', tried: [s.model, ...s.chain], now: T0 });
+    const next = r.next({
+      agent: 'writer',
+      failed: s.model,
+      errorKind: 'context_overflow',
+      tried: [s.model, ...s.chain],
+      now: T0,
+    });
     expect(next).toBeDefined();
     expect(catalog.get(next!)?.quality).toBeGreaterThanOrEqual(90);
   });
@@ -123,13 +150,17 @@ describe("ModelRouter.select — an agent's own quality floor", () => {
     }
     expect(error).toBeInstanceOf(FlowError);
     expect((error as FlowError).code).toBe(FlowErrorCode.InvalidConfig);
-    expect((error as FlowError).message).toMatch(/agent "writer"'s quality floor 99 .*best served model is anthropic\/claude-opus-4-1-20250805 at quality 97/);
+    expect((error as FlowError).message).toMatch(
+      /agent "writer"'s quality floor 99 .*best served model is anthropic\/claude-opus-4-1-20250805 at quality 97/,
+    );
     expect((error as FlowError).message).toContain("Lower the agent's qualityFloor");
   });
 
   it('explicit choices still win over it: the agent model and rules', () => {
     expect(router().select({ ...docs(90), preferred: 'ollama/llama3.1:8b' }).model).toBe('ollama/llama3.1:8b');
-    expect(router({ rules: [{ agent: 'writer', model: 'openai/gpt-4o-mini' }] }).select(docs(90)).model).toBe('openai/gpt-4o-mini');
+    expect(router({ rules: [{ agent: 'writer', model: 'openai/gpt-4o-mini' }] }).select(docs(90)).model).toBe(
+      'openai/gpt-4o-mini',
+    );
   });
 
   it('rejects a floor outside 0–100', () => {
@@ -175,7 +206,9 @@ describe('ModelRouter.select — explicit choices', () => {
   });
 
   it('resolves a preferred alias to the served id, and ignores an unserved one', () => {
-    expect(router().select({ ...code(), preferred: 'anthropic/claude-sonnet-4' }).model).toBe('anthropic/claude-sonnet-4-20250514');
+    expect(router().select({ ...code(), preferred: 'anthropic/claude-sonnet-4' }).model).toBe(
+      'anthropic/claude-sonnet-4-20250514',
+    );
     const s = router().select({ ...code(), preferred: 'mistral/mistral-large' });
     expect(s).toMatchObject({ model: 'openai/gpt-5-mini', source: 'score' });
     expect(s.reason).toContain('mistral/mistral-large is not served');
@@ -193,7 +226,9 @@ describe('ModelRouter.select — explicit choices', () => {
     const review = r.select(task({ agent: 'reviewer', task: 'Review PR #12' }));
     expect(review).toMatchObject({ model: 'deepseek/deepseek-reasoner', source: 'rule' });
     expect(review.reason).toContain('rule #1 (taskType=review)');
-    expect(r.select(task({ agent: 'reviewer', task: 'Review the SECURITY of PR #12' })).model).toBe('anthropic/claude-opus-4-1-20250805');
+    expect(r.select(task({ agent: 'reviewer', task: 'Review the SECURITY of PR #12' })).model).toBe(
+      'anthropic/claude-opus-4-1-20250805',
+    );
     // no rule matches: scoring
     expect(r.select(code()).source).toBe('score');
   });
@@ -217,7 +252,11 @@ describe('ModelRouter.select — explicit choices', () => {
     const tried = [s.model];
     let next: string | undefined;
     // bounded, so a regression that stops skipping tried models fails instead of looping
-    for (let i = 0; i < 10 && (next = r.next({ agent: 'coder', failed: tried.at(-1)!, errorKind: 'server', tried, now: T0 })); i++) {
+    for (
+      let i = 0;
+      i < 10 && (next = r.next({ agent: 'coder', failed: tried.at(-1)!, errorKind: 'server', tried, now: T0 }));
+      i++
+    ) {
       expect(catalog.has(next)).toBe(true);
       tried.push(next);
     }
@@ -296,15 +335,26 @@ describe('ModelRouter.next', () => {
     const r = router();
     const s = r.select(code());
     const tried = [s.model, 'openrouter/deepseek/deepseek-r1'];
-    expect(r.next({ agent: 'coder', failed: s.model, errorKind: 'timeout', tried, now: T0 })).toBe('deepseek/deepseek-chat');
+    expect(r.next({ agent: 'coder', failed: s.model, errorKind: 'timeout', tried, now: T0 })).toBe(
+      'deepseek/deepseek-chat',
+    );
     const all = [s.model, ...s.chain];
-    expect(r.next({ agent: 'coder', failed: 'openai/gpt-5', errorKind: 'timeout', tried: all, now: T0 })).toBeUndefined();
+    expect(
+      r.next({ agent: 'coder', failed: 'openai/gpt-5', errorKind: 'timeout', tried: all, now: T0 }),
+    ).toBeUndefined();
   });
 
   it('uses an explicitly given chain (a restored flow)', () => {
     const fresh = router();
     expect(
-      fresh.next({ agent: 'coder', failed: 'openai/gpt-5', errorKind: 'server', tried: [], chain: ['openai/gpt-5', 'google/gemini-2.5-pro'], now: T0 }),
+      fresh.next({
+        agent: 'coder',
+        failed: 'openai/gpt-5',
+        errorKind: 'server',
+        tried: [],
+        chain: ['openai/gpt-5', 'google/gemini-2.5-pro'],
+        now: T0,
+      }),
     ).toBe('google/gemini-2.5-pro');
   });
 
@@ -317,7 +367,13 @@ describe('ModelRouter.next', () => {
     );
     // deepseek-chat (128k) overflowed: openrouter r1 (163k) is the first larger one in the chain
     expect(
-      r.next({ agent: 'coder', failed: 'deepseek/deepseek-chat', errorKind: 'context_overflow', tried: [s.model, 'deepseek/deepseek-chat'], now: T0 }),
+      r.next({
+        agent: 'coder',
+        failed: 'deepseek/deepseek-chat',
+        errorKind: 'context_overflow',
+        tried: [s.model, 'deepseek/deepseek-chat'],
+        now: T0,
+      }),
     ).toBe('openrouter/deepseek/deepseek-r1');
   });
 
@@ -325,7 +381,9 @@ describe('ModelRouter.next', () => {
     const r = router({ fallbackChain: ['openai/gpt-5', 'openai/gpt-4o-mini', 'google/gemini-2.5-pro'] });
     const s = r.select(code());
     expect(s.model).toBe('openai/gpt-5-mini');
-    expect(r.next({ agent: 'coder', failed: s.model, errorKind: 'auth', tried: [s.model], now: T0 })).toBe('google/gemini-2.5-pro');
+    expect(r.next({ agent: 'coder', failed: s.model, errorKind: 'auth', tried: [s.model], now: T0 })).toBe(
+      'google/gemini-2.5-pro',
+    );
     expect(r.isCoolingDown('openai/gpt-5', T0)).toBe(true);
     expect(r.select(code('other')).model).toBe('deepseek/deepseek-chat');
   });

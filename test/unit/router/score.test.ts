@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { BALANCED_WEIGHTS, ModelCatalog, buildCatalog, estimateCost, estimatePromptTokens, rankModels } from '../../../src/router/index.js';
+import {
+  BALANCED_WEIGHTS,
+  ModelCatalog,
+  buildCatalog,
+  estimateCost,
+  estimatePromptTokens,
+  rankModels,
+} from '../../../src/router/index.js';
 import type { ModelInfo } from '../../../src/router/index.js';
 import { PROMPT_TOKENS, PROVIDERS } from './fixtures.js';
 
@@ -40,10 +47,18 @@ describe('rankModels', () => {
   });
 
   it('quality: highest quality; equal quality → cheaper', () => {
-    expect(rankModels(models, { ...base, mode: 'quality', floor: 85 })[0]?.model.id).toBe('anthropic/claude-opus-4-1-20250805');
+    expect(rankModels(models, { ...base, mode: 'quality', floor: 85 })[0]?.model.id).toBe(
+      'anthropic/claude-opus-4-1-20250805',
+    );
     // without opus, four models share 95: gpt-5 is the cheapest of them, then sonnet (id order breaks the sonnet tie)
-    const ranked = rankModels(models, { ...base, mode: 'quality', floor: 85, maxCostPerTask: 0.1 }).map((r) => r.model.id);
-    expect(ranked.slice(0, 3)).toEqual(['openai/gpt-5', 'anthropic/claude-sonnet-4-20250514', 'openrouter/anthropic/claude-sonnet-4']);
+    const ranked = rankModels(models, { ...base, mode: 'quality', floor: 85, maxCostPerTask: 0.1 }).map(
+      (r) => r.model.id,
+    );
+    expect(ranked.slice(0, 3)).toEqual([
+      'openai/gpt-5',
+      'anthropic/claude-sonnet-4-20250514',
+      'openrouter/anthropic/claude-sonnet-4',
+    ]);
   });
 
   it('speed: fastest meeting the floor', () => {
@@ -71,7 +86,13 @@ describe('rankModels', () => {
   });
 
   it('leaves out models under the floor, over the cap, excluded, or without tool calling', () => {
-    const ranked = rankModels(models, { ...base, mode: 'cost', floor: 0, maxCostPerTask: 0.005, exclude: new Set(['ollama/llama3.1:8b']) });
+    const ranked = rankModels(models, {
+      ...base,
+      mode: 'cost',
+      floor: 0,
+      maxCostPerTask: 0.005,
+      exclude: new Set(['ollama/llama3.1:8b']),
+    });
     const ids = ranked.map((r) => r.model.id);
     expect(ids).not.toContain('openai/text-embedding-3-small');
     expect(ids).not.toContain('ollama/llama3.1:8b');

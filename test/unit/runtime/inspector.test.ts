@@ -13,7 +13,11 @@ const child = setup({ types: { input: {} as { n: number } } }).createMachine({
     working: {
       always: [
         { guard: ({ context }) => context.n <= 0, target: 'done' },
-        { actions: [sendParent({ type: 'tick' }), assign({ n: ({ context }) => context.n - 1 })], reenter: true, target: 'working' },
+        {
+          actions: [sendParent({ type: 'tick' }), assign({ n: ({ context }) => context.n - 1 })],
+          reenter: true,
+          target: 'working',
+        },
       ],
     },
     done: { type: 'final' },
