@@ -11,8 +11,9 @@
  *
  *   npx tsx bench/memory.ts [--n 1000]
  *
- * The file backend fsyncs every write, so its `set` figures are the disk's fsync latency;
- * the MCP rows over SQLite show the protocol's own cost without it.
+ * The file backend appends one journal record per write (fsynced in the background), so its
+ * `set` figures are a write(2); the MCP rows over SQLite show the protocol over another backend.
+ * Percentiles are only as quiet as the machine: read them beside the Map baseline of the same run.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -277,7 +278,13 @@ function print(
     'set p99/Map',
     'get p50/Map',
     'get p99/Map',
+    'goal p99 < 5 ms',
   ];
+  // The goal applies to the MCP rows (what an agent's tool call costs) and the HTTP server's own share.
+  const goal = (r: MemoryBenchRow) =>
+    r.path.startsWith('MCP') || r.path.includes('server side')
+      ? `${r.set.p99 < 5 && r.get.p99 < 5 ? 'met' : 'NOT met'} (${Math.max(r.set.p99, r.get.p99) < 10 ? Math.max(r.set.p99, r.get.p99).toFixed(2) : Math.max(r.set.p99, r.get.p99).toFixed(1)}/5)`
+      : '';
   const table = [baseline, ...rows].map((r) => [
     r.path,
     ms(r.set.p50),
@@ -288,6 +295,7 @@ function print(
     ratio(r.set.p99, baseline.set.p99),
     ratio(r.get.p50, baseline.get.p50),
     ratio(r.get.p99, baseline.get.p99),
+    goal(r),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   const line = (cells: string[]) =>

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { closeSync, fdatasync, fstatSync, fsyncSync, ftruncateSync, openSync, renameSync, writeSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import type { CasResult, MemoryBackend, MemoryEntry, MemorySetOptions } from './backend.js';
 import { acquireFileLock, type FileLock } from './file-lock.js';
@@ -24,12 +26,16 @@ export interface FileMemoryBackendOptions {
   /** Largest serialised value accepted, in bytes (default 1 MiB). */
   maxValueBytes?: number;
   /**
-   * Also fsync the directory after each rename (default false). Without it every acknowledged
-   * write survives a process crash (`kill -9`), and after an OS crash or power loss the file is
-   * whole but may miss the last writes, the trade SQLite makes with `synchronous = NORMAL`.
-   * With it, writes survive power loss too, at about twice the cost per write.
+   * Make every acknowledged write survive power loss too (default false): a write is
+   * acknowledged only once its journal record is fsynced (writers waiting at the same time share
+   * one fsync), and renames are followed by a directory fsync. Without it every acknowledged
+   * write survives a process crash (`kill -9`), the journal is fsynced in the background within
+   * {@link JOURNAL_SYNC_MS} ms, and after an OS crash or power loss the store loads whole but may
+   * miss the last writes: the trade SQLite makes with `synchronous = NORMAL`.
    */
   fsyncDirectory?: boolean;
+  /** Fold the journal into the file once it is larger than this and than the file (default 1 MiB). */
+  compactAtBytes?: number;
 }
 
 /** An entry as held in memory: the value stays canonical JSON text, so reads hand out fresh copies. */
@@ -40,15 +46,22 @@ interface Stored {
 }
 
 const FILE_VERSION = 1;
+/** Without `fsyncDirectory`, the journal reaches the disk at most this long after a write. */
+export const JOURNAL_SYNC_MS = 200;
+/** The journal is folded into the JSON file once it is larger than this and than the file. */
+const COMPACT_MIN_BYTES = 1024 * 1024;
 
 /**
- * The default backend: one JSON file, zero set-up. Every write goes to a temp file that is
- * fsynced and renamed over the store, so a crash (even `kill -9`) leaves either the old or the
- * new file, never a torn one (see `fsyncDirectory` for power loss). Operations run one at a time through an in-process queue, which
+ * The default backend: one JSON file, zero set-up. A write appends one checksummed record to a
+ * journal beside the file (`<path>.log`) with a single `write(2)` before it is acknowledged, so a
+ * crash (even `kill -9`) keeps every acknowledged write; a record torn by an OS crash fails its
+ * checksum and is dropped on load. The journal is folded into the JSON file (temp file, fsync,
+ * rename: never a torn file) when it grows, on open and on close, so after `close()` the JSON
+ * file alone holds everything. Operations run one at a time through an in-process queue, which
  * makes `cas` and `incr` atomic within the process; a lock file keeps other processes out
  * (use SQLite or Redis to share memory between processes). Keys and namespaces are data inside
- * the JSON, never file paths. Each write rewrites the whole file: meant for small stores
- * (kilobytes to a few megabytes).
+ * the JSON, never file paths. Meant for small stores (kilobytes to a few megabytes): the whole
+ * store is held in memory.
  *
  * @example
  * ```ts
@@ -65,18 +78,36 @@ export class FileMemoryBackend implements MemoryBackend {
   private readonly data = new Map<string, Map<string, Stored>>();
   private readonly queue = new SerialQueue();
   private closed = false;
+  /** The journal being appended to, and the one a running compaction is folding in. */
+  private readonly logPath: string;
+  private readonly oldLogPath: string;
+  private fd: number | undefined;
+  private logBytes = 0;
+  /** Set while a `.log.old` may hold records the JSON file lacks (a compaction running or failed). */
+  private oldLogPending = false;
+  private oldFd: number | undefined;
+  private snapshotBytes = 0;
+  /** Sequence number of the last record written, and of the last one known to be on disk. */
+  private seq = 0;
+  private syncedSeq = 0;
+  private syncing: Promise<void> | undefined;
+  private syncTimer: NodeJS.Timeout | undefined;
+  private compacting: Promise<void> | undefined;
 
   private constructor(
     path: string,
     maxValueBytes: number,
     private readonly lock: FileLock,
-    private readonly fsyncDirectory: boolean,
+    private readonly durable: boolean,
+    private readonly compactAtBytes: number,
   ) {
     this.path = path;
     this.maxValueBytes = maxValueBytes;
+    this.logPath = `${path}.log`;
+    this.oldLogPath = `${path}.log.old`;
   }
 
-  /** Opens (or creates) the store at `path`, takes its lock, and loads it. */
+  /** Opens (or creates) the store at `path`, takes its lock, and loads it (file, then journal). */
   static async open(options: FileMemoryBackendOptions): Promise<FileMemoryBackend> {
     const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     assertMaxValueBytes(maxValueBytes);
@@ -88,7 +119,13 @@ export class FileMemoryBackend implements MemoryBackend {
       throw new FlowError(FlowErrorCode.Memory, `cannot create the directory of memory file ${path}`, { cause: e });
     });
     const lock = await acquireFileLock(path);
-    const backend = new FileMemoryBackend(path, maxValueBytes, lock, options.fsyncDirectory === true);
+    const backend = new FileMemoryBackend(
+      path,
+      maxValueBytes,
+      lock,
+      options.fsyncDirectory === true,
+      options.compactAtBytes ?? COMPACT_MIN_BYTES,
+    );
     try {
       await backend.removeStaleTemps();
       await backend.load();
@@ -108,22 +145,20 @@ export class FileMemoryBackend implements MemoryBackend {
     });
   }
 
-  set(namespace: string, key: string, value: JsonValue, opts?: MemorySetOptions): Promise<void> {
-    return this.op(async () => {
-      const next = this.prepare(namespace, key, value, opts);
-      await this.commit(namespace, key, next);
-    });
+  async set(namespace: string, key: string, value: JsonValue, opts?: MemorySetOptions): Promise<void> {
+    const seq = await this.op(() => this.commit(namespace, key, this.prepare(namespace, key, value, opts)));
+    await this.durableThrough(seq);
   }
 
-  delete(namespace: string, key: string): Promise<boolean> {
-    return this.op(async () => {
+  async delete(namespace: string, key: string): Promise<boolean> {
+    const seq = await this.op(() => {
       assertNamespace(namespace);
       assertKey(key);
-      const existed = this.visible(namespace, key, Date.now()) !== undefined;
-      if (!existed) return false;
-      await this.commit(namespace, key, undefined);
-      return true;
+      return this.visible(namespace, key, Date.now()) === undefined ? 0 : this.commit(namespace, key, undefined);
     });
+    if (seq === 0) return false;
+    await this.durableThrough(seq);
+    return true;
   }
 
   list(namespace: string, prefix = ''): Promise<MemoryEntry[]> {
@@ -139,27 +174,29 @@ export class FileMemoryBackend implements MemoryBackend {
     });
   }
 
-  cas(
+  async cas(
     namespace: string,
     key: string,
     expected: JsonValue | null,
     next: JsonValue,
     opts?: MemorySetOptions,
   ): Promise<CasResult> {
-    return this.op(async () => {
+    const { result, seq } = await this.op(() => {
       const entry = this.prepare(namespace, key, next, opts);
       const expectedJson = expected === null ? null : canonicalJson(expected);
       const current = this.visible(namespace, key, Date.now());
       if ((current?.json ?? null) !== expectedJson) {
-        return { ok: false, current: current ? (JSON.parse(current.json) as JsonValue) : null };
+        return { seq: 0, result: { ok: false, current: current ? (JSON.parse(current.json) as JsonValue) : null } };
       }
-      await this.commit(namespace, key, entry);
-      return { ok: true, current: JSON.parse(entry.json) as JsonValue };
+      const seq = this.commit(namespace, key, entry);
+      return { seq, result: { ok: true, current: JSON.parse(entry.json) as JsonValue } };
     });
+    await this.durableThrough(seq);
+    return result;
   }
 
-  incr(namespace: string, key: string, amount = 1): Promise<number> {
-    return this.op(async () => {
+  async incr(namespace: string, key: string, amount = 1): Promise<number> {
+    const { sum, seq } = await this.op(() => {
       assertNamespace(namespace);
       assertKey(key);
       assertAmount(amount);
@@ -180,17 +217,29 @@ export class FileMemoryBackend implements MemoryBackend {
       }
       const entry: Stored = { json: JSON.stringify(sum), updatedAt: Date.now() };
       if (current?.expiresAt !== undefined) entry.expiresAt = current.expiresAt;
-      await this.commit(namespace, key, entry);
-      return sum;
+      return { sum, seq: this.commit(namespace, key, entry) };
     });
+    await this.durableThrough(seq);
+    return sum;
   }
 
+  /** Folds the journal into the JSON file, then releases the lock. */
   async close(): Promise<void> {
     if (this.closed) return;
     // Let queued operations finish before the lock goes.
     await this.queue.run(() => undefined);
+    if (this.closed) return;
     this.closed = true;
-    await this.lock.release();
+    clearTimeout(this.syncTimer);
+    try {
+      await this.compacting;
+      if (this.fd !== undefined || this.oldLogPending) await this.compact();
+    } finally {
+      await this.syncing?.catch(() => undefined);
+      if (this.fd !== undefined) closeSync(this.fd);
+      this.fd = undefined;
+      await this.lock.release();
+    }
   }
 
   /** Runs `task` in the queue, after every earlier operation, unless the backend is closed. */
@@ -216,28 +265,128 @@ export class FileMemoryBackend implements MemoryBackend {
     return stored && !isExpired(stored, now) ? stored : undefined;
   }
 
-  /** Applies one change and persists the whole store; on failure the change is undone. */
-  private async commit(namespace: string, key: string, next: Stored | undefined): Promise<void> {
+  /**
+   * Applies one change and appends its journal record (one `write(2)`, synchronous, so the change
+   * is in the kernel before anything else runs); on failure the change is undone. Returns the
+   * record's sequence number.
+   */
+  private commit(namespace: string, key: string, next: Stored | undefined): number {
+    const seq = this.seq + 1;
+    const line = journalRecord(seq, namespace, key, next);
+    try {
+      this.append(line);
+    } catch (e) {
+      throw new FlowError(FlowErrorCode.Memory, `cannot write memory journal ${this.logPath}`, { cause: e });
+    }
+    this.seq = seq;
     let entries = this.data.get(namespace);
-    const previous = entries?.get(key);
     if (next) {
       if (!entries) this.data.set(namespace, (entries = new Map()));
       entries.set(key, next);
     } else {
       entries?.delete(key);
     }
+    if (!this.durable && this.syncTimer === undefined) {
+      this.syncTimer = setTimeout(() => {
+        this.syncTimer = undefined;
+        this.syncJournal().catch(() => undefined);
+      }, JOURNAL_SYNC_MS);
+      this.syncTimer.unref();
+    }
+    if (!this.compacting && this.logBytes > Math.max(this.compactAtBytes, this.snapshotBytes)) {
+      const compacting = this.compact().catch(() => undefined);
+      this.compacting = compacting.finally(() => {
+        if (this.compacting === compacting) this.compacting = undefined;
+      });
+    }
+    return seq;
+  }
+
+  /** Writes a whole record to the journal, or nothing: a partial write is cut off again. */
+  private append(line: string): void {
+    const buf = Buffer.from(line, 'utf8');
+    if (this.fd === undefined) {
+      this.fd = openSync(this.logPath, 'a', 0o600);
+      this.logBytes = fstatSync(this.fd).size;
+      if (this.durable) fsyncDirSync(dirname(this.path));
+    }
+    let written = 0;
     try {
-      await this.persist();
+      while (written < buf.length) written += writeSync(this.fd, buf, written, buf.length - written);
     } catch (e) {
-      if (previous) this.data.get(namespace)?.set(key, previous);
-      else this.data.get(namespace)?.delete(key);
-      throw new FlowError(FlowErrorCode.Memory, `cannot write memory file ${this.path}`, { cause: e });
+      if (written > 0) ftruncateSync(this.fd, this.logBytes);
+      throw e;
+    }
+    this.logBytes += buf.length;
+  }
+
+  /** With `fsyncDirectory`, waits until record `seq` is on disk; writers waiting together share one fsync. */
+  private async durableThrough(seq: number): Promise<void> {
+    if (!this.durable || seq === 0) return;
+    while (this.syncedSeq < seq) {
+      await this.syncJournal();
     }
   }
 
-  /** Writes the store atomically: temp file, fsync, rename over (then fsync the directory if asked). */
-  private async persist(): Promise<void> {
-    const text = this.serialise(Date.now());
+  /** fsyncs the journal (and a journal being compacted); one at a time, later callers join the next. */
+  private syncJournal(): Promise<void> {
+    if (this.syncing) return this.syncing.then(() => (this.syncedSeq < this.seq ? this.syncJournal() : undefined));
+    const target = this.seq;
+    const fds = [this.oldFd, this.fd].filter((fd): fd is number => fd !== undefined);
+    const run = (async () => {
+      for (const fd of fds) await new Promise<void>((res, rej) => fdatasync(fd, (e) => (e ? rej(e) : res())));
+      this.syncedSeq = Math.max(this.syncedSeq, target);
+    })();
+    this.syncing = run.finally(() => {
+      this.syncing = undefined;
+    });
+    return this.syncing;
+  }
+
+  /**
+   * Folds the journal into the JSON file. The snapshot is taken and the journal set aside
+   * (`.log.old`) at once, so writes go on into a fresh journal while the file is written.
+   * A crash at any point leaves a loadable set: file, `.log.old`, `.log`, replayed by sequence.
+   */
+  private async compact(): Promise<void> {
+    const seq = this.seq;
+    const text = this.serialise(Date.now(), seq);
+    let oldFd: number | undefined;
+    if (!this.oldLogPending && this.fd !== undefined) {
+      oldFd = this.fd;
+      renameSync(this.logPath, this.oldLogPath);
+      this.oldLogPending = true;
+      this.oldFd = oldFd;
+      this.fd = undefined;
+      this.logBytes = 0;
+    }
+    try {
+      await this.writeSnapshot(text);
+      this.snapshotBytes = Buffer.byteLength(text);
+      this.syncedSeq = Math.max(this.syncedSeq, seq);
+      await unlink(this.oldLogPath).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e;
+      });
+      this.oldLogPending = false;
+      // On close, or when nothing was written since: the fresh journal holds nothing the file lacks.
+      if (this.closed || (this.fd !== undefined && this.seq === seq)) {
+        if (this.fd !== undefined) closeSync(this.fd);
+        this.fd = undefined;
+        this.logBytes = 0;
+        await unlink(this.logPath).catch(() => undefined);
+      }
+    } finally {
+      if (oldFd !== undefined) {
+        // No new fsync picks it up from here; one already running finishes first.
+        if (this.oldFd === oldFd) this.oldFd = undefined;
+        await this.syncing?.catch(() => undefined);
+        closeSync(oldFd);
+      }
+    }
+  }
+
+  /** Writes the JSON file atomically: temp file, fsync, rename over (then fsync the directory if asked). */
+  private async writeSnapshot(text: string): Promise<void> {
     const tmp = `${this.path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
       const fh = await open(tmp, 'w', 0o600);
@@ -250,9 +399,9 @@ export class FileMemoryBackend implements MemoryBackend {
       await rename(tmp, this.path);
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
-      throw e;
+      throw new FlowError(FlowErrorCode.Memory, `cannot write memory file ${this.path}`, { cause: e });
     }
-    if (!this.fsyncDirectory) return;
+    if (!this.durable) return;
     // Makes the rename itself durable across power loss; a failure here does not undo it.
     const dir = await open(dirname(this.path), 'r').catch(() => undefined);
     if (dir)
@@ -263,7 +412,7 @@ export class FileMemoryBackend implements MemoryBackend {
   }
 
   /** Builds the file text from the canonical JSON held per entry; drops expired entries. */
-  private serialise(now: number): string {
+  private serialise(now: number, seq: number): string {
     const namespaces: string[] = [];
     for (const [namespace, entries] of this.data) {
       const parts: string[] = [];
@@ -281,24 +430,59 @@ export class FileMemoryBackend implements MemoryBackend {
       }
       namespaces.push(`${JSON.stringify(namespace)}:{${parts.join(',')}}`);
     }
-    return `{"version":${FILE_VERSION},"namespaces":{${namespaces.join(',')}}}\n`;
+    return `{"version":${FILE_VERSION},"seq":${seq},"namespaces":{${namespaces.join(',')}}}\n`;
   }
 
+  /** Loads the JSON file, replays the journals over it, and folds them in. */
   private async load(): Promise<void> {
-    let text: string;
+    let text: string | undefined;
     try {
       text = await readFile(this.path, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw new FlowError(FlowErrorCode.Memory, `cannot read memory file ${this.path}`, { cause: e });
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new FlowError(FlowErrorCode.Memory, `cannot read memory file ${this.path}`, { cause: e });
+      }
     }
+    if (text !== undefined) {
+      this.snapshotBytes = Buffer.byteLength(text);
+      this.seq = this.loadSnapshot(text);
+    }
+    const base = this.seq;
+    let journals = 0;
+    for (const path of [this.oldLogPath, this.logPath]) {
+      let log: string;
+      try {
+        log = await readFile(path, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw new FlowError(FlowErrorCode.Memory, `cannot read memory journal ${path}`, { cause: e });
+      }
+      journals++;
+      this.replay(path, log, base);
+    }
+    if (journals > 0) {
+      this.oldLogPending = true;
+      await this.writeSnapshot(this.serialise(Date.now(), this.seq));
+      for (const path of [this.oldLogPath, this.logPath]) await unlink(path).catch(() => undefined);
+      this.oldLogPending = false;
+    }
+    this.syncedSeq = this.seq;
+  }
+
+  /** Fills the store from the JSON file's text; returns the journal sequence it includes. */
+  private loadSnapshot(text: string): number {
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch (e) {
       throw corrupt(this.path, 'it is not JSON', e);
     }
-    if (!isRecord(parsed) || parsed.version !== FILE_VERSION || !isRecord(parsed.namespaces)) {
+    if (
+      !isRecord(parsed) ||
+      parsed.version !== FILE_VERSION ||
+      !isRecord(parsed.namespaces) ||
+      (parsed.seq !== undefined && !Number.isSafeInteger(parsed.seq))
+    ) {
       throw corrupt(this.path, `it is not an opencode-flow memory file (version ${FILE_VERSION})`);
     }
     for (const [namespace, entries] of Object.entries(parsed.namespaces)) {
@@ -319,6 +503,40 @@ export class FileMemoryBackend implements MemoryBackend {
       }
       this.data.set(namespace, map);
     }
+    return (parsed.seq as number | undefined) ?? 0;
+  }
+
+  /**
+   * Applies a journal's records newer than `base`. A bad record (torn by an OS crash) ends the
+   * journal; a good record after a bad one means the journal is damaged, not torn: refuse it.
+   */
+  private replay(path: string, log: string, base: number): void {
+    const lines = log.split('\n');
+    // The last piece has no newline: a record cut short, or the empty string after the last one.
+    lines.pop();
+    let bad = -1;
+    for (let i = 0; i < lines.length; i++) {
+      const rec = parseJournalRecord(lines[i]!);
+      if (!rec) {
+        if (bad < 0) bad = i;
+        continue;
+      }
+      if (bad >= 0) {
+        throw corrupt(path, `journal record ${bad + 1} is damaged but later ones are whole`);
+      }
+      if (rec.s <= base) continue;
+      if (rec.s <= this.seq) throw corrupt(path, `journal record ${i + 1} repeats sequence ${rec.s}`);
+      this.seq = rec.s;
+      let entries = this.data.get(rec.n);
+      if (rec.d) {
+        entries?.delete(rec.k);
+        continue;
+      }
+      if (!entries) this.data.set(rec.n, (entries = new Map()));
+      const stored: Stored = { json: canonicalJson(rec.v as JsonValue), updatedAt: rec.u! };
+      if (rec.e !== undefined) stored.expiresAt = rec.e;
+      entries.set(rec.k, stored);
+    }
   }
 
   /** Removes temp files left by a writer that died between write and rename. */
@@ -328,6 +546,55 @@ export class FileMemoryBackend implements MemoryBackend {
     const names = await readdir(dir).catch(() => [] as string[]);
     const stale = new RegExp(`^${escapeRegExp(base)}\\.\\d+\\.[0-9a-f]{8}\\.tmp$`);
     await Promise.all(names.filter((n) => stale.test(n)).map((n) => unlink(join(dir, n)).catch(() => undefined)));
+  }
+}
+
+/** One journal line: `<crc32 hex> <json>\n`, the JSON a set (`v`, `u`, `e`) or a delete (`d`). */
+function journalRecord(seq: number, namespace: string, key: string, next: Stored | undefined): string {
+  const head = `{"s":${seq},"n":${JSON.stringify(namespace)},"k":${JSON.stringify(key)}`;
+  const body = next
+    ? `${head},"u":${next.updatedAt}${next.expiresAt === undefined ? '' : `,"e":${next.expiresAt}`},"v":${next.json}}`
+    : `${head},"d":1}`;
+  return `${crc32(body).toString(16).padStart(8, '0')} ${body}\n`;
+}
+
+interface JournalEntry {
+  s: number;
+  n: string;
+  k: string;
+  d?: 1;
+  u?: number;
+  e?: number;
+  v?: unknown;
+}
+
+function parseJournalRecord(line: string): JournalEntry | undefined {
+  if (line.length < 10 || line[8] !== ' ') return undefined;
+  const body = line.slice(9);
+  if (Number.parseInt(line.slice(0, 8), 16) !== crc32(body)) return undefined;
+  try {
+    const rec = JSON.parse(body) as JournalEntry;
+    const ok =
+      Number.isSafeInteger(rec.s) &&
+      typeof rec.n === 'string' &&
+      typeof rec.k === 'string' &&
+      (rec.d === 1 || (typeof rec.u === 'number' && 'v' in rec && (rec.e === undefined || typeof rec.e === 'number')));
+    return ok ? rec : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function fsyncDirSync(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Best effort: some file systems refuse fsync on a directory.
   }
 }
 

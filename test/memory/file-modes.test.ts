@@ -34,11 +34,13 @@ describe('memory files are private to their owner', () => {
     const mem = await FileMemoryBackend.open({ path });
     try {
       await mem.set('flow:modes', 'secret', 'the task');
-      expect((await modeOf(path)).toString(8)).toBe('600');
+      // A write lands in the journal first; it is folded into the JSON on close.
+      expect((await modeOf(`${path}.log`)).toString(8)).toBe('600');
       expect((await modeOf(`${path}.lock`)).toString(8)).toBe('600');
       expect((await modeOf(join(root, '.opencode-flow'))).toString(8)).toBe('700');
     } finally {
       await mem.close();
     }
+    expect((await modeOf(path)).toString(8)).toBe('600');
   });
 });

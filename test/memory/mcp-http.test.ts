@@ -281,6 +281,89 @@ describe('memory MCP over streamable HTTP', () => {
     ).toBe(404);
     expect((await fetch(server.url, { method: 'POST', headers: auth, body: '{not json' })).status).toBe(400);
   });
+
+  it('speaks the JSON form of streamable HTTP: batches, 202 for notifications, 405 for GET, DELETE ends the session', async () => {
+    const auth = {
+      authorization: `Bearer ${server.token}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    };
+    const init = await fetch(server.url, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+      }),
+    });
+    expect(init.status).toBe(200);
+    expect(init.headers.get('content-type')).toMatch(/^application\/json/);
+    const session = {
+      ...auth,
+      'mcp-session-id': init.headers.get('mcp-session-id')!,
+      'mcp-protocol-version': '2025-06-18',
+    };
+    expect(await init.json()).toMatchObject({ jsonrpc: '2.0', id: 1, result: { serverInfo: { name: 'flow' } } });
+    const note = await fetch(server.url, {
+      method: 'POST',
+      headers: session,
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+    });
+    expect(note.status).toBe(202);
+    // A batch is answered as an array, in request order.
+    const batch = await fetch(server.url, {
+      method: 'POST',
+      headers: session,
+      body: JSON.stringify([
+        {
+          jsonrpc: '2.0',
+          id: 'a',
+          method: 'tools/call',
+          params: { name: 'memory_set', arguments: { key: 'raw/k', value: 7 } },
+        },
+        { jsonrpc: '2.0', id: 'b', method: 'tools/list' },
+      ]),
+    });
+    expect(batch.status).toBe(200);
+    const answers = (await batch.json()) as {
+      id: string;
+      result: { structuredContent?: unknown; tools?: unknown[] };
+    }[];
+    expect(answers.map((a) => a.id)).toEqual(['a', 'b']);
+    expect(answers[0]!.result.structuredContent).toMatchObject({ ok: true, key: 'raw/k' });
+    expect(answers[1]!.result.tools).toHaveLength(6);
+    expect((await backend.get(NS, 'raw/k'))!.value).toBe(7);
+    const bad = await fetch(server.url, {
+      method: 'POST',
+      headers: { ...session, 'mcp-protocol-version': '1999-01-01' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' }),
+    });
+    expect(bad.status).toBe(400);
+    expect(
+      (
+        await fetch(server.url, {
+          method: 'POST',
+          headers: session,
+          body: JSON.stringify({ id: 4, method: 'tools/list' }),
+        })
+      ).status,
+    ).toBe(400);
+    // No server-to-client stream: the spec's 405, which clients take as "none offered".
+    const get = await fetch(server.url, { headers: { ...session, accept: 'text/event-stream' } });
+    expect(get.status).toBe(405);
+    expect((await fetch(server.url, { method: 'DELETE', headers: session })).status).toBe(200);
+    expect(
+      (
+        await fetch(server.url, {
+          method: 'POST',
+          headers: session,
+          body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/list' }),
+        })
+      ).status,
+    ).toBe(404);
+  });
 });
 
 describe('startMemoryMcpHttp lifecycle', () => {

@@ -2,13 +2,12 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { FlowError, FlowErrorCode } from '../../errors.js';
 import { assertNamespace } from '../limits.js';
 import type { MemoryOps } from '../ops.js';
 import { liftSessionArgument } from './identity.js';
 import { refuseProtoKeys } from './proto-keys.js';
+import { JsonHttpServerTransport } from './json-transport.js';
 import { createMemoryMcpServer, MEMORY_MCP_SERVER_NAME } from './server.js';
 import type { MemoryToolsOptions } from './tools.js';
 
@@ -74,7 +73,7 @@ export interface MemoryMcpHttpServer {
 }
 
 interface Session {
-  transport: StreamableHTTPServerTransport;
+  transport: JsonHttpServerTransport;
   server: McpServer;
 }
 
@@ -157,7 +156,7 @@ export async function startMemoryMcpHttp(options: MemoryMcpHttpOptions): Promise
     }
     if (req.method !== 'POST')
       return rpcError(res, 400, 'Bad request: no Mcp-Session-Id; POST an initialize request first');
-    if (!isInitializeRequest(body)) {
+    if ((body as { method?: unknown } | undefined)?.method !== 'initialize') {
       return rpcError(res, 400, 'Bad request: no Mcp-Session-Id; POST an initialize request first');
     }
     while (sessions.size >= maxSessions) {
@@ -171,9 +170,10 @@ export async function startMemoryMcpHttp(options: MemoryMcpHttpOptions): Promise
       name: options.name ?? MEMORY_MCP_SERVER_NAME,
       ...(options.route ? { route: options.route } : {}),
     });
-    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+    // JSON answers straight on Node's http objects (json-transport.ts), not the SDK's web-standard
+    // transport behind a Request/Response conversion: the profile's largest cost per call.
+    const transport: JsonHttpServerTransport = new JsonHttpServerTransport({
       sessionIdGenerator: () => randomUUID(),
-      enableJsonResponse: true,
       onsessioninitialized: (id) => {
         sessions.set(id, { transport, server });
       },
