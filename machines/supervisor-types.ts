@@ -134,6 +134,8 @@ export type SupervisorEvent =
   | AgentNotification
   | { type: 'CANCEL'; reason?: string }
   | { type: 'BUDGET_EXCEEDED'; reason?: string }
+  /** The run cannot go on (its OpenCode server is gone): stop every agent, end `failed`. */
+  | { type: 'FAIL'; reason: string }
   | { type: 'memory.changed'; key: string; value: unknown; by: string; namespace?: string }
   /** What a sub-supervisor's agents report, passed up the tree to the flow's listeners. */
   | { type: 'subflow.event'; event: AgentNotification }

@@ -421,6 +421,10 @@ export const supervisorMachine = setup({
           target: 'stopping',
           actions: assign({ status: 'budget_exceeded', reason: ({ event }) => event.reason ?? 'budget exceeded' }),
         },
+        FAIL: {
+          target: 'stopping',
+          actions: assign({ status: 'failed', reason: ({ event }) => event.reason }),
+        },
       },
       states: {
         planning: {

@@ -14,6 +14,7 @@ import {
 import type { AgentConfig } from '../config/agent.js';
 import { AgentConfigSchema } from '../config/agent.js';
 import { zodToFlowError } from '../config/errors.js';
+import { maskPasswords } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import type { MemoryBackend } from '../memory/backend.js';
 import { createMemoryBackend } from '../memory/config.js';
@@ -258,6 +259,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     return {
       client: conn.client,
       hub: conn.hub,
+      serverUrl: maskPasswords(conn.server.url),
       store: this.store,
       persist: this.options.persist !== false,
       inputs: this.#inputs,

@@ -36,6 +36,8 @@ import { toReport, type FlowReport, type RunReport, type RunStatus } from './rep
 export interface RunHost {
   client: OpencodeClient;
   hub: EventHub;
+  /** The server's URL as errors may show it (no password). */
+  serverUrl: string;
   store: FlowStore;
   /** Persist runs (default true). */
   persist: boolean;
@@ -284,7 +286,13 @@ export class FlowRun extends EventEmitter<FlowEvents> {
     const actor = this.#actor;
     if (!actor) return;
     if (this.kind === 'supervisor') {
-      actor.send(status === 'budget_exceeded' ? { type: 'BUDGET_EXCEEDED', reason } : { type: 'CANCEL', reason });
+      actor.send(
+        status === 'budget_exceeded'
+          ? { type: 'BUDGET_EXCEEDED', reason }
+          : status === 'failed'
+            ? { type: 'FAIL', reason }
+            : { type: 'CANCEL', reason },
+      );
       return;
     }
     // The machine may not know CANCEL: stop its agents (busy ones abort and report what they
@@ -300,6 +308,18 @@ export class FlowRun extends EventEmitter<FlowEvents> {
   #agentLogic() {
     const agent = agentMachine.provide({ actors: createAgentActors(this.#runtime) });
     return this.#plan.promptTimeoutMs ? withPromptTimeout(agent, this.#plan.promptTimeoutMs) : agent;
+  }
+
+  /** The OpenCode server gone (its event stream refused for seconds): the run cannot go on. */
+  #followServer(): () => void {
+    const hub = this.#host.hub;
+    const onLost = ({ reason, downForMs }: { reason: string; downForMs: number }) =>
+      this.#stop(
+        'failed',
+        `the OpenCode server at ${this.#host.serverUrl} is gone (${reason}; no answer for ${Math.round(downForMs / 1000)} s)`,
+      );
+    hub.on('lost', onLost);
+    return () => hub.off('lost', onLost);
   }
 
   /** Memory changes of the run's namespace reach its machine as `memory.changed` events. */
@@ -385,6 +405,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
     });
     actor.subscribe({ next: () => this.#persist?.soon(), error: () => {} });
     const memorySub = this.#followMemory(actor);
+    const unfollowServer = this.#followServer();
     const done = toPromise(actor);
     const specs = (() => {
       const ctx = actor.getSnapshot().context;
@@ -425,6 +446,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
       throw e;
     } finally {
       memorySub?.unsubscribe();
+      unfollowServer();
     }
   }
 
@@ -500,6 +522,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
     });
     actor.subscribe({ next: () => this.#persist?.soon(), error: () => {} });
     const memorySub = this.#followMemory(actor);
+    const unfollowServer = this.#followServer();
     const timer = plan.timeoutMs
       ? setTimeout(() => this.#stop('failed', `flow timed out after ${plan.timeoutMs} ms`), plan.timeoutMs)
       : undefined;
@@ -538,6 +561,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
     } finally {
       clearTimeout(timer);
       memorySub?.unsubscribe();
+      unfollowServer();
     }
     await this.#finish(r as FlowReport);
     return r;

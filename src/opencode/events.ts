@@ -12,11 +12,19 @@ export interface EventHubEvents {
   connected: (info: { reconnect: boolean }) => void;
   /** The stream dropped or stalled; the hub is reconnecting. */
   disconnected: (info: { reason: string }) => void;
+  /**
+   * The server has not let the hub back in for `deadAfterMs` (each reconnect is a probe):
+   * it is gone. Said once per outage; the hub goes on trying, and says `connected` if it
+   * comes back.
+   */
+  lost: (info: { reason: string; downForMs: number }) => void;
 }
 
 export interface EventHubOptions {
   /** Treat the stream as stalled when nothing (not even a heartbeat) arrives for this long. Default 30 s. */
   stallMs?: number;
+  /** Say the server is `lost` after it refused reconnects for this long. Default 8 s. */
+  deadAfterMs?: number;
   /** Backoff between reconnect attempts, growing up to `maxBackoffMs`. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -55,6 +63,9 @@ export class EventHub extends EventEmitter<EventHubEvents> {
   private lastEventAt = 0;
   private stallTimer?: NodeJS.Timeout;
   private connectedOnce = false;
+  /** When the current outage began (the first disconnect since the last connect). */
+  private downSince?: number;
+  private lostSaid = false;
   /** Connected right now. */
   connected = false;
   /** How many times the stream had to be re-established. */
@@ -118,6 +129,8 @@ export class EventHub extends EventEmitter<EventHubEvents> {
       const reconnect = this.connectedOnce;
       this.connectedOnce = true;
       if (reconnect) this.reconnects++;
+      this.downSince = undefined;
+      this.lostSaid = false;
       this.emit('connected', { reconnect });
       return;
     }
@@ -131,7 +144,8 @@ export class EventHub extends EventEmitter<EventHubEvents> {
   private async loop() {
     const stallMs = this.options.stallMs ?? 30_000;
     let backoff = this.options.minBackoffMs ?? 100;
-    const maxBackoff = this.options.maxBackoffMs ?? 2000;
+    // Capped below the time to say `lost`, so an outage is judged on several refused reconnects.
+    const maxBackoff = Math.min(this.options.maxBackoffMs ?? 2000, (this.options.deadAfterMs ?? 8000) / 4);
     this.stallTimer = setInterval(
       () => {
         if (Date.now() - this.lastEventAt > stallMs) this.reconnect('stalled');
@@ -156,7 +170,13 @@ export class EventHub extends EventEmitter<EventHubEvents> {
       }
       this.connected = false;
       if (!this.running) break;
+      this.downSince ??= Date.now();
       this.emit('disconnected', { reason });
+      const downForMs = Date.now() - this.downSince;
+      if (!this.lostSaid && downForMs >= (this.options.deadAfterMs ?? 8000)) {
+        this.lostSaid = true;
+        this.emit('lost', { reason, downForMs });
+      }
       await new Promise((r) => setTimeout(r, backoff));
       backoff = Math.min(maxBackoff, backoff * 2);
     }

@@ -103,7 +103,8 @@ export interface FlowSummary {
 /**
  * Everything the API knows about one flow: its agents' live state, the events so far
  * (for SSE replay), and in the end its report. Agent names inside are the names the
- * client gave; inline agents run under a suffixed name that is mapped back here.
+ * client gave (an optional alias map renames agents for display; serve runs inline agents
+ * under their own names, in their own run).
  *
  * @example
  * ```ts
