@@ -14,7 +14,12 @@ const shared: Options = {
 export default defineConfig([
   {
     ...shared,
-    entry: { ...library, cli: 'src/cli/index.ts' },
+    entry: {
+      ...library,
+      cli: 'src/cli/index.ts',
+      // The detached keeper of a warm OpenCode server (src/opencode/warm.ts spawns it by this name).
+      'warm-keeper': 'src/opencode/warm-keeper.ts',
+    },
     format: ['esm'],
     dts: { entry: library },
     clean: true,

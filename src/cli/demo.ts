@@ -3,24 +3,11 @@ import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { z } from 'zod';
 import { FlowError, FlowErrorCode } from '../errors.js';
-import { parseFlags, parseRunOptions } from './run-flags.js';
 import { examplesDir } from './run.js';
-import { planRun } from './plan.js';
-import { runFlow } from './run-flow.js';
 
 /** The label every demo output carries: nothing here is a real model's answer. */
 export const DEMO_LABEL = 'opencode-flow demo · scripted model — no API key used';
-
-const DemoOptionsSchema = z
-  .object({
-    json: z.boolean().optional(),
-    stream: z.boolean().optional(),
-    quiet: z.boolean().optional(),
-    verbose: z.boolean().optional(),
-  })
-  .strict();
 
 /**
  * `opencode-flow demo`: the code-review example flow (researcher, then reviewer, routed by
@@ -58,6 +45,19 @@ Examples:
   $ opencode-flow demo --json | jq .cost`,
     )
     .action(async (raw: Record<string, unknown>) => {
+      // Loaded here, not at the top: `--help` needs none of it.
+      const { z } = await import('zod');
+      const { parseFlags, parseRunOptions } = await import('./run-options.js');
+      const { planRun } = await import('./plan.js');
+      const { runFlow } = await import('./run-flow.js');
+      const DemoOptionsSchema = z
+        .object({
+          json: z.boolean().optional(),
+          stream: z.boolean().optional(),
+          quiet: z.boolean().optional(),
+          verbose: z.boolean().optional(),
+        })
+        .strict();
       const o = parseFlags(DemoOptionsSchema, raw);
       const { startScriptedLLM, scriptedOpencodeConfig, isolatedOpencodeEnv } = await import('../testing/index.js');
       const { DEMO_MODELS, DEMO_MODEL_SCORES, demoRules } = await import('./demo-script.js');
@@ -86,6 +86,7 @@ Examples:
           process.stderr.write(`${DEMO_LABEL}\n`);
           process.exitCode = await runFlow(plan, {
             banner: DEMO_LABEL,
+            warm: false,
             starting: 'Starting an embedded OpenCode server (temporary HOME, scripted provider only)…',
             flowOptions: {
               directory: project,

@@ -1,21 +1,37 @@
 import { join } from 'node:path';
-import Table from 'cli-table3';
 import { Command } from 'commander';
-import { z } from 'zod';
-import { zodToFlowError } from '../config/errors.js';
-import { MemoryUriSchema } from '../config/flow-config.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { optionsFromEnv } from '../flow/env.js';
-import { FlowStore } from '../runtime/flow-store.js';
 import { ExitCode } from './handle-error.js';
-import { formatReport, usd } from './output.js';
 
-/** Where the CLI keeps flows: `.opencode-flow/flows` in the working directory. */
-const storeOf = (dir?: string) => new FlowStore(dir ?? join(process.cwd(), '.opencode-flow', 'flows'));
-
-const FlowIdSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected a flow id such as flow_20261124012345_ab12cd' });
+/**
+ * What the actions use, loaded when one runs: building the commands for `--help` must not
+ * load zod, the flow store or the table printer.
+ */
+async function load() {
+  const [{ z }, { default: Table }, { zodToFlowError }, { MemoryUriSchema }, { FlowStore }, { formatReport, usd }] =
+    await Promise.all([
+      import('zod'),
+      import('cli-table3'),
+      import('../config/errors.js'),
+      import('../config/flow-config.js'),
+      import('../runtime/flow-store.js'),
+      import('./output.js'),
+    ]);
+  return {
+    z,
+    Table,
+    zodToFlowError,
+    MemoryUriSchema,
+    formatReport,
+    usd,
+    /** Where the CLI keeps flows: `.opencode-flow/flows` in the working directory. */
+    storeOf: (dir?: string) => new FlowStore(dir ?? join(process.cwd(), '.opencode-flow', 'flows')),
+    FlowIdSchema: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected a flow id such as flow_20261124012345_ab12cd' }),
+  };
+}
 
 /**
  * `opencode-flow flows`: the flows stored in this project (`.opencode-flow/flows`), newest
@@ -27,6 +43,7 @@ export function flowsCommand(): Command {
     .option('--json', 'print them as JSON')
     .option('--dir <path>', 'flow store (default .opencode-flow/flows)')
     .action(async (opts: { json?: boolean; dir?: string }) => {
+      const { storeOf, Table, usd } = await load();
       const flows = await storeOf(opts.dir).list();
       if (opts.json) {
         process.stdout.write(JSON.stringify(flows) + '\n');
@@ -66,6 +83,7 @@ export function costCommand(): Command {
     .option('--json', 'print the figures as JSON')
     .option('--dir <path>', 'flow store (default .opencode-flow/flows)')
     .action(async (flowId: string | undefined, opts: { json?: boolean; dir?: string }) => {
+      const { storeOf, Table, usd, FlowIdSchema, zodToFlowError } = await load();
       const store = storeOf(opts.dir);
       let id = flowId;
       if (id !== undefined) {
@@ -118,6 +136,7 @@ export function resumeCommand(): Command {
       'the shared memory the flow ran with: file:PATH, sqlite:PATH or redis://HOST:PORT/DB (default: $OPENCODE_FLOW_MEMORY, else file:.opencode-flow/memory.json)',
     )
     .action(async (flowId: string, opts: { server?: string; json?: boolean; dir?: string; memory?: string }) => {
+      const { storeOf, z, FlowIdSchema, zodToFlowError, MemoryUriSchema, formatReport } = await load();
       const parsed = FlowIdSchema.safeParse(flowId);
       if (!parsed.success) throw zodToFlowError(parsed.error, 'flowId');
       const env = optionsFromEnv();

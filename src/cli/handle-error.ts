@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import { ZodError } from 'zod';
+import type { ZodError } from 'zod';
 import { formatZodIssues } from '../config/errors.js';
 import { maskPasswords } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
@@ -29,7 +29,7 @@ export function handleError(err: unknown): never {
     // Ctrl-C at an --interactive prompt.
     code = ExitCode.Cancelled;
     message = 'cancelled';
-  } else if (err instanceof ZodError) {
+  } else if (isZodError(err)) {
     code = ExitCode.Usage;
     message = `invalid options: ${formatZodIssues(err).join('; ')}`;
   } else if (err instanceof FlowError) {
@@ -46,4 +46,9 @@ export function handleError(err: unknown): never {
   process.stderr.write(`opencode-flow: error: ${maskPasswords(message)}\n`);
   if (process.env.OPENCODE_FLOW_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
   process.exit(code);
+}
+
+/** A zod error, told by its shape: importing zod for an `instanceof` would load it on every start. */
+function isZodError(err: unknown): err is ZodError {
+  return err instanceof Error && err.name === 'ZodError' && Array.isArray((err as { issues?: unknown }).issues);
 }

@@ -1,6 +1,6 @@
 import { findFlowConfig, loadFlowConfig, type FlowConfig } from '../config/flow-config.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
-import type { RunOptions } from './run-flags.js';
+import type { RunOptions } from './run-options.js';
 
 const NO_ROUTING = 'none';
 

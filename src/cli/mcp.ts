@@ -1,23 +1,24 @@
 import { Command } from 'commander';
-import { z } from 'zod';
-import { MemoryUriSchema } from '../config/flow-config.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { optionsFromEnv } from '../flow/env.js';
-import { parseFlags } from './run-flags.js';
 
-const McpOptionsSchema = z
-  .object({
-    memory: MemoryUriSchema.optional(),
-    flowId: z
-      .string()
-      .regex(/^[A-Za-z0-9._-]{1,120}$/, { message: 'expected 1-120 of A-Z a-z 0-9 . _ -' })
-      .optional(),
-    namespace: z
-      .string()
-      .regex(/^(shared|flow:[A-Za-z0-9._-]{1,120})$/, { message: 'expected "flow:<id>" or "shared"' })
-      .optional(),
-  })
-  .strict();
+/** The options' checks, loaded when the command runs: `--help` needs no zod. */
+async function mcpOptionsSchema() {
+  const [{ z }, { MemoryUriSchema }] = await Promise.all([import('zod'), import('../config/flow-config.js')]);
+  return z
+    .object({
+      memory: MemoryUriSchema.optional(),
+      flowId: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]{1,120}$/, { message: 'expected 1-120 of A-Z a-z 0-9 . _ -' })
+        .optional(),
+      namespace: z
+        .string()
+        .regex(/^(shared|flow:[A-Za-z0-9._-]{1,120})$/, { message: 'expected "flow:<id>" or "shared"' })
+        .optional(),
+    })
+    .strict();
+}
 
 /**
  * `opencode-flow mcp`: serves the shared-memory tools (`memory_set`, `memory_get`,
@@ -56,7 +57,8 @@ Examples:
   $ OPENCODE_FLOW_MEMORY=redis://127.0.0.1:6379/0 opencode-flow mcp --namespace shared`,
     )
     .action(async (raw: Record<string, unknown>) => {
-      const o = parseFlags(McpOptionsSchema, raw);
+      const { parseFlags } = await import('./run-options.js');
+      const o = parseFlags(await mcpOptionsSchema(), raw);
       if (o.flowId && o.namespace)
         throw new FlowError(FlowErrorCode.InvalidConfig, 'give either --flow-id or --namespace, not both');
       const { flowNamespace, SHARED_NAMESPACE } = await import('../memory/namespace.js');

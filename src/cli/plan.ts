@@ -51,6 +51,8 @@ export interface RunPlan {
   keepSessions: boolean;
   /** Show the flow in the Stately inspector. */
   inspect?: boolean;
+  /** Seconds an OpenCode server this run starts stays warm for the next run (0: stop it with the run). */
+  keepWarm?: number;
   /** The config's policy for agents without their own (permission requests, questions). */
   inputPolicy?: FlowConfig['inputPolicy'];
   output: OutputOptions;
@@ -134,6 +136,7 @@ export async function planRun(flags: RunOptions, sources: PlanSources = {}): Pro
     modelRouter: config.modelRouter,
     keepSessions: flags.keepSessions || config.keepSessions === true,
     inspect: flags.inspect,
+    ...(flags.keepWarm !== undefined ? { keepWarm: flags.keepWarm } : {}),
     ...(config.inputPolicy ? { inputPolicy: config.inputPolicy } : {}),
     output: { json: flags.json, stream: flags.stream, quiet: flags.quiet, verbose: flags.verbose },
     ...(loaded ? { configPath: loaded.path } : {}),

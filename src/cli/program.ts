@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { closest, findFlowConfig, FLOW_CONFIG_FILE } from '../config/flow-config.js';
+import { closest, findFlowConfig, FLOW_CONFIG_FILE } from '../config/flow-config-file.js';
 import { packageInfo } from '../package-root.js';
 import { agentsCommand } from './agents.js';
 import { completionCommand } from './completion.js';
@@ -7,7 +7,8 @@ import { demoCommand } from './demo.js';
 import { costCommand, flowsCommand, resumeCommand } from './flows.js';
 import { mcpCommand } from './mcp.js';
 import { runCommand } from './run.js';
-import { addRunFlags, parseRunOptions } from './run-flags.js';
+import { serverCommand } from './server.js';
+import { addRunFlags } from './run-flags.js';
 
 /**
  * The `opencode-flow` program: the default command runs a flow from flags and/or
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   program.addCommand(flowsCommand());
   program.addCommand(resumeCommand());
   program.addCommand(costCommand());
+  program.addCommand(serverCommand());
   program.addCommand(completionCommand());
   program.addHelpText(
     'after',
@@ -72,6 +74,7 @@ Exit codes: 0 completed, 1 flow failed, 2 usage or config error, 130 cancelled.`
         );
       return;
     }
+    const { parseRunOptions } = await import('./run-options.js');
     const flags = parseRunOptions(raw);
     const { planRun } = await import('./plan.js');
     const { runFlow } = await import('./run-flow.js');

@@ -16,6 +16,8 @@ export interface RunExtras {
   banner?: string;
   /** Shown while the server starts (default "Starting OpenCode server…"). */
   starting?: string;
+  /** false: never use or leave a warm server (the demo's server serves an in-process model). */
+  warm?: false;
 }
 
 /**
@@ -36,6 +38,21 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
   const progress = await createProgress(out);
   const askPerson =
     process.stdin.isTTY === true && process.stderr.isTTY === true && !out.json && process.env.CI === undefined;
+  // --- warm server hook (warm-run.ts): attach to this project's warm OpenCode server, or start
+  // one that outlives this run; the flow then sees an attached server and leaves it running.
+  if (!plan.server && extras.warm !== false) progress.info(extras.starting ?? 'Starting OpenCode server…');
+  const warm =
+    extras.warm === false
+      ? undefined
+      : await (await import('./warm-run.js')).useWarmServer(plan, extras.flowOptions).catch((e: unknown) => {
+          progress.info(`No warm OpenCode server (${(e as Error).message}); starting one for this run…`);
+          return undefined;
+        });
+  if (warm)
+    progress.debug(
+      `${warm.lease.reused ? 'attached to the warm' : 'started a warm'} OpenCode server ${warm.lease.url} (pid ${warm.lease.pid})`,
+    );
+  // --- end of the warm server hook
   const flow = new OpencodeFlow({
     serverUrl: plan.server,
     password: optionsFromEnv().password,
@@ -60,6 +77,7 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
         }
       : {}),
     ...extras.flowOptions,
+    ...warm?.flowOptions,
   });
   let interrupted = 0;
   const onSignal = () => {
@@ -74,7 +92,7 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
   let report: FlowReport | undefined;
   try {
     if (plan.configPath) progress.debug(`config: ${plan.configPath}`);
-    if (!plan.server) progress.info(extras.starting ?? 'Starting OpenCode server…');
+    if (!plan.server && extras.warm === false) progress.info(extras.starting ?? 'Starting OpenCode server…');
     await flow.start();
     progress.debug(`OpenCode server: ${maskPasswords(flow.serverUrl ?? '')}`);
     if (flow.inspectorUrl)
@@ -120,6 +138,7 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
   } finally {
     if (!report) progress.stop();
     await flow.shutdown();
+    await warm?.lease.release();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

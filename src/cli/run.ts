@@ -1,15 +1,14 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
-import { FLOW_CONFIG_FILE } from '../config/flow-config.js';
+import { FLOW_CONFIG_FILE } from '../config/flow-config-file.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { packageInfo } from '../package-root.js';
-import { addRunFlags, parseRunOptions } from './run-flags.js';
-import { planRun } from './plan.js';
-import { runFlow } from './run-flow.js';
+import { addRunFlags } from './run-flags.js';
 
-// The flow-run flags live in run-flags.ts; they are re-exported here for existing importers.
-export { addRunFlags, normaliseRunOptions, parseRunOptions, RunOptionsSchema, type RunOptions } from './run-flags.js';
+// The flow-run flags live in run-flags.ts (commander) and run-options.ts (their checks, zod).
+export { addRunFlags } from './run-flags.js';
+export type { RunOptions } from './run-options.js';
 
 /**
  * The directory of the bundled example flows (`examples/` of the package).
@@ -101,6 +100,9 @@ Examples:
   $ opencode-flow run ./flows/nightly.json --server http://127.0.0.1:4096 --json`,
     )
     .action(async (flow: string, _opts: Record<string, unknown>, self: Command) => {
+      const { parseRunOptions } = await import('./run-options.js');
+      const { planRun } = await import('./plan.js');
+      const { runFlow } = await import('./run-flow.js');
       const flags = parseRunOptions(self.optsWithGlobals());
       const configPath = resolveFlowArg(flow);
       // --interactive asks with the flow's own task, agents and mode as the defaults.

@@ -1,107 +1,5 @@
 import { Command } from 'commander';
-import { optionsFromEnv } from '../flow/env.js';
-import { zodToFlowError } from '../config/errors.js';
-import { formatPath } from '../config/errors.js';
-import { describeIssues } from '../config/flow-config.js';
-import { maskPasswords, SECRET } from '../echo.js';
-import { FlowError, FlowErrorCode } from '../errors.js';
-import { ServeOptionsSchema, type ResolvedServeOptions, type ServeOptions } from '../serve/options.js';
-
-/** Raw commander options (and env) → the shape of {@link ServeOptionsSchema}. */
-export function normaliseServeOptions(
-  raw: Record<string, unknown>,
-  env: NodeJS.ProcessEnv = process.env,
-): ServeOptions {
-  const num = (v: unknown) =>
-    v === undefined ? undefined : typeof v === 'number' ? v : /^\s*$/.test(String(v)) ? Number.NaN : Number(v);
-  const { memory, password, username, token, serverUrl } = optionsFromEnv(env);
-  const model = typeof raw.model === 'string' ? raw.model : undefined;
-  const flowOptions: Record<string, unknown> = {
-    ...(memory ? { memory } : {}),
-    ...(password ? { password } : {}),
-    ...(username ? { username } : {}),
-    ...(model ? { model } : {}),
-    ...(raw.keepSessions ? { keepSessions: true } : {}),
-  };
-  const timeout = raw.inputTimeout === undefined ? undefined : num(raw.inputTimeout)!;
-  if (timeout !== undefined && !(timeout > 0)) {
-    throw new FlowError(
-      FlowErrorCode.InvalidConfig,
-      `invalid option --input-timeout: expected a positive number of seconds, found "${String(raw.inputTimeout)}"`,
-    );
-  }
-  const inputPolicy = {
-    ...(raw.onPermission !== undefined ? { onPermission: raw.onPermission } : {}),
-    ...(raw.onQuestion !== undefined ? { onQuestion: raw.onQuestion } : {}),
-    ...(timeout !== undefined ? { inputTimeoutMs: Math.max(1, Math.round(timeout * 1000)) } : {}),
-  } as ServeOptions['inputPolicy'];
-  return {
-    port: num(raw.port),
-    host: raw.host as string | undefined,
-    token: (raw.token as string | undefined) ?? token,
-    server: (raw.server as string | undefined) ?? serverUrl,
-    maxFlows: num(raw.maxFlows),
-    onShutdown: raw.onShutdown as ServeOptions['onShutdown'],
-    ...(Object.keys(flowOptions).length ? { flowOptions } : {}),
-    ...(Object.keys(inputPolicy ?? {}).length ? { inputPolicy } : {}),
-  };
-}
-
-/** A field of {@link ServeOptionsSchema} → the flag that sets it, and the variable it may come from. */
-const SERVE_FLAGS: Record<string, { flag: string; raw: string; env?: string }> = {
-  port: { flag: '--port', raw: 'port' },
-  host: { flag: '--host', raw: 'host' },
-  token: { flag: '--token', raw: 'token', env: 'OPENCODE_FLOW_TOKEN' },
-  server: { flag: '--server', raw: 'server', env: 'OPENCODE_SERVER_URL' },
-  maxFlows: { flag: '--max-flows', raw: 'maxFlows' },
-  onShutdown: { flag: '--on-shutdown', raw: 'onShutdown' },
-  'inputPolicy.onPermission': { flag: '--on-permission', raw: 'onPermission' },
-  'inputPolicy.onQuestion': { flag: '--on-question', raw: 'onQuestion' },
-  'inputPolicy.inputTimeoutMs': { flag: '--input-timeout', raw: 'inputTimeout' },
-};
-
-/**
- * Validates `serve`'s options; a bad value is a `FlowError` (`invalid_config`, exit 2) naming
- * the flag a user typed (`--max-flows`, or the variable it came from), what it expects and
- * what was typed. A token is never echoed.
- *
- * @example
- * ```ts
- * parseServeOptions({ maxFlows: '0' }, {}); // throws: invalid option --max-flows: expected at least 1 flow, found "0"
- * ```
- */
-export function parseServeOptions(
-  raw: Record<string, unknown>,
-  env: NodeJS.ProcessEnv = process.env,
-): ResolvedServeOptions {
-  const parsed = ServeOptionsSchema.safeParse(normaliseServeOptions(raw, env));
-  if (parsed.success) return parsed.data;
-  const typed: Record<string, unknown> = {};
-  const issues = parsed.error.issues.map((issue) => {
-    const segments = issue.path.map(String);
-    const n = [2, 1].find((k) => segments.length >= k && SERVE_FLAGS[segments.slice(0, k).join('.')]);
-    const known = n === undefined ? undefined : SERVE_FLAGS[segments.slice(0, n).join('.')];
-    if (!known || n === undefined) return issue;
-    const fromEnv = known.env !== undefined && raw[known.raw] === undefined && Boolean(env[known.env]);
-    const name = fromEnv ? known.env! : known.flag;
-    const value = fromEnv ? env[known.env!] : raw[known.raw];
-    typed[name] = value !== undefined && known.flag === '--token' ? SECRET : value;
-    return { ...issue, path: [name, ...issue.path.slice(n)] };
-  });
-  // A rule about a flag not given (a token for a public bind) has nothing to quote.
-  const lines = (issues as typeof parsed.error.issues).flatMap((i) =>
-    i.code === 'custom' && valueAt(typed, i.path) === undefined
-      ? [`${formatPath(i.path)}: ${i.message}`]
-      : describeIssues([i], typed),
-  );
-  throw new FlowError(FlowErrorCode.InvalidConfig, `invalid option ${lines.join('; ')}`, {
-    cause: parsed.error,
-    details: lines,
-  });
-}
-
-const valueAt = (o: Record<string, unknown>, path: readonly PropertyKey[]) =>
-  path.length === 1 ? o[String(path[0])] : undefined;
+import { maskPasswords } from '../echo.js';
 
 const describePolicy = (p: unknown) => (p === undefined ? 'reject' : typeof p === 'string' ? p : 'rules');
 
@@ -158,6 +56,7 @@ Examples:
       // Flags such as --server and --model also exist on the root command, which may parse
       // them first: read ours merged with the globals.
       const raw = self.optsWithGlobals();
+      const { parseServeOptions } = await import('./serve-options.js');
       const o = parseServeOptions(raw);
       const { startServe } = await import('../serve/start.js');
       const err = (s: string) => process.stderr.write(s);

@@ -1,6 +1,5 @@
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { timeoutSecondsSchema } from '../flow/timeouts.js';
 import { printable, quoteValue } from '../echo.js';
@@ -10,17 +9,9 @@ import { ModelRouterConfigSchema } from '../router/config.js';
 import { AgentConfigSchema, InputPolicySchema, ModelIdSchema } from './agent.js';
 import { findTooDeep, tooDeepMessage } from './depth.js';
 import { formatPath, pathKey } from './errors.js';
+import { closest, FLOW_CONFIG_FILE } from './flow-config-file.js';
 
-/**
- * The file name `opencode-flow` looks for in the working directory when no `--config` is
- * given.
- *
- * @example
- * ```ts
- * join(process.cwd(), FLOW_CONFIG_FILE); // '/repo/flow.config.json'
- * ```
- */
-export const FLOW_CONFIG_FILE = 'flow.config.json';
+export { closest, findFlowConfig, FLOW_CONFIG_FILE } from './flow-config-file.js';
 
 /**
  * Where the published JSON Schema of {@link FlowConfigSchema} lives, for a config's
@@ -283,19 +274,6 @@ export async function loadFlowConfig(path: string, cwd = process.cwd()): Promise
 }
 
 /**
- * The `flow.config.json` of a directory, if there is one.
- *
- * @example
- * ```ts
- * const path = findFlowConfig(process.cwd()); // '/repo/flow.config.json' or undefined
- * ```
- */
-export function findFlowConfig(dir: string): string | undefined {
-  const path = join(dir, FLOW_CONFIG_FILE);
-  return existsSync(path) ? path : undefined;
-}
-
-/**
  * Checks that every preset a config names exists: `agents[i]` strings and `agents[i].preset`.
  * Names of agent objects count as known, so a string may name an agent defined in the same
  * list. Throws a `FlowError` (`unknown_agent`) naming the field.
@@ -511,40 +489,6 @@ function keysAt(schema: Record<string, unknown>, path: readonly PropertyKey[]): 
 function expand(n: Record<string, unknown>): Array<Record<string, unknown>> {
   const alts = [...((n.anyOf as unknown[]) ?? []), ...((n.oneOf as unknown[]) ?? [])] as Array<Record<string, unknown>>;
   return alts.length ? alts.flatMap(expand) : [n];
-}
-
-/**
- * The candidate closest to a typo: a case-insensitive match, else edit distance ≤ 2.
- *
- * @example
- * ```ts
- * closest('agnets', ['agents', 'task']); // 'agents'
- * ```
- */
-export function closest(key: string, allowed: string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = 3;
-  for (const k of allowed) {
-    // Lengths 3 apart are at least 3 edits apart: skip the quadratic distance (keys may be huge).
-    if (Math.abs(k.length - key.length) >= bestD) continue;
-    const d = k.toLowerCase() === key.toLowerCase() ? 0 : distance(key, k);
-    if (d < bestD) [best, bestD] = [k, d];
-  }
-  return best;
-}
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length]!;
 }
 
 /**

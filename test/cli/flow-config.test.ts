@@ -266,7 +266,7 @@ describe('published schema and README reference', () => {
 describe('flow-level inputPolicy', () => {
   it('is accepted for every agent without its own, and reaches the run plan', async () => {
     const { planRun } = await import('../../src/cli/plan.js');
-    const { parseRunOptions } = await import('../../src/cli/run-flags.js');
+    const { parseRunOptions } = await import('../../src/cli/run-options.js');
     const { dir, cleanup } = await tempDir('ocf-policy-');
     try {
       const inputPolicy = {

@@ -26,10 +26,12 @@ export async function removeMemoryFiles(): Promise<void> {
 
 /**
  * The environment of a CLI child: ours without a server URL (tests name their server), no
- * colour, its own memory file, then `extra` (an `undefined` value removes a variable).
+ * colour, no warm server, its own memory file, then `extra` (an `undefined` value removes a
+ * variable).
  */
 export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...memoryEnv() };
+  // No warm OpenCode server outlives a test's CLI run unless the test asks (--keep-warm).
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', OPENCODE_FLOW_KEEP_WARM: '0', ...memoryEnv() };
   delete env.OPENCODE_SERVER_URL;
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];

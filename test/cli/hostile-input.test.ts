@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseServeOptions } from '../../src/cli/serve.js';
+import { parseServeOptions } from '../../src/cli/serve-options.js';
 import { loadFlowConfig, parseFlowConfig } from '../../src/config/flow-config.js';
 import { maskPasswords, printable, quoteValue } from '../../src/echo.js';
 import { FlowError, FlowErrorCode } from '../../src/errors.js';
@@ -155,7 +155,7 @@ describe('what errors echo of a config', () => {
   it('1e999 (Infinity once parsed) is reported as a number too large, not as null', async () => {
     const path = await file('inf.json', '{"agents":["coder"],"coordination":{"timeout":1e999,"maxConcurrent":-1e999}}');
     const e = await failure(() => loadFlowConfig(path));
-    expect(e.message).toContain('coordination.timeout: expected a number, found a number too large (Infinity)');
+    expect(e.message).toContain('coordination.timeout: expected a number of seconds, found a number too large (Infinity)');
     expect(e.message).toContain('coordination.maxConcurrent: expected a number, found a number too large (-Infinity)');
     expect(e.message).not.toContain('found null');
     expect(quoteValue(Number.NaN)).toBe('not a number (NaN)');

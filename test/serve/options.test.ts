@@ -7,7 +7,7 @@ import {
 } from '../../src/serve/index.js';
 import { hostOfHeader, httpUrl } from '../../src/serve/loopback.js';
 import { zodIssues } from '../../src/serve/api-error.js';
-import { normaliseServeOptions } from '../../src/cli/serve.js';
+import { normaliseServeOptions } from '../../src/cli/serve-options.js';
 import { FlowError } from '../../src/errors.js';
 
 describe('ServeOptionsSchema', () => {
