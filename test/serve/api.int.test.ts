@@ -333,17 +333,10 @@ describe('flows', () => {
       ],
     };
     llm.script([
-      // The planner names agents as its prompt lists them: an inline agent by its flow-scoped name.
+      // An inline agent runs under its own name, in its run only.
       {
         match: { allText: 'HIER-API', lastUser: '# Plan this task for the team' },
-        reply: (req) => {
-          const scout = /^- (scout\.[0-9a-f]+)/m.exec(req.lastUser)?.[1] ?? 'scout?';
-          return {
-            text: JSON.stringify({
-              subtasks: plan.subtasks.map((t) => (t.agent === 'scout' ? { ...t, agent: scout } : t)),
-            }),
-          };
-        },
+        reply: { text: JSON.stringify(plan) },
       },
       {
         match: { allText: 'HIER-API', lastUser: 'All subtasks of your plan have finished' },
