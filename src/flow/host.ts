@@ -387,7 +387,12 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
 
   async *#streamRun(run: FlowRun): AsyncGenerator<RunEvent, void, undefined> {
     const events = run.events();
-    run.start().catch(() => undefined);
+    // The report (`flow.done`) is the last event; a run that ends without one (detached, or
+    // it could not start) ends the iteration too.
+    run.start().then(
+      () => events.end(),
+      () => events.end(),
+    );
     try {
       yield* events;
     } finally {

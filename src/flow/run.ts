@@ -210,7 +210,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
    * The run's events as an async iterator, ending with `flow.done`. Leaving the loop early
    * (`break`) cancels the run and waits for its cleanup.
    */
-  events(): AsyncIterableIterator<RunEvent> {
+  events(): EventQueue<RunEvent> {
     const queue = new EventQueue<RunEvent>(async () => {
       this.cancel('stream closed');
       await this.settled();
