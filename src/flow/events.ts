@@ -2,6 +2,18 @@ import type { AgentNotification } from '../../machines/agent.js';
 import type { FlowMode } from '../../machines/supervisor.js';
 import type { FlowReport } from './report.js';
 
+/** The agent events a run passes on, to the host's listeners and to its own stream. */
+export const AGENT_EVENT_TYPES = [
+  'agent.state',
+  'agent.delta',
+  'agent.tool',
+  'agent.fallback',
+  'agent.done',
+  'agent.failed',
+  'agent.input_required',
+  'agent.input_answered',
+] as const satisfies ReadonlyArray<AgentNotification['type']>;
+
 /** What `flow.started` says of a run. */
 export interface FlowStarted {
   flowId: string;

@@ -27,7 +27,7 @@ import { createAgentActors, type AgentRuntime } from '../runtime/agent-actors.js
 import type { FlowStore, StoredFlowMeta } from '../runtime/flow-store.js';
 import type { FlowRouting } from '../runtime/routing.js';
 import { RunCost } from './cost.js';
-import { EventQueue, type FlowEvents, type RunEvent } from './events.js';
+import { AGENT_EVENT_TYPES, EventQueue, type FlowEvents, type RunEvent } from './events.js';
 import type { PendingInputs } from './inputs.js';
 import { createPersister, type RunPersister } from './persistence.js';
 import { toReport, type FlowReport, type RunReport, type RunStatus } from './report.js';
@@ -215,17 +215,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
       this.cancel('stream closed');
       await this.settled();
     });
-    const types = [
-      'agent.state',
-      'agent.delta',
-      'agent.tool',
-      'agent.fallback',
-      'agent.done',
-      'agent.failed',
-      'agent.input_required',
-      'agent.input_answered',
-    ] as const;
-    for (const t of types) this.on(t, (e) => queue.push(e as RunEvent));
+    for (const t of AGENT_EVENT_TYPES) this.on(t, (e) => queue.push(e as RunEvent));
     this.on('flow.started', (e) => queue.push({ type: 'flow.started', ...e }));
     this.on('flow.persist_error', (e) => queue.push({ type: 'flow.persist_error', ...e }));
     this.on('flow.done', (report) => {

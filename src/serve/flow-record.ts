@@ -1,4 +1,5 @@
 import type { FlowEvents, FlowReport } from '../flow/index.js';
+import { AGENT_EVENT_TYPES } from '../flow/events.js';
 import type { FlowMode } from '../../machines/supervisor.js';
 
 /** Status of a flow served by the API: `running` until its report exists. */
@@ -18,16 +19,7 @@ const newView = (agent: string): AgentView => ({
   fallbacks: [],
 });
 
-export const AGENT_EVENTS = [
-  'agent.state',
-  'agent.delta',
-  'agent.tool',
-  'agent.fallback',
-  'agent.done',
-  'agent.failed',
-  'agent.input_required',
-  'agent.input_answered',
-] as const;
+export const AGENT_EVENTS = AGENT_EVENT_TYPES;
 export type AgentEventType = (typeof AGENT_EVENTS)[number];
 export type AgentEventPayload<T extends AgentEventType = AgentEventType> = Parameters<FlowEvents[T]>[0];
 
