@@ -155,7 +155,9 @@ describe('what errors echo of a config', () => {
   it('1e999 (Infinity once parsed) is reported as a number too large, not as null', async () => {
     const path = await file('inf.json', '{"agents":["coder"],"coordination":{"timeout":1e999,"maxConcurrent":-1e999}}');
     const e = await failure(() => loadFlowConfig(path));
-    expect(e.message).toContain('coordination.timeout: expected a number of seconds, found a number too large (Infinity)');
+    expect(e.message).toContain(
+      'coordination.timeout: expected a number of seconds, found a number too large (Infinity)',
+    );
     expect(e.message).toContain('coordination.maxConcurrent: expected a number, found a number too large (-Infinity)');
     expect(e.message).not.toContain('found null');
     expect(quoteValue(Number.NaN)).toBe('not a number (NaN)');
