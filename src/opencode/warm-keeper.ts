@@ -11,22 +11,7 @@
 import { readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startOpencodeServer, type OpencodeServer } from './server.js';
-import { alive, WARM_KEEPER_JOB_ENV, type WarmServerState } from './warm.js';
-
-interface KeeperJob {
-  stateDir: string;
-  statePath: string;
-  key: string;
-  cwd: string;
-  binary: string;
-  config?: Record<string, unknown>;
-  env?: Record<string, string | undefined>;
-  password: string;
-  idleMs: number;
-  startTimeoutMs: number;
-  starterPid: number;
-  createdAt: number;
-}
+import { alive, WARM_KEEPER_JOB_ENV, type KeeperJob, type WarmServerState } from './warm.js';
 
 const log = (line: string) =>
   process.stderr.write(`[warm-keeper ${process.pid}] ${new Date().toISOString()} ${line}\n`);

@@ -262,7 +262,8 @@ export async function stopWarmServers(
   return stopped;
 }
 
-interface KeeperJob {
+/** What a keeper is handed: the server to start and how long it may idle. */
+export interface KeeperJob {
   stateDir: string;
   statePath: string;
   key: string;
