@@ -43,9 +43,18 @@ export interface AgentSpec {
   taskType?: string;
   /** How permission requests and questions are answered (default: reject, never wait on nobody). */
   inputPolicy?: InputPolicy;
+  /**
+   * JSON Schema (type `object`) every answer of this agent must fill, through OpenCode's
+   * structured output; a task's own `format` wins. The answer is in its result's `structured`.
+   */
+  schema?: Record<string, unknown>;
 }
 
-/** A task given to an agent. `format` asks OpenCode for structured output. */
+/**
+ * A task given to an agent. `format` asks OpenCode for structured output: the model must call
+ * its `StructuredOutput` tool with a value valid against the schema (a JSON Schema of type
+ * `object`), which becomes the result's `structured`. Make one with `outputFormat(schema)`.
+ */
 export interface AgentTask {
   id: string;
   text: string;
@@ -60,7 +69,17 @@ export interface AgentAttempt {
 }
 
 export type AgentErrorKind =
-  'rate_limit' | 'server' | 'timeout' | 'context_overflow' | 'auth' | 'aborted' | 'budget' | 'input' | 'other';
+  | 'rate_limit'
+  | 'server'
+  | 'timeout'
+  | 'context_overflow'
+  | 'auth'
+  | 'aborted'
+  | 'budget'
+  | 'input'
+  /** The task asked for structured output and the model gave none, or none that fits the schema. */
+  | 'structured_output'
+  | 'other';
 
 /** What the final read of a prompt gives back (see `OpencodeClient.readOutcome`). */
 export interface AgentOutcome {
@@ -191,6 +210,14 @@ export interface WatchInput {
   sessionID: string;
   /** Ignore outcomes of this (older) user message. */
   afterUserMessageID?: string;
+  /** The agent watched, and the structured output its task asked for (so the answer can be checked). */
+  agent?: string;
+  format?: AgentTask['format'];
+}
+
+/** The structured output a task asks for: its own `format`, else the agent's `schema`. */
+export function formatOf(spec: AgentSpec, task: AgentTask | undefined): AgentTask['format'] {
+  return task?.format ?? (spec.schema ? { type: 'json_schema', schema: spec.schema } : undefined);
 }
 
 /** Per-prompt timeout of an agent given none, of a run given none: 10 minutes. */
@@ -267,6 +294,11 @@ export const agentMachine = setup({
     hasTask: ({ context }) => context.task !== undefined,
     outcomeFailed: ({ event }) => event.type === 'oc.outcome' && event.outcome.error !== undefined,
     outcomeAborted: ({ event }) => event.type === 'oc.outcome' && event.outcome.error?.kind === 'aborted',
+    /** Asked for structured output, the model answered without it (OpenCode says nothing then). */
+    structuredMissing: ({ context, event }) =>
+      event.type === 'oc.outcome' &&
+      event.outcome.structured === undefined &&
+      formatOf(context.spec, context.task) !== undefined,
     tooManyRetries: ({ context, event }) => event.type === 'oc.retry' && event.attempt > context.maxProviderRetries,
     policyAsks: ({ context }) =>
       context.inputQueue[0] !== undefined && decideInput(context.inputQueue[0], context.spec.inputPolicy) === 'ask',
@@ -398,7 +430,12 @@ export const agentMachine = setup({
       invoke: {
         id: 'watch',
         src: 'watchSession',
-        input: ({ context }) => ({ sessionID: context.sessionID!, afterUserMessageID: context.lastUserMessageID }),
+        input: ({ context }) => ({
+          sessionID: context.sessionID!,
+          afterUserMessageID: context.lastUserMessageID,
+          agent: context.spec.name,
+          format: formatOf(context.spec, context.task),
+        }),
       },
       on: {
         // Stopped mid-prompt (the flow was cancelled, or went over budget): what the prompt
@@ -472,6 +509,19 @@ export const agentMachine = setup({
             actions: [
               'takeOutcome',
               assign({ pendingError: ({ event }) => (event.type === 'oc.outcome' ? event.outcome.error : undefined) }),
+            ],
+          },
+          {
+            guard: 'structuredMissing',
+            target: 'fallback',
+            actions: [
+              'takeOutcome',
+              assign({
+                pendingError: {
+                  message: 'the model answered without structured output (it never called StructuredOutput)',
+                  kind: 'structured_output' as const,
+                },
+              }),
             ],
           },
           { target: 'done', actions: 'takeOutcome' },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { outputFormat } from './structured.js';
 
 /**
  * The plan a planner agent produces in hierarchical flows: subtasks, each owned by one of
@@ -26,13 +27,16 @@ export const PlanSchema = z
   .strict();
 
 export type Plan = z.output<typeof PlanSchema>;
+
+/** The planner's task format: the plan as OpenCode structured output, checked against {@link PlanSchema}. */
+export const PLAN_FORMAT = outputFormat(PlanSchema);
 export type Subtask = Plan['subtasks'][number];
 
 /** The instruction the planner receives (the answer format is part of it). */
 export function planPrompt(
   task: string,
   workers: Array<{ name: string; role?: string }>,
-  { canDecompose = false }: { canDecompose?: boolean } = {},
+  { canDecompose = false, structured = false }: { canDecompose?: boolean; structured?: boolean } = {},
 ): string {
   const list = workers.map((w) => `- ${w.name}${w.role && w.role !== w.name ? ` (${w.role})` : ''}`).join('\n');
   return [
@@ -42,7 +46,9 @@ export function planPrompt(
     'Break the task into subtasks for these agents:',
     list,
     '',
-    'Answer with only one JSON object (no prose, no code fence needed) of this shape:',
+    structured
+      ? 'Give the plan as your structured output (the StructuredOutput tool), of this shape:'
+      : 'Answer with only one JSON object (no prose, no code fence needed) of this shape:',
     '{"subtasks":[{"id":"s1","title":"short title","description":"what to do and what to deliver","agent":"<one of the agents above>","dependsOn":["<ids that must finish first>"]}]}',
     'Rules: unique ids; dependsOn names only other subtasks of this plan; no cycles; subtasks without dependencies run in parallel; 1 to 50 subtasks.',
     ...(canDecompose

@@ -1,4 +1,4 @@
-import type { AgentNotification, AgentResult, AgentSpec } from './agent.js';
+import type { AgentNotification, AgentResult, AgentSpec, AgentTask } from './agent.js';
 import type { Plan } from './plan.js';
 
 /** The supervisor's input, context, output and events (see `supervisor.ts`). */
@@ -54,6 +54,14 @@ export interface SupervisorInput {
   depth?: number;
   /** A sub-supervisor's place in the tree (`coder:s3/`), put before its agents' names in events and results. */
   prefix?: string;
+  /**
+   * Hierarchical mode: how the planner gives its plan. `structured` (default): through
+   * OpenCode's structured output, validated against the plan's schema. `text`: as a JSON
+   * object in its answer, for a planner model that cannot call tools.
+   */
+  planAs?: 'structured' | 'text';
+  /** Hierarchical mode: the structured output the planner's combined answer must fill (the flow's `schema`). */
+  format?: AgentTask['format'];
 }
 
 /** Name of the planner in results and actor ids. */
@@ -72,8 +80,10 @@ export interface SupervisorContext extends Required<
     | 'planner'
     | 'aggregate'
     | 'maxPlanAttempts'
+    | 'format'
   >
 > {
+  format?: AgentTask['format'];
   /** Hierarchical: the agents plans assign subtasks to (the flow's agents, before planning). */
   workers: AgentSpec[];
   /** Subtasks run by sub-supervisors: name → their results once done (names prefixed). */
@@ -93,6 +103,8 @@ export interface SupervisorContext extends Required<
   subtaskText: Record<string, string>;
   /** The final, aggregated output (hierarchical). */
   output?: string;
+  /** The combined answer's structured output (hierarchical, with a `format`). */
+  structured?: unknown;
   /** Agents still waiting for their memory key: name → pattern. */
   waiting: Record<string, string>;
   /** What woke each triggered agent (key and value), added to its task. */
@@ -125,6 +137,11 @@ export interface SupervisorOutput {
   /** Hierarchical: the plan that ran and the aggregated output. */
   plan?: Plan;
   output?: string;
+  /**
+   * The flow's structured answer: hierarchical, the planner's combined answer's; otherwise
+   * the last agent's (in the flow's order) that gave one.
+   */
+  structured?: unknown;
   reason?: string;
   startedAt: number;
   finishedAt: number;

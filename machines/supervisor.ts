@@ -1,7 +1,7 @@
 import { assign, enqueueActions, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import { agentMachine, type AgentNotification, type AgentResult, type AgentSpec, type AgentTask } from './agent.js';
 import { compileWatchPattern } from '../src/memory/watch-pattern.js';
-import { parsePlan, planPrompt, type Plan } from './plan.js';
+import { parsePlan, PLAN_FORMAT, planPrompt, type Plan } from './plan.js';
 
 /**
  * The supervisor: spawns agent actors as named children (`spawnChild('agent', { id })`,
@@ -115,6 +115,7 @@ export const supervisorMachine = setup({
               mode: 'hierarchical',
               agents: context.workers,
               planner: context.planner,
+              planAs: context.planAs,
               aggregate: context.aggregate,
               maxPlanAttempts: context.maxPlanAttempts,
               maxConcurrent: context.maxConcurrent,
@@ -160,7 +161,11 @@ export const supervisorMachine = setup({
           maxProviderRetries: context.maxProviderRetries,
           task: {
             id: 'plan',
-            text: planPrompt(context.task, context.agents, { canDecompose: context.depth < context.maxDepth }),
+            text: planPrompt(context.task, context.agents, {
+              canDecompose: context.depth < context.maxDepth,
+              structured: context.planAs === 'structured',
+            }),
+            ...(context.planAs === 'structured' ? { format: PLAN_FORMAT } : {}),
           },
         },
       });
@@ -174,7 +179,11 @@ export const supervisorMachine = setup({
         type: 'PROMPT',
         task: {
           id: `plan-${context.planAttempts + 1}`,
-          text: `Your plan could not be used: ${why}\n\nAnswer again with only the JSON object, following the rules.`,
+          text:
+            context.planAs === 'structured'
+              ? `Your plan could not be used: ${why}\n\nGive the plan again as your structured output, following the rules.`
+              : `Your plan could not be used: ${why}\n\nAnswer again with only the JSON object, following the rules.`,
+          ...(context.planAs === 'structured' ? { format: PLAN_FORMAT } : {}),
         },
       });
       // The rejected answer cost money too: it is counted now and folded into the planner's result.
@@ -248,6 +257,7 @@ export const supervisorMachine = setup({
         task: {
           id: 'aggregate',
           text: `All subtasks of your plan have finished. Combine their outputs into one final answer to the original task:\n\n${context.task}\n\n# Subtask outputs\n\n${parts.join('\n\n')}`,
+          ...(context.format ? { format: context.format } : {}),
         },
       });
     }),
@@ -257,6 +267,7 @@ export const supervisorMachine = setup({
         results: { ...context.results, [AGGREGATE]: event.result },
         spent: context.spent + event.result.cost,
         output: event.type === 'agent.done' ? event.result.output : undefined,
+        structured: event.type === 'agent.done' ? event.result.structured : undefined,
       };
     }),
     concatOutputsIfHierarchical: assign(({ context }) => {
@@ -368,6 +379,8 @@ export const supervisorMachine = setup({
     waiting: { ...input.waitFor },
     triggeredBy: {},
     planner: input.planner,
+    planAs: input.planAs ?? 'structured',
+    format: input.format,
     aggregate: input.aggregate ?? 'agent',
     maxPlanAttempts: input.maxPlanAttempts ?? 2,
     planAttempts: 0,
@@ -597,11 +610,23 @@ export const supervisorMachine = setup({
       ),
     ...(context.plan ? { plan: context.plan } : {}),
     ...(context.output !== undefined ? { output: context.output } : {}),
+    ...structuredAnswer(context),
     reason: context.reason,
     startedAt: context.startedAt,
     finishedAt: context.finishedAt ?? Date.now(),
   }),
 });
+
+/** The flow's structured answer (see `SupervisorOutput.structured`). */
+function structuredAnswer(context: SupervisorContext): { structured?: unknown } {
+  if (context.mode === 'hierarchical')
+    return context.structured !== undefined ? { structured: context.structured } : {};
+  for (let i = context.agents.length - 1; i >= 0; i--) {
+    const r = context.results[context.agents[i]!.name];
+    if (r?.status === 'done' && r.structured !== undefined) return { structured: r.structured };
+  }
+  return {};
+}
 
 export type SupervisorActorRef = ActorRefFrom<typeof supervisorMachine>;
 export type SupervisorSnapshot = SnapshotFrom<typeof supervisorMachine>;

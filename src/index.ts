@@ -67,7 +67,16 @@ export {
 export { createAgentActors, parseModelRef, type AgentRuntime } from './runtime/agent-actors.js';
 export { FlowStore, type StoredFlow, type StoredFlowMeta } from './runtime/flow-store.js';
 export { PLANNER, AGGREGATE } from '../machines/supervisor.js';
-export { PlanSchema, parsePlan, planPrompt, type Plan, type Subtask } from '../machines/plan.js';
+export { PlanSchema, parsePlan, planPrompt, PLAN_FORMAT, type Plan, type Subtask } from '../machines/plan.js';
+export {
+  outputFormat,
+  structuredOf,
+  toOutputJsonSchema,
+  OutputSchemaError,
+  type OutputSchema,
+  type OutputFormat,
+  type StructuredOf,
+} from '../machines/structured.js';
 export {
   spawnAgent,
   promptAgent,

@@ -1,4 +1,11 @@
 import { z } from 'zod';
+import { isZodSchema, type OutputSchema } from '../../machines/structured.js';
+
+/** A structured-output schema in a config: a zod schema (in code) or a JSON Schema object (anywhere). */
+export const OutputSchemaSchema = z.custom<OutputSchema>(
+  (v) => isZodSchema(v) || (typeof v === 'object' && v !== null && !Array.isArray(v)),
+  { message: 'expected a zod schema or a JSON Schema object (of type "object")' },
+);
 
 /** `provider/model`, where the model part may itself contain `/` (OpenRouter ids). */
 export const ModelIdSchema = z
@@ -119,6 +126,11 @@ export const AgentConfigSchema = z
     role: z.string().optional(),
     /** How this agent answers permission requests and questions. */
     inputPolicy: InputPolicySchema.optional(),
+    /**
+     * Structured output for every answer of this agent: a zod schema or a JSON Schema of type
+     * `object`. The answer is in its result's `structured`, checked against it.
+     */
+    schema: OutputSchemaSchema.optional(),
   })
   .strict()
   .superRefine((v, ctx) => {

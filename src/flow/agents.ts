@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { AgentSpec } from '../../machines/agent.js';
+import { OutputSchemaError, type OutputSchema, type StructuredChecks } from '../../machines/structured.js';
 import type { InputPolicy } from '../../machines/input-policy.js';
 import {
   AgentConfigSchema,
@@ -27,6 +28,18 @@ export interface AgentRegistryOptions {
   /** Presets are registered as OpenCode agents on an embedded server; a remote one gets prompt and rules per prompt. */
   remote: boolean;
   inputPolicy?: InputPolicy;
+  /** Where agents' zod output schemas are kept, to check their answers with. */
+  structured: StructuredChecks;
+}
+
+/** Register an output schema, or say clearly (at `where`) why it cannot be used. */
+export function registerOutputSchema(checks: StructuredChecks, schema: OutputSchema, where: string) {
+  try {
+    return checks.register(schema);
+  } catch (e) {
+    if (e instanceof OutputSchemaError) throw new FlowError(FlowErrorCode.InvalidConfig, `${where}: ${e.message}`);
+    throw e;
+  }
 }
 
 /**
@@ -120,6 +133,9 @@ export class AgentRegistry {
       // AgentSpec has no field for it: routing reads it from the spec object (RoutedAgentSpec).
       ...(preset?.qualityFloor !== undefined ? { qualityFloor: preset.qualityFloor } : {}),
       inputPolicy: (cfg.inputPolicy ?? this.o.inputPolicy) as InputPolicy | undefined,
+      ...(cfg.schema
+        ? { schema: registerOutputSchema(this.o.structured, cfg.schema, `agent "${cfg.name}": schema`) }
+        : {}),
     };
   }
 }

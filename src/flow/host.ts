@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { EventEmitter } from 'eventemitter3';
 import { createActor, type Actor, type AnyStateMachine, type InputFrom, type OutputFrom } from 'xstate';
 import type { AgentSpec } from '../../machines/agent.js';
+import { StructuredChecks, type OutputSchema, type StructuredOf } from '../../machines/structured.js';
 import type { InputRequest } from '../../machines/input-policy.js';
 import { createMemoryClient, withMemoryBackend, type memoryMachine } from '../../machines/memory.js';
 import {
@@ -28,7 +29,7 @@ import { parseModelRouterConfig, type ModelRouterConfigInput } from '../router/c
 import { FlowStore, type StoredFlowMeta } from '../runtime/flow-store.js';
 import { startFlowInspector, type FlowInspector } from '../runtime/inspector.js';
 import { createFlowRouting } from '../runtime/routing.js';
-import { AgentRegistry, type AgentHandle } from './agents.js';
+import { AgentRegistry, registerOutputSchema, type AgentHandle } from './agents.js';
 import { checkProviders, connect, type Connection } from './connection.js';
 import type { FlowEvents, RunEvent } from './events.js';
 import { newFlowId } from './ids.js';
@@ -81,6 +82,8 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   /** OpenCode session → the run whose agent opened it (memory tool calls are routed by it). */
   readonly #sessions = new Map<string, string>();
   readonly #inputs = new PendingInputs();
+  /** The zod output schemas of agents and runs, to check structured answers with. */
+  readonly #structured = new StructuredChecks();
   #starting?: Promise<void>;
   #conn?: Connection;
   #agents?: AgentRegistry;
@@ -170,6 +173,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       models: this.#conn.models,
       remote: Boolean(o.serverUrl),
       inputPolicy: o.inputPolicy as never,
+      structured: this.#structured,
     });
     if (!o.skipProviderCheck) {
       try {
@@ -267,6 +271,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       ...(this.#inspector ? { inspect: this.#inspector.inspect } : {}),
       emit: (type, e) => (this.emit as (t: string, e: unknown) => boolean)(type, e),
       sessionOpened: (sessionID, flowId) => this.#sessions.set(sessionID, flowId),
+      checkStructured: (e) => this.#structured.check(e.format, e.value),
       runEnded: (run) => {
         if (this.#runs.get(run.flowId) === run) this.#runs.delete(run.flowId);
         for (const s of run.sessions()) this.#sessions.delete(s);
@@ -319,6 +324,13 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       fallback,
       maxCost: o.maxCost,
     });
+    const schema = o.schema ? registerOutputSchema(this.#structured, o.schema, 'execute.schema') : undefined;
+    const planner = hierarchical ? routing.specs.at(-1) : undefined;
+    // A planner model that cannot call tools cannot give structured output: it answers in text.
+    const plannerModel = planner?.model ? this.#conn!.catalog.get(planner.model) : undefined;
+    const workers = (hierarchical ? routing.specs.slice(0, -1) : routing.specs).map((s) =>
+      schema && !hierarchical && !s.schema ? { ...s, schema } : s,
+    );
     const flowId = o.flowId ?? (this.#firstRun ? this.id : newFlowId());
     this.#firstRun = false;
     const keepSessions = o.keepSessions ?? this.options.keepSessions;
@@ -327,7 +339,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       flowId,
       task: o.task,
       mode: o.mode,
-      agents: hierarchical ? routing.specs.slice(0, -1) : routing.specs,
+      agents: workers,
       maxConcurrent: o.maxConcurrent ?? this.options.maxConcurrent,
       promptTimeoutMs,
       timeoutMs: o.timeoutMs,
@@ -336,7 +348,11 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       retries: o.retries,
       maxCost: routing.budget.maxCost,
       waitFor: o.waitFor,
-      planner: hierarchical ? routing.specs.at(-1) : undefined,
+      planner,
+      ...(hierarchical
+        ? { planAs: plannerModel?.toolcall === false ? ('text' as const) : ('structured' as const) }
+        : {}),
+      ...(hierarchical && schema ? { format: { type: 'json_schema' as const, schema } } : {}),
       aggregate: o.aggregate,
       maxDepth: o.maxDepth,
     };
@@ -355,8 +371,12 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
    * Run a task over agents and wait for the report. Never throws for an agent's failure, a
    * cancel or the budget: the report says (`status`, `results[].error`).
    */
-  async execute(options: ExecuteOptions): Promise<FlowReport> {
-    return (await this.#prepare(options)).start() as Promise<FlowReport>;
+  async execute<S extends OutputSchema = never>(
+    options: ExecuteOptions & { schema?: S },
+  ): Promise<FlowReport<[S] extends [never] ? unknown : StructuredOf<S>>> {
+    return (await this.#prepare(options)).start() as Promise<
+      FlowReport<[S] extends [never] ? unknown : StructuredOf<S>>
+    >;
   }
 
   /**

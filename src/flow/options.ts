@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InputPolicySchema, type AgentConfig } from '../config/agent.js';
+import { InputPolicySchema, OutputSchemaSchema, type AgentConfig } from '../config/agent.js';
 import { ROUTING_MODES } from '../router/config.js';
 import { FlowIdSchema } from './ids.js';
 import { timeoutMsSchema } from './timeouts.js';
@@ -113,6 +113,12 @@ export const ExecuteOptionsSchema = z
      * `flow_memory_set`, or `flow.memory.set`): agent name → key or `prefix*`.
      */
     waitFor: z.record(z.string(), z.string().min(1)).optional(),
+    /**
+     * Structured output (a zod schema, or a JSON Schema of type `object`): every agent's
+     * answer (an agent's own `schema` wins); hierarchical mode, the planner's combined
+     * answer. In the report's `structured` and `results[].structured`, checked and typed.
+     */
+    schema: OutputSchemaSchema.optional(),
   })
   .strict();
 

@@ -4,8 +4,8 @@ import type { FlowMode, FlowStatus, SupervisorOutput } from '../../machines/supe
 import { CostLedger, type CostSummary } from '../router/ledger.js';
 import type { StoredFlowMeta } from '../runtime/flow-store.js';
 
-/** One agent's line in a flow report (the CLI's `--json` contract). */
-export interface AgentReport {
+/** One agent's line in a flow report (the CLI's `--json` contract). `T`: its structured answer's type. */
+export interface AgentReport<T = unknown> {
   agent: string;
   sessionID: string;
   model: string;
@@ -13,26 +13,31 @@ export interface AgentReport {
   output: string;
   cost: number;
   tokens: { input: number; output: number };
-  attempts: Array<{ model: string; error?: string }>;
+  attempts: Array<{ model: string; error?: string; errorKind?: string }>;
   error?: string;
+  /** Why it failed, as a kind: `structured_output`, `timeout`, `rate_limit`, `budget`, ... (only when it failed). */
+  errorKind?: string;
   /** Permission requests and questions, with the answers given (only when there were any). */
   inputs?: InputRecord[];
   /** Times the task was run again after failing (only when it was). */
   retries?: number;
-  /** The agent's structured answer, when its task asked for one. */
-  structured?: unknown;
+  /** The agent's structured answer, when its task asked for one (checked against the schema). */
+  structured?: T;
 }
 
 /** How a run ended. */
 export type RunStatus = Exclude<FlowStatus, 'running'>;
 
-/** The outcome of a flow: what `execute`, `resume` and `run` resolve to. */
-export interface FlowReport {
+/**
+ * The outcome of a flow: what `execute`, `resume` and `run` resolve to. `T`: the type of the
+ * structured answers, from `execute`'s zod `schema`.
+ */
+export interface FlowReport<T = unknown> {
   flowId: string;
   status: RunStatus;
   /** The built-in mode, or `custom` for your own machine (`run`). */
   mode: FlowMode | 'custom';
-  results: AgentReport[];
+  results: AgentReport<T>[];
   /** USD, OpenCode's own figures: in total, per agent, per model and per task (a hierarchical flow's subtask ids). */
   cost: CostSummary;
   durationMs: number;
@@ -40,6 +45,11 @@ export interface FlowReport {
   /** Hierarchical flows: the plan that ran, and the final aggregated output. */
   plan?: SupervisorOutput['plan'];
   output?: string;
+  /**
+   * The flow's structured answer, when it asked for one (`schema`): hierarchical, the
+   * planner's combined answer's; otherwise the last agent's in the flow's order that gave one.
+   */
+  structured?: T;
 }
 
 /** The report of your own machine's run: a {@link FlowReport} with the machine's output (absent unless it reached a final state). */
@@ -56,6 +66,7 @@ export interface ReportSource {
   reason?: string;
   plan?: SupervisorOutput['plan'];
   output?: string;
+  structured?: unknown;
 }
 
 function agentReport(r: AgentResult): AgentReport {
@@ -67,8 +78,13 @@ function agentReport(r: AgentResult): AgentReport {
     output: r.output,
     cost: r.cost,
     tokens: r.tokens,
-    attempts: r.attempts.map((a) => (a.error ? { model: a.model, error: a.error } : { model: a.model })),
+    attempts: r.attempts.map((a) =>
+      a.error
+        ? { model: a.model, error: a.error, ...(a.errorKind ? { errorKind: a.errorKind } : {}) }
+        : { model: a.model },
+    ),
     ...(r.error ? { error: r.error } : {}),
+    ...(r.status === 'failed' && r.attempts.at(-1)?.errorKind ? { errorKind: r.attempts.at(-1)!.errorKind } : {}),
     ...(r.inputs?.length ? { inputs: r.inputs } : {}),
     ...(r.retries ? { retries: r.retries } : {}),
     ...(r.structured !== undefined ? { structured: r.structured } : {}),
@@ -110,6 +126,7 @@ export function toReport(src: ReportSource | SupervisorOutput): FlowReport {
     ...(src.reason ? { reason: src.reason } : {}),
     ...(src.plan ? { plan: src.plan } : {}),
     ...(src.output !== undefined ? { output: src.output } : {}),
+    ...(src.structured !== undefined ? { structured: src.structured } : {}),
   };
 }
 

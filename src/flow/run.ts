@@ -46,6 +46,8 @@ export interface RunHost {
   inspect?: Observer<InspectionEvent>;
   /** Every run's events reach the host's listeners too. */
   emit<K extends keyof FlowEvents>(type: K, e: Parameters<FlowEvents[K]>[0]): void;
+  /** Checks an agent's structured answer against the zod schema it was asked with (see `AgentRuntime.checkStructured`). */
+  checkStructured?: AgentRuntime['checkStructured'];
   /** Called when the run's agent creates a session and when the run ends (memory routing). */
   sessionOpened(sessionID: string, flowId: string): void;
   runEnded(run: FlowRun): void;
@@ -160,6 +162,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
       chooseFallback: (i) => plan.routing.chooseFallback(i),
       beforePrompt: (i) => plan.routing.beforePrompt(i),
       onCost: (e) => this.cost.live(e),
+      ...(host.checkStructured ? { checkStructured: host.checkStructured } : {}),
       onSession: ({ sessionID, agent }) => {
         this.#sessions.set(sessionID, { agent, state: 'spawning' });
         host.sessionOpened(sessionID, this.flowId);

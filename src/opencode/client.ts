@@ -175,6 +175,7 @@ export class OpencodeClient {
 
   /** Delete a session and its data. */
   async deleteSession(sessionID: string, signal?: AbortSignal): Promise<boolean> {
+    this.#paged.delete(sessionID);
     return this.call('session.delete', this.sdk.session.delete({ sessionID }, { signal }));
   }
 
@@ -182,10 +183,64 @@ export class OpencodeClient {
     return this.call('session.get', this.sdk.session.get({ sessionID }, { signal }));
   }
 
+  /**
+   * Every message of a session, oldest first. A session that was sent a prompt with a
+   * `format` (structured output) cannot be listed whole by OpenCode 1.18: its answer to a
+   * page that reaches the session's first message and holds such a prompt is a 400 (its own
+   * response check trips on the `retryCount` it adds to the prompt). Such sessions are read
+   * page by page from the newest message back, smaller pages near the start; a formatted
+   * prompt that no page can hold is given as a user message with its id and no parts (its id
+   * is the `parentID` of the messages answering it).
+   */
   async messages(sessionID: string, signal?: AbortSignal): Promise<MessageWithParts[]> {
-    return this.call('session.messages', this.sdk.session.messages({ sessionID }, { signal })) as Promise<
-      MessageWithParts[]
-    >;
+    if (!this.#paged.has(sessionID)) {
+      try {
+        return (await this.call(
+          'session.messages',
+          this.sdk.session.messages({ sessionID }, { signal }),
+        )) as MessageWithParts[];
+      } catch (e) {
+        if (!isFormattedListRefusal(e)) throw e;
+        this.#paged.add(sessionID);
+        if (this.#paged.size > 10_000) this.#paged.delete(this.#paged.values().next().value!);
+      }
+    }
+    return this.#messagesPaged(sessionID, signal);
+  }
+
+  /** Sessions known to need a paged read (see {@link messages}). */
+  readonly #paged = new Set<string>();
+
+  async #messagesPaged(sessionID: string, signal?: AbortSignal): Promise<MessageWithParts[]> {
+    const pages: MessageWithParts[][] = [];
+    let before: string | undefined;
+    let limit = 100;
+    for (;;) {
+      let r: SdkResult<MessageWithParts[]>;
+      try {
+        r = (await this.sdk.session.messages({ sessionID, limit, before }, { signal })) as SdkResult<
+          MessageWithParts[]
+        >;
+      } catch (e) {
+        return this.call('session.messages', Promise.reject(e));
+      }
+      if (r.response?.status === 400 && isFormattedListRefusal({ details: r.error })) {
+        if (limit > 1) {
+          limit = Math.max(1, Math.floor(limit / 2));
+          continue;
+        }
+        // The session's first message is a formatted prompt: stand in for it.
+        const answer = pages.at(-1)?.find((m) => m.info.role === 'assistant');
+        const id = (answer?.info as { parentID?: string } | undefined)?.parentID;
+        if (id) pages.push([{ info: { id, sessionID, role: 'user', time: { created: 0 } } as Message, parts: [] }]);
+        break;
+      }
+      const page = await this.call('session.messages', Promise.resolve(r));
+      pages.push(page);
+      before = r.response?.headers.get('x-next-cursor') ?? undefined;
+      if (!before || page.length === 0) break;
+    }
+    return pages.reverse().flat();
   }
 
   async children(sessionID: string, signal?: AbortSignal) {
@@ -257,6 +312,15 @@ export class OpencodeClient {
   async readOutcome(sessionID: string, signal?: AbortSignal): Promise<PromptOutcome | undefined> {
     return outcomeOf(await this.messages(sessionID, signal));
   }
+}
+
+/** OpenCode's 400 for a message list holding a prompt sent with a `format` (see `OpencodeClient.messages`). */
+function isFormattedListRefusal(e: unknown): boolean {
+  const details = (e as { details?: unknown; httpStatus?: number } | undefined)?.details;
+  const status = (e as { httpStatus?: number } | undefined)?.httpStatus;
+  if (status !== undefined && status !== 400) return false;
+  const message = (details as { data?: { message?: unknown } } | undefined)?.data?.message;
+  return typeof message === 'string' && message.includes('OutputFormat') && message.includes('format');
 }
 
 /** Compute a {@link PromptOutcome} from a session's messages (pure). */

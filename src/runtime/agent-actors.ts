@@ -9,6 +9,7 @@ import type {
   AgentTask,
   WatchInput,
 } from '../../machines/agent.js';
+import { formatOf } from '../../machines/agent.js';
 import type { InputAnswer, InputRequest } from '../../machines/input-policy.js';
 import { outcomeOf, type MessageWithParts, type ModelRef, type OpencodeClient } from '../opencode/client.js';
 import { classifyError } from '../router/error-kind.js';
@@ -57,6 +58,16 @@ export interface AgentRuntime {
   }) => Promise<string | void> | string | void;
   /** Title of new sessions. */
   sessionTitle?: (spec: AgentSpec, flowId?: string) => string;
+  /**
+   * Checks a structured answer before the agent takes it (a run checks it against the zod
+   * schema it was given, and gives back zod's output). An error fails the try with kind
+   * `structured_output`, so the fallback chain gets its turn.
+   */
+  checkStructured?: (e: {
+    agent?: string;
+    format: NonNullable<AgentTask['format']>;
+    value: unknown;
+  }) => { value: unknown } | { error: string };
   /** Told of every session an agent creates, before it is prompted (a run tracks its sessions). */
   onSession?: (e: { sessionID: string; agent: string; flowId?: string }) => void;
 }
@@ -81,6 +92,12 @@ export function describeProviderError(error: unknown): { name: string; message: 
   const e = (error ?? {}) as { name?: string; data?: { message?: string } };
   const name = e.name ?? 'UnknownError';
   // Our own abort is not a provider failure: never fall back from it.
+  if (name === 'StructuredOutputError')
+    return {
+      name,
+      message: `no structured output: ${e.data?.message ?? 'the model did not produce it'}`,
+      kind: 'structured_output',
+    };
   const kind: AgentErrorKind = name === 'MessageAbortedError' ? 'aborted' : classifyError(error);
   return { name, message: e.data?.message ?? name, kind };
 }
@@ -183,7 +200,7 @@ export function createAgentActors(rt: AgentRuntime) {
           agent: input.spec.agent,
           system: input.spec.systemPrompt,
           tools: input.spec.tools,
-          format: input.task.format,
+          format: formatOf(input.spec, input.task),
         },
         signal,
       );
@@ -198,6 +215,17 @@ export function createAgentActors(rt: AgentRuntime) {
       let blindReading = false;
       let again = false;
       const partTypes = new Map<string, string>();
+      /** A structured answer, checked by the run (zod's output replaces it), or the failure it is. */
+      const checked = (o: AgentOutcome): AgentOutcome => {
+        if (o.error || o.structured === undefined || !input.format || !rt.checkStructured) return o;
+        const r = rt.checkStructured({ agent: input.agent, format: input.format, value: o.structured });
+        if ('value' in r) return { ...o, structured: r.value };
+        return {
+          ...o,
+          structured: undefined,
+          error: { name: 'StructuredOutputError', message: r.error, kind: 'structured_output' },
+        };
+      };
       const toolStatus = new Map<string, string>();
 
       /**
@@ -226,7 +254,7 @@ export function createAgentActors(rt: AgentRuntime) {
           const ours = promptedHere.has(sid);
           if (reading.state === 'answered' && (ours || reading.outcome.error?.kind !== 'aborted')) {
             finished = true;
-            sendBack({ type: 'oc.outcome', outcome: reading.outcome });
+            sendBack({ type: 'oc.outcome', outcome: checked(reading.outcome) });
           } else if (!ours) {
             finished = true;
             sendBack(

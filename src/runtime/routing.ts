@@ -69,7 +69,7 @@ const taskTypeOf = (spec: RoutedAgentSpec): TaskType | undefined =>
   spec.taskType && (TASK_TYPES as readonly string[]).includes(spec.taskType) ? (spec.taskType as TaskType) : undefined;
 
 const toRouterKind = (k: AgentErrorKind): ErrorKind =>
-  k === 'aborted' || k === 'budget' || k === 'input' ? 'other' : k;
+  k === 'aborted' || k === 'budget' || k === 'input' || k === 'structured_output' ? 'other' : k;
 
 /**
  * Decide each agent's model and wire the router and budget into a flow: explicit models win;

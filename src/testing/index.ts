@@ -4,6 +4,7 @@
  */
 export {
   startScriptedLLM,
+  structuredReply,
   type ScriptedLLM,
   type ScriptedLLMOptions,
   type ScriptedMatch,

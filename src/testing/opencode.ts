@@ -13,6 +13,8 @@ export interface ScriptedModel {
   id: string;
   cost?: { input: number; output: number };
   context?: number;
+  /** Whether the model can call tools (OpenCode's `tool_call`). Default true. */
+  toolCall?: boolean;
 }
 
 /** Default scripted models: a cheap, a mid and a flagship tier, so routing has choices. */
@@ -65,7 +67,7 @@ export function scriptedOpencodeConfig(opts: ScriptedProviderOptions): Record<st
             m.id,
             {
               name: m.id,
-              tool_call: true,
+              tool_call: m.toolCall ?? true,
               temperature: true,
               cost: m.cost ?? { input: 0.1, output: 0.4 },
               limit: { context: m.context ?? 128_000, output: 16_000 },

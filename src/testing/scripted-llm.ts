@@ -61,6 +61,20 @@ export interface ScriptedReply {
   cutAfterChunks?: number;
 }
 
+/**
+ * The reply of a model that answers through OpenCode's structured output: a call of the
+ * `StructuredOutput` tool OpenCode offers when a prompt asks for a `format`. OpenCode checks
+ * `value` against the schema and ends the prompt with it as the message's `structured`.
+ *
+ * @example
+ * ```ts
+ * llm.script({ match: { tool: 'StructuredOutput' }, reply: structuredReply({ verdict: 'approve' }) });
+ * ```
+ */
+export function structuredReply(value: Record<string, unknown>): ScriptedReply {
+  return { toolCalls: [{ name: 'StructuredOutput', arguments: value }] };
+}
+
 /** Which requests a rule applies to. Strings match as substrings; RegExps are tested. */
 export interface ScriptedMatch {
   model?: string | RegExp;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planExecuteInput, planExecuteMachine } from '../../machines/flows/plan-execute.js';
 import { OpencodeFlow } from '../../src/flow/index.js';
-import type { ScriptedRequest } from '../../src/testing/index.js';
+import { DEFAULT_SCRIPTED_MODELS, structuredReply, type ScriptedRequest } from '../../src/testing/index.js';
 import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
 
 /**
@@ -63,14 +63,17 @@ async function opencodeCost(
   return { root: top[0]!, sessions, cost };
 }
 
-const env = useScriptedOpencode();
+// `notools`: a model OpenCode is told cannot call tools (so it cannot give structured output).
+const env = useScriptedOpencode({
+  opencode: { models: [...DEFAULT_SCRIPTED_MODELS, { id: 'notools', toolCall: false }] },
+});
 
 describe('hierarchical flows', () => {
   it('runs a 12-subtask plan in dependency order as child sessions and aggregates it', async () => {
     env.llm.script([
       {
         match: { allText: 'HIER-TASK', lastUser: '# Plan this task for the team' },
-        reply: { text: `Here is the plan:\n\`\`\`json\n${JSON.stringify(PLAN)}\n\`\`\`` },
+        reply: structuredReply(PLAN),
       },
       {
         match: { allText: 'HIER-TASK', lastUser: 'All subtasks of your plan have finished' },
@@ -161,11 +164,11 @@ describe('hierarchical flows', () => {
     env.llm.script([
       {
         match: { allText: 'NEST-TASK', lastUser: /# Your subtask \(big\)[\s\S]*# Plan this task for the team/ },
-        reply: { text: JSON.stringify(sub) },
+        reply: structuredReply(sub),
       },
       {
         match: { allText: 'NEST-TASK', lastUser: '# Plan this task for the team' },
-        reply: { text: JSON.stringify(top) },
+        reply: structuredReply(top),
       },
       {
         match: { allText: 'NEST-TASK', lastUser: 'All subtasks of your plan have finished' },
@@ -219,7 +222,8 @@ describe('hierarchical flows', () => {
     }
   });
 
-  it('asks the planner again after a malformed plan, then fails clearly', async () => {
+  // A planner model that cannot call tools gives its plan as JSON text instead of structured output.
+  it('a planner without tool calls plans in text: asked again after a malformed plan, then fails clearly', async () => {
     env.llm.script({
       match: { allText: 'BADPLAN-TASK' },
       reply: [
@@ -227,13 +231,16 @@ describe('hierarchical flows', () => {
         { text: '{"subtasks":[{"id":"a","title":"x","description":"y","agent":"wizard"}]}' },
       ],
     });
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false });
+    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/notools', memory: false });
     try {
       const report = await flow.execute({ task: 'BADPLAN-TASK', agents: ['coder'], mode: 'hierarchical' });
       expect(report.status).toBe('failed');
       expect(report.reason).toMatch(/no usable plan after 2 answers: subtask "a": agent "wizard" is not one of coder/);
       const asks = env.llm.promptRequests().filter((r) => r.allText.includes('BADPLAN-TASK'));
       expect(asks).toHaveLength(2);
+      expect(asks[0]!.lastUser).toContain('Answer with only one JSON object');
+      // No structured output was asked for: OpenCode offered no StructuredOutput tool.
+      expect(asks[0]!.tools).not.toContain('StructuredOutput');
       expect(asks[1]!.lastUser).toContain('Your plan could not be used: the answer is not JSON');
     } finally {
       await flow.shutdown();
@@ -245,13 +252,14 @@ describe('hierarchical flows', () => {
     env.llm.script([
       {
         match: { allText: 'REPLAN-TASK', lastUser: '# Plan this task for the team' },
-        reply: { text: 'no plan, sorry', usage: { prompt_tokens: 100_000, completion_tokens: 10 } },
+        reply: {
+          ...structuredReply({ subtasks: [{ id: 'a', title: 'one', description: 'first', agent: 'wizard' }] }),
+          usage: { prompt_tokens: 100_000, completion_tokens: 10 },
+        },
       },
       {
         match: { allText: 'REPLAN-TASK', lastUser: 'Your plan could not be used' },
-        reply: {
-          text: JSON.stringify({ subtasks: [{ id: 'a', title: 'one', description: 'first', agent: 'coder' }] }),
-        },
+        reply: structuredReply({ subtasks: [{ id: 'a', title: 'one', description: 'first', agent: 'coder' }] }),
       },
       {
         match: { allText: 'REPLAN-TASK', lastUser: 'All subtasks of your plan have finished' },
@@ -281,14 +289,12 @@ describe('hierarchical flows', () => {
     env.llm.script([
       {
         match: { allText: 'PE-TASK', lastUser: '# Plan this task for the team' },
-        reply: {
-          text: JSON.stringify({
-            subtasks: [
-              { id: 'a', title: 'one', description: 'first', agent: 'coder' },
-              { id: 'b', title: 'two', description: 'second', agent: 'tester', dependsOn: ['a'] },
-            ],
-          }),
-        },
+        reply: structuredReply({
+          subtasks: [
+            { id: 'a', title: 'one', description: 'first', agent: 'coder' },
+            { id: 'b', title: 'two', description: 'second', agent: 'tester', dependsOn: ['a'] },
+          ],
+        }),
       },
       {
         match: { allText: 'PE-TASK', lastUser: 'All subtasks of your plan have finished' },

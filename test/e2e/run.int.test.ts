@@ -18,6 +18,7 @@ import {
   isolatedOpencodeEnv,
   scriptedOpencodeConfig,
   startScriptedLLM,
+  structuredReply,
   type ScriptedLLM,
   type ScriptedRequest,
 } from '../../src/testing/index.js';
@@ -291,11 +292,11 @@ describe('problem 7: planExecuteMachine under flow.run with a decomposed subtask
     env.llm.script([
       {
         match: { allText: 'P7-NEST', lastUser: /# Your subtask \(big\)[\s\S]*# Plan this task for the team/ },
-        reply: { text: JSON.stringify(sub) },
+        reply: structuredReply(sub),
       },
       {
         match: { allText: 'P7-NEST', lastUser: '# Plan this task for the team' },
-        reply: { text: JSON.stringify(top) },
+        reply: structuredReply(top),
       },
       {
         match: { allText: 'P7-NEST', lastUser: 'All subtasks of your plan have finished' },

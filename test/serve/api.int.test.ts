@@ -1,7 +1,13 @@
 import { request } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startServe, type RunningServe } from '../../src/serve/index.js';
-import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../src/testing/index.js';
+import {
+  startScriptedLLM,
+  startTestOpencode,
+  structuredReply,
+  type ScriptedLLM,
+  type TestOpencode,
+} from '../../src/testing/index.js';
 import { call, parseMetrics, readEvents, sample, tempMemory, TOKEN, waitFor, type SseEvent } from './helpers.js';
 
 /**
@@ -336,7 +342,7 @@ describe('flows', () => {
       // An inline agent runs under its own name, in its run only.
       {
         match: { allText: 'HIER-API', lastUser: '# Plan this task for the team' },
-        reply: { text: JSON.stringify(plan) },
+        reply: structuredReply(plan),
       },
       {
         match: { allText: 'HIER-API', lastUser: 'All subtasks of your plan have finished' },

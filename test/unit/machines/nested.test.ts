@@ -48,12 +48,22 @@ function world(planOf: PlanOf, { failing = '' } = {}) {
         const s = sessions.get(input.sessionID)!;
         const t = setTimeout(() => {
           let output: string;
-          if (s.text.includes('# Plan this task for the team')) output = JSON.stringify(planOf(s.text));
+          let structured: unknown;
+          // Asked for structured output (the planner, by default), the answer is there, not in the text.
+          if (s.text.includes('# Plan this task for the team') && input.format)
+            [output, structured] = ['', planOf(s.text)];
+          else if (s.text.includes('# Plan this task for the team')) output = JSON.stringify(planOf(s.text));
           else if (s.text.startsWith('All subtasks of your plan have finished'))
             output = `combined(${(s.text.match(/OUT-[\w-]+/g) ?? []).join(',')})`;
           // A nested subtask's text holds its parent's subtask heading too: the last one is its own.
           else output = `OUT-${[...s.text.matchAll(/# Your subtask \(([\w-]+)\)/g)].at(-1)?.[1] ?? s.agent}`;
-          const base = { userMessageID: `m${++seq}`, output, model: 'p/m', tokens: { input: 10, output: 1 } };
+          const base = {
+            userMessageID: `m${++seq}`,
+            output,
+            structured,
+            model: 'p/m',
+            tokens: { input: 10, output: 1 },
+          };
           if (failing && s.text.includes(failing))
             sendBack({
               type: 'oc.outcome',
