@@ -136,7 +136,7 @@ async function resumeReprompted(flow: OpencodeFlow, flowId: string, task: string
   expect(bySystem(task, 'coder')).toHaveLength(1);
   expect(bySystem(task, 'tester')).toHaveLength(2);
   expect(report.results[2]!.attempts).toEqual([
-    { model: 'scripted/small', error: `interrupted: re-prompted after resume (${why})` },
+    { model: 'scripted/small', error: `interrupted: re-prompted after resume (${why})`, errorKind: 'aborted' },
     { model: 'scripted/small' },
   ]);
   return report;
