@@ -27,6 +27,8 @@ export interface AgentRegistryOptions {
   /** Presets are registered as OpenCode agents on an embedded server; a remote one gets prompt and rules per prompt. */
   remote: boolean;
   inputPolicy?: InputPolicy;
+  /** Names of the app's own tools (`flow_<name>`): an agent's `flowTools` picks among them. */
+  flowTools?: string[];
 }
 
 /**
@@ -90,6 +92,20 @@ export class AgentRegistry {
     );
   }
 
+  /** The app tools an agent's `flowTools` leaves out, switched off (`flow_<name>: false`): OpenCode never offers them. */
+  #withFlowTools(cfg: z.output<typeof AgentConfigSchema>, tools: Record<string, boolean> | undefined) {
+    if (!cfg.flowTools) return tools;
+    const known = this.o.flowTools ?? [];
+    const unknown = cfg.flowTools.find((t) => !known.includes(t));
+    if (unknown !== undefined)
+      throw new FlowError(
+        FlowErrorCode.InvalidConfig,
+        `agent "${cfg.name}": flowTools: unknown tool "${unknown}" (${known.length ? `tools: ${known.join(', ')}` : 'no tools given: new OpencodeFlow({ tools })'})`,
+      );
+    const off = known.filter((t) => !cfg.flowTools!.includes(t)).map((t) => [`flow_${t}`, false] as const);
+    return off.length ? { ...tools, ...Object.fromEntries(off) } : tools;
+  }
+
   /** An agent config → the spec the agent machine runs. */
   toSpec(input: AgentConfig | z.output<typeof AgentConfigSchema>): RoutedAgentSpec {
     const cfg = AgentConfigSchema.parse(input);
@@ -113,7 +129,7 @@ export class AgentRegistry {
       model,
       fallback: [...new Set(fallback)],
       systemPrompt: cfg.systemPrompt ?? (nativePreset ? undefined : preset?.systemPrompt),
-      tools: toolSwitches(cfg.tools) ?? (nativePreset ? undefined : preset?.tools),
+      tools: this.#withFlowTools(cfg, toolSwitches(cfg.tools) ?? (nativePreset ? undefined : preset?.tools)),
       permission: toPermissionRuleset(cfg.permissions ?? (nativePreset ? undefined : preset?.permission)),
       role: cfg.role ?? preset?.name ?? cfg.name,
       taskType: preset?.taskType,
