@@ -229,7 +229,7 @@ describe('app tools called by agents through OpenCode', () => {
     ]);
   });
 
-  it("an agent not allowed a tool is never offered it, and a forced call of it is refused", async () => {
+  it('an agent not allowed a tool is never offered it, and a forced call of it is refused', async () => {
     llm.script([
       {
         match: { allText: 'T-DENY', hasToolResult: false },
