@@ -118,6 +118,13 @@ export const AgentConfigSchema = z
     systemPrompt: z.string().optional(),
     /** Tools the agent may use: a list (only these built-ins) or OpenCode's on/off map. */
     tools: z.union([z.array(z.string().min(1)), z.record(z.string(), z.boolean())]).optional(),
+    /**
+     * The app's own tools (`new OpencodeFlow({ tools })`) this agent may call, by name without
+     * the `flow_` prefix; absent: all of them.
+     */
+    flowTools: z
+      .array(z.string().regex(/^[a-zA-Z][a-zA-Z0-9_-]{0,47}$/, { message: 'expected a tool name, e.g. "lookup"' }))
+      .optional(),
     permissions: PermissionConfigSchema.optional(),
     temperature: z.number().min(0).max(2).optional(),
     /** Preset this agent is based on (`reviewer`, ...); its prompt and permissions are defaults. */

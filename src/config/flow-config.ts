@@ -312,6 +312,8 @@ const AGENT_FIELD_DOCS: Record<string, string> = {
   fallback: 'Models to fall back to, in order, after "model" fails',
   systemPrompt: "System prompt (replaces a preset's)",
   tools: "Tools the agent may use: a list of built-in tool names, or OpenCode's { tool: true|false } map",
+  flowTools:
+    "The app's own tools (new OpencodeFlow({ tools }), in the library) the agent may call, by name without flow_; default: all",
   permissions: 'OpenCode permissions: { edit: "deny", bash: { "git diff*": "allow", "*": "ask" } }',
   temperature:
     'Sampling temperature, 0 to 2 (OpenCode reads it from agent config: it applies to presets and to OpenCode agents configured with it)',

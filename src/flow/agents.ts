@@ -30,6 +30,8 @@ export interface AgentRegistryOptions {
   inputPolicy?: InputPolicy;
   /** Where agents' zod output schemas are kept, to check their answers with. */
   structured: StructuredChecks;
+  /** Names of the app's own tools (`flow_<name>`): an agent's `flowTools` picks among them. */
+  flowTools?: string[];
 }
 
 /** Register an output schema, or say clearly (at `where`) why it cannot be used. */
@@ -103,6 +105,20 @@ export class AgentRegistry {
     );
   }
 
+  /** The app tools an agent's `flowTools` leaves out, switched off (`flow_<name>: false`): OpenCode never offers them. */
+  #withFlowTools(cfg: z.output<typeof AgentConfigSchema>, tools: Record<string, boolean> | undefined) {
+    if (!cfg.flowTools) return tools;
+    const known = this.o.flowTools ?? [];
+    const unknown = cfg.flowTools.find((t) => !known.includes(t));
+    if (unknown !== undefined)
+      throw new FlowError(
+        FlowErrorCode.InvalidConfig,
+        `agent "${cfg.name}": flowTools: unknown tool "${unknown}" (${known.length ? `tools: ${known.join(', ')}` : 'no tools given: new OpencodeFlow({ tools })'})`,
+      );
+    const off = known.filter((t) => !cfg.flowTools!.includes(t)).map((t) => [`flow_${t}`, false] as const);
+    return off.length ? { ...tools, ...Object.fromEntries(off) } : tools;
+  }
+
   /** An agent config → the spec the agent machine runs. */
   toSpec(input: AgentConfig | z.output<typeof AgentConfigSchema>): RoutedAgentSpec {
     const cfg = AgentConfigSchema.parse(input);
@@ -126,7 +142,7 @@ export class AgentRegistry {
       model,
       fallback: [...new Set(fallback)],
       systemPrompt: cfg.systemPrompt ?? (nativePreset ? undefined : preset?.systemPrompt),
-      tools: toolSwitches(cfg.tools) ?? (nativePreset ? undefined : preset?.tools),
+      tools: this.#withFlowTools(cfg, toolSwitches(cfg.tools) ?? (nativePreset ? undefined : preset?.tools)),
       permission: toPermissionRuleset(cfg.permissions ?? (nativePreset ? undefined : preset?.permission)),
       role: cfg.role ?? preset?.name ?? cfg.name,
       taskType: preset?.taskType,

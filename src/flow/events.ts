@@ -1,6 +1,7 @@
 import type { AgentNotification } from '../../machines/agent.js';
 import type { FlowMode } from '../../machines/supervisor.js';
 import type { FlowReport } from './report.js';
+import type { FlowToolCall } from './tools.js';
 
 /** The agent events a run passes on, to the host's listeners and to its own stream. */
 export const AGENT_EVENT_TYPES = [
@@ -47,6 +48,8 @@ export interface FlowEvents {
   'flow.done': (e: FlowReport) => void;
   /** The run's state could not be written to the flow store (the run goes on). */
   'flow.persist_error': (e: { flowId: string; error: string }) => void;
+  /** An agent's call of one of your own tools (`tools` option) finished; `error` when it failed. Host only. */
+  'tool.call': (e: FlowToolCall) => void;
 }
 
 /**

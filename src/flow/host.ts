@@ -45,6 +45,7 @@ import {
   type RunOptions,
 } from './options.js';
 import { toReport, type FlowReport, type RunReport } from './report.js';
+import { FlowTools } from './tools.js';
 import { FlowRun, type CustomRunSnapshot, type RunHost, type RunPlan } from './run.js';
 
 function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
@@ -91,6 +92,8 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   #memoryActor?: Actor<typeof memoryMachine>;
   #memory?: MemoryClient;
   #mcp?: MemoryMcpHttpServer;
+  /** The app's own tools (`tools` option), served beside memory's by the same MCP endpoint. */
+  readonly #tools?: FlowTools;
   #inspector?: FlowInspector;
   #firstRun = true;
   #closed = false;
@@ -103,6 +106,16 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       this.options.flowsDir ?? join(this.options.directory ?? process.cwd(), '.opencode-flow', 'flows'),
     );
     if (this.options.modelRouter) this.#routerConfig = parseModelRouterConfig(this.options.modelRouter);
+    if (this.options.tools?.length)
+      this.#tools = new FlowTools(this.options.tools, {
+        flowOf: (session) => (session ? this.#sessions.get(session) : this.#onlyRun()),
+        onCall: (call) => this.emit('tool.call', call),
+      });
+  }
+
+  /** The one run going now, if exactly one is (a call whose session is not named belongs to it). */
+  #onlyRun(): string | undefined {
+    return this.#runs.size === 1 ? [...this.#runs.keys()][0] : undefined;
   }
 
   /**
@@ -162,6 +175,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     const presets = await loadPresets({ cwd: o.directory, extraDirs: o.agentDirs });
     if (o.inspect) this.#inspector = await startFlowInspector(o.inspect === true ? {} : o.inspect);
     if (o.memory !== false) await this.#startMemory();
+    else if (this.#tools) this.#mcp = await startMemoryMcpHttp({ register: this.#tools.register });
     this.#conn = await connect(
       o,
       presets,
@@ -174,6 +188,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       remote: Boolean(o.serverUrl),
       inputPolicy: o.inputPolicy as never,
       structured: this.#structured,
+      flowTools: this.#tools?.names(),
     });
     if (!o.skipProviderCheck) {
       try {
@@ -207,6 +222,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       ops: agents,
       namespace,
       route: (extra) => this.#routeMemoryCall(extra, agents),
+      ...(this.#tools ? { register: this.#tools.register } : {}),
     });
   }
 
@@ -268,13 +284,18 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       persist: this.options.persist !== false,
       inputs: this.#inputs,
       ...(this.#memoryActor ? { memoryActor: this.#memoryActor } : {}),
-      ...(this.#inspector ? { inspect: this.#inspector.inspect } : {}),
+      ...(this.#tools
+        ? { inspect: this.#tools.inspector(this.#inspector?.inspect) }
+        : this.#inspector
+          ? { inspect: this.#inspector.inspect }
+          : {}),
       emit: (type, e) => (this.emit as (t: string, e: unknown) => boolean)(type, e),
       sessionOpened: (sessionID, flowId) => this.#sessions.set(sessionID, flowId),
       checkStructured: (e) => this.#structured.check(e.format, e.value),
       runEnded: (run) => {
         if (this.#runs.get(run.flowId) === run) this.#runs.delete(run.flowId);
         for (const s of run.sessions()) this.#sessions.delete(s);
+        this.#tools?.runEnded(run.flowId, run.sessions());
       },
     };
   }
@@ -555,6 +576,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   /** Cancel one running flow, or all of them. Busy sessions are aborted; the report says `cancelled`. */
   cancel(flowId?: string, reason = 'cancelled'): void {
     for (const [id, run] of this.#runs) if (!flowId || id === flowId) run.cancel(reason);
+    this.#tools?.abort(flowId, `the flow was cancelled (${reason})`);
   }
 
   /** Ids of the runs going now. */
@@ -586,6 +608,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     if (flows === 'detach') await this.detach();
     else this.cancel(undefined, 'shutdown');
     await Promise.allSettled(running.map((r) => r.settled()));
+    this.#tools?.abort(undefined, 'the host is shutting down');
     this.#conn?.hub.stop();
     await this.#conn?.server.stop();
     await this.#mcp?.close();

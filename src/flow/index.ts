@@ -6,6 +6,16 @@ export { PendingInputs, type ReplyAnswer } from './inputs.js';
 export { storedReport, toReport, type AgentReport, type FlowReport, type RunReport, type RunStatus } from './report.js';
 export type { FlowEvents, RunEvent } from './events.js';
 export type { AgentHandle } from './agents.js';
+export {
+  tool,
+  DEFAULT_TOOL_TIMEOUT_MS,
+  type AnyFlowTool,
+  type FlowTool,
+  type FlowToolArgs,
+  type FlowToolCall,
+  type FlowToolContext,
+  type JsonSchemaObject,
+} from './tools.js';
 export { FlowIdSchema, newFlowId } from './ids.js';
 export { MAX_TIMER_MS, MAX_TIMER_SECONDS, secondsToMs, timeoutMsSchema, timeoutSecondsSchema } from './timeouts.js';
 export {

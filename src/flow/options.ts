@@ -3,6 +3,7 @@ import { InputPolicySchema, OutputSchemaSchema, type AgentConfig } from '../conf
 import { ROUTING_MODES } from '../router/config.js';
 import { FlowIdSchema } from './ids.js';
 import { timeoutMsSchema } from './timeouts.js';
+import type { AnyFlowTool } from './tools.js';
 
 /** Options of {@link OpencodeFlow}. */
 export const FlowOptionsSchema = z
@@ -61,6 +62,11 @@ export const FlowOptionsSchema = z
     persist: z.boolean().optional(),
     /** Where flows are persisted. Default `.opencode-flow/flows` in `directory`. */
     flowsDir: z.string().optional(),
+    /**
+     * Your own TypeScript functions as agents' tools (`flow_<name>`), served by the flow's MCP
+     * endpoint; see {@link tool}. Checked when the host is made.
+     */
+    tools: z.array(z.custom<AnyFlowTool>((t) => typeof t === 'object' && t !== null, 'expected a tool')).optional(),
     /** Id of this host: its own memory namespace (`flow:<id>`, what `flow.memory` uses) and its first run's id. */
     id: FlowIdSchema.optional(),
   })

@@ -82,7 +82,10 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
   let closed: Promise<void> | undefined;
   // The gauges read the registry, which needs the metrics: break the cycle with a late binding.
   let flows: FlowRegistry | undefined;
-  const metrics = new ServeMetrics(() => flows?.active() ?? []);
+  const metrics = new ServeMetrics(() => flows?.active() ?? [], {
+    tools: (flow.options.tools ?? []).map((t) => t.name),
+  });
+  flow.on('tool.call', (call) => metrics.onToolCall(call));
   flows = new FlowRegistry(flow, metrics, { keepFinished: o.keepFinished, maxEventsPerFlow: o.maxEventsPerFlow });
   const registry = flows;
 

@@ -46,6 +46,9 @@ export const PROMPT_SECONDS_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 12
  * - `opencode_flow_cost_usd_total{model,agent}` counter: USD, as OpenCode computes it
  * - `opencode_flow_prompt_duration_seconds{model,outcome}` histogram: `prompting` until
  *   `done`, `failed` or `fallback` (the outcome)
+ * - `opencode_flow_tool_calls_total{tool}` and `opencode_flow_tool_errors_total{tool}`
+ *   counters: calls of the app's own tools (`OpencodeFlow({ tools })`) and those that failed
+ *   (threw, timed out, refused); `tool` is the app's name for it, so the label is bounded
  * - prom-client's default process metrics (`process_*`, `nodejs_*`) except its three
  *   `nodejs_active_*_total` gauges (a gauge must not end in `_total`)
  *
@@ -68,13 +71,18 @@ export class ServeMetrics {
   private readonly tokens: Counter<'model' | 'agent' | 'direction'>;
   private readonly cost: Counter<'model' | 'agent'>;
   private readonly latency: Histogram<'model' | 'outcome'>;
+  private readonly toolCalls: Counter<'tool'>;
+  private readonly toolErrors: Counter<'tool'>;
   /** `flowId\0agent` → when its current prompt began and on which model. */
   private readonly promptStarts = new Map<string, { at: number; model: string }>();
 
   private readonly agentLabels = new Set<string>();
   private readonly maxAgentLabels: number;
 
-  constructor(active: () => FlowRecord[], { maxAgentLabels = MAX_AGENT_LABELS }: { maxAgentLabels?: number } = {}) {
+  constructor(
+    active: () => FlowRecord[],
+    { maxAgentLabels = MAX_AGENT_LABELS, tools = [] }: { maxAgentLabels?: number; tools?: string[] } = {},
+  ) {
     this.maxAgentLabels = maxAgentLabels;
     const registers = [this.registry];
     this.flows = new Counter({
@@ -134,6 +142,23 @@ export class ServeMetrics {
       buckets: PROMPT_SECONDS_BUCKETS,
       registers,
     });
+    this.toolCalls = new Counter({
+      name: 'opencode_flow_tool_calls_total',
+      help: "Calls of the app's own tools by agents.",
+      labelNames: ['tool'],
+      registers,
+    });
+    this.toolErrors = new Counter({
+      name: 'opencode_flow_tool_errors_total',
+      help: "Calls of the app's own tools that failed (threw, timed out, refused).",
+      labelNames: ['tool'],
+      registers,
+    });
+    // Every tool exists from the start, so `rate()` and alerts see a 0, not a gap.
+    for (const tool of tools) {
+      this.toolCalls.inc({ tool }, 0);
+      this.toolErrors.inc({ tool }, 0);
+    }
     collectDefaultMetrics({ register: this.registry });
     for (const name of GAUGES_NAMED_LIKE_COUNTERS) this.registry.removeSingleMetric(name);
   }
@@ -177,6 +202,12 @@ export class ServeMetrics {
       default:
         void type;
     }
+  }
+
+  /** Count one finished call of an app tool (the host's `tool.call` event). */
+  onToolCall(call: { tool: string; error?: string }): void {
+    this.toolCalls.inc({ tool: call.tool });
+    if (call.error !== undefined) this.toolErrors.inc({ tool: call.tool });
   }
 
   /** Count a finished flow. */

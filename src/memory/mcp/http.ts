@@ -8,15 +8,15 @@ import type { MemoryOps } from '../ops.js';
 import { liftSessionArgument } from './identity.js';
 import { refuseProtoKeys } from './proto-keys.js';
 import { JsonHttpServerTransport } from './json-transport.js';
-import { createMemoryMcpServer, MEMORY_MCP_SERVER_NAME } from './server.js';
+import { createMemoryMcpServer, MEMORY_MCP_SERVER_NAME, type MemoryMcpServerOptions } from './server.js';
 import type { MemoryToolsOptions } from './tools.js';
 
 /** Options of {@link startMemoryMcpHttp}. */
 export interface MemoryMcpHttpOptions {
-  /** Where tool calls go: `createMemoryClient(actor)` in a flow. */
-  ops: MemoryOps;
-  /** The flow's namespace, `flow:<id>`. */
-  namespace: string;
+  /** Where tool calls go: `createMemoryClient(actor)` in a flow. Absent (memory off): only `register`'s tools. */
+  ops?: MemoryOps;
+  /** The flow's namespace, `flow:<id>` (needed with `ops`). */
+  namespace?: string;
   /** The bearer token clients must send; generated (32 random bytes, hex) when absent. */
   token?: string;
   /** Interface to listen on (default `127.0.0.1`). */
@@ -31,6 +31,8 @@ export interface MemoryMcpHttpOptions {
   maxBodyBytes?: number;
   /** Where each tool call goes, by its caller (see `registerMemoryTools`' `route`). */
   route?: MemoryToolsOptions['route'];
+  /** Registers more tools on each MCP session's server (the app's own tools, see `createMemoryMcpServer`). */
+  register?: MemoryMcpServerOptions['register'];
   /** Called when each request has been answered: for metrics (e.g. a Prometheus histogram). */
   onRequest?: (info: MemoryMcpRequestInfo) => void;
 }
@@ -101,7 +103,7 @@ export async function startMemoryMcpHttp(options: MemoryMcpHttpOptions): Promise
   const maxBodyBytes = options.maxBodyBytes ?? 8 * 1024 * 1024;
   const expected = digest(`Bearer ${token}`);
   // Fail on a bad namespace now rather than at the first session.
-  assertNamespace(options.namespace);
+  if (options.namespace !== undefined) assertNamespace(options.namespace);
 
   const sessions = new Map<string, Session>();
   let closing = false;
@@ -169,6 +171,7 @@ export async function startMemoryMcpHttp(options: MemoryMcpHttpOptions): Promise
       namespace: options.namespace,
       name: options.name ?? MEMORY_MCP_SERVER_NAME,
       ...(options.route ? { route: options.route } : {}),
+      ...(options.register ? { register: options.register } : {}),
     });
     // JSON answers straight on Node's http objects (json-transport.ts), not the SDK's web-standard
     // transport behind a Request/Response conversion: the profile's largest cost per call.

@@ -10,14 +10,19 @@ export const MEMORY_MCP_SERVER_VERSION = '1.0.0';
 
 /** Options of {@link createMemoryMcpServer}. */
 export interface MemoryMcpServerOptions {
-  /** Where tool calls go: `createMemoryClient(actor)` or `createBackendMemoryOps(backend, ...)`. */
-  ops: MemoryOps;
-  /** The flow's namespace, `flow:<id>`. */
-  namespace: string;
+  /**
+   * Where tool calls go: `createMemoryClient(actor)` or `createBackendMemoryOps(backend, ...)`.
+   * Absent (memory off): no memory tools, only those `register` adds.
+   */
+  ops?: MemoryOps;
+  /** The flow's namespace, `flow:<id>` (needed with `ops`). */
+  namespace?: string;
   /** Server name (default `flow`); tool names reach the model as `<name>_memory_*`. */
   name?: string;
   /** Where each tool call goes, by its caller (see `registerMemoryTools`). */
   route?: MemoryToolsOptions['route'];
+  /** Registers more tools on each new server (the app's own tools: `flow_<name>` in OpenCode). */
+  register?: (server: McpServer) => void;
 }
 
 const INSTRUCTIONS =
@@ -26,7 +31,7 @@ const INSTRUCTIONS =
   'count with memory_incr. Keys group with "/" (e.g. "results/reviewer"). Values are JSON.';
 
 /**
- * A new MCP server named `flow` with the memory tools, for one flow. Connect it to one
+ * A new MCP server named `flow` with the memory tools (and whatever `register` adds), for one flow. Connect it to one
  * transport; for several clients create one per client (the HTTP starter does).
  *
  * @example
@@ -36,16 +41,21 @@ const INSTRUCTIONS =
  * ```
  */
 export function createMemoryMcpServer(options: MemoryMcpServerOptions): McpServer {
-  assertNamespace(options.namespace);
+  const { ops, namespace } = options;
+  if (ops && namespace === undefined) throw new TypeError('createMemoryMcpServer: ops without a namespace');
+  if (namespace !== undefined) assertNamespace(namespace);
   const server = new McpServer(
     { name: options.name ?? MEMORY_MCP_SERVER_NAME, version: MEMORY_MCP_SERVER_VERSION },
-    { instructions: INSTRUCTIONS },
+    ops ? { instructions: INSTRUCTIONS } : {},
   );
-  registerMemoryTools(server, {
-    ops: options.ops,
-    namespace: options.namespace,
-    clientName: () => server.server.getClientVersion()?.name,
-    ...(options.route ? { route: options.route } : {}),
-  });
+  if (ops && namespace !== undefined) {
+    registerMemoryTools(server, {
+      ops,
+      namespace,
+      clientName: () => server.server.getClientVersion()?.name,
+      ...(options.route ? { route: options.route } : {}),
+    });
+  }
+  options.register?.(server);
   return server;
 }
