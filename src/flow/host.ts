@@ -46,7 +46,7 @@ import {
 } from './options.js';
 import { toReport, type FlowReport, type RunReport } from './report.js';
 import { FlowTools } from './tools.js';
-import { FlowRun, type CustomRunSnapshot, type RunHost, type RunPlan } from './run.js';
+import { FlowRun, type CustomRunSnapshot, type RunHost, type RunPlan, type SessionCaller } from './run.js';
 
 function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
   for (const k of Object.keys((value ?? {}) as object)) {
@@ -81,7 +81,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   readonly #routerConfig?: ModelRouterConfigInput;
   readonly #runs = new Map<string, FlowRun>();
   /** OpenCode session → the run whose agent opened it (memory tool calls are routed by it). */
-  readonly #sessions = new Map<string, string>();
+  readonly #sessions = new Map<string, SessionCaller>();
   readonly #inputs = new PendingInputs();
   /** The zod output schemas of agents and runs, to check structured answers with. */
   readonly #structured = new StructuredChecks();
@@ -108,7 +108,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     if (this.options.modelRouter) this.#routerConfig = parseModelRouterConfig(this.options.modelRouter);
     if (this.options.tools?.length)
       this.#tools = new FlowTools(this.options.tools, {
-        flowOf: (session) => (session ? this.#sessions.get(session) : this.#onlyRun()),
+        callerOf: (session) => (session ? this.#sessions.get(session) : { flowId: this.#onlyRun() }),
         onCall: (call) => this.emit('tool.call', call),
       });
   }
@@ -229,7 +229,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   /** Which run's memory an agent's tool call uses: its session's run (told by our OpenCode plugin). */
   #routeMemoryCall(extra: Parameters<typeof callerSession>[0], agents: MemoryClient) {
     const session = callerSession(extra);
-    let flowId = session ? this.#sessions.get(session) : undefined;
+    let flowId = session ? this.#sessions.get(session)?.flowId : undefined;
     if (!session && this.#runs.size > 1) {
       throw new FlowError(
         FlowErrorCode.Memory,
@@ -284,18 +284,14 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       persist: this.options.persist !== false,
       inputs: this.#inputs,
       ...(this.#memoryActor ? { memoryActor: this.#memoryActor } : {}),
-      ...(this.#tools
-        ? { inspect: this.#tools.inspector(this.#inspector?.inspect) }
-        : this.#inspector
-          ? { inspect: this.#inspector.inspect }
-          : {}),
+      ...(this.#inspector ? { inspect: this.#inspector.inspect } : {}),
       emit: (type, e) => (this.emit as (t: string, e: unknown) => boolean)(type, e),
-      sessionOpened: (sessionID, flowId) => this.#sessions.set(sessionID, flowId),
+      sessionOpened: (sessionID, caller) => this.#sessions.set(sessionID, caller),
       checkStructured: (e) => this.#structured.check(e.format, e.value),
       runEnded: (run) => {
         if (this.#runs.get(run.flowId) === run) this.#runs.delete(run.flowId);
         for (const s of run.sessions()) this.#sessions.delete(s);
-        this.#tools?.runEnded(run.flowId, run.sessions());
+        this.#tools?.abort(run.flowId, 'the flow ended');
       },
     };
   }

@@ -49,8 +49,16 @@ export interface RunHost {
   /** Checks an agent's structured answer against the zod schema it was asked with (see `AgentRuntime.checkStructured`). */
   checkStructured?: AgentRuntime['checkStructured'];
   /** Called when the run's agent creates a session and when the run ends (memory routing). */
-  sessionOpened(sessionID: string, flowId: string): void;
+  sessionOpened(sessionID: string, caller: SessionCaller): void;
   runEnded(run: FlowRun): void;
+}
+
+/** Who is behind an OpenCode session: the run and agent that opened it, and the agent's tool switches. */
+export interface SessionCaller {
+  flowId: string;
+  agent: string;
+  /** The agent's per-prompt tool switches (`flow_<name>: false` for app tools it may not use). */
+  tools?: Record<string, boolean>;
 }
 
 /** What the flow store keeps of a custom machine's run. */
@@ -163,9 +171,9 @@ export class FlowRun extends EventEmitter<FlowEvents> {
       beforePrompt: (i) => plan.routing.beforePrompt(i),
       onCost: (e) => this.cost.live(e),
       ...(host.checkStructured ? { checkStructured: host.checkStructured } : {}),
-      onSession: ({ sessionID, agent }) => {
+      onSession: ({ sessionID, agent, spec }) => {
         this.#sessions.set(sessionID, { agent, state: 'spawning' });
-        host.sessionOpened(sessionID, this.flowId);
+        host.sessionOpened(sessionID, { flowId: this.flowId, agent, ...(spec.tools ? { tools: spec.tools } : {}) });
       },
     };
   }

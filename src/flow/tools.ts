@@ -1,8 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { InspectionEvent, Observer } from 'xstate';
 import { z } from 'zod';
-import { agentMachine, type AgentContext } from '../../machines/agent.js';
+
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { callerSession, type McpCallContext } from '../memory/mcp/identity.js';
 import { MAX_TIMER_MS } from './timeouts.js';
@@ -137,8 +136,13 @@ function prepare(tools: readonly AnyFlowTool[]): PreparedTool[] {
 
 /** Options of {@link FlowTools}. */
 export interface FlowToolsOptions {
-  /** The run a call belongs to, from its OpenCode session (undefined: not named). */
-  flowOf(sessionID: string | undefined): string | undefined;
+  /**
+   * Who made a call, from its OpenCode session (undefined: not named): the run, the agent and
+   * its tool switches, as the host learned them when the agent opened the session.
+   */
+  callerOf(
+    sessionID: string | undefined,
+  ): { flowId?: string; agent?: string; tools?: Record<string, boolean> } | undefined;
   /** Each finished call (handler reached), for metrics and events. */
   onCall?(call: FlowToolCall): void;
 }
@@ -159,8 +163,6 @@ export class FlowTools {
   readonly #o: FlowToolsOptions;
   /** Calls in progress → the run they belong to (aborted when it ends). */
   readonly #running = new Map<AbortController, string | undefined>();
-  /** OpenCode session → the agent that opened it and its per-prompt tool switches (its spec's `tools`). */
-  readonly #agents = new Map<string, { agent: string; tools?: Record<string, boolean> }>();
 
   constructor(tools: readonly AnyFlowTool[], options: FlowToolsOptions) {
     this.#tools = prepare(tools);
@@ -185,30 +187,6 @@ export class FlowTools {
     }
   };
 
-  /**
-   * An inspection observer for runs' actors (passing every event on to `next`): learns which
-   * agent opened which session, and its tool switches, from the agent actors' snapshots, so
-   * a call names its agent and an agent whose spec turns a tool off is refused it here too.
-   */
-  inspector(next?: Observer<InspectionEvent>): Observer<InspectionEvent> {
-    return {
-      next: (ev) => {
-        next?.next?.(ev);
-        if (ev.type !== '@xstate.snapshot') return;
-        if ((ev.actorRef as { logic?: { id?: string } }).logic?.id !== agentMachine.id) return;
-        const ctx = (ev.snapshot as { context?: Partial<AgentContext> }).context;
-        if (ctx?.sessionID && ctx.spec && !this.#agents.has(ctx.sessionID))
-          this.#agents.set(ctx.sessionID, { agent: ctx.spec.name, tools: ctx.spec.tools });
-      },
-    };
-  }
-
-  /** A run ended: its calls in progress are aborted and its sessions forgotten. */
-  runEnded(flowId: string, sessions: string[]): void {
-    this.abort(flowId, 'the flow ended');
-    for (const s of sessions) this.#agents.delete(s);
-  }
-
   /** Aborts the calls of a run (or every call, with no flowId). */
   abort(flowId?: string, reason = 'the flow ended'): void {
     for (const [c, f] of this.#running) if (flowId === undefined || f === flowId) c.abort(new Error(reason));
@@ -217,17 +195,16 @@ export class FlowTools {
   async #call(t: PreparedTool, args: Record<string, unknown>, extra: McpCallContext & { signal?: AbortSignal }) {
     const start = performance.now();
     const sessionID = callerSession(extra);
-    let flowId: string | undefined;
-    const caller = sessionID ? this.#agents.get(sessionID) : undefined;
+    const caller = this.#o.callerOf(sessionID);
+    const flowId = caller?.flowId;
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const onClientAbort = () => controller.abort(new Error('the call was cancelled by the MCP client'));
     let result: CallToolResult;
     let error: string | undefined;
     try {
-      flowId = this.#o.flowOf(sessionID);
       if (caller?.tools?.[openCodeToolName(t.def.name)] === false)
-        throw new Error(`agent "${caller.agent}" is not allowed the tool ${openCodeToolName(t.def.name)}`);
+        throw new Error(`agent "${caller.agent ?? '?'}" is not allowed the tool ${openCodeToolName(t.def.name)}`);
       this.#running.set(controller, flowId);
       extra.signal?.addEventListener('abort', onClientAbort, { once: true });
       const ctx: FlowToolContext = { flowId, agent: caller?.agent, sessionID, signal: controller.signal };

@@ -69,7 +69,7 @@ export interface AgentRuntime {
     value: unknown;
   }) => { value: unknown } | { error: string };
   /** Told of every session an agent creates, before it is prompted (a run tracks its sessions). */
-  onSession?: (e: { sessionID: string; agent: string; flowId?: string }) => void;
+  onSession?: (e: { sessionID: string; agent: string; flowId?: string; spec: AgentSpec }) => void;
 }
 
 /** `provider/model` → OpenCode's `{ providerID, modelID }` (model ids may contain `/`). */
@@ -179,7 +179,7 @@ export function createAgentActors(rt: AgentRuntime) {
           { parentID: input.parentSessionID, title, permission: input.spec.permission },
           signal,
         );
-        rt.onSession?.({ sessionID: s.id, agent: input.spec.name, flowId: input.flowId });
+        rt.onSession?.({ sessionID: s.id, agent: input.spec.name, flowId: input.flowId, spec: input.spec });
         return { id: s.id };
       },
     ),

@@ -2,9 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActor, fromPromise } from 'xstate';
 import { z } from 'zod';
-import { agentMachine } from '../../../machines/agent.js';
 import { StructuredChecks } from '../../../machines/structured.js';
 import { FlowError } from '../../../src/errors.js';
 import { AgentRegistry } from '../../../src/flow/agents.js';
@@ -64,6 +62,7 @@ describe('checking the app tools given to OpencodeFlow', () => {
 describe('app tools on the MCP endpoint', () => {
   const calls: Array<{ tool: string; args: unknown; ctx: FlowToolContext }> = [];
   const done: FlowToolCall[] = [];
+  const callers = new Map<string, { flowId: string; agent: string; tools?: Record<string, boolean> }>();
   let server: MemoryMcpHttpServer;
   let client: Client;
   const tools = new FlowTools(
@@ -87,7 +86,11 @@ describe('app tools on the MCP endpoint', () => {
         },
       }),
     ],
-    { flowOf: (session) => (session ? `run-of-${session}` : undefined), onCall: (c) => done.push(c) },
+    {
+      // As the host knows callers: from the sessions its runs' agents opened.
+      callerOf: (session) => (session ? callers.get(session) : undefined),
+      onCall: (c) => done.push(c),
+    },
   );
 
   beforeAll(async () => {
@@ -115,15 +118,8 @@ describe('app tools on the MCP endpoint', () => {
   });
 
   it("refuses a call from an agent whose spec switches the tool off, and names the caller's agent otherwise", async () => {
-    // A real agent actor, as a run starts it with a session already open (no I/O happens).
-    const agent = agentMachine.provide({
-      actors: { createSession: fromPromise<{ id: string }>(() => Promise.reject(new Error('not used'))) } as never,
-    });
-    const actor = createActor(agent, {
-      input: { spec: { name: 'guard', tools: { flow_secret: false } }, sessionID: 'ses_guard' },
-      inspect: tools.inspector(),
-    }).start();
-    expect(actor.getSnapshot().value).toBe('ready');
+    // What a run tells its host when the agent "guard" (flow_secret off) opens its session.
+    callers.set('ses_guard', { flowId: 'run-of-ses_guard', agent: 'guard', tools: { flow_secret: false } });
     calls.length = 0;
     done.length = 0;
     const refused = (await client.callTool({
@@ -153,7 +149,6 @@ describe('app tools on the MCP endpoint', () => {
     const anon = (await client.callTool({ name: 'secret', arguments: {} })) as CallToolResult;
     expect((anon.content[0] as { text: string }).text).toBe('TOP-SECRET');
     expect(calls.at(-1)?.ctx).toMatchObject({ agent: undefined, flowId: undefined, sessionID: undefined });
-    actor.stop();
   });
 
   it('a run that ends aborts its calls in progress', async () => {
@@ -171,7 +166,7 @@ describe('app tools on the MCP endpoint', () => {
             }),
         }),
       ],
-      { flowOf: () => 'f1' },
+      { callerOf: () => ({ flowId: 'f1' }) },
     );
     const s = await startMemoryMcpHttp({ register: slow.register });
     const c = new Client({ name: 'tools-test', version: '1.0.0' });
@@ -182,9 +177,9 @@ describe('app tools on the MCP endpoint', () => {
     );
     const pending = c.callTool({ name: 'wait', arguments: {} }) as Promise<CallToolResult>;
     while (!seen) await new Promise((r) => setTimeout(r, 10));
-    slow.runEnded('other-run', []);
+    slow.abort('other-run');
     expect(seen.aborted).toBe(false);
-    slow.runEnded('f1', []);
+    slow.abort('f1', 'the flow ended');
     const r = await pending;
     expect(r.isError).toBe(true);
     expect((r.content[0] as { text: string }).text).toBe('Error: the flow ended');
