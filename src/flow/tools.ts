@@ -1,7 +1,6 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { callerSession, type McpCallContext } from '../memory/mcp/identity.js';
 import { MAX_TIMER_MS } from './timeouts.js';

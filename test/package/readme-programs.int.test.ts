@@ -46,4 +46,9 @@ describe('README programs', () => {
     expect(stdout).toContain('reject: src/api.ts:42 no auth check');
     expect(stdout).toContain('tags: []');
   }, 180_000);
+
+  it('"Your own tools" prints what the agent found through the app\'s function', async () => {
+    const { stdout } = await run('### Your own tools');
+    expect(stdout).toContain('Found {"name":"Ada","plan":"gold"}');
+  }, 180_000);
 });
