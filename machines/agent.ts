@@ -171,6 +171,8 @@ export interface AgentContext {
   pendingAnswer?: { answer: InputAnswer; by: InputRecord['by'] };
   /** Requests and answers of the current task. */
   inputs: InputRecord[];
+  /** Its session was lost with its server (`SESSION_LOST`): the next task opens a new one. */
+  sessionLost?: boolean;
 }
 
 /** Events the agent sends to its parent (and emits for listeners). */
@@ -199,6 +201,12 @@ export type AgentEvent =
    */
   | { type: 'oc.interrupted'; reason: 'unanswered' | 'aborted'; userMessageID?: string; sessionCost: number }
   | { type: 'oc.input'; request: InputRequest }
+  /**
+   * The OpenCode server holding the agent's session is gone. A task under way starts again
+   * in a new session (on a server still alive), counted as an attempt of the same model; an
+   * idle agent only forgets the session, and opens a new one for its next task.
+   */
+  | { type: 'SESSION_LOST'; reason: string }
   | { type: 'INPUT_REPLY'; requestId: string; answer: InputAnswer };
 
 /**
@@ -384,6 +392,9 @@ export const agentMachine = setup({
   initial: 'spawning',
   on: {
     STOP: '.cleanup',
+    SESSION_LOST: {
+      actions: assign({ sessionID: undefined, lastUserMessageID: undefined, busy: false, sessionLost: true }),
+    },
   },
   states: {
     spawning: {
@@ -398,7 +409,7 @@ export const agentMachine = setup({
           parentSessionID: context.parentSessionID,
           flowId: context.flowId,
         }),
-        onDone: { target: 'ready', actions: assign({ sessionID: ({ event }) => event.output.id }) },
+        onDone: { target: 'ready', actions: assign({ sessionID: ({ event }) => event.output.id, sessionLost: false }) },
         onError: {
           target: 'failed',
           actions: assign({
@@ -441,6 +452,25 @@ export const agentMachine = setup({
         // Stopped mid-prompt (the flow was cancelled, or went over budget): what the prompt
         // cost so far still counts, so abort first and report it, then clean up.
         STOP: '#agent.halting',
+        // Its server died: the same task again in a new session (the old one is gone with it).
+        SESSION_LOST: {
+          target: '#agent.spawning',
+          actions: assign(({ context, event }) => ({
+            attempts: [
+              ...context.attempts,
+              { model: context.model, error: `moved to another server: ${event.reason}`, errorKind: 'server' as const },
+            ],
+            sessionID: undefined,
+            sessionLost: true,
+            lastUserMessageID: undefined,
+            busy: false,
+            // The new session's cost starts at 0; what the lost one cost is not known any more.
+            sessionCost: 0,
+            costBase: 0,
+            inputQueue: [],
+            pendingAnswer: undefined,
+          })),
+        },
         // OpenCode paused the session for a person: answer by policy, or wait for one.
         'oc.input': {
           target: '.awaitingInput',
@@ -779,7 +809,12 @@ export const agentMachine = setup({
           params: ({ context }) => ({ type: 'agent.done', agent: context.spec.name, result: context.result! }),
         },
       ],
-      on: { PROMPT: { target: 'working', actions: 'takeTask' } },
+      on: {
+        PROMPT: [
+          { guard: ({ context }) => context.sessionID === undefined, target: 'spawning', actions: 'takeTask' },
+          { target: 'working', actions: 'takeTask' },
+        ],
+      },
     },
     failed: {
       entry: [
@@ -807,7 +842,11 @@ export const agentMachine = setup({
         },
       ],
       on: {
-        PROMPT: { guard: ({ context }) => context.sessionID !== undefined, target: 'working', actions: 'takeTask' },
+        PROMPT: [
+          { guard: ({ context }) => context.sessionID !== undefined, target: 'working', actions: 'takeTask' },
+          // Its session was lost with its server (see SESSION_LOST): a new one first.
+          { guard: ({ context }) => context.sessionLost === true, target: 'spawning', actions: 'takeTask' },
+        ],
       },
     },
     halting: {

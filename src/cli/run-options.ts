@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ModelIdSchema } from '../config/agent.js';
+import { isServerUrlList, SERVER_URLS_EXPECTED } from '../config/server-urls.js';
 import { describeIssues, MemoryUriSchema } from '../config/flow-config.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { optionsFromEnv } from '../flow/env.js';
@@ -50,7 +51,7 @@ export const RunOptionsSchema = z
     mode: z.enum(['parallel', 'sequential', 'hierarchical']).optional(),
     model: ModelIdSchema.optional(),
     fallback: z.array(ModelIdSchema).optional(),
-    server: z.url({ protocol: /^https?$/, message: 'expected a URL such as http://127.0.0.1:4096' }).optional(),
+    server: z.string().refine(isServerUrlList, { message: SERVER_URLS_EXPECTED }).optional(),
     timeout: seconds('e.g. 1800').optional(),
     promptTimeout: seconds('e.g. 300').optional(),
     maxConcurrent: z

@@ -3,6 +3,8 @@ import { sessionPluginUrl } from '../memory/mcp/identity.js';
 import { opencodePluginDepsReady } from '../opencode/plugin-deps.js';
 import { OpencodeClient } from '../opencode/client.js';
 import { EventHub } from '../opencode/events.js';
+import { OpencodePool } from '../opencode/pool.js';
+import { splitServerUrls } from '../config/server-urls.js';
 import { attachOpencodeServer, startOpencodeServer, type OpencodeServer } from '../opencode/server.js';
 import { toOpencodeAgentConfig, type PresetAgent } from '../presets/index.js';
 import { buildCatalog, type ModelCatalog, type ProvidersAnswer } from '../router/catalog.js';
@@ -10,9 +12,16 @@ import type { FlowOptionsOutput } from './options.js';
 
 /** The host's link to OpenCode: the server, the client, the event hub and what it serves. */
 export interface Connection {
+  /** The first (or only) server: providers, models and the host's own calls go there. */
   server: OpencodeServer;
   client: OpencodeClient;
   hub: EventHub;
+  /** Every server (one, unless `serverUrl` lists several): agents' sessions are spread over them. */
+  pool: OpencodePool;
+  /** Every attached or started server, the first included (stopped with the connection). */
+  servers: OpencodeServer[];
+  /** Stop following the servers and stop an embedded one. */
+  close(): Promise<void>;
   /** `provider/model` ids the server serves. */
   models: Set<string>;
   providerIds: string[];
@@ -32,8 +41,13 @@ export async function connect(
   catalogModels: unknown,
 ): Promise<Connection> {
   let server: OpencodeServer;
+  let others: OpencodeServer[] = [];
   if (o.serverUrl) {
-    server = await attachOpencodeServer({ url: o.serverUrl, password: o.password, username: o.username });
+    const urls = splitServerUrls(o.serverUrl);
+    const attached = await Promise.all(
+      urls.map((url) => attachOpencodeServer({ url, password: o.password, username: o.username })),
+    );
+    [server, ...others] = attached as [OpencodeServer, ...OpencodeServer[]];
   } else {
     const agentConfig = Object.fromEntries([...presets.values()].map((p) => [p.name, toOpencodeAgentConfig(p)]));
     const extra = o.opencodeConfig ?? {};
@@ -51,23 +65,45 @@ export async function connect(
       },
     });
   }
+  const hubs: EventHub[] = [];
   try {
-    const client = new OpencodeClient({
-      url: server.url,
-      password: server.password,
-      username: server.username,
-      requestTimeoutMs: o.requestTimeoutMs,
+    const members = [server, ...others].map((s) => {
+      const c = new OpencodeClient({
+        url: s.url,
+        password: s.password,
+        username: s.username,
+        requestTimeoutMs: o.requestTimeoutMs,
+      });
+      return { endpoint: s, client: c, hub: new EventHub(c) };
     });
-    if (o.serverUrl && mcp) await client.addMcp('flow', mcp);
+    const client = members[0]!.client;
+    if (o.serverUrl && mcp) await Promise.all(members.map((m) => m.client.addMcp('flow', mcp)));
     const providers = await client.providers();
     const models = new Set<string>();
     for (const p of providers.providers) for (const m of Object.keys(p.models)) models.add(`${p.id}/${m}`);
     const catalog = buildCatalog(providers as unknown as ProvidersAnswer, catalogModels as never);
-    const hub = new EventHub(client);
-    await hub.start();
-    return { server, client, hub, models, providerIds: providers.providers.map((p) => p.id), catalog };
+    hubs.push(...members.map((m) => m.hub));
+    await Promise.all(hubs.map((h) => h.start()));
+    const pool = new OpencodePool(members);
+    const servers = [server, ...others];
+    return {
+      server,
+      servers,
+      client,
+      hub: members[0]!.hub,
+      pool,
+      close: async () => {
+        pool.stop();
+        for (const h of hubs) h.stop();
+        await Promise.all(servers.map((s) => s.stop()));
+      },
+      models,
+      providerIds: providers.providers.map((p) => p.id),
+      catalog,
+    };
   } catch (e) {
-    await server.stop();
+    for (const h of hubs) h.stop();
+    await Promise.all([server, ...others].map((s) => s.stop()));
     throw e;
   }
 }

@@ -197,8 +197,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
           [o.model].filter((m): m is string => Boolean(m)),
         );
       } catch (e) {
-        this.#conn.hub.stop();
-        await this.#conn.server.stop();
+        await this.#conn.close();
         this.#conn = undefined;
         throw e;
       }
@@ -279,6 +278,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     return {
       client: conn.client,
       hub: conn.hub,
+      pool: conn.pool,
       serverUrl: maskPasswords(conn.server.url),
       store: this.store,
       persist: this.options.persist !== false,
@@ -605,8 +605,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     else this.cancel(undefined, 'shutdown');
     await Promise.allSettled(running.map((r) => r.settled()));
     this.#tools?.abort(undefined, 'the host is shutting down');
-    this.#conn?.hub.stop();
-    await this.#conn?.server.stop();
+    await this.#conn?.close();
     await this.#mcp?.close();
     this.#memoryActor?.stop();
     await this.#memoryBackend?.close();

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InputPolicySchema, OutputSchemaSchema, type AgentConfig } from '../config/agent.js';
 import { ROUTING_MODES } from '../router/config.js';
+import { isServerUrlList, SERVER_URLS_EXPECTED } from '../config/server-urls.js';
 import { FlowIdSchema } from './ids.js';
 import { timeoutMsSchema } from './timeouts.js';
 import type { AnyFlowTool } from './tools.js';
@@ -9,7 +10,8 @@ import type { AnyFlowTool } from './tools.js';
 export const FlowOptionsSchema = z
   .object({
     /** Attach to this OpenCode server; when absent an embedded `opencode serve` is started. */
-    serverUrl: z.string().url().optional(),
+    /** An OpenCode server to attach to, or a pool of them separated by commas; absent: an embedded one. */
+    serverUrl: z.string().refine(isServerUrlList, { message: SERVER_URLS_EXPECTED }).optional(),
     /** Basic-auth password of the server (`OPENCODE_SERVER_PASSWORD`). */
     password: z.string().optional(),
     username: z.string().optional(),

@@ -23,6 +23,7 @@ import { FlowError, FlowErrorCode } from '../errors.js';
 import { flowNamespace } from '../memory/namespace.js';
 import type { OpencodeClient } from '../opencode/client.js';
 import type { EventHub } from '../opencode/events.js';
+import type { OpencodePool, PoolMember } from '../opencode/pool.js';
 import { createAgentActors, type AgentRuntime } from '../runtime/agent-actors.js';
 import type { FlowStore, StoredFlowMeta } from '../runtime/flow-store.js';
 import type { FlowRouting } from '../runtime/routing.js';
@@ -36,6 +37,8 @@ import { toReport, type FlowReport, type RunReport, type RunStatus } from './rep
 export interface RunHost {
   client: OpencodeClient;
   hub: EventHub;
+  /** Every OpenCode server of the host (one, or a pool): agents' sessions are spread over them. */
+  pool?: OpencodePool;
   /** The server's URL as errors may show it (no password). */
   serverUrl: string;
   store: FlowStore;
@@ -166,6 +169,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
     this.#runtime = {
       client: host.client,
       hub: host.hub,
+      ...(host.pool ? { pool: host.pool } : {}),
       keepSessions: plan.keepSessions,
       chooseFallback: (i) => plan.routing.chooseFallback(i),
       beforePrompt: (i) => plan.routing.beforePrompt(i),
@@ -312,15 +316,41 @@ export class FlowRun extends EventEmitter<FlowEvents> {
   }
 
   /** The OpenCode server gone (its event stream refused for seconds): the run cannot go on. */
+  /**
+   * A dead OpenCode server: with no live server left the run ends, failed, naming it; in a
+   * pool, the run's agents whose sessions were on it start their unfinished tasks again in new
+   * sessions on the live servers (finished agents keep their results).
+   */
   #followServer(): () => void {
-    const hub = this.#host.hub;
-    const onLost = ({ reason, downForMs }: { reason: string; downForMs: number }) =>
-      this.#stop(
-        'failed',
-        `the OpenCode server at ${this.#host.serverUrl} is gone (${reason}; no answer for ${Math.round(downForMs / 1000)} s)`,
-      );
-    hub.on('lost', onLost);
-    return () => hub.off('lost', onLost);
+    const pool = this.#host.pool;
+    if (!pool) {
+      const hub = this.#host.hub;
+      const onHubLost = ({ reason, downForMs }: { reason: string; downForMs: number }) =>
+        this.#stop(
+          'failed',
+          `the OpenCode server at ${this.#host.serverUrl} is gone (${reason}; no answer for ${Math.round(downForMs / 1000)} s)`,
+        );
+      hub.on('lost', onHubLost);
+      return () => hub.off('lost', onHubLost);
+    }
+    const onLost = (member: PoolMember, { reason }: { reason: string }) => {
+      if (pool.alive().length === 0) {
+        this.#stop('failed', `the OpenCode server at ${member.url} is gone (${reason})`);
+        return;
+      }
+      const lost = new Set(pool.sessionsOn(member));
+      if (!this.#actor || lost.size === 0) return;
+      for (const agent of agentsUnder(this.#actor)) {
+        const sid = (agent.getSnapshot() as { context?: { sessionID?: string } }).context?.sessionID;
+        if (sid && lost.has(sid)) {
+          pool.release(sid);
+          this.#sessions.delete(sid);
+          agent.send({ type: 'SESSION_LOST', reason: `the OpenCode server at ${member.url} is gone` });
+        }
+      }
+    };
+    pool.on('lost', onLost);
+    return () => pool.off('lost', onLost);
   }
 
   /** Memory changes of the run's namespace reach its machine as `memory.changed` events. */
@@ -351,8 +381,10 @@ export class FlowRun extends EventEmitter<FlowEvents> {
     const left = [...this.#sessions].filter(([, s]) => s.state !== 'stopped');
     await Promise.allSettled(
       left.map(async ([id, s]) => {
-        if (BUSY_STATES.has(s.state)) await this.#host.client.abort(id).catch(() => false);
-        if (!keep) await this.#host.client.deleteSession(id).catch(() => false);
+        const client = this.#host.pool ? (await this.#host.pool.locate(id)).client : this.#host.client;
+        if (BUSY_STATES.has(s.state)) await client.abort(id).catch(() => false);
+        if (!keep) await client.deleteSession(id).catch(() => false);
+        if (!keep) this.#host.pool?.release(id);
         s.state = 'stopped';
       }),
     );

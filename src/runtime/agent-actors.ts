@@ -15,11 +15,18 @@ import { outcomeOf, type MessageWithParts, type ModelRef, type OpencodeClient } 
 import { classifyError } from '../router/error-kind.js';
 import { FlowError } from '../errors.js';
 import type { EventHub } from '../opencode/events.js';
+import type { OpencodePool, PoolMember } from '../opencode/pool.js';
 
 /** What the agent actors need from the running flow. */
 export interface AgentRuntime {
   client: OpencodeClient;
   hub: EventHub;
+  /**
+   * Several OpenCode servers: each new session goes to the least loaded live one and its
+   * agent's calls follow it there (a child session goes where its parent is). Without it,
+   * `client` and `hub`.
+   */
+  pool?: OpencodePool;
   /** Keep every agent's session after it stops, whatever the agent's own input says (the flow's `keepSessions`). */
   keepSessions?: boolean;
   /**
@@ -156,14 +163,23 @@ export function readPrompt(messages: MessageWithParts[], afterUserMessageID?: st
  * ```
  */
 export function createAgentActors(rt: AgentRuntime) {
-  const { client, hub } = rt;
+  const one = { client: rt.client, hub: rt.hub };
+  /** The server a session lives on (located by asking the servers, for a session from before this process). */
+  const at = async (sid: string): Promise<{ client: OpencodeClient; hub: EventHub }> =>
+    rt.pool ? await rt.pool.locate(sid) : one;
+  const known = (sid: string): { client: OpencodeClient; hub: EventHub } | undefined =>
+    rt.pool ? (rt.pool.members.length === 1 ? rt.pool.members[0] : rt.pool.of(sid)) : one;
   // One status request at a time for all agents: their safety-net polls fire together,
   // and each answer lists every busy session anyway.
-  let statusInFlight: Promise<Record<string, unknown>> | undefined;
-  const sharedStatus = () =>
-    (statusInFlight ??= client.status().finally(() => {
-      statusInFlight = undefined;
-    }));
+  const statusInFlight = new Map<OpencodeClient, Promise<Record<string, unknown>>>();
+  const sharedStatus = (client: OpencodeClient) => {
+    let p = statusInFlight.get(client);
+    if (!p) {
+      p = client.status().finally(() => statusInFlight.delete(client));
+      statusInFlight.set(client, p);
+    }
+    return p;
+  };
   // Sessions prompted through these actors. A watch on any other session follows a prompt
   // an earlier run sent (the agent was restored from a snapshot): nobody is left to drive
   // it, so finding it idle and unanswered (or aborted) is final, not the moment between
@@ -175,10 +191,25 @@ export function createAgentActors(rt: AgentRuntime) {
         const title =
           rt.sessionTitle?.(input.spec, input.flowId) ??
           `${input.spec.name}${input.flowId ? ` · ${input.flowId}` : ''}`;
-        const s = await client.createSession(
-          { parentID: input.parentSessionID, title, permission: input.spec.permission },
-          signal,
-        );
+        // A child session lives on its parent's server; any other on the least loaded one.
+        const member: PoolMember | undefined = rt.pool
+          ? input.parentSessionID
+            ? await rt.pool.locate(input.parentSessionID, signal)
+            : rt.pool.pick()
+          : undefined;
+        const picked = member !== undefined && !input.parentSessionID;
+        const { client } = member ?? one;
+        let s: { id: string };
+        try {
+          s = await client.createSession(
+            { parentID: input.parentSessionID, title, permission: input.spec.permission },
+            signal,
+          );
+        } catch (e) {
+          if (picked) rt.pool!.unpick(member);
+          throw e;
+        }
+        if (member) rt.pool!.bind(s.id, member, { picked });
         rt.onSession?.({ sessionID: s.id, agent: input.spec.name, flowId: input.flowId, spec: input.spec });
         return { id: s.id };
       },
@@ -192,6 +223,7 @@ export function createAgentActors(rt: AgentRuntime) {
       promptedHere.add(input.sessionID);
       const model =
         (await rt.beforePrompt?.({ agent: input.spec.name, model: input.model, task: input.task })) || input.model;
+      const { client } = await at(input.sessionID);
       await client.promptAsync(
         {
           sessionID: input.sessionID,
@@ -247,7 +279,8 @@ export function createAgentActors(rt: AgentRuntime) {
           blindReading = true;
         }
         try {
-          if (!knownIdle && sid in (await sharedStatus())) return;
+          const { client } = await at(sid);
+          if (!knownIdle && sid in (await sharedStatus(client))) return;
           const reading = readPrompt(await client.messages(sid, ac.signal), input.afterUserMessageID);
           if (finished) return;
           // Asked after the read: a prompt sent meanwhile by this run counts as ours.
@@ -397,22 +430,36 @@ export function createAgentActors(rt: AgentRuntime) {
         }
       };
 
-      const off = hub.onSession(sid, onEvent);
-      // Child sessions (OpenCode's task tool runs subagents in them) can pause for a person
-      // too: their permission requests and questions are this agent's to answer.
+      // Subscribed on the session's server (found first, for a session from before this process).
+      let hub: EventHub | undefined;
+      let off = () => {};
       const children = new Map<string, () => void>();
       const onChildEvent = (e: OpencodeEvent) => {
         if (e.type === 'permission.asked' || e.type === 'question.asked') onEvent(e);
       };
       const onAnyEvent = (e: OpencodeEvent) => {
-        if (e.type !== 'session.created') return;
+        if (e.type !== 'session.created' || !hub) return;
         const info = (e as { properties: { info?: { id?: string; parentID?: string } } }).properties.info;
         if (info?.id && info.parentID === sid && !children.has(info.id))
           children.set(info.id, hub.onSession(info.id, onChildEvent));
       };
-      hub.on('event', onAnyEvent);
       const onConnected = () => void check();
-      hub.on('connected', onConnected);
+      const subscribe = (h: EventHub) => {
+        if (ac.signal.aborted) return;
+        hub = h;
+        off = h.onSession(sid, onEvent);
+        h.on('event', onAnyEvent);
+        h.on('connected', onConnected);
+      };
+      const now = known(sid);
+      if (now) subscribe(now.hub);
+      else
+        void at(sid).then(
+          (m) => subscribe(m.hub),
+          () => subscribe(rt.hub),
+        );
+      // Child sessions (OpenCode's task tool runs subagents in them) can pause for a person
+      // too: their permission requests and questions are this agent's to answer (see onAnyEvent).
       const timer = setInterval(() => void check(), rt.reconcileMs ?? 5000);
       // A watch restarted on a restored agent looks at once: the answer may be there already,
       // or nobody may be working on the prompt any more. (A fresh one's prompt is sent right
@@ -423,18 +470,22 @@ export function createAgentActors(rt: AgentRuntime) {
       return () => {
         clearTimeout(first);
         off();
-        hub.off('event', onAnyEvent);
+        hub?.off('event', onAnyEvent);
         for (const stop of children.values()) stop();
-        hub.off('connected', onConnected);
+        hub?.off('connected', onConnected);
         clearInterval(timer);
         ac.abort();
         // Leaving the state before the answer (STOP, timeout, actor stopped): stop the work.
-        if (!finished && !rt.detached) void client.abort(sid).catch(() => {});
+        if (!finished && !rt.detached)
+          void at(sid)
+            .then(({ client }) => client.abort(sid))
+            .catch(() => {});
       };
     }),
 
     abortSession: fromPromise<{ sessionCost: number; lastUserMessageID?: string }, { sessionID: string }>(
       async ({ input, signal }) => {
+        const { client } = await at(input.sessionID);
         await client.abort(input.sessionID, signal).catch(() => false);
         // Wait (briefly) until the session is idle so the aborted message carries its final cost.
         for (let i = 0; i < 20; i++) {
@@ -469,6 +520,7 @@ export function createAgentActors(rt: AgentRuntime) {
 
     replyInput: fromPromise<void, { request: InputRequest; answer: InputAnswer }>(async ({ input, signal }) => {
       const { request, answer } = input;
+      const { client } = await at(request.sessionID);
       if (request.kind === 'permission') {
         const reply = 'reply' in answer ? answer.reply : 'once';
         await client.replyPermission(request.id, reply, 'message' in answer ? answer.message : undefined, signal);
@@ -481,8 +533,12 @@ export function createAgentActors(rt: AgentRuntime) {
 
     cleanupSession: fromPromise<void, { sessionID?: string; keep: boolean; busy: boolean }>(async ({ input }) => {
       if (!input.sessionID) return;
+      const { client } = await at(input.sessionID);
       if (input.busy) await client.abort(input.sessionID).catch(() => false);
-      if (!input.keep && !rt.keepSessions) await client.deleteSession(input.sessionID).catch(() => false);
+      if (!input.keep && !rt.keepSessions) {
+        await client.deleteSession(input.sessionID).catch(() => false);
+        rt.pool?.release(input.sessionID);
+      }
     }),
   };
 }

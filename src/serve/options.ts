@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { InputPolicySchema } from '../config/agent.js';
+import { isServerUrlList, SERVER_URLS_EXPECTED } from '../config/server-urls.js';
 import { isLoopbackHost } from './loopback.js';
 
 /** What happens to running flows when the server is asked to stop (SIGTERM/SIGINT). */
@@ -70,7 +71,7 @@ export const ServeOptionsSchema = ServeAppOptionsSchema.extend({
     .default(5000),
   host: z.string().min(1, { message: 'expected a host name or address' }).default('127.0.0.1'),
   /** Attach to this OpenCode server; absent → start an embedded `opencode serve`. */
-  server: z.string().url({ message: 'expected a URL such as http://127.0.0.1:4096' }).optional(),
+  server: z.string().refine(isServerUrlList, { message: SERVER_URLS_EXPECTED }).optional(),
   /** Options of the `OpencodeFlow` behind the API (memory, default model, ...); `server` wins over `serverUrl`. */
   flowOptions: z.record(z.string(), z.unknown()).optional(),
   /**
