@@ -128,7 +128,7 @@ export function resumeCommand(): Command {
   return new Command('resume')
     .description('continue a stored flow whose process died (finished agents are not re-run)')
     .argument('<flowId>', 'flow id (see opencode-flow flows)')
-    .option('-s, --server <url>', 'OpenCode server (default: $OPENCODE_SERVER_URL, else start one)')
+    .option('-s, --server <urls>', 'OpenCode server, or a pool: url1,url2 (default: $OPENCODE_SERVER_URL, else start one)')
     .option('--json', 'print the flow report as one JSON object')
     .option('--dir <path>', 'flow store (default .opencode-flow/flows)')
     .option(

@@ -35,7 +35,7 @@ export function addRunFlags(cmd: Command): Command {
       ]),
     )
     .option('--max-cost <usd>', 'hard budget for the flow in USD: no prompt starts past it')
-    .option('-s, --server <url>', 'attach to this OpenCode server (default: $OPENCODE_SERVER_URL, else start one)')
+    .option('-s, --server <urls>', 'attach to this OpenCode server, or a pool: url1,url2 (default: $OPENCODE_SERVER_URL, else start one)')
     .option(
       '--memory <uri>',
       'shared memory: file:PATH, sqlite:PATH or redis://HOST:PORT/DB (default: $OPENCODE_FLOW_MEMORY, else file:.opencode-flow/memory.json)',

@@ -20,7 +20,7 @@ export function serveCommand(): Command {
     .option('-p, --port <port>', 'port to listen on (0: any free port)', '5000')
     .option('--host <host>', 'address to bind; anything but loopback requires a token', '127.0.0.1')
     .option('--token <token>', 'bearer token the API requires (default: $OPENCODE_FLOW_TOKEN)')
-    .option('-s, --server <url>', 'attach to this OpenCode server (default: $OPENCODE_SERVER_URL, else start one)')
+    .option('-s, --server <urls>', 'attach to this OpenCode server, or a pool: url1,url2 (default: $OPENCODE_SERVER_URL, else start one)')
     .option('--max-flows <n>', 'flows running at once; more get HTTP 429', '4')
     .option(
       '--on-shutdown <mode>',
