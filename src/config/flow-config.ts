@@ -340,6 +340,8 @@ export function flowConfigJsonSchema(): Record<string, unknown> {
   const schema = z.toJSONSchema(FlowConfigSchema, {
     io: 'input',
     target: 'draft-2020-12',
+    // An agent's `schema` takes a zod schema in code; a config file gives a JSON Schema (below).
+    unrepresentable: 'any',
     override: (ctx) => {
       const s = ctx.jsonSchema as {
         type?: string;
@@ -349,6 +351,12 @@ export function flowConfigJsonSchema(): Record<string, unknown> {
       // The agent object: the one object schema that requires exactly `name`.
       if (s.type === 'object' && s.properties?.name && s.properties.systemPrompt && s.required?.join() === 'name') {
         (s as { description?: string }).description = "An agent (the spec's AgentConfig)";
+        if (s.properties.schema)
+          s.properties.schema = {
+            type: 'object',
+            description:
+              'Structured output: a JSON Schema (of type "object") every answer of this agent must fill; the answer is in the report\'s results[].structured',
+          } as { description?: string };
         for (const [k, doc] of Object.entries(AGENT_FIELD_DOCS))
           if (s.properties[k]) s.properties[k].description ??= doc;
       }
