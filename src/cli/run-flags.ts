@@ -40,6 +40,10 @@ export function addRunFlags(cmd: Command): Command {
       '--memory <uri>',
       'shared memory: file:PATH, sqlite:PATH or redis://HOST:PORT/DB (default: $OPENCODE_FLOW_MEMORY, else file:.opencode-flow/memory.json)',
     )
+    .option(
+      '--store <uri>',
+      'where the flow is stored: file:DIR, sqlite:PATH or postgres://USER@HOST:PORT/DB (default: $OPENCODE_FLOW_STORE, else file:.opencode-flow/flows)',
+    )
     .option('--timeout <seconds>', 'give up on the whole flow after this many seconds (default: no limit)')
     .option(
       '--prompt-timeout <seconds>',

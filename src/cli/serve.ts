@@ -30,6 +30,10 @@ export function serveCommand(): Command {
     .option('--model <provider/model>', 'model for agents of flows that name none')
     .option('--keep-sessions', 'keep OpenCode sessions after flows (default: delete them)')
     .option(
+      '--store <uri>',
+      'where flows are stored: file:DIR, sqlite:PATH or postgres://USER@HOST:PORT/DB (default: $OPENCODE_FLOW_STORE, else file:.opencode-flow/flows)',
+    )
+    .option(
       '--on-permission <policy>',
       'agents\' permission requests: "ask" (answer on the dashboard or POST /flows/:id/requests/:rid), "allow" or "reject" (default: reject)',
     )
@@ -68,7 +72,7 @@ Examples:
         `  metrics    ${serve.url}/metrics`,
         `  OpenCode   ${maskPasswords(serve.flow.serverUrl ?? '?')} (${o.server ? 'attached' : 'embedded'})`,
         `  auth       ${o.token ? 'bearer token required' : 'none (loopback only)'}`,
-        `  flows      at most ${o.maxFlows} at once; on shutdown: ${o.onShutdown}`,
+        `  flows      at most ${o.maxFlows} at once; on shutdown: ${o.onShutdown}; stored in ${serve.flow.store.location}`,
         `  input      permissions: ${describePolicy(o.inputPolicy?.onPermission)}; questions: ${o.inputPolicy?.onQuestion ?? 'reject'}`,
       ];
       process.stdout.write(out.join('\n') + '\n');
