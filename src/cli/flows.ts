@@ -1,23 +1,37 @@
-import { join } from 'node:path';
 import { Command } from 'commander';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { optionsFromEnv } from '../flow/env.js';
 import { ExitCode } from './handle-error.js';
+
+/** The flags that name a flow store. */
+interface StoreFlags {
+  store?: string;
+  dir?: string;
+}
+
+const STORE_HELP =
+  'flow store: file:DIR, sqlite:PATH or postgres://USER@HOST:PORT/DB (default: $OPENCODE_FLOW_STORE, else file:.opencode-flow/flows)';
 
 /**
  * What the actions use, loaded when one runs: building the commands for `--help` must not
  * load zod, the flow store or the table printer.
  */
 async function load() {
-  const [{ z }, { default: Table }, { zodToFlowError }, { MemoryUriSchema }, { FlowStore }, { formatReport, usd }] =
-    await Promise.all([
-      import('zod'),
-      import('cli-table3'),
-      import('../config/errors.js'),
-      import('../config/flow-config.js'),
-      import('../runtime/flow-store.js'),
-      import('./output.js'),
-    ]);
+  const [
+    { z },
+    { default: Table },
+    { zodToFlowError },
+    { MemoryUriSchema },
+    { defaultFlowsDir, openFlowStore, parseFlowStoreUri },
+    { formatReport, usd },
+  ] = await Promise.all([
+    import('zod'),
+    import('cli-table3'),
+    import('../config/errors.js'),
+    import('../config/flow-config.js'),
+    import('../runtime/flow-store-uri.js'),
+    import('./output.js'),
+  ]);
   return {
     z,
     Table,
@@ -25,8 +39,34 @@ async function load() {
     MemoryUriSchema,
     formatReport,
     usd,
-    /** Where the CLI keeps flows: `.opencode-flow/flows` in the working directory. */
-    storeOf: (dir?: string) => new FlowStore(dir ?? join(process.cwd(), '.opencode-flow', 'flows')),
+    /**
+     * The flow store a command names: `--store URI`, else `--dir DIR` (the file store), else
+     * `OPENCODE_FLOW_STORE`, else `.opencode-flow/flows` in the working directory. A bad URI
+     * is an `invalid_config` error (exit 2) naming the flag or variable.
+     */
+    storeOf: (opts: StoreFlags) => {
+      if (opts.store !== undefined && opts.dir !== undefined)
+        throw new FlowError(
+          FlowErrorCode.InvalidConfig,
+          'give --store or --dir, not both (--dir DIR is --store file:DIR)',
+        );
+      if (opts.dir !== undefined)
+        return { uri: `file:${opts.dir}`, store: openFlowStore({ backend: 'file', dir: opts.dir }) };
+      const env = optionsFromEnv().store;
+      const uri = opts.store ?? env;
+      if (uri === undefined)
+        return { uri: undefined, store: openFlowStore({ backend: 'file', dir: defaultFlowsDir() }) };
+      try {
+        parseFlowStoreUri(uri);
+      } catch (e) {
+        throw new FlowError(
+          FlowErrorCode.InvalidConfig,
+          `invalid ${opts.store !== undefined ? 'option --store' : 'OPENCODE_FLOW_STORE'}: ${(e as Error).message}`,
+          { cause: e },
+        );
+      }
+      return { uri, store: openFlowStore(uri) };
+    },
     FlowIdSchema: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected a flow id such as flow_20261124012345_ab12cd' }),
@@ -41,16 +81,18 @@ export function flowsCommand(): Command {
   return new Command('flows')
     .description('list the flows stored in this project, with status and cost')
     .option('--json', 'print them as JSON')
-    .option('--dir <path>', 'flow store (default .opencode-flow/flows)')
-    .action(async (opts: { json?: boolean; dir?: string }) => {
+    .option('--store <uri>', STORE_HELP)
+    .option('--dir <path>', 'the file store in this directory (--store file:DIR)')
+    .action(async (opts: { json?: boolean } & StoreFlags) => {
       const { storeOf, Table, usd } = await load();
-      const flows = await storeOf(opts.dir).list();
+      const { store } = storeOf(opts);
+      const flows = await store.list().finally(() => store.close());
       if (opts.json) {
         process.stdout.write(JSON.stringify(flows) + '\n');
         return;
       }
       if (flows.length === 0) {
-        process.stdout.write('No stored flows here (.opencode-flow/flows).\n');
+        process.stdout.write(`No stored flows in ${store.location}.\n`);
         return;
       }
       const table = new Table({
@@ -81,22 +123,27 @@ export function costCommand(): Command {
     .description('what a stored flow spent, per agent and per model (default: the latest flow)')
     .argument('[flowId]', 'flow id (see opencode-flow flows)')
     .option('--json', 'print the figures as JSON')
-    .option('--dir <path>', 'flow store (default .opencode-flow/flows)')
-    .action(async (flowId: string | undefined, opts: { json?: boolean; dir?: string }) => {
+    .option('--store <uri>', STORE_HELP)
+    .option('--dir <path>', 'the file store in this directory (--store file:DIR)')
+    .action(async (flowId: string | undefined, opts: { json?: boolean } & StoreFlags) => {
       const { storeOf, Table, usd, FlowIdSchema, zodToFlowError } = await load();
-      const store = storeOf(opts.dir);
       let id = flowId;
       if (id !== undefined) {
         const parsed = FlowIdSchema.safeParse(id);
         if (!parsed.success) throw zodToFlowError(parsed.error, 'flowId');
-      } else {
-        id = (await store.list())[0]?.flowId;
-        if (!id) throw new FlowError(FlowErrorCode.FlowNotFound, 'no stored flows here (.opencode-flow/flows)');
       }
-      const { meta, snapshot } = await store.load(id);
+      const { store } = storeOf(opts);
+      const stored = await (async () => {
+        if (id === undefined) {
+          id = (await store.list())[0]?.flowId;
+          if (!id) throw new FlowError(FlowErrorCode.FlowNotFound, `no stored flows in ${store.location}`);
+        }
+        return store.load(id);
+      })().finally(() => store.close());
+      const { meta } = stored;
       // The report's own figures (the same ledger as a live run's).
       const { storedReport } = await import('../flow/report.js');
-      const report = storedReport({ meta, snapshot });
+      const report = storedReport(stored);
       const results = report.results;
       const { total, byAgent, byModel } = report.cost;
       if (opts.json) {
@@ -128,14 +175,18 @@ export function resumeCommand(): Command {
   return new Command('resume')
     .description('continue a stored flow whose process died (finished agents are not re-run)')
     .argument('<flowId>', 'flow id (see opencode-flow flows)')
-    .option('-s, --server <urls>', 'OpenCode server, or a pool: url1,url2 (default: $OPENCODE_SERVER_URL, else start one)')
+    .option(
+      '-s, --server <urls>',
+      'OpenCode server, or a pool: url1,url2 (default: $OPENCODE_SERVER_URL, else start one)',
+    )
     .option('--json', 'print the flow report as one JSON object')
-    .option('--dir <path>', 'flow store (default .opencode-flow/flows)')
+    .option('--store <uri>', STORE_HELP)
+    .option('--dir <path>', 'the file store in this directory (--store file:DIR)')
     .option(
       '--memory <uri>',
       'the shared memory the flow ran with: file:PATH, sqlite:PATH or redis://HOST:PORT/DB (default: $OPENCODE_FLOW_MEMORY, else file:.opencode-flow/memory.json)',
     )
-    .action(async (flowId: string, opts: { server?: string; json?: boolean; dir?: string; memory?: string }) => {
+    .action(async (flowId: string, opts: { server?: string; json?: boolean; memory?: string } & StoreFlags) => {
       const { storeOf, z, FlowIdSchema, zodToFlowError, MemoryUriSchema, formatReport } = await load();
       const parsed = FlowIdSchema.safeParse(flowId);
       if (!parsed.success) throw zodToFlowError(parsed.error, 'flowId');
@@ -156,14 +207,14 @@ export function resumeCommand(): Command {
           `--server: expected a URL such as http://127.0.0.1:4096, got "${server}"`,
         );
       }
-      const store = storeOf(opts.dir);
-      await store.load(flowId); // a clear error before any server starts
+      const { uri, store } = storeOf(opts);
+      await store.load(flowId).finally(() => store.close()); // a clear error before any server starts
       const { OpencodeFlow } = await import('../flow/index.js');
       const flow = new OpencodeFlow({
         serverUrl: server,
         password: env.password,
         username: env.username,
-        flowsDir: store.dir,
+        store: uri ?? store.location,
         memory,
         // A CLI run's flow id is its flow object's id, and so its memory namespace
         // (flow:<id>): the resumed agents see what the first run wrote.

@@ -47,6 +47,8 @@ export interface RunPlan {
   maxCost?: number;
   server?: string;
   memory?: FlowConfig['memory'];
+  /** The flow store URI (`--store`, `OPENCODE_FLOW_STORE`); absent: the library's default. */
+  store?: string;
   modelRouter?: FlowConfig['modelRouter'];
   keepSessions: boolean;
   /** Show the flow in the Stately inspector. */
@@ -133,6 +135,7 @@ export async function planRun(flags: RunOptions, sources: PlanSources = {}): Pro
     maxCost: flags.maxCost,
     server: flags.server ?? config.server,
     memory: flags.memory ?? config.memory,
+    ...(flags.store !== undefined ? { store: flags.store } : {}),
     modelRouter: config.modelRouter,
     keepSessions: flags.keepSessions || config.keepSessions === true,
     inspect: flags.inspect,

@@ -35,10 +35,17 @@ export function addRunFlags(cmd: Command): Command {
       ]),
     )
     .option('--max-cost <usd>', 'hard budget for the flow in USD: no prompt starts past it')
-    .option('-s, --server <urls>', 'attach to this OpenCode server, or a pool: url1,url2 (default: $OPENCODE_SERVER_URL, else start one)')
+    .option(
+      '-s, --server <urls>',
+      'attach to this OpenCode server, or a pool: url1,url2 (default: $OPENCODE_SERVER_URL, else start one)',
+    )
     .option(
       '--memory <uri>',
       'shared memory: file:PATH, sqlite:PATH or redis://HOST:PORT/DB (default: $OPENCODE_FLOW_MEMORY, else file:.opencode-flow/memory.json)',
+    )
+    .option(
+      '--store <uri>',
+      'where the flow is stored: file:DIR, sqlite:PATH or postgres://USER@HOST:PORT/DB (default: $OPENCODE_FLOW_STORE, else file:.opencode-flow/flows)',
     )
     .option('--timeout <seconds>', 'give up on the whole flow after this many seconds (default: no limit)')
     .option(

@@ -63,6 +63,7 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
     promptTimeoutMs: secondsToMs(plan.promptTimeout),
     maxConcurrent: plan.maxConcurrent,
     ...(plan.memory !== undefined ? { memory: plan.memory as FlowOptions['memory'] } : {}),
+    ...(plan.store !== undefined ? { store: plan.store } : {}),
     ...(plan.modelRouter ? { modelRouter: plan.modelRouter as Record<string, unknown> } : {}),
     ...(plan.inspect ? { inspect: true } : {}),
     // A person at a terminal is asked about permissions and questions; otherwise the
@@ -95,6 +96,7 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
     if (!plan.server && extras.warm === false) progress.info(extras.starting ?? 'Starting OpenCode server…');
     await flow.start();
     progress.debug(`OpenCode server: ${maskPasswords(flow.serverUrl ?? '')}`);
+    progress.debug(`flow store: ${flow.store.location}`);
     if (flow.inspectorUrl)
       process.stderr.write(
         `Inspector: open ${flow.inspectorUrl} to watch this flow live (WebSocket ${flow.inspectorWsUrl})\n`,

@@ -5,6 +5,7 @@ import { describeIssues, MemoryUriSchema } from '../config/flow-config.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { optionsFromEnv } from '../flow/env.js';
 import { MAX_TIMER_SECONDS } from '../flow/timeouts.js';
+import { FlowStoreUriSchema } from '../runtime/flow-store-uri.js';
 
 const csv = (s: string) =>
   s
@@ -68,6 +69,7 @@ export const RunOptionsSchema = z
     optimize: z.enum(['cost', 'quality', 'balanced', 'speed']).optional(),
     maxCost: numeric('expected a positive amount in USD, e.g. 0.50').optional(),
     memory: MemoryUriSchema.optional(),
+    store: FlowStoreUriSchema.optional(),
     config: z.string().min(1, { message: 'expected a path to a flow.config.json' }).optional(),
     inspect: z.boolean(),
     keepWarm: z
@@ -84,7 +86,7 @@ export type RunOptions = z.output<typeof RunOptionsSchema>;
 
 /**
  * Raw commander options → the shape of {@link RunOptionsSchema}: lists split, the
- * environment applied (`OPENCODE_SERVER_URL`, `OPENCODE_FLOW_MEMORY`), numbers left as
+ * environment applied (`OPENCODE_SERVER_URL`, `OPENCODE_FLOW_MEMORY`, `OPENCODE_FLOW_STORE`), numbers left as
  * typed.
  *
  * @example
@@ -116,6 +118,7 @@ export function normaliseRunOptions(
     optimize: raw.optimize,
     maxCost: str(raw.maxCost),
     memory: raw.memory ?? optionsFromEnv(env).memory,
+    store: raw.store ?? optionsFromEnv(env).store,
     config: raw.config,
     inspect: Boolean(raw.inspect),
     // --no-keep-warm is commander's `false`; else the flag, else OPENCODE_FLOW_KEEP_WARM.

@@ -3,6 +3,7 @@ import { describeIssues } from '../config/flow-config.js';
 import { SECRET } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { optionsFromEnv } from '../flow/env.js';
+import { parseFlowStoreUri } from '../runtime/flow-store-uri.js';
 import { ServeOptionsSchema, type ResolvedServeOptions, type ServeOptions } from '../serve/options.js';
 
 /** `serve`'s options: checked here, loaded only when `serve` runs (its help needs none of it). */
@@ -14,10 +15,20 @@ export function normaliseServeOptions(
 ): ServeOptions {
   const num = (v: unknown) =>
     v === undefined ? undefined : typeof v === 'number' ? v : /^\s*$/.test(String(v)) ? Number.NaN : Number(v);
-  const { memory, password, username, token, serverUrl } = optionsFromEnv(env);
+  const { memory, password, username, token, serverUrl, store: envStore } = optionsFromEnv(env);
+  const store = (raw.store as string | undefined) ?? envStore;
+  if (store !== undefined) {
+    try {
+      parseFlowStoreUri(store);
+    } catch (e) {
+      const name = raw.store !== undefined ? 'option --store' : 'OPENCODE_FLOW_STORE';
+      throw new FlowError(FlowErrorCode.InvalidConfig, `invalid ${name}: ${(e as Error).message}`, { cause: e });
+    }
+  }
   const model = typeof raw.model === 'string' ? raw.model : undefined;
   const flowOptions: Record<string, unknown> = {
     ...(memory ? { memory } : {}),
+    ...(store !== undefined ? { store } : {}),
     ...(password ? { password } : {}),
     ...(username ? { username } : {}),
     ...(model ? { model } : {}),

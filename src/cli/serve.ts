@@ -20,7 +20,10 @@ export function serveCommand(): Command {
     .option('-p, --port <port>', 'port to listen on (0: any free port)', '5000')
     .option('--host <host>', 'address to bind; anything but loopback requires a token', '127.0.0.1')
     .option('--token <token>', 'bearer token the API requires (default: $OPENCODE_FLOW_TOKEN)')
-    .option('-s, --server <urls>', 'attach to this OpenCode server, or a pool: url1,url2 (default: $OPENCODE_SERVER_URL, else start one)')
+    .option(
+      '-s, --server <urls>',
+      'attach to this OpenCode server, or a pool: url1,url2 (default: $OPENCODE_SERVER_URL, else start one)',
+    )
     .option('--max-flows <n>', 'flows running at once; more get HTTP 429', '4')
     .option(
       '--on-shutdown <mode>',
@@ -29,6 +32,10 @@ export function serveCommand(): Command {
     )
     .option('--model <provider/model>', 'model for agents of flows that name none')
     .option('--keep-sessions', 'keep OpenCode sessions after flows (default: delete them)')
+    .option(
+      '--store <uri>',
+      'where flows are stored: file:DIR, sqlite:PATH or postgres://USER@HOST:PORT/DB (default: $OPENCODE_FLOW_STORE, else file:.opencode-flow/flows)',
+    )
     .option(
       '--on-permission <policy>',
       'agents\' permission requests: "ask" (answer on the dashboard or POST /flows/:id/requests/:rid), "allow" or "reject" (default: reject)',
@@ -68,7 +75,7 @@ Examples:
         `  metrics    ${serve.url}/metrics`,
         `  OpenCode   ${maskPasswords(serve.flow.serverUrl ?? '?')} (${o.server ? 'attached' : 'embedded'})`,
         `  auth       ${o.token ? 'bearer token required' : 'none (loopback only)'}`,
-        `  flows      at most ${o.maxFlows} at once; on shutdown: ${o.onShutdown}`,
+        `  flows      at most ${o.maxFlows} at once; on shutdown: ${o.onShutdown}; stored in ${serve.flow.store.location}`,
         `  input      permissions: ${describePolicy(o.inputPolicy?.onPermission)}; questions: ${o.inputPolicy?.onQuestion ?? 'reject'}`,
       ];
       process.stdout.write(out.join('\n') + '\n');

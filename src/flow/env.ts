@@ -1,6 +1,6 @@
 /**
  * The environment variables opencode-flow reads, mapped to options in this one place for
- * every surface that reads them (`run`, `resume`, `serve`, `flows`): a variable set but
+ * every surface that reads them (`run`, `resume`, `serve`, `flows`, `cost`): a variable set but
  * empty counts as unset.
  *
  * @example
@@ -19,6 +19,8 @@ export function optionsFromEnv(env: Record<string, string | undefined> = process
   memory?: string;
   /** `OPENCODE_FLOW_TOKEN`: the bearer token `serve` requires. */
   token?: string;
+  /** `OPENCODE_FLOW_STORE`: the flow store URI. */
+  store?: string;
 } {
   // Each variable by its own name, so a search of the source finds every one it reads.
   const out = {
@@ -27,6 +29,7 @@ export function optionsFromEnv(env: Record<string, string | undefined> = process
     username: env.OPENCODE_SERVER_USERNAME || undefined,
     memory: env.OPENCODE_FLOW_MEMORY || undefined,
     token: env.OPENCODE_FLOW_TOKEN || undefined,
+    store: env.OPENCODE_FLOW_STORE || undefined,
   };
   return Object.fromEntries(Object.entries(out).filter(([, x]) => x !== undefined));
 }

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { z } from 'zod';
 import { EventEmitter } from 'eventemitter3';
 import { createActor, type Actor, type AnyStateMachine, type InputFrom, type OutputFrom } from 'xstate';
@@ -26,7 +25,8 @@ import type { MemoryClient } from '../memory/ops.js';
 import type { OpencodeClient } from '../opencode/client.js';
 import { loadPresets } from '../presets/index.js';
 import { parseModelRouterConfig, type ModelRouterConfigInput } from '../router/config.js';
-import { FlowStore, type StoredFlowMeta } from '../runtime/flow-store.js';
+import type { FlowStore, StoredFlowMeta } from '../runtime/flow-store.js';
+import { defaultFlowsDir, openFlowStore } from '../runtime/flow-store-uri.js';
 import { startFlowInspector, type FlowInspector } from '../runtime/inspector.js';
 import { createFlowRouting } from '../runtime/routing.js';
 import { AgentRegistry, registerOutputSchema, type AgentHandle } from './agents.js';
@@ -76,7 +76,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   readonly options: FlowOptionsOutput;
   /** This host's id: its own memory namespace is `flow:<id>` (`flow.memory`), and its first run's id. */
   readonly id: string;
-  /** Where runs are persisted (`.opencode-flow/flows`). */
+  /** Where runs are persisted: the `store` option's backend, else files in `.opencode-flow/flows`. */
   readonly store: FlowStore;
   readonly #routerConfig?: ModelRouterConfigInput;
   readonly #runs = new Map<string, FlowRun>();
@@ -102,8 +102,13 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     super();
     this.options = parse(FlowOptionsSchema, options, 'OpencodeFlow options');
     this.id = this.options.id ?? newFlowId();
-    this.store = new FlowStore(
-      this.options.flowsDir ?? join(this.options.directory ?? process.cwd(), '.opencode-flow', 'flows'),
+    if (this.options.store !== undefined && this.options.flowsDir !== undefined)
+      throw new FlowError(
+        FlowErrorCode.InvalidConfig,
+        'OpencodeFlow options: give store or flowsDir, not both (flowsDir is store "file:DIR")',
+      );
+    this.store = openFlowStore(
+      this.options.store ?? { backend: 'file', dir: this.options.flowsDir ?? defaultFlowsDir(this.options.directory) },
     );
     if (this.options.modelRouter) this.#routerConfig = parseModelRouterConfig(this.options.modelRouter);
     if (this.options.tools?.length)
@@ -609,6 +614,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     await this.#mcp?.close();
     this.#memoryActor?.stop();
     await this.#memoryBackend?.close();
+    await this.store.close();
     this.#inspector?.stop();
     this.removeAllListeners();
   }

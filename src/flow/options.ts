@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { InputPolicySchema, OutputSchemaSchema, type AgentConfig } from '../config/agent.js';
 import { ROUTING_MODES } from '../router/config.js';
 import { isServerUrlList, SERVER_URLS_EXPECTED } from '../config/server-urls.js';
+import { FlowStoreUriSchema } from '../runtime/flow-store-uri.js';
 import { FlowIdSchema } from './ids.js';
 import { timeoutMsSchema } from './timeouts.js';
 import type { AnyFlowTool } from './tools.js';
@@ -62,7 +63,13 @@ export const FlowOptionsSchema = z
       .optional(),
     /** Persist every flow's state so it can be resumed (default true). */
     persist: z.boolean().optional(),
-    /** Where flows are persisted. Default `.opencode-flow/flows` in `directory`. */
+    /**
+     * Where flows are persisted, by URI: `file:DIR` (or a directory), `sqlite:PATH`, or
+     * `postgres://USER@HOST:PORT/DB` (the schema is created there on first use). Default: files
+     * in `.opencode-flow/flows` in `directory`.
+     */
+    store: FlowStoreUriSchema.optional(),
+    /** The file store's directory (`store: 'file:DIR'`). Default `.opencode-flow/flows` in `directory`. */
     flowsDir: z.string().optional(),
     /**
      * Your own TypeScript functions as agents' tools (`flow_<name>`), served by the flow's MCP

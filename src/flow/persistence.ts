@@ -4,8 +4,8 @@ import type { FlowStore, StoredFlowMeta } from '../runtime/flow-store.js';
 export interface RunPersister {
   /** Save within 50 ms, coalescing bursts (20 agents changing state at once) into one write. */
   soon(): void;
-  /** Save now (the final state). */
-  now(): void;
+  /** Save now; with the run's report when it has finished (the final state). */
+  now(report?: unknown): void;
   /** Save now, then never again: a detached run is resumed from this state. */
   freeze(): void;
 }
@@ -29,13 +29,17 @@ export function createPersister(o: {
 }): RunPersister {
   let timer: NodeJS.Timeout | undefined;
   let frozen = false;
-  const now = () => {
+  const now = (report?: unknown) => {
     clearTimeout(timer);
     timer = undefined;
     if (!o.enabled || frozen) return;
     const { meta, snapshot } = o.read();
     void o.store
-      .save({ meta: { ...meta, flowId: o.flowId, updatedAt: Date.now() }, snapshot })
+      .save({
+        meta: { ...meta, flowId: o.flowId, updatedAt: Date.now() },
+        snapshot,
+        ...(report !== undefined ? { report } : {}),
+      })
       .catch((e: unknown) => o.onError(e instanceof Error ? e.message : String(e)));
   };
   return {
@@ -43,7 +47,7 @@ export function createPersister(o: {
       if (!o.enabled || timer || frozen) return;
       timer = setTimeout(now, 50);
     },
-    now,
+    now: (report) => now(report),
     freeze: () => {
       now();
       frozen = true;

@@ -131,7 +131,7 @@ export function toReport(src: ReportSource | SupervisorOutput): FlowReport {
 }
 
 /**
- * The report of a stored run, finished or not: a finished supervisor's output as it ended, or
+ * The report of a stored run, finished or not: the report a finished run stored, else a finished supervisor's output as it ended, or
  * what an unfinished run (or a custom machine's) has recorded so far, with the status its
  * store meta gives. Decoding stored snapshots is the library's business, not its callers'.
  *
@@ -140,7 +140,9 @@ export function toReport(src: ReportSource | SupervisorOutput): FlowReport {
  * const report = storedReport(await flow.store.load('flow_20261124_abc123'));
  * ```
  */
-export function storedReport(stored: { meta: StoredFlowMeta; snapshot: unknown }): FlowReport {
+export function storedReport(stored: { meta: StoredFlowMeta; snapshot: unknown; report?: unknown }): FlowReport {
+  // A finished run stored its report as it ended.
+  if (stored.report !== undefined) return stored.report as FlowReport;
   const { meta } = stored;
   const snap = stored.snapshot as {
     status?: string;

@@ -463,14 +463,14 @@ export class FlowRun extends EventEmitter<FlowEvents> {
           `flow ${this.flowId} was detached: its agents go on (or are prompted again) when it is resumed (opencode-flow resume ${this.flowId})`,
         );
       }
-      this.#persist.now();
-      await this.#host.store.flush();
       // The run owns the budget: over it, the run ended for that, whatever else ended last.
       const report = toReport(
         this.cost.exceeded && out.status !== 'cancelled' && out.status !== 'budget_exceeded'
           ? { ...out, status: 'budget_exceeded', reason: this.cost.reason }
           : out,
       );
+      this.#persist.now(report);
+      await this.#host.store.flush();
       await this.#finish(report);
       return report;
     } catch (e) {
@@ -585,7 +585,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
       else if (!reachedFinal) r = report('failed', 'the machine was stopped');
       else r = report('completed', undefined, output);
       ended = r.status;
-      this.#persist.now();
+      this.#persist.now(r);
       await this.#host.store.flush();
     } catch (e) {
       this.#host.inputs.dropRun(this.flowId);

@@ -1,5 +1,3 @@
-import { mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
 import { FlowError, FlowErrorCode } from '../errors.js';
 
 /** What is known about a stored flow without loading its snapshot. */
@@ -22,127 +20,135 @@ export interface StoredFlow {
   meta: StoredFlowMeta;
   /** The supervisor's persisted snapshot (children included). */
   snapshot: unknown;
+  /** The run's report (JSON), once it has finished; absent while it runs. */
+  report?: unknown;
+}
+
+/**
+ * Where runs are persisted: each run's snapshot, its meta (status, cost, …) and, once it has
+ * finished, its report. Three backends, chosen by URI ({@link openFlowStore}): a directory of
+ * files (the default), a SQLite file, a PostgreSQL database. Saves of one flow coalesce:
+ * while one write runs, only the newest state waits behind it.
+ *
+ * @example
+ * ```ts
+ * const store = openFlowStore('sqlite:./flows.db');
+ * for (const f of await store.list()) console.log(f.flowId, f.status, f.cost);
+ * await store.close();
+ * ```
+ */
+export interface FlowStore {
+  /** `file`, `sqlite` or `postgres`. */
+  readonly kind: 'file' | 'sqlite' | 'postgres';
+  /** Where it is, printable: a directory, a database file, a URL with its password masked. */
+  readonly location: string;
+  /** Save the latest state of a flow; resolves when that state (or a newer one) is stored. */
+  save(flow: StoredFlow): Promise<void>;
+  /** Wait for every pending save. */
+  flush(): Promise<void>;
+  /** A stored flow; a `FlowError` (`flow_not_found`) when there is none. */
+  load(flowId: string): Promise<StoredFlow>;
+  /** Every stored flow's meta, newest first. */
+  list(): Promise<StoredFlowMeta[]>;
+  /** Forget a stored flow; false when there was none. */
+  delete(flowId: string): Promise<boolean>;
+  /** Wait for pending saves, then release the database (a later call fails). */
+  close(): Promise<void>;
 }
 
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 
-// Stored flows hold tasks, prompts and outputs: readable by their owner only. Existing
-// directories keep the mode their owner gave them.
-const DIR_MODE = 0o700;
-const FILE_MODE = 0o600;
-
-async function writeAtomic(path: string, data: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fh = await open(tmp, 'w', FILE_MODE);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
+/** Refuses a flow id that could not be a file name (or that no run would have made). */
+export function assertFlowId(flowId: string): void {
+  if (typeof flowId !== 'string' || !ID.test(flowId))
+    throw new FlowError(
+      FlowErrorCode.InvalidConfig,
+      `flow id "${String(flowId).slice(0, 80)}" is not valid (1 to 64 letters, digits, "_" or "-")`,
+    );
 }
 
+/** The `flow_not_found` error of a flow a store does not hold. */
+export function notFound(flowId: string, location: string): FlowError {
+  return new FlowError(FlowErrorCode.FlowNotFound, `no stored flow "${flowId}" in ${location}`);
+}
+
+/** Newest first, as every backend lists. */
+export const newestFirst = (a: StoredFlowMeta, b: StoredFlowMeta) => b.startedAt - a.startedAt;
+
 /**
- * Where flows are persisted: `<dir>/<flowId>/snapshot.json` and `meta.json`, each written
- * atomically (temp file, fsync, rename), so a process killed mid-write leaves the previous
- * complete version. Default dir: `.opencode-flow/flows` in the project directory. Files are
- * created 0600 and directories 0700: they hold tasks, prompts and outputs.
- *
- * @example
- * ```ts
- * const store = new FlowStore('.opencode-flow/flows');
- * for (const f of await store.list()) console.log(f.flowId, f.status, f.cost);
- * ```
+ * The part every backend shares: coalesced saves per flow, `flush`, and refusing work after
+ * `close`. A backend writes one complete state in `write` and releases itself in `release`.
  */
-export class FlowStore {
-  readonly dir: string;
-  private readonly pending = new Map<string, StoredFlow>();
-  private readonly writing = new Map<string, Promise<void>>();
+export abstract class CoalescingFlowStore implements FlowStore {
+  abstract readonly kind: FlowStore['kind'];
+  abstract readonly location: string;
+  readonly #pending = new Map<string, StoredFlow>();
+  readonly #writing = new Map<string, Promise<void>>();
+  #closed = false;
 
-  constructor(dir: string) {
-    this.dir = resolve(dir);
+  /** Store this state of the flow (the whole of it: meta, snapshot, report). */
+  protected abstract write(flow: StoredFlow): Promise<void>;
+  protected abstract read(flowId: string): Promise<StoredFlow | undefined>;
+  protected abstract readAll(): Promise<StoredFlowMeta[]>;
+  protected abstract remove(flowId: string): Promise<boolean>;
+  protected abstract release(): Promise<void>;
+
+  protected assertOpen(): void {
+    if (this.#closed) throw new FlowError(FlowErrorCode.Internal, `the flow store ${this.location} is closed`);
   }
 
-  private flowDir(flowId: string): string {
-    if (!ID.test(flowId))
-      throw new FlowError(
-        FlowErrorCode.InvalidConfig,
-        `flow id "${flowId}" is not valid (letters, digits, "_" or "-")`,
-      );
-    return join(this.dir, flowId);
-  }
-
-  /**
-   * Save the latest state of a flow. Saves coalesce: while one write runs, only the newest
-   * state waits behind it. Resolves when that state is on disk.
-   */
   save(flow: StoredFlow): Promise<void> {
     const id = flow.meta.flowId;
-    this.pending.set(id, flow);
-    const prev = this.writing.get(id) ?? Promise.resolve();
+    try {
+      assertFlowId(id);
+      this.assertOpen();
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    this.#pending.set(id, flow);
+    const prev = this.#writing.get(id) ?? Promise.resolve();
     const next = prev.then(async () => {
-      const latest = this.pending.get(id);
+      const latest = this.#pending.get(id);
       if (!latest) return;
-      this.pending.delete(id);
-      const dir = this.flowDir(id);
-      await mkdir(dir, { recursive: true, mode: DIR_MODE });
-      await writeAtomic(join(dir, 'snapshot.json'), JSON.stringify(latest.snapshot));
-      await writeAtomic(join(dir, 'meta.json'), JSON.stringify(latest.meta, null, 2));
+      this.#pending.delete(id);
+      await this.write(latest);
     });
     const settled = next.catch(() => {});
-    this.writing.set(id, settled);
+    this.#writing.set(id, settled);
     void settled.then(() => {
-      if (this.writing.get(id) === settled) this.writing.delete(id);
+      if (this.#writing.get(id) === settled) this.#writing.delete(id);
     });
     return next;
   }
 
-  /** Wait for every pending write. */
   async flush(): Promise<void> {
-    await Promise.all([...this.writing.values()]);
+    await Promise.all([...this.#writing.values()]);
   }
 
   async load(flowId: string): Promise<StoredFlow> {
-    const dir = this.flowDir(flowId);
-    try {
-      const [meta, snapshot] = await Promise.all([
-        readFile(join(dir, 'meta.json'), 'utf8'),
-        readFile(join(dir, 'snapshot.json'), 'utf8'),
-      ]);
-      return { meta: JSON.parse(meta) as StoredFlowMeta, snapshot: JSON.parse(snapshot) as unknown };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new FlowError(FlowErrorCode.FlowNotFound, `no stored flow "${flowId}" in ${this.dir}`);
-      }
-      throw new FlowError(
-        FlowErrorCode.FlowNotFound,
-        `stored flow "${flowId}" cannot be read: ${(e as Error).message}`,
-        { cause: e },
-      );
-    }
+    assertFlowId(flowId);
+    this.assertOpen();
+    const flow = await this.read(flowId);
+    if (!flow) throw notFound(flowId, this.location);
+    return flow;
   }
 
-  /** Every stored flow's meta, newest first. */
   async list(): Promise<StoredFlowMeta[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.dir);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
-    const metas = await Promise.all(
-      names
-        .filter((n) => ID.test(n))
-        .map(async (n) => {
-          try {
-            return JSON.parse(await readFile(join(this.dir, n, 'meta.json'), 'utf8')) as StoredFlowMeta;
-          } catch {
-            return undefined;
-          }
-        }),
-    );
-    return metas.filter((m): m is StoredFlowMeta => m !== undefined).sort((a, b) => b.startedAt - a.startedAt);
+    this.assertOpen();
+    return (await this.readAll()).sort(newestFirst);
+  }
+
+  async delete(flowId: string): Promise<boolean> {
+    assertFlowId(flowId);
+    this.assertOpen();
+    await this.#writing.get(flowId);
+    return this.remove(flowId);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.flush();
+    this.#closed = true;
+    await this.release();
   }
 }

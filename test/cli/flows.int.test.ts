@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpencodeFlow, type FlowReport } from '../../src/flow/index.js';
 import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
@@ -14,11 +15,21 @@ const env = useScriptedOpencode({
 let dir: string;
 let report: FlowReport;
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(
+  args: string[],
+  extraEnv: Record<string, string> = {},
+  nodeArgs: string[] = [],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/index.ts'), ...args], {
+    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(root, 'src/cli/index.ts'), ...args], {
       cwd: root,
-      env: { ...process.env, OPENCODE_SERVER_URL: '', OPENCODE_FLOW_MEMORY: `file:${join(dir, 'mem.json')}` },
+      env: {
+        ...process.env,
+        OPENCODE_SERVER_URL: '',
+        OPENCODE_FLOW_STORE: '',
+        OPENCODE_FLOW_MEMORY: `file:${join(dir, 'mem.json')}`,
+        ...extraEnv,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -101,5 +112,96 @@ describe('stored flows on the command line', () => {
     const bad = await cli(['cost', '../etc', '--dir', join(dir, 'flows')]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/flowId.*expected a flow id/);
+  });
+});
+
+describe('--store on the command line', () => {
+  let sqliteUri: string;
+  let sqliteReport: FlowReport;
+  beforeAll(async () => {
+    sqliteUri = `sqlite:${join(dir, 'store', 'flows.db')}`;
+    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, store: sqliteUri });
+    try {
+      sqliteReport = await flow.execute({ task: 'sqlite task', agents: ['researcher'], flowId: 'flow_in_sqlite' });
+    } finally {
+      await flow.shutdown();
+    }
+  });
+
+  it('flows and cost read the SQLite store --store (or OPENCODE_FLOW_STORE) names', async () => {
+    const r = await cli(['flows', '--store', sqliteUri, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const flows = JSON.parse(r.stdout);
+    expect(flows.map((f: { flowId: string; status: string }) => [f.flowId, f.status])).toEqual([
+      ['flow_in_sqlite', 'completed'],
+    ]);
+    const table = await cli(['flows'], { OPENCODE_FLOW_STORE: sqliteUri });
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/flow_in_sqlite.*completed/);
+    expect(table.stdout).not.toContain('flow_stored_1');
+    const cost = await cli(['cost', '--store', sqliteUri, '--json']);
+    expect(cost.code, cost.stderr).toBe(0);
+    expect(JSON.parse(cost.stdout).cost.total).toBeCloseTo(sqliteReport.cost.total, 12);
+    const resumed = await cli(['resume', 'flow_in_sqlite', '--store', sqliteUri, '--server', env.oc.url, '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout).results.map((x: { output: string }) => x.output)).toEqual(['stored answer']);
+  });
+
+  it('a bad --store exits 2 naming the flag and what it takes, without a stack trace or a password', async () => {
+    for (const args of [
+      ['flows', '--store', 'redis://127.0.0.1:6379/0'],
+      ['cost', '--store', 'sqlite:'],
+      ['resume', 'flow_in_sqlite', '--store', 'postgres://flows:hunter2@/db', '--server', env.oc.url],
+      ['--agents', 'coder', '--task', 'x', '--store', 'ftp://x'],
+      ['serve', '--store', 'mysql://x'],
+    ]) {
+      const r = await cli(args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/--store/);
+      expect(r.stderr).toMatch(/file:DIR|sqlite:|postgres:\/\/|e\.g\./);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(r.stderr).not.toContain('hunter2');
+    }
+    const fromEnv = await cli(['flows'], { OPENCODE_FLOW_STORE: 'sqlite::memory:' });
+    expect(fromEnv.code).toBe(2);
+    expect(fromEnv.stderr).toMatch(/OPENCODE_FLOW_STORE.*name a file/);
+    const both = await cli(['flows', '--store', sqliteUri, '--dir', join(dir, 'flows')]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--store or --dir, not both/);
+  });
+});
+
+describe('database drivers load lazily', () => {
+  it('--help loads neither pg nor better-sqlite3; a command that uses the store loads its own driver', async () => {
+    // A module hook that says which driver is imported (seen by the probe, not changed).
+    const hooks = join(dir, 'driver-hooks.mjs');
+    await writeFile(
+      hooks,
+      `export async function resolve(s, c, next) {
+        if (s === 'pg' || s === 'better-sqlite3') process.stderr.write('DRIVER ' + s + '\\n');
+        return next(s, c);
+      }`,
+    );
+    const register = join(dir, 'driver-register.mjs');
+    await writeFile(
+      register,
+      `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`,
+    );
+    const probe = ['--import', pathToFileURL(register).href];
+    for (const args of [['--help'], ['flows', '--help'], ['resume', '--help'], ['serve', '--help']]) {
+      const r = await cli(args, {}, probe);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr, args.join(' ')).not.toContain('DRIVER');
+    }
+    const sqlite = await cli(['flows', '--store', `sqlite:${join(dir, 'lazy.db')}`], {}, probe);
+    expect(sqlite.code, sqlite.stderr).toBe(0);
+    expect(sqlite.stderr).toContain('DRIVER better-sqlite3');
+    expect(sqlite.stderr).not.toContain('DRIVER pg');
+    // Nothing listens on port 1: pg is loaded, the connection refused (exit 1), no password shown.
+    const pg = await cli(['flows', '--store', 'postgres://u:hunter2@127.0.0.1:1/x'], {}, probe);
+    expect(pg.code).toBe(1);
+    expect(pg.stderr).toContain('DRIVER pg');
+    expect(pg.stderr).toMatch(/postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/x/);
+    expect(pg.stderr).not.toContain('hunter2');
   });
 });

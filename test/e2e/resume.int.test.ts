@@ -14,6 +14,9 @@ import {
   type ScriptedLLM,
   type TestOpencode,
 } from '../../src/testing/index.js';
+import { createTestDatabase, needPostgres } from '../helpers/services.js';
+
+const postgres = await needPostgres();
 
 /**
  * Crash and resume: a flow runs in a child process that is killed with SIGKILL; another
@@ -316,4 +319,57 @@ describe('crash resume', () => {
       await flow.shutdown();
     }
   });
+});
+
+describe('crash resume through a database store', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+  afterAll(async () => db?.drop());
+
+  const stores: Array<{ name: string; skip: boolean; uri: () => Promise<string> }> = [
+    { name: 'sqlite', skip: false, uri: async () => `sqlite:${join(dir, 'flows.db')}` },
+    {
+      name: 'postgres',
+      skip: !postgres.up,
+      uri: async () => (db ??= await createTestDatabase(postgres.url)).url,
+    },
+  ];
+  for (const s of stores) {
+    it.skipIf(s.skip)(
+      `${s.name}: kill -9 mid-flow, another process resumes from the store; the report is stored`,
+      async () => {
+        const task = `STORE-${s.name.toUpperCase()}-TASK`;
+        const flowId = `flow_store_${s.name}`;
+        const store = await s.uri();
+        scriptAgents(task, false);
+        const killed = await runUntilKilled(
+          { SERVER_URL: oc.url, FLOW_STORE: store, FLOW_ID: flowId, TASK: task },
+          (out) => out.includes('done coder') && out.includes('state tester streaming'),
+        );
+        expect(killed.signal, killed.out).toBe('SIGKILL');
+        expect(killed.out).not.toContain('finished');
+
+        const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, keepSessions: true, store });
+        try {
+          expect(flow.store.kind).toBe(s.name);
+          expect((await flow.listFlows()).map((f) => [f.flowId, f.status])).toEqual([[flowId, 'running']]);
+          expect((await flow.store.load(flowId)).report).toBeUndefined();
+          const report = await flow.resume(flowId);
+          expect(report.status).toBe('completed');
+          expect(report.results.map((r) => [r.agent, r.status, r.output])).toEqual([
+            ['researcher', 'done', 'research result'],
+            ['coder', 'done', 'code result'],
+            ['tester', 'done', 'test result'],
+          ]);
+          expect(bySystem(task, 'researcher')).toHaveLength(1);
+          expect(bySystem(task, 'coder')).toHaveLength(1);
+          expect(bySystem(task, 'tester')).toHaveLength(1);
+          const stored = await flow.store.load(flowId);
+          expect(stored.meta.status).toBe('completed');
+          expect(stored.report).toEqual(JSON.parse(JSON.stringify(report)));
+        } finally {
+          await flow.shutdown();
+        }
+      },
+    );
+  }
 });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 
 /**
@@ -10,7 +11,9 @@ import { connect } from 'node:net';
  */
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-export const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+/** PostgreSQL to test against (`DATABASE_URL`; `POSTGRES_URL` is still read as a fallback). */
+export const DATABASE_URL =
+  process.env.DATABASE_URL || process.env.POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export interface Service {
   name: string;
@@ -20,7 +23,7 @@ export interface Service {
 
 const HINTS: Record<string, string> = {
   Redis: 'start one (Debian: apt-get install redis-server, then redis-server --daemonize yes) or set REDIS_URL',
-  PostgreSQL: `start one (Debian: apt-get install postgresql, then pg_ctlcluster --skip-systemctl-redirect <version> main start; trust auth for 127.0.0.1) or set POSTGRES_URL`,
+  PostgreSQL: `start one (Debian: apt-get install postgresql, then pg_ctlcluster --skip-systemctl-redirect <version> main start; trust auth for 127.0.0.1) or set DATABASE_URL`,
 };
 
 /** Host and port of a redis:// or postgres:// URL (its default port when none is given). */
@@ -73,7 +76,7 @@ export function redisAnswers(url = REDIS_URL, timeoutMs?: number): Promise<boole
  * Whether a PostgreSQL server answers at `url`: it is sent the protocol's SSLRequest and
  * replies with one byte, `S` or `N` (no driver needed to ask).
  */
-export function postgresAnswers(url = POSTGRES_URL, timeoutMs?: number): Promise<boolean> {
+export function postgresAnswers(url = DATABASE_URL, timeoutMs?: number): Promise<boolean> {
   const { host, port } = endpoint(url, 5432);
   const sslRequest = Buffer.alloc(8);
   sslRequest.writeInt32BE(8, 0);
@@ -109,6 +112,28 @@ function redact(url: string): string {
 
 /** Redis at REDIS_URL, asked once; warns when it does not answer. */
 export const needRedis = (url = REDIS_URL): Promise<Service> => service('Redis', url, (u) => redisAnswers(u));
-/** PostgreSQL at POSTGRES_URL, asked once; warns when it does not answer. */
-export const needPostgres = (url = POSTGRES_URL): Promise<Service> =>
+/** PostgreSQL at DATABASE_URL, asked once; warns when it does not answer. */
+export const needPostgres = (url = DATABASE_URL): Promise<Service> =>
   service('PostgreSQL', url, (u) => postgresAnswers(u));
+
+/**
+ * A fresh database on the server at `url` (`opencode_flow_test_<random>`), for one test file:
+ * its URL, and `drop` to remove it (connections to it are ended first).
+ */
+export async function createTestDatabase(url = DATABASE_URL): Promise<{ url: string; drop: () => Promise<void> }> {
+  const { default: pg } = await import('pg');
+  const name = `opencode_flow_test_${randomBytes(6).toString('hex')}`;
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return { url: u.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}

@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FlowStore } from '../../src/runtime/flow-store.js';
+import { FileFlowStore } from '../../src/runtime/flow-store-file.js';
 import { tempDir } from '../cli/helpers.js';
 
 const modeOf = async (path: string) => ((await stat(path)).mode & 0o777).toString(8);
@@ -11,9 +11,9 @@ let cleanup: () => Promise<void>;
 beforeAll(async () => ({ dir, cleanup } = await tempDir('ocf-store-')));
 afterAll(() => cleanup());
 
-describe('FlowStore', () => {
+describe('FileFlowStore', () => {
   it('stores tasks, prompts and outputs readable by their owner only: files 0600 in 0700 directories', async () => {
-    const store = new FlowStore(join(dir, '.opencode-flow', 'flows'));
+    const store = new FileFlowStore(join(dir, '.opencode-flow', 'flows'));
     const meta = {
       flowId: 'flow_modes',
       task: 'a secret task',

@@ -5,7 +5,7 @@ import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencod
 import { OpencodeClient } from '../../src/opencode/client.js';
 import { call, readEvents, tempMemory, TOKEN, waitFor } from './helpers.js';
 import { cliArgv, tempDir } from '../cli/helpers.js';
-import { FlowStore } from '../../src/runtime/flow-store.js';
+import { FileFlowStore } from '../../src/runtime/flow-store-file.js';
 
 /** `opencode-flow serve` as a user runs it: a child process, real OpenCode, scripted model. */
 const root = resolve(import.meta.dirname, '../..');
@@ -200,7 +200,7 @@ describe('opencode-flow serve', () => {
     expect(code).toBe(0);
     expect(s.stderr()).toContain('storing (resume them with opencode-flow resume <id>) 1 running flow');
     // Stored as running; the session was not aborted: it works on (or has finished) the prompt.
-    const store = new FlowStore(join(dir, '.opencode-flow', 'flows'));
+    const store = new FileFlowStore(join(dir, '.opencode-flow', 'flows'));
     expect((await store.load(id)).meta.status).toBe('running');
     const answer = (await client.messages(session)).filter((m) => m.info.role === 'assistant').at(-1)?.info as
       { error?: { name: string } } | undefined;

@@ -136,3 +136,33 @@ describe('CreateFlowBodySchema', () => {
     expect(zodIssues(r.error!)).toEqual([{ path: 'agents[1]', message: 'agent "coder" is listed twice' }]);
   });
 });
+
+describe('serve --store', () => {
+  it('--store, else OPENCODE_FLOW_STORE, becomes the flows’ store', () => {
+    expect(normaliseServeOptions({ store: 'sqlite:./flows.db' }, {}).flowOptions).toEqual({
+      store: 'sqlite:./flows.db',
+    });
+    expect(normaliseServeOptions({}, { OPENCODE_FLOW_STORE: 'postgres://f@db/flows' }).flowOptions).toEqual({
+      store: 'postgres://f@db/flows',
+    });
+    expect(
+      normaliseServeOptions({ store: 'file:/srv/flows' }, { OPENCODE_FLOW_STORE: 'sqlite:x.db' }).flowOptions,
+    ).toEqual({ store: 'file:/srv/flows' });
+    expect(normaliseServeOptions({}, {}).flowOptions).toBeUndefined();
+  });
+
+  it('a bad store names --store or the variable it came from, never its password', () => {
+    expect(() => normaliseServeOptions({ store: 'mysql://x' }, {})).toThrow(
+      /^invalid option --store: unknown flow store URI scheme "mysql:"/,
+    );
+    let e: unknown;
+    try {
+      normaliseServeOptions({}, { OPENCODE_FLOW_STORE: 'postgres://u:hunter2@/db' });
+    } catch (err) {
+      e = err;
+    }
+    expect(e).toBeInstanceOf(FlowError);
+    expect((e as FlowError).message).toMatch(/^invalid OPENCODE_FLOW_STORE: .*postgres:\/\/u:\*\*\*@/);
+    expect((e as FlowError).message).not.toContain('hunter2');
+  });
+});
