@@ -254,12 +254,56 @@ export const Deployment = z.strictObject({
     .refine((s) => (s.template.spec.restartPolicy ?? 'Always') === 'Always', 'a Deployment pod restarts Always'),
 });
 
+/** A StatefulSet: stable pod names (`<name>-<ordinal>.<serviceName>`) and a volume claim per pod. */
+export const StatefulSet = z.strictObject({
+  apiVersion: z.literal('apps/v1'),
+  kind: z.literal('StatefulSet'),
+  metadata: ObjectMeta,
+  spec: z
+    .strictObject({
+      replicas: nonNegative.optional(),
+      serviceName: label,
+      podManagementPolicy: z.enum(['OrderedReady', 'Parallel']).optional(),
+      selector: z.strictObject({ matchLabels: labels }),
+      template: PodTemplate,
+      volumeClaimTemplates: z
+        .array(
+          z.strictObject({
+            metadata: z.strictObject({ name: label, labels: labels.optional() }),
+            spec: PersistentVolumeClaim.shape.spec,
+          }),
+        )
+        .optional(),
+    })
+    .refine(selectorMatchesTemplate, 'spec.selector must match spec.template.metadata.labels')
+    .refine((s) => (s.template.spec.restartPolicy ?? 'Always') === 'Always', 'a StatefulSet pod restarts Always'),
+});
+
+/** policy/v1 PodDisruptionBudget: exactly one of minAvailable and maxUnavailable. */
+export const PodDisruptionBudget = z.strictObject({
+  apiVersion: z.literal('policy/v1'),
+  kind: z.literal('PodDisruptionBudget'),
+  metadata: ObjectMeta,
+  spec: z
+    .strictObject({
+      minAvailable: z.union([nonNegative, z.string().regex(/^\d+%$/)]).optional(),
+      maxUnavailable: z.union([nonNegative, z.string().regex(/^\d+%$/)]).optional(),
+      selector: z.strictObject({ matchLabels: labels }),
+    })
+    .refine(
+      (s) => (s.minAvailable === undefined) !== (s.maxUnavailable === undefined),
+      'a PodDisruptionBudget sets exactly one of minAvailable and maxUnavailable',
+    ),
+});
+
 export const Service = z.strictObject({
   apiVersion: z.literal('v1'),
   kind: z.literal('Service'),
   metadata: ObjectMeta.extend({ name: label }),
   spec: z.strictObject({
     type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer']).optional(),
+    /** `None`: a headless Service (a DNS name per pod, for a StatefulSet). */
+    clusterIP: z.literal('None').optional(),
     selector: labels,
     ports: z
       .array(
@@ -346,6 +390,8 @@ export const schemaByKind: Record<string, z.ZodType> = {
   'v1/PersistentVolumeClaim': PersistentVolumeClaim,
   'v1/Service': Service,
   'apps/v1/Deployment': Deployment,
+  'apps/v1/StatefulSet': StatefulSet,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'batch/v1/Job': Job,
 };
 

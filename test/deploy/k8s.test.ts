@@ -67,6 +67,8 @@ const typed = () => ({
   configMaps: ofKind('ConfigMap', K.ConfigMap),
   pvcs: ofKind('PersistentVolumeClaim', K.PersistentVolumeClaim),
   deployments: ofKind('Deployment', K.Deployment),
+  statefulSets: ofKind('StatefulSet', K.StatefulSet),
+  pdbs: ofKind('PodDisruptionBudget', K.PodDisruptionBudget),
   services: ofKind('Service', K.Service),
   jobs: ofKind('Job', K.Job),
   namespaces: ofKind('Namespace', K.Namespace),
@@ -86,6 +88,11 @@ function workloads(): Workload[] {
       ...d.spec.template.metadata,
       pod: d.spec.template.spec,
     })),
+    ...t.statefulSets.map((d) => ({
+      id: `StatefulSet/${d.metadata.name}`,
+      ...d.spec.template.metadata,
+      pod: d.spec.template.spec,
+    })),
     ...t.jobs.map((j) => ({ id: `Job/${j.metadata.name}`, ...j.spec.template.metadata, pod: j.spec.template.spec })),
   ];
 }
@@ -99,10 +106,19 @@ const flowContainers = () =>
     w.pod.containers.filter((c) => imageName(c.image).endsWith(FLOW_IMAGE)).map((c) => ({ w, c })),
   );
 const opencodeServer = () => {
-  const d = typed().deployments.find((x) => x.spec.template.spec.containers.some((c) => c.command?.[0] === 'opencode'));
-  if (!d) throw new Error('no Deployment runs the opencode binary');
+  const d = typed().statefulSets.find((x) =>
+    x.spec.template.spec.containers.some((c) => c.command?.[0] === 'opencode'),
+  );
+  if (!d) throw new Error('no StatefulSet runs the opencode binary');
   return { d, c: d.spec.template.spec.containers.find((c) => c.command?.[0] === 'opencode')! };
 };
+/** Volumes of a pod, a StatefulSet's claim templates included. */
+const volumeNamesOf = (w: Workload) => [
+  ...(w.pod.volumes ?? []).map((v) => v.name),
+  ...(typed()
+    .statefulSets.find((x) => `StatefulSet/${x.metadata.name}` === w.id)
+    ?.spec.volumeClaimTemplates?.map((t) => t.metadata.name) ?? []),
+];
 const envOf = (c: K.ContainerT, name: string) => c.env?.find((e) => e.name === name);
 
 /** The value an env var gets, following a configMapKeyRef or secretKeyRef into the template. */
@@ -172,7 +188,9 @@ describe('deploy/k8s: parsing and schemas', () => {
     expect(count('Namespace')).toBe(1);
     expect(count('Secret')).toBeGreaterThanOrEqual(1);
     expect(count('ConfigMap')).toBeGreaterThanOrEqual(1);
-    expect(count('Deployment')).toBe(2); // the API and the OpenCode server
+    expect(count('Deployment')).toBe(1); // the API
+    expect(count('StatefulSet')).toBe(1); // the OpenCode servers
+    expect(count('PodDisruptionBudget')).toBe(2);
     expect(count('Service')).toBe(2);
     expect(count('Job')).toBe(1);
   });
@@ -302,7 +320,7 @@ describe('deploy/k8s: references between objects', () => {
   it('every volume mount names a volume of its pod, every volume is mounted, every claim exists', () => {
     const claims = typed().pvcs.map((p) => p.metadata.name);
     for (const w of workloads()) {
-      const declared = (w.pod.volumes ?? []).map((v) => v.name);
+      const declared = volumeNamesOf(w);
       expect(new Set(declared).size, w.id).toBe(declared.length);
       const mounted = new Set<string>();
       for (const c of containersOf(w.pod)) {
@@ -326,9 +344,10 @@ describe('deploy/k8s: references between objects', () => {
         matches.map((m) => m.id),
         `Service ${s.metadata.name}`,
       ).toHaveLength(1);
-      expect(matches[0]!.id.startsWith('Deployment/'), `Service ${s.metadata.name} selects ${matches[0]!.id}`).toBe(
-        true,
-      );
+      expect(
+        /^(Deployment|StatefulSet)\//.test(matches[0]!.id),
+        `Service ${s.metadata.name} selects ${matches[0]!.id}`,
+      ).toBe(true);
       const ports = matches[0]!.pod.containers.flatMap((c) => c.ports ?? []);
       for (const p of s.spec.ports) {
         const target = p.targetPort ?? p.port;
@@ -426,21 +445,26 @@ describe('deploy/k8s: the contract with the app', () => {
     }
   });
 
-  it('OPENCODE_SERVER_URL is the OpenCode Service, whose pod serves on that port on all interfaces', () => {
+  it('OPENCODE_SERVER_URL lists every OpenCode server by its own name, each serving on that port on all interfaces', () => {
     const { d, c: oc } = opencodeServer();
     const svc = typed().services.find((s) =>
       Object.entries(s.spec.selector).every(([k, v]) => d.spec.template.metadata.labels[k] === v),
     );
     expect(svc).toBeDefined();
+    // Headless and named by the StatefulSet: a DNS name per server, no load balancing.
+    expect(svc!.spec.clusterIP).toBe('None');
+    expect(d.spec.serviceName).toBe(svc!.metadata.name);
     const svcPort = svc!.spec.ports[0]!;
     const containerPort = oc.ports?.find(
       (p) => p.name === svcPort.targetPort || p.containerPort === svcPort.targetPort,
     )?.containerPort;
     expect(oc.args).toEqual(['serve', '--port', String(containerPort), '--hostname', '0.0.0.0']);
+    const pool = Array.from(
+      { length: d.spec.replicas ?? 1 },
+      (_, i) => `http://${d.metadata.name}-${i}.${svc!.metadata.name}:${svcPort.port}`,
+    ).join(',');
     for (const { w, c } of flowContainers()) {
-      expect(resolveEnv(c, 'OPENCODE_SERVER_URL'), `${w.id} ${c.name}`).toBe(
-        `http://${svc!.metadata.name}:${svcPort.port}`,
-      );
+      expect(resolveEnv(c, 'OPENCODE_SERVER_URL'), `${w.id} ${c.name}`).toBe(pool);
     }
   });
 
@@ -494,7 +518,7 @@ describe('deploy/k8s: the contract with the app', () => {
       agents: ['reviewer'],
       task: 'Review PR #123',
       json: true,
-      server: 'http://opencode-server:4096',
+      server: 'http://opencode-server-0.opencode-server:4096,http://opencode-server-1.opencode-server:4096',
     });
     // Each agent is a bundled preset or one the pod mounts.
     const mounted = typed()
@@ -585,13 +609,18 @@ describe('deploy/k8s: the contract with the app', () => {
     expect(c.readinessProbe?.exec?.command.join(' ')).toMatch(/\/global\/health/);
     // HOME (session db, config, cache) is on a writable volume; so is the working directory.
     const vols = d.spec.template.spec.volumes ?? [];
+    const claims = (d.spec.volumeClaimTemplates ?? []).map((t) => t.metadata.name);
     for (const path of [envOf(c, 'HOME')?.value, c.workingDir]) {
       const m = c.volumeMounts?.find((x) => x.mountPath === path);
       expect(
-        m && !m.readOnly && vols.some((v) => v.name === m.name && (v.emptyDir || v.persistentVolumeClaim)),
+        m &&
+          !m.readOnly &&
+          (claims.includes(m.name) || vols.some((v) => v.name === m.name && (v.emptyDir || v.persistentVolumeClaim))),
         `${path} writable`,
       ).toBe(true);
     }
+    // HOME, the session db, is each server's own claim.
+    expect(claims).toContain(c.volumeMounts?.find((x) => x.mountPath === envOf(c, 'HOME')?.value)?.name);
   });
 
   it('OPENCODE_CONFIG points at a mounted ConfigMap file holding OpenCode JSON config', () => {
@@ -679,12 +708,14 @@ describe('deploy/README.md', () => {
     const short: Record<string, string> = {
       job: 'Job',
       deployment: 'Deployment',
+      statefulset: 'StatefulSet',
+      pdb: 'PodDisruptionBudget',
       svc: 'Service',
       service: 'Service',
       secret: 'Secret',
       configmap: 'ConfigMap',
     };
-    const refs = [...readme.matchAll(/\b(job|deployment|svc|service|secret|configmap)\/([a-z0-9-]+)/g)];
+    const refs = [...readme.matchAll(/\b(job|deployment|statefulset|pdb|svc|service|secret|configmap)\/([a-z0-9-]+)/g)];
     expect(refs.length).toBeGreaterThanOrEqual(4);
     const ids = new Set(loaded.map((l) => id(l.obj)));
     for (const [, kind, name] of refs) expect(ids.has(`${short[kind!]}/${name}`), `${kind}/${name}`).toBe(true);
