@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usd } from '../../src/cli/output.js';
 import { startServe, type RunningServe } from '../../src/serve/index.js';
 import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../src/testing/index.js';
-import { launchChromium } from './chromium.js';
+import { launchChromium } from '../helpers/chromium.js';
 import { call, tempMemory, TOKEN } from './helpers.js';
 
 /**
