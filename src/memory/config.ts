@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { printable, quoteValue } from '../echo.js';
+import { printable } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
+import { invalidUri as invalid, quoteUri as quote, uriPath } from '../config/uri.js';
 import type { MemoryBackend } from './backend.js';
 
 /** Where the file backend keeps its JSON when no path is given. */
@@ -197,25 +197,8 @@ function withMax<T extends object>(options: T, maxValueBytes: number | undefined
 }
 
 function pathOf(uri: string, rest: string, scheme: string): string | undefined {
-  if (rest.startsWith('//')) {
-    try {
-      const path = fileURLToPath(`file:${rest}`);
-      return path === '' ? undefined : path;
-    } catch (e) {
-      throw invalid(
-        `memory URI ${quote(uri)}: ${scheme}:// needs an absolute path, e.g. ${scheme}:///var/lib/flow/${scheme === 'file' ? 'memory.json' : 'flow.db'}`,
-        e,
-      );
-    }
-  }
-  return rest === '' ? undefined : rest;
-}
-
-function invalid(message: string, cause?: unknown): FlowError {
-  return new FlowError(FlowErrorCode.InvalidConfig, message, cause === undefined ? undefined : { cause });
-}
-
-/** A URI as an error quotes it: password masked, control characters escaped, cut at 120 characters. */
-function quote(uri: string): string {
-  return quoteValue(uri, 120);
+  return uriPath(uri, rest, scheme, {
+    what: 'memory URI',
+    example: `var/lib/flow/${scheme === 'file' ? 'memory.json' : 'flow.db'}`,
+  });
 }

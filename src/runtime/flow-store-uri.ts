@@ -1,8 +1,6 @@
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { quoteValue } from '../echo.js';
-import { FlowError, FlowErrorCode } from '../errors.js';
+import { invalidUri as invalid, quoteUri as quote, uriPath } from '../config/uri.js';
 import type { FlowStore } from './flow-store.js';
 import { FileFlowStore } from './flow-store-file.js';
 import { PostgresFlowStore } from './flow-store-postgres.js';
@@ -113,25 +111,8 @@ export function openFlowStore(store: string | FlowStoreConfig): FlowStore {
 }
 
 function pathOf(uri: string, rest: string, scheme: string): string | undefined {
-  if (rest.startsWith('//')) {
-    try {
-      const path = fileURLToPath(`file:${rest}`);
-      return path === '' ? undefined : path;
-    } catch (e) {
-      throw invalid(
-        `flow store URI ${quote(uri)}: ${scheme}:// needs an absolute path, e.g. ${scheme}:///var/lib/opencode-flow/${scheme === 'file' ? 'flows' : 'flows.db'}`,
-        e,
-      );
-    }
-  }
-  return rest === '' ? undefined : rest;
-}
-
-function invalid(message: string, cause?: unknown): FlowError {
-  return new FlowError(FlowErrorCode.InvalidConfig, message, cause === undefined ? undefined : { cause });
-}
-
-/** A URI as an error quotes it: password masked, control characters escaped, cut at 120 characters. */
-function quote(uri: string): string {
-  return quoteValue(uri, 120);
+  return uriPath(uri, rest, scheme, {
+    what: 'flow store URI',
+    example: `var/lib/opencode-flow/${scheme === 'file' ? 'flows' : 'flows.db'}`,
+  });
 }
