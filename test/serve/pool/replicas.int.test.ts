@@ -89,6 +89,14 @@ describe.skipIf(!postgres.up)('serve replicas on one Postgres store', () => {
         },
       },
       { match: { system: 'ROLE-SECOND', allText: 'HANG-TASK' }, reply: { hang: true } },
+      {
+        match: { allText: 'POOL-ASK', hasToolResult: false },
+        reply: { toolCalls: [{ name: 'bash', arguments: { command: 'echo POOL-ASK-RAN', description: 'marker' } }] },
+      },
+      {
+        match: { allText: 'POOL-ASK', hasToolResult: true },
+        reply: (req) => ({ text: `tool said: ${req.toolResults.at(-1)?.content ?? ''}` }),
+      },
     ]);
     oc = await startTestOpencode({ baseURL: llm.baseURL });
     const { default: pg } = await import('pg');
@@ -243,5 +251,54 @@ describe.skipIf(!postgres.up)('serve replicas on one Postgres store', () => {
     // Every replica sees it ended, and a second DELETE is refused.
     for (const x of live) expect((await call(x.url, 'GET', `/flows/${id}`)).body.status).toBe('cancelled');
     expect((await call(other.url, 'DELETE', `/flows/${id}`)).status).toBe(409);
+  }, 120_000);
+
+  it('a permission request is listed and answered through a replica that does not run the flow', async () => {
+    const live = replicas.filter((r) => r.child.exitCode === null && r.child.signalCode === null);
+    const agent = {
+      name: 'runner',
+      agent: 'build',
+      permissions: { bash: 'ask' },
+      inputPolicy: { onPermission: 'ask' },
+    };
+    const r = await call(live[0]!.url, 'POST', '/flows', { body: { task: 'POOL-ASK', agents: [agent] } });
+    expect(r.status).toBe(202);
+    const id: string = r.body.id;
+    const owner = await waitFor(
+      async () =>
+        (await sql.query('SELECT lease_owner FROM opencode_flow_runs WHERE flow_id = $1', [id])).rows[0]?.lease_owner,
+      { what: 'the flow to be taken' },
+    );
+    const other = live.find((x) => x.id !== owner)!;
+    const pending = await waitFor(
+      async () => {
+        const q = await call(other.url, 'GET', `/flows/${id}/requests`);
+        return q.body.requests.length ? q.body.requests : undefined;
+      },
+      { what: 'the request on another replica', timeoutMs: 60_000 },
+    );
+    expect(pending[0]).toMatchObject({
+      flowId: id,
+      agent: 'runner',
+      request: { kind: 'permission', permission: 'bash' },
+    });
+    const rid = pending[0].request.id;
+    expect((await call(other.url, 'POST', `/flows/${id}/requests/${rid}`, { body: { answer: [['x']] } })).status).toBe(
+      400,
+    );
+    expect((await call(other.url, 'POST', `/flows/${id}/requests/${rid}`, { body: { answer: 'once' } })).status).toBe(
+      200,
+    );
+    const report = await waitFor(
+      async () => {
+        const v = await call(other.url, 'GET', `/flows/${id}`);
+        return v.body.status !== 'running' ? v.body : undefined;
+      },
+      { what: 'the flow to finish', timeoutMs: 60_000, intervalMs: 250 },
+    );
+    expect(report.status).toBe('completed');
+    expect(report.results[0].output).toContain('POOL-ASK-RAN');
+    expect(report.results[0].inputs[0].by).toBe('user');
+    expect((await call(other.url, 'GET', `/flows/${id}/requests`)).body.requests).toEqual([]);
   }, 120_000);
 });
