@@ -46,7 +46,24 @@ export function normaliseServeOptions(
     ...(raw.onQuestion !== undefined ? { onQuestion: raw.onQuestion } : {}),
     ...(timeout !== undefined ? { inputTimeoutMs: Math.max(1, Math.round(timeout * 1000)) } : {}),
   } as ServeOptions['inputPolicy'];
+  const lease = raw.lease === undefined ? undefined : num(raw.lease)!;
+  if (lease !== undefined && !(lease >= 1 && lease <= 3600)) {
+    throw new FlowError(
+      FlowErrorCode.InvalidConfig,
+      `invalid option --lease: expected a number of seconds from 1 to 3600, found "${String(raw.lease)}"`,
+    );
+  }
+  // One knob: the heartbeat and the queue poll run five times per lease.
+  const replicas =
+    lease === undefined
+      ? undefined
+      : {
+          leaseMs: Math.round(lease * 1000),
+          heartbeatMs: Math.round(lease * 200),
+          pollMs: Math.round(lease * 200),
+        };
   return {
+    ...(replicas ? { replicas } : {}),
     port: num(raw.port),
     host: raw.host as string | undefined,
     token: (raw.token as string | undefined) ?? token,
@@ -66,6 +83,7 @@ const SERVE_FLAGS: Record<string, { flag: string; raw: string; env?: string }> =
   server: { flag: '--server', raw: 'server', env: 'OPENCODE_SERVER_URL' },
   maxFlows: { flag: '--max-flows', raw: 'maxFlows' },
   onShutdown: { flag: '--on-shutdown', raw: 'onShutdown' },
+  'replicas.leaseMs': { flag: '--lease', raw: 'lease' },
   'inputPolicy.onPermission': { flag: '--on-permission', raw: 'onPermission' },
   'inputPolicy.onQuestion': { flag: '--on-question', raw: 'onQuestion' },
   'inputPolicy.inputTimeoutMs': { flag: '--input-timeout', raw: 'inputTimeout' },

@@ -37,6 +37,10 @@ export function serveCommand(): Command {
       'where flows are stored: file:DIR, sqlite:PATH or postgres://USER@HOST:PORT/DB (default: $OPENCODE_FLOW_STORE, else file:.opencode-flow/flows)',
     )
     .option(
+      '--lease <seconds>',
+      'with a postgres:// store this server is one replica of a pool: how long its hold on a run lasts without a heartbeat (default 10; heartbeats every fifth of it)',
+    )
+    .option(
       '--on-permission <policy>',
       'agents\' permission requests: "ask" (answer on the dashboard or POST /flows/:id/requests/:rid), "allow" or "reject" (default: reject)',
     )
@@ -76,6 +80,11 @@ Examples:
         `  OpenCode   ${maskPasswords(serve.flow.serverUrl ?? '?')} (${o.server ? 'attached' : 'embedded'})`,
         `  auth       ${o.token ? 'bearer token required' : 'none (loopback only)'}`,
         `  flows      at most ${o.maxFlows} at once; on shutdown: ${o.onShutdown}; stored in ${serve.flow.store.location}`,
+        ...(serve.handle.pool
+          ? [
+              `  pool       replica ${serve.handle.pool.id}: runs flows queued in ${serve.flow.store.location} (lease ${serve.handle.pool.timing.leaseMs / 1000} s)`,
+            ]
+          : []),
         `  input      permissions: ${describePolicy(o.inputPolicy?.onPermission)}; questions: ${o.inputPolicy?.onQuestion ?? 'reject'}`,
       ];
       process.stdout.write(out.join('\n') + '\n');

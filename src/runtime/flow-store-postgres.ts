@@ -11,13 +11,12 @@ import { CoalescingFlowStore, type StoredFlow, type StoredFlowMeta } from './flo
  * text an agent wrote (jsonb refuses `\u0000`). The columns beside `meta` are what SQL asks
  * about (status, times, cost) without parsing it.
  *
- * Planned, not built (DESIGN.md "Beyond one machine"): serve replicas sharing this store. A
- * later step adds to `opencode_flow_runs` the request a queued run starts from (`request
- * json`), `queued_at timestamptz`, and a lease (`lease_owner text`, `lease_expires_at
- * timestamptz`, `heartbeat_at timestamptz`), with a partial index on queued and leased runs.
- * A replica takes work with `SELECT … WHERE status = 'queued' OR (status = 'running' AND
- * lease_expires_at < now()) ORDER BY queued_at FOR UPDATE SKIP LOCKED LIMIT 1`, sets its lease,
- * and extends it by heartbeats; a dead replica's runs are taken again when their lease ends.
+ * Step 2 makes the database the queue and bus of serve replicas (`src/serve/pool/`): a run
+ * posted to any replica is a row `queued` with its request; a replica takes it with
+ * `FOR UPDATE SKIP LOCKED` and holds a lease (`lease_owner`, `lease_expires_at`) renewed by
+ * heartbeats; a run whose lease lapsed is taken again and resumed from its snapshot. Its
+ * serve events, a cancel asked elsewhere and the human-input requests it waits on live in
+ * the columns and tables below, so every replica can answer for every run.
  */
 const MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
   {
@@ -37,6 +36,37 @@ const MIGRATIONS: Array<{ version: number; name: string; sql: string }> = [
     );
     CREATE INDEX opencode_flow_runs_started ON opencode_flow_runs (started_at DESC);
     CREATE INDEX opencode_flow_runs_status ON opencode_flow_runs (status, updated_at);`,
+  },
+  {
+    version: 2,
+    name: 'replicas',
+    sql: `ALTER TABLE opencode_flow_runs
+      ADD COLUMN request json,
+      ADD COLUMN queued_at timestamptz,
+      ADD COLUMN lease_owner text,
+      ADD COLUMN lease_expires_at timestamptz,
+      ADD COLUMN heartbeat_at timestamptz,
+      ADD COLUMN claims integer NOT NULL DEFAULT 0,
+      ADD COLUMN cancel_requested text;
+    CREATE INDEX opencode_flow_runs_queue ON opencode_flow_runs (queued_at)
+      WHERE request IS NOT NULL AND status IN ('queued', 'running');
+    CREATE TABLE opencode_flow_events (
+      flow_id text NOT NULL REFERENCES opencode_flow_runs (flow_id) ON DELETE CASCADE,
+      seq integer NOT NULL,
+      type text NOT NULL,
+      data json NOT NULL,
+      at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (flow_id, seq)
+    );
+    CREATE TABLE opencode_flow_requests (
+      flow_id text NOT NULL REFERENCES opencode_flow_runs (flow_id) ON DELETE CASCADE,
+      request_id text NOT NULL,
+      agent text NOT NULL,
+      request json NOT NULL,
+      owner text NOT NULL,
+      answer json,
+      PRIMARY KEY (flow_id, request_id)
+    );`,
   },
 ];
 
@@ -60,10 +90,26 @@ export class PostgresFlowStore extends CoalescingFlowStore {
   readonly kind = 'postgres' as const;
   readonly location: string;
   #pool?: Promise<Pool>;
+  #writer: string | null = null;
 
   constructor(private readonly url: string) {
     super();
     this.location = maskPasswords(url);
+  }
+
+  /**
+   * From now on, write a run only while its row is leased to `owner` (or to nobody): a serve
+   * replica that lost a run's lease can never overwrite the state of the replica that took
+   * it over (a fencing condition on the write, checked by PostgreSQL under the row lock).
+   */
+  writeAs(owner: string): void {
+    this.#writer = owner;
+  }
+
+  /** The migrated connection pool, for the serve replicas' queue and bus (`src/serve/pool/`). */
+  connection(): Promise<Pool> {
+    this.assertOpen();
+    return this.#open();
   }
 
   #open(): Promise<Pool> {
@@ -78,7 +124,7 @@ export class PostgresFlowStore extends CoalescingFlowStore {
     // Idle connections never keep the process alive; a dropped idle connection is not a crash.
     const pool = new pg.Pool({
       connectionString: this.url,
-      max: 4,
+      max: 8,
       allowExitOnIdle: true,
       connectionTimeoutMillis: 10_000,
     });
@@ -121,7 +167,8 @@ export class PostgresFlowStore extends CoalescingFlowStore {
        VALUES ($1, $2, $3, $4, $5, to_timestamp($6 / 1000.0), to_timestamp($7 / 1000.0), $8::json, $9::json, $10::json)
        ON CONFLICT (flow_id) DO UPDATE SET status = excluded.status, mode = excluded.mode, task = excluded.task,
          cost = excluded.cost, started_at = excluded.started_at, updated_at = excluded.updated_at,
-         meta = excluded.meta, snapshot = excluded.snapshot, report = excluded.report`,
+         meta = excluded.meta, snapshot = excluded.snapshot, report = excluded.report
+       WHERE $11::text IS NULL OR opencode_flow_runs.lease_owner IS NULL OR opencode_flow_runs.lease_owner = $11`,
       [
         meta.flowId,
         meta.status,
@@ -133,6 +180,7 @@ export class PostgresFlowStore extends CoalescingFlowStore {
         JSON.stringify(meta),
         JSON.stringify(flow.snapshot),
         flow.report === undefined ? null : JSON.stringify(flow.report),
+        this.#writer,
       ],
     );
   }
@@ -147,10 +195,11 @@ export class PostgresFlowStore extends CoalescingFlowStore {
   }
 
   protected async readAll(): Promise<StoredFlowMeta[]> {
-    const rows = await this.#query<{ meta: StoredFlowMeta }>(
-      'SELECT meta FROM opencode_flow_runs ORDER BY started_at DESC',
+    // The column is the truth of a serve replica's run (queued, taken) before its first save.
+    const rows = await this.#query<{ meta: StoredFlowMeta; status: string }>(
+      'SELECT meta, status FROM opencode_flow_runs ORDER BY started_at DESC',
     );
-    return rows.map((r) => r.meta);
+    return rows.map((r) => ({ ...r.meta, status: r.status }));
   }
 
   protected async remove(flowId: string): Promise<boolean> {

@@ -23,6 +23,9 @@ import {
   type OnShutdown,
 } from './options.js';
 import { checkReadiness } from './readiness.js';
+import { newFlowId } from '../flow/ids.js';
+import type { PostgresFlowStore } from '../runtime/flow-store-postgres.js';
+import { PoolReplica } from './pool/replica.js';
 
 const FLOW_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -36,6 +39,13 @@ export interface ServeHandle {
   /** Its Prometheus metrics (`metrics.registry`). */
   readonly metrics: ServeMetrics;
   readonly options: ResolvedServeAppOptions;
+  /**
+   * The pool this app is a replica of, when its flow store is Postgres (`replicas` not
+   * false): flows are queued there and run by whichever replica has room.
+   */
+  readonly pool?: PoolReplica;
+  /** Resolves once the app can serve (a replica has joined its pool); rejects if it cannot. */
+  readonly ready: Promise<void>;
   /** True once `close()` was called: new flows are refused (503), `/readyz` says so. */
   readonly closing: boolean;
   /**
@@ -88,6 +98,18 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
   flow.on('tool.call', (call) => metrics.onToolCall(call));
   flows = new FlowRegistry(flow, metrics, { keepFinished: o.keepFinished, maxEventsPerFlow: o.maxEventsPerFlow });
   const registry = flows;
+  const pool =
+    flow.store.kind === 'postgres' && o.replicas !== false
+      ? new PoolReplica(flow, registry, flow.store as PostgresFlowStore, {
+          maxFlows: o.maxFlows,
+          keepFinished: o.keepFinished,
+          timing: o.replicas ?? {},
+          ...(o.replicaId ? { replicaId: o.replicaId } : {}),
+          ...(o.log ? { log: o.log } : {}),
+        })
+      : undefined;
+  const ready = pool ? pool.start() : Promise.resolve();
+  ready.catch(() => undefined);
 
   const app = new Hono();
   const auth = requireToken(o.token);
@@ -170,6 +192,16 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
         );
       }
       if (closing) return apiError(c, 503, 'shutting_down', 'the server is shutting down and takes no new flows');
+      if (pool) {
+        // Queued for the pool: whichever replica has room runs it. Preset names are checked
+        // here, so a typo is a 400 now rather than a failed flow later.
+        for (const a of body.data.agents) if (typeof a === 'string') await flow.agentSpec(a);
+        await ready;
+        const id = newFlowId();
+        await pool.enqueue(body.data, id);
+        c.header('Location', `/flows/${id}`);
+        return c.json({ id, status: 'queued' as const }, 202);
+      }
       const running = registry.active().length;
       if (running >= o.maxFlows) {
         return apiError(
@@ -187,85 +219,151 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
     },
   );
 
-  app.get('/flows', auth, (c) => c.json({ flows: registry.list() }));
+  app.get('/flows', auth, async (c) => c.json({ flows: pool ? (await ready, await pool.list()) : registry.list() }));
 
-  const withFlow = (handler: (c: Context, rec: FlowRecord) => Response | Promise<Response>) => (c: Context) => {
-    const id = c.req.param('id') ?? '';
-    const rec = FLOW_ID.test(id) ? registry.get(id) : undefined;
-    if (!rec)
-      return apiError(
-        c,
-        404,
-        'flow_not_found',
-        `no flow "${id}" (finished flows are kept for the last ${o.keepFinished})`,
-      );
-    return handler(c, rec);
-  };
+  const notFound = (c: Context, id: string) =>
+    apiError(c, 404, 'flow_not_found', `no flow "${id}" (finished flows are kept for the last ${o.keepFinished})`);
+  /** A route of one flow: `local` answers from this process's record, `pooled` for a replica of a pool. */
+  const withFlow =
+    (
+      local: (c: Context, rec: FlowRecord) => Response | Promise<Response>,
+      pooled?: (c: Context, id: string, pool: PoolReplica) => Promise<Response>,
+    ) =>
+    async (c: Context) => {
+      const id = c.req.param('id') ?? '';
+      if (pool && pooled) {
+        await ready;
+        return FLOW_ID.test(id) && (await pool.has(id)) ? pooled(c, id, pool) : notFound(c, id);
+      }
+      const rec = FLOW_ID.test(id) ? registry.get(id) : undefined;
+      return rec ? local(c, rec) : notFound(c, id);
+    };
 
   app.get(
     '/flows/:id',
     auth,
-    withFlow((c, rec) => c.json(rec.view())),
+    withFlow(
+      (c, rec) => c.json(rec.view()),
+      async (c, id, p) => {
+        const view = await p.view(id);
+        return view ? c.json(view) : notFound(c, id);
+      },
+    ),
   );
 
   app.get(
     '/flows/:id/cost',
     auth,
-    withFlow((c, rec) => c.json({ flowId: rec.id, status: rec.status, ...rec.cost() })),
+    withFlow(
+      (c, rec) => c.json({ flowId: rec.id, status: rec.status, ...rec.cost() }),
+      async (c, id, p) => {
+        const cost = await p.cost(id);
+        return cost ? c.json({ flowId: id, ...cost }) : notFound(c, id);
+      },
+    ),
   );
 
   app.get(
     '/flows/:id/events',
     auth,
-    withFlow((c, rec) => streamFlowEvents(c, rec)),
+    withFlow(
+      (c, rec) => streamFlowEvents(c, (after, signal) => rec.subscribe(after, signal)),
+      (c, id, p) => Promise.resolve(streamFlowEvents(c, (after, signal) => p.events(id, after, signal))),
+    ),
   );
 
   // Permission requests and questions agents wait on (human in the loop).
   app.get(
     '/flows/:id/requests',
     auth,
-    withFlow((c, rec) => c.json({ flowId: rec.id, requests: flow.pendingRequests(rec.id) })),
+    withFlow(
+      (c, rec) => c.json({ flowId: rec.id, requests: flow.pendingRequests(rec.id) }),
+      async (c, id, p) => c.json({ flowId: id, requests: await p.requests(id) }),
+    ),
   );
 
   const ReplyBodySchema = z
     .object({ answer: z.union([z.enum(['once', 'always', 'reject']), z.array(z.array(z.string()))]) })
     .strict();
 
+  /** The reply body, checked against the kind of request it answers. */
+  const readReply = async (c: Context, kind: 'permission' | 'question') => {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      return apiError(c, 400, 'invalid_json', 'the body is not JSON');
+    }
+    const parsed = ReplyBodySchema.safeParse(body);
+    if (!parsed.success) return apiError(c, 400, 'invalid_body', 'invalid reply', zodIssues(parsed.error));
+    const a = parsed.data.answer;
+    if (kind === 'permission' && Array.isArray(a))
+      return apiError(c, 400, 'invalid_config', "a permission is answered 'once', 'always' or 'reject'");
+    if (kind === 'question' && !Array.isArray(a) && a !== 'reject')
+      return apiError(
+        c,
+        400,
+        'invalid_config',
+        "a question is answered with one list of choices per question, or 'reject'",
+      );
+    return a;
+  };
+
   app.post(
     '/flows/:id/requests/:rid',
     auth,
-    withFlow(async (c, rec) => {
-      const rid = c.req.param('rid') ?? '';
-      const pending = flow.pendingRequests(rec.id).find((p) => p.request.id === rid);
-      if (!pending) return apiError(c, 404, 'request_not_found', `flow ${rec.id} has no pending request "${rid}"`);
-      let body: unknown;
-      try {
-        body = await c.req.json();
-      } catch {
-        return apiError(c, 400, 'invalid_json', 'the body is not JSON');
-      }
-      const parsed = ReplyBodySchema.safeParse(body);
-      if (!parsed.success) return apiError(c, 400, 'invalid_body', 'invalid reply', zodIssues(parsed.error));
-      flow.reply(rid, parsed.data.answer);
-      return c.json({ flowId: rec.id, requestId: rid, answer: parsed.data.answer, agent: pending.agent }, 200);
-    }),
+    withFlow(
+      async (c, rec) => {
+        const rid = c.req.param('rid') ?? '';
+        const pending = flow.pendingRequests(rec.id).find((p) => p.request.id === rid);
+        if (!pending) return apiError(c, 404, 'request_not_found', `flow ${rec.id} has no pending request "${rid}"`);
+        const answer = await readReply(c, pending.request.kind);
+        if (answer instanceof Response) return answer;
+        flow.reply(rid, answer);
+        return c.json({ flowId: rec.id, requestId: rid, answer, agent: pending.agent }, 200);
+      },
+      async (c, id, p) => {
+        const rid = c.req.param('rid') ?? '';
+        const pending = (await p.requests(id)).find((r) => r.request.id === rid);
+        if (!pending) return apiError(c, 404, 'request_not_found', `flow ${id} has no pending request "${rid}"`);
+        const answer = await readReply(c, pending.request.kind);
+        if (answer instanceof Response) return answer;
+        // Delivered by the replica running the flow (wherever that is).
+        if (!(await p.reply(id, rid, answer)))
+          return apiError(c, 404, 'request_not_found', `flow ${id} has no pending request "${rid}"`);
+        return c.json({ flowId: id, requestId: rid, answer, agent: pending.agent }, 200);
+      },
+    ),
   );
 
   app.delete(
     '/flows/:id',
     auth,
-    withFlow(async (c, rec) => {
-      const outcome = registry.cancel(rec.id, 'cancelled via API');
-      if (outcome === 'finished')
-        return apiError(c, 409, 'flow_not_running', `flow ${rec.id} already ended (${rec.status})`);
-      let timer: NodeJS.Timeout | undefined;
-      const done = await Promise.race([
-        rec.settled().then(() => true),
-        new Promise<false>((r) => (timer = setTimeout(() => r(false), CANCEL_WAIT_MS))),
-      ]);
-      clearTimeout(timer);
-      return done ? c.json(rec.view(), 200) : c.json({ id: rec.id, status: 'cancelling' as const }, 202);
-    }),
+    withFlow(
+      async (c, rec) => {
+        const outcome = registry.cancel(rec.id, 'cancelled via API');
+        if (outcome === 'finished')
+          return apiError(c, 409, 'flow_not_running', `flow ${rec.id} already ended (${rec.status})`);
+        let timer: NodeJS.Timeout | undefined;
+        const done = await Promise.race([
+          rec.settled().then(() => true),
+          new Promise<false>((r) => (timer = setTimeout(() => r(false), CANCEL_WAIT_MS))),
+        ]);
+        clearTimeout(timer);
+        return done ? c.json(rec.view(), 200) : c.json({ id: rec.id, status: 'cancelling' as const }, 202);
+      },
+      async (c, id, p) => {
+        const outcome = await p.cancel(id, 'cancelled via API');
+        if (outcome === 'not_found') return notFound(c, id);
+        if (outcome === 'finished') {
+          const view = await p.view(id);
+          return apiError(c, 409, 'flow_not_running', `flow ${id} already ended (${view?.status ?? 'finished'})`);
+        }
+        // The replica running it was told; its end reaches this one through the store.
+        const view = await p.settled(id, CANCEL_WAIT_MS);
+        return view ? c.json(view, 200) : c.json({ id, status: 'cancelling' as const }, 202);
+      },
+    ),
   );
 
   app.notFound((c) => apiError(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
@@ -278,12 +376,15 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
     flows: registry,
     metrics,
     options: o,
+    ...(pool ? { pool } : {}),
+    ready,
     get closing() {
       return closing;
     },
     close({ onShutdown = o.onShutdown } = {}) {
       closing = true;
       closed ??= (async () => {
+        if (pool) await pool.close(onShutdown).catch(() => undefined);
         if (onShutdown === 'cancel') registry.cancelAll('server shutting down');
         // Stored as they are, sessions untouched: `opencode-flow resume <id>` continues them.
         if (onShutdown === 'persist') await flow.detach();

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import type { FlowRecord } from './flow-record.js';
+import type { ServeEvent } from './flow-record.js';
 
 /** Comment lines sent this often keep idle proxies from closing a quiet stream. */
 export const SSE_KEEPALIVE_MS = 15_000;
@@ -9,16 +9,17 @@ export const SSE_KEEPALIVE_MS = 15_000;
  * `GET /flows/:id/events`: the flow's events as server-sent events (`event:` the type,
  * `data:` JSON, `id:` the event's number), first the ones so far, then live ones; the
  * stream ends after `flow.done`. A client that reconnects with `Last-Event-ID` (or
- * `?after=N`) gets only what it missed.
+ * `?after=N`) gets only what it missed. `subscribe` gives the events: a record's own, or (on
+ * a replica of a pool) the ones the store holds.
  *
  * @example
  * ```ts
- * app.get('/flows/:id/events', (c) => streamFlowEvents(c, registry.get(c.req.param('id'))!));
+ * app.get('/flows/:id/events', (c) => streamFlowEvents(c, (after, signal) => record.subscribe(after, signal)));
  * ```
  */
 export function streamFlowEvents(
   c: Context,
-  rec: FlowRecord,
+  subscribe: (after: number, signal: AbortSignal) => AsyncIterable<ServeEvent>,
   { keepAliveMs = SSE_KEEPALIVE_MS }: { keepAliveMs?: number } = {},
 ): Response {
   const raw = c.req.header('last-event-id') ?? c.req.query('after') ?? '0';
@@ -31,7 +32,7 @@ export function streamFlowEvents(
       stream.write(': keep-alive\n\n').catch(() => stop.abort());
     }, keepAliveMs);
     try {
-      for await (const e of rec.subscribe(after, stop.signal)) {
+      for await (const e of subscribe(after, stop.signal)) {
         try {
           await stream.writeSSE({ id: String(e.id), event: e.type, data: JSON.stringify(e.data) });
         } catch {

@@ -3,7 +3,7 @@ import { AGENT_EVENT_TYPES } from '../flow/events.js';
 import type { FlowMode } from '../../machines/supervisor.js';
 
 /** Status of a flow served by the API: `running` until its report exists. */
-export type ServeFlowStatus = 'running' | FlowReport['status'];
+export type ServeFlowStatus = 'queued' | 'running' | FlowReport['status'];
 
 /** Names of the flow events the API relays. */
 /** Views kept per flow at most (a hierarchical plan adds one per subtask). */
@@ -111,7 +111,7 @@ export class FlowRecord {
   readonly mode: FlowMode;
   /** Agent names as the client gave them, in order. */
   readonly agents: string[];
-  readonly startedAt = Date.now();
+  readonly startedAt: number;
   finishedAt?: number;
   report?: FlowReport;
   /** Set by `DELETE` before the flow's actor exists; applied once it starts. */
@@ -127,6 +127,10 @@ export class FlowRecord {
   private readonly events: ServeEvent[] = [];
   private seq = 0;
   private readonly maxEvents: number;
+  /** Told every replayable event as it is recorded (a serve replica stores them for the others). */
+  private readonly onRecord?: (e: ServeEvent) => void;
+  /** The stored event being applied by `apply`: recorded under its own id, told to nobody. */
+  private applying?: ServeEvent;
   private readonly listeners = new Set<(e: ServeEvent | null) => void>();
   private readonly settledPromise: Promise<FlowReport>;
   private resolveSettled!: (r: FlowReport) => void;
@@ -140,7 +144,11 @@ export class FlowRecord {
     agents: string[];
     alias?: Map<string, string>;
     maxEvents?: number;
+    startedAt?: number;
+    onRecord?: (e: ServeEvent) => void;
   }) {
+    this.startedAt = init.startedAt ?? Date.now();
+    this.onRecord = init.onRecord;
     this.id = init.id;
     this.task = init.task;
     this.mode = init.mode;
@@ -396,9 +404,44 @@ export class FlowRecord {
     }
   }
 
+  /**
+   * Apply an event this flow recorded before, elsewhere (another serve replica, or this one
+   * before it died): the record's views, cost and report follow as if it had seen it, and
+   * new events continue after its id.
+   */
+  apply(e: ServeEvent): void {
+    if (e.id <= this.seq) return;
+    this.applying = e;
+    try {
+      switch (e.type) {
+        case 'flow.started':
+          this.markStarted();
+          break;
+        case 'flow.plan':
+          this.setPlan(e.data as unknown as FlowPlan);
+          break;
+        case 'flow.done':
+          this.finish(e.data as unknown as FlowReport);
+          break;
+        default:
+          this.onAgentEvent(e.type, e.data as unknown as AgentEventPayload);
+      }
+    } finally {
+      this.applying = undefined;
+    }
+  }
+
+  /** Number of the last event recorded. */
+  get lastEventId(): number {
+    return this.seq;
+  }
+
   private record(type: ServeEvent['type'], data: Record<string, unknown>, replayable = true) {
-    const event: ServeEvent = { id: ++this.seq, type, data };
+    const applied = this.applying;
+    const event: ServeEvent = applied ? { ...applied } : { id: ++this.seq, type, data };
+    if (applied) this.seq = Math.max(this.seq, applied.id);
     if (replayable) this.events.push(event);
+    if (replayable && !applied) this.onRecord?.(event);
     for (const l of this.listeners) l(event);
   }
 

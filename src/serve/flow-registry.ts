@@ -1,9 +1,20 @@
 import { newFlowId } from '../flow/ids.js';
 import { secondsToMs } from '../flow/timeouts.js';
 import type { FlowEvents, FlowReport, OpencodeFlow } from '../flow/index.js';
-import { AGENT_EVENTS, FlowRecord, type AgentEventType, type FlowSummary } from './flow-record.js';
+import { AGENT_EVENTS, FlowRecord, type AgentEventType, type FlowSummary, type ServeEvent } from './flow-record.js';
 import type { CreateFlowBody } from './flow-request.js';
 import type { ServeMetrics } from './metrics.js';
+
+/**
+ * How a serve replica of a pool starts a flow it took from the queue: under the queued id,
+ * its record continuing the events stored so far, each new event told to `onRecord`.
+ */
+export interface AdoptOptions {
+  id: string;
+  events: ServeEvent[];
+  startedAt?: number;
+  onRecord: (e: ServeEvent) => void;
+}
 
 /** What `cancel` found: the flow is being cancelled, already over, or unknown. */
 export type CancelOutcome = 'cancelling' | 'finished' | 'not_found';
@@ -24,6 +35,8 @@ export class FlowRegistry {
   private readonly records = new Map<string, FlowRecord>();
   private readonly finishedOrder: string[] = [];
   private readonly unsubscribe: Array<() => void> = [];
+  /** Flows let go of (a replica lost their lease): their run's end is no longer theirs to tell. */
+  private readonly released = new Set<FlowRecord>();
 
   constructor(
     private readonly flow: OpencodeFlow,
@@ -79,17 +92,10 @@ export class FlowRegistry {
    * (unknown agent, model not served, ...). The record is registered synchronously, so
    * a caller that checked `active().length` before calling cannot be overtaken.
    */
-  async create(body: CreateFlowBody): Promise<FlowRecord> {
-    let id = newFlowId();
-    while (this.records.has(id)) id = newFlowId();
-    const rec = new FlowRecord({
-      id,
-      task: body.task,
-      mode: body.mode,
-      agents: body.agents.map((a) => (typeof a === 'string' ? a : a.name)),
-      maxEvents: this.options.maxEventsPerFlow,
-    });
-    this.records.set(id, rec);
+  async create(body: CreateFlowBody, adopt?: AdoptOptions): Promise<FlowRecord> {
+    let id = adopt?.id ?? newFlowId();
+    while (!adopt && this.records.has(id)) id = newFlowId();
+    const rec = this.newRecord(id, body, adopt);
     try {
       // Inline agents are the run's own: they live and die with it (the host keeps none).
       const outcome = this.flow
@@ -121,6 +127,46 @@ export class FlowRegistry {
     }
   }
 
+  /**
+   * Continue a flow a dead replica was running, from its stored snapshot (`resume`: finished
+   * agents keep their results, agents that were mid-prompt reconcile), its record continuing
+   * the events it had stored.
+   */
+  resume(body: CreateFlowBody, adopt: AdoptOptions): FlowRecord {
+    const rec = this.newRecord(adopt.id, body, adopt);
+    void this.flow.resume(adopt.id).then(
+      (report) => this.finish(rec, report),
+      (error: unknown) => this.finish(rec, this.failedReport(rec, error)),
+    );
+    return rec;
+  }
+
+  /**
+   * Let a flow go without ending it: its run is detached (state stored as it is, sessions
+   * left alone) and its record forgotten, so this process never reports an end for it.
+   */
+  async release(id: string): Promise<void> {
+    const rec = this.records.get(id);
+    if (!rec) return;
+    this.released.add(rec);
+    this.records.delete(id);
+    await this.flow.detach(id);
+  }
+
+  private newRecord(id: string, body: CreateFlowBody, adopt?: AdoptOptions): FlowRecord {
+    const rec = new FlowRecord({
+      id,
+      task: body.task,
+      mode: body.mode,
+      agents: body.agents.map((a) => (typeof a === 'string' ? a : a.name)),
+      maxEvents: this.options.maxEventsPerFlow,
+      ...(adopt ? { onRecord: adopt.onRecord, startedAt: adopt.startedAt } : {}),
+    });
+    for (const e of adopt?.events ?? []) rec.apply(e);
+    this.records.set(id, rec);
+    return rec;
+  }
+
   /** Ask a flow to stop; its busy sessions are aborted by the library. */
   cancel(id: string, reason = 'cancelled'): CancelOutcome {
     const rec = this.records.get(id);
@@ -147,6 +193,7 @@ export class FlowRegistry {
   }
 
   private finish(rec: FlowRecord, report: FlowReport) {
+    if (this.released.delete(rec) || rec.finished) return;
     const mapped = rec.finish(report);
     this.metrics.onFlowFinished(mapped);
     this.finishedOrder.push(rec.id);

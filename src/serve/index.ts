@@ -32,7 +32,19 @@ export {
   type ServeEvent,
   type ServeFlowStatus,
 } from './flow-record.js';
-export { FlowRegistry, type CancelOutcome } from './flow-registry.js';
+export { FlowRegistry, type CancelOutcome, type AdoptOptions } from './flow-registry.js';
+export {
+  PoolReplica,
+  DEFAULT_POOL_TIMING,
+  CANCELS_CHANNEL,
+  newReplicaId,
+  type PoolTiming,
+  type PoolFlowView,
+} from './pool/replica.js';
+export { FlowQueue, QUEUE_CHANNEL, type ClaimedRun, type QueueRow, type QueueCancel } from './pool/queue.js';
+export { EventLog, EVENTS_CHANNEL } from './pool/event-log.js';
+export { RequestBoard, REPLIES_CHANNEL, type PendingRequest } from './pool/requests.js';
+export { PoolBus } from './pool/bus.js';
 export { ServeMetrics, PROMPT_SECONDS_BUCKETS } from './metrics.js';
 export { checkReadiness, READYZ_MEMORY_KEY, type Readiness, type ReadinessCheck } from './readiness.js';
 export { requireToken, tokenMatches } from './auth.js';

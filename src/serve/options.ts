@@ -7,6 +7,18 @@ import { isLoopbackHost } from './loopback.js';
 export const ON_SHUTDOWN = ['cancel', 'wait', 'persist'] as const;
 export type OnShutdown = (typeof ON_SHUTDOWN)[number];
 
+/** A pool replica's lease, heartbeat and poll periods (ms); the heartbeat must be well inside the lease. */
+export const PoolTimingSchema = z
+  .object({
+    leaseMs: z.number().int().min(500).max(3_600_000).optional(),
+    heartbeatMs: z.number().int().min(100).max(600_000).optional(),
+    pollMs: z.number().int().min(100).max(600_000).optional(),
+  })
+  .strict()
+  .refine((t) => (t.heartbeatMs ?? 2000) * 2 <= (t.leaseMs ?? 10_000), {
+    message: 'expected a heartbeat at most half the lease',
+  });
+
 /** Default request body limit of `POST /flows`: 1 MiB. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
@@ -47,6 +59,15 @@ export const ServeAppOptionsSchema = z
     onShutdown: z.enum(ON_SHUTDOWN, { message: 'expected "cancel", "wait" or "persist"' }).default('cancel'),
     /** Events kept per flow for replay; text deltas beyond it are streamed live only. */
     maxEventsPerFlow: z.number().int().min(100).default(10_000),
+    /**
+     * With a Postgres flow store, this server is a replica of a pool sharing it (default):
+     * lease, heartbeat and poll times (ms), or `false` to run alone as with any other store.
+     */
+    replicas: z.union([z.literal(false), PoolTimingSchema]).optional(),
+    /** This replica's id in the pool (default: host, pid and a random part). */
+    replicaId: z.string().min(1).max(200).optional(),
+    /** Progress lines of the pool replica (runs taken over, leases lost). */
+    log: z.custom<(line: string) => void>((v) => typeof v === 'function').optional(),
   })
   .strict();
 

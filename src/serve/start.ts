@@ -104,7 +104,16 @@ export async function startServe(options: ServeOptions = {}, runtime: StartServe
     maxBodyBytes: o.maxBodyBytes,
     onShutdown: o.onShutdown,
     maxEventsPerFlow: o.maxEventsPerFlow,
+    ...(o.replicas !== undefined ? { replicas: o.replicas } : {}),
+    ...(o.replicaId ? { replicaId: o.replicaId } : {}),
+    log,
   });
+  try {
+    await handle.ready;
+  } catch (e) {
+    await flow.shutdown().catch(() => {});
+    throw e;
+  }
   const server = createNodeServer(app.fetch);
   try {
     await listen(server, o.port, o.host);

@@ -78,14 +78,17 @@ describe.skipIf(!postgres.up)('postgres flow store: migrations', () => {
       const client = new pg.Client({ connectionString: db.url });
       await client.connect();
       try {
-        const { rows } = await client.query('SELECT version, name FROM opencode_flow_migrations');
-        expect(rows).toEqual([{ version: 1, name: 'runs' }]);
+        const { rows } = await client.query('SELECT version, name FROM opencode_flow_migrations ORDER BY version');
+        expect(rows).toEqual([
+          { version: 1, name: 'runs' },
+          { version: 2, name: 'replicas' },
+        ]);
         // A store opened later finds the schema there and migrates nothing.
         const later = new PostgresFlowStore(db.url);
         await later.list();
         await later.close();
         expect((await client.query('SELECT count(*)::int AS n FROM opencode_flow_migrations')).rows).toEqual([
-          { n: 1 },
+          { n: 2 },
         ]);
       } finally {
         await client.end();
