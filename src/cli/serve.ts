@@ -27,8 +27,7 @@ export function serveCommand(): Command {
     .option('--max-flows <n>', 'flows running at once; more get HTTP 429', '4')
     .option(
       '--on-shutdown <mode>',
-      'on SIGTERM/SIGINT: "cancel" running flows, "wait" for them, or "persist" them for opencode-flow resume',
-      'cancel',
+      'on SIGTERM/SIGINT: "cancel" running flows, "wait" for them, or "persist" them for opencode-flow resume (a replica: for the other replicas) (default: cancel; persist for a replica on a PostgreSQL store)',
     )
     .option('--model <provider/model>', 'model for agents of flows that name none')
     .option('--keep-sessions', 'keep OpenCode sessions after flows (default: delete them)')
@@ -79,7 +78,7 @@ Examples:
         `  metrics    ${serve.url}/metrics`,
         `  OpenCode   ${maskPasswords(serve.flow.serverUrl ?? '?')} (${o.server ? 'attached' : 'embedded'})`,
         `  auth       ${o.token ? 'bearer token required' : 'none (loopback only)'}`,
-        `  flows      at most ${o.maxFlows} at once; on shutdown: ${o.onShutdown}; stored in ${serve.flow.store.location}`,
+        `  flows      at most ${o.maxFlows} at once; on shutdown: ${serve.handle.onShutdown}; stored in ${serve.flow.store.location}`,
         ...(serve.handle.pool
           ? [
               `  pool       replica ${serve.handle.pool.id}: runs flows queued in ${serve.flow.store.location} (lease ${serve.handle.pool.timing.leaseMs / 1000} s)`,

@@ -44,6 +44,8 @@ export interface ServeHandle {
    * false): flows are queued there and run by whichever replica has room.
    */
   readonly pool?: PoolReplica;
+  /** What `close()` does to running flows unless told: the `onShutdown` option, else `persist` for a replica, `cancel` otherwise. */
+  readonly onShutdown: OnShutdown;
   /** Resolves once the app can serve (a replica has joined its pool); rejects if it cannot. */
   readonly ready: Promise<void>;
   /** True once `close()` was called: new flows are refused (503), `/readyz` says so. */
@@ -108,6 +110,8 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
           ...(o.log ? { log: o.log } : {}),
         })
       : undefined;
+  // A replica hands its flows over (the others resume them at once) rather than cancel them.
+  const shutdownDefault: OnShutdown = o.onShutdown ?? (pool ? 'persist' : 'cancel');
   const ready = pool ? pool.start() : Promise.resolve();
   ready.catch(() => undefined);
 
@@ -377,11 +381,12 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
     metrics,
     options: o,
     ...(pool ? { pool } : {}),
+    onShutdown: shutdownDefault,
     ready,
     get closing() {
       return closing;
     },
-    close({ onShutdown = o.onShutdown } = {}) {
+    close({ onShutdown = shutdownDefault } = {}) {
       closing = true;
       closed ??= (async () => {
         if (pool) await pool.close(onShutdown).catch(() => undefined);

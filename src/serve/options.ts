@@ -56,7 +56,11 @@ export const ServeAppOptionsSchema = z
     /** Largest accepted request body (bytes); larger → 413. */
     maxBodyBytes: z.number().int().min(1024).default(DEFAULT_MAX_BODY_BYTES),
     /** `cancel` running flows on shutdown (default), or `wait` for them to finish. */
-    onShutdown: z.enum(ON_SHUTDOWN, { message: 'expected "cancel", "wait" or "persist"' }).default('cancel'),
+    /**
+     * On shutdown: `cancel` running flows, `wait` for them, or `persist` them (a replica of a
+     * pool hands them to the others at once). Default `cancel`; `persist` for a replica.
+     */
+    onShutdown: z.enum(ON_SHUTDOWN, { message: 'expected "cancel", "wait" or "persist"' }).optional(),
     /** Events kept per flow for replay; text deltas beyond it are streamed live only. */
     maxEventsPerFlow: z.number().int().min(100).default(10_000),
     /**

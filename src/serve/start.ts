@@ -127,14 +127,16 @@ export async function startServe(options: ServeOptions = {}, runtime: StartServe
   let closing: Promise<void> | undefined;
   const close = (opts?: { onShutdown?: OnShutdown }) => {
     closing ??= (async () => {
-      const mode = opts?.onShutdown ?? o.onShutdown;
+      const mode = opts?.onShutdown ?? handle.onShutdown;
       server.close();
       server.closeIdleConnections();
       const running = handle.flows.active().length;
       const doing = {
         cancel: 'cancelling',
         wait: 'waiting for',
-        persist: 'storing (resume them with opencode-flow resume <id>)',
+        persist: handle.pool
+          ? 'handing over to the other replicas'
+          : 'storing (resume them with opencode-flow resume <id>)',
       }[mode];
       if (running) log(`${doing} ${running} running flow${running === 1 ? '' : 's'}…`);
       try {

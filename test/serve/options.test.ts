@@ -1,3 +1,7 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServeApp } from '../../src/serve/app.js';
+import { OpencodeFlow } from '../../src/flow/index.js';
 import { describe, expect, it } from 'vitest';
 import {
   CreateFlowBodySchema,
@@ -16,10 +20,21 @@ describe('ServeOptionsSchema', () => {
       host: '127.0.0.1',
       port: 5000,
       maxFlows: 4,
-      onShutdown: 'cancel',
       maxBodyBytes: 1024 * 1024,
       keepFinished: 100,
     });
+    // Decided by the app: `cancel`, unless it is a replica of a pool (then `persist`: see the replicas test).
+    expect(ServeOptionsSchema.parse({}).onShutdown).toBeUndefined();
+  });
+
+  it('a single serve cancels its running flows on shutdown unless told otherwise', async () => {
+    const flow = new OpencodeFlow({ flowsDir: join(tmpdir(), `ocf-opts-${process.pid}`), memory: false });
+    const { handle } = createServeApp(flow, {});
+    expect(handle.pool).toBeUndefined();
+    expect(handle.onShutdown).toBe('cancel');
+    expect(createServeApp(flow, { onShutdown: 'wait' }).handle.onShutdown).toBe('wait');
+    await handle.close();
+    await flow.shutdown();
   });
 
   it('refuses a non-loopback bind without a token, naming the token field', () => {

@@ -59,6 +59,9 @@ async function startReplica(dbUrl: string, ocUrl: string): Promise<Replica> {
   ]);
   const id = /pool {7}replica (\S+):/.exec(out.stdout)?.[1];
   if (!id) throw new Error(`serve did not say it is a replica:\n${out.stdout}`);
+  // A replica hands its flows to the others on SIGTERM unless told otherwise.
+  if (!out.stdout.includes('on shutdown: persist'))
+    throw new Error(`a replica should persist on shutdown:\n${out.stdout}`);
   return { child, url, id, out, exit };
 }
 
