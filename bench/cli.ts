@@ -73,6 +73,8 @@ function cliFirstRequest(
   const child = spawn(
     process.execPath,
     [
+      // Node flags for the CLI runs, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (NODE_OPTIONS cannot carry those).
+      ...(process.env.OCF_BENCH_CLI_ARGS ?? '').split(/\s+/).filter(Boolean),
       cli,
       '-a',
       'researcher',

@@ -16,7 +16,8 @@
  * Percentiles are only as quiet as the machine: read them beside the Map baseline of the same run.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -125,14 +126,17 @@ async function viaMcp(path: string, n: number, client: Client): Promise<MemoryBe
 }
 
 /** Runs the benchmark, prints the table, returns the figures. */
-export async function main(options: { iterations?: number } = {}): Promise<MemoryBench> {
+export async function main(options: { iterations?: number; only?: string[] } = {}): Promise<MemoryBench> {
   const n = options.iterations ?? 1000;
+  // `--only direct,actor,http,stdio` runs some groups of rows (the Map baseline always runs).
+  const runs = (group: string) => !options.only?.length || options.only.includes(group);
   const dir = mkdtempSync(join(tmpdir(), 'ocf-bench-memory-'));
   const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const redisPrefix = `ocf-bench-${process.pid}:`;
   const cleanups: (() => Promise<unknown> | unknown)[] = [];
   const rows: MemoryBenchRow[] = [];
   const skipped: string[] = [];
+  const gcNotes: string[] = [];
   const restoreWarnings = quietClientAbortWarnings();
   try {
     const map = new Map<string, string>();
@@ -143,56 +147,92 @@ export async function main(options: { iterations?: number } = {}): Promise<Memor
       (k) => map.get(k),
     );
 
-    const file = await createMemoryBackend(`file:${join(dir, 'direct.json')}`);
-    cleanups.push(() => file.close());
-    rows.push(await viaBackend('file, direct', n, file));
-    const sqlite = await createMemoryBackend(`sqlite:${join(dir, 'direct.db')}`);
-    cleanups.push(() => sqlite.close());
-    rows.push(await viaBackend('sqlite, direct', n, sqlite));
-    try {
-      const redis = await createMemoryBackend({ backend: 'redis', url: redisUrl, prefix: redisPrefix });
-      cleanups.push(async () => {
-        for (const e of await redis.list(NS)) await redis.delete(NS, e.key);
-        await redis.close();
-      });
-      rows.push(await viaBackend('redis, direct', n, redis));
-    } catch (e) {
-      skipped.push(`redis (${(e as Error).message})`);
+    if (runs('direct')) await directRows();
+    async function directRows() {
+      const file = await createMemoryBackend(`file:${join(dir, 'direct.json')}`);
+      cleanups.push(() => file.close());
+      rows.push(await viaBackend('file, direct', n, file));
+      const sqlite = await createMemoryBackend(`sqlite:${join(dir, 'direct.db')}`);
+      cleanups.push(() => sqlite.close());
+      rows.push(await viaBackend('sqlite, direct', n, sqlite));
+      try {
+        const redis = await createMemoryBackend({ backend: 'redis', url: redisUrl, prefix: redisPrefix });
+        cleanups.push(async () => {
+          for (const e of await redis.list(NS)) await redis.delete(NS, e.key);
+          await redis.close();
+        });
+        rows.push(await viaBackend('redis, direct', n, redis));
+      } catch (e) {
+        skipped.push(`redis (${(e as Error).message})`);
+      }
     }
 
     // The library's path: memory actor as single writer, MCP HTTP tool calls routed through it.
-    const actorFile = await createMemoryBackend(`file:${join(dir, 'actor.json')}`);
-    const actor = createActor(memoryMachine, { input: { backend: actorFile, namespace: NS } }).start();
-    cleanups.push(async () => {
-      actor.stop();
-      await actorFile.close();
-    });
-    const actorOps = createMemoryClient(actor);
-    rows.push(await viaOps('memory actor -> file', n, actorOps));
-
-    for (const [name, uri] of [
-      ['file', `file:${join(dir, 'http.json')}`],
-      ['sqlite', `sqlite:${join(dir, 'http.db')}`],
-    ] as const) {
-      const http = await httpClient(uri, cleanups);
-      rows.push(await viaMcp(`MCP HTTP -> actor -> ${name}`, n, http.client));
-      rows.push({ path: '  of which server side', ...(await http.serverSide(Math.max(20, Math.floor(n / 10)))) });
+    if (runs('actor')) {
+      const actorFile = await createMemoryBackend(`file:${join(dir, 'actor.json')}`);
+      const actor = createActor(memoryMachine, { input: { backend: actorFile, namespace: NS } }).start();
+      cleanups.push(async () => {
+        actor.stop();
+        await actorFile.close();
+      });
+      const actorOps = createMemoryClient(actor);
+      rows.push(await viaOps('memory actor -> file', n, actorOps));
     }
 
-    rows.push(await viaMcp('MCP stdio -> file', n, await stdioClient(`file:${join(dir, 'stdio.json')}`, cleanups)));
-    rows.push(await viaMcp('MCP stdio -> sqlite', n, await stdioClient(`sqlite:${join(dir, 'stdio.db')}`, cleanups)));
+    if (runs('http'))
+      for (const [name, uri] of [
+        ['file', `file:${join(dir, 'http.json')}`],
+        ['sqlite', `sqlite:${join(dir, 'http.db')}`],
+      ] as const) {
+        const http = await httpClient(uri, cleanups);
+        rows.push(await viaMcp(`MCP HTTP -> actor -> ${name}`, n, http.client));
+        const side = await http.serverSide(Math.max(20, Math.floor(n / 10)));
+        rows.push({ path: '  of which server side', set: side.set, get: side.get });
+        gcNotes.push(
+          `MCP HTTP -> ${name} server: ${((side.cpu.user + side.cpu.system) / side.calls).toFixed(0)} µs CPU per tool call (${(side.cpu.system / side.calls).toFixed(0)} µs of it in the kernel); ${side.gc.count} GC pauses in ${side.calls} tool calls (${((1000 * side.gc.count) / side.calls).toFixed(1)} per 1000), ${side.gc.ms.toFixed(1)} ms in all, longest ${side.gc.maxMs.toFixed(2)} ms`,
+        );
+      }
+
+    if (runs('stdio')) {
+      for (const [name, uri] of [
+        ['file', `file:${join(dir, 'stdio.json')}`],
+        ['sqlite', `sqlite:${join(dir, 'stdio.db')}`],
+      ] as const) {
+        const stdio = await stdioClient(uri, cleanups);
+        const before = processCpuMs(stdio.pid);
+        rows.push(await viaMcp(`MCP stdio -> ${name}`, n, stdio.client));
+        const after = processCpuMs(stdio.pid);
+        const calls = 2 * (n + Math.max(20, Math.floor(n / 10)));
+        if (before !== undefined && after !== undefined) {
+          gcNotes.push(
+            `MCP stdio -> ${name} server: ${((1000 * (after - before)) / calls).toFixed(0)} µs CPU per tool call`,
+          );
+        }
+      }
+    }
 
     const mcpRows = rows.filter((r) => r.path.startsWith('MCP'));
     const serverRows = rows.filter((r) => r.path.includes('server side'));
     const serverGoalMet = serverRows.every((r) => r.set.p99 < 5 && r.get.p99 < 5);
     const goalMet = mcpRows.every((r) => r.set.p99 < 5 && r.get.p99 < 5);
     print(n, baseline, rows, skipped, goalMet, serverGoalMet);
+    for (const note of gcNotes) console.log(note);
     return { iterations: n, baseline, rows, goalMet, serverGoalMet, skipped };
   } finally {
     for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
     restoreWarnings();
   }
+}
+
+/** What the HTTP child reports of its own handling: times, calls served, and its garbage collections. */
+interface ServerSide {
+  set: Timing;
+  get: Timing;
+  calls: number;
+  gc: { count: number; ms: number; maxMs: number };
+  /** CPU time the server process spent while serving, µs. */
+  cpu: NodeJS.CpuUsage;
 }
 
 /**
@@ -202,11 +242,15 @@ export async function main(options: { iterations?: number } = {}): Promise<Memor
 async function httpClient(
   memoryUri: string,
   cleanups: (() => unknown)[],
-): Promise<{ client: Client; serverSide: (skip: number) => Promise<{ set: Timing; get: Timing }> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--http-server'], {
-    env: { ...process.env, OPENCODE_FLOW_MEMORY: memoryUri, OPENCODE_FLOW_NAMESPACE: NS },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+): Promise<{ client: Client; serverSide: (skip: number) => Promise<ServerSide> }> {
+  const child = spawn(
+    process.execPath,
+    [...childNodeArgs(), '--import', 'tsx', fileURLToPath(import.meta.url), '--http-server'],
+    {
+      env: { ...process.env, OPENCODE_FLOW_MEMORY: memoryUri, OPENCODE_FLOW_NAMESPACE: NS },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   cleanups.push(
     () =>
       new Promise<void>((resolve) => {
@@ -239,23 +283,46 @@ async function httpClient(
   cleanups.push(() => client.close());
   const serverSide = async (skip: number) => {
     child.stdin.write(`stats ${skip}\n`);
-    return JSON.parse(await nextLine()) as { set: Timing; get: Timing };
+    return JSON.parse(await nextLine()) as ServerSide;
   };
   return { client, serverSide };
 }
 
-async function stdioClient(memoryUri: string, cleanups: (() => unknown)[]): Promise<Client> {
+/**
+ * Node flags for the server children, from `OCF_BENCH_CHILD_ARGS` (space-separated): e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the server side, which `NODE_OPTIONS` cannot carry.
+ */
+function childNodeArgs(): string[] {
+  return (process.env.OCF_BENCH_CHILD_ARGS ?? '').split(/\s+/).filter(Boolean);
+}
+
+async function stdioClient(
+  memoryUri: string,
+  cleanups: (() => unknown)[],
+): Promise<{ client: Client; pid: number | null }> {
   const client = new Client({ name: 'bench', version: '1.0.0' });
-  await client.connect(
-    new StdioClientTransport({
-      command: process.execPath,
-      args: ['--import', 'tsx', fileURLToPath(import.meta.url), '--stdio-server'],
-      env: { ...(process.env as Record<string, string>), OPENCODE_FLOW_MEMORY: memoryUri, OPENCODE_FLOW_NAMESPACE: NS },
-      stderr: 'inherit',
-    }),
-  );
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [...childNodeArgs(), '--import', 'tsx', fileURLToPath(import.meta.url), '--stdio-server'],
+    env: { ...(process.env as Record<string, string>), OPENCODE_FLOW_MEMORY: memoryUri, OPENCODE_FLOW_NAMESPACE: NS },
+    stderr: 'inherit',
+  });
+  await client.connect(transport);
   cleanups.push(() => client.close());
-  return client;
+  return { client, pid: transport.pid };
+}
+
+/** CPU time (user + system) a child process has used so far, ms, from /proc (Linux); undefined elsewhere. */
+function processCpuMs(pid: number | null): number | undefined {
+  if (pid === null) return undefined;
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th, in
+    // clock ticks of 1/100 s (USER_HZ on Linux).
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 function print(
@@ -336,12 +403,23 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const backend = await createMemoryBackend(options.memory as string);
     const actor = createActor(memoryMachine, { input: { backend, namespace: options.namespace } }).start();
     const samples: Record<string, number[]> = { memory_set: [], memory_get: [] };
+    // Garbage collections while serving: a pause lands on whichever request is in flight.
+    const gc = { count: 0, ms: 0, maxMs: 0 };
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        gc.count++;
+        gc.ms += e.duration;
+        gc.maxMs = Math.max(gc.maxMs, e.duration);
+      }
+    }).observe({ entryTypes: ['gc'] });
     const server = await startMemoryMcpHttp({
       ops: createMemoryClient(actor),
       namespace: options.namespace,
       onRequest: (info) => void (info.tool && samples[info.tool]?.push(info.ms)),
     });
     process.stdout.write(`${JSON.stringify({ url: server.url, token: server.token })}\n`);
+    // CPU time from here on, divided by the calls served: a figure the machine's load hardly moves.
+    const cpuStart = process.cpuUsage();
     const stats = (all: number[], skip: number): Timing => {
       const sorted = all.slice(skip).sort((a, b) => a - b);
       return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
@@ -351,7 +429,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       if (!m) return;
       const skip = Number(m[1]);
       process.stdout.write(
-        `${JSON.stringify({ set: stats(samples.memory_set!, skip), get: stats(samples.memory_get!, skip) })}\n`,
+        `${JSON.stringify({ set: stats(samples.memory_set!, skip), get: stats(samples.memory_get!, skip), calls: samples.memory_set!.length + samples.memory_get!.length, gc, cpu: process.cpuUsage(cpuStart) })}\n`,
       );
     });
     await new Promise((resolve) => process.stdin.once('end', resolve));
@@ -365,6 +443,11 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   } else {
     const i = process.argv.indexOf('--n');
     const iterations = i >= 0 ? Number(process.argv[i + 1]) : undefined;
-    await main(iterations !== undefined && Number.isFinite(iterations) ? { iterations } : {});
+    const o = process.argv.indexOf('--only');
+    const only = o >= 0 ? (process.argv[o + 1] ?? '').split(',') : undefined;
+    await main({
+      ...(iterations !== undefined && Number.isFinite(iterations) ? { iterations } : {}),
+      ...(only ? { only } : {}),
+    });
   }
 }

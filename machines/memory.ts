@@ -1,4 +1,4 @@
-import { assign, enqueueActions, fromPromise, setup, type ActorRefFrom, type AnyActorRef } from 'xstate';
+import { enqueueActions, fromCallback, sendTo, setup, type ActorRefFrom, type AnyActorRef } from 'xstate';
 import { FlowError, FlowErrorCode } from '../src/errors.js';
 import type { CasResult, MemoryBackend, MemoryEntry } from '../src/memory/backend.js';
 import type { JsonValue } from '../src/memory/json.js';
@@ -126,40 +126,62 @@ interface Watcher {
 
 /**
  * Context of the memory actor: plain data and actor refs only, so `getPersistedSnapshot()`
- * works. The backend lives in the `memoryOp` actor (see {@link withMemoryBackend}).
+ * works. The backend lives in the `memoryWorker` actor (see {@link withMemoryBackend}); requests
+ * in flight live there too, so a snapshot never holds a request whose caller is gone.
  */
 export interface MemoryMachineContext {
   namespace: string;
   maxQueue: number;
-  queue: MemoryRequestEvent[];
-  current: BackendRequest | null;
   watchers: Watcher[];
   watchCount: number;
 }
 
-/** Input of the `memoryOp` actor: one backend operation. */
+/** Input of one memory operation. */
 export interface MemoryOpInput {
   /** The resolved namespace (the flow's or `shared`). */
   namespace: string;
   request: BackendRequest;
 }
 
-/** Output of the `memoryOp` actor. */
+/** Output of one memory operation. */
 export interface MemoryOpOutput {
   value: MemoryResultValue;
   /** Set when the operation changed an entry. */
   change?: MemoryChange;
 }
 
+/** What the machine hands the `memoryWorker`: every request, in arrival order. */
+export interface MemoryWorkEvent {
+  type: 'memory.work';
+  /** The resolved namespace (the flow's or `shared`). */
+  namespace: string;
+  request: MemoryRequestEvent;
+}
+
+/** What the `memoryWorker` sends back, one per request, in the order the requests came. */
+export type MemoryWorkerEvent =
+  /** A backend operation finished; or, without `output`, a watch/unwatch reached its turn. */
+  | { type: 'memory.worked'; request: MemoryRequestEvent; output?: MemoryOpOutput }
+  | { type: 'memory.failed'; request: MemoryRequestEvent; error: unknown };
+
+/** Input of the `memoryWorker` actor. */
+export interface MemoryWorkerInput {
+  /** Requests waiting beyond this many are refused at once. */
+  maxQueue: number;
+}
+
+/** Runs one operation: {@link runMemoryOp} over a backend, or a fake in tests. */
+export type MemoryOpRunner = (input: MemoryOpInput) => Promise<MemoryOpOutput>;
+
 /**
- * Performs one memory operation on `backend`: what the `memoryOp` actor of
- * {@link withMemoryBackend} does, exported so a replacement given through `.provide` can wrap it.
+ * Performs one memory operation on `backend`: what the worker of {@link withMemoryBackend}
+ * runs for each request, exported so a replacement given through {@link memoryWorker} can wrap it.
  *
  * @example
  * ```ts
  * const timed = memoryMachine.provide({
  *   actors: {
- *     memoryOp: fromPromise<MemoryOpOutput, MemoryOpInput>(async ({ input }) => {
+ *     memoryWorker: memoryWorker(async (input) => {
  *       const t = performance.now();
  *       try { return await runMemoryOp(backend, input); } finally { record(performance.now() - t); }
  *     }),
@@ -215,19 +237,76 @@ function failure(requestId: string, e: unknown): MemoryResultEvent {
 /** Backends given as input, by the memory actor that got them. */
 const inputBackends = new WeakMap<AnyActorRef, MemoryBackend>();
 
-/** The `memoryOp` actor over `backend`. */
-export function backendMemoryOp(backend: MemoryBackend) {
-  return fromPromise<MemoryOpOutput, MemoryOpInput>(({ input }) => runMemoryOp(backend, input));
+/**
+ * The `memoryWorker` actor over `run`: one long-lived child of the memory actor that runs its
+ * requests one at a time in arrival order and sends each outcome back. One child for the actor's
+ * life, not one per request: a child actor per operation (its start, abort signal and two state
+ * changes) was most of the memory actor's cost per call. Requests beyond `maxQueue` waiting are
+ * refused at once; once the worker stops, requests still waiting are dropped (their callers see
+ * the memory actor stop).
+ *
+ * @example
+ * ```ts
+ * const machine = memoryMachine.provide({ actors: { memoryWorker: memoryWorker((input) => runMemoryOp(backend, input)) } });
+ * ```
+ */
+export function memoryWorker(run: MemoryOpRunner) {
+  return workerLogic(() => run);
+}
+
+/** {@link memoryWorker} with its runner looked up when a request runs (the default needs its parent). */
+function workerLogic(runnerOf: (self: AnyActorRef) => MemoryOpRunner) {
+  return fromCallback<MemoryWorkEvent, MemoryWorkerInput, MemoryWorkerEvent>(({ input, receive, sendBack, self }) => {
+    let tail: Promise<void> = Promise.resolve();
+    // Requests received and not yet finished, the running one included.
+    let queued = 0;
+    let stopped = false;
+    const step = async ({ namespace, request }: MemoryWorkEvent) => {
+      try {
+        if (stopped) return;
+        if (!isBackendRequest(request)) return sendBack({ type: 'memory.worked', request });
+        const output = await runnerOf(self)({ namespace, request });
+        if (!stopped) sendBack({ type: 'memory.worked', request, output });
+      } catch (error) {
+        if (!stopped) sendBack({ type: 'memory.failed', request, error });
+      } finally {
+        queued--;
+      }
+    };
+    receive((work) => {
+      // One runs and `maxQueue` wait; beyond that, refuse at once.
+      if (queued > input.maxQueue) {
+        sendBack({
+          type: 'memory.failed',
+          request: work.request,
+          error: new FlowError(FlowErrorCode.Memory, `memory actor is busy: ${input.maxQueue} requests are waiting`),
+        });
+        return;
+      }
+      queued++;
+      tail = tail.then(() => step(work));
+    });
+    return () => {
+      stopped = true;
+    };
+  });
+}
+
+/** The `memoryWorker` over `backend`. */
+export function backendMemoryWorker(backend: MemoryBackend) {
+  return memoryWorker((input: MemoryOpInput) => runMemoryOp(backend, input));
 }
 
 /**
  * The memory actor: the single writer of one flow's memory. It takes `memory.*` request
- * events, runs them one at a time in arrival order through the named `memoryOp` actor, replies
- * `memory.result` to `replyTo` and emits it, and after each change emits
- * `memory.changed { namespace, key, value, by, op }` and sends it to matching watchers.
+ * events and hands them, in arrival order, to its named `memoryWorker` child, which runs them
+ * one at a time; it replies `memory.result` to `replyTo` and emits it, and after each change
+ * emits `memory.changed { namespace, key, value, by, op }` and sends it to matching watchers.
+ * A watch or unwatch takes its turn in the same order, so a watch sees every change asked for
+ * after it.
  *
  * The machine does no I/O itself: the backend is given as `input.backend` or bound with
- * {@link withMemoryBackend} (tests swap `memoryOp` with `.provide`). Its context is plain data,
+ * {@link withMemoryBackend} (tests swap `memoryWorker` with `.provide`). Its context is plain data,
  * so a snapshot persists; restore it with `createActor(withMemoryBackend(backend), { snapshot })`.
  *
  * @example
@@ -241,13 +320,13 @@ export function backendMemoryOp(backend: MemoryBackend) {
 export const memoryMachine = setup({
   types: {
     context: {} as MemoryMachineContext,
-    events: {} as MemoryRequestEvent,
+    events: {} as MemoryRequestEvent | MemoryWorkerEvent,
     input: {} as MemoryMachineInput,
     emitted: {} as MemoryEmittedEvent,
   },
   actors: {
     /** Uses the backend given as input; replaced by `withMemoryBackend` or `.provide`. */
-    memoryOp: fromPromise<MemoryOpOutput, MemoryOpInput>(async ({ input, self }) => {
+    memoryWorker: workerLogic((self) => {
       const backend = self._parent && inputBackends.get(self._parent);
       if (!backend) {
         throw new FlowError(
@@ -255,42 +334,24 @@ export const memoryMachine = setup({
           'the memory actor has no backend: create it from withMemoryBackend(backend) or give input.backend',
         );
       }
-      return runMemoryOp(backend, input);
+      return (input: MemoryOpInput) => runMemoryOp(backend, input);
     }),
-  },
-  guards: {
-    hasQueued: ({ context }) => context.queue.length > 0,
-    nextIsLocal: ({ context }) => {
-      const next = context.queue[0];
-      return next !== undefined && !isBackendRequest(next);
-    },
   },
   actions: {
-    /** Queues a request, or refuses it at once when the queue is full. */
-    enqueue: enqueueActions(({ context, event, enqueue }) => {
-      if (context.queue.length >= context.maxQueue) {
-        const reply = failure(
-          event.requestId,
-          new FlowError(FlowErrorCode.Memory, `memory actor is busy: ${context.maxQueue} requests are waiting`),
-        );
-        if (event.replyTo) enqueue.sendTo(event.replyTo, reply);
-        enqueue.emit(reply);
-        return;
-      }
-      enqueue.assign({ queue: [...context.queue, event] });
-    }),
-    /** Moves the head of the queue into `current`. */
-    takeNext: assign(({ context }) => {
-      const [next, ...rest] = context.queue;
-      return { queue: rest, current: next && isBackendRequest(next) ? next : null };
-    }),
-    /** Handles a watch/unwatch at the head of the queue: no I/O, so no child actor. */
-    runLocal: enqueueActions(({ context, enqueue }) => {
-      const [request, ...rest] = context.queue;
-      if (!request || isBackendRequest(request)) return;
-      enqueue.assign({ queue: rest });
+    /** Hands a request to the worker, in arrival order. */
+    dispatch: sendTo('memoryWorker', ({ context, event }) => ({
+      type: 'memory.work' as const,
+      namespace: namespaceOf(context, event as MemoryRequestEvent),
+      request: event as MemoryRequestEvent,
+    })),
+    /** Replies to a finished request; publishes its change; or, for a watch/unwatch, does it now. */
+    settle: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'memory.worked') return;
+      const { request, output } = event;
       let reply: MemoryResultEvent;
-      if (request.type === 'memory.watch') {
+      if (output) {
+        reply = { type: 'memory.result', requestId: request.requestId, ok: true, value: output.value };
+      } else if (request.type === 'memory.watch') {
         try {
           compileWatchPattern(request.pattern);
           if (!request.replyTo) throw new FlowError(FlowErrorCode.Memory, 'memory.watch needs replyTo');
@@ -309,12 +370,37 @@ export const memoryMachine = setup({
         } catch (e) {
           reply = failure(request.requestId, e);
         }
-      } else {
+      } else if (request.type === 'memory.unwatch') {
         const existed = context.watchers.some((w) => w.id === request.watchId);
         enqueue.assign({ watchers: context.watchers.filter((w) => w.id !== request.watchId) });
         reply = { type: 'memory.result', requestId: request.requestId, ok: true, value: existed };
+      } else {
+        return;
       }
       if (request.replyTo) enqueue.sendTo(request.replyTo, reply);
+      enqueue.emit(reply);
+      const change = output?.change;
+      if (!change) return;
+      const changed: MemoryChangedEvent = { type: 'memory.changed', ...change };
+      if (context.watchers.length) {
+        // A watcher that stopped is dropped; so is one whose ref did not survive a snapshot
+        // restore (XState revives only an actor's own children).
+        const live = context.watchers.filter(
+          (w) => typeof w.ref?.getSnapshot === 'function' && w.ref.getSnapshot().status === 'active',
+        );
+        if (live.length !== context.watchers.length) enqueue.assign({ watchers: live });
+        for (const w of live) {
+          if (w.namespace === change.namespace && compileWatchPattern(w.pattern)(change.key))
+            enqueue.sendTo(w.ref, changed);
+        }
+      }
+      enqueue.emit(changed);
+    }),
+    /** Replies the error of a failed (or refused) request. */
+    fail: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'memory.failed') return;
+      const reply = failure(event.request.requestId, event.error);
+      if (event.request.replyTo) enqueue.sendTo(event.request.replyTo, reply);
       enqueue.emit(reply);
     }),
   },
@@ -326,85 +412,31 @@ export const memoryMachine = setup({
     return {
       namespace: input.namespace,
       maxQueue: input.maxQueue ?? 10_000,
-      queue: [],
-      current: null,
       watchers: [],
       watchCount: 0,
     };
   },
-  on: {
-    'memory.get': { actions: 'enqueue' },
-    'memory.set': { actions: 'enqueue' },
-    'memory.delete': { actions: 'enqueue' },
-    'memory.list': { actions: 'enqueue' },
-    'memory.cas': { actions: 'enqueue' },
-    'memory.incr': { actions: 'enqueue' },
-    'memory.watch': { actions: 'enqueue' },
-    'memory.unwatch': { actions: 'enqueue' },
+  invoke: {
+    id: 'memoryWorker',
+    src: 'memoryWorker',
+    input: ({ context }) => ({ maxQueue: context.maxQueue }),
   },
-  initial: 'idle',
-  states: {
-    idle: {
-      always: [
-        { guard: 'nextIsLocal', actions: 'runLocal' },
-        { guard: 'hasQueued', target: 'working' },
-      ],
-    },
-    working: {
-      entry: 'takeNext',
-      invoke: {
-        id: 'memoryOp',
-        src: 'memoryOp',
-        input: ({ context }) => ({
-          namespace: namespaceOf(context, context.current!),
-          request: context.current!,
-        }),
-        onDone: {
-          target: 'idle',
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            const request = context.current!;
-            const reply: MemoryResultEvent = {
-              type: 'memory.result',
-              requestId: request.requestId,
-              ok: true,
-              value: event.output.value,
-            };
-            enqueue.assign({ current: null });
-            if (request.replyTo) enqueue.sendTo(request.replyTo, reply);
-            enqueue.emit(reply);
-            const change = event.output.change;
-            if (!change) return;
-            const changed: MemoryChangedEvent = { type: 'memory.changed', ...change };
-            // A watcher that stopped is dropped; so is one whose ref did not survive a snapshot
-            // restore (XState revives only an actor's own children).
-            const live = context.watchers.filter(
-              (w) => typeof w.ref?.getSnapshot === 'function' && w.ref.getSnapshot().status === 'active',
-            );
-            if (live.length !== context.watchers.length) enqueue.assign({ watchers: live });
-            for (const w of live) {
-              if (w.namespace === change.namespace && compileWatchPattern(w.pattern)(change.key))
-                enqueue.sendTo(w.ref, changed);
-            }
-            enqueue.emit(changed);
-          }),
-        },
-        onError: {
-          target: 'idle',
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            const request = context.current!;
-            const reply = failure(request.requestId, event.error);
-            enqueue.assign({ current: null });
-            if (request.replyTo) enqueue.sendTo(request.replyTo, reply);
-            enqueue.emit(reply);
-          }),
-        },
-      },
-    },
+  on: {
+    'memory.get': { actions: 'dispatch' },
+    'memory.set': { actions: 'dispatch' },
+    'memory.delete': { actions: 'dispatch' },
+    'memory.list': { actions: 'dispatch' },
+    'memory.cas': { actions: 'dispatch' },
+    'memory.incr': { actions: 'dispatch' },
+    'memory.watch': { actions: 'dispatch' },
+    'memory.unwatch': { actions: 'dispatch' },
+    'memory.worked': { actions: 'settle' },
+    'memory.failed': { actions: 'fail' },
   },
 });
 
 /**
- * The memory machine with its `memoryOp` bound to `backend`. The actor uses the backend but
+ * The memory machine with its `memoryWorker` bound to `backend`. The actor uses the backend but
  * does not own it: close the backend after stopping the actor.
  *
  * @example
@@ -414,7 +446,7 @@ export const memoryMachine = setup({
  * ```
  */
 export function withMemoryBackend(backend: MemoryBackend): typeof memoryMachine {
-  return memoryMachine.provide({ actors: { memoryOp: backendMemoryOp(backend) } });
+  return memoryMachine.provide({ actors: { memoryWorker: backendMemoryWorker(backend) } });
 }
 
 /** A running memory actor. */

@@ -27,7 +27,7 @@ import { loadPresets } from '../presets/index.js';
 import { parseModelRouterConfig, type ModelRouterConfigInput } from '../router/config.js';
 import type { FlowStore, StoredFlowMeta } from '../runtime/flow-store.js';
 import { defaultFlowsDir, openFlowStore } from '../runtime/flow-store-uri.js';
-import { startFlowInspector, type FlowInspector } from '../runtime/inspector.js';
+import type { FlowInspector } from '../runtime/inspector.js';
 import { createFlowRouting } from '../runtime/routing.js';
 import { AgentRegistry, registerOutputSchema, type AgentHandle } from './agents.js';
 import { checkProviders, connect, type Connection } from './connection.js';
@@ -178,7 +178,11 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   async #doStart() {
     const o = this.options;
     const presets = await loadPresets({ cwd: o.directory, extraDirs: o.agentDirs });
-    if (o.inspect) this.#inspector = await startFlowInspector(o.inspect === true ? {} : o.inspect);
+    if (o.inspect) {
+      // Loaded only when asked for: the inspector brings @statelyai/inspect, superjson and ws.
+      const { startFlowInspector } = await import('../runtime/inspector.js');
+      this.#inspector = await startFlowInspector(o.inspect === true ? {} : o.inspect);
+    }
     if (o.memory !== false) await this.#startMemory();
     else if (this.#tools) this.#mcp = await startMemoryMcpHttp({ register: this.#tools.register });
     this.#conn = await connect(

@@ -237,8 +237,17 @@ export async function readAgentFile(path: string): Promise<PresetAgent> {
   } catch (e) {
     throw invalid(path, `cannot read the file: ${(e as Error).message}`, e);
   }
-  return parseAgentFile(text, path);
+  // A CLI run reads the presets twice (the plan checks agent names, then the host loads them):
+  // the second read finds the same text and skips YAML and zod. Each caller gets its own copy.
+  const seen = parsedFiles.get(path);
+  if (seen?.text === text) return structuredClone(seen.agent);
+  const agent = parseAgentFile(text, path);
+  parsedFiles.set(path, { text, agent: structuredClone(agent) });
+  return agent;
 }
+
+/** Agent files parsed in this process, by path, with the text they were parsed from. */
+const parsedFiles = new Map<string, { text: string; agent: PresetAgent }>();
 
 function splitFrontMatter(text: string, source: string): { frontMatter: string; body: string; bodyLine: number } {
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);

@@ -474,7 +474,9 @@ export function createAgentActors(rt: AgentRuntime) {
         for (const stop of children.values()) stop();
         hub?.off('connected', onConnected);
         clearInterval(timer);
-        ac.abort();
+        // Only a read still running needs stopping: aborting a signal whose fetches are done
+        // makes undici build an AbortError for each of them all the same (about 1 ms an agent).
+        if (idleReading || blindReading) ac.abort();
         // Leaving the state before the answer (STOP, timeout, actor stopped): stop the work.
         if (!finished && !rt.detached)
           void at(sid)

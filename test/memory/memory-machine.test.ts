@@ -1,12 +1,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { createActor, createMachine, fromPromise, type AnyActorRef, type AnyEventObject } from 'xstate';
+import { createActor, createMachine, type AnyActorRef, type AnyEventObject } from 'xstate';
 import {
   createMemoryClient,
   memoryMachine,
+  memoryWorker,
   runMemoryOp,
   type MemoryChangedEvent,
   type MemoryOpInput,
-  type MemoryOpOutput,
   type MemoryResultEvent,
   withMemoryBackend,
 } from '../../machines/memory.js';
@@ -30,11 +30,11 @@ function recorder() {
   return { ref: ref as AnyActorRef, received, stop: () => ref.stop() };
 }
 
-/** A fake `memoryOp` over a Map with random latency, tracking how many ops ran at once. */
+/** A fake memory operation over a Map with random latency, tracking how many ops ran at once. */
 function fakeOps() {
   const store = new Map<string, unknown>();
   const stats = { inFlight: 0, maxInFlight: 0, calls: [] as string[] };
-  const logic = fromPromise<MemoryOpOutput, MemoryOpInput>(async ({ input }) => {
+  const logic = memoryWorker(async (input: MemoryOpInput) => {
     stats.inFlight++;
     stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
     stats.calls.push(`${input.request.type}:${input.namespace}:${'key' in input.request ? input.request.key : ''}`);
@@ -67,13 +67,13 @@ function fakeOps() {
 
 function startFake() {
   const fake = fakeOps();
-  const machine = memoryMachine.provide({ actors: { memoryOp: fake.logic } });
-  // The backend is never touched: the provided memoryOp replaces all I/O.
+  const machine = memoryMachine.provide({ actors: { memoryWorker: fake.logic } });
+  // The backend is never touched: the provided worker replaces all I/O.
   const actor = createActor(machine, { input: { backend: {} as never, namespace: NS } }).start();
   return { actor, ...fake };
 }
 
-describe('memory actor (with a provided fake memoryOp)', () => {
+describe('memory actor (with a provided fake memoryWorker)', () => {
   it('runs requests one at a time and replies to replyTo in request order', async () => {
     const { actor, stats } = startFake();
     const rec = recorder();
@@ -179,7 +179,7 @@ describe('memory actor (with a provided fake memoryOp)', () => {
 
   it('refuses requests beyond maxQueue at once', async () => {
     const fake = fakeOps();
-    const actor = createActor(memoryMachine.provide({ actors: { memoryOp: fake.logic } }), {
+    const actor = createActor(memoryMachine.provide({ actors: { memoryWorker: fake.logic } }), {
       input: { backend: {} as never, namespace: NS, maxQueue: 3 },
     }).start();
     const results: MemoryResultEvent[] = [];
@@ -255,11 +255,11 @@ describe('createMemoryClient over a real file backend', () => {
 
   it('rejects pending and later calls once the actor stops', async () => {
     const backend = await kit.open();
-    const slow = fromPromise<MemoryOpOutput, MemoryOpInput>(async ({ input }) => {
+    const slow = memoryWorker(async (input) => {
       await sleep(50);
       return runMemoryOp(backend, input);
     });
-    const actor = createActor(memoryMachine.provide({ actors: { memoryOp: slow } }), {
+    const actor = createActor(memoryMachine.provide({ actors: { memoryWorker: slow } }), {
       input: { backend, namespace: NS },
     }).start();
     const memory = createMemoryClient(actor);
@@ -294,8 +294,8 @@ describe('memory actor snapshots', () => {
     const text = JSON.stringify(persisted);
     expect(text).not.toContain('redis');
     expect(JSON.parse(text)).toMatchObject({
-      value: 'idle',
-      context: { namespace: NS, queue: [], watchers: [{ id: 'watch-1', pattern: '*' }] },
+      status: 'active',
+      context: { namespace: NS, watchers: [{ id: 'watch-1', pattern: '*' }] },
     });
     actor.stop();
 
