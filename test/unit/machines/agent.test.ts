@@ -49,7 +49,7 @@ function harness(
       createSession: fromPromise(async () => {
         calls.created++;
         if (opts.createFails) throw new Error('server said no');
-        return { id: 'ses_1' };
+        return { id: `ses_${calls.created}` };
       }),
       sendPrompt: fromPromise<
         { model?: string } | void,
@@ -252,6 +252,45 @@ describe('agent machine', () => {
       result: { status: 'failed', attempts: [{ model: 'p/a', errorKind: 'aborted' }] },
     });
     expect(out.results.map((r) => r.status)).toEqual(['failed']);
+  });
+
+  it('SESSION_LOST mid-prompt (its server died): the same task again in a new session, the loss an attempt', async () => {
+    const { machine, calls } = harness({ 'p/a': { kind: 'hang' } });
+    const { actor } = run(machine, { spec: { name: 'a', model: 'p/a' }, task });
+    await waitFor(actor, (s) => s.matches({ working: 'streaming' }));
+    actor.send({ type: 'SESSION_LOST', reason: 'the OpenCode server at http://a is gone' });
+    await waitFor(actor, (s) => s.matches({ working: 'streaming' }) && s.context.sessionID === 'ses_2');
+    expect(calls.created).toBe(2);
+    expect(calls.prompts).toEqual(['p/a', 'p/a']);
+    expect(actor.getSnapshot().context.attempts).toEqual([
+      {
+        model: 'p/a',
+        error: 'moved to another server: the OpenCode server at http://a is gone',
+        errorKind: 'server',
+      },
+    ]);
+    // The watch of the new prompt follows the new session, expecting no old answer.
+    expect(calls.watches.at(-1)).toMatchObject({ sessionID: 'ses_2', afterUserMessageID: undefined });
+    actor.send({ type: 'STOP' });
+    await toPromise(actor);
+    // Only the new session is cleaned up: the lost one went with its server.
+    expect(calls.cleanups.map((c) => c.sessionID)).toEqual(['ses_2']);
+  });
+
+  it('SESSION_LOST while idle: the result stays, the next task opens a new session', async () => {
+    const { machine, calls } = harness({});
+    const { actor } = run(machine, { spec: { name: 'a', model: 'p/a' }, task });
+    await waitFor(actor, (s) => s.matches('done'));
+    actor.send({ type: 'SESSION_LOST', reason: 'gone' });
+    expect(actor.getSnapshot().context.sessionID).toBeUndefined();
+    expect(actor.getSnapshot().value).toBe('done');
+    actor.send({ type: 'PROMPT', task: { id: 't2', text: 'again' } });
+    await waitFor(actor, (s) => s.matches('done') && s.context.results.length === 2);
+    expect(calls.created).toBe(2);
+    expect(actor.getSnapshot().context.results.map((r) => [r.taskId, r.sessionID, r.status])).toEqual([
+      ['t1', 'ses_1', 'done'],
+      ['t2', 'ses_2', 'done'],
+    ]);
   });
 
   it('keeps the session on cleanup when asked', async () => {
