@@ -112,6 +112,7 @@ export class FlowRegistry {
           ...(body.maxCost !== undefined ? { maxCost: body.maxCost } : {}),
           ...(body.maxConcurrent !== undefined ? { maxConcurrent: body.maxConcurrent } : {}),
           ...(body.onAgentFailure !== undefined ? { onAgentFailure: body.onAgentFailure } : {}),
+          ...(body.schema !== undefined ? { schema: body.schema } : {}),
         })
         .then(
           (report) => ({ report }),

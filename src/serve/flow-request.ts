@@ -83,6 +83,14 @@ export const CreateFlowBodySchema = z
     timeout: timeoutSecondsSchema().optional(),
     /** Per-prompt timeout, seconds: a prompt past it falls back to the next model. */
     promptTimeout: timeoutSecondsSchema().optional(),
+    /**
+     * Structured output: a JSON Schema (of type `object`) every agent's answer must fill
+     * (hierarchical: the planner's combined answer); the report's `structured` holds it.
+     */
+    schema: z
+      .record(z.string(), z.unknown(), { message: 'expected a JSON Schema object (of type "object")' })
+      .refine((s) => s.type === 'object', { message: 'expected a JSON Schema of type "object"' })
+      .optional(),
   })
   .strict();
 

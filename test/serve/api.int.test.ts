@@ -331,6 +331,30 @@ describe('flows', () => {
     expect(Date.parse(line.startedAt)).toBeLessThanOrEqual(Date.parse(line.finishedAt));
   });
 
+  it('takes a JSON Schema for structured output: the report carries the checked answer; a bad schema is a 400', async () => {
+    llm.script({
+      match: { allText: 'SCHEMA-API', tool: 'StructuredOutput' },
+      reply: structuredReply({ risk: 'high', files: ['src/api.ts'] }),
+    });
+    const schema = {
+      type: 'object',
+      properties: { risk: { enum: ['low', 'high'] }, files: { type: 'array', items: { type: 'string' } } },
+      required: ['risk', 'files'],
+      additionalProperties: false,
+    };
+    const r = await post({ task: 'SCHEMA-API: assess', agents: ['reviewer'], schema });
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    const rep = await report(r.body.id);
+    expect(rep.status).toBe('completed');
+    expect(rep.structured).toEqual({ risk: 'high', files: ['src/api.ts'] });
+    expect(rep.results[0].structured).toEqual({ risk: 'high', files: ['src/api.ts'] });
+    const bad = await post({ task: 'SCHEMA-API', agents: ['reviewer'], schema: { type: 'array' } });
+    expect(bad.status).toBe(400);
+    expect((bad.body as unknown as { error: { issues: unknown[] } }).error.issues).toEqual([
+      { path: 'schema', message: 'expected a JSON Schema of type "object"' },
+    ]);
+  });
+
   it("runs a hierarchical flow: the planner's subtasks appear as agents as they run, inline agents by their given name", async () => {
     const plan = {
       subtasks: [
