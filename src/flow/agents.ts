@@ -13,6 +13,7 @@ import { zodToFlowError } from '../config/errors.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import type { PresetAgent } from '../presets/index.js';
 import type { RoutedAgentSpec } from '../runtime/routing.js';
+import { openCodeToolName } from './tools.js';
 
 /** A spawned agent. */
 export interface AgentHandle {
@@ -115,7 +116,7 @@ export class AgentRegistry {
         FlowErrorCode.InvalidConfig,
         `agent "${cfg.name}": flowTools: unknown tool "${unknown}" (${known.length ? `tools: ${known.join(', ')}` : 'no tools given: new OpencodeFlow({ tools })'})`,
       );
-    const off = known.filter((t) => !cfg.flowTools!.includes(t)).map((t) => [`flow_${t}`, false] as const);
+    const off = known.filter((t) => !cfg.flowTools!.includes(t)).map((t) => [openCodeToolName(t), false] as const);
     return off.length ? { ...tools, ...Object.fromEntries(off) } : tools;
   }
 

@@ -245,7 +245,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
       );
     }
     // Without the plugin and with one run: that run. A session no run opened: the host's own.
-    if (!session && this.#runs.size === 1) flowId = [...this.#runs.keys()][0];
+    if (!session) flowId = this.#onlyRun();
     if (!flowId) return { ops: agents, namespace: flowNamespace(this.id) };
     const id = flowId;
     const scoped = (opts?: { shared?: boolean; by?: string }) => ({ ...opts, flowId: id });

@@ -38,7 +38,7 @@ export interface RunHost {
   client: OpencodeClient;
   hub: EventHub;
   /** Every OpenCode server of the host (one, or a pool): agents' sessions are spread over them. */
-  pool?: OpencodePool;
+  pool: OpencodePool;
   /** The server's URL as errors may show it (no password). */
   serverUrl: string;
   store: FlowStore;
@@ -169,7 +169,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
     this.#runtime = {
       client: host.client,
       hub: host.hub,
-      ...(host.pool ? { pool: host.pool } : {}),
+      pool: host.pool,
       keepSessions: plan.keepSessions,
       chooseFallback: (i) => plan.routing.chooseFallback(i),
       beforePrompt: (i) => plan.routing.beforePrompt(i),
@@ -323,16 +323,6 @@ export class FlowRun extends EventEmitter<FlowEvents> {
    */
   #followServer(): () => void {
     const pool = this.#host.pool;
-    if (!pool) {
-      const hub = this.#host.hub;
-      const onHubLost = ({ reason, downForMs }: { reason: string; downForMs: number }) =>
-        this.#stop(
-          'failed',
-          `the OpenCode server at ${this.#host.serverUrl} is gone (${reason}; no answer for ${Math.round(downForMs / 1000)} s)`,
-        );
-      hub.on('lost', onHubLost);
-      return () => hub.off('lost', onHubLost);
-    }
     const onLost = (member: PoolMember, { reason }: { reason: string }) => {
       if (pool.alive().length === 0) {
         this.#stop('failed', `the OpenCode server at ${member.url} is gone (${reason})`);
@@ -381,10 +371,10 @@ export class FlowRun extends EventEmitter<FlowEvents> {
     const left = [...this.#sessions].filter(([, s]) => s.state !== 'stopped');
     await Promise.allSettled(
       left.map(async ([id, s]) => {
-        const client = this.#host.pool ? (await this.#host.pool.locate(id)).client : this.#host.client;
+        const { client } = await this.#host.pool.locate(id);
         if (BUSY_STATES.has(s.state)) await client.abort(id).catch(() => false);
         if (!keep) await client.deleteSession(id).catch(() => false);
-        if (!keep) this.#host.pool?.release(id);
+        if (!keep) this.#host.pool.release(id);
         s.state = 'stopped';
       }),
     );

@@ -1,6 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import { isZodSchema } from '../../machines/structured.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { callerSession, type McpCallContext } from '../memory/mcp/identity.js';
 import { MAX_TIMER_MS } from './timeouts.js';
@@ -93,10 +94,6 @@ interface PreparedTool {
   timeoutMs: number;
 }
 
-function isZod(v: unknown): v is z.ZodType {
-  return typeof v === 'object' && v !== null && '_zod' in v && typeof (v as z.ZodType).safeParse === 'function';
-}
-
 /** Checks the app's tools (names, schemas, timeouts): a bad one is a FlowError `invalid_config` naming the field. */
 function prepare(tools: readonly AnyFlowTool[]): PreparedTool[] {
   const seen = new Set<string>();
@@ -117,7 +114,7 @@ function prepare(tools: readonly AnyFlowTool[]): PreparedTool[] {
     if (!Number.isInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMER_MS)
       throw bad(`.timeoutMs: expected a positive whole number of milliseconds (at most ${MAX_TIMER_MS})`);
     let schema: z.ZodType;
-    if (isZod(t.input)) schema = t.input;
+    if (isZodSchema(t.input)) schema = t.input;
     else if (typeof t.input === 'object' && t.input !== null && !Array.isArray(t.input)) {
       if ((t.input as { type?: unknown }).type !== 'object')
         throw bad('.input: expected a JSON Schema of an object ({ type: "object", properties, required })');
