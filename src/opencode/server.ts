@@ -191,8 +191,24 @@ export async function attachOpencodeServer(ep: ServerEndpoint): Promise<Opencode
  * ```
  */
 export async function startOpencodeServer(options: StartServerOptions = {}): Promise<OpencodeServer> {
+  if (options.port !== undefined) return startOn(options, options.port);
+  // A free port can be taken by another process between our probe and OpenCode's bind
+  // (busy machines, parallel test files). OpenCode then exits with `ServeError`; pick
+  // another port and try again rather than failing the start.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOn(options, await freePort(options.hostname ?? '127.0.0.1'));
+    } catch (e) {
+      if (attempt >= 3 || !(e instanceof PortTakenError)) throw e;
+    }
+  }
+}
+
+/** OpenCode exited at start-up because its port was taken (Bun's `ServeError`). */
+class PortTakenError extends FlowError {}
+
+async function startOn(options: StartServerOptions, port: number): Promise<OpencodeServer> {
   const hostname = options.hostname ?? '127.0.0.1';
-  const port = options.port ?? (await freePort(hostname));
   const binary = resolveOpencodeBinary(options.binary);
   const env: Record<string, string | undefined> = {
     ...process.env,
@@ -285,11 +301,14 @@ export async function startOpencodeServer(options: StartServerOptions = {}): Pro
     const exitedEarly = exited;
     await stop();
     const tail = output.slice(-10).join('\n');
-    throw new FlowError(
+    const portTaken = exitedEarly && output.some((l) => /\bServeError\b|EADDRINUSE|address already in use/i.test(l));
+    throw new (portTaken ? PortTakenError : FlowError)(
       FlowErrorCode.ServerUnavailable,
-      exitedEarly
-        ? `OpenCode server exited during start-up (code ${exitedEarly.code ?? exitedEarly.signal})${tail ? `:\n${tail}` : ''}`
-        : `OpenCode server did not become ready within ${options.startTimeoutMs ?? 60_000} ms${tail ? `:\n${tail}` : ''}`,
+      portTaken
+        ? `OpenCode could not listen on ${hostname}:${port}: the port is in use${tail ? `:\n${tail}` : ''}`
+        : exitedEarly
+          ? `OpenCode server exited during start-up (code ${exitedEarly.code ?? exitedEarly.signal})${tail ? `:\n${tail}` : ''}`
+          : `OpenCode server did not become ready within ${options.startTimeoutMs ?? 60_000} ms${tail ? `:\n${tail}` : ''}`,
     );
   }
   return { url, password: options.password, embedded: true, pid: child.pid, stop };

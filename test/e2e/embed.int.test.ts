@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FlowReport } from '../../src/flow/index.js';
@@ -31,17 +30,6 @@ afterAll(async () => {
   await llm?.close();
 });
 
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
-}
-
 interface App {
   child: ChildProcess;
   base: string;
@@ -51,10 +39,10 @@ interface App {
 
 /** Start the example with its documented command; resolves once it says it listens. */
 async function startApp(): Promise<App> {
-  const port = await freePort();
+  // Port 0: the app takes whatever the OS gives and prints it (no probe-then-bind race).
   const child = spawn(
     resolve(root, 'node_modules/.bin/tsx'),
-    ['examples/embed-in-node/server.ts', '--port', String(port), '--server', oc.url],
+    ['examples/embed-in-node/server.ts', '--port', '0', '--server', oc.url],
     {
       cwd: root,
       // Keep it off the shared .opencode-flow/memory.json even if someone turns memory on.
@@ -69,10 +57,11 @@ async function startApp(): Promise<App> {
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
     child.on('exit', (code, signal) => done({ code, signal })),
   );
-  await new Promise<void>((ready, fail) => {
+  const port = await new Promise<string>((ready, fail) => {
     child.stdout!.on('data', (d: Buffer) => {
       stdout += d.toString();
-      if (stdout.includes(`listening on http://127.0.0.1:${port}`)) ready();
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
+      if (m) ready(m[1]!);
     });
     void exit.then((e) => fail(new Error(`app exited early (${e.code ?? e.signal}): ${stderr}`)));
   });
