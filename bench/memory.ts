@@ -31,6 +31,8 @@ import { createMemoryBackend } from '../src/memory/config.js';
 import type { JsonValue } from '../src/memory/json.js';
 import { memoryMcpStdioOptionsFromEnv, runMemoryMcpStdio, startMemoryMcpHttp } from '../src/memory/mcp/index.js';
 import type { MemoryOps } from '../src/memory/ops.js';
+import { resolveOpencodeBinary } from '../src/opencode/server.js';
+import type { TimingSamples } from './clients/mcp-timing.js';
 
 /** Latency figures of one operation, milliseconds per call. */
 export interface Timing {
@@ -50,8 +52,13 @@ export interface MemoryBench {
   iterations: number;
   baseline: MemoryBenchRow;
   rows: MemoryBenchRow[];
-  /** Every MCP row has set and get p99 under 5 ms, client to client. */
+  /**
+   * The agents' path: every MCP row whose client runs in OpenCode's own runtime has set and get
+   * p99 under 5 ms, client to client. False when those rows could not run.
+   */
   goalMet: boolean;
+  /** The same with the SDK's client under Node (this process). */
+  nodeClientGoalMet: boolean;
   /** The HTTP server's own handling time has p99 under 5 ms. */
   serverGoalMet: boolean;
   skipped: string[];
@@ -185,7 +192,15 @@ export async function main(options: { iterations?: number; only?: string[] } = {
         ['sqlite', `sqlite:${join(dir, 'http.db')}`],
       ] as const) {
         const http = await httpClient(uri, cleanups);
-        rows.push(await viaMcp(`MCP HTTP -> actor -> ${name}`, n, http.client));
+        rows.push(await viaMcp(`MCP HTTP -> actor -> ${name}, Node client`, n, http.client));
+        const own = await viaOpencodeRuntime(`MCP HTTP -> actor -> ${name}, OpenCode's client`, n, [
+          '--http',
+          http.url,
+          '--token',
+          http.token,
+        ]);
+        if ('skipped' in own) skipped.push(own.skipped);
+        else rows.push(own);
         const side = await http.serverSide(Math.max(20, Math.floor(n / 10)));
         rows.push({ path: '  of which server side', set: side.set, get: side.get });
         gcNotes.push(
@@ -200,8 +215,16 @@ export async function main(options: { iterations?: number; only?: string[] } = {
       ] as const) {
         const stdio = await stdioClient(uri, cleanups);
         const before = processCpuMs(stdio.pid);
-        rows.push(await viaMcp(`MCP stdio -> ${name}`, n, stdio.client));
+        rows.push(await viaMcp(`MCP stdio -> ${name}, Node client`, n, stdio.client));
         const after = processCpuMs(stdio.pid);
+        const own = await viaOpencodeRuntime(
+          `MCP stdio -> ${name}, OpenCode's client`,
+          n,
+          ['--stdio', ...stdioServerCommand()],
+          { OPENCODE_FLOW_MEMORY: uri.replace(/\.(json|db)$/, '-own.$1'), OPENCODE_FLOW_NAMESPACE: NS },
+        );
+        if ('skipped' in own) skipped.push(own.skipped);
+        else rows.push(own);
         const calls = 2 * (n + Math.max(20, Math.floor(n / 10)));
         if (before !== undefined && after !== undefined) {
           gcNotes.push(
@@ -211,13 +234,22 @@ export async function main(options: { iterations?: number; only?: string[] } = {
       }
     }
 
-    const mcpRows = rows.filter((r) => r.path.startsWith('MCP'));
+    const under5 = (r: MemoryBenchRow) => r.set.p99 < 5 && r.get.p99 < 5;
+    const ownRows = rows.filter((r) => r.path.includes("OpenCode's client"));
+    const nodeRows = rows.filter((r) => r.path.includes('Node client'));
     const serverRows = rows.filter((r) => r.path.includes('server side'));
-    const serverGoalMet = serverRows.every((r) => r.set.p99 < 5 && r.get.p99 < 5);
-    const goalMet = mcpRows.every((r) => r.set.p99 < 5 && r.get.p99 < 5);
-    print(n, baseline, rows, skipped, goalMet, serverGoalMet);
+    const serverGoalMet = serverRows.every(under5);
+    const goalMet = ownRows.length > 0 && ownRows.every(under5);
+    const nodeClientGoalMet = nodeRows.every(under5);
+    print(n, baseline, rows, skipped);
+    if (runs('http') || runs('stdio')) {
+      console.log(
+        `goal p99 < 5 ms on the agents' path (the MCP SDK's client in OpenCode's runtime): ${ownRows.length ? (goalMet ? 'met' : 'NOT met') : 'not measured'}; ` +
+          `with the client under Node: ${nodeClientGoalMet ? 'met' : 'NOT met'}; the HTTP server's own handling: ${serverGoalMet ? 'met' : 'NOT met'}`,
+      );
+    }
     for (const note of gcNotes) console.log(note);
-    return { iterations: n, baseline, rows, goalMet, serverGoalMet, skipped };
+    return { iterations: n, baseline, rows, goalMet, nodeClientGoalMet, serverGoalMet, skipped };
   } finally {
     for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
@@ -242,7 +274,7 @@ interface ServerSide {
 async function httpClient(
   memoryUri: string,
   cleanups: (() => unknown)[],
-): Promise<{ client: Client; serverSide: (skip: number) => Promise<ServerSide> }> {
+): Promise<{ client: Client; url: string; token: string; serverSide: (skip: number) => Promise<ServerSide> }> {
   const child = spawn(
     process.execPath,
     [...childNodeArgs(), '--import', 'tsx', fileURLToPath(import.meta.url), '--http-server'],
@@ -285,7 +317,7 @@ async function httpClient(
     child.stdin.write(`stats ${skip}\n`);
     return JSON.parse(await nextLine()) as ServerSide;
   };
-  return { client, serverSide };
+  return { client, url: server.url, token: server.token, serverSide };
 }
 
 /**
@@ -296,14 +328,61 @@ function childNodeArgs(): string[] {
   return (process.env.OCF_BENCH_CHILD_ARGS ?? '').split(/\s+/).filter(Boolean);
 }
 
+/** The stdio rows' server: this file in `--stdio-server` mode, as `opencode-flow mcp` would run. */
+function stdioServerCommand(): string[] {
+  return [process.execPath, ...childNodeArgs(), '--import', 'tsx', fileURLToPath(import.meta.url), '--stdio-server'];
+}
+
+/**
+ * Times the MCP SDK's client running in OpenCode's own runtime: the Bun inside the pinned
+ * `opencode` binary (`BUN_BE_BUN=1` makes a Bun-compiled binary act as `bun`), which is where an
+ * agent's tool calls start. The client is bench/clients/mcp-timing.ts, a process of its own.
+ */
+async function viaOpencodeRuntime(
+  path: string,
+  n: number,
+  target: string[],
+  env: Record<string, string> = {},
+): Promise<MemoryBenchRow | { skipped: string }> {
+  const binary = resolveOpencodeBinary();
+  const script = fileURLToPath(new URL('./clients/mcp-timing.ts', import.meta.url));
+  const warmup = Math.max(20, Math.floor(n / 10));
+  const child = spawn(
+    binary,
+    [script, '--n', String(n), '--warmup', String(warmup), '--value', JSON.stringify(VALUE), ...target],
+    { env: { ...process.env, ...env, BUN_BE_BUN: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolve) => {
+    child.once('error', () => resolve(-1));
+    child.once('exit', resolve);
+  });
+  const line = out.split('\n').find((l) => l.startsWith('{"runtime"'));
+  if (code !== 0 || !line) {
+    return {
+      skipped: `${path} (${binary} as bun: exit ${code}; ${(err.trim().split('\n').pop() ?? '').slice(0, 200)})`,
+    };
+  }
+  const samples = JSON.parse(line) as TimingSamples;
+  const timing = (xs: number[]): Timing => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+  };
+  return { path: `${path} (${samples.runtime})`, set: timing(samples.set), get: timing(samples.get) };
+}
+
 async function stdioClient(
   memoryUri: string,
   cleanups: (() => unknown)[],
 ): Promise<{ client: Client; pid: number | null }> {
   const client = new Client({ name: 'bench', version: '1.0.0' });
+  const [command, ...args] = stdioServerCommand();
   const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [...childNodeArgs(), '--import', 'tsx', fileURLToPath(import.meta.url), '--stdio-server'],
+    command: command!,
+    args,
     env: { ...(process.env as Record<string, string>), OPENCODE_FLOW_MEMORY: memoryUri, OPENCODE_FLOW_NAMESPACE: NS },
     stderr: 'inherit',
   });
@@ -325,14 +404,7 @@ function processCpuMs(pid: number | null): number | undefined {
   }
 }
 
-function print(
-  n: number,
-  baseline: MemoryBenchRow,
-  rows: MemoryBenchRow[],
-  skipped: string[],
-  goalMet: boolean,
-  serverGoalMet: boolean,
-): void {
+function print(n: number, baseline: MemoryBenchRow, rows: MemoryBenchRow[], skipped: string[]): void {
   const ms = (v: number) => (v < 0.01 ? v.toFixed(4) : v < 1 ? v.toFixed(3) : v.toFixed(2));
   const ratio = (v: number, base: number) => `x${Math.round(v / base).toLocaleString('en-US')}`;
   const header = [
@@ -372,9 +444,6 @@ function print(
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const row of table) console.log(line(row));
   if (skipped.length) console.log(`skipped: ${skipped.join('; ')}`);
-  console.log(
-    `goal p99 < 5 ms through MCP: ${goalMet ? 'met' : 'NOT met'} client to client; ${serverGoalMet ? 'met' : 'NOT met'} in the HTTP server's own handling`,
-  );
 }
 
 /**
