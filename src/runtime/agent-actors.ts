@@ -281,6 +281,9 @@ export function createAgentActors(rt: AgentRuntime) {
         try {
           const { client } = await at(sid);
           if (!knownIdle && sid in (await sharedStatus(client))) return;
+          // The status may have taken a while (it is shared, and a loaded server answers late):
+          // an idle event that came meanwhile is already reading, or has finished.
+          if (!knownIdle && (finished || idleReading)) return;
           const reading = readPrompt(await client.messages(sid, ac.signal), input.afterUserMessageID);
           if (finished) return;
           // Asked after the read: a prompt sent meanwhile by this run counts as ours.
