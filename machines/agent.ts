@@ -178,6 +178,7 @@ export interface AgentContext {
 /** Events the agent sends to its parent (and emits for listeners). */
 export type AgentNotification =
   | { type: 'agent.state'; agent: string; state: string; model: string; sessionID?: string }
+  /** Streamed answer text: the tokens that arrived within a moment (50 ms by default), in order. */
   | { type: 'agent.delta'; agent: string; sessionID: string; text: string }
   | { type: 'agent.tool'; agent: string; sessionID: string; tool: string; status: string; input?: unknown }
   | { type: 'agent.fallback'; agent: string; from: string; to: string; reason: string }

@@ -42,6 +42,11 @@ export interface AgentRuntime {
   onCost?: (e: { sessionID: string; messageID: string; cost: number }) => void;
   /** Safety-net poll interval while a prompt runs (the event stream is only a hint). Default 5 s. */
   reconcileMs?: number;
+  /**
+   * Text deltas arriving within this long are sent to the agent as one `oc.delta` (so one
+   * `agent.delta` event) instead of one per token. Default 50 ms; 0 sends each as it comes.
+   */
+  deltaMs?: number;
   /** Pick the next model after a failure; default: the agent's own chain. */
   chooseFallback?: (input: {
     agent: string;
@@ -239,8 +244,32 @@ export function createAgentActors(rt: AgentRuntime) {
       return { model };
     }),
 
-    watchSession: fromCallback<AgentEvent, WatchInput>(({ input, sendBack }) => {
+    watchSession: fromCallback<AgentEvent, WatchInput>(({ input, sendBack: toAgent }) => {
       const sid = input.sessionID;
+      // Text deltas are gathered for a moment and sent as one: OpenCode sends one per token,
+      // and each is a step of the agent and of its supervisor (about 100 µs together), so a
+      // 200-token answer cost 20 ms of CPU in deltas alone. Anything else sends the gathered
+      // text first, so the order is kept and the deltas add up to the answer.
+      const deltaMs = rt.deltaMs ?? 50;
+      let gathered = '';
+      let deltaTimer: ReturnType<typeof setTimeout> | undefined;
+      const flushDeltas = () => {
+        if (deltaTimer !== undefined) clearTimeout(deltaTimer);
+        deltaTimer = undefined;
+        if (!gathered) return;
+        const text = gathered;
+        gathered = '';
+        toAgent({ type: 'oc.delta', text });
+      };
+      const sendBack = (e: AgentEvent) => {
+        flushDeltas();
+        toAgent(e);
+      };
+      const delta = (text: string) => {
+        if (deltaMs <= 0) return sendBack({ type: 'oc.delta', text });
+        gathered += text;
+        deltaTimer ??= setTimeout(flushDeltas, deltaMs);
+      };
       const ac = new AbortController();
       let finished = false;
       let idleReading = false;
@@ -349,8 +378,7 @@ export function createAgentActors(rt: AgentRuntime) {
           case 'message.part.delta': {
             const partID = p.partID as string;
             const type = partTypes.get(partID);
-            if (p.field === 'text' && (type === undefined || type === 'text'))
-              sendBack({ type: 'oc.delta', text: String(p.delta ?? '') });
+            if (p.field === 'text' && (type === undefined || type === 'text')) delta(String(p.delta ?? ''));
             break;
           }
           case 'message.part.updated': {
@@ -472,6 +500,7 @@ export function createAgentActors(rt: AgentRuntime) {
       }, 0);
       return () => {
         clearTimeout(first);
+        if (deltaTimer !== undefined) clearTimeout(deltaTimer);
         off();
         hub?.off('event', onAnyEvent);
         for (const stop of children.values()) stop();

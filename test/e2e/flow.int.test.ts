@@ -69,6 +69,33 @@ describe('OpencodeFlow against a real OpenCode server', () => {
     }
   });
 
+  it('gathers token deltas that come close together into fewer agent.delta events, in order and whole', async () => {
+    // 60 pieces at once (one per token, as a fast model streams), then 3 pieces 300 ms apart.
+    const burst = Array.from({ length: 60 }, (_, i) => `t${i} `).join('');
+    env.llm.script([
+      { match: { allText: 'DELTA-TASK', system: 'You are the **researcher**' }, reply: { text: burst, chunks: 60 } },
+      {
+        match: { allText: 'DELTA-TASK', system: 'You are the **coder**' },
+        reply: { text: 'one two three', chunks: 3, chunkDelayMs: 300 },
+      },
+    ]);
+    const flow = newFlow();
+    const texts: Record<string, string[]> = {};
+    flow.on('agent.delta', (e) => (texts[e.agent] ??= []).push(e.text));
+    try {
+      const report = await flow.execute({ task: 'DELTA-TASK', agents: ['researcher', 'coder'], mode: 'parallel' });
+      expect(report.status).toBe('completed');
+      // Every delta arrives, in order: they add up to the answer.
+      expect(texts.researcher!.join('')).toBe(burst);
+      expect(texts.coder!.join('')).toBe('one two three');
+      // The burst came as far fewer events than tokens; pieces 300 ms apart each came alone.
+      expect(texts.researcher!.length).toBeLessThan(20);
+      expect(texts.coder).toHaveLength(3);
+    } finally {
+      await flow.shutdown();
+    }
+  });
+
   it("passes each agent's output to the next in sequential mode", async () => {
     env.llm.script([
       {
