@@ -8,17 +8,23 @@
  * N=100), with the distinct error messages, and the median CPU time each arm cost this
  * process and the OpenCode server (from /proc, Linux only). On two cores OpenCode itself
  * is the bottleneck and other load stretches wall times: absolute times mean little; the
- * ratio, the CPU lines and the failures are the point. Takes about 5 minutes.
+ * ratio, the CPU lines and the failures are the point. The model runs in a child process
+ * and each arm is charged a full GC at its end, so an arm's CPU is its own client work and
+ * its own garbage. Takes about 5 minutes.
  *
- * `npx tsx bench/scale.ts [--rounds 3] [--sizes 10,50,100] [--budget-s 240]`
+ * `npx tsx bench/scale.ts [--rounds 3] [--sizes 10,50,100] [--budget-s 240] [--chunks N]`
+ * (`--chunks 200`: every answer streams as 200 tokens, as a real model's does)
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parseArgs } from 'node:util';
 import { createOpencodeClient, type Event } from '@opencode-ai/sdk/v2';
 import { OpencodeFlow } from '../src/flow/index.js';
-import { startScriptedLLM, startTestOpencode } from '../src/testing/index.js';
+import { startTestOpencode, type ScriptedReply } from '../src/testing/index.js';
+import { startScriptedLLMProcess } from './clients/scripted-llm.js';
 
 /** What one arm of one round did. */
 export interface ArmRun {
@@ -186,11 +192,27 @@ function treeCpuMs(rootPid: number | undefined): number | undefined {
   }
 }
 
-/** Run an arm and add the CPU it cost here and in the OpenCode server. */
+/**
+ * A full garbage collection, when it can be had (`--expose-gc` turned on at run time): each arm
+ * starts with a clean heap and pays, inside its own figure, for the garbage it made, instead of
+ * leaving it to be collected (and counted) in the next arm.
+ */
+const fullGc: (() => void) | undefined = (() => {
+  try {
+    setFlagsFromString('--expose-gc');
+    return runInNewContext('gc') as () => void;
+  } catch {
+    return undefined;
+  }
+})();
+
+/** Run an arm and add the CPU it cost here (its garbage collected included) and in the OpenCode server. */
 async function measured(serverPid: number | undefined, run: () => Promise<ArmRun>): Promise<ArmRun> {
+  fullGc?.();
   const cpu0 = process.cpuUsage();
   const srv0 = treeCpuMs(serverPid);
   const r = await run();
+  fullGc?.();
   const cpu = process.cpuUsage(cpu0);
   const srv1 = treeCpuMs(serverPid);
   return {
@@ -222,8 +244,11 @@ export async function main({
   rounds = 3,
   budgetMs = 240_000,
   deadlineMs = 600_000,
+  reply = { text: 'ok' },
 }: {
   sizes?: number[];
+  /** What the model answers every prompt (default `ok`, one chunk); `--chunks N` streams N tokens. */
+  reply?: ScriptedReply;
   /** Rounds per N (each round runs both arms). */
   rounds?: number;
   /** Per N: start no further round once this much time went into it (at least one round runs). */
@@ -231,7 +256,8 @@ export async function main({
   /** SDK arm: give up waiting for an agent's idle after this long (the flow's own prompt timeout is 10 min). */
   deadlineMs?: number;
 } = {}): Promise<ScaleRow[]> {
-  const llm = await startScriptedLLM({ fallback: { text: 'ok' } });
+  // The model runs in a child process, so this process's CPU is the client's alone.
+  const llm = await startScriptedLLMProcess(reply);
   const oc = await startTestOpencode({ baseURL: llm.baseURL });
   const flow = new OpencodeFlow({
     serverUrl: oc.url,
@@ -303,7 +329,7 @@ export async function main({
       const [sc, fc, ss, fs] = [cpu(sdk, 'cpuMs'), cpu(fl, 'cpuMs'), cpu(sdk, 'serverCpuMs'), cpu(fl, 'serverCpuMs')];
       if (sc !== undefined && fc !== undefined) {
         console.log(
-          `        median CPU ms  bench process: sdk ${sc.toFixed(0)}, flow ${fc.toFixed(0)}` +
+          `        median CPU ms  bench process: sdk ${sc.toFixed(0)}, flow ${fc.toFixed(0)} (ratio ${(fc / sc).toFixed(3)}, goal ≤ 1.2)` +
             (ss !== undefined && fs !== undefined
               ? `;  opencode: sdk ${ss.toFixed(0)}, flow ${fs.toFixed(0)};  total ratio ${((fc + fs) / (sc + ss)).toFixed(3)}`
               : ''),
@@ -326,12 +352,18 @@ export async function main({
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const { values } = parseArgs({
-    options: { rounds: { type: 'string' }, sizes: { type: 'string' }, 'budget-s': { type: 'string' } },
+    options: {
+      rounds: { type: 'string' },
+      sizes: { type: 'string' },
+      'budget-s': { type: 'string' },
+      chunks: { type: 'string' },
+    },
   });
   main({
     ...(values.rounds ? { rounds: Number(values.rounds) } : {}),
     ...(values.sizes ? { sizes: values.sizes.split(',').map(Number) } : {}),
     ...(values['budget-s'] ? { budgetMs: Number(values['budget-s']) * 1000 } : {}),
+    ...(values.chunks ? { reply: { text: 'word '.repeat(Number(values.chunks)), chunks: Number(values.chunks) } } : {}),
   }).catch((e) => {
     console.error(e);
     process.exit(1);

@@ -53,30 +53,45 @@ type SdkResult<T> = { data?: T; error?: unknown; response?: Response };
 
 /**
  * `fetch(req)` that fails with a `TimeoutError` when the answer, body included, has not come
- * within `ms`, or with the request's own abort reason. The body is read here, so the timer can
- * be cleared once the answer is in: a timer left to fire later (as `AbortSignal.timeout` is)
- * aborts a request that is long done, and undici then builds and throws away an AbortError for
- * it. One controller and one timer per request, instead of `AbortSignal.any` over a timeout
- * signal and a clone of the request: in bench/scale's profile at 100 agents those were a third
- * of the client's own time in `fetch`. A body-less request (every retried one: GETs) is reused
- * as it is; a request with a body is sent once.
+ * within `ms`, or with the request's own abort reason. The timer is cleared once the body is
+ * read (the reads of this one response are wrapped: no copy of the body, no second stream),
+ * or at once when there is no body to read: a timer left to fire later (as
+ * `AbortSignal.timeout` is) aborts a request that is long done, and undici then builds and
+ * throws away an AbortError for it. One controller and one timer per request, instead of
+ * `AbortSignal.any` over a timeout signal and a clone of the request. A body-less request
+ * (every retried one: GETs) is reused as it is; a request with a body is sent once.
  */
 async function fetchWithin(req: Request, ms: number): Promise<Response> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(new DOMException(`timed out after ${ms} ms`, 'TimeoutError')), ms);
   const onAbort = () => ac.abort(req.signal.reason);
-  if (req.signal.aborted) onAbort();
-  else req.signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    const res = await fetch(req, { signal: ac.signal });
-    // No body may be given with these statuses (the Response constructor refuses one).
-    const body = res.status === 204 || res.status === 205 || res.status === 304 ? null : await res.arrayBuffer();
-    return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
-  } finally {
+  const done = () => {
     clearTimeout(timer);
     req.signal.removeEventListener('abort', onAbort);
+  };
+  if (req.signal.aborted) onAbort();
+  else req.signal.addEventListener('abort', onAbort, { once: true });
+  let res: Response;
+  try {
+    res = await fetch(req, { signal: ac.signal });
+  } catch (e) {
+    done();
+    throw e;
   }
+  // Nothing left to wait for: no body, or one the SDK does not read (it skips Content-Length 0).
+  if (res.body === null || res.headers.get('content-length') === '0') {
+    done();
+    return res;
+  }
+  for (const read of BODY_READS) {
+    const own = res[read] as (() => Promise<unknown>) | undefined;
+    if (typeof own !== 'function') continue;
+    Object.defineProperty(res, read, { value: () => own.call(res).finally(done) });
+  }
+  return res;
 }
+
+const BODY_READS = ['text', 'json', 'arrayBuffer', 'blob', 'bytes', 'formData'] as const;
 
 function isLoopback(url: string): boolean {
   try {
