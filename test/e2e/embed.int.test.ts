@@ -114,9 +114,10 @@ async function postReview(base: string, body: unknown): Promise<Response> {
 
 describe('examples/embed-in-node', () => {
   it('streams both agents over SSE, serves the report, exits 0 on SIGTERM', async () => {
+    // Pieces further apart than the 50 ms in which an agent gathers deltas, so each streams as its own.
     llm.script([
-      { match: { allText: 'EMBED-A', system: REVIEWER }, reply: { text: REVIEW_TEXT, chunks: 6, chunkDelayMs: 40 } },
-      { match: { allText: 'EMBED-A', system: AUDITOR }, reply: { text: AUDIT_TEXT, chunks: 6, chunkDelayMs: 40 } },
+      { match: { allText: 'EMBED-A', system: REVIEWER }, reply: { text: REVIEW_TEXT, chunks: 6, chunkDelayMs: 150 } },
+      { match: { allText: 'EMBED-A', system: AUDITOR }, reply: { text: AUDIT_TEXT, chunks: 6, chunkDelayMs: 150 } },
     ]);
     const app = await startApp();
     try {
