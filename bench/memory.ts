@@ -220,7 +220,7 @@ export async function main(options: { iterations?: number; only?: string[] } = {
         const own = await viaOpencodeRuntime(
           `MCP stdio -> ${name}, OpenCode's client`,
           n,
-          ['--stdio', ...stdioServerCommand()],
+          ['--stdio', ...serverCommand('--stdio-server')],
           { OPENCODE_FLOW_MEMORY: uri.replace(/\.(json|db)$/, '-own.$1'), OPENCODE_FLOW_NAMESPACE: NS },
         );
         if ('skipped' in own) skipped.push(own.skipped);
@@ -275,14 +275,11 @@ async function httpClient(
   memoryUri: string,
   cleanups: (() => unknown)[],
 ): Promise<{ client: Client; url: string; token: string; serverSide: (skip: number) => Promise<ServerSide> }> {
-  const child = spawn(
-    process.execPath,
-    [...childNodeArgs(), '--import', 'tsx', fileURLToPath(import.meta.url), '--http-server'],
-    {
-      env: { ...process.env, OPENCODE_FLOW_MEMORY: memoryUri, OPENCODE_FLOW_NAMESPACE: NS },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  );
+  const [command, ...args] = serverCommand('--http-server');
+  const child = spawn(command!, args, {
+    env: { ...process.env, OPENCODE_FLOW_MEMORY: memoryUri, OPENCODE_FLOW_NAMESPACE: NS },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   cleanups.push(
     () =>
       new Promise<void>((resolve) => {
@@ -328,9 +325,9 @@ function childNodeArgs(): string[] {
   return (process.env.OCF_BENCH_CHILD_ARGS ?? '').split(/\s+/).filter(Boolean);
 }
 
-/** The stdio rows' server: this file in `--stdio-server` mode, as `opencode-flow mcp` would run. */
-function stdioServerCommand(): string[] {
-  return [process.execPath, ...childNodeArgs(), '--import', 'tsx', fileURLToPath(import.meta.url), '--stdio-server'];
+/** A server child: this file in `--http-server` mode (what a flow process runs) or `--stdio-server` (as `opencode-flow mcp`). */
+function serverCommand(mode: '--http-server' | '--stdio-server'): string[] {
+  return [process.execPath, ...childNodeArgs(), '--import', 'tsx', fileURLToPath(import.meta.url), mode];
 }
 
 /**
@@ -379,7 +376,7 @@ async function stdioClient(
   cleanups: (() => unknown)[],
 ): Promise<{ client: Client; pid: number | null }> {
   const client = new Client({ name: 'bench', version: '1.0.0' });
-  const [command, ...args] = stdioServerCommand();
+  const [command, ...args] = serverCommand('--stdio-server');
   const transport = new StdioClientTransport({
     command: command!,
     args,

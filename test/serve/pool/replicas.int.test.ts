@@ -223,17 +223,25 @@ describe.skipIf(!postgres.up)('serve replicas on one Postgres store', () => {
     expect(stream.events.filter((e) => e.event === 'agent.done').map((e) => e.data.agent)).toEqual(['first', 'second']);
   }, 180_000);
 
-  it('the event stream and DELETE of a flow work through a replica that does not run it', async () => {
-    const live = replicas.filter((r) => r.child.exitCode === null && r.child.signalCode === null);
-    const r = await call(live[0]!.url, 'POST', '/flows', { body: { task: 'HANG-TASK', agents, mode: 'sequential' } });
-    expect(r.status).toBe(202);
-    const id: string = r.body.id;
+  /** The replicas still running (one may have been killed by an earlier test). */
+  const liveReplicas = () => replicas.filter((r) => r.child.exitCode === null && r.child.signalCode === null);
+
+  /** A live replica other than the one that took flow `id` (waits until one has). */
+  const notOwning = async (id: string, live: typeof replicas) => {
     const owner = await waitFor(
       async () =>
         (await sql.query('SELECT lease_owner FROM opencode_flow_runs WHERE flow_id = $1', [id])).rows[0]?.lease_owner,
       { what: 'the flow to be taken' },
     );
-    const other = live.find((x) => x.id !== owner)!;
+    return live.find((x) => x.id !== owner)!;
+  };
+
+  it('the event stream and DELETE of a flow work through a replica that does not run it', async () => {
+    const live = liveReplicas();
+    const r = await call(live[0]!.url, 'POST', '/flows', { body: { task: 'HANG-TASK', agents, mode: 'sequential' } });
+    expect(r.status).toBe(202);
+    const id: string = r.body.id;
+    const other = await notOwning(id, live);
     let streaming!: () => void;
     const secondStreaming = new Promise<void>((res) => (streaming = res));
     const stream = readEvents(other.url, id, {
@@ -257,7 +265,7 @@ describe.skipIf(!postgres.up)('serve replicas on one Postgres store', () => {
   }, 120_000);
 
   it('a permission request is listed and answered through a replica that does not run the flow', async () => {
-    const live = replicas.filter((r) => r.child.exitCode === null && r.child.signalCode === null);
+    const live = liveReplicas();
     const agent = {
       name: 'runner',
       agent: 'build',
@@ -267,12 +275,7 @@ describe.skipIf(!postgres.up)('serve replicas on one Postgres store', () => {
     const r = await call(live[0]!.url, 'POST', '/flows', { body: { task: 'POOL-ASK', agents: [agent] } });
     expect(r.status).toBe(202);
     const id: string = r.body.id;
-    const owner = await waitFor(
-      async () =>
-        (await sql.query('SELECT lease_owner FROM opencode_flow_runs WHERE flow_id = $1', [id])).rows[0]?.lease_owner,
-      { what: 'the flow to be taken' },
-    );
-    const other = live.find((x) => x.id !== owner)!;
+    const other = await notOwning(id, live);
     const pending = await waitFor(
       async () => {
         const q = await call(other.url, 'GET', `/flows/${id}/requests`);
