@@ -275,6 +275,8 @@ export function createAgentActors(rt: AgentRuntime) {
       let idleReading = false;
       let blindReading = false;
       let again = false;
+      /** Reads of the session's messages on their way (only those need aborting when the watch stops). */
+      let fetching = 0;
       const partTypes = new Map<string, string>();
       /** A structured answer, checked by the run (zod's output replaces it), or the failure it is. */
       const checked = (o: AgentOutcome): AgentOutcome => {
@@ -313,7 +315,14 @@ export function createAgentActors(rt: AgentRuntime) {
           // The status may have taken a while (it is shared, and a loaded server answers late):
           // an idle event that came meanwhile is already reading, or has finished.
           if (!knownIdle && (finished || idleReading)) return;
-          const reading = readPrompt(await client.messages(sid, ac.signal), input.afterUserMessageID);
+          let messages: MessageWithParts[];
+          fetching++;
+          try {
+            messages = await client.messages(sid, ac.signal);
+          } finally {
+            fetching--;
+          }
+          const reading = readPrompt(messages, input.afterUserMessageID);
           if (finished) return;
           // Asked after the read: a prompt sent meanwhile by this run counts as ours.
           const ours = promptedHere.has(sid);
@@ -508,7 +517,9 @@ export function createAgentActors(rt: AgentRuntime) {
         clearInterval(timer);
         // Only a read still running needs stopping: aborting a signal whose fetches are done
         // makes undici build an AbortError for each of them all the same (about 1 ms an agent).
-        if (idleReading || blindReading) ac.abort();
+        // (The watch usually stops from inside its own last read, as it sends the answer: that
+        // read is over by then.)
+        if (fetching > 0) ac.abort();
         // Leaving the state before the answer (STOP, timeout, actor stopped): stop the work.
         if (!finished && !rt.detached)
           void at(sid)
