@@ -2,7 +2,9 @@
  * bench/overhead: N agents × 1 prompt through OpencodeFlow versus a hand-written
  * @opencode-ai/sdk script making the same calls (create session, prompt, wait for idle,
  * read messages, delete), on the same real OpenCode server and scripted LLM with no
- * added latency. Runs are interleaved so machine noise hits both sides alike.
+ * added latency. Runs are interleaved so machine noise hits both sides alike. A third arm
+ * runs the same flow with persistence off (`persist: false`), so the share of the flow's
+ * default run-state saves shows beside the rest of its work.
  */
 import { pathToFileURL } from 'node:url';
 import { OpencodeFlow } from '../src/flow/index.js';
@@ -31,35 +33,43 @@ function median(xs: number[]): number {
 export async function main({ rounds = 5, sizes = [1, 20] }: { rounds?: number; sizes?: number[] } = {}) {
   const llm = await startScriptedLLM({ fallback: { text: 'ok' } });
   const oc = await startTestOpencode({ baseURL: llm.baseURL });
-  const flow = new OpencodeFlow({ serverUrl: oc.url, model: 'scripted/small', maxConcurrent: 100, memory: false });
+  const options = { serverUrl: oc.url, model: 'scripted/small', maxConcurrent: 100, memory: false } as const;
+  const flow = new OpencodeFlow(options);
+  const unsaved = new OpencodeFlow({ ...options, persist: false });
   try {
-    for (let i = 0; i < Math.max(...sizes); i++) await flow.spawn({ name: `bench-${i}`, agent: 'build' });
+    for (const f of [flow, unsaved])
+      for (let i = 0; i < Math.max(...sizes); i++) await f.spawn({ name: `bench-${i}`, agent: 'build' });
     // Warm-up: the first prompt in a directory boots OpenCode's instance.
     await sdkBaseline(oc.url, 2, 'warm up');
     await viaFlow(flow, 2, 'warm up');
+    await viaFlow(unsaved, 2, 'warm up');
     console.log('bench/overhead — OpencodeFlow vs bare SDK, same server, interleaved');
-    console.log('agents  rounds  sdk median ms  flow median ms  ratio (goal ≤ 1.05)');
-    const out: Array<{ n: number; sdk: number; flow: number; ratio: number }> = [];
+    console.log('agents  rounds  sdk median ms  flow median ms  ratio (goal ≤ 1.05)  flow, persist off ms  ratio');
+    const out: Array<{ n: number; sdk: number; flow: number; ratio: number; unsaved: number; unsavedRatio: number }> =
+      [];
+    const arms = ['sdk', 'flow', 'unsaved'] as const;
     for (const n of sizes) {
-      const sdk: number[] = [];
-      const fl: number[] = [];
+      const ms: Record<(typeof arms)[number], number[]> = { sdk: [], flow: [], unsaved: [] };
       for (let r = 0; r < rounds; r++) {
-        const order = r % 2 === 0 ? ['sdk', 'flow'] : ['flow', 'sdk'];
+        // Each arm takes each place in the order in turn.
+        const order = arms.map((_, i) => arms[(i + r) % arms.length]!);
         for (const which of order) {
           const t0 = performance.now();
           if (which === 'sdk') await sdkBaseline(oc.url, n, `bench task ${r}`);
-          else await viaFlow(flow, n, `bench task ${r}`);
-          (which === 'sdk' ? sdk : fl).push(performance.now() - t0);
+          else await viaFlow(which === 'flow' ? flow : unsaved, n, `bench task ${r}`);
+          ms[which].push(performance.now() - t0);
         }
       }
-      const row = { n, sdk: median(sdk), flow: median(fl), ratio: median(fl) / median(sdk) };
+      const [sdk, fl, un] = [median(ms.sdk), median(ms.flow), median(ms.unsaved)];
+      const row = { n, sdk, flow: fl, ratio: fl / sdk, unsaved: un, unsavedRatio: un / sdk };
       out.push(row);
       console.log(
-        `${String(n).padStart(6)}  ${String(rounds).padStart(6)}  ${row.sdk.toFixed(0).padStart(13)}  ${row.flow.toFixed(0).padStart(14)}  ${row.ratio.toFixed(3)}`,
+        `${String(n).padStart(6)}  ${String(rounds).padStart(6)}  ${sdk.toFixed(0).padStart(13)}  ${fl.toFixed(0).padStart(14)}  ${row.ratio.toFixed(3).padStart(18)}  ${un.toFixed(0).padStart(20)}  ${row.unsavedRatio.toFixed(3)}`,
       );
     }
     return out;
   } finally {
+    await unsaved.shutdown();
     await flow.shutdown();
     await oc.stop();
     await llm.close();
