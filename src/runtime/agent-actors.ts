@@ -277,6 +277,8 @@ export function createAgentActors(rt: AgentRuntime) {
       let again = false;
       /** Reads of the session's messages on their way (only those need aborting when the watch stops). */
       let fetching = 0;
+      /** The watch has stopped: a check still waiting (on the shared status) reads nothing more. */
+      let stopped = false;
       const partTypes = new Map<string, string>();
       /** A structured answer, checked by the run (zod's output replaces it), or the failure it is. */
       const checked = (o: AgentOutcome): AgentOutcome => {
@@ -298,7 +300,7 @@ export function createAgentActors(rt: AgentRuntime) {
        * still-closing session is never taken early.
        */
       const check = async (knownIdle = false): Promise<void> => {
-        if (finished) return;
+        if (finished || stopped) return;
         if (knownIdle) {
           if (idleReading) {
             again = true;
@@ -314,7 +316,7 @@ export function createAgentActors(rt: AgentRuntime) {
           if (!knownIdle && sid in (await sharedStatus(client))) return;
           // The status may have taken a while (it is shared, and a loaded server answers late):
           // an idle event that came meanwhile is already reading, or has finished.
-          if (!knownIdle && (finished || idleReading)) return;
+          if (stopped || (!knownIdle && (finished || idleReading))) return;
           let messages: MessageWithParts[];
           fetching++;
           try {
@@ -519,6 +521,7 @@ export function createAgentActors(rt: AgentRuntime) {
         // makes undici build an AbortError for each of them all the same (about 1 ms an agent).
         // (The watch usually stops from inside its own last read, as it sends the answer: that
         // read is over by then.)
+        stopped = true;
         if (fetching > 0) ac.abort();
         // Leaving the state before the answer (STOP, timeout, actor stopped): stop the work.
         if (!finished && !rt.detached)
