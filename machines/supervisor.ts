@@ -1,4 +1,14 @@
-import { assign, enqueueActions, fromPromise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+import {
+  assign,
+  emit,
+  enqueueActions,
+  fromPromise,
+  sendParent,
+  sendTo,
+  setup,
+  type ActorRefFrom,
+  type SnapshotFrom,
+} from 'xstate';
 import { agentMachine, type AgentNotification, type AgentResult, type AgentSpec, type AgentTask } from './agent.js';
 import { compileWatchPattern } from '../src/memory/watch-pattern.js';
 import { parsePlan, PLAN_FORMAT, planPrompt, type Plan } from './plan.js';
@@ -84,6 +94,10 @@ export const supervisorMachine = setup({
   },
   actions: {
     startAgents: enqueueActions(({ context, enqueue }) => {
+      // Nothing waits (the usual case once a parallel flow has started them all): no copies,
+      // no new context. Each agent that finishes comes here; copying the lists of a 100-agent
+      // flow each time made it quadratic.
+      if (context.queue.length === 0) return;
       const limit = context.mode === 'sequential' ? 1 : Math.max(1, context.maxConcurrent);
       const queue = [...context.queue];
       const running = [...context.running];
@@ -295,10 +309,8 @@ export const supervisorMachine = setup({
         spent: context.spent + event.result.cost,
       };
     }),
-    stopAgent: enqueueActions(({ enqueue, event }) => {
-      if (event.type === 'agent.done' || event.type === 'agent.failed')
-        enqueue.sendTo(agentActorId(event.agent), { type: 'STOP' });
-    }),
+    /** Only on `agent.done` and `agent.failed`. */
+    stopAgent: sendTo(({ event }) => agentActorId((event as { agent: string }).agent), { type: 'STOP' }),
     stopAll: enqueueActions(({ context, enqueue }) => {
       for (const name of context.live) {
         if (name in context.subflows)
@@ -307,18 +319,12 @@ export const supervisorMachine = setup({
       }
       enqueue.assign({ queue: [], running: [] });
     }),
-    /** Agents' events go to the flow's listeners: emitted at the top, passed up from below. */
-    forward: enqueueActions(({ context, enqueue, event }) => {
-      const e =
-        event.type === 'subflow.event'
-          ? event.event
-          : event.type.startsWith('agent.')
-            ? prefixed(event as AgentNotification, context.prefix)
-            : undefined;
-      if (!e) return;
-      if (context.depth > 1) enqueue.sendParent({ type: 'subflow.event', event: e });
-      else enqueue.emit({ ...e, flowId: context.flowId });
-    }),
+    /**
+     * Agents' events (only on `agent.*` and `subflow.event`) go to the flow's listeners: emitted
+     * at the top; a sub-supervisor passes them up instead (see `withSubflows`). A plain `emit`,
+     * not `enqueueActions`: it runs for every event of every agent.
+     */
+    forward: emit(({ context, event }) => ({ ...notification(event, context.prefix), flowId: context.flowId })),
     takeSubflow: assign(({ context, event }) => {
       const done = doneSubflow(context, event);
       if (!done) return {};
@@ -406,7 +412,10 @@ export const supervisorMachine = setup({
     'agent.input_required': { actions: 'forward' },
     'agent.input_answered': { actions: 'forward' },
     'subflow.event': { actions: 'forward' },
-    'xstate.done.actor.*': { actions: ['markStopped', 'takeSubflow'] },
+    'xstate.done.actor.*': [
+      { guard: 'isSubflowDone', actions: ['markStopped', 'takeSubflow'] },
+      { actions: 'markStopped' },
+    ],
   },
   states: {
     starting: {
@@ -495,7 +504,14 @@ export const supervisorMachine = setup({
         running: {
           entry: 'startAgents',
           on: {
-            'agent.done': [{ actions: ['record', 'forward', 'stopAgent', 'withDependencyOutputs', 'startAgents'] }],
+            'agent.done': [
+              // Only a plan's subtasks have dependencies whose outputs their texts take.
+              {
+                guard: 'isHierarchical',
+                actions: ['record', 'forward', 'stopAgent', 'withDependencyOutputs', 'startAgents'],
+              },
+              { actions: ['record', 'forward', 'stopAgent', 'startAgents'] },
+            ],
             'agent.failed': [
               { guard: 'shouldRetry', actions: ['forward', 'retryAgent'] },
               {
@@ -642,7 +658,22 @@ export type SupervisorSnapshot = SnapshotFrom<typeof supervisorMachine>;
  * ```
  */
 export function withSubflows<M extends typeof supervisorMachine>(machine: M, maxDepth = 3): M {
-  let level = machine;
-  for (let i = 1; i < maxDepth; i++) level = machine.provide({ actors: { subflow: level as never } }) as M;
-  return level;
+  if (maxDepth <= 1) return machine;
+  // Every level below the top passes its agents' events up to the supervisor that spawned it.
+  const nested = machine.provide({
+    actions: {
+      forward: sendParent(({ context, event }: { context: SupervisorContext; event: SupervisorEvent }) => ({
+        type: 'subflow.event' as const,
+        event: notification(event, context.prefix),
+      })),
+    },
+  }) as M;
+  let level = nested;
+  for (let i = 2; i < maxDepth; i++) level = nested.provide({ actors: { subflow: level as never } }) as M;
+  return machine.provide({ actors: { subflow: level as never } }) as M;
+}
+
+/** The agent's event a `forward` carries: a sub-supervisor's as it came, one of ours with our prefix. */
+function notification(event: SupervisorEvent, prefix: string): AgentNotification {
+  return event.type === 'subflow.event' ? event.event : prefixed(event as AgentNotification, prefix);
 }
