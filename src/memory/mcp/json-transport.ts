@@ -69,9 +69,15 @@ export class JsonHttpServerTransport implements Transport {
     p.responses.set(message.id, message);
     if (p.responses.size < p.ids.length || p.res.headersSent) return;
     const body = p.batch ? p.ids.map((id) => p.responses.get(id)) : p.responses.get(p.ids[0]!);
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    const json = JSON.stringify(body);
+    // With its length, Node sends the head and the body in one write; without, the body goes
+    // chunked, as five buffers and a writev (the largest share of this server's CPU per call).
+    const headers: Record<string, string | number> = {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(json),
+    };
     if (this.sessionId !== undefined) headers['mcp-session-id'] = this.sessionId;
-    p.res.writeHead(200, headers).end(JSON.stringify(body));
+    p.res.writeHead(200, headers).end(json);
   }
 
   /** Handles one HTTP request of this session; `body` is the parsed JSON of a POST. */
