@@ -149,7 +149,12 @@ function cliFirstRequest(
   return { first, exit };
 }
 
-async function warmSecondRun(cli: string): Promise<{ coldMs: number; firstMs: number; secondMs: number }> {
+/**
+ * A run without a warm server, then the first run in a project (it starts one), then three
+ * more that attach to it: one later run is a single sample on a noisy machine (1.2 to 2.2 s
+ * seen for the same code), so the goal is read on their median.
+ */
+async function warmSecondRun(cli: string): Promise<{ coldMs: number; firstMs: number; attachedMs: number[] }> {
   const llm = await startScriptedLLM({ fallback: { text: 'ok' } });
   const dir = await mkdtemp(join(tmpdir(), 'ocf-bench-warm-'));
   const project = join(dir, 'project');
@@ -182,10 +187,13 @@ async function warmSecondRun(cli: string): Promise<{ coldMs: number; firstMs: nu
     const one = cliFirstRequest(cli, project, env, 'BENCH-FIRST-RUN', llm);
     const firstMs = await one.first;
     await one.exit;
-    const two = cliFirstRequest(cli, project, env, 'BENCH-SECOND-RUN', llm);
-    const secondMs = await two.first;
-    await two.exit;
-    return { coldMs, firstMs, secondMs };
+    const attachedMs: number[] = [];
+    for (const n of [2, 3, 4]) {
+      const run = cliFirstRequest(cli, project, env, `BENCH-RUN-${n}`, llm);
+      attachedMs.push(await run.first);
+      await run.exit;
+    }
+    return { coldMs, firstMs, attachedMs };
   } finally {
     try {
       execFileSync(process.execPath, [cli, 'server', 'stop'], { cwd: project, env, stdio: 'ignore' });
@@ -229,8 +237,9 @@ export async function main({ rounds = 10 }: { rounds?: number } = {}) {
   console.log(
     `CLI first run in a project (starts a warm server): process start → first request at the model ${w.firstMs.toFixed(0)} ms  ratio ${(w.firstMs / w.coldMs).toFixed(2)}`,
   );
+  const later = median(w.attachedMs);
   console.log(
-    `CLI second run, same project (attaches to it):     process start → first request at the model ${w.secondMs.toFixed(0)} ms  ratio ${(w.secondMs / w.firstMs).toFixed(2)} of the first  ${goal(w.secondMs <= 2000)} (≤ 2 s)`,
+    `CLI runs 2-4, same project (they attach to it):    process start → first request at the model ${w.attachedMs.map((x) => x.toFixed(0)).join(', ')} ms, median ${later.toFixed(0)} ms  ratio ${(later / w.firstMs).toFixed(2)} of the first  ${goal(later <= 2000)} (≤ 2 s)`,
   );
 }
 

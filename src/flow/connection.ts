@@ -77,13 +77,17 @@ export async function connect(
       return { endpoint: s, client: c, hub: new EventHub(c) };
     });
     const client = members[0]!.client;
-    if (o.serverUrl && mcp) await Promise.all(members.map((m) => m.client.addMcp('flow', mcp)));
-    const providers = await client.providers();
+    hubs.push(...members.map((m) => m.hub));
+    // At once, not one after the other: registering the memory tools waits on OpenCode
+    // connecting back to them (about 100 ms), which is most of a warm run's start.
+    const [providers] = await Promise.all([
+      client.providers(),
+      o.serverUrl && mcp ? Promise.all(members.map((m) => m.client.addMcp('flow', mcp))) : undefined,
+      Promise.all(hubs.map((h) => h.start())),
+    ]);
     const models = new Set<string>();
     for (const p of providers.providers) for (const m of Object.keys(p.models)) models.add(`${p.id}/${m}`);
     const catalog = buildCatalog(providers as unknown as ProvidersAnswer, catalogModels as never);
-    hubs.push(...members.map((m) => m.hub));
-    await Promise.all(hubs.map((h) => h.start()));
     const pool = new OpencodePool(members);
     const servers = [server, ...others];
     return {
