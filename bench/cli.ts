@@ -154,7 +154,7 @@ function cliFirstRequest(
  * more that attach to it: one later run is a single sample on a noisy machine (1.2 to 2.2 s
  * seen for the same code), so the goal is read on their median.
  */
-async function warmSecondRun(cli: string): Promise<{ coldMs: number; firstMs: number; attachedMs: number[] }> {
+async function warmRuns(cli: string): Promise<{ coldMs: number; firstMs: number; attachedMs: number[] }> {
   const llm = await startScriptedLLM({ fallback: { text: 'ok' } });
   const dir = await mkdtemp(join(tmpdir(), 'ocf-bench-warm-'));
   const project = join(dir, 'project');
@@ -230,7 +230,7 @@ export async function main({ rounds = 10 }: { rounds?: number } = {}) {
   console.log(
     `embedded start → first prompt at the model: by hand (opencode serve, session, prompt) ${e.bareMs.toFixed(0)} ms; a flow that starts its own server ${e.firstPromptMs.toFixed(0)} ms (ratio ${(e.firstPromptMs / e.bareMs).toFixed(2)}; goal ≤ 1.15)`,
   );
-  const w = await warmSecondRun(cli);
+  const w = await warmRuns(cli);
   console.log(
     `CLI run, --no-keep-warm (own server, as before): process start → first request at the model ${w.coldMs.toFixed(0)} ms (baseline)`,
   );

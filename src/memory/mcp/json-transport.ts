@@ -69,15 +69,7 @@ export class JsonHttpServerTransport implements Transport {
     p.responses.set(message.id, message);
     if (p.responses.size < p.ids.length || p.res.headersSent) return;
     const body = p.batch ? p.ids.map((id) => p.responses.get(id)) : p.responses.get(p.ids[0]!);
-    const json = JSON.stringify(body);
-    // With its length, Node sends the head and the body in one write; without, the body goes
-    // chunked, as five buffers and a writev (the largest share of this server's CPU per call).
-    const headers: Record<string, string | number> = {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(json),
-    };
-    if (this.sessionId !== undefined) headers['mcp-session-id'] = this.sessionId;
-    p.res.writeHead(200, headers).end(json);
+    writeJson(p.res, 200, body, this.sessionId !== undefined ? { 'mcp-session-id': this.sessionId } : {});
   }
 
   /** Handles one HTTP request of this session; `body` is the parsed JSON of a POST. */
@@ -149,7 +141,20 @@ function isResponse(m: JSONRPCMessage): m is JSONRPCMessage & { id: RequestId } 
 }
 
 function error(res: ServerResponse, status: number, code: number, message: string): void {
+  writeJson(res, status, { jsonrpc: '2.0', error: { code, message }, id: null });
+}
+
+/**
+ * Every JSON answer of this transport. With its length, Node sends the head and the body in
+ * one write; without, the body goes chunked, as several buffers and a writev.
+ */
+function writeJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+  const json = JSON.stringify(value);
   res
-    .writeHead(status, { 'content-type': 'application/json' })
-    .end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
+    .writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(json),
+      ...headers,
+    })
+    .end(json);
 }
