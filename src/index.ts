@@ -72,17 +72,12 @@ export {
   type SupervisorOutput,
   type SupervisorSnapshot,
 } from '../machines/supervisor.js';
-export { createAgentActors, parseModelRef, type AgentRuntime } from './runtime/agent-actors.js';
-export type { FlowStore, StoredFlow, StoredFlowMeta } from './runtime/flow-store.js';
-export { FileFlowStore } from './runtime/flow-store-file.js';
-export { SqliteFlowStore } from './runtime/flow-store-sqlite.js';
-export { PostgresFlowStore } from './runtime/flow-store-postgres.js';
-export {
-  FlowStoreUriSchema,
-  openFlowStore,
-  parseFlowStoreUri,
-  type FlowStoreConfig,
-} from './runtime/flow-store-uri.js';
+export { createAgentActors, parseModelRef, type AgentRuntime } from './agent/effects.js';
+export type { FlowStore, StoredFlow, StoredFlowMeta } from './store/store.js';
+export { FileFlowStore } from './store/file.js';
+export { SqliteFlowStore } from './store/sqlite.js';
+export { PostgresFlowStore } from './store/postgres.js';
+export { FlowStoreUriSchema, openFlowStore, parseFlowStoreUri, type FlowStoreConfig } from './store/uri.js';
 export { PLANNER, AGGREGATE } from '../machines/supervisor.js';
 export { PlanSchema, parsePlan, planPrompt, PLAN_FORMAT, type Plan, type Subtask } from '../machines/plan.js';
 export {

@@ -29,7 +29,7 @@ async function load() {
     import('cli-table3'),
     import('../config/errors.js'),
     import('../config/flow-config.js'),
-    import('../runtime/flow-store-uri.js'),
+    import('../store/uri.js'),
     import('./output.js'),
   ]);
   return {

@@ -5,7 +5,7 @@ import { describeIssues, MemoryUriSchema } from '../config/flow-config.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { optionsFromEnv } from '../flow/env.js';
 import { MAX_TIMER_SECONDS } from '../flow/timeouts.js';
-import { FlowStoreUriSchema } from '../runtime/flow-store-uri.js';
+import { FlowStoreUriSchema } from '../store/uri.js';
 
 const csv = (s: string) =>
   s

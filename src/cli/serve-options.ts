@@ -3,7 +3,7 @@ import { describeIssues } from '../config/flow-config.js';
 import { SECRET } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { optionsFromEnv } from '../flow/env.js';
-import { parseFlowStoreUri } from '../runtime/flow-store-uri.js';
+import { parseFlowStoreUri } from '../store/uri.js';
 import { ServeOptionsSchema, type ResolvedServeOptions, type ServeOptions } from '../serve/options.js';
 
 /** `serve`'s options: checked here, loaded only when `serve` runs (its help needs none of it). */

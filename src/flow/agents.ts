@@ -12,7 +12,7 @@ import {
 import { zodToFlowError } from '../config/errors.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import type { PresetAgent } from '../presets/index.js';
-import type { RoutedAgentSpec } from '../runtime/routing.js';
+import type { RoutedAgentSpec } from './routing.js';
 import { openCodeToolName } from './tools.js';
 
 /** A spawned agent. */

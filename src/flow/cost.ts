@@ -1,5 +1,5 @@
 import type { AgentResult } from '../../machines/agent.js';
-import type { FlowRouting } from '../runtime/routing.js';
+import type { FlowRouting } from './routing.js';
 
 const EPSILON = 1e-9;
 

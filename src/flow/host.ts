@@ -25,10 +25,10 @@ import type { MemoryClient } from '../memory/ops.js';
 import type { OpencodeClient } from '../opencode/client.js';
 import { loadPresets } from '../presets/index.js';
 import { parseModelRouterConfig, type ModelRouterConfigInput } from '../router/config.js';
-import type { FlowStore, StoredFlowMeta } from '../runtime/flow-store.js';
-import { defaultFlowsDir, openFlowStore } from '../runtime/flow-store-uri.js';
-import type { FlowInspector } from '../runtime/inspector.js';
-import { createFlowRouting } from '../runtime/routing.js';
+import type { FlowStore, StoredFlowMeta } from '../store/store.js';
+import { defaultFlowsDir, openFlowStore } from '../store/uri.js';
+import type { FlowInspector } from '../inspector/inspector.js';
+import { createFlowRouting } from './routing.js';
 import { AgentRegistry, registerOutputSchema, type AgentHandle } from './agents.js';
 import { checkProviders, connect, type Connection } from './connection.js';
 import type { FlowEvents, RunEvent } from './events.js';
@@ -180,7 +180,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     const presets = await loadPresets({ cwd: o.directory, extraDirs: o.agentDirs });
     if (o.inspect) {
       // Loaded only when asked for: the inspector brings @statelyai/inspect, superjson and ws.
-      const { startFlowInspector } = await import('../runtime/inspector.js');
+      const { startFlowInspector } = await import('../inspector/inspector.js');
       this.#inspector = await startFlowInspector(o.inspect === true ? {} : o.inspect);
     }
     if (o.memory !== false) await this.#startMemory();

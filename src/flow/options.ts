@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { InputPolicySchema, OutputSchemaSchema, type AgentConfig } from '../config/agent.js';
 import { ROUTING_MODES } from '../router/config.js';
 import { isServerUrlList, SERVER_URLS_EXPECTED } from '../config/server-urls.js';
-import { FlowStoreUriSchema } from '../runtime/flow-store-uri.js';
+import { FlowStoreUriSchema } from '../store/uri.js';
 import { FlowIdSchema } from './ids.js';
 import { timeoutMsSchema } from './timeouts.js';
 import type { AnyFlowTool } from './tools.js';

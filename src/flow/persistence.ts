@@ -1,4 +1,4 @@
-import type { FlowStore, StoredFlowMeta } from '../runtime/flow-store.js';
+import type { FlowStore, StoredFlowMeta } from '../store/store.js';
 
 /** Saves one run's state to the flow store. */
 export interface RunPersister {

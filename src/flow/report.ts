@@ -2,7 +2,7 @@ import type { AgentResult } from '../../machines/agent.js';
 import type { InputRecord } from '../../machines/input-policy.js';
 import type { FlowMode, FlowStatus, SupervisorOutput } from '../../machines/supervisor.js';
 import { CostLedger, type CostSummary } from '../router/ledger.js';
-import type { StoredFlowMeta } from '../runtime/flow-store.js';
+import type { StoredFlowMeta } from '../store/store.js';
 
 /** One agent's line in a flow report (the CLI's `--json` contract). `T`: its structured answer's type. */
 export interface AgentReport<T = unknown> {

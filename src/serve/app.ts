@@ -24,7 +24,7 @@ import {
 } from './options.js';
 import { checkReadiness } from './readiness.js';
 import { newFlowId } from '../flow/ids.js';
-import type { PostgresFlowStore } from '../runtime/flow-store-postgres.js';
+import type { PostgresFlowStore } from '../store/postgres.js';
 import { PoolReplica } from './pool/replica.js';
 
 const FLOW_ID = /^[A-Za-z0-9_-]{1,64}$/;

@@ -5,7 +5,7 @@ import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencod
 import { OpencodeClient } from '../../src/opencode/client.js';
 import { call, readEvents, tempMemory, TOKEN, waitFor } from './helpers.js';
 import { cliArgv, tempDir } from '../cli/helpers.js';
-import { FileFlowStore } from '../../src/runtime/flow-store-file.js';
+import { FileFlowStore } from '../../src/store/file.js';
 
 /** `opencode-flow serve` as a user runs it: a child process, real OpenCode, scripted model. */
 const root = resolve(import.meta.dirname, '../..');

@@ -13,7 +13,7 @@ describe('layer boundaries', () => {
   it.each([
     ['src/opencode/x.ts', "import { OpencodeFlow } from '../flow/index.js';", /src\/opencode\/ knows nothing of flows/],
     ['src/router/x.ts', "import { OpencodeClient } from '../opencode/client.js';", /src\/router\/ is pure/],
-    ['machines/x.ts', "import { createAgentActors } from '../src/runtime/agent-actors.js';", /machines do no I\/O/],
+    ['machines/x.ts', "import { createAgentActors } from '../src/agent/effects.js';", /machines do no I\/O/],
     ['src/flow/x.ts', "import { startServe } from '../serve/start.js';", /never reaches up/],
     ['src/serve/x.ts', "import { runFlow } from '../cli/run-flow.js';", /only through the library/],
   ])('%s may not import that', async (file, code, message) => {

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { StoredFlowMeta } from '../../runtime/flow-store.js';
+import type { StoredFlowMeta } from '../../store/store.js';
 import type { CreateFlowBody } from '../flow-request.js';
 
 /** The channel a replica is woken on when a run is queued, or a replica has room again. */

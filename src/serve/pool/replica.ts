@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { FlowReport, OpencodeFlow } from '../../flow/index.js';
 import type { ReplyAnswer } from '../../flow/inputs.js';
-import type { PostgresFlowStore } from '../../runtime/flow-store-postgres.js';
+import type { PostgresFlowStore } from '../../store/postgres.js';
 import { FlowRecord, type FlowCost, type FlowSummary, type RunningFlowView, type ServeEvent } from '../flow-record.js';
 import type { FlowRegistry } from '../flow-registry.js';
 import { planOf } from '../flow-plan.js';

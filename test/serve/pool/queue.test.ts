@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresFlowStore } from '../../../src/runtime/flow-store-postgres.js';
+import { PostgresFlowStore } from '../../../src/store/postgres.js';
 import { FlowQueue } from '../../../src/serve/pool/queue.js';
 import { EventLog } from '../../../src/serve/pool/event-log.js';
 import { CreateFlowBodySchema } from '../../../src/serve/flow-request.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AgentResult } from '../../../machines/agent.js';
 import { RunCost } from '../../../src/flow/cost.js';
 import { buildCatalog } from '../../../src/router/catalog.js';
-import { createFlowRouting } from '../../../src/runtime/routing.js';
+import { createFlowRouting } from '../../../src/flow/routing.js';
 
 const catalog = buildCatalog({
   providers: [{ id: 'p', models: { m: { id: 'm', cost: { input: 1, output: 1 } } } }],

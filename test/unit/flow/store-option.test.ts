@@ -2,7 +2,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FlowError, FlowErrorCode } from '../../../src/errors.js';
 import { OpencodeFlow } from '../../../src/flow/index.js';
-import { parseFlowStoreUri } from '../../../src/runtime/flow-store-uri.js';
+import { parseFlowStoreUri } from '../../../src/store/uri.js';
 
 /** The host's `store` option and the URI forms it takes (nothing is opened: stores connect on first use). */
 function failure(fn: () => unknown): FlowError {

@@ -12,7 +12,7 @@ import {
 } from '../../../machines/agent.js';
 import type { InputRequest } from '../../../machines/input-policy.js';
 import type { MessageWithParts } from '../../../src/opencode/client.js';
-import { readPrompt } from '../../../src/runtime/agent-actors.js';
+import { readPrompt } from '../../../src/agent/effects.js';
 
 /**
  * The agent machine driven by fake actors: every transition, no OpenCode involved.

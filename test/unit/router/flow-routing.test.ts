@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AgentResult } from '../../../machines/agent.js';
 import { FlowErrorCode } from '../../../src/errors.js';
 import { buildCatalog, estimatePromptTokens } from '../../../src/router/index.js';
-import { createFlowRouting, type RoutedAgentSpec } from '../../../src/runtime/routing.js';
+import { createFlowRouting, type RoutedAgentSpec } from '../../../src/flow/routing.js';
 import { PROVIDERS } from './fixtures.js';
 
 /** `createFlowRouting`: how a flow's agents get their models and prompts their budget holds. */

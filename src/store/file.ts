@@ -1,7 +1,7 @@
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FlowError, FlowErrorCode } from '../errors.js';
-import { CoalescingFlowStore, type StoredFlow, type StoredFlowMeta } from './flow-store.js';
+import { CoalescingFlowStore, type StoredFlow, type StoredFlowMeta } from './store.js';
 
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 

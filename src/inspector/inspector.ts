@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { InspectionEvent, Observer } from 'xstate';
-import { InspectorHistory, type InspectionMessage, type InspectorHistoryLimits } from './inspector-history.js';
+import { InspectorHistory, type InspectionMessage, type InspectorHistoryLimits } from './history.js';
 
 /** A running inspector bridge: actors of a flow stream to it; a browser shows them. */
 export interface FlowInspector {

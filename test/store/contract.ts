@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
 import { FlowError, FlowErrorCode } from '../../src/errors.js';
-import type { FlowStore, StoredFlow, StoredFlowMeta } from '../../src/runtime/flow-store.js';
+import type { FlowStore, StoredFlow, StoredFlowMeta } from '../../src/store/store.js';
 
 /** One backend under test: `open` gives a store on the same place each time it is called. */
 export interface StoreKit {

@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileFlowStore } from '../../src/runtime/flow-store-file.js';
+import { FileFlowStore } from '../../src/store/file.js';
 import { tempDir } from '../cli/helpers.js';
 
 const modeOf = async (path: string) => ((await stat(path)).mode & 0o777).toString(8);

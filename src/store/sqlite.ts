@@ -2,7 +2,7 @@ import { mkdir, open as openFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { FlowError, FlowErrorCode } from '../errors.js';
-import { CoalescingFlowStore, type StoredFlow, type StoredFlowMeta } from './flow-store.js';
+import { CoalescingFlowStore, type StoredFlow, type StoredFlowMeta } from './store.js';
 
 /**
  * The schema, one step per version, applied in order and recorded in

@@ -1,12 +1,12 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileFlowStore } from '../../src/runtime/flow-store-file.js';
-import { PostgresFlowStore } from '../../src/runtime/flow-store-postgres.js';
-import { SqliteFlowStore } from '../../src/runtime/flow-store-sqlite.js';
+import { FileFlowStore } from '../../src/store/file.js';
+import { PostgresFlowStore } from '../../src/store/postgres.js';
+import { SqliteFlowStore } from '../../src/store/sqlite.js';
 import { tempDir } from '../cli/helpers.js';
 import { createTestDatabase, needPostgres } from '../helpers/services.js';
-import { flowOf, flowStoreContract, type StoreKit } from './flow-store-contract.js';
+import { flowOf, flowStoreContract, type StoreKit } from './contract.js';
 
 const postgres = await needPostgres();
 

@@ -2,7 +2,7 @@ import { networkInterfaces } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { assign, createActor, sendParent, setup } from 'xstate';
-import { startFlowInspector, type FlowInspector } from '../../../src/runtime/inspector.js';
+import { startFlowInspector, type FlowInspector } from '../../../src/inspector/inspector.js';
 
 /** A real actor system: a parent spawns children that each send it many events. */
 const child = setup({ types: { input: {} as { n: number } } }).createMachine({

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { invalidUri as invalid, quoteUri as quote, uriPath } from '../config/uri.js';
-import type { FlowStore } from './flow-store.js';
-import { FileFlowStore } from './flow-store-file.js';
-import { PostgresFlowStore } from './flow-store-postgres.js';
-import { SqliteFlowStore } from './flow-store-sqlite.js';
+import type { FlowStore } from './store.js';
+import { FileFlowStore } from './file.js';
+import { PostgresFlowStore } from './postgres.js';
+import { SqliteFlowStore } from './sqlite.js';
 
 /** The default flow store of a project directory: `.opencode-flow/flows` in it. */
 export const defaultFlowsDir = (directory: string = process.cwd()) => join(directory, '.opencode-flow', 'flows');

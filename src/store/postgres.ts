@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { maskPasswords } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
-import { CoalescingFlowStore, type StoredFlow, type StoredFlowMeta } from './flow-store.js';
+import { CoalescingFlowStore, type StoredFlow, type StoredFlowMeta } from './store.js';
 
 /**
  * The schema, one step per version, applied in order and recorded in
