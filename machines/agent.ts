@@ -7,6 +7,17 @@ import {
   type InputRecord,
   type InputRequest,
 } from './input-policy.js';
+import {
+  fallbackInput,
+  nextInChain,
+  onPromptFailure,
+  providerRetriesExhausted,
+  RETRY_DEFAULTS,
+  thrownErrorKind,
+  type AgentAttempt,
+  type AgentErrorKind,
+  type FallbackInput,
+} from './retry.js';
 
 /**
  * The agent actor: one OpenCode session driven through
@@ -61,25 +72,7 @@ export interface AgentTask {
   format?: { type: 'json_schema'; schema: Record<string, unknown>; retryCount?: number };
 }
 
-/** One try of a model for a task. */
-export interface AgentAttempt {
-  model: string;
-  error?: string;
-  errorKind?: AgentErrorKind;
-}
-
-export type AgentErrorKind =
-  | 'rate_limit'
-  | 'server'
-  | 'timeout'
-  | 'context_overflow'
-  | 'auth'
-  | 'aborted'
-  | 'budget'
-  | 'input'
-  /** The task asked for structured output and the model gave none, or none that fits the schema. */
-  | 'structured_output'
-  | 'other';
+export type { AgentAttempt, AgentErrorKind } from './retry.js';
 
 /** What the final read of a prompt gives back (see `OpencodeClient.readOutcome`). */
 export interface AgentOutcome {
@@ -131,10 +124,17 @@ export interface AgentInput {
   maxProviderRetries?: number;
   /** Start on this task as soon as the session exists. */
   task?: AgentTask;
+  /**
+   * A root agent, run on its own rather than spawned by a machine: its notifications are only
+   * emitted (`actor.on(...)`), not sent to a parent. Default false.
+   */
+  standalone?: boolean;
 }
 
 export interface AgentContext {
   spec: AgentSpec;
+  /** See {@link AgentInput.standalone}. */
+  standalone?: boolean;
   flowId?: string;
   parentSessionID?: string;
   sessionID?: string;
@@ -272,23 +272,8 @@ export const agentMachine = setup({
     abortSession: fromPromise<{ sessionCost: number; lastUserMessageID?: string }, { sessionID: string }>(
       notProvided('abortSession'),
     ),
-    chooseFallback: fromPromise<
-      string | null,
-      {
-        agent: string;
-        role?: string;
-        flowId?: string;
-        task?: AgentTask;
-        failed: string;
-        errorKind: AgentErrorKind;
-        attempts: AgentAttempt[];
-        chain: string[];
-      }
-    >(async ({ input }) => {
-      // Default policy: the next model of the agent's own chain not yet tried.
-      const tried = new Set(input.attempts.map((a) => a.model));
-      return input.chain.find((m) => !tried.has(m)) ?? null;
-    }),
+    /** The default policy: the next model of the agent's own chain not tried yet (`retry.ts`). */
+    chooseFallback: fromPromise<string | null, FallbackInput>(async ({ input }) => nextInChain(input)),
     cleanupSession: fromPromise<void, { sessionID?: string; keep: boolean; busy: boolean }>(
       notProvided('cleanupSession'),
     ),
@@ -308,7 +293,8 @@ export const agentMachine = setup({
       event.type === 'oc.outcome' &&
       event.outcome.structured === undefined &&
       formatOf(context.spec, context.task) !== undefined,
-    tooManyRetries: ({ context, event }) => event.type === 'oc.retry' && event.attempt > context.maxProviderRetries,
+    tooManyRetries: ({ context, event }) =>
+      event.type === 'oc.retry' && providerRetriesExhausted(event.attempt, context.maxProviderRetries),
     policyAsks: ({ context }) =>
       context.inputQueue[0] !== undefined && decideInput(context.inputQueue[0], context.spec.inputPolicy) === 'ask',
     replyMatches: ({ context, event }) => event.type === 'INPUT_REPLY' && event.requestId === context.inputQueue[0]?.id,
@@ -361,10 +347,10 @@ export const agentMachine = setup({
           }
         : {},
     ),
-    notify: enqueueActions(({ enqueue, self }, evt: AgentNotification) => {
+    notify: enqueueActions(({ enqueue, context }, evt: AgentNotification) => {
       enqueue.emit(evt);
-      // A root agent (used directly, not under a supervisor) has no parent to tell.
-      if ((self as unknown as { _parent?: unknown })._parent) enqueue.sendParent(evt);
+      // A root agent (run on its own, not spawned) has no parent to tell.
+      if (!context.standalone) enqueue.sendParent(evt);
     }),
   },
 }).createMachine({
@@ -375,8 +361,9 @@ export const agentMachine = setup({
     parentSessionID: input.parentSessionID,
     sessionID: input.sessionID,
     keepSessions: input.keepSessions ?? false,
+    ...(input.standalone ? { standalone: true } : {}),
     promptTimeoutMs: input.promptTimeoutMs,
-    maxProviderRetries: input.maxProviderRetries ?? 1,
+    maxProviderRetries: input.maxProviderRetries ?? RETRY_DEFAULTS.providerRetries,
     task: input.task,
     model: input.spec.model ?? '',
     attempts: [],
@@ -576,8 +563,8 @@ export const agentMachine = setup({
             },
             onError: [
               {
-                // The flow's budget refused the prompt: no model can help, stop here.
-                guard: ({ event }) => (event.error as { code?: string } | undefined)?.code === 'budget_exceeded',
+                // The flow's budget refused the prompt: no model can help, stop here (retry.ts).
+                guard: ({ event }) => onPromptFailure(thrownErrorKind(event.error)) === 'fail',
                 target: '#agent.failed',
                 actions: assign({
                   attempts: ({ context, event }) => [
@@ -755,16 +742,7 @@ export const agentMachine = setup({
         choosing: {
           invoke: {
             src: 'chooseFallback',
-            input: ({ context }) => ({
-              agent: context.spec.name,
-              role: context.spec.role,
-              flowId: context.flowId,
-              task: context.task,
-              failed: context.model,
-              errorKind: context.pendingError?.kind ?? 'other',
-              attempts: context.attempts,
-              chain: [context.spec.model ?? '', ...(context.spec.fallback ?? [])].filter(Boolean),
-            }),
+            input: ({ context }) => fallbackInput(context),
             onDone: [
               {
                 guard: ({ event }) => typeof event.output === 'string' && event.output.length > 0,

@@ -168,6 +168,8 @@ export type MemoryWorkerEvent =
 export interface MemoryWorkerInput {
   /** Requests waiting beyond this many are refused at once. */
   maxQueue: number;
+  /** The backend the memory actor was given as input (the default worker runs on it). */
+  backend?: MemoryBackend;
 }
 
 /** Runs one operation: {@link runMemoryOp} over a backend, or a fake in tests. */
@@ -254,9 +256,9 @@ export function memoryWorker(run: MemoryOpRunner) {
   return workerLogic(() => run);
 }
 
-/** {@link memoryWorker} with its runner looked up when a request runs (the default needs its parent). */
-function workerLogic(runnerOf: (self: AnyActorRef) => MemoryOpRunner) {
-  return fromCallback<MemoryWorkEvent, MemoryWorkerInput, MemoryWorkerEvent>(({ input, receive, sendBack, self }) => {
+/** {@link memoryWorker} with its runner looked up when a request runs (the default one from its input's backend). */
+function workerLogic(runnerOf: (input: MemoryWorkerInput) => MemoryOpRunner) {
+  return fromCallback<MemoryWorkEvent, MemoryWorkerInput, MemoryWorkerEvent>(({ input, receive, sendBack }) => {
     let tail: Promise<void> = Promise.resolve();
     // Requests received and not yet finished, the running one included.
     let queued = 0;
@@ -265,7 +267,7 @@ function workerLogic(runnerOf: (self: AnyActorRef) => MemoryOpRunner) {
       try {
         if (stopped) return;
         if (!isBackendRequest(request)) return sendBack({ type: 'memory.worked', request });
-        const output = await runnerOf(self)({ namespace, request });
+        const output = await runnerOf(input)({ namespace, request });
         if (!stopped) sendBack({ type: 'memory.worked', request, output });
       } catch (error) {
         if (!stopped) sendBack({ type: 'memory.failed', request, error });
@@ -326,8 +328,7 @@ export const memoryMachine = setup({
   },
   actors: {
     /** Uses the backend given as input; replaced by `withMemoryBackend` or `.provide`. */
-    memoryWorker: workerLogic((self) => {
-      const backend = self._parent && inputBackends.get(self._parent);
+    memoryWorker: workerLogic(({ backend }) => {
       if (!backend) {
         throw new FlowError(
           FlowErrorCode.Internal,
@@ -419,7 +420,11 @@ export const memoryMachine = setup({
   invoke: {
     id: 'memoryWorker',
     src: 'memoryWorker',
-    input: ({ context }) => ({ maxQueue: context.maxQueue }),
+    // The parent hands its input backend down; a child never reaches up for it.
+    input: ({ context, self }) => {
+      const backend = inputBackends.get(self);
+      return { maxQueue: context.maxQueue, ...(backend ? { backend } : {}) };
+    },
   },
   on: {
     'memory.get': { actions: 'dispatch' },

@@ -110,8 +110,6 @@ export interface SupervisorContext extends Required<
   /** What woke each triggered agent (key and value), added to its task. */
   triggeredBy: Record<string, { key: string; value: unknown }>;
   maxCost?: number;
-  /** Sum of finished agents' costs (USD). */
-  spent: number;
   timeoutMs?: number;
   parentSessionID?: string;
   maxProviderRetries?: number;

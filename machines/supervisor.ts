@@ -12,6 +12,7 @@ import {
 import { agentMachine, type AgentNotification, type AgentResult, type AgentSpec, type AgentTask } from './agent.js';
 import { compileWatchPattern } from '../src/memory/watch-pattern.js';
 import { parsePlan, PLAN_FORMAT, planPrompt, type Plan } from './plan.js';
+import { RETRY_DEFAULTS, shouldRetryTask } from './retry.js';
 
 /**
  * The supervisor: spawns agent actors as named children (`spawnChild('agent', { id })`,
@@ -87,9 +88,11 @@ export const supervisorMachine = setup({
     shouldFailFlow: ({ context, event }) => event.type === 'agent.failed' && context.onAgentFailure === 'fail',
     shouldRetry: ({ context, event }) => {
       if (event.type !== 'agent.failed' || !event.result.sessionID || event.agent in context.subflows) return false;
-      const kind = event.result.attempts.at(-1)?.errorKind;
-      if (kind === 'auth' || kind === 'budget' || kind === 'aborted' || kind === 'input') return false;
-      return (context.retried[event.agent] ?? 0) < context.retries;
+      return shouldRetryTask({
+        kind: event.result.attempts.at(-1)?.errorKind,
+        retried: context.retried[event.agent] ?? 0,
+        max: context.retries,
+      });
     },
   },
   actions: {
@@ -140,7 +143,7 @@ export const supervisorMachine = setup({
               // Its planner's session is a child of this planner's, its subtasks children of that.
               parentSessionID: context.parentSessionID,
               maxProviderRetries: context.maxProviderRetries,
-              ...(context.maxCost !== undefined ? { maxCost: Math.max(0, context.maxCost - context.spent) } : {}),
+              // No budget of its own: the run's cost owner counts every agent of the tree.
               maxDepth: context.maxDepth,
               depth: context.depth + 1,
               prefix: `${context.prefix}${name}/`,
@@ -203,7 +206,6 @@ export const supervisorMachine = setup({
       // The rejected answer cost money too: it is counted now and folded into the planner's result.
       enqueue.assign({
         planAttempts: context.planAttempts + 1,
-        spent: context.spent + event.result.cost,
         retryCost: { ...context.retryCost, [PLANNER]: (context.retryCost[PLANNER] ?? 0) + event.result.cost },
       });
     }),
@@ -247,7 +249,6 @@ export const supervisorMachine = setup({
           ...context.results,
           [PLANNER]: { ...event.result, cost: event.result.cost + (context.retryCost[PLANNER] ?? 0) },
         },
-        spent: context.spent + event.result.cost,
       };
     }),
     withDependencyOutputs: assign(({ context }) => {
@@ -279,7 +280,6 @@ export const supervisorMachine = setup({
       if (event.type !== 'agent.done' && event.type !== 'agent.failed') return {};
       return {
         results: { ...context.results, [AGGREGATE]: event.result },
-        spent: context.spent + event.result.cost,
         output: event.type === 'agent.done' ? event.result.output : undefined,
         structured: event.type === 'agent.done' ? event.result.structured : undefined,
       };
@@ -306,7 +306,6 @@ export const supervisorMachine = setup({
       return {
         results: { ...context.results, [event.agent]: result },
         running: context.running.filter((n) => n !== event.agent),
-        spent: context.spent + event.result.cost,
       };
     }),
     /** Only on `agent.done` and `agent.failed`. */
@@ -333,7 +332,6 @@ export const supervisorMachine = setup({
         results: { ...context.results, [done.name]: result },
         subflows: { ...context.subflows, [done.name]: done.out.results },
         running: context.running.filter((n) => n !== done.name),
-        spent: context.spent + result.cost,
       };
     }),
     retryAgent: enqueueActions(({ context, enqueue, event }) => {
@@ -341,7 +339,6 @@ export const supervisorMachine = setup({
       enqueue.assign({
         retried: { ...context.retried, [event.agent]: (context.retried[event.agent] ?? 0) + 1 },
         retryCost: { ...context.retryCost, [event.agent]: (context.retryCost[event.agent] ?? 0) + event.result.cost },
-        spent: context.spent + event.result.cost,
       });
       enqueue.sendTo(agentActorId(event.agent), { type: 'PROMPT', task: taskFor(context, event.agent) });
     }),
@@ -374,13 +371,12 @@ export const supervisorMachine = setup({
     timeoutMs: input.timeoutMs,
     keepSessions: input.keepSessions ?? false,
     onAgentFailure: input.onAgentFailure ?? 'continue',
-    retries: input.retries ?? 3,
+    retries: input.retries ?? RETRY_DEFAULTS.taskRetries,
     retried: {},
     retryCost: {},
     parentSessionID: input.parentSessionID,
     maxProviderRetries: input.maxProviderRetries,
     maxCost: input.maxCost,
-    spent: 0,
     queue: input.mode === 'hierarchical' ? [] : input.agents.map((a) => a.name).filter((n) => !input.waitFor?.[n]),
     waiting: { ...input.waitFor },
     triggeredBy: {},

@@ -11,6 +11,7 @@ import type {
 } from '../../machines/agent.js';
 import { formatOf } from '../../machines/agent.js';
 import type { InputAnswer, InputRequest } from '../../machines/input-policy.js';
+import type { ChooseFallback, FallbackInput } from '../../machines/retry.js';
 import { outcomeOf, type MessageWithParts, type ModelRef, type OpencodeClient } from '../opencode/client.js';
 import { classifyError } from '../router/error-kind.js';
 import { FlowError } from '../errors.js';
@@ -48,16 +49,7 @@ export interface AgentRuntime {
    */
   deltaMs?: number;
   /** Pick the next model after a failure; default: the agent's own chain. */
-  chooseFallback?: (input: {
-    agent: string;
-    role?: string;
-    flowId?: string;
-    task?: AgentTask;
-    failed: string;
-    errorKind: AgentErrorKind;
-    attempts: AgentAttempt[];
-    chain: string[];
-  }) => Promise<string | null> | string | null;
+  chooseFallback?: ChooseFallback;
   /**
    * Called before every prompt: throw to refuse it (budgets), or return another model to
    * use (a routed agent whose model started cooling down meanwhile).
@@ -550,19 +542,7 @@ export function createAgentActors(rt: AgentRuntime) {
     // Without a router the machine's own default (the agent's chain) applies.
     ...(rt.chooseFallback
       ? {
-          chooseFallback: fromPromise<
-            string | null,
-            {
-              agent: string;
-              role?: string;
-              flowId?: string;
-              task?: AgentTask;
-              failed: string;
-              errorKind: AgentErrorKind;
-              attempts: AgentAttempt[];
-              chain: string[];
-            }
-          >(async ({ input }) => rt.chooseFallback!(input)),
+          chooseFallback: fromPromise<string | null, FallbackInput>(async ({ input }) => rt.chooseFallback!(input)),
         }
       : {}),
 

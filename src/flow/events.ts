@@ -1,5 +1,6 @@
 import type { AgentNotification } from '../../machines/agent.js';
 import type { FlowMode } from '../../machines/supervisor.js';
+import type { RunCostSnapshot } from './cost.js';
 import type { FlowReport } from './report.js';
 import type { FlowToolCall } from './tools.js';
 
@@ -46,6 +47,8 @@ export interface FlowEvents {
    */
   'flow.started': (e: FlowStarted) => void;
   'flow.done': (e: FlowReport) => void;
+  /** The run's cost owner changed its figures (a live message cost, a booked result): total includes running agents. */
+  'flow.cost': (e: { flowId: string } & RunCostSnapshot) => void;
   /** The run's state could not be written to the flow store (the run goes on). */
   'flow.persist_error': (e: { flowId: string; error: string }) => void;
   /** An agent's call of one of your own tools (`tools` option) finished; `error` when it failed. Host only. */

@@ -1,6 +1,5 @@
-import type { AgentAttempt, AgentErrorKind, AgentResult, AgentSpec, AgentTask } from '../../machines/agent.js';
-import { FlowError, FlowErrorCode } from '../errors.js';
-import { Budget } from '../router/budget.js';
+import type { AgentErrorKind, AgentSpec, AgentTask } from '../../machines/agent.js';
+import type { ChooseFallback } from '../../machines/retry.js';
 import type { ModelCatalog } from '../router/catalog.js';
 import { TASK_TYPES, type ModelRouterConfigInput, type TaskType } from '../router/config.js';
 import type { ErrorKind } from '../router/error-kind.js';
@@ -23,30 +22,23 @@ export interface RoutedAgentSpec extends AgentSpec {
 }
 
 /**
- * Per-flow routing state: the router (with its shared cooldowns) and the budget. What the
- * flow spent is summed from its results (`toReport`), which persist with the flow.
+ * Per-flow routing: the router (with its shared cooldowns), each agent's model, the next
+ * model after a failure, and estimates. It decides models and estimates their cost; it never
+ * spends or enforces money (the run's `RunCost` does, with `estimate`).
  */
 export interface FlowRouting {
   readonly router: ModelRouter;
-  readonly budget: Budget;
   /** Agents with their models decided (explicit, rule or scoring). */
   readonly specs: RoutedAgentSpec[];
-  /** The agent machine's `chooseFallback`. */
-  chooseFallback(input: {
-    agent: string;
-    failed: string;
-    errorKind: AgentErrorKind;
-    attempts: AgentAttempt[];
-    chain: string[];
-  }): string | null;
+  /** The agent machine's `chooseFallback` (`machines/retry.ts`): the agent's chain, or the router's ranking. */
+  chooseFallback: ChooseFallback;
   /**
    * Before a prompt: a routed agent whose model is cooling down (another agent just saw it
-   * fail) is moved to the router's current pick; then the budget is checked (throws
-   * `budget_exceeded` when the prompt must not start). Returns the model to use.
+   * fail) is moved to the router's current pick. Returns the model to use.
    */
-  beforePrompt(input: { agent: string; model: string; task: AgentTask }): string;
-  /** Books a finished task's cost in the budget. */
-  onResult(result: AgentResult): void;
+  pickModel(input: { agent: string; model: string }): string;
+  /** The router's estimate of one prompt of `task` on `model`, USD (0 for a model it does not know). */
+  estimate(model: string, task: AgentTask): number;
 }
 
 export interface FlowRoutingOptions {
@@ -60,9 +52,6 @@ export interface FlowRoutingOptions {
   defaultModel?: string;
   /** Fallback models for every agent, after its own. */
   fallback?: string[];
-  maxCost?: number;
-  /** Already spent (a resumed flow). */
-  spent?: number;
 }
 
 const taskTypeOf = (spec: RoutedAgentSpec): TaskType | undefined =>
@@ -80,18 +69,12 @@ const toRouterKind = (k: AgentErrorKind): ErrorKind =>
  *
  * @example
  * ```ts
- * const r = createFlowRouting({ catalog, config: { mode: 'cost' }, routing: true, task, specs, maxCost: 0.5 });
+ * const r = createFlowRouting({ catalog, config: { mode: 'cost' }, routing: true, task, specs });
  * r.specs[0].model; // the router's pick
  * ```
  */
 export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
   const router = new ModelRouter(o.catalog, o.config);
-  const maxCost = o.maxCost ?? (o.config as { maxCost?: number }).maxCost;
-  const budget = new Budget({
-    maxCost,
-    maxCostPerTask: (o.config as { maxCostPerTask?: number }).maxCostPerTask,
-    spent: o.spent,
-  });
   const explicitChains = new Map<string, string[]>();
   const routed = new Set<string>();
 
@@ -113,8 +96,6 @@ export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
     return { ...spec, model: sel.model, fallback: chain };
   });
 
-  const reservations = new Map<string, string>();
-  let seq = 0;
   // A hierarchical flow runs a worker's subtasks as agents named `<worker>:<subtask id>`:
   // they are routed as their worker (its explicit chain, its ranking, its floor).
   const routeAs = (agent: string): string => {
@@ -127,7 +108,6 @@ export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
 
   return {
     router,
-    budget,
     specs,
     chooseFallback({ agent: name, failed, errorKind, attempts, chain }) {
       const agent = routeAs(name);
@@ -142,36 +122,19 @@ export function createFlowRouting(o: FlowRoutingOptions): FlowRouting {
       });
       return next ?? null;
     },
-    beforePrompt({ agent, model: planned, task }) {
-      let model = planned;
+    pickModel({ agent, model: planned }) {
       const routeAsAgent = routeAs(agent);
-      if (routed.has(routeAsAgent) && model && router.isCoolingDown(model)) {
-        const spec = specs.find((s) => s.name === routeAsAgent);
-        model = router.select({
-          agent: routeAsAgent,
-          role: spec?.role,
-          task: o.task,
-          taskType: spec ? taskTypeOf(spec) : undefined,
-          qualityFloor: spec?.qualityFloor,
-        }).model;
-      }
-      if (budget.maxCost === undefined && budget.maxCostPerTask === undefined) return model;
-      // The same estimate (and `expectedOutputTokens`) the router scores with.
-      const estimate = model ? (router.estimate(model, estimatePromptTokens(task.text)) ?? 0) : 0;
-      const prev = reservations.get(agent);
-      if (prev) budget.release(prev);
-      const r = budget.reserve(estimate, `${agent}#${++seq}`);
-      if (!r.ok) {
-        reservations.delete(agent);
-        throw new FlowError(FlowErrorCode.BudgetExceeded, `budget: ${r.reason}`);
-      }
-      reservations.set(agent, r.id);
-      return model;
+      if (!routed.has(routeAsAgent) || !planned || !router.isCoolingDown(planned)) return planned;
+      const spec = specs.find((s) => s.name === routeAsAgent);
+      return router.select({
+        agent: routeAsAgent,
+        role: spec?.role,
+        task: o.task,
+        taskType: spec ? taskTypeOf(spec) : undefined,
+        qualityFloor: spec?.qualityFloor,
+      }).model;
     },
-    onResult(result) {
-      const id = reservations.get(result.agent);
-      reservations.delete(result.agent);
-      budget.commit(result.cost, id);
-    },
+    // The same estimate (and `expectedOutputTokens`) the router scores with.
+    estimate: (model, task) => router.estimate(model, estimatePromptTokens(task.text)) ?? 0,
   };
 }

@@ -1,37 +1,23 @@
 import { EventEmitter } from 'eventemitter3';
-import {
-  createActor,
-  toPromise,
-  type AnyActorRef,
-  type AnyStateMachine,
-  type InspectionEvent,
-  type Observer,
-} from 'xstate';
+import { toPromise, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
 import { agentMachine, withPromptTimeout, type AgentNotification, type AgentResult } from '../../machines/agent.js';
 import type { MemoryActorRef } from '../../machines/memory.js';
-import {
-  PLANNER,
-  prefixed,
-  supervisorMachine,
-  withSubflows,
-  type FlowMode,
-  type SupervisorContext,
-  type SupervisorInput,
-  type SupervisorOutput,
-} from '../../machines/supervisor.js';
-import { FlowError, FlowErrorCode } from '../errors.js';
+import { FlowError } from '../errors.js';
 import { flowNamespace } from '../memory/namespace.js';
 import type { OpencodeClient } from '../opencode/client.js';
 import type { EventHub } from '../opencode/events.js';
 import type { OpencodePool, PoolMember } from '../opencode/pool.js';
 import { createAgentActors, type AgentRuntime } from '../agent/effects.js';
-import type { FlowStore, StoredFlowMeta } from '../store/store.js';
-import type { FlowRouting } from './routing.js';
+import type { FlowStore } from '../store/store.js';
 import { RunCost } from './cost.js';
 import { AGENT_EVENT_TYPES, EventQueue, type FlowEvents, type RunEvent } from './events.js';
 import type { PendingInputs } from './inputs.js';
 import { createPersister, type RunPersister } from './persistence.js';
-import { toReport, type FlowReport, type RunReport, type RunStatus } from './report.js';
+import type { RunPlan } from './plan.js';
+import type { FlowReport, RunReport, RunStatus } from './report.js';
+import { agentsUnder, runKindOf, type RunKind } from './run-kinds.js';
+
+export type { CustomRunPlan, CustomRunSnapshot, RunPlan, SupervisorRunPlan } from './plan.js';
 
 /** What a run uses of its host: the server connection, the store, memory, inputs, inspector. */
 export interface RunHost {
@@ -62,60 +48,6 @@ export interface SessionCaller {
   agent: string;
   /** The agent's per-prompt tool switches (`flow_<name>: false` for app tools it may not use). */
   tools?: Record<string, boolean>;
-}
-
-/** What the flow store keeps of a custom machine's run. */
-export interface CustomRunSnapshot {
-  kind: 'custom';
-  /** The machine's persisted snapshot (its agents with it). */
-  actor: unknown;
-  /** Agents' results so far: the run's cost. */
-  results: AgentResult[];
-}
-
-interface RunCommon {
-  flowId: string;
-  routing: FlowRouting;
-  /** Keep every agent's session after the run (default: deleted). */
-  keepSessions?: boolean;
-  /** Per-prompt timeout for agents that name none (ms). */
-  promptTimeoutMs?: number;
-}
-
-/** A run of the built-in supervisor (parallel, sequential, hierarchical). */
-export interface SupervisorRunPlan extends RunCommon {
-  kind: 'supervisor';
-  from: { input: SupervisorInput } | { snapshot: unknown };
-  info: { mode: FlowMode; agents: string[]; task: string };
-}
-
-/** A run of the caller's own machine. */
-export interface CustomRunPlan extends RunCommon {
-  kind: 'custom';
-  machine: AnyStateMachine;
-  input: unknown;
-  /** A stored run to continue. */
-  restore?: { snapshot: CustomRunSnapshot; startedAt: number };
-  /** Whole-run timeout (ms); the supervisor has its own. */
-  timeoutMs?: number;
-}
-
-export type RunPlan = SupervisorRunPlan | CustomRunPlan;
-
-type AnyRef = AnyActorRef & { logic?: { id?: string } };
-
-/** Agent actors under `root`, at any depth. */
-function agentsUnder(root: AnyActorRef): AnyRef[] {
-  const out: AnyRef[] = [];
-  const walk = (ref: AnyActorRef) => {
-    const children = (ref.getSnapshot() as { children?: Record<string, AnyRef> }).children ?? {};
-    for (const child of Object.values(children)) {
-      if (child.logic?.id === agentMachine.id) out.push(child);
-      else walk(child);
-    }
-  };
-  walk(root);
-  return out;
 }
 
 /** The states in which an agent's session may be working on a prompt. */
@@ -151,6 +83,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
   /** Custom runs: every agent result, in order (a supervisor's output carries its own). */
   readonly #results: AgentResult[];
   #actor?: AnyActorRef;
+  #kind?: RunKind;
   #persist?: RunPersister;
   #ending?: { status: RunStatus; reason: string };
   #detached = false;
@@ -165,15 +98,22 @@ export class FlowRun extends EventEmitter<FlowEvents> {
     this.kind = plan.kind;
     this.namespace = flowNamespace(plan.flowId);
     this.#results = plan.kind === 'custom' ? [...(plan.restore?.snapshot.results ?? [])] : [];
-    this.cost = new RunCost(plan.routing, (reason) => this.#stop('budget_exceeded', reason));
+    this.cost = new RunCost(plan.cost, (reason) => this.#stop('budget_exceeded', reason));
+    this.cost.onChange((c) => this.#emit('flow.cost', { flowId: this.flowId, ...c }));
     this.#runtime = {
       client: host.client,
       hub: host.hub,
       pool: host.pool,
       keepSessions: plan.keepSessions,
-      chooseFallback: (i) => plan.routing.chooseFallback(i),
-      beforePrompt: (i) => plan.routing.beforePrompt(i),
-      onCost: (e) => this.cost.live(e),
+      chooseFallback: plan.routing.chooseFallback,
+      // The router may move a routed agent off a cooling model; the cost owner then holds
+      // the prompt's estimate, or refuses it (budget_exceeded).
+      beforePrompt: (i) => {
+        const model = plan.routing.pickModel(i);
+        this.cost.reserve({ agent: i.agent, model, task: i.task });
+        return model;
+      },
+      onCost: (e) => this.cost.live({ ...e, agent: this.#sessions.get(e.sessionID)?.agent }),
       ...(host.checkStructured ? { checkStructured: host.checkStructured } : {}),
       onSession: ({ sessionID, agent, spec }) => {
         this.#sessions.set(sessionID, { agent, state: 'spawning' });
@@ -193,7 +133,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
    * (`cancelled` FlowError) or could not start.
    */
   start(): Promise<RunReport<unknown>> {
-    const p = this.#plan.kind === 'supervisor' ? this.#startSupervisor(this.#plan) : this.#startCustom(this.#plan);
+    const p = this.#start();
     this.#settled = p.catch(() => undefined);
     return p;
   }
@@ -240,6 +180,22 @@ export class FlowRun extends EventEmitter<FlowEvents> {
     return queue;
   }
 
+  /** Start the run and read its events, ending with `flow.done`; leaving the loop early cancels it. */
+  async *stream(): AsyncGenerator<RunEvent, void, undefined> {
+    const events = this.events();
+    // The report (`flow.done`) is the last event; a run that ends without one (detached, or
+    // it could not start) ends the iteration too.
+    this.start().then(
+      () => events.end(),
+      () => events.end(),
+    );
+    try {
+      yield* events;
+    } finally {
+      await events.return?.();
+    }
+  }
+
   #emit<K extends keyof FlowEvents>(type: K, e: Parameters<FlowEvents[K]>[0]) {
     (this.emit as (t: K, e: unknown) => boolean)(type, e);
     this.#host.emit(type, e);
@@ -284,30 +240,11 @@ export class FlowRun extends EventEmitter<FlowEvents> {
     this.#emit(e.type as 'agent.state', { ...e, flowId: this.flowId } as never);
   }
 
-  /** End the run with `status` (first call wins): the supervisor winds down by itself; a custom machine's agents are stopped, then the machine. */
+  /** End the run with `status` (first call wins): the machine kind says how its machine is told. */
   #stop(status: RunStatus, reason: string) {
     if (this.#ending || this.#detached) return;
     this.#ending = { status, reason };
-    const actor = this.#actor;
-    if (!actor) return;
-    if (this.kind === 'supervisor') {
-      actor.send(
-        status === 'budget_exceeded'
-          ? { type: 'BUDGET_EXCEEDED', reason }
-          : status === 'failed'
-            ? { type: 'FAIL', reason }
-            : { type: 'CANCEL', reason },
-      );
-      return;
-    }
-    // The machine may not know CANCEL: stop its agents (busy ones abort and report what they
-    // cost so far), then the machine itself.
-    const agents = agentsUnder(actor);
-    for (const a of agents) a.send({ type: 'STOP' });
-    void Promise.race([
-      Promise.allSettled(agents.map((a) => toPromise(a))),
-      new Promise((r) => setTimeout(r, 15_000).unref()),
-    ]).finally(() => actor.stop());
+    this.#kind?.stop(status, reason);
   }
 
   #agentLogic() {
@@ -351,16 +288,6 @@ export class FlowRun extends EventEmitter<FlowEvents> {
     });
   }
 
-  #persister(read: () => { meta: Omit<StoredFlowMeta, 'flowId' | 'updatedAt'>; snapshot: unknown }) {
-    return createPersister({
-      store: this.#host.store,
-      flowId: this.flowId,
-      enabled: this.#host.persist,
-      read,
-      onError: (error) => this.#emit('flow.persist_error', { flowId: this.flowId, error }),
-    });
-  }
-
   /**
    * After the run: every session an agent opened and did not clean up itself (a machine that
    * reached its final state stops its agents without cleanup) is aborted when it may be busy,
@@ -387,173 +314,51 @@ export class FlowRun extends EventEmitter<FlowEvents> {
     this.#emit('flow.done', report);
   }
 
-  async #startSupervisor(plan: SupervisorRunPlan): Promise<FlowReport> {
-    const maxDepth =
-      'input' in plan.from
-        ? plan.from.input.maxDepth
-        : (plan.from.snapshot as { context?: SupervisorContext }).context?.maxDepth;
-    const machine = withSubflows(supervisorMachine.provide({ actors: { agent: this.#agentLogic() } }), maxDepth ?? 3);
-    const inspect = this.#host.inspect;
-    const actor =
-      'input' in plan.from
-        ? createActor(machine, { id: this.flowId, input: plan.from.input, ...(inspect ? { inspect } : {}) })
-        : // The input is ignored on restore; the snapshot carries the context.
-          createActor(machine, {
-            id: this.flowId,
-            snapshot: plan.from.snapshot as never,
-            input: undefined as unknown as SupervisorInput,
-            ...(inspect ? { inspect } : {}),
-          });
-    this.#actor = actor;
-    this.#startedAt = actor.getSnapshot().context.startedAt ?? Date.now();
-    this.#persist = this.#persister(() => {
-      const snap = actor.getSnapshot();
-      const ctx = snap.context;
-      return {
-        meta: {
-          task: plan.info.task,
-          mode: plan.info.mode,
-          agents: plan.info.agents,
-          status: snap.status === 'done' ? (snap.output?.status ?? ctx.status) : 'running',
-          cost: this.cost.spent,
-          startedAt: ctx.startedAt ?? this.#startedAt,
-          ...(ctx.reason ? { reason: ctx.reason } : {}),
-        },
-        snapshot: actor.getPersistedSnapshot(),
-      };
-    });
-    // The supervisor emits its agents' events (sub-supervisors' too, names prefixed).
-    actor.on('*', (e) => {
-      if (e.type.startsWith('agent.')) this.#intake(e as AgentNotification);
-    });
-    actor.subscribe({ next: () => this.#persist?.soon(), error: () => {} });
-    const memorySub = this.#followMemory(actor);
-    const unfollowServer = this.#followServer();
-    const done = toPromise(actor);
-    const specs = (() => {
-      const ctx = actor.getSnapshot().context;
-      return [...ctx.agents, ...(ctx.planner ? [{ ...ctx.planner, name: PLANNER }] : [])];
-    })();
-    this.#emit('flow.started', {
-      flowId: this.flowId,
-      mode: plan.info.mode,
-      agents: plan.info.agents,
-      task: plan.info.task,
-      models: Object.fromEntries(specs.map((s) => [s.name, s.model ?? ''])),
-      ...(this.cost.maxCost !== undefined ? { maxCost: this.cost.maxCost } : {}),
-    });
-    actor.start();
-    // A cancel that came before the actor existed.
-    if (this.#ending) actor.send({ type: 'CANCEL', reason: this.#ending.reason });
-    try {
-      const out: SupervisorOutput | undefined = await done;
-      if (this.#detached || !out) {
-        throw new FlowError(
-          FlowErrorCode.Cancelled,
-          `flow ${this.flowId} was detached: its agents go on (or are prompted again) when it is resumed (opencode-flow resume ${this.flowId})`,
-        );
-      }
-      // The run owns the budget: over it, the run ended for that, whatever else ended last.
-      const report = toReport(
-        this.cost.exceeded && out.status !== 'cancelled' && out.status !== 'budget_exceeded'
-          ? { ...out, status: 'budget_exceeded', reason: this.cost.reason }
-          : out,
-      );
-      this.#persist.now(report);
-      await this.#host.store.flush();
-      await this.#finish(report);
-      return report;
-    } catch (e) {
-      this.#host.inputs.dropRun(this.flowId);
-      this.#host.runEnded(this);
-      throw e;
-    } finally {
-      memorySub?.unsubscribe();
-      unfollowServer();
-    }
-  }
-
-  async #startCustom(plan: CustomRunPlan): Promise<RunReport<unknown>> {
-    const agent = this.#agentLogic();
-    let machine = plan.machine.provide({ actors: { agent } } as never) as AnyStateMachine;
-    // A machine built on the supervisor (planExecuteMachine) gets its sub-supervisors too.
-    if ('subflow' in (plan.machine.implementations.actors ?? {})) {
-      machine = withSubflows(machine as unknown as typeof supervisorMachine) as unknown as AnyStateMachine;
-    }
-    this.#startedAt = plan.restore?.startedAt ?? Date.now();
-    let root: AnyActorRef | undefined;
-    const hostInspect = this.#host.inspect;
-    const actor = createActor(machine, {
-      id: this.flowId,
-      input: plan.input as never,
-      ...(plan.restore ? { snapshot: plan.restore.snapshot.actor as never } : {}),
-      inspect: (ev) => {
-        hostInspect?.next?.(ev);
-        // Agents report to the machine that spawned them, at any depth: pick their reports up on the way.
-        if (ev.type !== '@xstate.event' || root === undefined) return;
-        const source = ev.sourceRef as AnyRef | undefined;
-        if (source?.logic?.id !== agentMachine.id || source.system !== root.system) return;
-        const e = ev.event as AgentNotification;
-        if (typeof e.type !== 'string' || !e.type.startsWith('agent.')) return;
-        // An event to several targets is seen once per target: take it on its way to the parent.
-        const parentOf = (a: AnyActorRef) => (a as unknown as { _parent?: AnyActorRef })._parent;
-        if (ev.actorRef !== parentOf(source)) return;
-        // Under a sub-supervisor (a machine built on the supervisor), named by its place in the
-        // tree as the supervisor itself names it: `coder:s3/tester:t1`.
-        let prefix = '';
-        for (let p = parentOf(source); p && p !== root; p = parentOf(p))
-          if (p.id.startsWith('subflow:')) prefix = `${p.id.slice(8)}/${prefix}`;
-        this.#intake(prefixed(e, prefix));
-      },
-    });
-    root = actor;
-    this.#actor = actor;
-    const report = (status: RunStatus, reason?: string, output?: unknown): RunReport<unknown> => ({
-      ...toReport({
+  /**
+   * The one start path of every run: the machine kind makes the actor; the run wires cost,
+   * events, persistence, memory, servers and the timeout the same way for all, then waits for
+   * the ending, stores the report and cleans up.
+   */
+  async #start(): Promise<RunReport<unknown>> {
+    const kind = runKindOf(
+      {
         flowId: this.flowId,
-        status,
-        mode: 'custom',
+        agent: this.#agentLogic(),
+        ...(this.#host.inspect ? { inspect: (ev: InspectionEvent) => this.#host.inspect?.next?.(ev) } : {}),
+        intake: (e) => this.#intake(e),
         results: this.#results,
-        startedAt: this.#startedAt,
-        finishedAt: Date.now(),
-        ...(reason ? { reason } : {}),
-      }),
-      ...(output !== undefined ? { output } : {}),
-    });
+        agentNames: () => [
+          ...new Set([...this.#sessions.values()].map((s) => s.agent).concat(this.#results.map((r) => r.agent))),
+        ],
+        spent: () => this.cost.spent,
+        ...(this.cost.maxCost !== undefined ? { maxCost: this.cost.maxCost } : {}),
+      },
+      this.#plan,
+    );
+    this.#kind = kind;
+    const actor = kind.actor;
+    this.#actor = actor;
+    this.#startedAt = kind.startedAt;
     let ended: RunStatus | undefined;
-    this.#persist = this.#persister(() => {
-      const snap = actor.getSnapshot() as { status: string };
-      return {
-        meta: {
-          task: plan.machine.id,
-          mode: 'custom',
-          agents: [
-            ...new Set([...this.#sessions.values()].map((s) => s.agent).concat(this.#results.map((r) => r.agent))),
-          ],
-          status: ended ?? (snap.status === 'done' ? 'completed' : 'running'),
-          cost: this.cost.spent,
-          ...(this.cost.maxCost !== undefined ? { maxCost: this.cost.maxCost } : {}),
-          startedAt: this.#startedAt,
-          ...(this.#ending ? { reason: this.#ending.reason } : {}),
-        },
-        snapshot: {
-          kind: 'custom',
-          actor: actor.getPersistedSnapshot(),
-          results: this.#results,
-        } satisfies CustomRunSnapshot,
-      };
+    this.#persist = createPersister({
+      store: this.#host.store,
+      flowId: this.flowId,
+      enabled: this.#host.persist,
+      read: () => kind.stored(ended, this.#ending?.reason),
+      onError: (error) => this.#emit('flow.persist_error', { flowId: this.flowId, error }),
     });
     actor.subscribe({ next: () => this.#persist?.soon(), error: () => {} });
     const memorySub = this.#followMemory(actor);
     const unfollowServer = this.#followServer();
-    const timer = plan.timeoutMs
-      ? setTimeout(() => this.#stop('failed', `flow timed out after ${plan.timeoutMs} ms`), plan.timeoutMs)
+    const timer = kind.timeoutMs
+      ? setTimeout(() => this.#stop('failed', `flow timed out after ${kind.timeoutMs} ms`), kind.timeoutMs)
       : undefined;
     const done = toPromise(actor);
-    this.#emit('flow.started', { flowId: this.flowId, mode: 'custom', agents: [], task: plan.machine.id });
+    this.#emit('flow.started', { flowId: this.flowId, ...kind.started() });
     actor.start();
-    if (this.#ending) this.#stop(this.#ending.status, this.#ending.reason);
-    let r: RunReport<unknown>;
+    // A cancel that came before the actor existed.
+    if (this.#ending) kind.stop(this.#ending.status, this.#ending.reason);
+    let report: RunReport<unknown>;
     try {
       let output: unknown;
       let failure: string | undefined;
@@ -562,20 +367,18 @@ export class FlowRun extends EventEmitter<FlowEvents> {
       } catch (e) {
         failure = e instanceof Error ? e.message : String(e);
       }
-      if (this.#detached) {
-        throw new FlowError(
-          FlowErrorCode.Cancelled,
-          `flow ${this.flowId} was detached: continue it with run(machine, input, { flowId: "${this.flowId}", resume: true })`,
-        );
-      }
-      // Stopping an actor completes it too, with no output: only a final state is `done`.
-      const reachedFinal = (actor.getSnapshot() as { status: string }).status === 'done';
-      if (this.#ending) r = report(this.#ending.status, this.#ending.reason, reachedFinal ? output : undefined);
-      else if (failure !== undefined) r = report('failed', failure);
-      else if (!reachedFinal) r = report('failed', 'the machine was stopped');
-      else r = report('completed', undefined, output);
-      ended = r.status;
-      this.#persist.now(r);
+      if (this.#detached) throw kind.detachedError();
+      report = kind.report(
+        {
+          output,
+          ...(failure !== undefined ? { failure } : {}),
+          ...(this.#ending ? { ending: this.#ending } : {}),
+          ...(this.cost.exceeded ? { overBudget: this.cost.reason ?? 'budget exceeded' } : {}),
+        },
+        Date.now(),
+      );
+      ended = report.status;
+      this.#persist.now(report);
       await this.#host.store.flush();
     } catch (e) {
       this.#host.inputs.dropRun(this.flowId);
@@ -586,7 +389,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
       memorySub?.unsubscribe();
       unfollowServer();
     }
-    await this.#finish(r as FlowReport);
-    return r;
+    await this.#finish(report as FlowReport);
+    return report;
   }
 }

@@ -134,7 +134,8 @@ interface Remembered {
  * When scoring is needed and no served model meets the floor, `select` throws a `FlowError`
  * `invalid_config` (never a silent pick under the floor): lower `floors`, score the model in
  * `models`, add a rule, or give the agent a model. When models meet the floor but all cost
- * more than `maxCostPerTask`, it throws `budget_exceeded`.
+ * more than `maxCostPerTask`, it picks the cheapest of them and says so in `reason`: the
+ * router only estimates; the run's cost owner (`RunCost`) refuses a prompt over the cap.
  *
  * @example
  * ```ts
@@ -260,7 +261,24 @@ export class ModelRouter {
       notes.push('every candidate is cooling down');
       return done(first.model, 'score', this.#explain(first, why, floor), ranked);
     }
-    throw this.#noCandidate(taskType, why, floor, promptTokens);
+    // Models meet the floor but none fits maxCostPerTask: the router only estimates, so it
+    // names the cheapest of them; the run's cost owner (RunCost) refuses the prompt.
+    const cheapest = this.#cheapestMeeting(floor, promptTokens);
+    if (cheapest && this.config.maxCostPerTask !== undefined) {
+      notes.push(`no served model fits maxCostPerTask $${this.config.maxCostPerTask}`);
+      return done(cheapest.model, 'score', `cheapest with quality ≥ ${floor} → ${cheapest.model.id}`, [cheapest]);
+    }
+    throw this.#noCandidate(taskType, why, floor);
+  }
+
+  #cheapestMeeting(floor: number, promptTokens: number): RankedModel | undefined {
+    return rankModels(this.catalog.list(), {
+      mode: 'cost',
+      promptTokens,
+      outputTokens: this.#outputTokens,
+      floor,
+      limit: 1,
+    })[0];
   }
 
   /**
@@ -435,19 +453,9 @@ export class ModelRouter {
     );
   }
 
-  #noCandidate(taskType: TaskType, why: FloorOrigin, floor: number, promptTokens: number): FlowError {
+  #noCandidate(taskType: TaskType, why: FloorOrigin, floor: number): FlowError {
     const capable = this.catalog.list().filter((m) => m.toolcall);
     const best = [...capable].sort((a, b) => b.quality - a.quality || (a.id < b.id ? -1 : 1))[0];
-    const meeting = capable.filter((m) => m.quality >= floor);
-    if (meeting.length > 0 && this.config.maxCostPerTask !== undefined) {
-      const cheapest = Math.min(...meeting.map((m) => estimateCost(m, promptTokens, this.#outputTokens)));
-      return new FlowError(
-        FlowErrorCode.BudgetExceeded,
-        `no served model for a ${taskType} task fits maxCostPerTask $${this.config.maxCostPerTask}: ` +
-          `the cheapest with quality ≥ ${floor} is estimated at $${cheapest.toFixed(4)}`,
-        { details: { taskType, floor, maxCostPerTask: this.config.maxCostPerTask, cheapest } },
-      );
-    }
     const bestText = best
       ? `the best served model is ${best.id} at quality ${best.quality}${best.scored ? '' : ' (unscored default)'}`
       : 'the server offers no tool-capable model';

@@ -118,7 +118,7 @@ function run(
       : never
     : never,
 ) {
-  const actor = createActor(machine, { input });
+  const actor = createActor(machine, { input: { ...input, standalone: true } });
   const emitted: AgentNotification[] = [];
   actor.on('*', (e) => emitted.push(e as AgentNotification));
   actor.start();
