@@ -80,6 +80,11 @@ export class RunCost {
     return this.#budget.spent;
   }
 
+  /** Held by prompts now starting or running (their estimates), USD. */
+  get inFlight(): number {
+    return this.#budget.inFlight;
+  }
+
   /** Booked plus what running agents' messages cost so far. */
   get total(): number {
     let running = 0;

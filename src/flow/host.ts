@@ -6,21 +6,16 @@ import { StructuredChecks, type OutputSchema, type StructuredOf } from '../../ma
 import type { SupervisorOutput } from '../../machines/supervisor.js';
 import { AgentConfigSchema, type AgentConfig } from '../config/agent.js';
 import { zodToFlowError } from '../config/errors.js';
-import { maskPasswords } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import type { MemoryClient } from '../memory/ops.js';
 import type { OpencodeClient } from '../opencode/client.js';
-import type { FlowInspector } from '../inspector/inspector.js';
 import { parseModelRouterConfig, type ModelRouterConfigInput } from '../router/config.js';
 import type { FlowStore, StoredFlowMeta } from '../store/store.js';
-import { defaultFlowsDir, openFlowStore } from '../store/uri.js';
-import type { AgentRegistry, AgentHandle } from './agents.js';
-import type { Connection } from './connection.js';
+import type { AgentHandle } from './agents.js';
 import type { FlowEvents, RunEvent } from './events.js';
 import { newFlowId } from './ids.js';
 import type { ReplyAnswer } from './inputs.js';
-import type { HostMemory } from './memory-routing.js';
-import { startHostParts } from './startup.js';
+import { hostStore, planContextOf, runHostOf, startHostParts, type HostParts } from './startup.js';
 import {
   FlowOptionsSchema,
   type ExecuteOptions,
@@ -28,15 +23,7 @@ import {
   type FlowOptionsOutput,
   type RunOptions,
 } from './options.js';
-import {
-  parseOptions,
-  parseRunOptions,
-  planExecute,
-  planMachine,
-  planResume,
-  type PlanContext,
-  type RunPlan,
-} from './plan.js';
+import { parseOptions, parseRunOptions, planExecute, planMachine, planResume, type PlanContext } from './plan.js';
 import { toReport, type FlowReport, type RunReport } from './report.js';
 import type { FlowRun } from './run.js';
 import { LiveRuns } from './runs.js';
@@ -69,10 +56,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   /** The app's own tools (`tools` option), served beside memory's by the same MCP endpoint. */
   readonly #tools?: FlowTools;
   #starting?: Promise<void>;
-  #conn?: Connection;
-  #agents?: AgentRegistry;
-  #memory?: HostMemory;
-  #inspector?: FlowInspector;
+  #parts?: HostParts;
   #firstRun = true;
   #closed = false;
 
@@ -80,15 +64,13 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     super();
     this.options = parseOptions(FlowOptionsSchema, options, 'OpencodeFlow options');
     this.id = this.options.id ?? newFlowId();
-    this.#runs = new LiveRuns(this.id);
-    if (this.options.store !== undefined && this.options.flowsDir !== undefined)
-      throw new FlowError(
-        FlowErrorCode.InvalidConfig,
-        'OpencodeFlow options: give store or flowsDir, not both (flowsDir is store "file:DIR")',
-      );
-    this.store = openFlowStore(
-      this.options.store ?? { backend: 'file', dir: this.options.flowsDir ?? defaultFlowsDir(this.options.directory) },
+    const emit = (t: string, e: unknown) => (this.emit as (t: string, e: unknown) => boolean)(t, e);
+    this.#runs = new LiveRuns(
+      this.id,
+      () => runHostOf(this.#parts!, this.store, this.options, this.#structured, emit),
+      (run) => this.#tools?.abort(run.flowId, 'the flow ended'),
     );
+    this.store = hostStore(this.options);
     if (this.options.modelRouter) this.#routerConfig = parseModelRouterConfig(this.options.modelRouter);
     if (this.options.tools?.length)
       this.#tools = new FlowTools(this.options.tools, {
@@ -98,18 +80,13 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   }
 
   /**
-   * Memory of this host (namespace `flow:<id>`); `{ flowId }` reaches a run's own memory and
-   * `{ shared: true }` the namespace every run shares. Agents reach their run's memory through
-   * the `flow_memory_*` tools.
-   *
-   * @example
-   * ```ts
-   * await flow.memory.set('api-design', report.results[0]?.output ?? '');
-   * const seen = await flow.memory.get('notes', { flowId: report.flowId });
-   * ```
+   * Memory of this host (`flow:<id>`); `{ flowId }` reaches a run's own, `{ shared: true }` the
+   * namespace every run shares. Agents reach their run's through the `flow_memory_*` tools.
+   * @example `await flow.memory.get('notes', { flowId: report.flowId })`
    */
   get memory(): MemoryClient {
-    if (this.#memory?.client) return this.#memory.client;
+    const client = this.#parts?.memory.client;
+    if (client) return client;
     throw new FlowError(
       FlowErrorCode.Memory,
       this.options.memory === false
@@ -120,50 +97,42 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
 
   /** The OpenCode client (after `start()`). */
   get opencode(): OpencodeClient {
-    if (!this.#conn) throw new FlowError(FlowErrorCode.Internal, 'not started: call start() first');
-    return this.#conn.client;
+    if (!this.#parts?.conn) throw new FlowError(FlowErrorCode.Internal, 'not started: call start() first');
+    return this.#parts?.conn.client;
   }
 
   /** Where to watch runs live, when `inspect` is on (after `start()`). */
   get inspectorUrl(): string | undefined {
-    return this.#inspector?.url;
+    return this.#parts?.inspector?.url;
   }
 
   /** The WebSocket the inspection events go through, when `inspect` is on. */
   get inspectorWsUrl(): string | undefined {
-    return this.#inspector?.wsUrl;
+    return this.#parts?.inspector?.wsUrl;
   }
 
   /** URL of the OpenCode server in use (after `start()`). */
   get serverUrl(): string | undefined {
-    return this.#conn?.server.url;
+    return this.#parts?.conn.server.url;
   }
 
   /** Connect to (or start) the OpenCode server. Called for you by every method that needs it. */
   start(): Promise<void> {
     if (this.#closed) return Promise.reject(new FlowError(FlowErrorCode.Internal, 'this OpencodeFlow was shut down'));
-    this.#starting ??= this.#doStart().catch((e) => {
-      this.#starting = undefined;
-      throw e;
-    });
+    const route = (session: string | undefined) => this.#runs.route(session);
+    const started = { options: this.options, hostId: this.id, structured: this.#structured, route };
+    this.#starting ??= startHostParts({ ...started, routerConfig: this.#routerConfig, tools: this.#tools })
+      .then((parts) => void (this.#parts = parts))
+      .catch((e) => {
+        this.#starting = undefined;
+        throw e;
+      });
     return this.#starting;
-  }
-
-  async #doStart() {
-    const parts = await startHostParts({
-      options: this.options,
-      hostId: this.id,
-      ...(this.#routerConfig ? { routerConfig: this.#routerConfig } : {}),
-      ...(this.#tools ? { tools: this.#tools } : {}),
-      structured: this.#structured,
-      route: (session) => this.#runs.route(session),
-    });
-    ({ conn: this.#conn, agents: this.#agents, memory: this.#memory, inspector: this.#inspector } = parts);
   }
 
   /** Models the server can serve (`provider/model`), after `start()`. */
   availableModels(): string[] {
-    return [...(this.#conn?.models ?? [])].sort();
+    return [...(this.#parts?.conn.models ?? [])].sort();
   }
 
   /** Register an agent for later runs. A name that matches a preset (`reviewer`, ...) inherits its prompt and permissions. */
@@ -171,50 +140,20 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     const parsed = AgentConfigSchema.safeParse(config);
     if (!parsed.success) throw zodToFlowError(parsed.error, 'agent');
     await this.start();
-    return this.#agents!.register(parsed.data);
+    return this.#parts!.agents.register(parsed.data);
   }
 
   /** The resolved spec of an agent (spawned or preset, with the host's default model), for your own machines. */
   async agentSpec(name: string): Promise<AgentSpec> {
     await this.start();
-    const spec = this.#agents!.resolve(name);
+    const spec = this.#parts!.agents.resolve(name);
     return spec.model || !this.options.model ? spec : { ...spec, model: this.options.model };
   }
 
-  /** What planning reads of the host (after `start()`). */
+  /** What planning reads of the host, once started. */
   async #planning(): Promise<PlanContext> {
     await this.start();
-    return {
-      options: this.options,
-      catalog: this.#conn!.catalog,
-      agents: this.#agents!,
-      structured: this.#structured,
-      ...(this.#routerConfig ? { routerConfig: this.#routerConfig } : {}),
-      memory: Boolean(this.#memory?.actor),
-      newFlowId: () => newFlowId(),
-    };
-  }
-
-  /** A run of `plan` on this host's connection, store, memory and inspector, not started yet. */
-  #open(plan: RunPlan): FlowRun {
-    const conn = this.#conn!;
-    const memoryActor = this.#memory?.actor;
-    return this.#runs.open(
-      {
-        client: conn.client,
-        hub: conn.hub,
-        pool: conn.pool,
-        serverUrl: maskPasswords(conn.server.url),
-        store: this.store,
-        persist: this.options.persist !== false,
-        ...(memoryActor ? { memoryActor } : {}),
-        ...(this.#inspector ? { inspect: this.#inspector.inspect } : {}),
-        emit: (type, e) => (this.emit as (t: string, e: unknown) => boolean)(type, e),
-        checkStructured: (e) => this.#structured.check(e.format, e.value),
-      },
-      plan,
-      (run) => this.#tools?.abort(run.flowId, 'the flow ended'),
-    );
+    return planContextOf(this.#parts!, this.options, this.#structured, this.#routerConfig);
   }
 
   /** A built-in mode's run; the host's first run takes the host's id. */
@@ -222,14 +161,14 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     const ctx = await this.#planning();
     const plan = planExecute(ctx, options, this.#firstRun ? this.id : undefined);
     this.#firstRun = false;
-    return this.#open(plan);
+    return this.#runs.open(plan);
   }
 
   async #openMachine(machine: AnyStateMachine, input: unknown, options: RunOptions): Promise<FlowRun> {
     const o = parseRunOptions(options);
     const ctx = await this.#planning();
     const stored = o.resume && o.flowId ? await this.store.load(o.flowId) : undefined;
-    return this.#open(planMachine(ctx, machine, input, o, stored));
+    return this.#runs.open(planMachine(ctx, machine, input, o, stored));
   }
 
   /**
@@ -270,38 +209,25 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
 
   /**
    * Continue a run whose process died, from its stored snapshot: finished agents are not run
-   * again; an agent that was mid-prompt reconciles with its session (an answer that came
-   * meanwhile is taken; a prompt left unanswered or aborted is sent again, recorded as an
-   * attempt). A run that had finished just returns its report. A custom machine's run is
-   * continued with `run(machine, input, { flowId, resume: true })`.
-   *
-   * @example
-   * ```ts
-   * const report = await new OpencodeFlow({ serverUrl }).resume('flow_20261124_abc123');
-   * ```
+   * again; a mid-prompt agent reconciles with its session (an answer that came is taken; a
+   * prompt left unanswered is sent again, as an attempt). A finished run returns its report.
+   * A custom machine's run: `run(machine, input, { flowId, resume: true })`.
+   * @example `const report = await new OpencodeFlow({ serverUrl }).resume('flow_20261124_abc123');`
    */
   async resume(flowId: string, options: { promptTimeoutMs?: number } = {}): Promise<FlowReport> {
     const stored = await this.store.load(flowId);
     const ctx = await this.#planning();
     const snap = stored.snapshot as { status?: string; output?: SupervisorOutput };
     if (snap.status === 'done' && snap.output) return toReport(snap.output);
-    return this.#open(planResume(ctx, stored, options)).start() as Promise<FlowReport>;
+    return this.#runs.open(planResume(ctx, stored, options)).start() as Promise<FlowReport>;
   }
 
   /**
-   * Run your own coordination machine as a flow: the same run as `execute` (cost and
-   * `maxCost`, persistence, cancel, inputs, memory, inspector, events), resolving to the same
-   * report plus the machine's `output`. The machine registers the agent logic as `agent` and
-   * spawns agents with `spawnAgent` (see `machines/flows/helpers.ts`). When it reaches a final
-   * state, is cancelled or fails, every agent it spawned is stopped and its session cleaned up.
-   *
-   * @example
-   * ```ts
-   * const report = await flow.run(reviewLoopMachine, {
-   *   task: 'Add validation', coder: await flow.agentSpec('coder'), reviewer: await flow.agentSpec('reviewer'),
-   * });
-   * report.status; report.output?.approved;
-   * ```
+   * Run your own coordination machine as a flow: the same run as `execute` (cost, `maxCost`,
+   * persistence, cancel, inputs, memory, inspector, events), resolving to the same report plus
+   * the machine's `output`. It spawns agents with `spawnAgent` (`machines/flows/helpers.ts`);
+   * when it ends, every agent it spawned is stopped and its session cleaned up.
+   * @example `const report = await flow.run(reviewLoopMachine, { task, coder, reviewer });`
    */
   async run<M extends AnyStateMachine>(
     machine: M,
@@ -317,14 +243,9 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   }
 
   /**
-   * Answer a permission request or question an agent of any run is waiting on (see the
-   * `agent.input_required` event). Permissions: `'once' | 'always' | 'reject'`; questions:
-   * one answer list per question (`[['Yes']]`) or `'reject'`.
-   *
-   * @example
-   * ```ts
-   * flow.on('agent.input_required', (e) => flow.reply(e.request.id, e.request.kind === 'permission' ? 'once' : [['Yes']]));
-   * ```
+   * Answer a permission request or question an agent of any run waits on (`agent.input_required`):
+   * permissions `'once' | 'always' | 'reject'`; questions one answer list each (`[['Yes']]`) or `'reject'`.
+   * @example `flow.on('agent.input_required', (e) => flow.reply(e.request.id, 'once'));`
    */
   reply(requestId: string, answer: ReplyAnswer): void {
     this.#runs.reply(requestId, answer);
@@ -347,14 +268,10 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   }
 
   /**
-   * Stop running flows (all, or one) without cancelling them: their state as of now is
-   * stored, their actors stop, and their sessions are neither aborted nor deleted. `resume`
-   * continues them later. Their `execute`/`run` rejects with a `cancelled` FlowError that says so.
-   *
-   * @example
-   * ```ts
-   * process.on('SIGTERM', async () => { await flow.detach(); await flow.shutdown(); });
-   * ```
+   * Stop running flows (all, or one) without cancelling them: their state is stored, their
+   * actors stop, their sessions are left working; `resume` continues them later. Their
+   * `execute`/`run` rejects with a `cancelled` FlowError that says so.
+   * @example `process.on('SIGTERM', async () => { await flow.detach(); await flow.shutdown(); });`
    */
   async detach(flowId?: string): Promise<void> {
     await this.#runs.detach(flowId);
@@ -369,10 +286,10 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     else this.cancel(undefined, 'shutdown');
     await Promise.allSettled(running.map((r) => r.settled()));
     this.#tools?.abort(undefined, 'the host is shutting down');
-    await this.#conn?.close();
-    await this.#memory?.close();
+    await this.#parts?.conn.close();
+    await this.#parts?.memory.close();
     await this.store.close();
-    this.#inspector?.stop();
+    this.#parts?.inspector?.stop();
     this.removeAllListeners();
   }
 }

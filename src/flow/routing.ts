@@ -1,5 +1,5 @@
 import type { AgentErrorKind, AgentSpec, AgentTask } from '../../machines/agent.js';
-import type { ChooseFallback } from '../../machines/retry.js';
+import type { FallbackInput } from '../../machines/retry.js';
 import type { ModelCatalog } from '../router/catalog.js';
 import { TASK_TYPES, type ModelRouterConfigInput, type TaskType } from '../router/config.js';
 import type { ErrorKind } from '../router/error-kind.js';
@@ -31,7 +31,7 @@ export interface FlowRouting {
   /** Agents with their models decided (explicit, rule or scoring). */
   readonly specs: RoutedAgentSpec[];
   /** The agent machine's `chooseFallback` (`machines/retry.ts`): the agent's chain, or the router's ranking. */
-  chooseFallback: ChooseFallback;
+  chooseFallback(input: FallbackInput): string | null;
   /**
    * Before a prompt: a routed agent whose model is cooling down (another agent just saw it
    * fail) is moved to the router's current pick. Returns the model to use.

@@ -16,26 +16,32 @@ export class LiveRuns {
   readonly #sessions = new Map<string, SessionCaller>();
   readonly inputs = new PendingInputs();
 
-  constructor(private readonly hostId: string) {}
+  constructor(
+    private readonly hostId: string,
+    /** The host's parts a run uses (after the host started). */
+    private readonly parts: () => Omit<RunHost, 'inputs' | 'sessionOpened' | 'runEnded'>,
+    /** Told when a run has ended. */
+    private readonly onEnd: (run: FlowRun) => void,
+  ) {}
 
   /** Where a tool call made from `session` belongs (the one rule: {@link routeToolCall}). */
   route(session: string | undefined): ToolCallRoute {
     return routeToolCall({ session, sessions: this.#sessions, runs: this.ids(), hostId: this.hostId });
   }
 
-  /** Open a run of `plan` on `host` (the parts the run uses), not started yet. */
-  open(host: Omit<RunHost, 'inputs' | 'sessionOpened' | 'runEnded'>, plan: RunPlan, onEnd: (run: FlowRun) => void) {
+  /** Open a run of `plan` on the host's parts, not started yet. */
+  open(plan: RunPlan): FlowRun {
     if (this.#runs.has(plan.flowId))
       throw new FlowError(FlowErrorCode.InvalidConfig, `flow "${plan.flowId}" is running already`);
     const run = new FlowRun(
       {
-        ...host,
+        ...this.parts(),
         inputs: this.inputs,
         sessionOpened: (sessionID, caller) => this.#sessions.set(sessionID, caller),
         runEnded: (r) => {
           if (this.#runs.get(r.flowId) === r) this.#runs.delete(r.flowId);
           for (const s of r.sessions()) this.#sessions.delete(s);
-          onEnd(r);
+          this.onEnd(r);
         },
       },
       plan,

@@ -1,11 +1,18 @@
 import type { StructuredChecks } from '../../machines/structured.js';
+import { FlowError, FlowErrorCode } from '../errors.js';
 import type { FlowInspector } from '../inspector/inspector.js';
+import type { FlowStore } from '../store/store.js';
+import { defaultFlowsDir, openFlowStore } from '../store/uri.js';
 import { loadPresets } from '../presets/index.js';
 import type { ModelRouterConfigInput } from '../router/config.js';
+import { maskPasswords } from '../echo.js';
 import { AgentRegistry } from './agents.js';
 import { checkProviders, connect, type Connection } from './connection.js';
 import { startHostMemory, type HostMemory, type ToolCallRoute } from './memory-routing.js';
+import { newFlowId } from './ids.js';
 import type { FlowOptionsOutput } from './options.js';
+import type { PlanContext } from './plan.js';
+import type { RunHost } from './run.js';
 import type { FlowTools } from './tools.js';
 
 /** What a started host holds: its connection, agents, memory (with the MCP endpoint) and inspector. */
@@ -24,8 +31,8 @@ export interface HostParts {
 export async function startHostParts(o: {
   options: FlowOptionsOutput;
   hostId: string;
-  routerConfig?: ModelRouterConfigInput;
-  tools?: FlowTools;
+  routerConfig?: ModelRouterConfigInput | undefined;
+  tools?: FlowTools | undefined;
   structured: StructuredChecks;
   route: (session: string | undefined) => ToolCallRoute;
 }): Promise<HostParts> {
@@ -71,4 +78,55 @@ export async function startHostParts(o: {
     inspector?.stop();
     throw e;
   }
+}
+
+/** The host's flow store: the `store` option's backend, else files in `flowsDir` (default `.opencode-flow/flows`). */
+export function hostStore(o: FlowOptionsOutput): FlowStore {
+  if (o.store !== undefined && o.flowsDir !== undefined)
+    throw new FlowError(
+      FlowErrorCode.InvalidConfig,
+      'OpencodeFlow options: give store or flowsDir, not both (flowsDir is store "file:DIR")',
+    );
+  return openFlowStore(o.store ?? { backend: 'file', dir: o.flowsDir ?? defaultFlowsDir(o.directory) });
+}
+
+/** What planning reads of a started host. */
+export function planContextOf(
+  parts: HostParts,
+  options: FlowOptionsOutput,
+  structured: StructuredChecks,
+  routerConfig: ModelRouterConfigInput | undefined,
+): PlanContext {
+  return {
+    options,
+    catalog: parts.conn.catalog,
+    agents: parts.agents,
+    structured,
+    ...(routerConfig ? { routerConfig } : {}),
+    memory: Boolean(parts.memory.actor),
+    newFlowId,
+  };
+}
+
+/** The parts of a started host a run uses: connection, store, memory, inspector, events, checks. */
+export function runHostOf(
+  parts: HostParts,
+  store: FlowStore,
+  options: FlowOptionsOutput,
+  structured: StructuredChecks,
+  emit: (type: string, e: unknown) => void,
+): Omit<RunHost, 'inputs' | 'sessionOpened' | 'runEnded'> {
+  const { conn, memory, inspector } = parts;
+  return {
+    client: conn.client,
+    hub: conn.hub,
+    pool: conn.pool,
+    serverUrl: maskPasswords(conn.server.url),
+    store,
+    persist: options.persist !== false,
+    ...(memory.actor ? { memoryActor: memory.actor } : {}),
+    ...(inspector ? { inspect: inspector.inspect } : {}),
+    emit: emit as RunHost['emit'],
+    checkStructured: (e) => structured.check(e.format, e.value),
+  };
 }

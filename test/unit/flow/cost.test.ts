@@ -7,8 +7,10 @@ import { createFlowRouting } from '../../../src/flow/routing.js';
 const catalog = buildCatalog({
   providers: [{ id: 'p', models: { m: { id: 'm', cost: { input: 1, output: 1 } } } }],
 } as never);
-const routing = (maxCost?: number) =>
-  createFlowRouting({ catalog, config: {}, routing: false, task: 't', specs: [{ name: 'a', model: 'p/m' }], maxCost });
+const routing = (maxCost?: number) => {
+  const r = createFlowRouting({ catalog, config: {}, routing: false, task: 't', specs: [{ name: 'a', model: 'p/m' }] });
+  return { maxCost, estimate: r.estimate };
+};
 const result = (agent: string, cost: number, extra: Partial<AgentResult> = {}): AgentResult => ({
   agent,
   taskId: agent,

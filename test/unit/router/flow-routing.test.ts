@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AgentResult } from '../../../machines/agent.js';
 import { FlowErrorCode } from '../../../src/errors.js';
 import { buildCatalog, estimatePromptTokens } from '../../../src/router/index.js';
+import { RunCost } from '../../../src/flow/cost.js';
 import { createFlowRouting, type RoutedAgentSpec } from '../../../src/flow/routing.js';
 import { PROVIDERS } from './fixtures.js';
 
@@ -44,7 +45,7 @@ describe("createFlowRouting — an agent's quality floor", () => {
     const r = createFlowRouting({ catalog, config: { mode: 'cost' }, routing: true, task: TASK, specs: [writer(90)] });
     const first = r.specs[0]!.model!;
     r.router.cooldown(first);
-    const model = r.beforePrompt({ agent: 'writer', model: first, task: { id: 'writer', text: TASK } });
+    const model = r.pickModel({ agent: 'writer', model: first });
     expect(model).not.toBe(first);
     expect(catalog.get(model)?.quality).toBeGreaterThanOrEqual(90);
   });
@@ -70,54 +71,42 @@ describe("createFlowRouting — an agent's quality floor", () => {
   });
 });
 
-describe('createFlowRouting — the budget hold before a prompt', () => {
+describe('the budget hold before a prompt: routing estimates, RunCost holds and refuses', () => {
   const gpt5 = { ...writer(), model: 'openai/gpt-5' };
   const task = { id: 'writer', text: TASK };
   // gpt-5: $1.25/M in, $10/M out.
   const estimate = (outputTokens: number) => (estimatePromptTokens(TASK) * 1.25 + outputTokens * 10) / 1e6;
+  const owner = (config: { expectedOutputTokens?: number }, maxCost: number) => {
+    const r = createFlowRouting({ catalog, config, routing: false, task: TASK, specs: [gpt5] });
+    return new RunCost({ maxCost, estimate: r.estimate }, () => {});
+  };
 
   it('holds the estimate with the default 1000 output tokens', () => {
-    const r = createFlowRouting({ catalog, config: {}, routing: false, task: TASK, specs: [gpt5], maxCost: 1 });
-    r.beforePrompt({ agent: 'writer', model: 'openai/gpt-5', task });
-    expect(r.budget.inFlight).toBeCloseTo(estimate(1000), 12);
+    const cost = owner({}, 1);
+    cost.reserve({ agent: 'writer', model: 'openai/gpt-5', task });
+    expect(cost.inFlight).toBeCloseTo(estimate(1000), 12);
   });
 
   it('holds the estimate with the configured expectedOutputTokens', () => {
-    const r = createFlowRouting({
-      catalog,
-      config: { expectedOutputTokens: 50_000 },
-      routing: false,
-      task: TASK,
-      specs: [gpt5],
-      maxCost: 1,
-    });
-    r.beforePrompt({ agent: 'writer', model: 'openai/gpt-5', task });
-    expect(r.budget.inFlight).toBeCloseTo(estimate(50_000), 12);
+    const cost = owner({ expectedOutputTokens: 50_000 }, 1);
+    cost.reserve({ agent: 'writer', model: 'openai/gpt-5', task });
+    expect(cost.inFlight).toBeCloseTo(estimate(50_000), 12);
   });
 
   it('refuses a prompt whose estimate with expectedOutputTokens is over the cap', () => {
     // $0.1 is room for 1000 output tokens ($0.0138) but not for 50 000 ($0.5038).
-    const ok = createFlowRouting({ catalog, config: {}, routing: false, task: TASK, specs: [gpt5], maxCost: 0.1 });
-    expect(ok.beforePrompt({ agent: 'writer', model: 'openai/gpt-5', task })).toBe('openai/gpt-5');
-    const refused = createFlowRouting({
-      catalog,
-      config: { expectedOutputTokens: 50_000 },
-      routing: false,
-      task: TASK,
-      specs: [gpt5],
-      maxCost: 0.1,
-    });
-    expect(() => refused.beforePrompt({ agent: 'writer', model: 'openai/gpt-5', task })).toThrow(
-      expect.objectContaining({ code: FlowErrorCode.BudgetExceeded }),
-    );
+    expect(() => owner({}, 0.1).reserve({ agent: 'writer', model: 'openai/gpt-5', task })).not.toThrow();
+    expect(() =>
+      owner({ expectedOutputTokens: 50_000 }, 0.1).reserve({ agent: 'writer', model: 'openai/gpt-5', task }),
+    ).toThrow(expect.objectContaining({ code: FlowErrorCode.BudgetExceeded }));
   });
 
   it('a finished task turns its hold into spending', () => {
-    const r = createFlowRouting({ catalog, config: {}, routing: false, task: TASK, specs: [gpt5], maxCost: 1 });
-    r.beforePrompt({ agent: 'writer', model: 'openai/gpt-5', task });
-    r.onResult(result('writer', 0.004));
-    expect(r.budget.inFlight).toBe(0);
-    expect(r.budget.spent).toBeCloseTo(0.004, 12);
+    const cost = owner({}, 1);
+    cost.reserve({ agent: 'writer', model: 'openai/gpt-5', task });
+    cost.book(result('writer', 0.004));
+    expect(cost.inFlight).toBe(0);
+    expect(cost.spent).toBeCloseTo(0.004, 12);
   });
 });
 
@@ -158,11 +147,7 @@ describe('createFlowRouting — fallback of a hierarchical subtask agent (`<agen
     });
     const first = r.specs[0]!.model!;
     r.router.cooldown(first);
-    const model = r.beforePrompt({
-      agent: 'coder:s1',
-      model: first,
-      task: { id: 'coder:s1', text: 'Build the schema' },
-    });
+    const model = r.pickModel({ agent: 'coder:s1', model: first });
     expect(model).not.toBe(first);
     expect(catalog.get(model)?.quality).toBeGreaterThanOrEqual(90);
   });
