@@ -7,6 +7,7 @@ import {
   type InputRecord,
   type InputRequest,
 } from './input-policy.js';
+import { nowOf } from './clock.js';
 import {
   fallbackInput,
   nextInChain,
@@ -423,7 +424,7 @@ export const agentMachine = setup({
         busy: true,
         streamed: '',
         retries: 0,
-        taskStartedAt: ({ context }) => (context.attempts.length === 0 ? Date.now() : context.taskStartedAt),
+        taskStartedAt: ({ context, self }) => (context.attempts.length === 0 ? nowOf(self) : context.taskStartedAt),
         costBase: ({ context }) => (context.attempts.length === 0 ? context.sessionCost : context.costBase),
       }),
       invoke: {
@@ -643,13 +644,13 @@ export const agentMachine = setup({
                           errorKind: 'input' as const,
                         },
                       ],
-                      inputs: ({ context }) => [
+                      inputs: ({ context, self }) => [
                         ...context.inputs,
                         {
                           request: context.inputQueue[0]!,
                           answer: timeoutAnswer(context.inputQueue[0]!),
                           by: 'timeout' as const,
-                          at: Date.now(),
+                          at: nowOf(self),
                         },
                       ],
                       pendingError: ({ context }) => ({
@@ -681,12 +682,12 @@ export const agentMachine = setup({
             },
             answered: {
               entry: [
-                assign(({ context }) => {
+                assign(({ context, self }) => {
                   const record: InputRecord = {
                     request: context.inputQueue[0]!,
                     answer: context.pendingAnswer!.answer,
                     by: context.pendingAnswer!.by,
-                    at: Date.now(),
+                    at: nowOf(self),
                   };
                   return {
                     inputs: [...context.inputs, record],
@@ -770,8 +771,8 @@ export const agentMachine = setup({
     },
     done: {
       entry: [
-        assign(({ context }) => {
-          const result = makeResult(context, 'done');
+        assign(({ context, self }) => {
+          const result = makeResult(context, 'done', nowOf(self));
           return {
             result,
             results: [...context.results, result],
@@ -797,8 +798,8 @@ export const agentMachine = setup({
     },
     failed: {
       entry: [
-        assign(({ context }) => {
-          const result = makeResult(context, 'failed');
+        assign(({ context, self }) => {
+          const result = makeResult(context, 'failed', nowOf(self));
           return {
             result,
             results: [...context.results, result],
@@ -847,7 +848,7 @@ export const agentMachine = setup({
     /** Stopped mid-prompt: a failed result with the prompt's cost so far, then cleanup. */
     halted: {
       entry: [
-        assign(({ context }) => {
+        assign(({ context, self }) => {
           const attempts = [
             ...context.attempts,
             { model: context.model, error: 'stopped while prompting', errorKind: 'aborted' as const },
@@ -855,6 +856,7 @@ export const agentMachine = setup({
           const result = makeResult(
             { ...context, attempts, pendingError: { message: 'stopped while prompting', kind: 'aborted' } },
             'failed',
+            nowOf(self),
           );
           return { result, results: [...context.results, result], attempts: [], inputQueue: [] };
         }),
@@ -898,7 +900,7 @@ function errorText(e: unknown): string {
   return typeof e === 'string' ? e : JSON.stringify(e);
 }
 
-function makeResult(context: AgentContext, status: 'done' | 'failed'): AgentResult {
+function makeResult(context: AgentContext, status: 'done' | 'failed', finishedAt: number): AgentResult {
   const last = context.lastOutcome;
   const fresh = last && last.userMessageID === context.lastUserMessageID ? last : undefined;
   const attempts = status === 'done' ? [...context.attempts, { model: context.model }] : context.attempts;
@@ -916,7 +918,7 @@ function makeResult(context: AgentContext, status: 'done' | 'failed'): AgentResu
     error: status === 'failed' ? (context.pendingError?.message ?? 'failed') : undefined,
     ...(context.inputs.length ? { inputs: context.inputs } : {}),
     startedAt: context.taskStartedAt,
-    finishedAt: Date.now(),
+    finishedAt,
   };
 }
 

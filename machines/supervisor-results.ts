@@ -55,8 +55,7 @@ export function workerNames(context: Pick<SupervisorContext, 'agents'>): string[
   return context.agents.map((a) => a.name);
 }
 
-export function skippedResult(name: string, error: string): AgentResult {
-  const now = Date.now();
+export function skippedResult(name: string, error: string, now: number): AgentResult {
   return {
     agent: name,
     taskId: name,

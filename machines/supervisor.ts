@@ -12,6 +12,7 @@ import {
 import { agentMachine, type AgentNotification, type AgentResult, type AgentSpec, type AgentTask } from './agent.js';
 import { compileWatchPattern } from '../src/memory/watch-pattern.js';
 import { parsePlan, PLAN_FORMAT, planPrompt, type Plan } from './plan.js';
+import { nowOf } from './clock.js';
 import { RETRY_DEFAULTS, shouldRetryTask } from './retry.js';
 
 /**
@@ -96,7 +97,7 @@ export const supervisorMachine = setup({
     },
   },
   actions: {
-    startAgents: enqueueActions(({ context, enqueue }) => {
+    startAgents: enqueueActions(({ context, enqueue, self }) => {
       // Nothing waits (the usual case once a parallel flow has started them all): no copies,
       // no new context. Each agent that finishes comes here; copying the lists of a 100-agent
       // flow each time made it quadratic.
@@ -112,7 +113,7 @@ export const supervisorMachine = setup({
         const failedDep = (context.deps[name] ?? []).find((d) => results[d]?.status === 'failed');
         if (!failedDep) continue;
         queue.splice(queue.indexOf(name), 1);
-        results[name] = skippedResult(name, `skipped: dependency ${failedDep} failed`);
+        results[name] = skippedResult(name, `skipped: dependency ${failedDep} failed`, nowOf(self));
         skipped = true;
       }
       const ready = (n: string) => (context.deps[n] ?? []).every((d) => results[d]?.status === 'done');
@@ -361,7 +362,7 @@ export const supervisorMachine = setup({
   },
 }).createMachine({
   id: 'supervisor',
-  context: ({ input }) => ({
+  context: ({ input, self }) => ({
     flowId: input.flowId,
     task: input.task,
     mode: input.mode,
@@ -397,7 +398,7 @@ export const supervisorMachine = setup({
     live: [],
     results: {},
     status: 'running',
-    startedAt: Date.now(),
+    startedAt: nowOf(self),
   }),
   initial: 'starting',
   on: {
@@ -598,10 +599,10 @@ export const supervisorMachine = setup({
     },
     finished: {
       type: 'final',
-      entry: assign({ finishedAt: () => Date.now() }),
+      entry: assign({ finishedAt: ({ self }) => nowOf(self) }),
     },
   },
-  output: ({ context }) => ({
+  output: ({ context, self }) => ({
     flowId: context.flowId,
     status: context.status === 'running' ? 'failed' : context.status,
     mode: context.mode,
@@ -625,7 +626,7 @@ export const supervisorMachine = setup({
     ...structuredAnswer(context),
     reason: context.reason,
     startedAt: context.startedAt,
-    finishedAt: context.finishedAt ?? Date.now(),
+    finishedAt: context.finishedAt ?? nowOf(self),
   }),
 });
 

@@ -1,4 +1,5 @@
 import { createActor, toPromise, type AnyActorRef, type AnyStateMachine, type InspectionEvent } from 'xstate';
+import type { TellingClock } from '../../machines/clock.js';
 import { agentMachine, type AgentNotification, type AgentResult } from '../../machines/agent.js';
 import {
   PLANNER,
@@ -47,6 +48,8 @@ export interface KindContext {
   /** The agent logic of this run (its OpenCode effects, its prompt timeout). */
   agent: AnyStateMachine;
   inspect?: (ev: InspectionEvent) => void;
+  /** The clock the run's actors are created with (machines read the time from it: `machines/clock.ts`). */
+  clock: TellingClock;
   /** Every agent event of the run, whatever machine it came through. */
   intake(e: AgentNotification): void;
   /** Agents' results of a custom run so far (the supervisor's output carries its own). */
@@ -103,7 +106,7 @@ function supervisorKind(ctx: KindContext, plan: SupervisorRunPlan): RunKind {
       ? plan.from.input.maxDepth
       : (plan.from.snapshot as { context?: { maxDepth?: number } }).context?.maxDepth;
   const machine = withSubflows(supervisorMachine.provide({ actors: { agent: ctx.agent as never } }), maxDepth ?? 3);
-  const inspect = ctx.inspect ? { inspect: ctx.inspect } : {};
+  const inspect = { clock: ctx.clock, ...(ctx.inspect ? { inspect: ctx.inspect } : {}) };
   const actor =
     'input' in plan.from
       ? createActor(machine, { id: ctx.flowId, input: plan.from.input, ...inspect })
@@ -188,10 +191,11 @@ function customKind(ctx: KindContext, plan: CustomRunPlan): RunKind {
   if ('subflow' in (plan.machine.implementations.actors ?? {})) {
     machine = withSubflows(machine as unknown as typeof supervisorMachine) as unknown as AnyStateMachine;
   }
-  const startedAt = plan.restore?.startedAt ?? Date.now();
+  const startedAt = plan.restore?.startedAt ?? ctx.clock.now();
   let root: AnyActorRef | undefined;
   const actor = createActor(machine, {
     id: ctx.flowId,
+    clock: ctx.clock,
     input: plan.input as never,
     ...(plan.restore ? { snapshot: plan.restore.snapshot.actor as never } : {}),
     inspect: (ev) => {

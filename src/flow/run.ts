@@ -1,5 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import { toPromise, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
+import { wallClock, type TellingClock } from '../../machines/clock.js';
 import { agentMachine, withPromptTimeout, type AgentNotification, type AgentResult } from '../../machines/agent.js';
 import type { MemoryActorRef } from '../../machines/memory.js';
 import { FlowError } from '../errors.js';
@@ -33,6 +34,8 @@ export interface RunHost {
   inputs: PendingInputs;
   memoryActor?: MemoryActorRef;
   inspect?: Observer<InspectionEvent>;
+  /** The clock the run's actors tell the time by (default the wall clock; a `SimulatedClock` in tests). */
+  clock?: TellingClock;
   /** Every run's events reach the host's listeners too. */
   emit<K extends keyof FlowEvents>(type: K, e: Parameters<FlowEvents[K]>[0]): void;
   /** Checks an agent's structured answer against the zod schema it was asked with (see `AgentRuntime.checkStructured`). */
@@ -323,6 +326,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
     const kind = runKindOf(
       {
         flowId: this.flowId,
+        clock: this.#host.clock ?? wallClock,
         agent: this.#agentLogic(),
         ...(this.#host.inspect ? { inspect: (ev: InspectionEvent) => this.#host.inspect?.next?.(ev) } : {}),
         intake: (e) => this.#intake(e),
@@ -375,7 +379,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
           ...(this.#ending ? { ending: this.#ending } : {}),
           ...(this.cost.exceeded ? { overBudget: this.cost.reason ?? 'budget exceeded' } : {}),
         },
-        Date.now(),
+        (this.#host.clock ?? wallClock).now(),
       );
       ended = report.status;
       this.#persist.now(report);

@@ -124,6 +124,8 @@ export class FlowRecord {
   private readonly plannedModels = new Map<string, string>();
   /** Hard budget of the flow (USD), when it has one. */
   maxCost?: number;
+  /** The run's cost owner's latest figures (`flow.cost`): total and per agent, running agents included. */
+  private owned?: { total: number; byAgent: Record<string, number> };
   private readonly events: ServeEvent[] = [];
   private seq = 0;
   private readonly maxEvents: number;
@@ -324,7 +326,18 @@ export class FlowRecord {
     return [...this.views.values()].map((v) => ({ ...v, tokens: { ...v.tokens }, fallbacks: [...v.fallbacks] }));
   }
 
-  /** Cost so far: finished agents' cost (a running agent's cost is known when it ends). */
+  /**
+   * The run's cost owner told its figures (`flow.cost`): the record reads them instead of
+   * adding costs up itself, so a running agent's spending shows as it happens.
+   */
+  setCost(c: { total: number; byAgent: Record<string, number> }): void {
+    if (this.finished) return;
+    const byAgent: Record<string, number> = {};
+    for (const [name, cost] of Object.entries(c.byAgent)) byAgent[this.displayName(name)] = cost;
+    this.owned = { total: c.total, byAgent };
+  }
+
+  /** Cost so far: the run's cost owner's total and per agent (running agents included); per model as finished agents booked it. */
   cost(): FlowCost {
     if (this.report) {
       const c = this.report.cost as FlowCost;
@@ -339,7 +352,9 @@ export class FlowRecord {
         byModel[v.model || 'default'] = (byModel[v.model || 'default'] ?? 0) + v.cost;
       total += v.cost;
     }
-    return { total, byAgent, byModel };
+    // A replica that only replays another's events has no owner's figures: what the events say.
+    if (!this.owned) return { total, byAgent, byModel };
+    return { total: this.owned.total, byAgent: { ...byAgent, ...this.owned.byAgent }, byModel };
   }
 
   /** `GET /flows/:id`: the report when finished, else the running view. */

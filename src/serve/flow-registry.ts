@@ -60,6 +60,10 @@ export class FlowRegistry {
     };
     this.flow.on('flow.started', onStarted);
     this.unsubscribe.push(() => this.flow.off('flow.started', onStarted));
+    // The run's cost owner is the one tally: the record shows its figures, live cost included.
+    const onCost: FlowEvents['flow.cost'] = (e) => this.records.get(e.flowId)?.setCost(e);
+    this.flow.on('flow.cost', onCost);
+    this.unsubscribe.push(() => this.flow.off('flow.cost', onCost));
   }
 
   private listen<T extends AgentEventType>(type: T) {
