@@ -136,6 +136,8 @@ export interface AgentContext {
   spec: AgentSpec;
   /** See {@link AgentInput.standalone}. */
   standalone?: boolean;
+  /** The id of the prompt being sent or answered (ours, kept by OpenCode): a restored agent looks for it before sending. */
+  promptID?: string;
   flowId?: string;
   parentSessionID?: string;
   sessionID?: string;
@@ -264,10 +266,21 @@ export const agentMachine = setup({
     createSession: fromPromise<{ id: string }, { spec: AgentSpec; parentSessionID?: string; flowId?: string }>(
       notProvided('createSession'),
     ),
-    /** Sends the prompt; may answer with the model actually used (a router re-pick). */
+    /**
+     * Before a prompt: the model to use (a router re-pick; a budget refuses by throwing) and
+     * the prompt's own id, which is in the agent's state before the prompt is sent.
+     */
+    preparePrompt: fromPromise<
+      { model: string; promptID?: string },
+      { sessionID: string; spec: AgentSpec; task: AgentTask; model: string; lastUserMessageID?: string }
+    >(async ({ input }) => ({ model: input.model })),
+    /**
+     * Sends the prompt (with its id, when it has one). A prompt restored from a snapshot is
+     * looked for in the session first: one that reached OpenCode is not sent again (`sent: false`).
+     */
     sendPrompt: fromPromise<
-      { model?: string } | void,
-      { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }
+      { sent: boolean } | void,
+      { sessionID: string; spec: AgentSpec; task: AgentTask; model: string; promptID?: string }
     >(notProvided('sendPrompt')),
     watchSession: fromCallback<AgentEvent, WatchInput>(notProvided('watchSession')),
     abortSession: fromPromise<{ sessionCost: number; lastUserMessageID?: string }, { sessionID: string }>(
@@ -546,21 +559,25 @@ export const agentMachine = setup({
           { target: 'done', actions: 'takeOutcome' },
         ],
       },
-      initial: 'prompting',
+      initial: 'preparing',
       states: {
-        prompting: {
-          entry: { type: 'notify', params: ({ context }) => stateNote(context, 'prompting') },
+        // Not a state the agent reports: the model and the prompt's id are decided.
+        preparing: {
           invoke: {
-            src: 'sendPrompt',
+            src: 'preparePrompt',
             input: ({ context }) => ({
               sessionID: context.sessionID!,
               spec: context.spec,
               task: context.task!,
               model: context.model,
+              lastUserMessageID: context.lastUserMessageID,
             }),
             onDone: {
-              target: 'streaming',
-              actions: assign({ model: ({ context, event }) => (event.output && event.output.model) || context.model }),
+              target: 'prompting',
+              actions: assign({
+                model: ({ context, event }) => event.output.model || context.model,
+                promptID: ({ event }) => event.output.promptID,
+              }),
             },
             onError: [
               {
@@ -584,10 +601,31 @@ export const agentMachine = setup({
             ],
           },
         },
+        prompting: {
+          entry: { type: 'notify', params: ({ context }) => stateNote(context, 'prompting') },
+          invoke: {
+            src: 'sendPrompt',
+            input: ({ context }) => ({
+              sessionID: context.sessionID!,
+              spec: context.spec,
+              task: context.task!,
+              model: context.model,
+              ...(context.promptID ? { promptID: context.promptID } : {}),
+            }),
+            onDone: { target: 'streaming' },
+            onError: {
+              target: '#agent.fallback',
+              actions: assign({
+                pendingError: ({ event }) => ({ message: errorText(event.error), kind: 'other' as const }),
+              }),
+            },
+          },
+          // A prompt an earlier run sent, found cut off (see sendPrompt): send it again.
+          on: { 'oc.interrupted': { target: '#agent.working', reenter: true, actions: 'recordInterruption' } },
+        },
         streaming: {
           entry: { type: 'notify', params: ({ context }) => stateNote(context, 'streaming') },
           // Only a restored agent hears this (see WatchInput): send the prompt again, same model.
-          // Never while `prompting`: the prompt being sent then is this run's own.
           on: { 'oc.interrupted': { target: '#agent.working', reenter: true, actions: 'recordInterruption' } },
           // The clock restarts after each answered request: waiting on a person is not the model's time.
           after: { promptTimeout: { target: '#agent.fallback', actions: 'promptTimedOut' } },

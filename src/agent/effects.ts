@@ -12,6 +12,7 @@ import type {
 import { formatOf } from '../../machines/agent.js';
 import type { InputAnswer, InputRequest } from '../../machines/input-policy.js';
 import type { ChooseFallback, FallbackInput } from '../../machines/retry.js';
+import { newMessageID } from '../opencode/ids.js';
 import { outcomeOf, type MessageWithParts, type ModelRef, type OpencodeClient } from '../opencode/client.js';
 import { classifyError } from '../router/error-kind.js';
 import { FlowError } from '../errors.js';
@@ -50,6 +51,11 @@ export interface AgentRuntime {
   deltaMs?: number;
   /** Pick the next model after a failure; default: the agent's own chain. */
   chooseFallback?: ChooseFallback;
+  /**
+   * Called right before a prompt is sent, once the agent holds its id: resolve when the
+   * agent's state (with that id) is stored, so a crash after the send never sends it again.
+   */
+  beforeSend?: () => Promise<void>;
   /**
    * Called before every prompt: throw to refuse it (budgets), or return another model to
    * use (a routed agent whose model started cooling down meanwhile).
@@ -182,6 +188,10 @@ export function createAgentActors(rt: AgentRuntime) {
   // it, so finding it idle and unanswered (or aborted) is final, not the moment between
   // our promptAsync's 204 and OpenCode registering the prompt.
   const promptedHere = new Set<string>();
+  /** Prompt ids made by `preparePrompt` in this process and not sent yet. */
+  const preparedHere = new Set<string>();
+  /** Session → whether the prompt `sendPrompt` is sending is this run's own (decided once it looked). */
+  const decisions = new Map<string, Promise<boolean>>();
   return {
     createSession: fromPromise<{ id: string }, { spec: AgentSpec; parentSessionID?: string; flowId?: string }>(
       async ({ input, signal }) => {
@@ -212,28 +222,63 @@ export function createAgentActors(rt: AgentRuntime) {
       },
     ),
 
-    sendPrompt: fromPromise<
-      { model?: string } | void,
-      { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }
-    >(async ({ input, signal }) => {
-      // Before anything awaits: the watch, started just before, must know the prompt is ours.
-      promptedHere.add(input.sessionID);
+    preparePrompt: fromPromise<
+      { model: string; promptID?: string },
+      { sessionID: string; spec: AgentSpec; task: AgentTask; model: string; lastUserMessageID?: string }
+    >(async ({ input }) => {
+      // The run's say first (a routed agent moved off a cooling model; the budget's hold, or
+      // its refusal), then our own id for the prompt, which goes into the snapshot before it is sent.
       const model =
         (await rt.beforePrompt?.({ agent: input.spec.name, model: input.model, task: input.task })) || input.model;
-      const { client } = await at(input.sessionID);
-      await client.promptAsync(
-        {
-          sessionID: input.sessionID,
-          text: input.task.text,
-          model: parseModelRef(model),
-          agent: input.spec.agent,
-          system: input.spec.systemPrompt,
-          tools: input.spec.tools,
-          format: formatOf(input.spec, input.task),
-        },
-        signal,
-      );
-      return { model };
+      const promptID = newMessageID(input.lastUserMessageID);
+      preparedHere.add(promptID);
+      return { model, promptID };
+    }),
+
+    sendPrompt: fromPromise<
+      { sent: boolean } | void,
+      { sessionID: string; spec: AgentSpec; task: AgentTask; model: string; promptID?: string }
+    >(async ({ input, signal }) => {
+      const sid = input.sessionID;
+      const id = input.promptID;
+      // A prompt prepared in this process is new. Any other was prepared by an earlier run
+      // (restored from a snapshot taken just before it was sent): it may have reached OpenCode.
+      const fresh = id === undefined || preparedHere.has(id);
+      let decide: (ours: boolean) => void = () => {};
+      // Before anything awaits: the watch, started just before, waits on whether the prompt is ours.
+      if (fresh) {
+        promptedHere.add(sid);
+        decisions.set(sid, Promise.resolve(true));
+      } else decisions.set(sid, new Promise<boolean>((r) => (decide = r)));
+      const { client } = await at(sid);
+      try {
+        if (!fresh && (await client.hasMessage(sid, id, signal))) {
+          // Sent already: not bought again. The watch takes its answer, or finds it cut off.
+          decide(false);
+          return { sent: false };
+        }
+        promptedHere.add(sid);
+        decide(true);
+        // "About to send id X" is stored before X goes (a crash from here on finds X in the session).
+        await rt.beforeSend?.();
+        await client.promptAsync(
+          {
+            sessionID: sid,
+            text: input.task.text,
+            model: parseModelRef(input.model),
+            agent: input.spec.agent,
+            system: input.spec.systemPrompt,
+            tools: input.spec.tools,
+            format: formatOf(input.spec, input.task),
+            ...(id ? { messageID: id } : {}),
+          },
+          signal,
+        );
+        return { sent: true };
+      } finally {
+        decide(true);
+        if (id) preparedHere.delete(id);
+      }
     }),
 
     watchSession: fromCallback<AgentEvent, WatchInput>(({ input, sendBack: toAgent }) => {
@@ -319,7 +364,8 @@ export function createAgentActors(rt: AgentRuntime) {
           const reading = readPrompt(messages, input.afterUserMessageID);
           if (finished) return;
           // Asked after the read: a prompt sent meanwhile by this run counts as ours.
-          const ours = promptedHere.has(sid);
+          const ours = (await decisions.get(sid)) ?? promptedHere.has(sid);
+          if (finished || stopped) return;
           if (reading.state === 'answered' && (ours || reading.outcome.error?.kind !== 'aborted')) {
             finished = true;
             sendBack({ type: 'oc.outcome', outcome: checked(reading.outcome) });

@@ -8,6 +8,11 @@ export interface RunPersister {
   now(report?: unknown): void;
   /** Save now, then never again: a detached run is resumed from this state. */
   freeze(): void;
+  /**
+   * Resolves once the state as of now is stored (a failed write rejects). Calls in the same
+   * turn share one write: 20 agents sending their prompts at once wait on one save.
+   */
+  durable(): Promise<void>;
 }
 
 /**
@@ -29,18 +34,20 @@ export function createPersister(o: {
 }): RunPersister {
   let timer: NodeJS.Timeout | undefined;
   let frozen = false;
-  const now = (report?: unknown) => {
+  let shared: Promise<void> | undefined;
+  const write = (report?: unknown): Promise<void> | undefined => {
     clearTimeout(timer);
     timer = undefined;
-    if (!o.enabled || frozen) return;
+    if (!o.enabled || frozen) return undefined;
     const { meta, snapshot } = o.read();
-    void o.store
-      .save({
-        meta: { ...meta, flowId: o.flowId, updatedAt: Date.now() },
-        snapshot,
-        ...(report !== undefined ? { report } : {}),
-      })
-      .catch((e: unknown) => o.onError(e instanceof Error ? e.message : String(e)));
+    return o.store.save({
+      meta: { ...meta, flowId: o.flowId, updatedAt: Date.now() },
+      snapshot,
+      ...(report !== undefined ? { report } : {}),
+    });
+  };
+  const now = (report?: unknown) => {
+    write(report)?.catch((e: unknown) => o.onError(e instanceof Error ? e.message : String(e)));
   };
   return {
     soon: () => {
@@ -52,5 +59,12 @@ export function createPersister(o: {
       now();
       frozen = true;
     },
+    durable: () =>
+      (shared ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        shared = undefined;
+        const p = write();
+        p?.catch((e: unknown) => o.onError(e instanceof Error ? e.message : String(e)));
+        return p;
+      })),
   };
 }

@@ -116,6 +116,9 @@ export class FlowRun extends EventEmitter<FlowEvents> {
         this.cost.reserve({ agent: i.agent, model, task: i.task });
         return model;
       },
+      // The agent's prompt id is stored before the prompt goes out (exactly once after a crash).
+      // A store that fails here does not hold the prompt back: the failure is reported.
+      beforeSend: () => this.#persist?.durable().catch(() => {}) ?? Promise.resolve(),
       onCost: (e) => this.cost.live({ ...e, agent: this.#sessions.get(e.sessionID)?.agent }),
       ...(host.checkStructured ? { checkStructured: host.checkStructured } : {}),
       onSession: ({ sessionID, agent, spec }) => {

@@ -213,6 +213,8 @@ export class OpencodeClient {
       system?: string;
       tools?: Record<string, boolean>;
       format?: OutputFormat;
+      /** The user message's id, ours (`newMessageID`): OpenCode keeps it, so the prompt can be found again. */
+      messageID?: string;
     },
     signal?: AbortSignal,
   ): Promise<void> {
@@ -221,6 +223,17 @@ export class OpencodeClient {
       'session.promptAsync',
       this.sdk.session.promptAsync({ ...rest, parts: [{ type: 'text', text }] }, { signal }),
     );
+  }
+
+  /** True when the session holds a message of this id (false when OpenCode answers 404). */
+  async hasMessage(sessionID: string, messageID: string, signal?: AbortSignal): Promise<boolean> {
+    try {
+      await this.call('session.message', this.sdk.session.message({ sessionID, messageID }, { signal }));
+      return true;
+    } catch (e) {
+      if ((e as { httpStatus?: number }).httpStatus === 404) return false;
+      throw e;
+    }
   }
 
   /** Abort whatever the session is doing. */

@@ -52,8 +52,8 @@ function harness(
         return { id: `ses_${calls.created}` };
       }),
       sendPrompt: fromPromise<
-        { model?: string } | void,
-        { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }
+        { sent: boolean } | void,
+        { sessionID: string; spec: AgentSpec; task: AgentTask; model: string; promptID?: string }
       >(async ({ input }) => {
         if (opts.promptDelayMs) await new Promise((r) => setTimeout(r, opts.promptDelayMs));
         calls.prompts.push(input.model);

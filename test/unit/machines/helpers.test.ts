@@ -21,8 +21,8 @@ const agent = agentMachine.provide({
   actors: {
     createSession: fromPromise(async ({ input }: { input: { spec: AgentSpec } }) => ({ id: `ses_${input.spec.name}` })),
     sendPrompt: fromPromise<
-      { model?: string } | void,
-      { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }
+      { sent: boolean } | void,
+      { sessionID: string; spec: AgentSpec; task: AgentTask; model: string; promptID?: string }
     >(async () => {}),
     watchSession: fromCallback<AgentEvent, WatchInput>(({ sendBack, input }) => {
       const name = input.sessionID.slice(4);

@@ -37,8 +37,8 @@ function world(planOf: PlanOf, { failing = '' } = {}) {
         return { id };
       }),
       sendPrompt: fromPromise<
-        { model?: string } | void,
-        { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }
+        { sent: boolean } | void,
+        { sessionID: string; spec: AgentSpec; task: AgentTask; model: string; promptID?: string }
       >(async ({ input }) => {
         const s = sessions.get(input.sessionID)!;
         s.text = input.task.text;

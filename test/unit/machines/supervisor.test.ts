@@ -27,8 +27,8 @@ function world({ delay = 10, cost = 0.01, kind = 'server' as 'server' | 'auth' }
         id: `ses_${input.spec.name}`,
       })),
       sendPrompt: fromPromise<
-        { model?: string } | void,
-        { sessionID: string; spec: AgentSpec; task: AgentTask; model: string }
+        { sent: boolean } | void,
+        { sessionID: string; spec: AgentSpec; task: AgentTask; model: string; promptID?: string }
       >(async ({ input }) => {
         log.prompts.push({ agent: input.spec.name, text: input.task.text, at: Date.now() });
         log.running++;
