@@ -60,7 +60,7 @@ export const CoordinationConfigSchema = z
 
 /**
  * The outline of a memory URI that the published JSON Schema gives editors:
- * `file:[PATH]`, `sqlite:PATH`, `redis://HOST…` or `rediss://HOST…`, schemes in any case.
+ * `file:PATH`, `sqlite:PATH`, `redis://HOST…` or `rediss://HOST…`, schemes in any case.
  * {@link parseMemoryUri} has the last word (a redis database must be a number, …).
  *
  * @example
@@ -69,7 +69,7 @@ export const CoordinationConfigSchema = z
  * ```
  */
 export const MEMORY_URI_PATTERN =
-  '^\\s*(?:[Ff][Ii][Ll][Ee]:|[Ss][Qq][Ll][Ii][Tt][Ee]:\\s*\\S|[Rr][Ee][Dd][Ii][Ss][Ss]?://[^\\s/?#])';
+  '^\\s*(?:[Ff][Ii][Ll][Ee]:\\s*\\S|[Ss][Qq][Ll][Ii][Tt][Ee]:\\s*\\S|[Rr][Ee][Dd][Ii][Ss][Ss]?://[^\\s/?#])';
 
 /**
  * A memory URI (`file:PATH`, `sqlite:PATH`, `redis://host:port/db`), checked with the parser

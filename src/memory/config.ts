@@ -92,8 +92,15 @@ export function parseMemoryUri(uri: string): MemoryConfig {
   const scheme = match[1]!.toLowerCase();
   const rest = match[2]!;
   switch (scheme) {
-    case 'file':
-      return { backend: 'file', path: pathOf(uri, rest, 'file') ?? DEFAULT_MEMORY_PATH };
+    case 'file': {
+      // An empty path is a typo more often than a wish for the default: refuse it, name both.
+      const path = pathOf(uri, rest, 'file');
+      if (!path)
+        throw invalid(
+          `memory URI ${quote(uri)} has no file path; e.g. file:${DEFAULT_MEMORY_PATH} (leave the memory option out for that default)`,
+        );
+      return { backend: 'file', path };
+    }
     case 'sqlite': {
       const path = pathOf(uri, rest, 'sqlite');
       if (!path) throw invalid(`memory URI ${quote(uri)} has no database path; e.g. sqlite:./flow.db`);

@@ -25,9 +25,11 @@ const errorJson = (code: string, message: string) =>
  * server.listen(5000, '127.0.0.1');
  * ```
  */
-export function createNodeServer(fetch: FetchHandler): Server {
+export function createNodeServer(fetch: FetchHandler, limits: NodeServerLimits = {}): Server {
   const listener = getRequestListener(fetch, {
     errorHandler: (err) => {
+      // The client hung up mid-request (its body cut off): nobody to answer, nothing to log.
+      if (isHangUp(err)) return json(400, errorJson('bad_request', 'the client closed the connection'));
       if (err instanceof RequestError) {
         // The adapter builds a URL from the Host header and the target; `new URL` says only "Invalid URL".
         const why =
@@ -38,9 +40,38 @@ export function createNodeServer(fetch: FetchHandler): Server {
       return json(500, errorJson('internal', 'internal error (see the server log)'));
     },
   });
-  const server = createServer(listener);
+  const headersTimeout = limits.headersTimeoutMs ?? 10_000;
+  const requestTimeout = limits.requestTimeoutMs ?? 60_000;
+  const server = createServer(
+    {
+      // A client that never finishes its headers, or sends less body than its Content-Length,
+      // is answered 408 and closed instead of holding a connection open (slowloris).
+      headersTimeout,
+      requestTimeout,
+      // Node checks those timeouts this often (its default, 30 s, would let them run long).
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(headersTimeout / 2))),
+    },
+    listener,
+  );
   server.on('clientError', answerClientError);
   return server;
+}
+
+/** How long `serve` waits for a request to arrive. */
+export interface NodeServerLimits {
+  /** For the request's headers, ms. Default 10 s. */
+  headersTimeoutMs?: number;
+  /** For the whole request, body included, ms (not the answer: an SSE stream is not cut). Default 60 s. */
+  requestTimeoutMs?: number;
+}
+
+/** The error of a request body whose client went away (`aborted`, `ECONNRESET`), at any depth of causes. */
+function isHangUp(err: unknown): boolean {
+  for (let e = err as { code?: string; message?: string; cause?: unknown } | undefined, i = 0; e && i < 5; i++) {
+    if (e.code === 'ECONNRESET' || e.code === 'ERR_STREAM_PREMATURE_CLOSE' || e.message === 'aborted') return true;
+    e = e.cause as typeof e;
+  }
+  return false;
 }
 
 function json(status: number, body: string): Response {

@@ -216,7 +216,6 @@ describe('published schema and README reference', () => {
       }
     };
     const good = [
-      'file:',
       'file:.opencode-flow/memory.json',
       'file:///var/lib/flow/m.json',
       'FILE:m.json',
@@ -231,6 +230,7 @@ describe('published schema and README reference', () => {
     ];
     const bad = [
       '',
+      'file:',
       'memory.json',
       './flow.db',
       'C:\\flow.db',

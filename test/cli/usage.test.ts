@@ -115,6 +115,11 @@ describe('flag errors', () => {
       /--timeout: expected a positive number of seconds.*found "soon"/,
     ],
     [['--agents', 'researcher', '--task', 'x', '--server', 'not a url'], /--server: expected a URL.*found "not a url"/],
+    [
+      ['--agents', 'researcher', '--task', 'x', '--server', 'http://opencode:s3cret@127.0.0.1:1'],
+      /--server: expected a URL.*no user or password in it \(set OPENCODE_SERVER_PASSWORD/,
+    ],
+    [['--agents', 'researcher', '--task', 'x', '--memory', 'file:'], /memory URI "file:" has no file path/],
     [['--agents', 'researcher', '--task', 'x', '--bogus-flag'], /unknown option '--bogus-flag'/],
     [['--agents', 'researcher,wizard', '--task', 'x'], /unknown agent "wizard" \(known: .*researcher/],
   ])('%j → exit 2, one clear message, no stack trace', async (args, pattern) => {

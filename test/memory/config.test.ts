@@ -19,7 +19,6 @@ const redisService = await needRedis();
 describe('parseMemoryUri', () => {
   it.each([
     ['file:.opencode-flow/memory.json', { backend: 'file', path: '.opencode-flow/memory.json' }],
-    ['file:', { backend: 'file', path: '.opencode-flow/memory.json' }],
     ['file:///var/lib/flow/memory.json', { backend: 'file', path: '/var/lib/flow/memory.json' }],
     ['sqlite:./flow.db', { backend: 'sqlite', path: './flow.db' }],
     ['sqlite:/abs/flow.db', { backend: 'sqlite', path: '/abs/flow.db' }],
@@ -39,6 +38,7 @@ describe('parseMemoryUri', () => {
     ['C:\\flows\\memory.json', /no scheme/],
     ['postgres://db/x', /unknown memory URI scheme "postgres:"/],
     ['sqlite:', /no database path/],
+    ['file:', /has no file path; e.g. file:\.opencode-flow\/memory\.json/],
     ['redis://', /no host/],
     ['redis://127.0.0.1:6379/zero', /database "zero" must be a number/],
     ['redis://h:6379/0?prefix=', /prefix= must not be empty/],
