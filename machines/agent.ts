@@ -620,8 +620,8 @@ export const agentMachine = setup({
               }),
             },
           },
-          // A prompt an earlier run sent, found cut off (see sendPrompt): send it again.
-          on: { 'oc.interrupted': { target: '#agent.working', reenter: true, actions: 'recordInterruption' } },
+          // Never `oc.interrupted` here: a prompt an earlier run sent is reported on only once
+          // sendPrompt found it in the session and the agent is `streaming` (see the runtime).
         },
         streaming: {
           entry: { type: 'notify', params: ({ context }) => stateNote(context, 'streaming') },

@@ -253,8 +253,11 @@ export function createAgentActors(rt: AgentRuntime) {
       const { client } = await at(sid);
       try {
         if (!fresh && (await client.hasMessage(sid, id, signal))) {
-          // Sent already: not bought again. The watch takes its answer, or finds it cut off.
-          decide(false);
+          // Sent already: not bought again. The watch takes its answer, or finds it cut off —
+          // told once this step is over, so the agent is no longer `prompting` when it reports.
+          const told = decide;
+          decide = () => {};
+          setImmediate(() => told(false));
           return { sent: false };
         }
         promptedHere.add(sid);
