@@ -37,16 +37,21 @@ export const FlowEventMessageSchema = z
       'One server-sent event: `id:` (counts from 1 within the flow), `event:` (the type) and `data:` (this JSON)',
   });
 
+/**
+ * An answer's schema as the handler's output: objects are closed (`additionalProperties:
+ * false`) unless declared loose, so an answer with a field the document lacks is outside it.
+ */
+const answer = (schema: z.ZodType) => resolver(schema, { options: { io: 'output' } });
 const json = (schema: z.ZodType, description: string) => ({
   description,
-  content: { 'application/json': { schema: resolver(schema) } },
+  content: { 'application/json': { schema: answer(schema) } },
 });
 const error = (description: string) => json(ApiErrorSchema, description);
 
 const unauthorized = {
   description: 'missing or invalid bearer token (`unauthorized`, with `WWW-Authenticate: Bearer`)',
   headers: { 'WWW-Authenticate': { schema: { type: 'string' as const } } },
-  content: { 'application/json': { schema: resolver(ApiErrorSchema) } },
+  content: { 'application/json': { schema: answer(ApiErrorSchema) } },
 };
 /** What the listener answers, for any route, to a request it cannot take (`createNodeServer`). */
 const refused = {
@@ -162,7 +167,7 @@ export const ROUTE_DOCS = {
     responses: {
       200: {
         description: 'the event stream; every `data:` is the JSON of a `FlowEventMessage`’s `data`',
-        content: { 'text/event-stream': { schema: resolver(FlowEventMessageSchema) } },
+        content: { 'text/event-stream': { schema: answer(FlowEventMessageSchema) } },
       },
       ...guarded,
       404: flowNotFound,
