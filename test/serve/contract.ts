@@ -101,3 +101,17 @@ export function assertEventConforms(e: { id: number; event: string; data: unknow
   if (!check(e))
     throw new ContractViolation(`SSE event ${e.id} "${e.event}" is outside the document: ${show(check.errors)}`);
 }
+
+/**
+ * A `fetch` for the typed client that checks every answer against the document like
+ * `call` does (JSON answers read from a clone; an event stream's messages are checked as
+ * the test reads them, with `assertEventConforms`).
+ */
+export const contractFetch: typeof fetch = async (input, init) => {
+  const res = await fetch(input, init);
+  const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
+  const contentType = res.headers.get('content-type') ?? '';
+  const body: unknown = contentType.includes('json') ? await res.clone().json() : undefined;
+  await assertConforms({ method: init?.method ?? 'GET', path: url.pathname, status: res.status, contentType, body });
+  return res;
+};
