@@ -4,15 +4,15 @@
  * (`--allow bash,edit`: once; anything else rejected), then print the outcome as JSON.
  *
  *   OPENCODE_FLOW_TOKEN=... npx tsx examples/remote-client/client.ts --url http://127.0.0.1:5000 \
- *     --task "Review src/" --agent reviewer [--agent security-auditor] [--allow bash]
+ *     --task "Review src/" --agent reviewer [--agent security-auditor | --agent '{"name":...}'] [--allow bash]
  *
  * Exit 0 when the flow completed, 1 when it did not or the server refused (the API's code
  * is printed), 2 on bad arguments.
  */
 import { parseArgs } from 'node:util';
-import { apiErrorCode, FlowClient, FlowError } from 'opencode-flow/client';
+import { apiErrorCode, FlowClient, FlowError, type CreateFlowRequest } from 'opencode-flow/client';
 
-const USAGE = 'usage: client.ts --url URL --task TEXT --agent NAME [--agent NAME...] [--allow PERMISSION,...]';
+const USAGE = 'usage: client.ts --url URL --task TEXT --agent NAME|JSON [--agent ...] [--allow PERMISSION,...]';
 
 function args() {
   try {
@@ -27,7 +27,16 @@ function args() {
     if (!values.url) throw new Error('--url: expected the serve URL (or OPENCODE_FLOW_URL)');
     if (!values.task) throw new Error('--task: expected the task');
     if (!values.agent?.length) throw new Error('--agent: expected at least one agent name');
-    return { url: values.url, task: values.task, agents: values.agent, allow: values.allow.split(',').filter(Boolean) };
+    // A name, or an inline agent as JSON (`{"name":"runner","agent":"build","permissions":{"bash":"ask"}}`).
+    const agents: CreateFlowRequest['agents'] = values.agent.map((a, i) => {
+      if (!a.trimStart().startsWith('{')) return a;
+      try {
+        return JSON.parse(a) as Exclude<CreateFlowRequest['agents'][number], string>;
+      } catch (e) {
+        throw new Error(`--agent #${i + 1}: expected a name or a JSON object: ${e instanceof Error ? e.message : e}`);
+      }
+    });
+    return { url: values.url, task: values.task, agents, allow: values.allow.split(',').filter(Boolean) };
   } catch (e) {
     console.error(`${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
     process.exit(2);

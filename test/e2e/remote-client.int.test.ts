@@ -64,16 +64,16 @@ describe('examples/remote-client', () => {
       '--task',
       'REMOTE-ASK',
       '--agent',
-      'build',
+      JSON.stringify({ name: 'runner', agent: 'build', permissions: { bash: 'ask' } }),
       '--allow',
       'bash',
     ]);
     expect(stderr).toMatch(/flow flow_\S+ started/);
-    expect(stderr).toContain('build asked for bash: once');
+    expect(stderr).toContain('runner asked for bash: once');
     const lines = stdout.trim().split('\n');
-    expect(lines.filter((l) => l.startsWith('[build] ')).join('')).toContain('REMOTE-RAN');
+    expect(lines.filter((l) => l.startsWith('[runner] ')).join('')).toContain('REMOTE-RAN');
     const outcome = JSON.parse(lines.at(-1)!) as { id: string; status: string; agents: string[] };
-    expect(outcome).toMatchObject({ status: 'completed', agents: ['build'] });
+    expect(outcome).toMatchObject({ status: 'completed', agents: ['runner'] });
     expect(serve.handle.flows.get(outcome.id)?.report?.results[0]?.inputs?.[0]?.by).toBe('user');
   });
 
