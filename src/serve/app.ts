@@ -86,6 +86,8 @@ export interface ServeHandle {
  * | `GET /healthz` | none | 200 while the process runs |
  * | `GET /readyz` | none | 200 when OpenCode and memory answer, else 503 with `reasons` |
  * | `GET /` | none | the live dashboard (its API calls send the token) |
+ * | `GET /openapi.json` | none | the OpenAPI 3.1 document of these routes (`openapi.ts`) |
+ * | `GET /docs` | none | that document as a self-contained page |
  *
  * Errors are `{ error: { code, message, issues? } }`.
  *

@@ -112,6 +112,8 @@ export const ROUTE_DOCS = {
           'A replica of a pool queues instead and never answers 429.',
       ),
       503: error('the server is shutting down (`shutting_down`), or OpenCode cannot be reached (`server_unavailable`)'),
+      502: error('an OpenCode call of the library failed (`opencode_request`)'),
+      504: error('an OpenCode call of the library timed out (`timeout`)'),
     },
   },
   listFlows: {
