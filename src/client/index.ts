@@ -106,6 +106,17 @@ export function isFinished(view: FlowView): view is FlowReportBody {
   return view.status !== 'running' && view.status !== 'queued';
 }
 
+/** `AbortSignal.any` (Node >= 20.3, browsers), else the same by hand. */
+function anySignal(signals: AbortSignal[]): AbortSignal {
+  if (typeof AbortSignal.any === 'function') return AbortSignal.any(signals);
+  const ctl = new AbortController();
+  for (const s of signals) {
+    if (s.aborted) ctl.abort(s.reason);
+    else s.addEventListener('abort', () => ctl.abort(s.reason), { once: true });
+  }
+  return ctl.signal;
+}
+
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(done, ms);
@@ -300,7 +311,7 @@ export class FlowClient {
     if (init.body !== undefined) headers['content-type'] = 'application/json';
     const res = await this.#send(method, path, {
       headers,
-      signal: AbortSignal.any(signals),
+      signal: anySignal(signals),
       ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
       accept: init.accept,
     });
