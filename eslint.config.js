@@ -50,6 +50,27 @@ export default tseslint.config(
   ),
   forbid(['src/serve/**/*.ts'], [[['**/cli/**'], 'serve runs flows only through the library, never the CLI']]),
   forbid(
+    ['src/client/**/*.ts'],
+    [
+      [
+        [
+          '**/serve/**',
+          '!**/serve/api-schemas.js',
+          '**/flow/**',
+          '**/cli/**',
+          '**/runtime/**',
+          '**/machines/**',
+          '**/opencode/**',
+          '**/memory/**',
+          '**/router/**',
+          '**/config/**',
+          '**/testing/**',
+        ],
+        'src/client/ talks HTTP to serve: it takes errors.ts and the types of serve/api-schemas.ts, no server code',
+      ],
+    ],
+  ),
+  forbid(
     ['src/testing/**/*.ts'],
     [
       [

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { Hono, type Context } from 'hono';
-import { z } from 'zod';
 import { bodyLimit } from 'hono/body-limit';
 import type { OpencodeFlow } from '../flow/index.js';
 import { findTooDeep, MAX_INPUT_DEPTH, tooDeepMessage } from '../config/depth.js';
@@ -8,6 +7,19 @@ import { zodToFlowError } from '../config/errors.js';
 import { jsonErrorWhere } from '../config/flow-config.js';
 import { FlowError } from '../errors.js';
 import { apiError, errorResponse, zodIssues } from './api-error.js';
+import { apiReferenceCsp, apiReferenceHtml } from './api-reference.js';
+import {
+  ReplyBodySchema,
+  type Cancelling,
+  type FlowAccepted,
+  type FlowCostAnswer,
+  type FlowList,
+  type FlowView,
+  type Health,
+  type Readiness,
+  type ReplyAccepted,
+  type RequestList,
+} from './api-schemas.js';
 import { requireToken } from './auth.js';
 import { dashboardCsp, dashboardHtml } from './dashboard.js';
 import { streamFlowEvents } from './event-stream.js';
@@ -22,6 +34,7 @@ import {
   type ServeAppOptions,
   type OnShutdown,
 } from './options.js';
+import { documented, openApiDocument, type OpenApiDocument } from './openapi.js';
 import { checkReadiness } from './readiness.js';
 import { newFlowId } from '../flow/ids.js';
 import type { PostgresFlowStore } from '../store/postgres.js';
@@ -73,6 +86,8 @@ export interface ServeHandle {
  * | `GET /healthz` | none | 200 while the process runs |
  * | `GET /readyz` | none | 200 when OpenCode and memory answer, else 503 with `reasons` |
  * | `GET /` | none | the live dashboard (its API calls send the token) |
+ * | `GET /openapi.json` | none | the OpenAPI 3.1 document of these routes (`openapi.ts`) |
+ * | `GET /docs` | none | that document as a self-contained page |
  *
  * Errors are `{ error: { code, message, issues? } }`.
  *
@@ -124,18 +139,20 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
     if (!c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store');
   });
 
-  app.get('/healthz', (c) => c.json({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) }));
+  app.get('/healthz', documented('healthz'), (c) =>
+    c.json({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) } satisfies Health),
+  );
 
-  app.get('/readyz', async (c) => {
+  app.get('/readyz', documented('readyz'), async (c) => {
     const r = await checkReadiness(flow);
     if (closing) {
       r.ready = false;
       r.reasons.unshift('shutting down');
     }
-    return c.json({ status: r.ready ? 'ready' : 'unavailable', ...r }, r.ready ? 200 : 503);
+    return c.json({ status: r.ready ? 'ready' : 'unavailable', ...r } satisfies Readiness, r.ready ? 200 : 503);
   });
 
-  app.get('/', (c) => {
+  app.get('/', documented('dashboard'), (c) => {
     const nonce = randomBytes(16).toString('base64');
     c.header('Content-Security-Policy', dashboardCsp(nonce));
     c.header('Referrer-Policy', 'no-referrer');
@@ -143,13 +160,14 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
     return c.html(dashboardHtml(nonce));
   });
 
-  app.get('/metrics', auth, async (c) => {
+  app.get('/metrics', documented('getMetrics'), auth, async (c) => {
     const text = await metrics.registry.metrics();
     return c.body(text, 200, { 'Content-Type': metrics.registry.contentType });
   });
 
   app.post(
     '/flows',
+    documented('createFlow'),
     auth,
     bodyLimit({
       maxSize: o.maxBodyBytes,
@@ -204,7 +222,7 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
         const id = newFlowId();
         await pool.enqueue(body.data, id);
         c.header('Location', `/flows/${id}`);
-        return c.json({ id, status: 'queued' as const }, 202);
+        return c.json({ id, status: 'queued' } satisfies FlowAccepted, 202);
       }
       const running = registry.active().length;
       if (running >= o.maxFlows) {
@@ -219,11 +237,13 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
       // Before the 202, so a client that streams the flow at once sees its plan.
       rec.setPlan(await planOf(flow, rec, body.data));
       c.header('Location', `/flows/${rec.id}`);
-      return c.json({ id: rec.id, status: 'running' as const }, 202);
+      return c.json({ id: rec.id, status: 'running' } satisfies FlowAccepted, 202);
     },
   );
 
-  app.get('/flows', auth, async (c) => c.json({ flows: pool ? (await ready, await pool.list()) : registry.list() }));
+  app.get('/flows', documented('listFlows'), auth, async (c) =>
+    c.json({ flows: pool ? (await ready, await pool.list()) : registry.list() } satisfies FlowList),
+  );
 
   const notFound = (c: Context, id: string) =>
     apiError(c, 404, 'flow_not_found', `no flow "${id}" (finished flows are kept for the last ${o.keepFinished})`);
@@ -245,30 +265,36 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
 
   app.get(
     '/flows/:id',
+    documented('getFlow'),
     auth,
     withFlow(
-      (c, rec) => c.json(rec.view()),
+      (c, rec) => c.json(rec.view() satisfies FlowView),
       async (c, id, p) => {
         const view = await p.view(id);
-        return view ? c.json(view) : notFound(c, id);
+        return view ? c.json(view satisfies FlowView) : notFound(c, id);
       },
     ),
   );
 
   app.get(
     '/flows/:id/cost',
+    documented('getFlowCost'),
     auth,
     withFlow(
-      (c, rec) => c.json({ flowId: rec.id, status: rec.status, ...rec.cost() }),
+      (c, rec) => c.json({ flowId: rec.id, status: rec.status, ...rec.cost() } satisfies FlowCostAnswer),
       async (c, id, p) => {
         const cost = await p.cost(id);
-        return cost ? c.json({ flowId: id, ...cost }) : notFound(c, id);
+        // The store's status is a plain string; the contract tests check what it holds.
+        return cost
+          ? c.json({ flowId: id, ...cost, status: cost.status as FlowCostAnswer['status'] } satisfies FlowCostAnswer)
+          : notFound(c, id);
       },
     ),
   );
 
   app.get(
     '/flows/:id/events',
+    documented('streamFlowEvents'),
     auth,
     withFlow(
       (c, rec) => streamFlowEvents(c, (after, signal) => rec.subscribe(after, signal)),
@@ -279,16 +305,13 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
   // Permission requests and questions agents wait on (human in the loop).
   app.get(
     '/flows/:id/requests',
+    documented('listFlowRequests'),
     auth,
     withFlow(
-      (c, rec) => c.json({ flowId: rec.id, requests: flow.pendingRequests(rec.id) }),
-      async (c, id, p) => c.json({ flowId: id, requests: await p.requests(id) }),
+      (c, rec) => c.json({ flowId: rec.id, requests: flow.pendingRequests(rec.id) } satisfies RequestList),
+      async (c, id, p) => c.json({ flowId: id, requests: await p.requests(id) } satisfies RequestList),
     ),
   );
-
-  const ReplyBodySchema = z
-    .object({ answer: z.union([z.enum(['once', 'always', 'reject']), z.array(z.array(z.string()))]) })
-    .strict();
 
   /** The reply body, checked against the kind of request it answers. */
   const readReply = async (c: Context, kind: 'permission' | 'question') => {
@@ -315,6 +338,7 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
 
   app.post(
     '/flows/:id/requests/:rid',
+    documented('answerFlowRequest'),
     auth,
     withFlow(
       async (c, rec) => {
@@ -324,7 +348,7 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
         const answer = await readReply(c, pending.request.kind);
         if (answer instanceof Response) return answer;
         flow.reply(rid, answer);
-        return c.json({ flowId: rec.id, requestId: rid, answer, agent: pending.agent }, 200);
+        return c.json({ flowId: rec.id, requestId: rid, answer, agent: pending.agent } satisfies ReplyAccepted, 200);
       },
       async (c, id, p) => {
         const rid = c.req.param('rid') ?? '';
@@ -335,13 +359,14 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
         // Delivered by the replica running the flow (wherever that is).
         if (!(await p.reply(id, rid, answer)))
           return apiError(c, 404, 'request_not_found', `flow ${id} has no pending request "${rid}"`);
-        return c.json({ flowId: id, requestId: rid, answer, agent: pending.agent }, 200);
+        return c.json({ flowId: id, requestId: rid, answer, agent: pending.agent } satisfies ReplyAccepted, 200);
       },
     ),
   );
 
   app.delete(
     '/flows/:id',
+    documented('cancelFlow'),
     auth,
     withFlow(
       async (c, rec) => {
@@ -354,7 +379,9 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
           new Promise<false>((r) => (timer = setTimeout(() => r(false), CANCEL_WAIT_MS))),
         ]);
         clearTimeout(timer);
-        return done ? c.json(rec.view(), 200) : c.json({ id: rec.id, status: 'cancelling' as const }, 202);
+        return done
+          ? c.json(rec.view() satisfies FlowView, 200)
+          : c.json({ id: rec.id, status: 'cancelling' } satisfies Cancelling, 202);
       },
       async (c, id, p) => {
         const outcome = await p.cancel(id, 'cancelled via API');
@@ -365,10 +392,25 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
         }
         // The replica running it was told; its end reaches this one through the store.
         const view = await p.settled(id, CANCEL_WAIT_MS);
-        return view ? c.json(view, 200) : c.json({ id, status: 'cancelling' as const }, 202);
+        return view
+          ? c.json(view satisfies FlowView, 200)
+          : c.json({ id, status: 'cancelling' } satisfies Cancelling, 202);
       },
     ),
   );
+
+  // The API's own description, generated from the schemas above on first ask (public: it
+  // holds no data, like the dashboard page).
+  let document: Promise<OpenApiDocument> | undefined;
+  const openapi = () => (document ??= openApiDocument(app));
+  app.get('/openapi.json', documented('openapi'), async (c) => c.json(await openapi()));
+  app.get('/docs', documented('apiReference'), async (c) => {
+    const nonce = randomBytes(16).toString('base64');
+    c.header('Content-Security-Policy', apiReferenceCsp(nonce));
+    c.header('Referrer-Policy', 'no-referrer');
+    c.header('X-Frame-Options', 'DENY');
+    return c.html(apiReferenceHtml(await openapi(), nonce));
+  });
 
   app.notFound((c) => apiError(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
   app.onError((err, c) => {

@@ -31,7 +31,7 @@ async function sh(
 }
 
 beforeAll(async () => {
-  for (const f of ['index', 'testing', 'mcp']) {
+  for (const f of ['index', 'testing', 'mcp', 'client']) {
     for (const ext of ['js', 'cjs', 'd.ts', 'd.cts']) {
       if (!existsSync(join(ROOT, `dist/${f}.${ext}`)))
         throw new Error(`dist/${f}.${ext} is missing: run \`npm run build\` first`);
@@ -71,11 +71,12 @@ describe('the packed package', () => {
     expect(pkg.bugs).toBeDefined();
   });
 
-  it('works with require() from a CommonJS program, without loading any ES module: the library, /testing and /mcp', async () => {
+  it('works with require() from a CommonJS program, without loading any ES module: the library, /testing, /mcp and /client', async () => {
     const program = `
       const flow = require('opencode-flow');
       const testing = require('opencode-flow/testing');
       const mcp = require('opencode-flow/mcp');
+      const client = require('opencode-flow/client');
       (async () => {
         // The package root is found from dist/index.cjs: the bundled preset agents load.
         const presets = await flow.loadPresets({ cwd: process.cwd() });
@@ -88,6 +89,7 @@ describe('the packed package', () => {
           presets: [...presets.keys()].sort(),
           models: models.status,
           mcp: typeof mcp.createMemoryMcpServer,
+          client: typeof new client.FlowClient({ baseUrl: 'http://127.0.0.1:5000' }).events,
         }));
       })().catch((e) => { console.error(e); process.exit(1); });`;
     await writeFile(join(app, 'main.cjs'), program);
@@ -99,7 +101,13 @@ describe('the packed package', () => {
     const r = await sh(process.execPath, [...flag, 'main.cjs'], app);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as Record<string, unknown>;
-    expect(out).toMatchObject({ OpencodeFlow: 'function', FlowError: true, models: 200, mcp: 'function' });
+    expect(out).toMatchObject({
+      OpencodeFlow: 'function',
+      FlowError: true,
+      models: 200,
+      mcp: 'function',
+      client: 'function',
+    });
     expect(out.presets).toEqual(expect.arrayContaining(['coder', 'reviewer']));
   });
 

@@ -8,6 +8,15 @@ import {
   type ScriptedLLM,
   type TestOpencode,
 } from '../../src/testing/index.js';
+import {
+  apiErrorCode,
+  FlowClient,
+  FlowError,
+  FlowErrorCode,
+  isFinished,
+  type FlowStreamEvent,
+} from '../../src/client/index.js';
+import { assertEventConforms, contractFetch } from './contract.js';
 import { call, parseMetrics, readEvents, sample, tempMemory, TOKEN, waitFor, type SseEvent } from './helpers.js';
 
 /**
@@ -616,5 +625,129 @@ describe('/metrics', () => {
     ).toBeGreaterThan(0);
     // Its own registry: default process metrics are there, nothing of prom-client's global one.
     expect(sample(after, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * A fetch that cuts the first event stream it carries after `cutAfter` messages, as a
+ * dropped connection would; the headers of every request it sent are kept.
+ */
+function droppingFetch(cutAfter: number) {
+  const sent: Headers[] = [];
+  let cut = false;
+  const f: typeof fetch = async (input, init) => {
+    sent.push(new Headers(init?.headers));
+    const res = await contractFetch(input, init);
+    if (cut || !(res.headers.get('content-type') ?? '').startsWith('text/event-stream') || !res.body) return res;
+    cut = true;
+    const reader = res.body.getReader();
+    let seen = 0;
+    let buf = '';
+    const decoder = new TextDecoder();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(ctl) {
+        const { value, done } = await reader.read();
+        if (done) return ctl.close();
+        buf += decoder.decode(value, { stream: true });
+        ctl.enqueue(value);
+        seen = buf.split('\n\n').filter((b) => b.includes('data:')).length;
+        if (seen >= cutAfter) {
+          await reader.cancel();
+          ctl.error(new TypeError('network connection lost'));
+        }
+      },
+    });
+    return new Response(body, { status: res.status, headers: res.headers });
+  };
+  return { fetch: f, sent };
+}
+
+/** Every event the client yields, checked against the document's FlowEventMessage. */
+async function follow(client: FlowClient, id: string, opts: { lastEventId?: number } = {}) {
+  const events: FlowStreamEvent[] = [];
+  for await (const e of client.events(id, opts)) {
+    assertEventConforms({ id: e.id, event: e.type, data: e.data });
+    events.push(e);
+  }
+  return events;
+}
+
+describe('the typed client (opencode-flow/client)', () => {
+  const client = () => new FlowClient({ baseUrl: base, token: TOKEN, fetch: contractFetch });
+
+  it('runs a flow: create, follow its events through a dropped connection (resumed by Last-Event-ID), read it, list it, its cost', async () => {
+    llm.script({
+      match: { allText: 'CLIENT-TASK' },
+      reply: { text: 'the client read this', chunks: 6, chunkDelayMs: 60 },
+    });
+    const dropping = droppingFetch(4);
+    const c = new FlowClient({ baseUrl: base, token: TOKEN, fetch: dropping.fetch, reconnectDelayMs: 10 });
+    const { id, status } = await c.createFlow({ task: 'CLIENT-TASK', agents: ['researcher'] });
+    expect(status).toBe('running');
+    const events = await follow(c, id);
+    // Nothing lost, nothing twice, though the first connection broke off after 4 events.
+    expect(events.map((e) => e.id)).toEqual(events.map((_, i) => i + 1));
+    expect(events.length).toBeGreaterThan(4);
+    const streams = dropping.sent.filter((h) => h.get('accept') === 'text/event-stream');
+    expect(streams.length).toBe(2);
+    // Resumed after the last event read before the drop (the 4th, or later ones of the same chunk).
+    expect(Number(streams[1]!.get('last-event-id'))).toBeGreaterThanOrEqual(4);
+    expect(events[0]!.type).toBe('flow.started');
+    const done = events.at(-1)!;
+    expect(done.type).toBe('flow.done');
+    if (done.type !== 'flow.done') throw new Error('unreachable');
+    expect(done.data.status).toBe('completed');
+    const text = events.flatMap((e) => (e.type === 'agent.delta' ? [e.data.text] : [])).join('');
+    expect(text).toBe('the client read this');
+
+    const view = await client().getFlow(id);
+    expect(isFinished(view)).toBe(true);
+    if (!isFinished(view)) throw new Error('unreachable');
+    expect(view.results[0]).toMatchObject({ agent: 'researcher', output: 'the client read this' });
+    expect((await client().listFlows()).find((f) => f.id === id)).toMatchObject({ status: 'completed' });
+    expect(await client().getCost(id)).toMatchObject({ flowId: id, status: 'completed' });
+    // A finished flow's stream is replayed to its end; `wait` gives its report.
+    expect((await client().wait(id)).flowId).toBe(id);
+    expect(await follow(client(), id, { lastEventId: events.length - 1 })).toEqual([done]);
+    expect(await client().health()).toMatchObject({ status: 'ok' });
+    expect((await client().ready()).ready).toBe(true);
+  });
+
+  it('cancels a running flow', async () => {
+    llm.script({ match: { allText: 'CLIENT-HANG' }, reply: { hang: true } });
+    const c = client();
+    const { id } = await c.createFlow({ task: 'CLIENT-HANG', agents: ['coder'] });
+    for await (const e of c.events(id)) if (e.type === 'agent.state' && e.data.state === 'streaming') break;
+    const cancelled = await c.cancel(id);
+    expect(cancelled).toMatchObject({ flowId: id, status: 'cancelled' });
+    const again = await c.cancel(id).catch((e: unknown) => e);
+    expect(again).toBeInstanceOf(FlowError);
+    expect(apiErrorCode(again)).toBe('flow_not_running');
+    expect((again as FlowError).httpStatus).toBe(409);
+  });
+
+  it('throws FlowError with the library’s codes, the API’s code and field paths in details', async () => {
+    const bad = await client()
+      .createFlow({ task: 'x', agents: [{ name: 'a', model: 'no-slash' }] })
+      .catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(FlowError);
+    expect((bad as FlowError).code).toBe(FlowErrorCode.InvalidConfig);
+    expect((bad as FlowError).details).toMatchObject({ code: 'invalid_body', status: 400 });
+    expect(((bad as FlowError).details as { issues: Array<{ path: string }> }).issues[0]!.path).toBe('agents[0].model');
+
+    const missing = await client()
+      .getFlow('flow_nope')
+      .catch((e: unknown) => e);
+    expect((missing as FlowError).code).toBe(FlowErrorCode.FlowNotFound);
+    await expect(follow(client(), 'flow_nope')).rejects.toMatchObject({ code: FlowErrorCode.FlowNotFound });
+
+    const wrong = new FlowClient({ baseUrl: base, token: 'wrong-token-wrong-token', fetch: contractFetch });
+    const denied = await wrong.listFlows().catch((e: unknown) => e);
+    expect(denied).toMatchObject({ code: FlowErrorCode.InvalidConfig, httpStatus: 401 });
+    expect(apiErrorCode(denied)).toBe('unauthorized');
+
+    const away = new FlowClient({ baseUrl: 'http://127.0.0.1:9', token: TOKEN });
+    await expect(away.listFlows()).rejects.toMatchObject({ code: FlowErrorCode.ServerUnavailable });
+    expect(() => new FlowClient({ baseUrl: 'ftp://x' })).toThrow(FlowError);
   });
 });

@@ -6,6 +6,7 @@ import { MAX_INPUT_DEPTH, findTooDeep } from '../../src/config/depth.js';
 import { OpencodeFlow } from '../../src/flow/index.js';
 import { CreateFlowBodySchema, createServeApp, type ApiErrorBody } from '../../src/serve/index.js';
 import { FUZZ_SEED, mutate, mutateText, randomJson, Rng, STACK_TRACE, TERMINAL_CONTROL } from '../helpers/fuzz.js';
+import { assertConforms } from './contract.js';
 import { TOKEN } from './helpers.js';
 
 /** Bodies the fuzzer starts from: every field of `POST /flows`. */
@@ -99,6 +100,8 @@ describe('POST /flows body fuzz', () => {
         expect([400, 413, 415], where).toContain(res.status);
         expect(res.headers.get('content-type'), where).toMatch(/^application\/json/);
         const body = (await res.json()) as ApiErrorBody;
+        const contentType = res.headers.get('content-type') ?? '';
+        await assertConforms({ method: 'POST', path: '/flows', status: res.status, contentType, body });
         const { code, message, issues } = body.error;
         expect(typeof code, where).toBe('string');
         expect(message, where).not.toMatch(STACK_TRACE);

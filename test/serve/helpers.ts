@@ -1,6 +1,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { assertConforms, assertEventConforms } from './contract.js';
 
 /** A test token (long enough for the server's minimum). */
 export const TOKEN = 'serve-test-token-0123456789abcdef';
@@ -34,6 +35,14 @@ export async function call<T = any>(
   const text = await res.text();
   let parsed: unknown = text;
   if ((res.headers.get('content-type') ?? '').includes('json')) parsed = JSON.parse(text);
+  // Every answer a serve test reads is checked against the published OpenAPI document.
+  await assertConforms({
+    method,
+    path,
+    status: res.status,
+    contentType: res.headers.get('content-type') ?? '',
+    body: parsed,
+  });
   return { status: res.status, headers: res.headers, body: parsed as T, text };
 }
 
@@ -70,6 +79,13 @@ export async function readEvents(
   if (lastEventId !== undefined) headers['last-event-id'] = String(lastEventId);
   const res = await fetch(`${base}/flows/${id}/events`, { headers, signal: ctl.signal });
   if (res.status !== 200 || !res.body) throw new Error(`events: HTTP ${res.status} ${await res.text()}`);
+  await assertConforms({
+    method: 'GET',
+    path: `/flows/${id}/events`,
+    status: res.status,
+    contentType: res.headers.get('content-type') ?? '',
+    body: undefined,
+  });
   const events: SseEvent[] = [];
   const decoder = new TextDecoder();
   let buf = '';
@@ -97,6 +113,7 @@ export async function readEvents(
         }
         if (!data.length) continue; // keep-alive comment
         const e = { id: eid, event, data: JSON.parse(data.join('\n')) };
+        assertEventConforms(e);
         events.push(e);
         onEvent?.(e, events);
         if (until?.(e, events)) break outer;

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServe, type RunningServe } from '../../src/serve/index.js';
 import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../src/testing/index.js';
+import { FlowClient } from '../../src/client/index.js';
+import { contractFetch } from './contract.js';
 import { call, tempMemory, TOKEN, waitFor } from './helpers.js';
 
 /** Human in the loop over HTTP: list what agents wait on, answer it, the flow goes on. */
@@ -88,5 +90,26 @@ describe('GET/POST /flows/:id/requests', () => {
     expect(report.status).toBe('completed');
     expect(report.results![0]!.output).toContain('SERVE-ASK-RAN');
     expect(report.results![0]!.inputs![0]!.by).toBe('user');
+  });
+
+  it('the typed client answers a permission request as it follows the flow, and gets the report', async () => {
+    const client = new FlowClient({ baseUrl: serve.url, token: TOKEN, fetch: contractFetch });
+    const { id } = await client.createFlow({
+      task: 'SERVE-ASK',
+      agents: [{ name: 'runner', agent: 'build', permissions: { bash: 'ask' } }],
+    });
+    const asked: string[] = [];
+    for await (const e of client.events(id)) {
+      if (e.type !== 'agent.input_required') continue;
+      const pending = await client.requests(id);
+      expect(pending.map((p) => p.request.id)).toContain(e.data.request.id);
+      asked.push(e.data.request.kind);
+      const accepted = await client.reply(id, e.data.request.id, 'once');
+      expect(accepted).toMatchObject({ flowId: id, requestId: e.data.request.id, answer: 'once', agent: 'runner' });
+    }
+    expect(asked).toEqual(['permission']);
+    const report = await client.wait(id);
+    expect(report.status).toBe('completed');
+    expect(report.results[0]!.output).toContain('SERVE-ASK-RAN');
   });
 });
