@@ -126,6 +126,16 @@ function toAgentOutcome(messages: MessageWithParts[]): AgentOutcome | undefined 
   };
 }
 
+/** True for an error of a request that never reached the server (refused, reset, no route), at any depth of causes. */
+export function isConnectionError(e: unknown): boolean {
+  const codes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET', 'EPIPE']);
+  for (let x = e as { code?: string; cause?: unknown } | undefined, i = 0; x && i < 6; i++) {
+    if (x.code && codes.has(x.code)) return true;
+    x = x.cause as typeof x;
+  }
+  return false;
+}
+
 /** Where the latest prompt of a session stands, read from its messages (see {@link readPrompt}). */
 export type PromptReading =
   { state: 'answered'; outcome: AgentOutcome } | { state: 'unanswered'; userMessageID?: string; sessionCost: number };
@@ -192,6 +202,25 @@ export function createAgentActors(rt: AgentRuntime) {
   const preparedHere = new Set<string>();
   /** Session → whether the prompt `sendPrompt` is sending is this run's own (decided once it looked). */
   const decisions = new Map<string, Promise<boolean>>();
+  /**
+   * A request to a session's server that could not connect is a server fault, never the
+   * model's: the pool probes that server at once; when it answers the request goes again,
+   * and when it is declared lost the run moves the agent (`SESSION_LOST`), which stops this.
+   */
+  const sendAgain = async (sid: string, signal: AbortSignal, send: (c: OpencodeClient) => Promise<void>) => {
+    for (let tries = 0; ; tries++) {
+      const member = rt.pool ? await rt.pool.locate(sid, signal) : undefined;
+      try {
+        return await send(member?.client ?? rt.client);
+      } catch (e) {
+        if (!member || !isConnectionError(e) || tries >= 2) throw e;
+        if (!(await rt.pool!.suspect(member)))
+          await new Promise((_, reject) =>
+            signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
+          );
+      }
+    }
+  };
   return {
     createSession: fromPromise<{ id: string }, { spec: AgentSpec; parentSessionID?: string; flowId?: string }>(
       async ({ input, signal }) => {
@@ -264,18 +293,20 @@ export function createAgentActors(rt: AgentRuntime) {
         decide(true);
         // "About to send id X" is stored before X goes (a crash from here on finds X in the session).
         await rt.beforeSend?.();
-        await client.promptAsync(
-          {
-            sessionID: sid,
-            text: input.task.text,
-            model: parseModelRef(input.model),
-            agent: input.spec.agent,
-            system: input.spec.systemPrompt,
-            tools: input.spec.tools,
-            format: formatOf(input.spec, input.task),
-            ...(id ? { messageID: id } : {}),
-          },
-          signal,
+        await sendAgain(sid, signal, (c) =>
+          c.promptAsync(
+            {
+              sessionID: sid,
+              text: input.task.text,
+              model: parseModelRef(input.model),
+              agent: input.spec.agent,
+              system: input.spec.systemPrompt,
+              tools: input.spec.tools,
+              format: formatOf(input.spec, input.task),
+              ...(id ? { messageID: id } : {}),
+            },
+            signal,
+          ),
         );
         return { sent: true };
       } finally {

@@ -42,12 +42,29 @@ export async function connect(
 ): Promise<Connection> {
   let server: OpencodeServer;
   let others: OpencodeServer[] = [];
+  /** Pool members that did not answer at the start: they join when they do. */
+  const down = new Set<OpencodeServer>();
   if (o.serverUrl) {
     const urls = splitServerUrls(o.serverUrl);
-    const attached = await Promise.all(
-      urls.map((url) => attachOpencodeServer({ url, password: o.password, username: o.username })),
-    );
-    [server, ...others] = attached as [OpencodeServer, ...OpencodeServer[]];
+    const endpoints = urls.map((url) => ({ url, password: o.password, username: o.username }));
+    // Each member on its own: a pool starts with the live ones and keeps probing the rest.
+    const attached = await Promise.allSettled(endpoints.map((ep) => attachOpencodeServer(ep)));
+    const live = attached.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    if (live.length === 0) throw (attached[0] as PromiseRejectedResult).reason;
+    const all = attached.map((r, i): OpencodeServer => {
+      if (r.status === 'fulfilled') return r.value;
+      const dead: OpencodeServer = {
+        ...endpoints[i]!,
+        url: endpoints[i]!.url.replace(/\/$/, ''),
+        embedded: false,
+        stop: async () => {},
+      };
+      down.add(dead);
+      return dead;
+    });
+    // The first live one answers the host's own calls (providers, models).
+    const first = all.find((s) => !down.has(s))!;
+    [server, ...others] = [first, ...all.filter((s) => s !== first)];
   } else {
     const agentConfig = Object.fromEntries([...presets.values()].map((p) => [p.name, toOpencodeAgentConfig(p)]));
     const extra = o.opencodeConfig ?? {};
@@ -74,21 +91,26 @@ export async function connect(
         username: s.username,
         requestTimeoutMs: o.requestTimeoutMs,
       });
-      return { endpoint: s, client: c, hub: new EventHub(c) };
+      return { endpoint: s, client: c, hub: new EventHub(c), ...(down.has(s) ? { alive: false } : {}) };
     });
+    const live = members.filter((m) => m.alive !== false);
     const client = members[0]!.client;
     hubs.push(...members.map((m) => m.hub));
     // At once, not one after the other: registering the memory tools waits on OpenCode
     // connecting back to them (about 100 ms), which is most of a warm run's start.
     const [providers] = await Promise.all([
       client.providers(),
-      o.serverUrl && mcp ? Promise.all(members.map((m) => m.client.addMcp('flow', mcp))) : undefined,
-      Promise.all(hubs.map((h) => h.start())),
+      o.serverUrl && mcp ? Promise.all(live.map((m) => m.client.addMcp('flow', mcp))) : undefined,
+      Promise.all(live.map((m) => m.hub.start())),
     ]);
+    // The members that were down: their hubs keep trying; one that connects joins the pool.
+    for (const m of members) if (m.alive === false) void m.hub.start();
     const models = new Set<string>();
     for (const p of providers.providers) for (const m of Object.keys(p.models)) models.add(`${p.id}/${m}`);
     const catalog = buildCatalog(providers as unknown as ProvidersAnswer, catalogModels as never);
     const pool = new OpencodePool(members);
+    // A member that comes back (or joins late) gets the flow's MCP endpoint too.
+    if (o.serverUrl && mcp) pool.on('back', (m) => void m.client.addMcp('flow', mcp).catch(() => {}));
     const servers = [server, ...others];
     return {
       server,

@@ -61,7 +61,7 @@ export class OpencodePool extends EventEmitter<OpencodePoolEvents> {
   readonly #probing = new Set<PoolMember>();
 
   constructor(
-    members: Array<{ endpoint: ServerEndpoint; client: OpencodeClient; hub: EventHub }>,
+    members: Array<{ endpoint: ServerEndpoint; client: OpencodeClient; hub: EventHub; alive?: boolean }>,
     private readonly options: OpencodePoolOptions = {},
   ) {
     super();
@@ -72,7 +72,8 @@ export class OpencodePool extends EventEmitter<OpencodePoolEvents> {
       endpoint: m.endpoint,
       client: m.client,
       hub: m.hub,
-      alive: true,
+      // A server that did not answer at the start joins once its event stream connects.
+      alive: m.alive ?? true,
       sessions: 0,
       pending: 0,
     }));
@@ -173,6 +174,18 @@ export class OpencodePool extends EventEmitter<OpencodePoolEvents> {
     return [...this.#bound].filter(([, m]) => m === member).map(([id]) => id);
   }
 
+  /**
+   * A request to `member` could not connect (refused, reset): probe it now instead of waiting
+   * for its event stream to say so. Resolves `true` when it answers (send again), `false` once
+   * it is declared lost (its sessions' agents are moved by their runs).
+   */
+  async suspect(member: PoolMember): Promise<boolean> {
+    if (!member.alive) return false;
+    void this.#probe(member, true);
+    while (member.alive && this.#probing.has(member)) await new Promise((r) => setTimeout(r, 100));
+    return member.alive;
+  }
+
   /** Stop following the servers (the hubs themselves are their owner's to stop). */
   stop(): void {
     for (const off of this.#off.splice(0)) off();
@@ -185,13 +198,13 @@ export class OpencodePool extends EventEmitter<OpencodePoolEvents> {
    * answer may be a busy server, which the hub calls lost only after refusing reconnects for a
    * while (its own `lost`).
    */
-  async #probe(m: PoolMember): Promise<void> {
+  async #probe(m: PoolMember, evenIfConnected = false): Promise<void> {
     if (!m.alive || this.#probing.has(m)) return;
     this.#probing.add(m);
     const confirmMs = this.options.confirmMs ?? 3000;
     let refusedSince: number | undefined;
     try {
-      while (m.alive && !m.hub.connected) {
+      while (m.alive && (evenIfConnected || !m.hub.connected)) {
         try {
           await checkHealth(m.endpoint, { timeoutMs: this.options.probeTimeoutMs ?? 2000, attempts: 1 });
           return;
@@ -199,7 +212,11 @@ export class OpencodePool extends EventEmitter<OpencodePoolEvents> {
           const timedOut = ((e as { cause?: { name?: string } }).cause?.name ?? '') === 'TimeoutError';
           if (timedOut) refusedSince = undefined;
           else refusedSince ??= Date.now();
-          if (refusedSince !== undefined && Date.now() - refusedSince >= confirmMs && !m.hub.connected) {
+          if (
+            refusedSince !== undefined &&
+            Date.now() - refusedSince >= confirmMs &&
+            (evenIfConnected || !m.hub.connected)
+          ) {
             this.#markLost(m, `its event stream closed and ${(e as Error).message}`);
             return;
           }
