@@ -3,6 +3,11 @@ import { defineConfig, type Options } from 'tsup';
 /** The library's entry points; `cli` is only ever run, so it is built as ESM alone. */
 const library = {
   index: 'src/index.ts',
+  machines: 'machines/index.ts',
+  router: 'src/router/index.ts',
+  store: 'src/store/index.ts',
+  memory: 'src/memory/index.ts',
+  opencode: 'src/opencode/index.ts',
   testing: 'src/testing/index.ts',
   mcp: 'src/memory/mcp/index.ts',
   // The typed client of `serve` (opencode-flow/client): no server code, checked by test/package/client-bundle.test.ts.
@@ -33,7 +38,7 @@ export default defineConfig([
     shims: false,
   },
   {
-    // CommonJS for `require('opencode-flow')`: dist/{index,testing,mcp,client}.cjs and .d.cts.
+    // CommonJS for `require('opencode-flow')`: dist/<entry>.cjs and .d.cts for every library entry.
     // Two dependencies publish ESM only: @opencode-ai/sdk (its ./v2 export has no `require`
     // condition) and @statelyai/inspect (only a `default` one, which require() loads on Node
     // >= 20.19 alone). This build bundles those two with what they import that is not a

@@ -7,7 +7,7 @@ import {
   type FlowConfig,
 } from '../config/flow-config.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
-import type { RunOptions } from './run.js';
+import type { RunOptions } from './run-options.js';
 
 /** How a run prints. */
 export interface OutputOptions {

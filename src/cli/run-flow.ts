@@ -1,7 +1,7 @@
 import type { FlowOptions, FlowReport } from '../flow/index.js';
 import { maskPasswords } from '../echo.js';
 import { optionsFromEnv } from '../flow/env.js';
-import { secondsToMs } from '../flow/timeouts.js';
+import { secondsToMs } from '../config/timeouts.js';
 import { ExitCode } from './handle-error.js';
 import { askOnTerminal } from './input-prompt.js';
 import { DeltaPrinter, formatReport } from './output.js';

@@ -4,7 +4,7 @@ import { isServerUrlList, SERVER_URLS_EXPECTED } from '../config/server-urls.js'
 import { describeIssues, MemoryUriSchema } from '../config/flow-config.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { optionsFromEnv } from '../flow/env.js';
-import { MAX_TIMER_SECONDS } from '../flow/timeouts.js';
+import { MAX_TIMER_SECONDS } from '../config/timeouts.js';
 import { FlowStoreUriSchema } from '../store/uri.js';
 
 const csv = (s: string) =>

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { timeoutSecondsSchema } from '../flow/timeouts.js';
+import { timeoutSecondsSchema } from './timeouts.js';
 import { printable, quoteValue } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { MemoryConfigSchema, parseMemoryUri } from '../memory/config.js';

@@ -17,7 +17,13 @@ export {
   type JsonSchemaObject,
 } from './tools.js';
 export { FlowIdSchema, newFlowId } from './ids.js';
-export { MAX_TIMER_MS, MAX_TIMER_SECONDS, secondsToMs, timeoutMsSchema, timeoutSecondsSchema } from './timeouts.js';
+export {
+  MAX_TIMER_MS,
+  MAX_TIMER_SECONDS,
+  secondsToMs,
+  timeoutMsSchema,
+  timeoutSecondsSchema,
+} from '../config/timeouts.js';
 export {
   ExecuteOptionsSchema,
   FlowOptionsSchema,

@@ -4,7 +4,7 @@ import { ROUTING_MODES } from '../router/config.js';
 import { isServerUrlList, SERVER_URLS_EXPECTED } from '../config/server-urls.js';
 import { FlowStoreUriSchema } from '../store/uri.js';
 import { FlowIdSchema } from './ids.js';
-import { timeoutMsSchema } from './timeouts.js';
+import { timeoutMsSchema } from '../config/timeouts.js';
 import type { AnyFlowTool } from './tools.js';
 
 /** Options of {@link OpencodeFlow}. */

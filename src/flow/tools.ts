@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { isZodSchema } from '../../machines/structured.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { callerSession, type McpCallContext } from '../memory/mcp/identity.js';
-import { MAX_TIMER_MS } from './timeouts.js';
+import { MAX_TIMER_MS } from '../config/timeouts.js';
 
 /** What a tool's `execute` learns about the call. */
 export interface FlowToolContext {

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { printable } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
-import { invalidUri as invalid, quoteUri as quote, uriPath } from '../config/uri.js';
+import { invalidUri as invalid, quoteUri as quote, uriPath } from '../uri.js';
 import type { MemoryBackend } from './backend.js';
 
 /** Where the file backend keeps its JSON when no path is given. */

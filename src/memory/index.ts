@@ -1,11 +1,13 @@
 /**
  * Shared memory: the backend interface, its file, SQLite and Redis backends, config, and the
  * operations the memory actor and MCP server build on. The MCP server is `./mcp/index.ts`
- * (`opencode-flow/mcp`).
+ * (`opencode-flow/mcp`). This file is the `opencode-flow/memory` entry: every export of it is
+ * public API, and test/package/surface.test.ts fails until its list says so when one is
+ * added or removed.
  *
  * @example
  * ```ts
- * import { createMemoryBackend, flowNamespace } from './memory/index.js';
+ * import { createMemoryBackend, flowNamespace } from 'opencode-flow/memory';
  * const memory = await createMemoryBackend({ backend: 'file' });
  * await memory.set(flowNamespace('demo'), 'plan', { steps: 2 });
  * ```

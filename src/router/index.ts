@@ -1,10 +1,12 @@
 /**
  * The model router: which model each agent and task gets, what to fall back to, what it all
  * costs. Pure decision logic over OpenCode's provider list; it never calls OpenCode itself.
+ * This file is the `opencode-flow/router` entry: every export of it is public API, and
+ * test/package/surface.test.ts fails until its list says so when one is added or removed.
  *
  * @example
  * ```ts
- * import { buildCatalog, ModelRouter, CostLedger, Budget } from './router/index.js';
+ * import { buildCatalog, ModelRouter, CostLedger, Budget } from 'opencode-flow/router';
  * const router = new ModelRouter(buildCatalog(providers), { mode: 'balanced' });
  * const { model, chain, estimate } = router.select({ agent: 'coder', task: 'Build a REST API' });
  * ```

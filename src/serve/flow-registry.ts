@@ -1,5 +1,5 @@
 import { newFlowId } from '../flow/ids.js';
-import { secondsToMs } from '../flow/timeouts.js';
+import { secondsToMs } from '../config/timeouts.js';
 import type { FlowEvents, FlowReport, OpencodeFlow } from '../flow/index.js';
 import { AGENT_EVENTS, FlowRecord, type AgentEventType, type FlowSummary, type ServeEvent } from './flow-record.js';
 import type { CreateFlowBody } from './flow-request.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AgentConfigSchema, ModelIdSchema } from '../config/agent.js';
-import { timeoutSecondsSchema } from '../flow/timeouts.js';
+import { timeoutSecondsSchema } from '../config/timeouts.js';
 import { ROUTING_MODES } from '../router/config.js';
 
 /** Longest name an inline agent may have. */

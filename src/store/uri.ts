@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod';
-import { invalidUri as invalid, quoteUri as quote, uriPath } from '../config/uri.js';
+import { invalidUri as invalid, quoteUri as quote, uriPath } from '../uri.js';
 import type { FlowStore } from './store.js';
 import { FileFlowStore } from './file.js';
 import { PostgresFlowStore } from './postgres.js';

@@ -31,7 +31,7 @@ async function sh(
 }
 
 beforeAll(async () => {
-  for (const f of ['index', 'testing', 'mcp', 'client']) {
+  for (const f of ['index', 'machines', 'router', 'store', 'memory', 'opencode', 'testing', 'mcp', 'client']) {
     for (const ext of ['js', 'cjs', 'd.ts', 'd.cts']) {
       if (!existsSync(join(ROOT, `dist/${f}.${ext}`)))
         throw new Error(`dist/${f}.${ext} is missing: run \`npm run build\` first`);
@@ -77,6 +77,7 @@ describe('the packed package', () => {
       const testing = require('opencode-flow/testing');
       const mcp = require('opencode-flow/mcp');
       const client = require('opencode-flow/client');
+      const subpaths = ['machines', 'router', 'store', 'memory', 'opencode'].map((s) => require('opencode-flow/' + s));
       (async () => {
         // The package root is found from dist/index.cjs: the bundled preset agents load.
         const presets = await flow.loadPresets({ cwd: process.cwd() });
@@ -90,6 +91,7 @@ describe('the packed package', () => {
           models: models.status,
           mcp: typeof mcp.createMemoryMcpServer,
           client: typeof new client.FlowClient({ baseUrl: 'http://127.0.0.1:5000' }).events,
+          subpaths: subpaths.map((m) => Object.keys(m).length > 0),
         }));
       })().catch((e) => { console.error(e); process.exit(1); });`;
     await writeFile(join(app, 'main.cjs'), program);
@@ -108,6 +110,7 @@ describe('the packed package', () => {
       mcp: 'function',
       client: 'function',
     });
+    expect(out.subpaths).toEqual([true, true, true, true, true]);
     expect(out.presets).toEqual(expect.arrayContaining(['coder', 'reviewer']));
   });
 
@@ -140,12 +143,18 @@ describe('the packed package', () => {
     await mkdir(sub, { recursive: true });
     const source = `import { OpencodeFlow, FlowError, type FlowReport } from 'opencode-flow';
 import { startScriptedLLM } from 'opencode-flow/testing';
+import { supervisorMachine } from 'opencode-flow/machines';
+import { ModelRouter } from 'opencode-flow/router';
+import { openFlowStore, type FlowStore } from 'opencode-flow/store';
+import { OpencodeClient } from 'opencode-flow/opencode';
+import { createMemoryBackend } from 'opencode-flow/memory';
+const store: FlowStore = openFlowStore('file:flows');
 const flow: OpencodeFlow = new OpencodeFlow({ serverUrl: 'http://127.0.0.1:1' });
 const report: FlowReport | undefined = undefined;
 const e = new FlowError('internal', 'x');
 // @ts-expect-error a wrong option is a type error, so the types are really read
 new OpencodeFlow({ serverUrl: 42 });
-export const used = [flow, report, e.code, startScriptedLLM, ${kind === 'cjs' ? "require('opencode-flow').OpencodeFlow" : 'import.meta.url'}];
+export const used = [flow, report, e.code, startScriptedLLM, supervisorMachine, ModelRouter, store, OpencodeClient, createMemoryBackend, ${kind === 'cjs' ? "require('opencode-flow').OpencodeFlow" : 'import.meta.url'}];
 `;
     await writeFile(join(sub, file), source);
     const tsconfig = {

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { quoteValue } from '../echo.js';
-import { FlowError, FlowErrorCode } from '../errors.js';
+import { quoteValue } from './echo.js';
+import { FlowError, FlowErrorCode } from './errors.js';
 
 /** The URI helpers memory and flow-store URIs share (`file:`, `sqlite:` paths; errors that quote the URI masked). */
 
