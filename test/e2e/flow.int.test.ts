@@ -1,5 +1,5 @@
 import { createServer, Socket } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { OpencodeFlow } from '../../src/flow/index.js';
 import { OpencodeClient } from '../../src/opencode/client.js';
 import { useFlowHosts } from '../helpers/host.js';
@@ -225,11 +225,20 @@ describe('OpencodeFlow against a real OpenCode server', () => {
     try {
       flow.on('agent.state', (e) => {
         if (e.state !== 'streaming') return;
-        // Cut every connection (the SSE stream included) and refuse new ones for 2.5 s,
-        // so the answer lands while we are blind.
+        // Cut every connection (the SSE stream included) and refuse new ones until the
+        // answer has landed (the server, asked directly, has the session idle): we were blind.
         refuse = true;
         for (const s of sockets) s.destroy();
-        setTimeout(() => (refuse = false), 2500);
+        const direct = new OpencodeClient({ url: env.oc.url });
+        void vi
+          .waitFor(
+            async () => {
+              expect(env.llm.promptRequests().some((r) => r.allText.includes('CUT-TASK'))).toBe(true);
+              expect(e.sessionID! in (await direct.status())).toBe(false);
+            },
+            { timeout: 60_000, interval: 20 },
+          )
+          .finally(() => (refuse = false));
       });
       const t0 = Date.now();
       const report = await flow.execute({ task: 'CUT-TASK', agents: ['researcher'] });
