@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OpencodeFlow, type FlowReport } from '../../src/flow/index.js';
-import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
+import { type FlowReport } from '../../src/flow/index.js';
+import { useFlowHosts } from '../helpers/host.js';
 
 /** `opencode-flow flows`, `cost` and `resume` over a real stored flow. */
 const root = resolve(import.meta.dirname, '../..');
-const env = useScriptedOpencode({
+const env = useFlowHosts({
   llm: { fallback: { text: 'stored answer', usage: { prompt_tokens: 5000, completion_tokens: 100 } } },
 });
 let dir: string;
@@ -42,12 +42,7 @@ function cli(
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ocf-flows-'));
-  const flow = new OpencodeFlow({
-    serverUrl: env.oc.url,
-    model: 'scripted/small',
-    memory: false,
-    flowsDir: join(dir, 'flows'),
-  });
+  const flow = env.host({ flowsDir: join(dir, 'flows') });
   try {
     report = await flow.execute({ task: 'stored task', agents: ['researcher', 'reviewer'], flowId: 'flow_stored_1' });
   } finally {
@@ -120,7 +115,7 @@ describe('--store on the command line', () => {
   let sqliteReport: FlowReport;
   beforeAll(async () => {
     sqliteUri = `sqlite:${join(dir, 'store', 'flows.db')}`;
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, store: sqliteUri });
+    const flow = env.host({ store: sqliteUri });
     try {
       sqliteReport = await flow.execute({ task: 'sqlite task', agents: ['researcher'], flowId: 'flow_in_sqlite' });
     } finally {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../src/testing/index.js';
 import { cli, removeMemoryFiles, root, tempDir } from './helpers.js';
 
@@ -113,11 +113,15 @@ async function runServe(c: DocCommand) {
           });
           expect(posted.status).toBe(202);
           const { id } = (await posted.json()) as { id: string };
+          // Polled until it is no longer running (a deadline, not a fixed sleep).
           let status = 'running';
-          for (let i = 0; i < 600 && status === 'running'; i++) {
-            await new Promise((d) => setTimeout(d, 100));
-            status = ((await (await fetch(`${base}/flows/${id}`)).json()) as { status: string }).status;
-          }
+          await vi.waitFor(
+            async () => {
+              status = ((await (await fetch(`${base}/flows/${id}`)).json()) as { status: string }).status;
+              expect(status).not.toBe('running');
+            },
+            { timeout: 60_000, interval: 50 },
+          );
           expect(status).toBe('completed');
         } finally {
           kill('SIGTERM');

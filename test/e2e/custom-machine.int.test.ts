@@ -1,19 +1,17 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { reviewLoopMachine } from '../../machines/flows/review-loop.js';
 import { OpencodeFlow, type FlowReport } from '../../src/flow/index.js';
 import { FlowError } from '../../src/errors.js';
-import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
+import { useFlowHosts } from '../helpers/host.js';
 
 /** Custom machines run as flows: the prebuilt review loop and the example in examples/custom-machine. */
 const root = resolve(import.meta.dirname, '../..');
 const CODER = 'You are the **coder**';
 const REVIEWER = 'You are the **reviewer**';
 
-const env = useScriptedOpencode();
+const env = useFlowHosts();
 
 describe('a custom machine is a flow', () => {
   it('is persisted and cancelled like any flow: agents stopped, sessions aborted, the report and the store say cancelled', async () => {
@@ -24,15 +22,18 @@ describe('a custom machine is a flow', () => {
         reply: [{ text: 'Needs work.\nVERDICT: CHANGES_REQUESTED' }, { text: 'Fine.\nVERDICT: APPROVE' }],
       },
     ]);
-    const dir = await mkdtemp(join(tmpdir(), 'ocf-custom-'));
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, flowsDir: dir });
+    const flow = env.host();
     const done: FlowReport[] = [];
     flow.on('flow.done', (r) => done.push(r));
     let coderPrompts = 0;
+    const coderAsks = () =>
+      env.llm.promptRequests().filter((r) => r.allText.includes('LOOP-C') && r.system.includes(CODER));
     flow.on('agent.state', (e) => {
-      // The coder's second round hangs at the model: cancel the flow there.
+      // The coder's second round hangs at the model: cancel the flow once the model has it.
       if (e.agent === 'coder' && e.state === 'streaming' && ++coderPrompts === 2)
-        setTimeout(() => flow.cancel('flow_custom_c', 'test cancel'), 300);
+        void vi
+          .waitFor(() => expect(coderAsks()).toHaveLength(2), { timeout: 60_000, interval: 20 })
+          .then(() => flow.cancel('flow_custom_c', 'test cancel'));
     });
     try {
       const input = {
@@ -84,7 +85,6 @@ describe('a custom machine is a flow', () => {
     } finally {
       await flow.shutdown();
     }
-    await rm(dir, { recursive: true, force: true });
   });
 });
 
@@ -100,7 +100,7 @@ describe('review loop', () => {
         reply: [{ text: 'Missing validation.\nVERDICT: CHANGES_REQUESTED' }, { text: 'Good.\nVERDICT: APPROVE' }],
       },
     ]);
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false });
+    const flow = env.host();
     const states: string[] = [];
     flow.on('agent.done', (e) => states.push(`${e.agent}:done`));
     try {
@@ -132,7 +132,7 @@ describe('review loop', () => {
       { match: { allText: 'LOOP-B', system: CODER }, reply: { text: 'some code' } },
       { match: { allText: 'LOOP-B', system: REVIEWER }, reply: { text: 'No.\nVERDICT: CHANGES_REQUESTED' } },
     ]);
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false });
+    const flow = env.host();
     try {
       const { output } = await flow.run(reviewLoopMachine, {
         task: 'LOOP-B',

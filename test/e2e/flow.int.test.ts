@@ -1,18 +1,14 @@
 import { createServer, Socket } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { OpencodeFlow } from '../../src/flow/index.js';
 import { OpencodeClient } from '../../src/opencode/client.js';
-import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
+import { useFlowHosts } from '../helpers/host.js';
 
 /**
  * The foundation end to end: real `opencode serve` (pinned binary), scripted LLM behind
  * OpenCode's custom provider, our flow on top.
  */
-const env = useScriptedOpencode();
-
-function newFlow(extra: ConstructorParameters<typeof OpencodeFlow>[0] = {}) {
-  return new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, ...extra });
-}
+const env = useFlowHosts();
 
 async function sessionCost(client: OpencodeClient, sessionID: string): Promise<number> {
   const msgs = await client.messages(sessionID);
@@ -25,7 +21,7 @@ describe('OpencodeFlow against a real OpenCode server', () => {
       match: { allText: 'PARALLEL-TASK' },
       reply: { text: 'parallel answer from the scripted model', chunks: 10, chunkDelayMs: 150 },
     });
-    const flow = newFlow({ keepSessions: true });
+    const flow = env.host({ keepSessions: true });
     const deltas: Record<string, string> = {};
     flow.on('agent.delta', (e) => (deltas[e.agent] = (deltas[e.agent] ?? '') + e.text));
     try {
@@ -79,7 +75,7 @@ describe('OpencodeFlow against a real OpenCode server', () => {
         reply: { text: 'one two three', chunks: 3, chunkDelayMs: 300 },
       },
     ]);
-    const flow = newFlow();
+    const flow = env.host();
     const texts: Record<string, string[]> = {};
     flow.on('agent.delta', (e) => (texts[e.agent] ??= []).push(e.text));
     try {
@@ -104,7 +100,7 @@ describe('OpencodeFlow against a real OpenCode server', () => {
       },
       { match: { allText: 'SEQ-TASK', system: 'You are the **coder**' }, reply: { text: 'implemented' } },
     ]);
-    const flow = newFlow();
+    const flow = env.host();
     try {
       const report = await flow.execute({
         task: 'SEQ-TASK: build a list endpoint',
@@ -128,7 +124,7 @@ describe('OpencodeFlow against a real OpenCode server', () => {
       { match: { allText: 'FALLBACK-TASK', model: 'medium' }, reply: { status: 429 } },
       { match: { allText: 'FALLBACK-TASK', model: 'small' }, reply: { text: 'answered by the fallback' } },
     ]);
-    const flow = newFlow({ model: 'scripted/medium', fallback: ['scripted/small'] });
+    const flow = env.host({ model: 'scripted/medium', fallback: ['scripted/small'] });
     const fallbacks: string[] = [];
     flow.on('agent.fallback', (e) => fallbacks.push(`${e.from}->${e.to}`));
     try {
@@ -148,7 +144,7 @@ describe('OpencodeFlow against a real OpenCode server', () => {
 
   it('fails the agent clearly when the whole chain fails', async () => {
     env.llm.script({ match: { allText: 'CHAIN-FAIL' }, reply: { status: 500, errorMessage: 'upstream exploded' } });
-    const flow = newFlow({ model: 'scripted/medium', fallback: ['scripted/small'], promptTimeoutMs: 20_000 });
+    const flow = env.host({ model: 'scripted/medium', fallback: ['scripted/small'], promptTimeoutMs: 20_000 });
     try {
       const report = await flow.execute({ task: 'CHAIN-FAIL', agents: ['tester'], retries: 0 });
       expect(report.status).toBe('failed');
@@ -166,7 +162,7 @@ describe('OpencodeFlow against a real OpenCode server', () => {
       { match: { allText: 'RETRY-TASK' }, reply: { status: 429 }, times: 2 },
       { match: { allText: 'RETRY-TASK' }, reply: { text: 'worked on retry' } },
     ]);
-    const flow = newFlow({ keepSessions: true });
+    const flow = env.host({ keepSessions: true });
     try {
       const report = await flow.execute({ task: 'RETRY-TASK', agents: ['coder'], retries: 2 });
       expect(report.status).toBe('completed');
@@ -181,7 +177,7 @@ describe('OpencodeFlow against a real OpenCode server', () => {
 
   it('cancels a flow: sessions are aborted and none stays busy', async () => {
     env.llm.script({ match: { allText: 'HANG-TASK' }, reply: { hang: true } });
-    const flow = newFlow({ keepSessions: true });
+    const flow = env.host({ keepSessions: true });
     try {
       const busy = new Set<string>();
       flow.on('agent.state', (e) => {
@@ -225,15 +221,24 @@ describe('OpencodeFlow against a real OpenCode server', () => {
       match: { allText: 'CUT-TASK' },
       reply: { text: 'finished while nobody listened', delayMs: 1500 },
     });
-    const flow = new OpencodeFlow({ serverUrl: `http://127.0.0.1:${port}`, model: 'scripted/small', memory: false });
+    const flow = env.host({ serverUrl: `http://127.0.0.1:${port}` });
     try {
       flow.on('agent.state', (e) => {
         if (e.state !== 'streaming') return;
-        // Cut every connection (the SSE stream included) and refuse new ones for 2.5 s,
-        // so the answer lands while we are blind.
+        // Cut every connection (the SSE stream included) and refuse new ones until the
+        // answer has landed (the server, asked directly, has the session idle): we were blind.
         refuse = true;
         for (const s of sockets) s.destroy();
-        setTimeout(() => (refuse = false), 2500);
+        const direct = new OpencodeClient({ url: env.oc.url });
+        void vi
+          .waitFor(
+            async () => {
+              expect(env.llm.promptRequests().some((r) => r.allText.includes('CUT-TASK'))).toBe(true);
+              expect(e.sessionID! in (await direct.status())).toBe(false);
+            },
+            { timeout: 60_000, interval: 20 },
+          )
+          .finally(() => (refuse = false));
       });
       const t0 = Date.now();
       const report = await flow.execute({ task: 'CUT-TASK', agents: ['researcher'] });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { planExecuteInput, planExecuteMachine } from '../../machines/flows/plan-execute.js';
 import { OpencodeFlow } from '../../src/flow/index.js';
 import { DEFAULT_SCRIPTED_MODELS, structuredReply, type ScriptedRequest } from '../../src/testing/index.js';
-import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
+import { useFlowHosts } from '../helpers/host.js';
 
 /**
  * Hierarchical flows against real OpenCode: the planner's JSON plan (12 subtasks with
@@ -64,7 +64,7 @@ async function opencodeCost(
 }
 
 // `notools`: a model OpenCode is told cannot call tools (so it cannot give structured output).
-const env = useScriptedOpencode({
+const env = useFlowHosts({
   opencode: { models: [...DEFAULT_SCRIPTED_MODELS, { id: 'notools', toolCall: false }] },
 });
 
@@ -84,10 +84,7 @@ describe('hierarchical flows', () => {
         reply: (req) => ({ text: `OUT-${subtaskId(req)}`, delayMs: 400 }),
       },
     ]);
-    const flow = new OpencodeFlow({
-      serverUrl: env.oc.url,
-      model: 'scripted/small',
-      memory: false,
+    const flow = env.host({
       keepSessions: true,
       maxConcurrent: 4,
     });
@@ -176,10 +173,7 @@ describe('hierarchical flows', () => {
       },
       { match: { allText: 'NEST-TASK', lastUser: '# Your subtask' }, reply: (req) => ({ text: `OUT-${own(req)}` }) },
     ]);
-    const flow = new OpencodeFlow({
-      serverUrl: env.oc.url,
-      model: 'scripted/small',
-      memory: false,
+    const flow = env.host({
       keepSessions: true,
     });
     try {
@@ -231,7 +225,7 @@ describe('hierarchical flows', () => {
         { text: '{"subtasks":[{"id":"a","title":"x","description":"y","agent":"wizard"}]}' },
       ],
     });
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/notools', memory: false });
+    const flow = env.host({ model: 'scripted/notools' });
     try {
       const report = await flow.execute({ task: 'BADPLAN-TASK', agents: ['coder'], mode: 'hierarchical' });
       expect(report.status).toBe('failed');
@@ -267,10 +261,7 @@ describe('hierarchical flows', () => {
       },
       { match: { allText: 'REPLAN-TASK', lastUser: '# Your subtask' }, reply: { text: 'did a' } },
     ]);
-    const flow = new OpencodeFlow({
-      serverUrl: env.oc.url,
-      model: 'scripted/small',
-      memory: false,
+    const flow = env.host({
       keepSessions: true,
     });
     try {
@@ -305,7 +296,7 @@ describe('hierarchical flows', () => {
         reply: (req) => ({ text: `did ${subtaskId(req)}` }),
       },
     ]);
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false });
+    const flow = env.host();
     try {
       await flow.start();
       const before = await sessionIds(flow);

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { OpencodeFlow } from '../../src/flow/index.js';
-import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
+import { useFlowHosts } from '../helpers/host.js';
 
 /**
  * A subagent (OpenCode's task tool, a child session) asks for a permission: the flow's
  * agent answers it too, so the parent never waits on it. The server asks for every bash.
  */
-const env = useScriptedOpencode({ opencode: { config: { permission: { bash: 'ask' } } } });
+const env = useFlowHosts({ opencode: { config: { permission: { bash: 'ask' } } } });
 
 describe('requests from child sessions', () => {
   it('are seen and answered by the agent whose subagent asked', async () => {
@@ -35,10 +35,7 @@ describe('requests from child sessions', () => {
         reply: (req) => ({ text: `parent got: ${req.toolResults.at(-1)?.content ?? ''}` }),
       },
     ]);
-    const flow = new OpencodeFlow({
-      serverUrl: env.oc.url,
-      model: 'scripted/small',
-      memory: false,
+    const flow = env.host({
       persist: false,
       inputPolicy: { onPermission: 'ask' },
     });

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { OpencodeFlow } from '../../src/flow/index.js';
 import type { ScriptedRequest } from '../../src/testing/index.js';
-import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
+import { useFlowHosts } from '../helpers/host.js';
 
 /**
  * Human in the loop against real OpenCode: a tool under an `ask` rule, and the model's
  * `question` tool, never stall a flow; policies, library answers and timeouts decide.
  */
-const env = useScriptedOpencode();
+const env = useFlowHosts();
 
 const lastToolResult = (r: ScriptedRequest) => r.toolResults[r.toolResults.length - 1]?.content ?? '(none)';
 
@@ -37,7 +37,7 @@ const asker = (name: string, inputPolicy?: Record<string, unknown>) => ({
 describe('permission requests', () => {
   it('policy reject (the headless default): the flow completes and records the rejection', async () => {
     scriptBash('HITL-REJECT');
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
+    const flow = env.host({ persist: false });
     try {
       await flow.spawn(asker('runner'));
       const t0 = Date.now();
@@ -62,7 +62,7 @@ describe('permission requests', () => {
 
   it('policy allow: the tool runs', async () => {
     scriptBash('HITL-ALLOW');
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
+    const flow = env.host({ persist: false });
     try {
       await flow.spawn(asker('runner', { onPermission: 'allow' }));
       const report = await flow.execute({ task: 'HITL-ALLOW', agents: ['runner'] });
@@ -74,7 +74,7 @@ describe('permission requests', () => {
 
   it('policy ask: the library is told, answers, and the tool runs', async () => {
     scriptBash('HITL-ASK');
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
+    const flow = env.host({ persist: false });
     const asked: string[] = [];
     flow.on('agent.input_required', (e) => {
       asked.push(`${e.agent}:${e.request.kind}:${e.request.kind === 'permission' ? e.request.patterns.join(' ') : ''}`);
@@ -94,7 +94,7 @@ describe('permission requests', () => {
 
   it('nobody answers: inputTimeout rejects and the agent goes on, or fails it when configured', async () => {
     scriptBash('HITL-TIMEOUT');
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
+    const flow = env.host({ persist: false });
     try {
       await flow.spawn(asker('patient', { onPermission: 'ask', inputTimeoutMs: 1000 }));
       await flow.spawn(asker('strict', { onPermission: 'ask', inputTimeoutMs: 1000, onInputTimeout: 'fail' }));
@@ -145,10 +145,7 @@ describe('permission rules', () => {
       },
     ]);
     // A flow-level policy: every agent without its own gets it.
-    const flow = new OpencodeFlow({
-      serverUrl: env.oc.url,
-      model: 'scripted/small',
-      memory: false,
+    const flow = env.host({
       persist: false,
       inputPolicy: {
         onPermission: [
@@ -225,10 +222,7 @@ describe('questions', () => {
 
   it('answered through the API', async () => {
     scriptQuestion('Q-API');
-    const flow = new OpencodeFlow({
-      serverUrl: env.oc.url,
-      model: 'scripted/small',
-      memory: false,
+    const flow = env.host({
       persist: false,
       inputPolicy: { onQuestion: 'ask' },
     });
@@ -246,7 +240,7 @@ describe('questions', () => {
 
   it('rejected under the headless default, and the flow finishes promptly', async () => {
     scriptQuestion('Q-DEFAULT');
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
+    const flow = env.host({ persist: false });
     try {
       const t0 = Date.now();
       const report = await flow.execute({ task: 'Q-DEFAULT', agents: ['coder'] });

@@ -1,49 +1,50 @@
 import { createWebSocketReceiver, type StatelyInspectionEvent } from '@statelyai/inspect';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OpencodeFlow } from '../../src/flow/index.js';
-import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../src/testing/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import { useFlowHosts } from '../helpers/host.js';
 
 /** A live flow in the Stately inspector: a WebSocket receiver sees every actor of a real flow. */
-let llm: ScriptedLLM;
-let oc: TestOpencode;
-let dir: string;
-
-beforeAll(async () => {
-  llm = await startScriptedLLM({ fallback: { text: 'inspected answer' } });
-  oc = await startTestOpencode({ baseURL: llm.baseURL });
-  dir = await mkdtemp(join(tmpdir(), 'ocf-inspect-'));
-});
-
-afterAll(async () => {
-  await oc?.stop();
-  await llm?.close();
-  await rm(dir, { recursive: true, force: true });
-});
+const env = useFlowHosts({ llm: { fallback: { text: 'inspected answer' } } });
 
 describe('Stately inspector', () => {
   it('streams actor, event and snapshot messages for the supervisor, every agent and memory', async () => {
-    const flow = new OpencodeFlow({
-      serverUrl: oc.url,
-      model: 'scripted/small',
+    const flow = env.host((dir) => ({
       inspect: true,
       memory: `file:${join(dir, 'memory.json')}`,
-      flowsDir: join(dir, 'flows'),
       id: 'flow_inspected',
-    });
+    }));
     try {
       await flow.start();
       expect(flow.inspectorUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const received: StatelyInspectionEvent[] = [];
       const receiver = createWebSocketReceiver({ server: flow.inspectorWsUrl! });
       receiver.subscribe((e) => received.push(e));
-      await new Promise((r) => setTimeout(r, 500)); // let the receiver connect
       await flow.memory.set('note', 'hello');
+      // The receiver is connected once the memory actor's event reaches it.
+      const eventTypes = () =>
+        received.filter((e) => e.type === '@xstate.event').map((e) => (e as { event: { type: string } }).event.type);
+      await vi.waitFor(() => expect(eventTypes()).toContain('memory.set'), { timeout: 30_000, interval: 20 });
       const report = await flow.execute({ task: 'inspect me', agents: ['researcher', 'reviewer'] });
       expect(report.status).toBe('completed');
-      await new Promise((r) => setTimeout(r, 500));
+      // Wait for the last agent's final snapshot, not for a fixed while.
+      const snapshotsOf = (name: string) => {
+        const ids = new Set(
+          received
+            .filter((e) => e.type === '@xstate.actor' && (e as { name?: string }).name === name)
+            .map((e) => e.sessionId),
+        );
+        return received
+          .filter((e) => e.type === '@xstate.snapshot' && ids.has(e.sessionId))
+          .map((e) => JSON.stringify((e as { snapshot: { value?: unknown } }).snapshot.value));
+      };
+      await vi.waitFor(
+        () => {
+          expect(snapshotsOf('agent:researcher')).toContain('"done"');
+          expect(snapshotsOf('agent:reviewer')).toContain('"done"');
+          expect(eventTypes()).toContain('agent.done');
+        },
+        { timeout: 30_000, interval: 20 },
+      );
       const actors = received.filter(
         (e): e is Extract<StatelyInspectionEvent, { type: '@xstate.actor' }> => e.type === '@xstate.actor',
       );

@@ -1,45 +1,27 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { OpencodeFlow } from '../../src/flow/index.js';
-import { startScriptedLLM, type ScriptedLLM, type ScriptedRequest } from '../../src/testing/index.js';
-import { isolatedOpencodeEnv, scriptedOpencodeConfig } from '../../src/testing/opencode.js';
+import { type ScriptedRequest } from '../../src/testing/index.js';
+import { useFlowHosts } from '../helpers/host.js';
 
 /**
  * Agents coordinate through shared memory: OpenCode itself calls our MCP server's
  * `flow_memory_*` tools on the scripted model's behalf; the flow (embedded server) wires
  * the MCP server into OpenCode's config at start.
  */
-let llm: ScriptedLLM;
-let dir: string;
+const env = useFlowHosts({ shared: false });
 let flow: OpencodeFlow;
 
 beforeAll(async () => {
-  llm = await startScriptedLLM();
-  dir = await mkdtemp(join(tmpdir(), 'ocf-mem-'));
-  const home = join(dir, 'home');
-  flow = new OpencodeFlow({
-    directory: dir,
-    model: 'scripted/small',
-    memory: { backend: 'file', path: join(dir, 'memory.json') },
-    serverEnv: isolatedOpencodeEnv(home),
-    opencodeConfig: scriptedOpencodeConfig({ baseURL: llm.baseURL }),
-  });
+  flow = env.host((dir) => ({ memory: { backend: 'file', path: join(dir, 'memory.json') } }));
   await flow.start();
-});
-
-afterAll(async () => {
-  await flow?.shutdown();
-  await llm?.close();
-  await rm(dir, { recursive: true, force: true });
 });
 
 const lastToolResult = (r: ScriptedRequest) => r.toolResults[r.toolResults.length - 1]?.content ?? '(none)';
 
 describe('shared memory through the flow_memory_* MCP tools', () => {
   it('agent A sets a key with flow_memory_set; agent B reads it with flow_memory_get', async () => {
-    llm.script([
+    env.llm.script([
       // Agent A: call the tool, then report.
       {
         match: { allText: 'MEM-TASK', system: 'You are the **researcher**', hasToolResult: false },
@@ -75,7 +57,7 @@ describe('shared memory through the flow_memory_* MCP tools', () => {
     stop();
     expect(report.status).toBe('completed');
     // The tools were offered to the model under OpenCode's server_tool naming.
-    const first = llm.promptRequests().find((r) => r.allText.includes('MEM-TASK'))!;
+    const first = env.llm.promptRequests().find((r) => r.allText.includes('MEM-TASK'))!;
     expect(first.tools).toEqual(
       expect.arrayContaining([
         'flow_memory_set',
@@ -99,7 +81,7 @@ describe('shared memory through the flow_memory_* MCP tools', () => {
 
   it('a tool call with bad arguments is an MCP error the model sees, and the store is unchanged', async () => {
     await flow.memory.set('counter', 1);
-    llm.script([
+    env.llm.script([
       {
         match: { allText: 'BAD-ARGS', hasToolResult: false },
         reply: { toolCalls: [{ name: 'flow_memory_incr', arguments: { key: '../../etc/passwd', amount: 'lots' } }] },
@@ -118,7 +100,7 @@ describe('shared memory through the flow_memory_* MCP tools', () => {
   });
 
   it('a supervisor waiting on a key starts the third agent when an agent writes it', async () => {
-    llm.script([
+    env.llm.script([
       {
         match: { allText: 'TRIGGER-TASK', system: 'You are the **researcher**', hasToolResult: false },
         reply: {
@@ -156,7 +138,7 @@ describe('shared memory through the flow_memory_* MCP tools', () => {
     expect(states.indexOf('researcher:set')).toBeGreaterThanOrEqual(0);
     expect(states.indexOf('tester:prompting')).toBeGreaterThan(states.indexOf('researcher:set'));
     expect(states.indexOf('tester:prompting')).toBeLessThan(states.indexOf('researcher:done'));
-    const testerReq = llm
+    const testerReq = env.llm
       .promptRequests()
       .find((r) => r.allText.includes('TRIGGER-TASK') && r.system.includes('You are the **tester**'))!;
     expect(testerReq.lastUser).toContain('Started because shared memory key "spec/api" was written');
@@ -164,7 +146,7 @@ describe('shared memory through the flow_memory_* MCP tools', () => {
   });
 
   it('an agent whose key is never written is not started, and the report says why', async () => {
-    llm.script({ match: { allText: 'NEVER-TASK' }, reply: { text: 'ok' } });
+    env.llm.script({ match: { allText: 'NEVER-TASK' }, reply: { text: 'ok' } });
     const report = await flow.execute({
       task: 'NEVER-TASK',
       agents: ['researcher', 'tester'],

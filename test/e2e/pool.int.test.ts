@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OpencodeFlow } from '../../src/flow/index.js';
 import { OpencodeClient } from '../../src/opencode/client.js';
 import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../src/testing/index.js';
+import { useFlowHosts } from '../helpers/host.js';
 
 /**
  * A pool of two real OpenCode servers behind one scripted model: agents are spread over both
@@ -22,6 +22,8 @@ afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);
   await llm?.close();
 });
+// Hosts on the pool of both servers.
+const env = useFlowHosts({ server: () => ({ url: `${a.url},${b.url}`, llm }) });
 
 const AGENTS = ['w1', 'w2', 'w3', 'w4'];
 
@@ -29,10 +31,7 @@ describe('a pool of OpenCode servers', () => {
   it('spreads agents over the servers, and moves the agents of a killed server to the live one', async () => {
     // Every prompt takes a while, so both servers have agents waiting when one is killed.
     llm.script({ match: { allText: 'POOL-TASK' }, reply: { text: 'POOL-DONE', delayMs: 2500 } });
-    const flow = new OpencodeFlow({
-      serverUrl: `${a.url},${b.url}`,
-      model: 'scripted/small',
-      memory: false,
+    const flow = env.host({
       persist: false,
       keepSessions: true,
     });

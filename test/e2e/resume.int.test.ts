@@ -6,14 +6,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpencodeFlow } from '../../src/flow/index.js';
 import { OpencodeClient } from '../../src/opencode/client.js';
 import { checkHealth } from '../../src/opencode/server.js';
+import { openFlowStore } from '../../src/runtime/flow-store-uri.js';
 import {
   isolatedOpencodeEnv,
-  scriptedOpencodeConfig,
   startScriptedLLM,
   startTestOpencode,
   type ScriptedLLM,
   type TestOpencode,
 } from '../../src/testing/index.js';
+import { useFlowHosts } from '../helpers/host.js';
 import { createTestDatabase, needPostgres } from '../helpers/services.js';
 
 const postgres = await needPostgres();
@@ -38,6 +39,8 @@ afterAll(async () => {
   await llm?.close();
   await rm(dir, { recursive: true, force: true });
 });
+// Hosts on this file's server; no host-wide model: the stored runs say theirs.
+const env = useFlowHosts({ server: () => ({ url: oc.url, llm }), defaults: { model: undefined } });
 
 const bySystem = (task: string, who: string) =>
   llm.promptRequests().filter((r) => r.allText.includes(task) && r.system.includes(`You are the **${who}**`));
@@ -57,8 +60,9 @@ function scriptAgents(task: string, testerHangs: boolean) {
 }
 
 /**
- * Run `test/e2e/fixtures/crash-flow.ts` until `killWhen(out)` holds, then SIGKILL it: with
- * `group`, its whole process group (it and the OpenCode it embeds, as a container kill would).
+ * Run `test/e2e/fixtures/crash-flow.ts` until `killWhen(out)` holds and its store holds the
+ * snapshot with the tester mid-prompt, then SIGKILL it: with `group`, its whole process
+ * group (it and the OpenCode it embeds, as a container kill would).
  */
 function runUntilKilled(env: Record<string, string>, killWhen: (out: string) => boolean, group = false) {
   return new Promise<{ signal: NodeJS.Signals | null; out: string }>((done) => {
@@ -69,7 +73,7 @@ function runUntilKilled(env: Record<string, string>, killWhen: (out: string) => 
       detached: group,
     });
     let out = '';
-    let killing = false;
+    let exited = false;
     const kill = () => {
       try {
         if (group) process.kill(-child.pid!, 'SIGKILL');
@@ -78,20 +82,27 @@ function runUntilKilled(env: Record<string, string>, killWhen: (out: string) => 
         /* gone already */
       }
     };
-    // Checked on output and on a clock: the LLM request it may wait for arrives elsewhere.
-    const poll = setInterval(() => {
-      if (killing || !killWhen(out)) return;
-      killing = true;
-      // Let the snapshot with the agent mid-prompt reach the disk, then die hard.
-      setTimeout(kill, 300);
-    }, 50);
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     child.on('exit', (_code, signal) => {
-      clearInterval(poll);
+      exited = true;
       if (group) kill(); // never leave its OpenCode behind, whatever happened
       done({ signal, out });
     });
+    // Checked on output and on a clock: the LLM request it may wait for arrives elsewhere.
+    // Then die hard once the snapshot with the tester streaming is in the store.
+    const store = openFlowStore(env.FLOW_STORE ?? { backend: 'file', dir: env.FLOWS_DIR! });
+    const storedMidPrompt = async () => {
+      const session = sessionOf(out, 'tester');
+      const stored = await store.load(env.FLOW_ID!).catch(() => undefined);
+      const text = JSON.stringify(stored?.snapshot ?? null);
+      return !!session && text.includes(session) && text.includes('"streaming"');
+    };
+    void (async () => {
+      while (!exited && !(killWhen(out) && (await storedMidPrompt()))) await new Promise((r) => setTimeout(r, 20));
+      kill();
+      await store.close();
+    })();
   });
 }
 
@@ -159,7 +170,7 @@ describe('crash resume', () => {
     expect(killed.signal, killed.out).toBe('SIGKILL');
     expect(killed.out).not.toContain('finished');
 
-    const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, keepSessions: true, flowsDir });
+    const flow = env.host({ keepSessions: true, flowsDir });
     try {
       const listed = await flow.listFlows();
       expect(listed.map((f) => [f.flowId, f.status])).toEqual([[flowId, 'running']]);
@@ -198,7 +209,7 @@ describe('crash resume', () => {
     await client.abort(testerSession);
     await expect.poll(async () => testerSession in (await client.status()), { timeout: 10_000 }).toBe(false);
 
-    const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, keepSessions: true, flowsDir });
+    const flow = env.host({ keepSessions: true, flowsDir });
     try {
       await flow.start();
       const report = await resumeReprompted(flow, flowId, task, 'its answer was aborted');
@@ -227,7 +238,7 @@ describe('crash resume', () => {
     await client.abort(testerSession);
     await client.deleteSession(testerSession);
 
-    const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, keepSessions: true, flowsDir });
+    const flow = env.host({ keepSessions: true, flowsDir });
     try {
       await flow.start();
       const t0 = Date.now();
@@ -284,11 +295,10 @@ describe('crash resume', () => {
 
     // A new process, a new embedded OpenCode on the same data: the session is idle, its
     // answer cut off with neither completion nor error.
-    const flow = new OpencodeFlow({
+    const flow = env.host({
+      embedded: true,
       directory: project,
       serverEnv: isolatedOpencodeEnv(home),
-      opencodeConfig: scriptedOpencodeConfig({ baseURL: llm.baseURL }),
-      memory: false,
       keepSessions: true,
       flowsDir,
     });
@@ -312,7 +322,7 @@ describe('crash resume', () => {
   }, 240_000);
 
   it('resuming an unknown flow is a clear error', async () => {
-    const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, flowsDir: join(dir, 'flows') });
+    const flow = env.host();
     try {
       await expect(flow.resume('flow_nope')).rejects.toThrow(/no stored flow "flow_nope"/);
     } finally {
@@ -348,7 +358,7 @@ describe('crash resume through a database store', () => {
         expect(killed.signal, killed.out).toBe('SIGKILL');
         expect(killed.out).not.toContain('finished');
 
-        const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, keepSessions: true, store });
+        const flow = env.host({ keepSessions: true, store });
         try {
           expect(flow.store.kind).toBe(s.name);
           expect((await flow.listFlows()).map((f) => [f.flowId, f.status])).toEqual([[flowId, 'running']]);

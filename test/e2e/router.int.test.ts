@@ -1,18 +1,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OpencodeFlow } from '../../src/flow/index.js';
-import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencode } from '../../src/testing/index.js';
+import { describe, expect, it } from 'vitest';
+import { startScriptedLLM, startTestOpencode } from '../../src/testing/index.js';
+import { useFlowHosts } from '../helpers/host.js';
 
 /**
  * Routing, fallback chains with a flow-wide cooldown, and hard budgets, against real
  * OpenCode. Four scripted models; the router's quality table is overridden so the
  * ranking is a > b > c > d.
  */
-let llm: ScriptedLLM;
-let oc: TestOpencode;
-
 const models = ['a', 'b', 'c', 'd'].map((id) => ({ id, cost: { input: 0.1, output: 0.4 } }));
 const modelRouter = {
   mode: 'quality' as const,
@@ -25,25 +22,18 @@ const modelRouter = {
   },
 };
 
-beforeAll(async () => {
-  llm = await startScriptedLLM();
-  oc = await startTestOpencode({ baseURL: llm.baseURL, models, defaultModel: 'd' });
-});
-
-afterAll(async () => {
-  await oc?.stop();
-  await llm?.close();
-});
+// No host-wide model: the router (or the agent) picks it.
+const env = useFlowHosts({ opencode: { models, defaultModel: 'd' }, defaults: { model: undefined } });
 
 describe('model router in a real flow', () => {
   it('walks the chain past 429, 500 and a hang; a second agent skips the cooling models', async () => {
-    llm.script([
+    env.llm.script([
       { match: { allText: 'ROUTE-TASK', model: /^a$/ }, reply: { status: 429 } },
       { match: { allText: 'ROUTE-TASK', model: /^b$/ }, reply: { status: 500, errorMessage: 'upstream broke' } },
       { match: { allText: 'ROUTE-TASK', model: /^c$/ }, reply: { hang: true }, times: 1 },
       { match: { allText: 'ROUTE-TASK' }, reply: (req) => ({ text: `answered by ${req.model}` }) },
     ]);
-    const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, modelRouter, promptTimeoutMs: 8000 });
+    const flow = env.host({ modelRouter, promptTimeoutMs: 8000 });
     try {
       const report = await flow.execute({
         task: 'ROUTE-TASK: summarise',
@@ -62,7 +52,7 @@ describe('model router in a real flow', () => {
       // a and b just failed with 429/500: cooling down for every agent of the flow.
       expect(second!.attempts).toEqual([{ model: 'scripted/c' }]);
       expect(second!.output).toBe('answered by c');
-      const reviewerRequests = llm
+      const reviewerRequests = env.llm
         .promptRequests()
         .filter((r) => r.allText.includes('ROUTE-TASK') && r.system.includes('You are the **reviewer**'));
       expect(reviewerRequests.map((r) => r.model)).toEqual(['c']);
@@ -81,9 +71,8 @@ describe('model router in a real flow', () => {
         { id: 'cheap', cost: { input: 0.1, output: 0.4 } },
       ],
     });
-    const flow = new OpencodeFlow({
+    const flow = env.host({
       serverUrl: oc2.url,
-      memory: false,
       modelRouter: {
         floors: { code: 85 },
         models: {
@@ -124,10 +113,8 @@ describe('model router in a real flow', () => {
       );
     agentFile('careful-writer', 90);
     agentFile('quick-writer');
-    llm.script({ match: { allText: 'FLOOR-TASK' }, reply: (req) => ({ text: `written by ${req.model}` }) });
-    const flow = new OpencodeFlow({
-      serverUrl: oc.url,
-      memory: false,
+    env.llm.script({ match: { allText: 'FLOOR-TASK' }, reply: (req) => ({ text: `written by ${req.model}` }) });
+    const flow = env.host({
       agentDirs: [dir],
       // speed mode: the fastest model wins, and the fastest are the weakest.
       modelRouter: {
@@ -149,7 +136,7 @@ describe('model router in a real flow', () => {
       expect(report.status).toBe('completed');
       const byAgent = Object.fromEntries(report.results.map((r) => [r.agent, r.model]));
       expect(byAgent).toEqual({ 'careful-writer': 'scripted/b', 'quick-writer': 'scripted/d' });
-      const served = llm.promptRequests().filter((r) => r.allText.includes('FLOOR-TASK'));
+      const served = env.llm.promptRequests().filter((r) => r.allText.includes('FLOOR-TASK'));
       expect(served.find((r) => r.system.includes('You are careful-writer.'))?.model).toBe('b');
     } finally {
       await flow.shutdown();
@@ -159,11 +146,11 @@ describe('model router in a real flow', () => {
 
   it('a hard budget stops the flow: budget_exceeded, never more than cap + in-flight', async () => {
     // Each prompt reports 100k input tokens on $0.1/M: $0.01 per agent, by OpenCode's own accounting.
-    llm.script({
+    env.llm.script({
       match: { allText: 'BUDGET-TASK' },
       reply: { text: 'expensive answer', usage: { prompt_tokens: 100_000, completion_tokens: 10 } },
     });
-    const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, model: 'scripted/d' });
+    const flow = env.host({ model: 'scripted/d' });
     try {
       const cap = 0.015;
       const report = await flow.execute({
@@ -176,7 +163,7 @@ describe('model router in a real flow', () => {
       // The second prompt's own cost (reported mid-prompt) takes the flow past the cap.
       expect(report.reason).toMatch(/budget exceeded( mid-prompt)?: spent \$0\.02/);
       // Two prompts ran (the second started while $0.005 was left); the third never started.
-      const prompted = llm.promptRequests().filter((r) => r.allText.includes('BUDGET-TASK'));
+      const prompted = env.llm.promptRequests().filter((r) => r.allText.includes('BUDGET-TASK'));
       expect(prompted).toHaveLength(2);
       expect(report.results.map((r) => r.agent)).toEqual(['researcher', 'coder']);
       expect(report.cost.total).toBeCloseTo(0.020008, 9);
@@ -195,14 +182,14 @@ describe('model router in a real flow', () => {
       ...step,
       toolCalls: [{ name: 'bash', arguments: { command: `echo LOOP-STEP-${i}`, description: 'a step' } }],
     });
-    llm.script([
+    env.llm.script([
       { match: { allText: 'MIDFLIGHT', system: 'SLOW-AGENT' }, reply: { text: 'slow answer', delayMs: 45_000 } },
       {
         match: { allText: 'MIDFLIGHT' },
         reply: [call(1), call(2), call(3), call(4), call(5), { ...step, text: 'loop finished' }],
       },
     ]);
-    const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, model: 'scripted/d', persist: false });
+    const flow = env.host({ model: 'scripted/d', persist: false });
     try {
       await flow.spawn({ name: 'looper', agent: 'build', permissions: { bash: 'allow' } });
       await flow.spawn({ name: 'slow', agent: 'build', systemPrompt: 'SLOW-AGENT' });
@@ -218,7 +205,7 @@ describe('model router in a real flow', () => {
       expect(report.status).toBe('budget_exceeded');
       expect(report.reason).toMatch(/budget exceeded mid-prompt: spent \$0\.03/);
       // The loop was cut off after the step that crossed the cap (at most one more had started).
-      const steps = llm
+      const steps = env.llm
         .promptRequests()
         .filter((r) => r.allText.includes('MIDFLIGHT') && !r.system.includes('SLOW-AGENT'));
       expect(steps.length).toBeGreaterThanOrEqual(3);
@@ -233,15 +220,15 @@ describe('model router in a real flow', () => {
   });
 
   it("a budget smaller than one prompt's estimate refuses the first prompt", async () => {
-    const flow = new OpencodeFlow({ serverUrl: oc.url, memory: false, model: 'scripted/d' });
-    const before = llm.promptRequests().length;
+    const flow = env.host({ model: 'scripted/d' });
+    const before = env.llm.promptRequests().length;
     try {
       const report = await flow.execute({ task: 'TINY-BUDGET', agents: ['coder'], maxCost: 0.000001 });
       expect(report.status).toBe('budget_exceeded');
       expect(report.results[0]!.status).toBe('failed');
       expect(report.results[0]!.error).toMatch(/would exceed the flow budget/);
       expect(report.cost.total).toBe(0);
-      expect(llm.promptRequests().length).toBe(before);
+      expect(env.llm.promptRequests().length).toBe(before);
     } finally {
       await flow.shutdown();
     }

@@ -22,7 +22,7 @@ import {
   type ScriptedLLM,
   type ScriptedRequest,
 } from '../../src/testing/index.js';
-import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
+import { useFlowHosts } from '../helpers/host.js';
 import { call, TOKEN } from '../serve/helpers.js';
 
 /**
@@ -30,7 +30,7 @@ import { call, TOKEN } from '../serve/helpers.js';
  * OpenCode server with a scripted model. Each would have failed on the code before FlowRun.
  */
 const root = resolve(import.meta.dirname, '../..');
-const env = useScriptedOpencode();
+const env = useFlowHosts();
 
 const lastToolResult = (r: ScriptedRequest) => r.toolResults[r.toolResults.length - 1]?.content ?? '(none)';
 const withMarker = (llm: ScriptedLLM, marker: string) => llm.promptRequests().filter((r) => r.allText.includes(marker));
@@ -119,7 +119,7 @@ const soloMachine = setup({
 describe('problem 1: a custom machine that reaches its final state', () => {
   it('leaves none of its OpenCode sessions behind (its agents were never stopped by the machine)', async () => {
     env.llm.script({ match: { allText: 'P1-CLEAN' }, reply: { text: 'solo answer' } });
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
+    const flow = env.host({ persist: false });
     try {
       await flow.start();
       const before = await sessionIds(flow);
@@ -140,7 +140,7 @@ describe('problem 1: a custom machine that reaches its final state', () => {
 
   it('with keepSessions: true its session stays', async () => {
     env.llm.script({ match: { allText: 'P1-KEEP' }, reply: { text: 'kept answer' } });
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
+    const flow = env.host({ persist: false });
     try {
       await flow.start();
       const before = await sessionIds(flow);
@@ -170,7 +170,7 @@ describe('problem 2: cancel of a custom machine that turns agent.failed into a f
         return { hang: true };
       },
     });
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
+    const flow = env.host({ persist: false });
     const done: FlowReport[] = [];
     flow.on('flow.done', (r) => done.push(r));
     try {
@@ -212,7 +212,7 @@ describe('problem 3: maxCost stops a custom machine mid-prompt', () => {
       },
       { match: { allText: 'P3-BUDGET', hasToolResult: true }, reply: { hang: true } },
     ]);
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
+    const flow = env.host({ persist: false });
     try {
       await flow.spawn({ name: 'spender', agent: 'build', permissions: { bash: 'allow' } });
       const t0 = Date.now();
@@ -246,7 +246,7 @@ describe('problem 4: flow.reply() reaches an agent of flow.run()', () => {
         reply: (req) => ({ text: `tool said: ${lastToolResult(req)}` }),
       },
     ]);
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
+    const flow = env.host({ persist: false });
     const flowId = 'flow_p4_reply';
     const asked: string[] = [];
     const pending: unknown[] = [];
@@ -304,7 +304,7 @@ describe('problem 7: planExecuteMachine under flow.run with a decomposed subtask
       },
       { match: { allText: 'P7-NEST', lastUser: '# Your subtask' }, reply: (req) => ({ text: `OUT-${own(req)}` }) },
     ]);
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
+    const flow = env.host({ persist: false });
     try {
       const report = await flow.run(
         planExecuteMachine,
@@ -344,7 +344,7 @@ describe('problem 7: planExecuteMachine under flow.run with a decomposed subtask
 
 describe('problem 8: timeouts (library)', () => {
   it('execute({ timeout }) is refused: it was renamed to timeoutMs', async () => {
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
+    const flow = env.host({ persist: false });
     try {
       const err = await flow.execute({ task: 'P8-RENAMED', agents: ['coder'], timeout: 5 } as never).then(
         () => undefined,
@@ -367,7 +367,7 @@ describe('flow.stream (problem 9 of the brief)', () => {
       match: { allText: 'P9-BREAK' },
       reply: { text: 'word '.repeat(40), chunks: 40, chunkDelayMs: 300 },
     });
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
+    const flow = env.host({ persist: false });
     const done: FlowReport[] = [];
     flow.on('flow.done', (r) => done.push(r));
     try {
@@ -393,7 +393,7 @@ describe('flow.stream (problem 9 of the brief)', () => {
 
   it('read to the end: flow.started first, flow.done last with the report', async () => {
     env.llm.script({ match: { allText: 'P9-FULL' }, reply: { text: 'streamed in full', chunks: 4 } });
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, persist: false });
+    const flow = env.host({ persist: false });
     try {
       const events: RunEvent[] = [];
       for await (const ev of flow.stream({ task: 'P9-FULL: answer', agents: ['coder'] })) events.push(ev);
@@ -491,7 +491,7 @@ describe('a custom machine resumed after kill -9 (problem 10 of the brief)', () 
     await client.abort(reviewerSession!);
     await expect.poll(async () => reviewerSession! in (await client.status()), { timeout: 10_000 }).toBe(false);
 
-    const flow = new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, flowsDir });
+    const flow = env.host({ flowsDir });
     try {
       expect((await flow.listFlows()).map((f) => [f.flowId, f.status, f.mode])).toEqual([
         [flowId, 'running', 'custom'],

@@ -6,14 +6,14 @@ import { agentDone, promptAgent, spawnAgent, type AgentEvents } from '../../mach
 import { outputFormat, structuredOf } from '../../machines/structured.js';
 import { OpencodeFlow } from '../../src/flow/index.js';
 import { structuredReply } from '../../src/testing/index.js';
-import { useScriptedOpencode } from '../helpers/scripted-opencode.js';
+import { useFlowHosts } from '../helpers/host.js';
 
 /**
  * Structured output against real OpenCode: the scripted model answers by calling the
  * `StructuredOutput` tool OpenCode offers for a prompt with a `format`; OpenCode checks the
  * value against the JSON Schema and puts it in the message's `structured`.
  */
-const env = useScriptedOpencode();
+const env = useFlowHosts();
 
 const Review = z.object({
   verdict: z.enum(['approve', 'reject']),
@@ -22,17 +22,13 @@ const Review = z.object({
   tags: z.array(z.string()).default([]),
 });
 
-function flowOf(extra: Record<string, unknown> = {}) {
-  return new OpencodeFlow({ serverUrl: env.oc.url, model: 'scripted/small', memory: false, ...extra });
-}
-
 describe('structured output', () => {
   it('execute({ schema }) with zod: OpenCode is asked for the JSON Schema, the answer is checked, typed and parsed', async () => {
     env.llm.script({
       match: { allText: 'ZOD-TASK', tool: 'StructuredOutput' },
       reply: structuredReply({ verdict: 'approve', score: 8 }),
     });
-    const flow = flowOf();
+    const flow = env.host();
     try {
       const report = await flow.execute({ task: 'ZOD-TASK: review it', agents: ['reviewer'], schema: Review });
       expectTypeOf(report.structured).toEqualTypeOf<z.output<typeof Review> | undefined>();
@@ -62,7 +58,7 @@ describe('structured output', () => {
       },
       { match: { allText: 'JSON-TASK' }, reply: { text: 'plain words' } },
     ]);
-    const flow = flowOf();
+    const flow = env.host();
     try {
       const schema = {
         type: 'object',
@@ -96,7 +92,7 @@ describe('structured output', () => {
       },
     ]);
     const Even = z.object({ n: z.number().refine((n) => n % 2 === 0, { message: 'expected an even number' }) });
-    const flow = flowOf({ fallback: ['scripted/medium'] });
+    const flow = env.host({ fallback: ['scripted/medium'] });
     try {
       const report = await flow.execute({ task: 'REFINE-TASK', agents: ['coder'], schema: Even, retries: 0 });
       const r = report.results[0]!;
@@ -117,7 +113,7 @@ describe('structured output', () => {
 
   it('a model that never calls StructuredOutput: every model of the chain is tried, then a structured_output failure', async () => {
     env.llm.script({ match: { allText: 'NEVER-TASK' }, reply: { text: 'I would rather talk.' } });
-    const flow = flowOf({ fallback: ['scripted/medium'] });
+    const flow = env.host({ fallback: ['scripted/medium'] });
     try {
       const report = await flow.execute({ task: 'NEVER-TASK', agents: ['coder'], schema: Review, retries: 0 });
       const r = report.results[0]!;
@@ -184,7 +180,7 @@ describe('structured output', () => {
       },
       output: ({ context }) => context,
     });
-    const flow = flowOf({ keepSessions: true });
+    const flow = env.host({ keepSessions: true });
     try {
       const report = await flow.run(machine, undefined);
       expect(report.status).toBe('completed');
@@ -205,7 +201,7 @@ describe('structured output', () => {
   });
 
   it('a schema that is not an object is refused before anything runs', async () => {
-    const flow = flowOf();
+    const flow = env.host();
     try {
       await expect(flow.execute({ task: 'x', agents: ['coder'], schema: z.string() })).rejects.toThrow(
         /execute\.schema: expected a schema of type "object"/,

@@ -1,20 +1,16 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { OpencodeFlow, type RunEvent } from '../../src/flow/index.js';
 import { tool, type FlowToolCall, type FlowToolContext } from '../../src/flow/tools.js';
-import { startScriptedLLM, type ScriptedLLM, type ScriptedRequest } from '../../src/testing/index.js';
-import { isolatedOpencodeEnv, scriptedOpencodeConfig } from '../../src/testing/opencode.js';
+import { type ScriptedRequest } from '../../src/testing/index.js';
+import { useFlowHosts } from '../helpers/host.js';
 
 /**
  * The app's own TypeScript functions as agents' tools: OpenCode (the real binary) calls them
  * as `flow_<name>` through the flow's MCP endpoint, on the scripted model's behalf. Memory is
  * off here: the endpoint runs for the tools alone.
  */
-let llm: ScriptedLLM;
-let dir: string;
+const env = useFlowHosts({ shared: false });
 let flow: OpencodeFlow;
 const calls: Array<{ tool: string; args: unknown; ctx: FlowToolContext }> = [];
 const finished: FlowToolCall[] = [];
@@ -85,25 +81,12 @@ const clerk = {
 };
 
 beforeAll(async () => {
-  llm = await startScriptedLLM();
-  dir = await mkdtemp(join(tmpdir(), 'ocf-tools-'));
-  flow = new OpencodeFlow({
-    directory: dir,
-    model: 'scripted/small',
-    memory: false,
+  flow = env.host({
     persist: false,
     tools: [lookup, weather, explode, slow, secret],
-    serverEnv: isolatedOpencodeEnv(join(dir, 'home')),
-    opencodeConfig: scriptedOpencodeConfig({ baseURL: llm.baseURL }),
   });
   flow.on('tool.call', (c) => finished.push(c));
   await flow.start();
-});
-
-afterAll(async () => {
-  await flow?.shutdown();
-  await llm?.close();
-  await rm(dir, { recursive: true, force: true });
 });
 
 beforeEach(() => {
@@ -114,11 +97,11 @@ beforeEach(() => {
 const results = (r: ScriptedRequest) => r.toolResults.map((t) => t.content);
 /** The first request of a task after its tool calls: what the model read back. */
 const readBack = (marker: string) =>
-  llm.promptRequests().find((r) => r.allText.includes(marker) && r.toolResults.length > 0)!;
+  env.llm.promptRequests().find((r) => r.allText.includes(marker) && r.toolResults.length > 0)!;
 
 describe('app tools called by agents through OpenCode', () => {
   it('runs a zod-typed tool with its arguments and the calling agent, run and session; the stream shows the call', async () => {
-    llm.script([
+    env.llm.script([
       {
         match: { allText: 'T-CALL', hasToolResult: false },
         reply: { toolCalls: [{ name: 'flow_lookup', arguments: { id: 'c-42', limit: 3 } }] },
@@ -153,13 +136,13 @@ describe('app tools called by agents through OpenCode', () => {
     ]);
     expect(finished[0]!.error).toBeUndefined();
     // Memory is off: only the app tools are offered, under OpenCode's server_tool names.
-    const offered = llm.promptRequests().find((r) => r.allText.includes('T-CALL'))!.tools;
+    const offered = env.llm.promptRequests().find((r) => r.allText.includes('T-CALL'))!.tools;
     expect(offered).toEqual(expect.arrayContaining(['flow_lookup', 'flow_weather', 'flow_explode', 'flow_slow']));
     expect(offered.some((t) => t.startsWith('flow_memory_'))).toBe(false);
   });
 
   it('runs a tool whose input is a JSON Schema', async () => {
-    llm.script([
+    env.llm.script([
       {
         match: { allText: 'T-JSON', hasToolResult: false },
         reply: { toolCalls: [{ name: 'flow_weather', arguments: { city: 'Oslo', days: 3 } }] },
@@ -174,7 +157,7 @@ describe('app tools called by agents through OpenCode', () => {
   });
 
   it('arguments the schema rejects never reach execute; the model gets errors naming what was wrong', async () => {
-    llm.script([
+    env.llm.script([
       {
         match: { allText: 'T-BAD', hasToolResult: false },
         reply: {
@@ -200,7 +183,7 @@ describe('app tools called by agents through OpenCode', () => {
   });
 
   it('a throwing tool and one past its timeout come back to the model as errors, and the flow completes', async () => {
-    llm.script([
+    env.llm.script([
       {
         match: { allText: 'T-FAIL', hasToolResult: false },
         reply: {
@@ -230,7 +213,7 @@ describe('app tools called by agents through OpenCode', () => {
   });
 
   it('an agent not allowed a tool is never offered it, and a forced call of it is refused', async () => {
-    llm.script([
+    env.llm.script([
       {
         match: { allText: 'T-DENY', hasToolResult: false },
         reply: { toolCalls: [{ name: 'flow_secret', arguments: {} }] },
@@ -239,7 +222,7 @@ describe('app tools called by agents through OpenCode', () => {
     ]);
     const report = await flow.execute({ task: 'T-DENY: read the secret', agents: [clerk] });
     expect(report.status).toBe('completed');
-    const first = llm.promptRequests().find((r) => r.allText.includes('T-DENY'))!;
+    const first = env.llm.promptRequests().find((r) => r.allText.includes('T-DENY'))!;
     expect(first.tools).toContain('flow_lookup');
     expect(first.tools).not.toContain('flow_secret');
     expect(calls).toEqual([]);
@@ -248,7 +231,7 @@ describe('app tools called by agents through OpenCode', () => {
     expect(back[0]).not.toContain('TOP-SECRET');
     expect(back[0]).toMatch(/flow_secret/);
     // An agent with no flowTools gets all of them, secret included.
-    llm.script([
+    env.llm.script([
       {
         match: { allText: 'T-ALLOW', hasToolResult: false },
         reply: { toolCalls: [{ name: 'flow_secret', arguments: {} }] },

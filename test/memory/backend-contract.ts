@@ -1,8 +1,7 @@
-import { afterAll, beforeEach, expect, it } from 'vitest';
+import { afterAll, beforeEach, expect, it, vi } from 'vitest';
 import { FlowError, FlowErrorCode } from '../../src/errors.js';
 import type { MemoryBackend } from '../../src/memory/backend.js';
 import type { BackendKit } from './helpers.js';
-import { sleep } from './helpers.js';
 
 const NS = 'flow:contract';
 const OTHER = 'flow:other';
@@ -136,8 +135,12 @@ export function backendContract(kit: BackendKit): void {
     const a = await m.get(NS, 'ttl/a');
     expect(a!.value).toBe('short');
     expect(a!.expiresAt! - a!.updatedAt).toBe(150);
-    await sleep(260);
-    expect(await m.get(NS, 'ttl/a')).toBeNull();
+    // Until the short ones expire (polled, not a fixed sleep): get no longer sees them.
+    await vi.waitFor(
+      async () =>
+        expect(await Promise.all(['ttl/a', 'ttl/c', 'ttl/d'].map((k) => m.get(NS, k)))).toEqual([null, null, null]),
+      { timeout: 10_000, interval: 20 },
+    );
     expect((await m.list(NS, 'ttl/')).map((e) => e.key)).toEqual(['ttl/b']);
     expect(await m.cas(NS, 'ttl/a', 'short', 'again')).toEqual({ ok: false, current: null });
     expect(await m.cas(NS, 'ttl/a', null, 'fresh')).toEqual({ ok: true, current: 'fresh' });
@@ -151,9 +154,9 @@ export function backendContract(kit: BackendKit): void {
     await m.set(NS, 'c', 1, { ttlMs: 150 });
     expect(await m.incr(NS, 'c')).toBe(2);
     expect((await m.get(NS, 'c'))!.expiresAt).toBeDefined();
-    await sleep(260);
+    // Until c expires (polled): k, set with its TTL before c, would have expired by then.
+    await vi.waitFor(async () => expect(await m.get(NS, 'c')).toBeNull(), { timeout: 10_000, interval: 20 });
     expect((await m.get(NS, 'k'))!.value).toBe(2);
-    expect(await m.get(NS, 'c')).toBeNull();
   });
 
   it('namespaces are separate', async () => {

@@ -1,7 +1,7 @@
 import { networkInterfaces } from 'node:os';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { assign, createActor, sendParent, setup } from 'xstate';
+import { assign, createActor, sendParent, setup, type InspectionEvent } from 'xstate';
 import { startFlowInspector, type FlowInspector } from '../../../src/inspector/inspector.js';
 
 /** A real actor system: a parent spawns children that each send it many events. */
@@ -40,12 +40,23 @@ interface Msg {
   rootId?: string;
 }
 
-async function readAll(url: string, headers: Record<string, string> = {}, quietMs = 400): Promise<Msg[]> {
-  return (await readTexts(url, headers, quietMs)).map((t) => JSON.parse(t) as Msg);
+async function readAll(
+  url: string,
+  headers: Record<string, string> = {},
+  quietMs = 400,
+  onOpen?: () => void,
+): Promise<Msg[]> {
+  return (await readTexts(url, headers, quietMs, onOpen)).map((t) => JSON.parse(t) as Msg);
 }
 
-async function readTexts(url: string, headers: Record<string, string> = {}, quietMs = 400): Promise<string[]> {
+async function readTexts(
+  url: string,
+  headers: Record<string, string> = {},
+  quietMs = 400,
+  onOpen?: () => void,
+): Promise<string[]> {
   const ws = new WebSocket(url, { headers });
+  if (onOpen) ws.on('open', onOpen);
   const got: string[] = [];
   await new Promise<void>((resolve, reject) => {
     let timer = setTimeout(finish, quietMs * 3);
@@ -63,8 +74,24 @@ async function readTexts(url: string, headers: Record<string, string> = {}, quie
   return got;
 }
 
-/** Inspection events go out on the next macrotask per event: wait until the relay is quiet. */
-const settle = () => new Promise((r) => setTimeout(r, 300));
+/**
+ * The relay's `inspect`, counting the inspection events in flight: the relay sends each on
+ * its own next macrotask (`setTimeout(…, 0)`), and a marker timer set after it fires after it,
+ * so `relayed()` resolves once every event so far has gone out (no bet on a duration).
+ */
+function tracked(inspector: FlowInspector) {
+  let inFlight = 0;
+  return {
+    inspect: {
+      next(e: InspectionEvent) {
+        inspector.inspect.next?.(e);
+        inFlight++;
+        setTimeout(() => inFlight--, 0);
+      },
+    },
+    relayed: () => vi.waitFor(() => expect(inFlight).toBe(0), { timeout: 10_000, interval: 5 }),
+  };
+}
 
 let inspector: FlowInspector | undefined;
 afterEach(() => inspector?.stop());
@@ -72,12 +99,14 @@ afterEach(() => inspector?.stop());
 describe('flow inspector relay', () => {
   it('replays a live run from its start to a viewer who connects after many events', async () => {
     inspector = await startFlowInspector();
-    const early = readAll(inspector.wsUrl, {}, 1200);
-    await new Promise((r) => setTimeout(r, 200));
-    const actor = createActor(parent, { id: 'flow_late', inspect: inspector.inspect });
+    const relay = tracked(inspector);
+    let early!: Promise<Msg[]>;
+    // The viewer is connected before the run starts.
+    await new Promise<void>((open) => (early = readAll(inspector!.wsUrl, {}, 1200, open)));
+    const actor = createActor(parent, { id: 'flow_late', inspect: relay.inspect });
     actor.start();
-    await settle();
-    expect(actor.getSnapshot().context.ticks).toBe(600);
+    await vi.waitFor(() => expect(actor.getSnapshot().context.ticks).toBe(600), { interval: 5 });
+    await relay.relayed();
     const live = await early;
     expect(live.length).toBeGreaterThan(1200); // far past the 200 the stock relay replays
 
@@ -93,17 +122,18 @@ describe('flow inspector relay', () => {
 
   it("drops a finished flow's history once newer flows have finished, and bounds a flow's bytes", async () => {
     inspector = await startFlowInspector({ history: { maxFinishedRoots: 1, maxBytesPerRoot: 64 * 1024 } });
-    const first = createActor(parent, { id: 'flow_one', inspect: inspector.inspect }).start();
-    await settle();
+    const relay = tracked(inspector);
+    const first = createActor(parent, { id: 'flow_one', inspect: relay.inspect }).start();
+    await vi.waitFor(() => expect(first.getSnapshot().context.ticks).toBe(600), { interval: 5 });
     first.stop();
-    await settle();
+    await relay.relayed();
     let names = (await readAll(inspector.wsUrl)).filter((m) => m.type === '@xstate.actor').map((m) => m.name);
     expect(names).toContain('flow_one'); // finished, but the most recent finished flow is kept
 
-    const second = createActor(parent, { id: 'flow_two', inspect: inspector.inspect }).start();
-    await settle();
+    const second = createActor(parent, { id: 'flow_two', inspect: relay.inspect }).start();
+    await vi.waitFor(() => expect(second.getSnapshot().context.ticks).toBe(600), { interval: 5 });
     second.stop();
-    await settle();
+    await relay.relayed();
     const texts = await readTexts(inspector.wsUrl);
     const replay = texts.map((t) => JSON.parse(t) as Msg);
     names = replay.filter((m) => m.type === '@xstate.actor').map((m) => m.name);

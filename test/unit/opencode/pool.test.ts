@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EventEmitter } from 'eventemitter3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { OpencodeClient } from '../../../src/opencode/client.js';
 import type { EventHub } from '../../../src/opencode/events.js';
 import { OpencodePool, type PoolMember } from '../../../src/opencode/pool.js';
@@ -24,9 +24,14 @@ class FakeHub extends EventEmitter {
 
 let health: Server;
 let healthUrl: string;
+/** Health probes the live server has answered. */
+let probesAnswered = 0;
 let deadUrl: string;
 beforeAll(async () => {
-  health = createServer((req, res) => res.writeHead(req.url === '/global/health' ? 200 : 404).end('{}'));
+  health = createServer((req, res) => {
+    if (req.url === '/global/health') res.on('finish', () => probesAnswered++);
+    res.writeHead(req.url === '/global/health' ? 200 : 404).end('{}');
+  });
   await new Promise<void>((r) => health.listen(0, '127.0.0.1', () => r()));
   healthUrl = `http://127.0.0.1:${(health.address() as AddressInfo).port}`;
   // A port that was free a moment ago: connections to it are refused.
@@ -99,8 +104,11 @@ describe('OpencodePool', () => {
     const { p, hubs } = pool([healthUrl]);
     const lost: unknown[] = [];
     p.on('lost', (m) => lost.push(m));
+    const before = probesAnswered;
     hubs[0]!.drop();
-    await new Promise((r) => setTimeout(r, 900));
+    // Its probe was answered: the pool keeps it (waiting on the answer, not on a clock).
+    await vi.waitFor(() => expect(probesAnswered).toBeGreaterThan(before), { timeout: 5000, interval: 10 });
+    await new Promise((r) => setImmediate(r));
     expect(lost).toEqual([]);
     expect(p.alive()).toHaveLength(1);
     p.stop();
