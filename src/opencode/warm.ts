@@ -5,6 +5,7 @@ import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/pro
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse as parseJsonc, type ParseError } from 'jsonc-parser';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { checkHealth, resolveOpencodeBinary, type ServerEndpoint } from './server.js';
 
@@ -172,6 +173,12 @@ export async function acquireWarmServer(options: WarmServerOptions): Promise<War
  * directory, the inline config, the OpenCode-relevant environment (`OPENCODE_*` but the
  * password, `HOME`, `XDG_*`), the binary (path, size, mtime) and the OpenCode config files
  * it reads (project, `.opencode/`, the user's, `OPENCODE_CONFIG`).
+ *
+ * A config file counts by what OpenCode reads from it, not by its bytes: it is parsed as JSONC
+ * (as OpenCode parses it), the fields OpenCode writes itself (`$schema`, added to the user's
+ * config on its first start) are left out, and keys are sorted. So a server's own first start
+ * does not change the key it was started under, and neither do comments or formatting. A file
+ * that does not parse counts by its bytes (OpenCode will say what is wrong with it).
  */
 export function warmServerKey(options: Pick<WarmServerOptions, 'cwd' | 'config' | 'env' | 'binary'>): string {
   const binary = resolveOpencodeBinary(options.binary);
@@ -195,7 +202,7 @@ export function warmServerKey(options: Pick<WarmServerOptions, 'cwd' | 'config' 
     join(configHome, 'opencode', 'opencode.jsonc'),
     join(configHome, 'opencode', 'config.json'),
     ...(env.OPENCODE_CONFIG ? [resolve(cwd, env.OPENCODE_CONFIG)] : []),
-  ].map((f) => [f, readOrNull(f)]);
+  ].map((f) => [f, configAsRead(readOrNull(f))]);
   let bin: unknown = binary;
   try {
     const st = statSync(binary);
@@ -203,7 +210,7 @@ export function warmServerKey(options: Pick<WarmServerOptions, 'cwd' | 'config' 
   } catch {
     /* a name on PATH: the name is all we know */
   }
-  const material = stableJson({ v: 1, cwd, config: options.config ?? null, env: relevant, files, bin });
+  const material = stableJson({ v: 2, cwd, config: options.config ?? null, env: relevant, files, bin });
   return createHash('sha256').update(material).digest('hex').slice(0, 16);
 }
 
@@ -460,6 +467,20 @@ function readOrNull(path: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** Fields OpenCode writes into a config file itself (so they say nothing of the user's config). */
+const OPENCODE_OWN_FIELDS = ['$schema'];
+
+/** A config file as OpenCode reads it: parsed JSONC without the fields it adds itself; else its text. */
+function configAsRead(text: string | null): unknown {
+  if (text === null) return null;
+  const errors: ParseError[] = [];
+  const parsed: unknown = parseJsonc(text, errors, { allowTrailingComma: true });
+  if (errors.length > 0 || !parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return { text };
+  const fields = { ...(parsed as Record<string, unknown>) };
+  for (const f of OPENCODE_OWN_FIELDS) delete fields[f];
+  return { parsed: fields };
 }
 
 function stableJson(v: unknown): string {

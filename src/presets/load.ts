@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { packageInfo } from '../package-root.js';
 import { readAgentFile, type PresetAgent } from './agent-file.js';
+import { fileStamp, readPresetCache, writePresetCache } from './cache.js';
 
 /**
  * Where a project keeps its own agents, relative to its directory. Same file format as the
@@ -75,10 +76,40 @@ export async function loadPresets(options: LoadPresetsOptions = {}): Promise<Map
     for (const agent of agents) presets.set(agent.name, agent);
   };
 
-  add(await readAgentDir(bundledAgentsDir(), { required: true }));
+  add(await readBundledAgents());
   add(await readAgentDir(join(cwd, PROJECT_AGENTS_DIR), { required: false }));
   for (const dir of options.extraDirs ?? []) add(await readAgentDir(resolve(cwd, dir), { required: true }));
   return presets;
+}
+
+/**
+ * The bundled presets, parsed once per package version: from the preset cache (cache.ts) when
+ * every file's stat matches what was parsed, else read with {@link readAgentDir} and cached.
+ */
+async function readBundledAgents(): Promise<PresetAgent[]> {
+  const dir = bundledAgentsDir();
+  let version: string;
+  let stamp: string[];
+  try {
+    version = packageInfo().version;
+    stamp = await fileStamp(await agentFiles(dir));
+  } catch {
+    return readAgentDir(dir, { required: true }); // says what is wrong with the directory
+  }
+  const cached = await readPresetCache(version, stamp);
+  if (cached) return cached;
+  const agents = await readAgentDir(dir, { required: true });
+  await writePresetCache(version, stamp, agents);
+  return agents;
+}
+
+/** The agent files of a directory, in name order. */
+async function agentFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries
+    .filter((e) => (e.isFile() || e.isSymbolicLink()) && e.name.endsWith('.md') && !e.name.startsWith('.'))
+    .map((e) => join(dir, e.name))
+    .sort();
 }
 
 /**
@@ -91,9 +122,9 @@ export async function loadPresets(options: LoadPresetsOptions = {}): Promise<Map
  * ```
  */
 export async function readAgentDir(dir: string, { required }: { required: boolean }): Promise<PresetAgent[]> {
-  let entries;
+  let files;
   try {
-    entries = await readdir(dir, { withFileTypes: true });
+    files = await agentFiles(dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (!required && code === 'ENOENT') return [];
@@ -103,10 +134,6 @@ export async function readAgentDir(dir: string, { required }: { required: boolea
       { cause: e },
     );
   }
-  const files = entries
-    .filter((e) => (e.isFile() || e.isSymbolicLink()) && e.name.endsWith('.md') && !e.name.startsWith('.'))
-    .map((e) => join(dir, e.name))
-    .sort();
   const agents = await Promise.all(files.map((f) => readAgentFile(f)));
   const seen = new Map<string, string>();
   for (const agent of agents) {

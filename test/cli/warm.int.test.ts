@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alive } from '../../src/opencode/warm.js';
@@ -13,9 +13,10 @@ import { childEnv, cli, cliArgv, removeMemoryFiles, tempDir, type Run } from './
 
 /**
  * Warm second runs, end to end: the real CLI, the real `opencode serve` under its detached
- * keeper, a scripted model. Each CLI run here works in one temp project with its own HOME,
- * whose OpenCode config file names the scripted provider; changing that file changes the
- * server's key. Nothing here is timed: waits are for events, with generous upper bounds.
+ * keeper, a scripted model. Each CLI run here works in one temp project with a fresh HOME,
+ * whose plain OpenCode config file (no `$schema`, as a user writes it) names the scripted
+ * provider; changing that file changes the server's key, OpenCode adding its `$schema` does
+ * not. Nothing here is timed: waits are for events, with generous upper bounds.
  */
 interface Status {
   key: string;
@@ -66,8 +67,14 @@ beforeAll(async () => {
   env = isolatedOpencodeEnv(join(t.dir, 'home'));
   userConfig = join(env.XDG_CONFIG_HOME!, 'opencode', 'opencode.json');
   await mkdir(dirname(userConfig), { recursive: true });
-  await writeFile(userConfig, JSON.stringify(scriptedOpencodeConfig({ baseURL: llm.baseURL })));
+  await writeFile(userConfig, JSON.stringify(plainConfig()));
 });
+
+/** The scripted provider's config as a user writes it: without the `$schema` OpenCode adds. */
+function plainConfig(): Record<string, unknown> {
+  const { $schema: _, ...plain } = scriptedOpencodeConfig({ baseURL: llm.baseURL });
+  return plain;
+}
 
 afterAll(async () => {
   await cli(['server', 'stop'], { cwd: project, env }).catch(() => undefined);
@@ -79,12 +86,15 @@ afterAll(async () => {
 
 describe('warm second runs', () => {
   it(
-    'a second run in the same project attaches to the server the first one left, and the model sees its prompt',
+    'in a fresh HOME, a second run in the same project attaches to the server the first one left (one warm server), and the model sees its prompt',
     { timeout: 300_000 },
     async () => {
       const first = await run(['-t', 'WARM-ONE', '--keep-warm', '120']);
       expect(first.code, first.stderr).toBe(0);
       expect(sawTask('WARM-ONE')).toBe(true);
+      // OpenCode's first start wrote its "$schema" into the plain user config: the case where a
+      // key on the file's bytes started a second server.
+      expect(await readFile(userConfig, 'utf8')).toContain('$schema');
       const [warm, ...others] = await status();
       expect(others).toEqual([]);
       expect(warm).toMatchObject({ health: 'ready', users: [] });
@@ -109,10 +119,7 @@ describe('warm second runs', () => {
     { timeout: 300_000 },
     async () => {
       const [before] = await status();
-      await writeFile(
-        userConfig,
-        JSON.stringify({ ...scriptedOpencodeConfig({ baseURL: llm.baseURL }), instructions: [] }),
-      );
+      await writeFile(userConfig, JSON.stringify({ ...plainConfig(), instructions: [] }));
       const third = await run(['-t', 'WARM-THREE', '--keep-warm', '120', '--verbose']);
       expect(third.code, third.stderr).toBe(0);
       expect(third.stderr).toContain('started a warm OpenCode server');
