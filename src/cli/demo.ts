@@ -28,7 +28,7 @@ export function demoCommand(): Command {
     .option('--stream', "print the agents' output as it streams")
     .option('--json', 'print the flow report as one JSON object')
     .option('-q, --quiet', 'no progress display: only the report')
-    .option('-V, --verbose', 'also show tool calls and the servers used')
+    .option('-v, --verbose', 'also show tool calls and the servers used')
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(`opencode-flow: ${s}`) })
     .addHelpText(

@@ -136,10 +136,15 @@ export function costCommand(): Command {
       const stored = await (async () => {
         if (id === undefined) {
           id = (await store.list())[0]?.flowId;
-          if (!id) throw new FlowError(FlowErrorCode.FlowNotFound, `no stored flows in ${store.location}`);
+          // Nothing stored is an answer, as `flows` gives it (exit 0), not a usage error.
+          if (!id) return undefined;
         }
         return store.load(id);
       })().finally(() => store.close());
+      if (!stored) {
+        process.stdout.write(opts.json ? '{"flowId":null}\n' : `No stored flows in ${store.location}.\n`);
+        return;
+      }
       const { meta } = stored;
       // The report's own figures (the same ledger as a live run's).
       const { storedReport } = await import('../flow/report.js');

@@ -24,7 +24,7 @@ import { addRunFlags } from './run-flags.js';
 export function buildProgram(): Command {
   const program = new Command('opencode-flow')
     .description('Run multi-agent flows on OpenCode: agents as XState actors, coordinated by a supervisor.')
-    .version(packageInfo().version, '-v, --version')
+    .version(packageInfo().version, '-V, --version')
     .enablePositionalOptions()
     // An operand is a mistyped command: say so (with commander's suggestion) in the action.
     .allowExcessArguments()

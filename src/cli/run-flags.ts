@@ -56,7 +56,7 @@ export function addRunFlags(cmd: Command): Command {
     .option('--stream', "print agents' output as it streams, prefixed by agent name")
     .option('--json', 'print exactly one JSON object (the flow report) on stdout')
     .addOption(new Option('-q, --quiet', 'no progress display: only the report and errors').conflicts('verbose'))
-    .option('-V, --verbose', 'also show tool calls, model picks, the server and the config used')
+    .option('-v, --verbose', 'also show tool calls, model picks, the server and the config used')
     .option('-i, --interactive', 'ask for the task, agents, mode, optimization and budget')
     .option('--inspect', 'show the flow live in the Stately inspector (prints the URL to open)')
     .option('--keep-sessions', 'keep OpenCode sessions after the flow (default: delete them)')

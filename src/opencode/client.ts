@@ -47,6 +47,13 @@ export interface OpencodeClientOptions extends ServerEndpoint {
   directory?: string;
   /** Timeout for every HTTP call except the event stream. Default 15 s. */
   requestTimeoutMs?: number;
+  /**
+   * How long the first call may wait on OpenCode booting the project's instance (it boots on
+   * the first request naming the directory; with a plugin in the config a fresh server first
+   * installs OpenCode's plugin package: 22 s seen offline, minutes on a slow network).
+   * Default 180 s.
+   */
+  instanceStartTimeoutMs?: number;
 }
 
 type SdkResult<T> = { data?: T; error?: unknown; response?: Response };
@@ -132,6 +139,8 @@ export class OpencodeClient {
   readonly url: string;
   readonly directory?: string;
   private readonly timeoutMs: number;
+  /** Set once the project's instance answered: later calls skip {@link waitForInstance}. */
+  private instanceUp = false;
 
   constructor(readonly options: OpencodeClientOptions) {
     this.url = options.url;
@@ -324,8 +333,9 @@ export class OpencodeClient {
     >;
   }
 
-  /** Providers the server can serve, with their models and prices. */
+  /** Providers the server can serve, with their models and prices (after {@link waitForInstance}). */
   async providers(signal?: AbortSignal) {
+    await this.waitForInstance(signal);
     return this.call('config.providers', this.sdk.config.providers({}, { signal }));
   }
 
@@ -334,8 +344,47 @@ export class OpencodeClient {
     return this.call('app.agents', this.sdk.app.agents({}, { signal }));
   }
 
-  /** Register an MCP server on a running OpenCode server (config changes don't apply live). */
+  /**
+   * Wait until OpenCode has booted this client's project instance. Every request waits on
+   * that boot, which can take longer than one request's timeout; a GET is safe to repeat, so
+   * it is asked again until `instanceStartTimeoutMs`, and a call that must not be repeated
+   * (a POST) is sent after it with only its own work left to wait for.
+   *
+   * @example
+   * ```ts
+   * await oc.waitForInstance();
+   * await oc.addMcp('flow', { type: 'remote', url });
+   * ```
+   */
+  async waitForInstance(signal?: AbortSignal): Promise<void> {
+    if (this.instanceUp) return;
+    const budget = this.options.instanceStartTimeoutMs ?? 180_000;
+    const deadline = Date.now() + budget;
+    for (;;) {
+      try {
+        await this.call('path.get', this.sdk.path.get({}, { signal }));
+        this.instanceUp = true;
+        return;
+      } catch (e) {
+        const timedOut = e instanceof FlowError && e.cause instanceof Error && e.cause.name === 'TimeoutError';
+        if (!timedOut || signal?.aborted) throw e;
+        if (Date.now() >= deadline)
+          throw new FlowError(
+            FlowErrorCode.OpencodeRequest,
+            maskPasswords(`OpenCode did not finish starting the project within ${budget} ms (${this.url})`),
+            { cause: e },
+          );
+      }
+    }
+  }
+
+  /**
+   * Register an MCP server on a running OpenCode server (config changes don't apply live).
+   * Waits on the project's instance first ({@link waitForInstance}): the first `POST /mcp` to
+   * a server that is still booting it would otherwise time out.
+   */
   async addMcp(name: string, config: Record<string, unknown>, signal?: AbortSignal) {
+    await this.waitForInstance(signal);
     return this.call('mcp.add', this.sdk.mcp.add({ name, config: config as never }, { signal }));
   }
 

@@ -463,15 +463,16 @@ export class ModelRouter {
       return new FlowError(
         FlowErrorCode.InvalidConfig,
         `no served model meets agent "${why.agent}"'s quality floor ${floor} (its qualityFloor); ${bestText}. ` +
-          `Lower the agent's qualityFloor (flow.qualityFloor in its agent file; a preset is overridden by a file of the same name in .opencode-flow/agents), ` +
-          'score a model in modelRouter.models, add a rule, or give the agent a model',
+          `Quick fix: name a model with --model provider/model (model: in code). Or lower the agent's qualityFloor (flow.qualityFloor in its agent file; a preset is overridden by a file of the same name in .opencode-flow/agents), ` +
+          'score the model in modelRouter.models ({ "provider/model": { quality: 80 } }), or add a rule',
         { details: { taskType, agent: why.agent, floor, best: best?.id } },
       );
     }
     return new FlowError(
       FlowErrorCode.InvalidConfig,
       `no served model meets the ${taskType} quality floor ${floor}; ${bestText}. ` +
-        `Lower modelRouter.floors.${taskType}, score a model in modelRouter.models, add a rule, or give the agent a model`,
+        `Quick fix: name a model with --model provider/model (model: in code). Or score the model in modelRouter.models ({ "provider/model": { quality: 80 } }), ` +
+        `lower modelRouter.floors.${taskType}, or add a rule`,
       { details: { taskType, floor, best: best?.id } },
     );
   }

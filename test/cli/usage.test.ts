@@ -149,7 +149,7 @@ describe('flag errors', () => {
     [['--agents', 'reviewer', '--task', 'x', '--fallback', 'gpt4'], '--fallback[0]: expected "provider/model"'],
     [
       ['--agents', 'reviewer', '--task', 'x', '--quiet', '--verbose'],
-      "option '-q, --quiet' cannot be used with option '-V, --verbose'",
+      "option '-q, --quiet' cannot be used with option '-v, --verbose'",
     ],
     [['--agents', 'reviewer,reviewer', '--task', 'x'], '--agents: "reviewer" is listed twice'],
   ])('%j → exit 2: %s', async (args, message) => {
@@ -209,10 +209,29 @@ describe('help', () => {
     expect(r.stdout).toMatch(example);
   });
 
-  it('--version prints the version', async () => {
-    const v = await cli(['--version'], { cwd: dir });
-    expect(v.code).toBe(0);
-    expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  it('--version and -V print the version; -v is --verbose (the convention of curl, ssh and commander)', async () => {
+    for (const flag of ['--version', '-V']) {
+      const v = await cli([flag], { cwd: dir });
+      expect(v.code).toBe(0);
+      expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    }
+    const verbose = await cli(['--agents', 'reviewer', '--task', 'x', '-q', '-v'], { cwd: dir });
+    expect(verbose.code).toBe(2);
+    expect(verbose.stderr).toContain("cannot be used with option '-v, --verbose'");
+  });
+
+  it('cost with no stored flow says so and exits 0, as flows does (nothing found is not a usage error)', async () => {
+    const empty = join(dir, 'no-flows');
+    for (const cmd of ['flows', 'cost']) {
+      const r = await cli([cmd, '--dir', empty], { cwd: dir });
+      expect(r.code, `${cmd}: ${r.stderr}`).toBe(0);
+      expect(r.stdout).toMatch(/^No stored flows in /);
+    }
+    const json = await cli(['cost', '--dir', empty, '--json'], { cwd: dir });
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({ flowId: null });
+    const missing = await cli(['cost', 'flow_missing', '--dir', empty], { cwd: dir });
+    expect(missing.code).toBe(2);
   });
 
   it('the root help lists every command and the new flags', async () => {
@@ -223,7 +242,7 @@ describe('help', () => {
       '--config <path>',
       '--memory <uri>',
       '-q, --quiet',
-      '-V, --verbose',
+      '-v, --verbose',
       '-i, --interactive',
       '--max-concurrent <n>',
     ]) {

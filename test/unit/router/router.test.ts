@@ -85,6 +85,9 @@ describe('ModelRouter.select — floors', () => {
       /code quality floor 85; the best served model is ollama\/llama3\.1:8b at quality 75/,
     );
     expect((error as FlowError).message).toContain('modelRouter.floors.code');
+    // The way out, quick fix first.
+    expect((error as FlowError).message).toContain('Quick fix: name a model with --model provider/model');
+    expect((error as FlowError).message).toContain('modelRouter.models');
   });
 
   it('follows floor overrides and score overrides', () => {
@@ -153,7 +156,8 @@ describe("ModelRouter.select — an agent's own quality floor", () => {
     expect((error as FlowError).message).toMatch(
       /agent "writer"'s quality floor 99 .*best served model is anthropic\/claude-opus-4-1-20250805 at quality 97/,
     );
-    expect((error as FlowError).message).toContain("Lower the agent's qualityFloor");
+    expect((error as FlowError).message).toContain("lower the agent's qualityFloor");
+    expect((error as FlowError).message).toContain('Quick fix: name a model with --model provider/model');
   });
 
   it('explicit choices still win over it: the agent model and rules', () => {
