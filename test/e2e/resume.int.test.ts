@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpencodeFlow } from '../../src/flow/index.js';
 import { OpencodeClient } from '../../src/opencode/client.js';
 import { checkHealth } from '../../src/opencode/server.js';
-import { openFlowStore } from '../../src/runtime/flow-store-uri.js';
+import { openFlowStore } from '../../src/store/uri.js';
 import {
   isolatedOpencodeEnv,
   startScriptedLLM,
