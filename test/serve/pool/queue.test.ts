@@ -8,6 +8,16 @@ import { createTestDatabase, needPostgres } from '../../helpers/services.js';
 const postgres = await needPostgres();
 const body = CreateFlowBodySchema.parse({ task: 'Review src/', agents: ['reviewer'] });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// A lease lapses on PostgreSQL's clock: the tests move that clock for one row (the lease's
+// end set into the past) instead of waiting for it.
+const lapse = (store: PostgresFlowStore, flowId: string) =>
+  store
+    .connection()
+    .then((db) =>
+      db.query(`UPDATE opencode_flow_runs SET lease_expires_at = now() - interval '1 millisecond' WHERE flow_id = $1`, [
+        flowId,
+      ]),
+    );
 
 describe.skipIf(!postgres.up)('the queue of serve replicas (PostgreSQL)', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -53,7 +63,7 @@ describe.skipIf(!postgres.up)('the queue of serve replicas (PostgreSQL)', () => 
 
   it('an expired lease is taken over (and its old holder can renew it no more, nor write the run)', async () => {
     await qa.enqueue('flow_expire', body);
-    expect((await qa.claim('replica-a', 600))?.flowId).toBe('flow_expire');
+    expect((await qa.claim('replica-a', 10_000))?.flowId).toBe('flow_expire');
     a.writeAs('replica-a');
     await a.save({
       meta: {
@@ -69,7 +79,7 @@ describe.skipIf(!postgres.up)('the queue of serve replicas (PostgreSQL)', () => 
       snapshot: { step: 1 },
     });
     expect(await qb.claim('replica-b', 10_000)).toBeUndefined();
-    await sleep(800);
+    await lapse(b, 'flow_expire');
     const taken = await qb.claim('replica-b', 10_000);
     expect(taken).toMatchObject({ flowId: 'flow_expire', resumable: true, claims: 2 });
     expect(await qa.renew('replica-a', ['flow_expire'], 10_000)).toEqual([]);
@@ -94,13 +104,19 @@ describe.skipIf(!postgres.up)('the queue of serve replicas (PostgreSQL)', () => 
 
   it('a renewed lease is not taken over', async () => {
     await qa.enqueue('flow_renewed', body);
-    expect((await qa.claim('replica-a', 700))?.flowId).toBe('flow_renewed');
-    for (let i = 0; i < 6; i++) {
-      await sleep(250);
-      expect(await qa.renew('replica-a', ['flow_renewed'], 700)).toEqual([{ flowId: 'flow_renewed' }]);
+    // A lease of 20 ms, renewed for a minute at once: 40 ms on it is still held.
+    expect((await qa.claim('replica-a', 20))?.flowId).toBe('flow_renewed');
+    for (let i = 0; i < 3; i++) {
+      expect(await qa.renew('replica-a', ['flow_renewed'], 60_000)).toEqual([{ flowId: 'flow_renewed' }]);
+      await sleep(40);
       expect(await qb.claim('replica-b', 700)).toBeUndefined();
     }
     expect((await qa.get('flow_renewed'))?.leaseOwner).toBe('replica-a');
+    // And the same row, lapsed, is taken: the claim above was held off by the renewal.
+    await lapse(b, 'flow_renewed');
+    expect((await qb.claim('replica-b', 700))?.flowId).toBe('flow_renewed');
+    expect(await qa.renew('replica-a', ['flow_renewed'], 700)).toEqual([]);
+    await qb.finish('replica-b', 'flow_renewed', { status: 'completed', report: {} });
   });
 
   it('a cancel ends a queued run at once, and flags a running one for its owner', async () => {
