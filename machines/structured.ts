@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { z } from 'zod';
 import type { AgentTask } from './agent.js';
 
@@ -21,6 +22,79 @@ export class OutputSchemaError extends Error {
     super(message);
     this.name = 'OutputSchemaError';
   }
+}
+
+/** The part of Ajv this module uses (the validator's types stay out of the published ones). */
+interface JsonSchemaValidator {
+  validateSchema(schema: object): boolean | Promise<unknown>;
+  compile(schema: object): ((value: unknown) => boolean) & { errors?: AjvError[] | null };
+  errors?: AjvError[] | null;
+}
+interface AjvError {
+  instancePath: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+const validators = new Map<string, JsonSchemaValidator>();
+/**
+ * Ajv for a JSON Schema's draft (2020-12 unless its `$schema` names draft 4 to 7), loaded on the
+ * first plain JSON Schema: Ajv takes ~0.1 s to load and a zod schema never needs it.
+ */
+function validatorFor(schema: Record<string, unknown>): JsonSchemaValidator {
+  const draft = typeof schema.$schema === 'string' && /draft-0[4-7]/.test(schema.$schema) ? '07' : '2020';
+  let ajv = validators.get(draft);
+  if (!ajv) {
+    const require = createRequire(import.meta.url);
+    const Ajv = (
+      require(draft === '07' ? 'ajv' : 'ajv/dist/2020') as { default: new (o: object) => JsonSchemaValidator }
+    ).default;
+    ajv = new Ajv({ strict: false, allErrors: false, validateFormats: false });
+    validators.set(draft, ajv);
+  }
+  return ajv;
+}
+
+/** Compile a schema sent without its `$schema`: as 2020-12, else as draft 7 (`items: [...]`). */
+function compileAnyDraft(schema: Record<string, unknown>) {
+  try {
+    return validatorFor(schema).compile(schema);
+  } catch {
+    return validatorFor({ ...schema, $schema: 'http://json-schema.org/draft-07/schema#' }).compile(schema);
+  }
+}
+
+/** `/properties/x/type` → `properties.x.type`. */
+const dotted = (pointer: string) =>
+  pointer
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .join('.');
+
+/**
+ * What makes `schema` not a JSON Schema (checked against its draft's meta-schema: an unknown
+ * `type` such as `"nonsense"`, a `required` that is not a list, ...), with the path inside it;
+ * undefined for a valid one.
+ *
+ * @example
+ * ```ts
+ * jsonSchemaProblem({ type: 'object', properties: { x: { type: 'nonsense' } } });
+ * // { path: 'properties.x.type', message: 'must be one of "array", "boolean", ... (got "nonsense")' }
+ * ```
+ */
+export function jsonSchemaProblem(schema: Record<string, unknown>): { path: string; message: string } | undefined {
+  const ajv = validatorFor(schema);
+  if (ajv.validateSchema(schema) === true) return undefined;
+  const first = ajv.errors?.[0];
+  if (!first) return { path: '', message: 'is not a JSON Schema' };
+  const path = dotted(first.instancePath);
+  const allowed = first.params.allowedValues;
+  const got = path.split('.').reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], schema);
+  const message = Array.isArray(allowed)
+    ? `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')} (got ${JSON.stringify(got)})`
+    : `${first.message ?? 'is not valid'} (got ${JSON.stringify(got)})`;
+  return { path, message };
 }
 
 /** True for a zod schema (any version-4 type), false for a plain JSON Schema object. */
@@ -48,6 +122,11 @@ export function toOutputJsonSchema(schema: OutputSchema): Record<string, unknown
       throw new OutputSchemaError(`the zod schema has no JSON Schema form: ${(e as Error).message}`);
     }
   } else if (typeof schema === 'object' && schema !== null && !Array.isArray(schema)) {
+    const problem = jsonSchemaProblem(schema);
+    if (problem)
+      throw new OutputSchemaError(
+        `not a valid JSON Schema: ${problem.path ? `${problem.path} ` : ''}${problem.message}`,
+      );
     json = structuredClone(schema);
   } else {
     throw new OutputSchemaError('expected a zod schema or a JSON Schema object');
@@ -94,7 +173,8 @@ export function structuredOf<S extends z.ZodType>(result: { structured?: unknown
 /**
  * Checks structured answers against the schemas a run was given: a zod schema registered
  * here is used as is (its output, defaults and transforms applied, replaces the answer);
- * any other JSON Schema is checked with `z.fromJSONSchema`. Keyed by the JSON Schema sent.
+ * any other JSON Schema is checked with `z.fromJSONSchema`, or with Ajv where zod cannot read
+ * it (never passed unchecked). Keyed by the JSON Schema sent.
  *
  * @example
  * ```ts
@@ -104,7 +184,7 @@ export function structuredOf<S extends z.ZodType>(result: { structured?: unknown
  * ```
  */
 export class StructuredChecks {
-  readonly #byJson = new Map<string, z.ZodType>();
+  readonly #byJson = new Map<string, z.ZodType | ((value: unknown) => string | undefined)>();
 
   /** Register a schema; returns the JSON Schema to send (see {@link toOutputJsonSchema}). */
   register(schema: OutputSchema): Record<string, unknown> {
@@ -122,10 +202,18 @@ export class StructuredChecks {
       try {
         schema = z.fromJSONSchema(format.schema as never) as z.ZodType;
       } catch {
-        // A JSON Schema zod cannot read: OpenCode has checked the answer against it already.
-        return { value };
+        // A JSON Schema zod cannot read (a keyword it does not support): Ajv checks the answer.
+        const validate = compileAnyDraft(format.schema);
+        schema = (v: unknown) =>
+          validate(v)
+            ? undefined
+            : (validate.errors ?? []).map((e) => `${dotted(e.instancePath) || '(root)'}: ${e.message}`).join('; ');
       }
       this.#byJson.set(key, schema);
+    }
+    if (typeof schema === 'function') {
+      const why = schema(value);
+      return why === undefined ? { value } : { error: `the structured output does not fit the schema: ${why}` };
     }
     const r = schema.safeParse(value);
     if (r.success) return { value: r.data };

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AgentConfigSchema, ModelIdSchema } from '../config/agent.js';
 import { timeoutSecondsSchema } from '../config/timeouts.js';
 import { ROUTING_MODES } from '../router/config.js';
+import { jsonSchemaProblem } from '../../machines/structured.js';
 
 /** Longest name an inline agent may have. */
 export const MAX_INLINE_AGENT_NAME = 56;
@@ -90,6 +91,15 @@ export const CreateFlowBodySchema = z
     schema: z
       .record(z.string(), z.unknown(), { message: 'expected a JSON Schema object (of type "object")' })
       .refine((s) => s.type === 'object', { message: 'expected a JSON Schema of type "object"' })
+      .superRefine((s, ctx) => {
+        const problem = s.type === 'object' ? jsonSchemaProblem(s) : undefined;
+        if (problem)
+          ctx.addIssue({
+            code: 'custom',
+            path: problem.path ? problem.path.split('.') : [],
+            message: `not a valid JSON Schema: ${problem.message}`,
+          });
+      })
       .optional(),
   })
   .strict();

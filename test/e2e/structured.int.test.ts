@@ -209,6 +209,14 @@ describe('structured output', () => {
       await expect(flow.execute({ task: 'x', agents: [{ name: 'a', schema: { type: 'array' } }] })).rejects.toThrow(
         /agent "a": schema: expected a schema of type "object"/,
       );
+      // A type JSON Schema does not have is refused with its path, not sent and trusted.
+      const nonsense = { type: 'object', properties: { risk: { type: 'nonsense' } } };
+      await expect(flow.execute({ task: 'x', agents: ['coder'], schema: nonsense })).rejects.toThrow(
+        /execute\.schema: not a valid JSON Schema: properties\.risk\.type must be one of "array", .* \(got "nonsense"\)/,
+      );
+      await expect(flow.execute({ task: 'x', agents: [{ name: 'a', schema: nonsense }] })).rejects.toThrow(
+        /agent "a": schema: not a valid JSON Schema: properties\.risk\.type/,
+      );
     } finally {
       await flow.shutdown();
     }

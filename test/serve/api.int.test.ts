@@ -362,6 +362,18 @@ describe('flows', () => {
     expect((bad.body as unknown as { error: { issues: unknown[] } }).error.issues).toEqual([
       { path: 'schema', message: 'expected a JSON Schema of type "object"' },
     ]);
+    const nonsense = await post({
+      task: 'SCHEMA-API',
+      agents: ['reviewer'],
+      schema: { type: 'object', properties: { risk: { type: 'nonsense' } } },
+    });
+    expect(nonsense.status).toBe(400);
+    expect((nonsense.body as unknown as { error: { issues: unknown[] } }).error.issues).toEqual([
+      {
+        path: 'schema.properties.risk.type',
+        message: expect.stringMatching(/^not a valid JSON Schema: must be one of "array", .*\(got "nonsense"\)$/),
+      },
+    ]);
   });
 
   it("runs a hierarchical flow: the planner's subtasks appear as agents as they run, inline agents by their given name", async () => {
