@@ -168,8 +168,11 @@ export type MemoryWorkerEvent =
 export interface MemoryWorkerInput {
   /** Requests waiting beyond this many are refused at once. */
   maxQueue: number;
-  /** The backend the memory actor was given as input (the default worker runs on it). */
-  backend?: MemoryBackend;
+  /**
+   * The memory actor that invoked the worker: the default worker runs on the backend that
+   * actor was given as input. A reference, so a snapshot keeps its id, never the backend.
+   */
+  owner?: AnyActorRef;
 }
 
 /** Runs one operation: {@link runMemoryOp} over a backend, or a fake in tests. */
@@ -328,7 +331,8 @@ export const memoryMachine = setup({
   },
   actors: {
     /** Uses the backend given as input; replaced by `withMemoryBackend` or `.provide`. */
-    memoryWorker: workerLogic(({ backend }) => {
+    memoryWorker: workerLogic(({ owner }) => {
+      const backend = owner && inputBackends.get(owner);
       if (!backend) {
         throw new FlowError(
           FlowErrorCode.Internal,
@@ -420,11 +424,9 @@ export const memoryMachine = setup({
   invoke: {
     id: 'memoryWorker',
     src: 'memoryWorker',
-    // The parent hands its input backend down; a child never reaches up for it.
-    input: ({ context, self }) => {
-      const backend = inputBackends.get(self);
-      return { maxQueue: context.maxQueue, ...(backend ? { backend } : {}) };
-    },
+    // The parent hands itself down to find its input backend by (a snapshot holds the
+    // reference as an id, never the backend); a child never reaches up for it.
+    input: ({ context, self }) => ({ maxQueue: context.maxQueue, owner: self }),
   },
   on: {
     'memory.get': { actions: 'dispatch' },

@@ -71,6 +71,9 @@ Examples:
       const root = await mkdtemp(join(tmpdir(), 'opencode-flow-demo-'));
       const home = join(root, 'home');
       const project = join(root, 'code-review-sample');
+      // The demo writes nothing outside its temporary directory: the presets cache (which
+      // would go to ~/.cache) goes there too. The demo is the whole process.
+      process.env.XDG_CACHE_HOME = join(root, 'cache');
       try {
         await mkdir(home, { recursive: true });
         await cp(join(example, 'sample'), project, { recursive: true });

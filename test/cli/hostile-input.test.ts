@@ -62,13 +62,13 @@ describe('passwords in URIs are never echoed', () => {
     expect(r.stderr + r.stdout).not.toContain('PW');
   });
 
-  it('CLI: --server with a password fails without printing it (run and serve)', async () => {
+  it('CLI: --server with a password is a usage error that does not print it (run and serve)', async () => {
     for (const args of [
       ['--agents', 'coder', '--task', 'x', '--server', 'http://u:PW@127.0.0.1:1'],
       ['serve', '--port', '0', '--server', 'http://u:PW@127.0.0.1:1'],
     ]) {
       const r = await cli(args, { timeoutMs: 60_000 });
-      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr, args.join(' ')).toContain('http://u:***@127.0.0.1:1');
       expect(r.stderr + r.stdout, args.join(' ')).not.toContain('PW');
     }

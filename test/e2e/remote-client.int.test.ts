@@ -71,7 +71,9 @@ describe('examples/remote-client', () => {
     expect(stderr).toMatch(/flow flow_\S+ started/);
     expect(stderr).toContain('runner asked for bash: once');
     const lines = stdout.trim().split('\n');
-    expect(lines.filter((l) => l.startsWith('[runner] ')).join('')).toContain('REMOTE-RAN');
+    // Each delta is its own `[runner] ` line: the text is what follows the prefixes.
+    const said = lines.filter((l) => l.startsWith('[runner] ')).map((l) => l.slice('[runner] '.length));
+    expect(said.join('')).toContain('REMOTE-RAN');
     const outcome = JSON.parse(lines.at(-1)!) as { id: string; status: string; agents: string[] };
     expect(outcome).toMatchObject({ status: 'completed', agents: ['runner'] });
     expect(serve.handle.flows.get(outcome.id)?.report?.results[0]?.inputs?.[0]?.by).toBe('user');
