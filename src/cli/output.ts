@@ -32,6 +32,14 @@ export class DeltaPrinter {
   }
 }
 
+/** What a report's `unsaved` says, in one line. */
+export function unsavedLine(u: NonNullable<FlowReport['unsaved']>): string {
+  const n = `${u.failures} save${u.failures > 1 ? 's' : ''}`;
+  return u.reportSaved
+    ? `warning: ${n} of this flow's state to ${u.store} failed (${u.error}); its final report was stored`
+    : `warning: this flow is not saved in ${u.store}: ${n} failed (${u.error}); \`flows\`, \`resume\` and \`cost\` will not see its end`;
+}
+
 /** The human-readable report: each agent's output, then a cost table. */
 export function formatReport(report: FlowReport, { outputs = true }: { outputs?: boolean } = {}): string {
   const parts: string[] = [];
@@ -63,5 +71,6 @@ export function formatReport(report: FlowReport, { outputs = true }: { outputs?:
   parts.push(
     `flow ${report.flowId} ${report.status}${report.reason ? ` (${report.reason})` : ''} in ${(report.durationMs / 1000).toFixed(1)} s`,
   );
+  if (report.unsaved) parts.push(unsavedLine(report.unsaved));
   return parts.join('\n') + '\n';
 }

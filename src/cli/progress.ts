@@ -191,6 +191,11 @@ function subscribe(
     if (h.verbose) h.line(`[${e.agent}] tool ${e.tool} ${e.status}`);
   });
   flow.on('agent.fallback', (e) => h.line(`[${e.agent}] ${e.from} failed (${e.reason}); falling back to ${e.to}`));
+  // The first failed save is said at once (the run goes on, unsaved); later ones with -v.
+  flow.on('flow.persist_error', (e) => {
+    if (e.failures === 1 || h.verbose)
+      h.line(`warning: flow ${e.flowId}: its state could not be saved to ${e.store}: ${e.error} (the run goes on)`);
+  });
   flow.on('agent.done', (e) => {
     board.onResult(e.agent, 'done', e.result);
     h.state?.(e.agent);

@@ -49,8 +49,11 @@ export interface FlowEvents {
   'flow.done': (e: FlowReport) => void;
   /** The run's cost owner changed its figures (a live message cost, a booked result): total includes running agents. */
   'flow.cost': (e: { flowId: string } & RunCostSnapshot) => void;
-  /** The run's state could not be written to the flow store (the run goes on). */
-  'flow.persist_error': (e: { flowId: string; error: string }) => void;
+  /**
+   * The run's state could not be written to the flow store (the run goes on, unsaved):
+   * `store` is where (password masked), `failures` how many saves of this run failed so far.
+   */
+  'flow.persist_error': (e: FlowPersistError) => void;
   /** An agent's call of one of your own tools (`tools` option) finished; `error` when it failed. Host only. */
   'tool.call': (e: FlowToolCall) => void;
 }
@@ -71,7 +74,15 @@ export type RunEvent =
   | (AgentNotification & { flowId: string })
   | ({ type: 'flow.started' } & FlowStarted)
   | { type: 'flow.done'; flowId: string; report: FlowReport }
-  | { type: 'flow.persist_error'; flowId: string; error: string };
+  | ({ type: 'flow.persist_error' } & FlowPersistError);
+
+/** A save of a run's state that failed (see the `flow.persist_error` event). */
+export interface FlowPersistError {
+  flowId: string;
+  error: string;
+  store: string;
+  failures: number;
+}
 
 /**
  * An unbounded queue read as an async iterator: events pushed before anyone reads are kept.

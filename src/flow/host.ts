@@ -15,7 +15,7 @@ import type { AgentHandle } from './agents.js';
 import type { FlowEvents, RunEvent } from './events.js';
 import { newFlowId } from './ids.js';
 import type { ReplyAnswer } from './inputs.js';
-import { hostStore, planContextOf, runHostOf, startHostParts, type HostParts } from './startup.js';
+import { hostStore, keepSuccess, planContextOf, runHostOf, startHostParts, type HostParts } from './startup.js';
 import {
   FlowOptionsSchema,
   type ExecuteOptions,
@@ -58,6 +58,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   #starting?: Promise<void>;
   #parts?: HostParts;
   #firstRun = true;
+  readonly #storeReady = keepSuccess(() => this.store.open());
   #closed = false;
 
   constructor(options: FlowOptions = {}) {
@@ -153,6 +154,8 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   /** What planning reads of the host, once started. */
   async #planning(): Promise<PlanContext> {
     await this.start();
+    // A store that cannot be written fails the run here, before anything is sent or paid.
+    if (this.options.persist !== false) await this.#storeReady();
     return planContextOf(this.#parts!, this.options, this.#structured, this.#routerConfig);
   }
 

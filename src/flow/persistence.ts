@@ -4,8 +4,8 @@ import type { FlowStore, StoredFlowMeta } from '../store/store.js';
 export interface RunPersister {
   /** Save within 50 ms, coalescing bursts (20 agents changing state at once) into one write. */
   soon(): void;
-  /** Save now; with the run's report when it has finished (the final state). */
-  now(report?: unknown): void;
+  /** Save now; with the run's report when it has finished (the final state). Resolves once written or its failure reported. */
+  now(report?: unknown): Promise<void>;
   /** Save now, then never again: a detached run is resumed from this state. */
   freeze(): void;
   /**
@@ -46,17 +46,16 @@ export function createPersister(o: {
       ...(report !== undefined ? { report } : {}),
     });
   };
-  const now = (report?: unknown) => {
-    write(report)?.catch((e: unknown) => o.onError(e instanceof Error ? e.message : String(e)));
-  };
+  const now = (report?: unknown): Promise<void> =>
+    write(report)?.catch((e: unknown) => o.onError(e instanceof Error ? e.message : String(e))) ?? Promise.resolve();
   return {
     soon: () => {
       if (!o.enabled || timer || frozen) return;
-      timer = setTimeout(now, 50);
+      timer = setTimeout(() => void now(), 50);
     },
     now: (report) => now(report),
     freeze: () => {
-      now();
+      void now();
       frozen = true;
     },
     durable: () =>

@@ -50,6 +50,12 @@ export interface FlowReport<T = unknown> {
    * planner's combined answer's; otherwise the last agent's in the flow's order that gave one.
    */
   structured?: T;
+  /**
+   * Set when saves of the run's state to the flow store failed (`flow.persist_error`): how
+   * many, the last error, the store (password masked), and whether this final report was stored. While it was unsaved a
+   * crash could not have been resumed, and `flows` shows an older state or none.
+   */
+  unsaved?: { failures: number; error: string; store: string; reportSaved: boolean };
 }
 
 /** The report of your own machine's run: a {@link FlowReport} with the machine's output (absent unless it reached a final state). */

@@ -88,6 +88,8 @@ export class FlowRun extends EventEmitter<FlowEvents> {
   #actor?: AnyActorRef;
   #kind?: RunKind;
   #persist?: RunPersister;
+  /** Saves of this run's state that failed, and the last error. */
+  #unsaved?: { failures: number; error: string; store: string };
   #ending?: { status: RunStatus; reason: string };
   #detached = false;
   #settled?: Promise<unknown>;
@@ -352,7 +354,11 @@ export class FlowRun extends EventEmitter<FlowEvents> {
       flowId: this.flowId,
       enabled: this.#host.persist,
       read: () => kind.stored(ended, this.#ending?.reason),
-      onError: (error) => this.#emit('flow.persist_error', { flowId: this.flowId, error }),
+      onError: (error) => {
+        const failures = (this.#unsaved?.failures ?? 0) + 1;
+        this.#unsaved = { failures, error, store: this.#host.store.location };
+        this.#emit('flow.persist_error', { flowId: this.flowId, ...this.#unsaved });
+      },
     });
     actor.subscribe({ next: () => this.#persist?.soon(), error: () => {} });
     const memorySub = this.#followMemory(actor);
@@ -385,8 +391,14 @@ export class FlowRun extends EventEmitter<FlowEvents> {
         (this.#host.clock ?? wallClock).now(),
       );
       ended = report.status;
-      this.#persist.now(report);
+      const before = this.#unsaved?.failures ?? 0;
+      await this.#persist.now(report);
       await this.#host.store.flush();
+      if (this.#unsaved)
+        report = {
+          ...report,
+          unsaved: { ...this.#unsaved, reportSaved: this.#host.persist && this.#unsaved.failures === before },
+        };
     } catch (e) {
       this.#host.inputs.dropRun(this.flowId);
       this.#host.runEnded(this);

@@ -130,3 +130,13 @@ export function runHostOf(
     checkStructured: (e) => structured.check(e.format, e.value),
   };
 }
+
+/** `run` once: a success is kept, a failure is tried again by the next call (a store fixed meanwhile). */
+export function keepSuccess(run: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () =>
+    (done ??= run().catch((e: unknown) => {
+      done = undefined;
+      throw e;
+    }));
+}

@@ -98,6 +98,10 @@ export const RunningFlowSchema = z
     agents: z.array(AgentViewSchema),
     cost: FlowCostSchema,
     maxCost: usd.optional(),
+    unsaved: z
+      .object({ failures: z.number().int().min(1), error: z.string(), store: z.string() })
+      .optional()
+      .describe("saves of the run's state to the flow store failed (a crash now could not be resumed)"),
   })
   .meta({ id: 'RunningFlow' });
 
@@ -182,6 +186,10 @@ export const FlowReportSchema = z
       .describe("hierarchical flows: the planner's plan that ran (see the library's Plan type)"),
     output: z.string().optional(),
     structured: z.unknown().optional(),
+    unsaved: z
+      .object({ failures: z.number().int().min(1), error: z.string(), store: z.string(), reportSaved: z.boolean() })
+      .optional()
+      .describe("saves of the run's state failed: how many, the last error, whether this report was stored"),
   })
   .meta({ id: 'FlowReport' });
 
@@ -291,6 +299,12 @@ export const SERVE_EVENT_DATA = {
     agent: z.string(),
     result: z.looseObject({}),
     error: z.string(),
+  }),
+  'flow.persist_error': z.looseObject({
+    flowId: z.string(),
+    error: z.string(),
+    store: z.string(),
+    failures: z.number().int().min(1),
   }),
   'flow.done': FlowReportSchema,
 } as const;

@@ -113,6 +113,7 @@ section.flow { background:var(--panel); border:1px solid var(--line); border-rad
 .s-cancelled,.s-fallback,.s-pending,.s-cleanup,.s-stopped { color:var(--warn); }
 .s-pending { color:var(--dim); }
 .reason { color:var(--bad); font-size:12px; margin-top:6px; overflow-wrap:anywhere; }
+.unsaved { color:var(--bad); border:1px solid var(--bad); border-radius:6px; padding:6px 10px; margin-top:8px; font-size:13px; overflow-wrap:anywhere; }
 table { width:100%; border-collapse:collapse; margin-top:10px; font-variant-numeric:tabular-nums; }
 th, td { text-align:left; padding:5px 8px; border-top:1px solid var(--line); vertical-align:top; overflow-wrap:anywhere; }
 th { color:var(--dim); font-weight:500; font-size:12px; }
@@ -267,6 +268,7 @@ const SCRIPT = `
   }
   function fromReport(f, r) {
     f.status = r.status; f.mode = r.mode; f.reason = r.reason || ''; f.cost = r.cost.total;
+    if (r.unsaved) f.unsaved = r.unsaved;
     r.results.forEach(function (res) {
       var a = f.agents.get(res.agent) || newAgent(res.agent, f);
       a.status = res.status; a.state = res.status; a.model = res.model; a.tokens = res.tokens; a.cost = res.cost;
@@ -317,6 +319,9 @@ const SCRIPT = `
         break;
       case 'agent.input_answered':
         f.requests.delete(d.record.request.id);
+        break;
+      case 'flow.persist_error':
+        f.unsaved = { failures: d.failures, error: d.error, store: d.store };
         break;
       case 'flow.done':
         f.requests.clear();
@@ -504,7 +509,7 @@ const SCRIPT = `
       el('thead', null, el('tr', null, el('th', { text: 'model' }), el('th', { cls: 'num agents-count', text: 'agents' }),
         el('th', { cls: 'num', text: 'tokens in' }), el('th', { cls: 'num', text: 'tokens out' }), el('th', { cls: 'num', text: 'cost' }))),
       mrows);
-    var sec = el('section', { cls: 'flow', 'data-flow-id': f.id, 'data-status': f.status }, head, budget(f));
+    var sec = el('section', { cls: 'flow', 'data-flow-id': f.id, 'data-status': f.status }, head, budget(f), unsaved(f));
     f.requests.forEach(function (r, rid) { sec.appendChild(renderRequest(f, rid, r)); });
     sec.appendChild(agents);
     var w = contentWidth(), wide = window.innerWidth > 720;
@@ -521,6 +526,15 @@ const SCRIPT = `
     var main = $('flows'), cs = getComputedStyle(main);
     var w = main.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
     return Math.max(200, Math.floor(w - (window.innerWidth <= 640 ? 26 : 34)));
+  }
+
+  // Saves of the run's state failed: say so where the flow is, with the store's error.
+  function unsaved(f) {
+    if (!f.unsaved) return null;
+    var u = f.unsaved, n = u.failures + ' save' + (u.failures > 1 ? 's' : '');
+    return el('div', { cls: 'unsaved', role: 'alert', 'data-failures': String(u.failures),
+      text: (u.reportSaved ? 'Saved in the end, but ' + n + ' failed' : 'Not saved: ' + n + ' of this flow\\'s state failed') +
+        (u.store ? ' (' + u.store + ')' : '') + ': ' + u.error + (u.reportSaved ? '' : '. It cannot be resumed after a crash.') });
   }
 
   // The flow's budget: spent against the cap, green, then amber past 80%, red past 95%.

@@ -26,7 +26,7 @@ export type AgentEventPayload<T extends AgentEventType = AgentEventType> = Param
 /** One event of a flow as the SSE stream carries it; `id` counts from 1 within the flow. */
 export interface ServeEvent {
   id: number;
-  type: AgentEventType | 'flow.started' | 'flow.plan' | 'flow.done';
+  type: AgentEventType | 'flow.started' | 'flow.plan' | 'flow.persist_error' | 'flow.done';
   data: Record<string, unknown>;
 }
 
@@ -77,6 +77,8 @@ export interface RunningFlowView {
   agents: AgentView[];
   cost: FlowCost;
   maxCost?: number;
+  /** Saves of the run's state to the flow store failed: how many, and the last error. */
+  unsaved?: { failures: number; error: string; store: string };
 }
 
 /** A line of `GET /flows`. */
@@ -133,6 +135,7 @@ export class FlowRecord {
   private readonly onRecord?: (e: ServeEvent) => void;
   /** The stored event being applied by `apply`: recorded under its own id, told to nobody. */
   private applying?: ServeEvent;
+  private unsaved?: { failures: number; error: string; store: string };
   private readonly listeners = new Set<(e: ServeEvent | null) => void>();
   private readonly settledPromise: Promise<FlowReport>;
   private resolveSettled!: (r: FlowReport) => void;
@@ -357,6 +360,16 @@ export class FlowRecord {
     return { total: this.owned.total, byAgent: { ...byAgent, ...this.owned.byAgent }, byModel };
   }
 
+  /**
+   * Saving the run's state failed (`flow.persist_error`): the running view says so and the
+   * event reaches the SSE stream and the dashboard.
+   */
+  setUnsaved(e: { failures: number; error: string; store: string }): void {
+    if (this.finished) return;
+    this.unsaved = { failures: e.failures, error: e.error, store: e.store };
+    this.record('flow.persist_error', { flowId: this.id, ...e });
+  }
+
   /** `GET /flows/:id`: the report when finished, else the running view. */
   view(): FlowReport | RunningFlowView {
     if (this.report) return this.report;
@@ -369,6 +382,7 @@ export class FlowRecord {
       agents: this.agentViews(),
       cost: this.cost(),
       ...(this.maxCost !== undefined ? { maxCost: this.maxCost } : {}),
+      ...(this.unsaved ? { unsaved: { ...this.unsaved } } : {}),
     };
   }
 
@@ -437,6 +451,9 @@ export class FlowRecord {
           break;
         case 'flow.done':
           this.finish(e.data as unknown as FlowReport);
+          break;
+        case 'flow.persist_error':
+          this.setUnsaved(e.data as unknown as { failures: number; error: string; store: string });
           break;
         default:
           this.onAgentEvent(e.type, e.data as unknown as AgentEventPayload);

@@ -64,6 +64,12 @@ export class FlowRegistry {
     const onCost: FlowEvents['flow.cost'] = (e) => this.records.get(e.flowId)?.setCost(e);
     this.flow.on('flow.cost', onCost);
     this.unsubscribe.push(() => this.flow.off('flow.cost', onCost));
+    const onUnsaved: FlowEvents['flow.persist_error'] = (e) => {
+      this.metrics.onPersistError();
+      this.records.get(e.flowId)?.setUnsaved(e);
+    };
+    this.flow.on('flow.persist_error', onUnsaved);
+    this.unsubscribe.push(() => this.flow.off('flow.persist_error', onUnsaved));
   }
 
   private listen<T extends AgentEventType>(type: T) {

@@ -73,6 +73,7 @@ export class ServeMetrics {
   private readonly latency: Histogram<'model' | 'outcome'>;
   private readonly toolCalls: Counter<'tool'>;
   private readonly toolErrors: Counter<'tool'>;
+  private readonly persistErrors: Counter;
   /** `flowId\0agent` → when its current prompt began and on which model. */
   private readonly promptStarts = new Map<string, { at: number; model: string }>();
 
@@ -154,6 +155,11 @@ export class ServeMetrics {
       labelNames: ['tool'],
       registers,
     });
+    this.persistErrors = new Counter({
+      name: 'opencode_flow_persist_errors_total',
+      help: "Saves of a run's state to the flow store that failed (that run could not be resumed after a crash).",
+      registers,
+    });
     // Every tool exists from the start, so `rate()` and alerts see a 0, not a gap.
     for (const tool of tools) {
       this.toolCalls.inc({ tool }, 0);
@@ -169,6 +175,11 @@ export class ServeMetrics {
     if (this.agentLabels.size >= this.maxAgentLabels) return OTHER_AGENT_LABEL;
     this.agentLabels.add(agent);
     return agent;
+  }
+
+  /** Count one failed save of a run's state. */
+  onPersistError(): void {
+    this.persistErrors.inc();
   }
 
   /** Count one agent event of a flow (agent names as the client gave them). */

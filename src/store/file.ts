@@ -1,4 +1,5 @@
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { CoalescingFlowStore, type StoredFlow, type StoredFlowMeta } from './store.js';
@@ -49,6 +50,17 @@ export class FileFlowStore extends CoalescingFlowStore {
 
   get location(): string {
     return this.dir;
+  }
+
+  protected async prepare(): Promise<void> {
+    try {
+      await mkdir(this.dir, { recursive: true, mode: DIR_MODE });
+      await access(this.dir, constants.W_OK | constants.X_OK);
+    } catch (e) {
+      throw new FlowError(FlowErrorCode.Internal, `cannot write the flow store ${this.dir}: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
   }
 
   protected async write(flow: StoredFlow): Promise<void> {

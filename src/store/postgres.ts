@@ -160,6 +160,10 @@ export class PostgresFlowStore extends CoalescingFlowStore {
     }
   }
 
+  protected async prepare(): Promise<void> {
+    await this.#open();
+  }
+
   protected async write(flow: StoredFlow): Promise<void> {
     const { meta } = flow;
     await this.#query(

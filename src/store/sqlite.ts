@@ -109,6 +109,10 @@ export class SqliteFlowStore extends CoalescingFlowStore {
     }
   }
 
+  protected async prepare(): Promise<void> {
+    await this.#open();
+  }
+
   protected async write(flow: StoredFlow): Promise<void> {
     const db = await this.#open();
     const { meta } = flow;

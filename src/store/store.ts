@@ -42,6 +42,12 @@ export interface FlowStore {
   readonly kind: 'file' | 'sqlite' | 'postgres';
   /** Where it is, printable: a directory, a database file, a URL with its password masked. */
   readonly location: string;
+  /**
+   * Make sure flows can be stored here (the directory created and writable, the database
+   * reachable and migrated): a run calls it before it starts, so a store that cannot be used
+   * fails the run up front, with the store named, instead of losing its state quietly.
+   */
+  open(): Promise<void>;
   /** Save the latest state of a flow; resolves when that state (or a newer one) is stored. */
   save(flow: StoredFlow): Promise<void>;
   /** Wait for every pending save. */
@@ -92,9 +98,16 @@ export abstract class CoalescingFlowStore implements FlowStore {
   protected abstract readAll(): Promise<StoredFlowMeta[]>;
   protected abstract remove(flowId: string): Promise<boolean>;
   protected abstract release(): Promise<void>;
+  /** Connect, create or migrate: what {@link FlowStore.open} checks. */
+  protected abstract prepare(): Promise<void>;
 
   protected assertOpen(): void {
     if (this.#closed) throw new FlowError(FlowErrorCode.Internal, `the flow store ${this.location} is closed`);
+  }
+
+  async open(): Promise<void> {
+    this.assertOpen();
+    await this.prepare();
   }
 
   save(flow: StoredFlow): Promise<void> {
