@@ -1,4 +1,5 @@
 import { FlowError, FlowErrorCode } from '../errors.js';
+import { packSnapshot, unpackSnapshot } from './pack.js';
 
 /** What is known about a stored flow without loading its snapshot. */
 export interface StoredFlowMeta {
@@ -124,7 +125,7 @@ export abstract class CoalescingFlowStore implements FlowStore {
       const latest = this.#pending.get(id);
       if (!latest) return;
       this.#pending.delete(id);
-      await this.write(latest);
+      await this.write({ ...latest, snapshot: packSnapshot(latest.snapshot) });
     });
     const settled = next.catch(() => {});
     this.#writing.set(id, settled);
@@ -143,7 +144,7 @@ export abstract class CoalescingFlowStore implements FlowStore {
     this.assertOpen();
     const flow = await this.read(flowId);
     if (!flow) throw notFound(flowId, this.location);
-    return flow;
+    return { ...flow, snapshot: unpackSnapshot(flow.snapshot) };
   }
 
   async list(): Promise<StoredFlowMeta[]> {

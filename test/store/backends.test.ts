@@ -36,6 +36,29 @@ describe('sqlite flow store', () =>
   flowStoreContract(localKit('sqlite', (dir) => new SqliteFlowStore(join(dir, 'flows.db')))));
 describe.skipIf(!postgres.up)('postgres flow store', () => flowStoreContract(postgresKit()));
 
+describe('file flow store: each long string of a snapshot once', () => {
+  it("an inline agent's 900 KB prompt held by the supervisor twice and its child once is written once", async () => {
+    const { dir, cleanup } = await tempDir('ocf-store-packed-');
+    try {
+      const prompt = 'p'.repeat(900_000);
+      const spec = { name: 'big', prompt };
+      const snapshot = {
+        context: { agents: [spec], workers: [{ spec }] },
+        children: { big: { snapshot: { context: { spec: { ...spec } } } } },
+      };
+      const store = new FileFlowStore(join(dir, 'flows'));
+      await store.save(flowOf('flow_big', {}, snapshot));
+      const bytes = (await stat(join(dir, 'flows', 'flow_big', 'snapshot.json'))).size;
+      expect(bytes).toBeGreaterThan(900_000);
+      expect(bytes).toBeLessThan(901_000);
+      expect((await store.load('flow_big')).snapshot).toEqual(snapshot);
+      await store.close();
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
 describe('sqlite flow store: the file', () => {
   it('is created 0600, in WAL mode, with its schema version recorded once', async () => {
     const { dir, cleanup } = await tempDir('ocf-store-sqlite-file-');

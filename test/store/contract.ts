@@ -159,4 +159,26 @@ export function flowStoreContract(kit: StoreKit): void {
     const again = open();
     expect((await again.load('flow_close')).snapshot).toEqual({ last: true });
   });
+
+  it('open() says the store can be used, and a closed one cannot', async () => {
+    const s = open();
+    await expect(s.open()).resolves.toBeUndefined();
+    await s.close();
+    await expect(s.open()).rejects.toThrow(/closed/);
+  });
+
+  it('a snapshot whose long strings repeat loads back exactly as saved', async () => {
+    store = open();
+    const prompt = `You are the reviewer.\n${'Check every line. '.repeat(12_000)}`;
+    const spec = { name: 'big', prompt, model: 'scripted/small' };
+    const snapshot = {
+      context: { agents: [spec], workers: [{ name: 'big', spec }] },
+      children: { big: { snapshot: { context: { spec: { ...spec } } } } },
+      // A string that looks like a reference to the packed table is kept as it is.
+      odd: '\u0000ocf:0',
+      small: ['a', 'a'],
+    };
+    await store.save(flowOf('flow_packed', {}, snapshot));
+    expect((await open().load('flow_packed')).snapshot).toEqual(snapshot);
+  });
 }
