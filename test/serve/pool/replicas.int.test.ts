@@ -8,6 +8,7 @@ import {
   type ScriptedLLM,
   type TestOpencode,
 } from '../../../src/testing/index.js';
+import { OpencodeClient } from '../../../src/opencode/client.js';
 import { cliArgv } from '../../cli/helpers.js';
 import { createTestDatabase, needPostgres } from '../../helpers/services.js';
 import { call, readEvents, tempMemory, TOKEN, waitFor } from '../helpers.js';
@@ -34,7 +35,19 @@ const cleanups: Array<() => Promise<void>> = [];
 async function startReplica(dbUrl: string, ocUrl: string): Promise<Replica> {
   const mem = await tempMemory('pool');
   cleanups.push(mem.cleanup);
-  const args = ['serve', '--port', '0', '--server', ocUrl, '--model', 'scripted/small', '--token', TOKEN];
+  // Sessions kept, so the test can read OpenCode's own bill for every agent.
+  const args = [
+    'serve',
+    '--port',
+    '0',
+    '--server',
+    ocUrl,
+    '--model',
+    'scripted/small',
+    '--token',
+    TOKEN,
+    '--keep-sessions',
+  ];
   const child = spawn(process.execPath, cliArgv([...args, '--store', dbUrl, '--max-flows', '2', '--lease', '2']), {
     cwd: root,
     env: {
@@ -207,12 +220,30 @@ describe.skipIf(!postgres.up)('serve replicas on one Postgres store', () => {
       expect(row.claims, row.flow_id).toBe(itsFlows.includes(row.flow_id) ? 2 : 1);
       expect(row.report.results[1].output).toContain(`second step done POOL-${ids.indexOf(row.flow_id)}`);
     }
-    // The model's log: each flow's first agent was prompted once, the killed ones' included.
+    // The model's log: each flow's agents were prompted once, the killed ones' included: the
+    // second agent, mid-prompt when its replica died, found its prompt in its session (by the
+    // message id it stored before sending) and took the answer instead of buying it again.
     for (let i = 0; i < 6; i++) {
       const firsts = llm
         .promptRequests()
         .filter((r) => r.system.includes('ROLE-FIRST') && r.allText.includes(`POOL-${i}`));
       expect(firsts, `POOL-${i}`).toHaveLength(1);
+      expect(secondAsked.get(`POOL-${i}`), `POOL-${i}`).toBe(1);
+    }
+    // The report is the bill: per agent and in total, what OpenCode says the sessions cost.
+    const opencode = new OpencodeClient({ url: oc.url });
+    for (const row of rows) {
+      let total = 0;
+      for (const r of row.report.results as Array<{ agent: string; sessionID: string; cost: number }>) {
+        const billed = (await opencode.messages(r.sessionID)).reduce(
+          (n, m) => n + (m.info.role === 'assistant' ? (m.info.cost ?? 0) : 0),
+          0,
+        );
+        expect(billed, `${row.flow_id} ${r.agent}`).toBeGreaterThan(0);
+        expect(r.cost, `${row.flow_id} ${r.agent}`).toBeCloseTo(billed, 12);
+        total += billed;
+      }
+      expect(row.report.cost.total, row.flow_id).toBeCloseTo(total, 12);
     }
     // The SSE stream of a taken-over flow, read from any replica, runs through to flow.done with ids in order.
     const stream = await readEvents(survivors[1]!.url, itsFlows[0]!);
