@@ -25,7 +25,7 @@ export interface RunExtras {
  * report (outputs and cost table, or one JSON object with `--json`) on stdout. Ctrl-C
  * cancels the flow (busy sessions are aborted) and exits 130; a second Ctrl-C exits at once.
  *
- * @returns the exit code: 0 completed, 1 failed, 130 cancelled.
+ * @returns the exit code: 0 completed with every agent done, 1 failed (or an agent failed), 130 cancelled.
  *
  * @example
  * ```ts
@@ -136,7 +136,10 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
         (extras.banner ? `${extras.banner}\n\n` : '') + formatReport(report, { outputs: !out.stream }),
       );
     if (report.status === 'cancelled') return ExitCode.Cancelled;
-    return report.status === 'completed' ? ExitCode.Ok : ExitCode.Failed;
+    // Completed with every agent done is 0; an agent that failed (the flow went on) is 1.
+    return report.status === 'completed' && report.results.every((r) => r.status === 'done')
+      ? ExitCode.Ok
+      : ExitCode.Failed;
   } finally {
     if (!report) progress.stop();
     await flow.shutdown();

@@ -98,6 +98,21 @@ function agentReport(r: AgentResult): AgentReport {
 }
 
 /**
+ * A built-in mode that completed although agents failed (`onAgentFailure: 'continue'`, the
+ * default) says which in its reason, and the CLI exits 1 for it: a completed flow is not a
+ * clean one. A custom machine decides for itself what its agents' failures mean.
+ */
+function lostAgents(src: ReportSource | SupervisorOutput): string | undefined {
+  if (src.status !== 'completed' || src.mode === 'custom') return undefined;
+  const failed = src.results.filter((r) => r.status === 'failed');
+  if (failed.length === 0) return undefined;
+  const names = failed.map(
+    (r) => `${r.agent}${r.attempts.at(-1)?.errorKind ? ` (${r.attempts.at(-1)!.errorKind})` : ''}`,
+  );
+  return `${failed.length} of ${src.results.length} agent${src.results.length > 1 ? 's' : ''} failed: ${names.join(', ')}`;
+}
+
+/**
  * The one derivation of a report from agent results, for every kind of run, live or stored:
  * built from the results (which persist with the run), so a stored run's report is the
  * live one. A hierarchical subtask's agent is named `<agent>:<subtask id>`; its task is the
@@ -122,6 +137,7 @@ export function toReport(src: ReportSource | SupervisorOutput): FlowReport {
       tokens: r.tokens,
     });
   }
+  const reason = src.reason || lostAgents(src);
   return {
     flowId: src.flowId,
     status: src.status,
@@ -129,7 +145,7 @@ export function toReport(src: ReportSource | SupervisorOutput): FlowReport {
     results: src.results.map(agentReport),
     cost: ledger.summary(),
     durationMs: src.finishedAt - src.startedAt,
-    ...(src.reason ? { reason: src.reason } : {}),
+    ...(reason ? { reason } : {}),
     ...(src.plan ? { plan: src.plan } : {}),
     ...(src.output !== undefined ? { output: src.output } : {}),
     ...(src.structured !== undefined ? { structured: src.structured } : {}),

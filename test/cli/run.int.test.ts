@@ -348,6 +348,35 @@ describe('failures', () => {
     expect(report.results[0].attempts[0].error).toBeTruthy();
   });
 
+  it('one agent of two fails: the flow completes (the other went on), its reason names the lost agent, exit 1', async () => {
+    llm.script([
+      {
+        match: { allText: 'CLI-ONE-LOST', system: 'You are the **coder**' },
+        reply: { status: 401, errorMessage: 'bad key' },
+      },
+      { match: { allText: 'CLI-ONE-LOST' }, reply: { text: 'reviewed' } },
+    ]);
+    const r = await cli([
+      '-a',
+      'coder,reviewer',
+      '-t',
+      'CLI-ONE-LOST',
+      '-s',
+      oc.url,
+      '--model',
+      'scripted/small',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(report.status).toBe('completed');
+    expect(report.results.map((x: { agent: string; status: string }) => [x.agent, x.status])).toEqual([
+      ['coder', 'failed'],
+      ['reviewer', 'done'],
+    ]);
+    expect(report.reason).toMatch(/^1 of 2 agents failed: coder \(auth\)$/);
+  });
+
   it('Ctrl-C (SIGINT) cancels the flow, exits 130, sessions aborted', async () => {
     llm.script({ match: { allText: 'CLI-SIGINT' }, reply: { hang: true } });
     const client = new OpencodeClient({ url: oc.url });
