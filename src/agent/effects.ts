@@ -523,16 +523,8 @@ export function createAgentActors(rt: AgentRuntime) {
             break;
           }
           case 'question.asked': {
-            const r = p as {
-              id: string;
-              sessionID: string;
-              questions: Array<{
-                question: string;
-                header?: string;
-                options: Array<{ label: string; description?: string }>;
-                multiple?: boolean;
-              }>;
-            };
+            // OpenCode's question event has the shape of our request, less its kind.
+            const r = p as Omit<Extract<InputRequest, { kind: 'question' }>, 'kind'>;
             sendBack({
               type: 'oc.input',
               request: { kind: 'question', id: r.id, sessionID: r.sessionID, questions: r.questions ?? [] },
