@@ -4,7 +4,10 @@ import type { FlowStore, StoredFlowMeta } from '../store/store.js';
 export interface RunPersister {
   /** Save within 50 ms, coalescing bursts (20 agents changing state at once) into one write. */
   soon(): void;
-  /** Save now; with the run's report when it has finished (the final state). Resolves once written or its failure reported. */
+  /**
+   * Save now; with the run's report when it has finished (the final state, after which nothing
+   * more is saved). Resolves once written or its failure reported.
+   */
   now(report?: unknown): Promise<void>;
   /** Save now, then never again: a detached run is resumed from this state. */
   freeze(): void;
@@ -53,7 +56,13 @@ export function createPersister(o: {
       if (!o.enabled || timer || frozen) return;
       timer = setTimeout(() => void now(), 50);
     },
-    now: (report) => now(report),
+    now: (report) => {
+      const written = now(report);
+      // The final state is stored with its report: nothing the run does after it (its agents'
+      // last states, the sweep) may write over it (a later save without the report cleared it).
+      if (report !== undefined) frozen = true;
+      return written;
+    },
     freeze: () => {
       void now();
       frozen = true;

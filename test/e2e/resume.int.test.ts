@@ -379,6 +379,14 @@ describe('crash resume through a database store', () => {
         } finally {
           await flow.shutdown();
         }
+        // The report outlives what the run does after it (its agents' last states, the
+        // sessions swept): read by a new store once the host is gone.
+        const after = openFlowStore(store);
+        try {
+          expect((await after.load(flowId)).report).toMatchObject({ flowId, status: 'completed' });
+        } finally {
+          await after.close();
+        }
       },
     );
   }
