@@ -18,15 +18,10 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
   // owns stdout for its protocol. Help and usage errors never get here, so they skip it.
   // OpenTelemetry's Node SDK starts here, after .env, and only when the OTEL_* variables ask
   // for it (src/cli/telemetry.ts); the spans are flushed before the process ends.
-  let telemetry: typeof import('./telemetry.js') | undefined;
   program.hook('preAction', async () => {
     const { config } = await import('dotenv');
     config({ quiet: true });
-    telemetry = await import('./telemetry.js');
-    await telemetry.startTelemetry();
+    await (await import('./telemetry.js')).startTelemetry();
   });
-  program
-    .parseAsync(process.argv)
-    .then(() => telemetry?.flushTelemetry())
-    .catch(handleError);
+  program.parseAsync(process.argv).catch(handleError);
 }

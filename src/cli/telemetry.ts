@@ -65,9 +65,12 @@ export async function startTelemetry(env: NodeJS.ProcessEnv = process.env): Prom
   });
   started.start();
   sdk = started;
+  // A command that ends by running out of work (a run's report printed, its exit code set)
+  // flushes once the event loop is empty; the flush's own work keeps the process up till done.
+  process.once('beforeExit', () => void flushTelemetry());
   const exit = process.exit.bind(process);
   // Every way the CLI ends with process.exit (an error, a second Ctrl-C, serve's shutdown)
-  // flushes the spans first; a normal end awaits flushTelemetry().
+  // flushes the spans first.
   process.exit = ((code?: number | string | null) => {
     void flushTelemetry().finally(() => exit(code ?? undefined));
   }) as typeof process.exit;

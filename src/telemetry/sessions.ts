@@ -111,3 +111,21 @@ export function traceMcpToolCall(
     span.end();
   };
 }
+
+/**
+ * The trace context an incoming request carries (`traceparent`, through the registered
+ * propagator), over the active one: `serve` runs a `POST /flows` under it, so a client's trace
+ * continues into the flow's. Without a propagator this is the active context unchanged.
+ */
+export function withIncomingTrace<T>(headers: Headers, fn: () => T): T {
+  if (!headers.has('traceparent')) return fn();
+  const ctx = propagation.extract(context.active(), headers, {
+    get: (carrier, key) => carrier.get(key) ?? undefined,
+    keys: (carrier) => {
+      const names: string[] = [];
+      carrier.forEach((_, k) => names.push(k));
+      return names;
+    },
+  });
+  return context.with(ctx, fn);
+}

@@ -1,5 +1,6 @@
+import { tmpdir } from 'node:os';
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ATTR_GEN_AI_AGENT_NAME,
@@ -26,6 +27,9 @@ import {
 import { cli, cliArgv, childEnv, removeMemoryFiles, root, type Run } from '../cli/helpers.js';
 import { printTree, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp.js';
 
+/** The runs' store: a temp dir, never the working tree. */
+const STORE_DIR = join(tmpdir(), `ocf-trace-store-${process.pid}`);
+const STORE = { OPENCODE_FLOW_STORE: `file:${STORE_DIR}` };
 /**
  * The CLI as a process exporting its traces over OTLP/HTTP to a receiver of the test's own on
  * loopback, with a real `opencode serve` and the scripted LLM behind it: the whole tree of one
@@ -46,6 +50,7 @@ afterAll(async () => {
   await llm?.close();
   await otlp?.close();
   await removeMemoryFiles();
+  await rm(STORE_DIR, { recursive: true, force: true });
 });
 beforeEach(() => {
   otlp.spans.length = 0;
@@ -53,6 +58,7 @@ beforeEach(() => {
 });
 
 const otelEnv = (extra: Record<string, string> = {}) => ({
+  ...STORE,
   OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
   // Every span leaves at once: the test checks nothing waits for the batch timer.
   OTEL_BSP_SCHEDULE_DELAY: '60000',

@@ -1,3 +1,5 @@
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -7,6 +9,9 @@ import { startScriptedLLM, startTestOpencode, type ScriptedLLM, type TestOpencod
 import { childEnv, cliSource, removeMemoryFiles, root, tempDir, tsxLoader } from '../cli/helpers.js';
 import { startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp.js';
 
+/** The runs' store: a temp dir, never the working tree. */
+const STORE_DIR = join(tmpdir(), `ocf-trace-store-${process.pid}`);
+const STORE = { OPENCODE_FLOW_STORE: `file:${STORE_DIR}` };
 /**
  * A run with no OpenTelemetry variables loads no SDK module: the CLI runs a real flow with a
  * module hook that notes every `@opentelemetry/*` module the process resolves. With an OTLP
@@ -32,6 +37,7 @@ afterAll(async () => {
   await otlp?.close();
   await cleanup?.();
   await removeMemoryFiles();
+  await rm(STORE_DIR, { recursive: true, force: true });
 });
 
 /** Runs the CLI with the hook; the @opentelemetry modules it resolved. */
@@ -40,7 +46,7 @@ async function modulesOf(name: string, args: string[], env: Record<string, strin
   const code = await new Promise<number | null>((resolveRun) => {
     const child = spawn(process.execPath, ['--import', hook, '--import', tsxLoader, cliSource, ...args], {
       cwd: root,
-      env: childEnv({ ...env, RECORD_MODULES_FILE: file }),
+      env: childEnv({ ...STORE, ...env, RECORD_MODULES_FILE: file }),
       stdio: 'ignore',
     });
     child.on('close', resolveRun);
