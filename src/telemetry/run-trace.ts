@@ -83,6 +83,7 @@ const TOOL_SPAN_DONE = new Set(['completed', 'error']);
 export class RunTrace {
   readonly #o: RunTraceOptions;
   readonly #parent: Context;
+  readonly #tracer = tracer();
   #workflow?: { span: Span; ctx: Context };
   /** Open agent spans, by agent name. */
   readonly #agents = new Map<string, AgentSpan>();
@@ -226,7 +227,7 @@ export class RunTrace {
       ...(requestModel ? { [ATTR.requestModel]: requestModel } : {}),
       ...(where.address ? { [ATTR.serverAddress]: where.address, [ATTR.serverPort]: where.port } : {}),
     };
-    const span = tracer().startSpan(`${OP.agent} ${agent}`, { kind: SpanKind.CLIENT, attributes }, parent);
+    const span = this.#tracer.startSpan(`${OP.agent} ${agent}`, { kind: SpanKind.CLIENT, attributes }, parent);
     const ctx = trace.setSpan(parent, span);
     const a: AgentSpan = {
       span,
@@ -321,7 +322,7 @@ export class RunTrace {
   ) {
     let t = a.tools.get(part.id);
     if (!t) {
-      const span = tracer().startSpan(
+      const span = this.#tracer.startSpan(
         `${OP.tool} ${part.tool}`,
         {
           kind: SpanKind.INTERNAL,
@@ -362,7 +363,7 @@ export class RunTrace {
       // Failed before any session (or the trace missed its start): a span for the whole task.
       const parent = this.#workflow?.ctx ?? this.#parent;
       const { provider, model } = splitModel(this.#models.get(r.agent) ?? r.attempts[0]?.model ?? r.model);
-      const span = tracer().startSpan(
+      const span = this.#tracer.startSpan(
         `${OP.agent} ${r.agent}`,
         {
           kind: SpanKind.CLIENT,

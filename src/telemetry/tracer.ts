@@ -5,13 +5,13 @@ import { METRIC } from './conventions.js';
 /** The instrumentation scope of every span and metric: the package's name and version. */
 const SCOPE = 'opencode-flow';
 
-let cached: Tracer | undefined;
 /**
  * The package's tracer, through the global API: a no-op until the application (or the CLI)
- * registers a tracer provider, and the provider's from then on (the API's proxy delegates).
+ * registers a tracer provider, the provider's from then on. Asked for per run (not cached for
+ * the process): a provider registered, disabled or replaced later is the one a new run uses.
  */
 export function tracer(): Tracer {
-  return (cached ??= trace.getTracer(SCOPE, packageInfo().version));
+  return trace.getTracer(SCOPE, packageInfo().version);
 }
 
 let instruments: { tokens: Histogram; duration: Histogram } | undefined;

@@ -183,6 +183,10 @@ describe('the CLI exports one trace per run', () => {
     const mcp = one(spans, 'execute_tool memory_set');
     expect([part.spanId, reviewer.spanId]).toContain(mcp.parentSpanId);
     expect(mcp.attributes['opencode_flow.tool.side']).toBe('mcp_server');
+    // The GenAI client metrics, through the metrics API, exported beside the spans.
+    expect([...otlp.metrics]).toEqual(
+      expect.arrayContaining(['gen_ai.client.token.usage', 'gen_ai.client.operation.duration']),
+    );
   });
 
   it('http/json when OTEL_EXPORTER_OTLP_PROTOCOL asks; a failed flow is exported whole, its fallback an event', async () => {

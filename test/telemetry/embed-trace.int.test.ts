@@ -136,4 +136,30 @@ describe('a flow inside an application with its own tracer', () => {
       for (const p of prompts) expect(p.traceparent).toBe(`00-${a.spanContext().traceId}-${a.spanContext().spanId}-01`);
     }
   });
+
+  it('a budget stop: an event on the run, error.type on the run and on the refused agent', async () => {
+    exporter.reset();
+    const flow = new OpencodeFlow({
+      serverUrl: proxyUrl,
+      model: 'scripted/large',
+      memory: false,
+      persist: false,
+      flowsDir: join(dir, 'flows'),
+    });
+    try {
+      await flow.start();
+      const report = await flow.execute({ task: 'EMBED-BUDGET '.repeat(50), agents: ['coder'], maxCost: 1e-9 });
+      expect(report.status).toBe('budget_exceeded');
+    } finally {
+      await flow.shutdown();
+    }
+    const spans = exporter.getFinishedSpans();
+    const wf = spans.find((s) => s.name === 'invoke_workflow parallel')!;
+    expect(wf.attributes['error.type']).toBe('budget_exceeded');
+    expect(wf.attributes['opencode_flow.max_cost.usd']).toBe(1e-9);
+    expect(wf.events.map((e) => e.name)).toContain('opencode_flow.budget_exceeded');
+    const coder = spans.find((s) => s.name === 'invoke_agent coder')!;
+    expect(coder.attributes['error.type']).toBe('budget');
+    expect(parentOf(coder)).toBe(wf.spanContext().spanId);
+  });
 });
