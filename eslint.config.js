@@ -14,7 +14,8 @@ const FLOWS = ['flow', 'serve', 'cli', 'agent', 'machines'].map(at);
  * import them). Whatever a layer does not list is forbidden to it.
  */
 const LAYERS = [
-  { layer: 'src/opencode', files: ['src/opencode/**/*.ts'], may: [] },
+  { layer: 'src/telemetry', files: ['src/telemetry/**/*.ts'], may: [] },
+  { layer: 'src/opencode', files: ['src/opencode/**/*.ts'], may: ['telemetry'] },
   { layer: 'src/router', files: ['src/router/**/*.ts'], may: [] },
   { layer: 'src/memory', files: ['src/memory/**/*.ts'], may: [] },
   { layer: 'src/store', files: ['src/store/**/*.ts'], may: [] },
@@ -27,15 +28,28 @@ const LAYERS = [
   {
     layer: 'src/flow',
     files: ['src/flow/**/*.ts', 'src/index.ts'],
-    may: ['opencode', 'router', 'memory', 'store', 'inspector', 'machines', 'config', 'presets', 'agent'],
+    may: ['telemetry', 'opencode', 'router', 'memory', 'store', 'inspector', 'machines', 'config', 'presets', 'agent'],
   },
   {
     layer: 'src/serve',
     files: ['src/serve/**/*.ts'],
-    may: ['opencode', 'router', 'memory', 'store', 'inspector', 'machines', 'config', 'presets', 'agent', 'flow'],
+    may: [
+      'telemetry',
+      'opencode',
+      'router',
+      'memory',
+      'store',
+      'inspector',
+      'machines',
+      'config',
+      'presets',
+      'agent',
+      'flow',
+    ],
   },
 ];
 const FOLDERS = [
+  'telemetry',
   'opencode',
   'router',
   'memory',
@@ -79,6 +93,20 @@ const REASONS = {
 };
 const UP = [[at('serve'), at('cli')], 'the library never reaches up into serve or the CLI'];
 
+/**
+ * The library speaks `@opentelemetry/api` only: an SDK or exporter is the application's choice
+ * (the CLI loads the Node SDK itself, lazily, when the OTEL_* variables ask for it).
+ */
+const OTEL_SDK = {
+  group: [
+    '@opentelemetry/sdk-*',
+    '@opentelemetry/sdk-*/**',
+    '@opentelemetry/exporter-*',
+    '@opentelemetry/exporter-*/**',
+  ],
+  message: 'the library uses @opentelemetry/api only; the SDK is loaded by the CLI (src/cli/telemetry.ts)',
+};
+
 /** One layer's rule: every folder it may not import, each under the first reason that names it. */
 function layerRule({ layer, files, may }) {
   const own = layer.split('/').at(-1);
@@ -90,7 +118,7 @@ function layerRule({ layer, files, may }) {
     const message = reason ?? `${layer}/ imports only the layers below it (src/README.md: layers)`;
     groups.set(message, [...(groups.get(message) ?? []), pattern]);
   }
-  const patterns = [...groups].map(([message, group]) => ({ group, message }));
+  const patterns = [...groups].map(([message, group]) => ({ group, message })).concat(OTEL_SDK);
   return { files, rules: { 'no-restricted-imports': ['error', { patterns }] } };
 }
 

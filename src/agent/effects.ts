@@ -79,7 +79,14 @@ export interface AgentRuntime {
     value: unknown;
   }) => { value: unknown } | { error: string };
   /** Told of every session an agent creates, before it is prompted (a run tracks its sessions). */
-  onSession?: (e: { sessionID: string; agent: string; flowId?: string; spec: AgentSpec }) => void;
+  onSession?: (e: {
+    sessionID: string;
+    agent: string;
+    flowId?: string;
+    spec: AgentSpec;
+    /** The session it is a child of (hierarchical flows' workers): traces put its span under the parent's. */
+    parentSessionID?: string;
+  }) => void;
 }
 
 /** `provider/model` → OpenCode's `{ providerID, modelID }` (model ids may contain `/`). */
@@ -246,7 +253,13 @@ export function createAgentActors(rt: AgentRuntime) {
           throw e;
         }
         if (member) rt.pool!.bind(s.id, member, { picked });
-        rt.onSession?.({ sessionID: s.id, agent: input.spec.name, flowId: input.flowId, spec: input.spec });
+        rt.onSession?.({
+          sessionID: s.id,
+          agent: input.spec.name,
+          flowId: input.flowId,
+          spec: input.spec,
+          ...(input.parentSessionID ? { parentSessionID: input.parentSessionID } : {}),
+        });
         return { id: s.id };
       },
     ),

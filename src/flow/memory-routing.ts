@@ -7,6 +7,7 @@ import { callerSession } from '../memory/mcp/identity.js';
 import { startMemoryMcpHttp, type MemoryMcpHttpServer } from '../memory/mcp/http.js';
 import { flowNamespace } from '../memory/namespace.js';
 import type { MemoryClient } from '../memory/ops.js';
+import { traceMcpToolCall } from '../telemetry/sessions.js';
 import type { SessionCaller } from './run.js';
 import type { FlowTools } from './tools.js';
 
@@ -79,7 +80,9 @@ export async function startHostMemory(o: {
   route: (session: string | undefined) => ToolCallRoute;
 }): Promise<HostMemory> {
   if (o.config === false) {
-    const mcp = o.tools ? await startMemoryMcpHttp({ register: o.tools.register }) : undefined;
+    const mcp = o.tools
+      ? await startMemoryMcpHttp({ register: o.tools.register, onToolCall: traceMcpToolCall })
+      : undefined;
     return { ...(mcp ? { mcp } : {}), close: async () => mcp?.close() };
   }
   const backend = await createMemoryBackend(o.config as never, { cwd: o.cwd });
@@ -113,6 +116,8 @@ export async function startHostMemory(o: {
       };
     },
     ...(o.tools ? { register: o.tools.register } : {}),
+    // Each call an `execute_tool` span in its run's trace (src/telemetry), under the calling agent.
+    onToolCall: traceMcpToolCall,
   });
   return {
     backend,

@@ -10,6 +10,7 @@ import type { EventHub } from '../opencode/events.js';
 import type { OpencodePool, PoolMember } from '../opencode/pool.js';
 import { createAgentActors, type AgentRuntime } from '../agent/effects.js';
 import type { FlowStore } from '../store/store.js';
+import { traceRun, type RunTrace } from '../telemetry/run-trace.js';
 import { RunCost } from './cost.js';
 import { AGENT_EVENT_TYPES, EventQueue, type FlowEvents, type RunEvent } from './events.js';
 import type { PendingInputs } from './inputs.js';
@@ -94,6 +95,8 @@ export class FlowRun extends EventEmitter<FlowEvents> {
   #detached = false;
   #settled?: Promise<unknown>;
   #startedAt = Date.now();
+  /** The run's spans (src/telemetry): none when no tracer provider is registered. */
+  readonly #trace?: RunTrace;
 
   constructor(host: RunHost, plan: RunPlan) {
     super();
@@ -105,6 +108,12 @@ export class FlowRun extends EventEmitter<FlowEvents> {
     this.#results = plan.kind === 'custom' ? [...(plan.restore?.snapshot.results ?? [])] : [];
     this.cost = new RunCost(plan.cost, (reason) => this.#stop('budget_exceeded', reason));
     this.cost.onChange((c) => this.#emit('flow.cost', { flowId: this.flowId, ...c }));
+    this.#trace = traceRun({
+      flowId: plan.flowId,
+      name: plan.kind === 'custom' ? plan.machine.id : plan.info.mode,
+      mode: plan.kind === 'custom' ? 'custom' : plan.info.mode,
+      serverOf: (sid) => host.pool.of(sid),
+    });
     this.#runtime = {
       client: host.client,
       hub: host.hub,
@@ -123,8 +132,9 @@ export class FlowRun extends EventEmitter<FlowEvents> {
       beforeSend: () => this.#persist?.durable().catch(() => {}) ?? Promise.resolve(),
       onCost: (e) => this.cost.live({ ...e, agent: this.#sessions.get(e.sessionID)?.agent }),
       ...(host.checkStructured ? { checkStructured: host.checkStructured } : {}),
-      onSession: ({ sessionID, agent, spec }) => {
+      onSession: ({ sessionID, agent, spec, parentSessionID }) => {
         this.#sessions.set(sessionID, { agent, state: 'spawning' });
+        this.#trace?.session(sessionID, agent, parentSessionID);
         host.sessionOpened(sessionID, { flowId: this.flowId, agent, ...(spec.tools ? { tools: spec.tools } : {}) });
       },
     };
@@ -207,6 +217,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
   #emit<K extends keyof FlowEvents>(type: K, e: Parameters<FlowEvents[K]>[0]) {
     (this.emit as (t: K, e: unknown) => boolean)(type, e);
     this.#host.emit(type, e);
+    this.#trace?.observe(type, e);
   }
 
   /** Every agent event of the run passes here, whatever machine it came through. */
@@ -252,6 +263,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
   #stop(status: RunStatus, reason: string) {
     if (this.#ending || this.#detached) return;
     this.#ending = { status, reason };
+    this.#trace?.stopping(status, reason);
     this.#kind?.stop(status, reason);
   }
 
@@ -402,6 +414,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
     } catch (e) {
       this.#host.inputs.dropRun(this.flowId);
       this.#host.runEnded(this);
+      this.#trace?.end(undefined, this.#detached ? undefined : e instanceof Error ? e.message : String(e));
       throw e;
     } finally {
       clearTimeout(timer);

@@ -10,6 +10,7 @@ import {
 import { maskPasswords } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { authHeader, type ServerEndpoint } from './server.js';
+import { injectTraceHeaders } from '../telemetry/sessions.js';
 
 export type { AssistantMessage, Message, Part, OutputFormat, PermissionRuleset };
 
@@ -158,6 +159,8 @@ export class OpencodeClient {
       const isStream = (q < 0 ? req.url : req.url.slice(0, q)).endsWith('/event');
       // The event stream has no timeout: it is meant to stay open.
       if (isStream) return fetch(req);
+      // The agent's span goes with every request about its session (W3C traceparent; nothing without a propagator).
+      injectTraceHeaders(req.url, req.headers);
       const idempotent = req.method === 'GET';
       const attempts = idempotent ? 3 : 1;
       let last: unknown;

@@ -39,6 +39,7 @@ import { checkReadiness } from './readiness.js';
 import { newFlowId } from '../flow/ids.js';
 import type { PostgresFlowStore } from '../store/postgres.js';
 import { PoolReplica } from './pool/replica.js';
+import { withIncomingTrace } from '../telemetry/sessions.js';
 
 const FLOW_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -233,7 +234,8 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
           `${running} flows are running, the limit is ${o.maxFlows} (--max-flows): retry when one finishes`,
         );
       }
-      const rec = await registry.create(body.data);
+      // A client's traceparent: the flow's trace continues the client's (src/telemetry).
+      const rec = await withIncomingTrace(c.req.raw.headers, () => registry.create(body.data));
       // Before the 202, so a client that streams the flow at once sees its plan.
       rec.setPlan(await planOf(flow, rec, body.data));
       c.header('Location', `/flows/${rec.id}`);

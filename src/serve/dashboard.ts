@@ -131,6 +131,11 @@ h3 { font-size:12px; color:var(--dim); font-weight:500; margin:14px 0 0; text-tr
 .money svg text.value { fill:var(--text); font-variant-numeric:tabular-nums; }
 .money svg .grid { stroke:var(--line); stroke-width:1; }
 .money svg .cap { stroke:var(--bad); stroke-width:1; stroke-dasharray:4 3; }
+svg.timeline { display:block; width:100%; height:auto; margin-top:6px; overflow:visible; }
+svg.timeline text { fill:var(--dim); font:11px system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; }
+svg.timeline .grid { stroke:var(--line); stroke-width:1; }
+svg.timeline .tool { fill:var(--text); opacity:.85; }
+svg.timeline .tool.failed, svg.timeline .fallback { fill:var(--bad); }
 .budget { margin-top:10px; display:flex; flex-wrap:wrap; align-items:center; gap:4px 12px; }
 .budget meter { flex:1 1 220px; min-width:0; height:10px; }
 .budget meter::-webkit-meter-bar { background:var(--line); border:0; border-radius:5px; height:10px; }
@@ -254,7 +259,7 @@ const SCRIPT = `
 
   // The model the request gave an agent (a hierarchical subtask coder:s1 runs on coder's).
   function planned(f, name) { return f.plan[name] || f.plan[name.replace(/:[^:]*$/, '')] || ''; }
-  function newAgent(name, f) { return { agent: name, status: 'pending', state: 'pending', model: f ? planned(f, name) : '', tokens: { input: 0, output: 0 }, cost: 0, output: '', fallbacks: 0, error: '', startedAt: 0, finishedAt: 0 }; }
+  function newAgent(name, f) { return { agent: name, status: 'pending', state: 'pending', model: f ? planned(f, name) : '', tokens: { input: 0, output: 0 }, cost: 0, output: '', fallbacks: 0, error: '', startedAt: 0, finishedAt: 0, seenAt: 0, tools: [], marks: [] }; }
   function ensureFlow(s) {
     var f = flows.get(s.id);
     if (!f) {
@@ -298,6 +303,7 @@ const SCRIPT = `
         break;
       case 'agent.state':
         a.state = d.state; if (d.model) a.model = d.model;
+        if (!a.seenAt) a.seenAt = Date.now();
         if (a.status === 'pending') a.status = 'running';
         break;
       case 'agent.delta':
@@ -305,6 +311,17 @@ const SCRIPT = `
         break;
       case 'agent.fallback':
         a.model = d.to; a.fallbacks++;
+        a.marks.push({ at: Date.now(), from: d.from, to: d.to });
+        break;
+      case 'agent.tool':
+        // The timeline's tool calls: the same tool events the trace's execute_tool spans end on.
+        if (d.status === 'running') a.tools.push({ tool: d.tool, start: Date.now(), end: 0, status: 'running' });
+        else if (d.status === 'completed' || d.status === 'error') {
+          var open = null;
+          for (var ti = a.tools.length - 1; ti >= 0; ti--) if (a.tools[ti].tool === d.tool && !a.tools[ti].end) { open = a.tools[ti]; break; }
+          if (!open) { open = { tool: d.tool, start: Date.now(), end: 0, status: '' }; a.tools.push(open); }
+          open.end = Date.now(); open.status = d.status;
+        }
         break;
       case 'agent.done':
       case 'agent.failed':
@@ -516,6 +533,7 @@ const SCRIPT = `
     sec.appendChild(el('div', { cls: 'money' },
       el('div', { cls: 'money-chart' }, el('h3', { text: 'cost over the run, by model' }), costChart(f, wide ? Math.floor((w - 24) * 0.6) : w), legend(f)),
       el('div', { cls: 'money-agents' }, el('h3', { text: 'cost by agent' }), agentBars(f, wide ? Math.floor((w - 24) * 0.4) : w))));
+    sec.appendChild(el('h3', { text: 'timeline' })); sec.appendChild(timeline(f, w));
     sec.appendChild(el('h3', { text: 'by model' })); sec.appendChild(models);
     if (f.reason) sec.appendChild(el('div', { cls: 'reason', text: f.reason }));
     return sec;
@@ -624,6 +642,48 @@ const SCRIPT = `
         svg('rect', { x: labelW, y: top + 4, width: (a.cost > 0 ? Math.max(2, bw) : 0).toFixed(1), height: 14, rx: 2, fill: modelColor(f, a.model || 'default') }),
         svg('text', { 'class': 'value', x: W, y: top + 15, 'text-anchor': 'end', text: usd(a.cost) })));
     });
+    return g;
+  }
+
+  // One bar per agent task from its start to its end (the invoke_agent span), its tool calls
+  // on it (execute_tool), its fallbacks marked: the picture a tracing backend draws.
+  function timeline(f, W) {
+    var list = [];
+    f.agents.forEach(function (a) { var s0 = a.startedAt || a.seenAt; if (s0) list.push(a); });
+    var rowH = 22, labelW = Math.min(130, Math.round(W * 0.22)), axisH = 16;
+    var now = Date.now(), t0 = Infinity, t1 = 0;
+    list.forEach(function (a) {
+      var s0 = a.startedAt || a.seenAt, e0 = a.finishedAt || now;
+      if (s0 < t0) t0 = s0; if (e0 > t1) t1 = e0;
+    });
+    var H = Math.max(rowH, list.length * rowH) + axisH;
+    var g = svg('svg', { 'class': 'timeline', viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, role: 'img', 'aria-label': 'timeline of the agents' });
+    if (!list.length) return g;
+    list.sort(function (a, b) { return (a.startedAt || a.seenAt) - (b.startedAt || b.seenAt); });
+    var span = Math.max(1, t1 - t0), room = W - labelW - 8;
+    var x = function (t) { return labelW + room * (Math.min(Math.max(t, t0), t1) - t0) / span; };
+    list.forEach(function (a, i) {
+      var top = i * rowH, s0 = a.startedAt || a.seenAt, e0 = a.finishedAt || now;
+      var row = svg('g', { 'class': 'agent-span', 'data-agent': a.agent, 'data-status': a.status, 'data-tools': String(a.tools.length), 'data-fallbacks': String(a.marks.length) },
+        svg('title', { text: a.agent + ' · ' + (a.model || 'default') + ' · ' + seconds(e0 - s0) }),
+        svg('text', { x: 0, y: top + 15, text: fit(a.agent, Math.floor(labelW / 6.5)) }),
+        svg('rect', { 'class': 'bar', x: x(s0).toFixed(1), y: top + 4, width: Math.max(2, x(e0) - x(s0)).toFixed(1), height: 14, rx: 2, fill: modelColor(f, a.model || 'default'), opacity: a.status === 'failed' ? 0.5 : 1 }));
+      a.tools.forEach(function (t) {
+        var tx = x(t.start), tw = Math.max(3, x(t.end || now) - tx);
+        row.appendChild(svg('rect', { 'class': 'tool' + (t.status === 'error' ? ' failed' : ''), 'data-tool': t.tool, x: tx.toFixed(1), y: top + 8, width: tw.toFixed(1), height: 6, rx: 1 },
+          svg('title', { text: t.tool + ' · ' + (t.status || 'running') })));
+      });
+      a.marks.forEach(function (m) {
+        var mx = x(m.at);
+        row.appendChild(svg('path', { 'class': 'fallback', d: 'M' + mx.toFixed(1) + ' ' + (top + 2) + ' l4 -5 h-8 z' },
+          svg('title', { text: 'fallback ' + m.from + ' → ' + m.to })));
+      });
+      g.appendChild(row);
+    });
+    var ay = list.length * rowH + 12;
+    g.appendChild(svg('rect', { 'class': 'grid', x: labelW, y: ay - 9, width: room, height: 1, fill: '#272b35' }));
+    g.appendChild(svg('text', { x: labelW, y: ay + 2, text: '0s' }));
+    g.appendChild(svg('text', { x: W, y: ay + 2, 'text-anchor': 'end', text: seconds(span) }));
     return g;
   }
 

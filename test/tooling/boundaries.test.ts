@@ -41,6 +41,13 @@ describe('layer boundaries', () => {
     ['machines/x.ts', "import { parseFlowConfig } from '../src/config/flow-config.js';", /machines\/ imports only/],
     ['src/opencode/x.ts', "import { openFlowStore } from '../store/uri.js';", /src\/opencode\/ imports only/],
     ['src/router/x.ts', "import { FlowError } from '../config/errors.js';", /src\/router\/ imports only/],
+    ['src/telemetry/x.ts', "import { FlowRun } from '../flow/run.js';", /src\/telemetry\/ imports only/],
+    ['src/flow/x.ts', "import { NodeSDK } from '@opentelemetry/sdk-node';", /@opentelemetry\/api only/],
+    [
+      'src/serve/x.ts',
+      "import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';",
+      /@opentelemetry\/api only/,
+    ],
   ])('%s may not import that', async (file, code, message) => {
     expect(await lint(file, code)).toEqual([expect.stringMatching(message)]);
   });

@@ -33,6 +33,8 @@ export interface MemoryMcpHttpOptions {
   route?: MemoryToolsOptions['route'];
   /** Registers more tools on each MCP session's server (the app's own tools, see `createMemoryMcpServer`). */
   register?: MemoryMcpServerOptions['register'];
+  /** Told of every tool call, start and outcome (see `createMemoryMcpServer`): a run's trace. */
+  onToolCall?: MemoryMcpServerOptions['onToolCall'];
   /** Called when each request has been answered: for metrics (e.g. a Prometheus histogram). */
   onRequest?: (info: MemoryMcpRequestInfo) => void;
 }
@@ -172,6 +174,7 @@ export async function startMemoryMcpHttp(options: MemoryMcpHttpOptions): Promise
       name: options.name ?? MEMORY_MCP_SERVER_NAME,
       ...(options.route ? { route: options.route } : {}),
       ...(options.register ? { register: options.register } : {}),
+      ...(options.onToolCall ? { onToolCall: options.onToolCall } : {}),
     });
     // JSON answers straight on Node's http objects (json-transport.ts), not the SDK's web-standard
     // transport behind a Request/Response conversion: the profile's largest cost per call.

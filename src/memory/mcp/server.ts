@@ -3,6 +3,7 @@ import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv
 import type { JsonSchemaType, jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import { assertNamespace } from '../limits.js';
 import type { MemoryOps } from '../ops.js';
+import { callerSession, type McpCallContext } from './identity.js';
 import { registerMemoryTools, type MemoryToolsOptions } from './tools.js';
 
 /** The MCP server name: OpenCode prefixes its tools with it (`flow_memory_set`). */
@@ -25,7 +26,45 @@ export interface MemoryMcpServerOptions {
   route?: MemoryToolsOptions['route'];
   /** Registers more tools on each new server (the app's own tools: `flow_<name>` in OpenCode). */
   register?: (server: McpServer) => void;
+  /**
+   * Told of every tool call as it starts (memory and `register`'s tools); the function it returns,
+   * if any, is told how the call ended. A run's trace makes its `execute_tool` spans from it.
+   */
+  onToolCall?: ToolCallObserver;
 }
+
+/** See {@link MemoryMcpServerOptions.onToolCall}. */
+export type ToolCallObserver = (call: {
+  tool: string;
+  session?: string;
+  args: unknown;
+}) => ((outcome: { error?: string; result?: unknown }) => void) | undefined;
+
+/** Wraps `server.registerTool` so each handler's calls reach `observe` (start, then outcome). */
+function observeTools(server: McpServer, observe: ToolCallObserver): void {
+  const register = server.registerTool.bind(server) as (name: string, config: unknown, cb: ToolHandler) => unknown;
+  (server as { registerTool: unknown }).registerTool = (name: string, config: unknown, cb: ToolHandler) =>
+    register(name, config, async (args, extra) => {
+      const done = observe({ tool: name, session: callerSession(extra), args });
+      if (!done) return cb(args, extra);
+      try {
+        const result = await cb(args, extra);
+        done(result.isError ? { error: textOf(result), result } : { result });
+        return result;
+      } catch (e) {
+        done({ error: e instanceof Error ? e.message : String(e) });
+        throw e;
+      }
+    });
+}
+
+type ToolHandler = (
+  args: unknown,
+  extra: McpCallContext,
+) => Promise<{ isError?: boolean; content?: Array<{ type: string; text?: string }> }>;
+
+const textOf = (r: { content?: Array<{ type: string; text?: string }> }) =>
+  r.content?.find((c) => c.type === 'text')?.text ?? 'tool error';
 
 const INSTRUCTIONS =
   'Shared memory for the agents of this flow. Store results, plans and status with memory_set so other agents can read ' +
@@ -61,6 +100,7 @@ export function createMemoryMcpServer(options: MemoryMcpServerOptions): McpServe
     { name: options.name ?? MEMORY_MCP_SERVER_NAME, version: MEMORY_MCP_SERVER_VERSION },
     { ...(ops ? { instructions: INSTRUCTIONS } : {}), jsonSchemaValidator: lazyAjv },
   );
+  if (options.onToolCall) observeTools(server, options.onToolCall);
   if (ops && namespace !== undefined) {
     registerMemoryTools(server, {
       ops,
