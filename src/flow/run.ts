@@ -340,6 +340,16 @@ export class FlowRun extends EventEmitter<FlowEvents> {
    * the ending, stores the report and cleans up.
    */
   async #start(): Promise<RunReport<unknown>> {
+    try {
+      return await this.#run();
+    } catch (e) {
+      // A run that could not start, or was detached: its trace ends without a report.
+      this.#trace?.end(undefined, this.#detached ? undefined : e instanceof Error ? e.message : String(e));
+      throw e;
+    }
+  }
+
+  async #run(): Promise<RunReport<unknown>> {
     const kind = runKindOf(
       {
         flowId: this.flowId,
@@ -414,7 +424,6 @@ export class FlowRun extends EventEmitter<FlowEvents> {
     } catch (e) {
       this.#host.inputs.dropRun(this.flowId);
       this.#host.runEnded(this);
-      this.#trace?.end(undefined, this.#detached ? undefined : e instanceof Error ? e.message : String(e));
       throw e;
     } finally {
       clearTimeout(timer);

@@ -162,4 +162,62 @@ describe('a flow inside an application with its own tracer', () => {
     expect(coder.attributes['error.type']).toBe('budget');
     expect(parentOf(coder)).toBe(wf.spanContext().spanId);
   });
+
+  it('a permission request and its answer are events of the agent; tool content only with the switch, secrets masked', async () => {
+    exporter.reset();
+    llm.script([
+      {
+        match: { allText: 'EMBED-ASK', hasToolResult: false },
+        reply: {
+          toolCalls: [
+            {
+              name: 'bash',
+              arguments: { command: 'echo EMBED-ASK-RAN https://u:hunter2@example.test', description: 'marker' },
+            },
+          ],
+        },
+      },
+      { match: { allText: 'EMBED-ASK', hasToolResult: true }, reply: { text: 'asked and ran' } },
+    ]);
+    const flow = new OpencodeFlow({
+      serverUrl: proxyUrl,
+      model: 'scripted/small',
+      memory: false,
+      persist: false,
+      flowsDir: join(dir, 'flows'),
+    });
+    flow.on('agent.input_required', (e) => flow.reply(e.request.id, 'once'));
+    process.env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = 'true';
+    try {
+      await flow.start();
+      await flow.spawn({
+        name: 'runner',
+        agent: 'build',
+        permissions: { bash: 'ask' },
+        inputPolicy: { onPermission: 'ask' },
+      });
+      const report = await flow.execute({ task: 'EMBED-ASK', agents: ['runner'] });
+      expect(report.results[0]!.output).toContain('asked and ran');
+    } finally {
+      delete process.env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT;
+      await flow.shutdown();
+    }
+    const spans = exporter.getFinishedSpans();
+    const runner = spans.find((s) => s.name === 'invoke_agent runner')!;
+    const names = runner.events.map((e) => e.name);
+    expect(names).toEqual(expect.arrayContaining(['opencode_flow.input_required', 'opencode_flow.input_answered']));
+    expect(runner.events.find((e) => e.name === 'opencode_flow.input_required')?.attributes).toMatchObject({
+      'opencode_flow.input.kind': 'permission',
+      'opencode_flow.permission': 'bash',
+    });
+    expect(runner.events.find((e) => e.name === 'opencode_flow.input_answered')?.attributes).toMatchObject({
+      'opencode_flow.input.by': 'user',
+      'opencode_flow.input.reply': 'once',
+    });
+    const bash = spans.find((s) => s.name === 'execute_tool bash')!;
+    const args = String(bash.attributes['gen_ai.tool.call.arguments']);
+    expect(args).toContain('EMBED-ASK-RAN');
+    expect(args).not.toContain('hunter2');
+    expect(String(bash.attributes['gen_ai.tool.call.result'])).toContain('EMBED-ASK-RAN');
+  });
 });

@@ -51,7 +51,10 @@ describe('serve continues a client trace', () => {
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exit = new Promise<number | null>((r) => child.on('close', r));
     try {
-      const url = await waitFor(() => /listening on (http:\/\/\S+)/.exec(stdout)?.[1], { what: 'serve to listen' });
+      const url = await waitFor(() => /listening on (http:\/\/\S+)/.exec(stdout)?.[1], {
+        what: 'serve to listen',
+        timeoutMs: 90_000,
+      });
       const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
       const clientSpan = '00f067aa0ba902b7';
       const created = await call(url, 'POST', '/flows', {
@@ -62,6 +65,7 @@ describe('serve continues a client trace', () => {
       const id = (created.body as { id: string }).id;
       await waitFor(async () => (await call(url, 'GET', `/flows/${id}`)).body.status === 'completed', {
         what: 'the flow to complete',
+        timeoutMs: 90_000,
       });
       child.kill('SIGTERM');
       expect(await exit, stderr).toBe(0);
