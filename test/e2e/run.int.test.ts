@@ -14,6 +14,7 @@ import { FlowError } from '../../src/errors.js';
 import { OpencodeFlow, type FlowReport, type RunEvent } from '../../src/flow/index.js';
 import { OpencodeClient } from '../../src/opencode/client.js';
 import { startServe, type RunningServe } from '../../src/serve/index.js';
+import { unpackSnapshot } from '../../src/store/pack.js';
 import {
   isolatedOpencodeEnv,
   scriptedOpencodeConfig,
@@ -430,7 +431,8 @@ describe('a custom machine resumed after kill -9 (problem 10 of the brief)', () 
   /** The stored review loop's reviewer is mid-prompt (its persisted child is working). */
   async function reviewerStoredWorking(flowsDir: string, flowId: string): Promise<boolean> {
     try {
-      const snap = JSON.parse(await readFile(join(flowsDir, flowId, 'snapshot.json'), 'utf8')) as {
+      // Stored packed (src/store/pack.ts): read as a store loads it.
+      const snap = unpackSnapshot(JSON.parse(await readFile(join(flowsDir, flowId, 'snapshot.json'), 'utf8'))) as {
         actor?: { children?: Record<string, { snapshot?: { value?: unknown } }> };
         snapshot?: { actor?: { children?: Record<string, { snapshot?: { value?: unknown } }> } };
       };
