@@ -51,4 +51,10 @@ describe('README programs', () => {
     const { stdout } = await run('### Your own tools');
     expect(stdout).toContain('Found {"name":"Ada","plan":"gold"}');
   }, 180_000);
+
+  it('"Your own coordination machine" fans out to two reviewers, joins them and prints the lead\'s merge', async () => {
+    const { stdout } = await run('### Your own coordination machine');
+    expect(stdout).toContain('completed {"summary":"Two notes merged: escape input, cache the query.","notes":2}');
+    expect(stdout).toContain('lead: done, perf: done, security: done');
+  }, 180_000);
 });

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -409,6 +409,17 @@ describe('public surface', () => {
     const root = ENTRIES[0]!;
     expect(root.subpath).toBe('opencode-flow');
     expect(root.values.length + root.types.length).toBeLessThanOrEqual(40);
+  });
+
+  it('the README names every root export and every public method of the host (a user reads them there, not in the source)', async () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const named = (n: string) => new RegExp(`\\b${n}\\b`).test(readme);
+    const root = ENTRIES[0]!;
+    expect([...root.values, ...root.types].filter((n) => !named(n))).toEqual([]);
+    const { OpencodeFlow } = await import('../../src/flow/host.js');
+    const methods = Object.getOwnPropertyNames(OpencodeFlow.prototype).filter((n) => n !== 'constructor');
+    expect(methods.length).toBeGreaterThan(10);
+    expect(methods.filter((n) => !new RegExp(`\\b${n}\\(|\\.${n}\\b`).test(readme))).toEqual([]);
   });
 
   it('package.json exports exactly these entries, each with its types', async () => {

@@ -203,6 +203,14 @@ describe.skipIf(!postgres.up)('serve replicas on one Postgres store', () => {
       `pool failover: ${itsFlows.length} flows of the killed replica taken over ${takenOverAt - killedAt} ms after SIGKILL, all 6 completed ${doneAt - killedAt} ms after it`,
     );
 
+    // A flow reads completed as soon as its final save lands; its owner then stores the last
+    // events (flow.done among them) and only then drops the lease: wait for that end.
+    await waitFor(
+      async () =>
+        (await sql.query(`SELECT count(*)::int AS n FROM opencode_flow_runs WHERE lease_expires_at IS NOT NULL`))
+          .rows[0].n === 0,
+      { what: 'every owner to record the end of its flows', timeoutMs: 30_000 },
+    );
     // The store: one completion each, report intact, one flow.done each; the killed replica's taken twice.
     const { rows } = await sql.query<{ flow_id: string; status: string; report: any; claims: number; dones: number }>(
       `SELECT r.flow_id, r.status, r.report, r.claims,
