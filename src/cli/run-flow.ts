@@ -1,5 +1,6 @@
 import type { FlowOptions, FlowReport } from '../flow/index.js';
 import { maskPasswords } from '../echo.js';
+import { FlowError, FlowErrorCode } from '../errors.js';
 import { optionsFromEnv } from '../flow/env.js';
 import { secondsToMs } from '../config/timeouts.js';
 import { ExitCode } from './handle-error.js';
@@ -91,10 +92,14 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let report: FlowReport | undefined;
+  let noProvider = false;
   try {
     if (plan.configPath) progress.debug(`config: ${plan.configPath}`);
     if (!plan.server && extras.warm === false) progress.info(extras.starting ?? 'Starting OpenCode server…');
-    await flow.start();
+    await flow.start().catch((e: unknown) => {
+      noProvider = e instanceof FlowError && e.code === FlowErrorCode.NoProvider;
+      throw e;
+    });
     progress.debug(`OpenCode server: ${maskPasswords(flow.serverUrl ?? '')}`);
     progress.debug(`flow store: ${flow.store.location}`);
     if (flow.inspectorUrl)
@@ -143,7 +148,12 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
   } finally {
     if (!report) progress.stop();
     await flow.shutdown();
-    await warm?.lease.release();
+    // A failed pre-flight keeps nothing warm (warm-run.ts).
+    if (warm && noProvider)
+      await (
+        await import('./warm-run.js')
+      ).keepNothingWarm(warm, extras.flowOptions?.directory ?? process.cwd(), (l) => process.stderr.write(`${l}\n`));
+    else await warm?.lease.release();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
