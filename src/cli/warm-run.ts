@@ -25,7 +25,7 @@ export interface WarmRun {
  * the server running at shutdown.
  */
 export async function useWarmServer(
-  plan: RunPlan,
+  plan: Pick<RunPlan, 'server' | 'keepWarm'>,
   flowOptions: Partial<FlowOptions> = {},
 ): Promise<WarmRun | undefined> {
   const seconds = plan.keepWarm ?? DEFAULT_KEEP_WARM_SECONDS;
