@@ -7,7 +7,7 @@ import { ExitCode } from './handle-error.js';
 import { askOnTerminal } from './input-prompt.js';
 import { DeltaPrinter, formatReport } from './output.js';
 import type { RunPlan } from './plan.js';
-import { createProgress } from './progress.js';
+import { createProgress, followStart } from './progress.js';
 
 /** What a caller adds to a run beyond its plan (the demo: an embedded scripted server). */
 export interface RunExtras {
@@ -42,6 +42,9 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
   // --- warm server hook (warm-run.ts): attach to this project's warm OpenCode server, or start
   // one that outlives this run; the flow then sees an attached server and leaves it running.
   if (!plan.server && extras.warm !== false) progress.info(extras.starting ?? 'Starting OpenCode server…');
+  // The keeper starts the warm server in its own process: one phase for all of it.
+  if (!plan.server && extras.warm !== false && (plan.keepWarm ?? 1) > 0)
+    progress.phase('attaching to or starting the warm OpenCode server');
   const warm =
     extras.warm === false
       ? undefined
@@ -96,6 +99,9 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
   try {
     if (plan.configPath) progress.debug(`config: ${plan.configPath}`);
     if (!plan.server && extras.warm === false) progress.info(extras.starting ?? 'Starting OpenCode server…');
+    // The start of a server of this run's own (embedded, or the warm one): its phases and their
+    // times, since a first start can take minutes. Attaching to --server says nothing.
+    if (!plan.server) followStart(flow, progress);
     await flow.start().catch((e: unknown) => {
       noProvider = e instanceof FlowError && e.code === FlowErrorCode.NoProvider;
       throw e;
