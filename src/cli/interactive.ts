@@ -4,10 +4,18 @@ import type { RunOptions } from './run-options.js';
 
 const NO_ROUTING = 'none';
 
+/** Every mode `--mode` accepts, as the mode question offers it (a new mode fails to compile until described here). */
+const MODES: Record<NonNullable<RunOptions['mode']>, string> = {
+  parallel: 'all at once',
+  sequential: 'one after another, each given the earlier outputs',
+  hierarchical: 'a planner splits the task into subtasks for the agents, run in dependency order',
+};
+
 /**
- * Asks for what a run needs, with the flags and the config file as defaults: the task, the
- * agents (a multi-select over presets and the config's own agents), the mode, the routing
- * mode and a budget. Prompts go to stderr, so `--json` output stays one object on stdout.
+ * Checks first that the run's OpenCode server serves a model provider (`checkProvidersFirst`:
+ * the run's own error, before any question), then asks for what a run needs, with the flags and
+ * the config file as defaults: the task, the agents (a multi-select over presets and the
+ * config's own agents), the mode (every mode `--mode` accepts), the routing mode and a budget. Prompts go to stderr, so `--json` output stays one object on stdout.
  * Needs a terminal on stdin.
  *
  * @returns the flags with the answers filled in.
@@ -28,6 +36,9 @@ export async function askRunOptions(
     );
   }
   const cwd = sources.cwd ?? process.cwd();
+  // No question before the pre-flight: a machine with no provider is told so at once.
+  process.stderr.write('Checking the OpenCode server and its model providers…\n');
+  await (await import('./preflight.js')).checkProvidersFirst(flags, cwd);
   const path = flags.config ?? sources.configPath ?? findFlowConfig(cwd);
   const config: FlowConfig = path ? (await loadFlowConfig(path, cwd)).config : {};
   const { loadPresets } = await import('../presets/index.js');
@@ -69,14 +80,11 @@ export async function askRunOptions(
     {
       message: 'How should they work together?',
       default: flags.mode ?? config.coordination?.mode ?? 'parallel',
-      choices: [
-        { value: 'parallel' as const, name: 'parallel', description: 'all at once' },
-        {
-          value: 'sequential' as const,
-          name: 'sequential',
-          description: 'one after another, each given the earlier outputs',
-        },
-      ],
+      choices: (Object.keys(MODES) as (keyof typeof MODES)[]).map((value) => ({
+        value,
+        name: value,
+        description: MODES[value],
+      })),
     },
     ctx,
   );

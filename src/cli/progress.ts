@@ -1,4 +1,5 @@
 import type { Ora } from 'ora';
+import type { HostStartPhase } from '../flow/events.js';
 import type { FlowReport, OpencodeFlow } from '../flow/index.js';
 import { usd } from './output.js';
 import type { OutputOptions } from './plan.js';
@@ -135,11 +136,73 @@ export interface Progress {
   info(line: string): void;
   /** A line shown only with `--verbose`. */
   debug(line: string): void;
+  /**
+   * What the start waits on now (a step of OpenCode's start): shown with its elapsed time under a
+   * spinner on a terminal, else as a line, with a "still waiting" line every 10 s. `ready` ends it.
+   */
+  phase(label: string | 'ready'): void;
   /** The flow has ended (or failed to start): stop animating. */
   stop(report?: FlowReport): void;
   /** Stop redrawing while a question is on screen (a permission prompt), then go on. */
   pause?(): void;
   resume?(): void;
+}
+
+/** What each step of a host's start is waiting for, as the progress display says it. */
+export const START_PHASE_LABELS: Record<Exclude<HostStartPhase, 'ready'>, string> = {
+  memory: 'connecting memory',
+  'server.spawn': 'starting the OpenCode binary',
+  'server.listen': 'waiting for the OpenCode server to listen',
+  'server.health': 'waiting for the OpenCode server to answer',
+  'server.attach': 'connecting to the OpenCode server',
+  project: 'booting the project in OpenCode',
+  providers: 'checking providers',
+};
+
+/** Show a flow's start (its `host.starting` events) on a progress display; call before `flow.start()`. */
+export function followStart(flow: OpencodeFlow, progress: Progress): void {
+  flow.on('host.starting', (e) => progress.phase(e.phase === 'ready' ? 'ready' : START_PHASE_LABELS[e.phase]));
+}
+
+/** The time and the ticks a progress display uses (injected by tests: no sleeps). */
+export interface ProgressClock {
+  now(): number;
+  /** Calls `fn` every `ms` until the returned stop is called (never keeps the process alive). */
+  every(ms: number, fn: () => void): () => void;
+}
+
+const realClock: ProgressClock = {
+  now: Date.now,
+  every(ms, fn) {
+    const t = setInterval(fn, ms);
+    t.unref();
+    return () => clearInterval(t);
+  },
+};
+
+/** A line-by-line display says it still waits after this long without a line. */
+export const STILL_WAITING_MS = 10_000;
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+
+/** The start's phases, folded: which one runs, since when, and since when the start began. */
+class StartPhases {
+  startedAt?: number;
+  label?: string;
+  since = 0;
+  constructor(private readonly clock: ProgressClock) {}
+  enter(label: string): { total: number } {
+    const now = this.clock.now();
+    this.startedAt ??= now;
+    this.label = label;
+    this.since = now;
+    return { total: now - this.startedAt };
+  }
+  /** Elapsed in this phase and in all. */
+  elapsed(): { inPhase: number; total: number } {
+    const now = this.clock.now();
+    return { inPhase: now - this.since, total: now - (this.startedAt ?? now) };
+  }
 }
 
 /** States worth a line of their own without --verbose. */
@@ -164,13 +227,14 @@ const SYMBOL: Record<string, string> = { done: '✔', failed: '✖', waiting: '�
 export async function createProgress(
   output: OutputOptions,
   stream: NodeJS.WriteStream = process.stderr,
+  clock: ProgressClock = realClock,
 ): Promise<Progress> {
   const write = (s: string) => stream.write(s);
   if (output.quiet) {
-    return { attach() {}, info() {}, debug() {}, stop() {} };
+    return { attach() {}, info() {}, debug() {}, phase() {}, stop() {} };
   }
   const live = stream.isTTY === true && !output.stream && process.env.TERM !== 'dumb';
-  return live ? createLiveProgress(output, stream) : createLineProgress(output, write);
+  return live ? createLiveProgress(output, stream, clock) : createLineProgress(output, write, clock);
 }
 
 function subscribe(
@@ -206,10 +270,33 @@ function subscribe(
   });
 }
 
-function createLineProgress(output: OutputOptions, write: (s: string) => void): Progress {
+function createLineProgress(output: OutputOptions, write: (s: string) => void, clock: ProgressClock): Progress {
   const board = new ProgressBoard();
   const line = (s: string) => write(`${s}\n`);
+  // The start: a line per phase, then one every STILL_WAITING_MS while a phase lasts.
+  const start = new StartPhases(clock);
+  let lastLineAt = 0;
+  let stopTicks: (() => void) | undefined;
+  const endStart = () => {
+    stopTicks?.();
+    stopTicks = undefined;
+  };
   return {
+    phase(label) {
+      if (label === 'ready') {
+        if (start.label) line(`OpenCode is ready (${secs(start.elapsed().total)})`);
+        start.label = undefined;
+        return endStart();
+      }
+      const { total } = start.enter(label);
+      line(`${label}… (${secs(total)})`);
+      lastLineAt = clock.now();
+      stopTicks ??= clock.every(1000, () => {
+        if (!start.label || clock.now() - lastLineAt < STILL_WAITING_MS) return;
+        line(`still waiting: ${start.label} (${Math.floor(start.elapsed().inPhase / 1000)}s)`);
+        lastLineAt = clock.now();
+      });
+    },
     attach(flow) {
       subscribe(flow, board, {
         verbose: output.verbose,
@@ -231,15 +318,35 @@ function createLineProgress(output: OutputOptions, write: (s: string) => void): 
     },
     info: line,
     debug: (s) => output.verbose && line(s),
-    stop() {},
+    stop: endStart,
   };
 }
 
-async function createLiveProgress(output: OutputOptions, stream: NodeJS.WriteStream): Promise<Progress> {
+async function createLiveProgress(
+  output: OutputOptions,
+  stream: NodeJS.WriteStream,
+  clock: ProgressClock,
+): Promise<Progress> {
   const { default: ora } = await import('ora');
   const board = new ProgressBoard();
   let spinner: Ora | undefined;
   let timer: NodeJS.Timeout | undefined;
+  // The start's own spinner: the phase and its elapsed time, redrawn until `ready`.
+  const start = new StartPhases(clock);
+  let starting: { spinner: Ora; stopTicks: () => void } | undefined;
+  const startText = () => {
+    const { inPhase, total } = start.elapsed();
+    return `${start.label ?? 'starting'}… ${secs(inPhase)} (starting OpenCode: ${secs(total)})`;
+  };
+  const endStart = (ok: boolean) => {
+    if (!starting) return;
+    starting.stopTicks();
+    starting.spinner.stopAndPersist({
+      symbol: ok ? '✔' : '✖',
+      text: ok ? `OpenCode is ready (${secs(start.elapsed().total)})` : startText(),
+    });
+    starting = undefined;
+  };
   const text = () => {
     const rows = board.rows();
     const done = rows.filter((r) => TERMINAL.has(r.state)).length;
@@ -253,6 +360,14 @@ async function createLiveProgress(output: OutputOptions, stream: NodeJS.WriteStr
   // Lines written while the spinner runs go above it (ora re-renders below them).
   const line = (s: string) => stream.write(`${s}\n`);
   return {
+    phase(label) {
+      if (label === 'ready') return endStart(true);
+      start.enter(label);
+      if (!starting) {
+        const s = ora({ stream, discardStdin: false, text: startText() }).start();
+        starting = { spinner: s, stopTicks: clock.every(200, () => (s.text = startText())) };
+      } else starting.spinner.text = startText();
+    },
     attach(flow) {
       flow.on('flow.started', () => {
         spinner = ora({ stream, discardStdin: false, text: '' }).start();
@@ -270,6 +385,7 @@ async function createLiveProgress(output: OutputOptions, stream: NodeJS.WriteStr
       spinner?.start();
     },
     stop(report) {
+      endStart(false);
       if (timer) clearInterval(timer);
       if (!spinner) return;
       const ok = report?.status === 'completed';

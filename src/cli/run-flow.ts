@@ -1,12 +1,13 @@
 import type { FlowOptions, FlowReport } from '../flow/index.js';
 import { maskPasswords } from '../echo.js';
+import { FlowError, FlowErrorCode } from '../errors.js';
 import { optionsFromEnv } from '../flow/env.js';
 import { secondsToMs } from '../config/timeouts.js';
 import { ExitCode } from './handle-error.js';
 import { askOnTerminal } from './input-prompt.js';
 import { DeltaPrinter, formatReport } from './output.js';
 import type { RunPlan } from './plan.js';
-import { createProgress } from './progress.js';
+import { createProgress, followStart } from './progress.js';
 
 /** What a caller adds to a run beyond its plan (the demo: an embedded scripted server). */
 export interface RunExtras {
@@ -41,6 +42,9 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
   // --- warm server hook (warm-run.ts): attach to this project's warm OpenCode server, or start
   // one that outlives this run; the flow then sees an attached server and leaves it running.
   if (!plan.server && extras.warm !== false) progress.info(extras.starting ?? 'Starting OpenCode server…');
+  // The keeper starts the warm server in its own process: one phase for all of it.
+  if (!plan.server && extras.warm !== false && (plan.keepWarm ?? 1) > 0)
+    progress.phase('attaching to or starting the warm OpenCode server');
   const warm =
     extras.warm === false
       ? undefined
@@ -91,10 +95,17 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let report: FlowReport | undefined;
+  let noProvider = false;
   try {
     if (plan.configPath) progress.debug(`config: ${plan.configPath}`);
     if (!plan.server && extras.warm === false) progress.info(extras.starting ?? 'Starting OpenCode server…');
-    await flow.start();
+    // The start of a server of this run's own (embedded, or the warm one): its phases and their
+    // times, since a first start can take minutes. Attaching to --server says nothing.
+    if (!plan.server) followStart(flow, progress);
+    await flow.start().catch((e: unknown) => {
+      noProvider = e instanceof FlowError && e.code === FlowErrorCode.NoProvider;
+      throw e;
+    });
     progress.debug(`OpenCode server: ${maskPasswords(flow.serverUrl ?? '')}`);
     progress.debug(`flow store: ${flow.store.location}`);
     if (flow.inspectorUrl)
@@ -143,7 +154,12 @@ export async function runFlow(plan: RunPlan, extras: RunExtras = {}): Promise<nu
   } finally {
     if (!report) progress.stop();
     await flow.shutdown();
-    await warm?.lease.release();
+    // A failed pre-flight keeps nothing warm (warm-run.ts).
+    if (warm && noProvider)
+      await (
+        await import('./warm-run.js')
+      ).keepNothingWarm(warm, extras.flowOptions?.directory ?? process.cwd(), (l) => process.stderr.write(`${l}\n`));
+    else await warm?.lease.release();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

@@ -25,7 +25,7 @@ export interface WarmRun {
  * the server running at shutdown.
  */
 export async function useWarmServer(
-  plan: RunPlan,
+  plan: Pick<RunPlan, 'server' | 'keepWarm'>,
   flowOptions: Partial<FlowOptions> = {},
 ): Promise<WarmRun | undefined> {
   const seconds = plan.keepWarm ?? DEFAULT_KEEP_WARM_SECONDS;
@@ -44,4 +44,24 @@ export async function useWarmServer(
   });
   if (!lease) return undefined;
   return { lease, flowOptions: { serverUrl: lease.url, password: lease.password, username: 'opencode' } };
+}
+
+/**
+ * After a run whose pre-flight failed (no model provider): keep nothing warm. A warm server this
+ * run started is stopped — it is of no use to a next run until a provider is configured, and a
+ * new provider's key or login does not change the server's key, so it would be attached to and
+ * fail again. One that was warm before this run is left (another run may use it) and `say` gets
+ * one line naming it and how to stop it.
+ */
+export async function keepNothingWarm(warm: WarmRun, cwd: string, say: (line: string) => void): Promise<void> {
+  await warm.lease.release();
+  if (!warm.lease.reused) {
+    const { stopWarmServers } = await import('../opencode/warm.js');
+    await stopWarmServers(warmStateDir(cwd), { key: warm.lease.key });
+    return;
+  }
+  say(
+    `A warm OpenCode server from an earlier run is still running (${warm.lease.url}, pid ${warm.lease.pid}); ` +
+      'it serves no provider either: stop it with `opencode-flow server stop` once you have configured one',
+  );
 }

@@ -9,6 +9,7 @@ import { attachOpencodeServer, startOpencodeServer, type OpencodeServer } from '
 import { toOpencodeAgentConfig, type PresetAgent } from '../presets/index.js';
 import { buildCatalog, type ModelCatalog, type ProvidersAnswer } from '../router/catalog.js';
 import type { FlowOptionsOutput } from './options.js';
+import type { HostStartPhase } from './events.js';
 
 /** The host's link to OpenCode: the server, the client, the event hub and what it serves. */
 export interface Connection {
@@ -39,12 +40,14 @@ export async function connect(
   presets: Map<string, PresetAgent>,
   mcp: Record<string, unknown> | undefined,
   catalogModels: unknown,
+  onPhase: (phase: HostStartPhase) => void = () => {},
 ): Promise<Connection> {
   let server: OpencodeServer;
   let others: OpencodeServer[] = [];
   /** Pool members that did not answer at the start: they join when they do. */
   const down = new Set<OpencodeServer>();
   if (o.serverUrl) {
+    onPhase('server.attach');
     const urls = splitServerUrls(o.serverUrl);
     const endpoints = urls.map((url) => ({ url, password: o.password, username: o.username }));
     // Each member on its own: a pool starts with the live ones and keeps probing the rest.
@@ -80,6 +83,7 @@ export async function connect(
         ...(mcp ? { mcp: { ...(extra.mcp as object | undefined), flow: mcp } } : {}),
         ...(withPlugin ? { plugin: [...plugins, sessionPluginUrl()] } : {}),
       },
+      onPhase: (p) => onPhase(`server.${p}`),
     });
   }
   const hubs: EventHub[] = [];
@@ -96,6 +100,10 @@ export async function connect(
     const live = members.filter((m) => m.alive !== false);
     const client = members[0]!.client;
     hubs.push(...members.map((m) => m.hub));
+    // The project's boot first, on its own, so a caller can tell it from the providers check.
+    onPhase('project');
+    await client.waitForInstance();
+    onPhase('providers');
     // At once, not one after the other: registering the memory tools waits on OpenCode
     // connecting back to them (about 100 ms), which is most of a warm run's start.
     const [providers] = await Promise.all([

@@ -28,6 +28,15 @@ export interface FlowStarted {
   maxCost?: number;
 }
 
+/**
+ * A step of a host's start (`host.starting`), in order: `memory` (shared memory and the MCP
+ * endpoint), for an embedded server `server.spawn`, `server.listen`, `server.health` (see
+ * `startOpencodeServer`'s `onPhase`), or `server.attach` for a remote one; then `project`
+ * (OpenCode boots the project's instance), `providers` (what it serves, the pre-flight), `ready`.
+ */
+export type HostStartPhase =
+  'memory' | 'server.spawn' | 'server.listen' | 'server.health' | 'server.attach' | 'project' | 'providers' | 'ready';
+
 type AgentEvent<T extends AgentNotification['type']> = Extract<AgentNotification, { type: T }> & { flowId: string };
 
 /** Events of {@link OpencodeFlow} (every run's) and of one run; each carries `flowId`. */
@@ -54,6 +63,8 @@ export interface FlowEvents {
    * `store` is where (password masked), `failures` how many saves of this run failed so far.
    */
   'flow.persist_error': (e: FlowPersistError) => void;
+  /** The host's start moved on to `phase` (`start()`; shown by the CLI while OpenCode starts). Host only, no `flowId`. */
+  'host.starting': (e: { phase: HostStartPhase }) => void;
   /** An agent's call of one of your own tools (`tools` option) finished; `error` when it failed. Host only. */
   'tool.call': (e: FlowToolCall) => void;
 }

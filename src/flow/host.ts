@@ -12,7 +12,7 @@ import type { OpencodeClient } from '../opencode/client.js';
 import { parseModelRouterConfig, type ModelRouterConfigInput } from '../router/config.js';
 import type { FlowStore, StoredFlowMeta } from '../store/store.js';
 import type { AgentHandle } from './agents.js';
-import type { FlowEvents, RunEvent } from './events.js';
+import type { FlowEvents, HostStartPhase, RunEvent } from './events.js';
 import { newFlowId } from './ids.js';
 import type { ReplyAnswer } from './inputs.js';
 import { hostStore, keepSuccess, planContextOf, runHostOf, startHostParts, type HostParts } from './startup.js';
@@ -121,7 +121,8 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   start(): Promise<void> {
     if (this.#closed) return Promise.reject(new FlowError(FlowErrorCode.Internal, 'this OpencodeFlow was shut down'));
     const route = (session: string | undefined) => this.#runs.route(session);
-    const started = { options: this.options, hostId: this.id, structured: this.#structured, route };
+    const onPhase = (phase: HostStartPhase) => this.emit('host.starting', { phase });
+    const started = { options: this.options, hostId: this.id, structured: this.#structured, route, onPhase };
     this.#starting ??= startHostParts({ ...started, routerConfig: this.#routerConfig, tools: this.#tools })
       .then((parts) => void (this.#parts = parts))
       .catch((e) => {

@@ -14,6 +14,7 @@ import type { FlowOptionsOutput } from './options.js';
 import type { PlanContext } from './plan.js';
 import type { RunHost } from './run.js';
 import type { FlowTools } from './tools.js';
+import type { HostStartPhase } from './events.js';
 
 /** What a started host holds: its connection, agents, memory (with the MCP endpoint) and inspector. */
 export interface HostParts {
@@ -35,6 +36,8 @@ export async function startHostParts(o: {
   tools?: FlowTools | undefined;
   structured: StructuredChecks;
   route: (session: string | undefined) => ToolCallRoute;
+  /** Told as the start moves on (the host's `host.starting` event). */
+  onPhase?: (phase: HostStartPhase) => void;
 }): Promise<HostParts> {
   const opts = o.options;
   const presets = await loadPresets({ cwd: opts.directory, extraDirs: opts.agentDirs });
@@ -47,6 +50,7 @@ export async function startHostParts(o: {
       const { startFlowInspector } = await import('../inspector/inspector.js');
       inspector = await startFlowInspector(opts.inspect === true ? {} : opts.inspect);
     }
+    o.onPhase?.('memory');
     memory = await startHostMemory({
       config: opts.memory,
       cwd: opts.directory,
@@ -57,7 +61,7 @@ export async function startHostParts(o: {
     });
     const models = (o.routerConfig as { models?: unknown } | undefined)?.models;
     const mcp = memory.mcp?.opencodeConfig() as unknown as Record<string, unknown> | undefined;
-    conn = await connect(opts, presets, mcp, models);
+    conn = await connect(opts, presets, mcp, models, o.onPhase);
     const agents = new AgentRegistry({
       presets,
       models: conn.models,
@@ -71,6 +75,7 @@ export async function startHostParts(o: {
         conn.providerIds,
         [opts.model].filter((m): m is string => Boolean(m)),
       );
+    o.onPhase?.('ready');
     return { conn, agents, memory, ...(inspector ? { inspector } : {}) };
   } catch (e) {
     await conn?.close().catch(() => {});

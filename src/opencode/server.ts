@@ -42,7 +42,16 @@ export interface StartServerOptions {
   password?: string;
   /** Lines of the server's output go here (default: dropped). */
   log?: (line: string) => void;
+  /**
+   * Told as the start moves on: `spawn` (the binary is being started), `listen` (the process
+   * runs; waiting for it to listen — OpenCode's first start on a machine spends minutes here),
+   * `health` (it listens; waiting for `/global/health` to answer). Each phase once per attempt.
+   */
+  onPhase?: (phase: ServerStartPhase) => void;
 }
+
+/** The phases of {@link startOpencodeServer}, in order (see `onPhase`). */
+export type ServerStartPhase = 'spawn' | 'listen' | 'health';
 
 const children = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -220,6 +229,7 @@ async function startOn(options: StartServerOptions, port: number): Promise<Openc
   else delete env.OPENCODE_SERVER_PASSWORD;
 
   installExitHook();
+  options.onPhase?.('spawn');
   let child: ChildProcess;
   try {
     child = spawn(binary, ['serve', '--port', String(port), '--hostname', hostname], {
@@ -233,6 +243,7 @@ async function startOn(options: StartServerOptions, port: number): Promise<Openc
     });
   }
   children.add(child);
+  child.once('spawn', () => options.onPhase?.('listen'));
   const url = `http://${hostname}:${port}`;
   const output: string[] = [];
   const onData = (buf: Buffer) => {
@@ -267,9 +278,12 @@ async function startOn(options: StartServerOptions, port: number): Promise<Openc
   const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
   const ready = (async () => {
     const listening = () => output.some((l) => l.includes('listening on'));
+    let heard = false;
     while (Date.now() < deadline) {
       if (exited) return false;
       if (listening()) {
+        if (!heard) options.onPhase?.('health');
+        heard = true;
         try {
           await checkHealth({ url, password: options.password }, { timeoutMs: 2000, attempts: 1 });
           return true;

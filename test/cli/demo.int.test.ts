@@ -52,6 +52,26 @@ describe('opencode-flow demo', () => {
     expect(run.stderr).toContain('Starting an embedded OpenCode server (temporary HOME, scripted provider only)');
   });
 
+  it('says, a line per phase with its elapsed time, what the start of OpenCode waits for, then that it is ready', () => {
+    const phases = [
+      'connecting memory',
+      'starting the OpenCode binary',
+      'waiting for the OpenCode server to listen',
+      'waiting for the OpenCode server to answer',
+      'booting the project in OpenCode',
+      'checking providers',
+    ];
+    const lines = run.stderr.split('\n');
+    const at = phases.map((p) => lines.findIndex((l) => new RegExp(`^${p}… \\(\\d+\\.\\ds\\)$`).test(l)));
+    expect(
+      at.every((i) => i >= 0),
+      run.stderr,
+    ).toBe(true);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
+    const ready = lines.findIndex((l) => /^OpenCode is ready \(\d+\.\ds\)$/.test(l));
+    expect(ready).toBeGreaterThan(at.at(-1)!);
+  });
+
   it('runs the code-review flow: researcher then reviewer, routed by cost to different models', () => {
     expect(run.stdout).toContain('── researcher · scripted/small · done');
     expect(run.stdout).toContain('── reviewer · scripted/medium · done');
