@@ -21,6 +21,15 @@ COPY package.json package-lock.json ./
 # dependencies, for esbuild's and rollup's platform builds): drop that one optional
 # dependency here (in the image only; the repository's package.json and lock are untouched).
 RUN npm pkg delete optionalDependencies.opencode-ai
+# The store and memory backends are optional peer dependencies of the package (kept in its
+# devDependencies for its own tests), so `npm ci --omit=dev` would leave them out; this image
+# offers all of them (--store sqlite:/postgres://, --memory sqlite:/redis://), so here they
+# become dependencies at the versions the lock holds (which `npm ci` accepts as in sync).
+RUN for p in better-sqlite3 pg ioredis; do \
+      npm pkg set "dependencies.$p=$(node -p "require('./package-lock.json').packages['node_modules/$p'].version")" \
+      && npm pkg delete "devDependencies.$p" \
+      || exit 1; \
+    done
 
 FROM npm AS build
 # Every dependency with its optional platform binaries (esbuild's, and rollup's musl build

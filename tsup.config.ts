@@ -32,7 +32,9 @@ export default defineConfig([
       'warm-keeper': 'src/opencode/warm-keeper.ts',
     },
     format: ['esm'],
-    dts: { entry: library },
+    // stripInternal: members marked @internal (PostgresFlowStore.connection, which returns pg's
+    // Pool) stay out of the published types, so they import no optional peer's types.
+    dts: { entry: library, compilerOptions: { stripInternal: true } },
     clean: true,
     splitting: true,
     shims: false,
@@ -51,7 +53,7 @@ export default defineConfig([
     // The .d.cts still import @opencode-ai/sdk/v2's types (tsup's declaration bundler does
     // not resolve its exports-only subpath), so a CommonJS consumer needs skipLibCheck
     // (tsc --init's default) under node16 resolution; under node10 those types are `any`.
-    dts: { entry: library },
+    dts: { entry: library, compilerOptions: { stripInternal: true } },
     noExternal: [/^@opencode-ai\/sdk(\/|$)/, /^@statelyai\/inspect(\/|$)/],
     clean: false,
     splitting: false,

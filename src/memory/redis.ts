@@ -1,6 +1,7 @@
 import type { Redis as RedisClient } from 'ioredis';
 import { maskPasswords } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
+import { importPeer } from '../peer.js';
 import type { CasResult, MemoryBackend, MemoryEntry, MemorySetOptions } from './backend.js';
 import { canonicalJson, type JsonValue } from './json.js';
 import {
@@ -84,7 +85,12 @@ export class RedisMemoryBackend implements MemoryBackend {
       throw new FlowError(FlowErrorCode.Memory, 'redis memory prefix must be a string of at most 128 characters');
     }
     const where = redactUrl(options.url);
-    const { Redis } = await import('ioredis');
+    const { Redis } = await importPeer(
+      'ioredis',
+      'the redis memory backend',
+      FlowErrorCode.Memory,
+      () => import('ioredis'),
+    );
     let redis: RedisClient;
     try {
       redis = new Redis(options.url, {

@@ -2,6 +2,7 @@ import { mkdir, open as openFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { FlowError, FlowErrorCode } from '../errors.js';
+import { importPeer } from '../peer.js';
 import type { CasResult, MemoryBackend, MemoryEntry, MemorySetOptions } from './backend.js';
 import { canonicalJson, type JsonValue } from './json.js';
 import {
@@ -116,9 +117,14 @@ export class SqliteMemoryBackend implements MemoryBackend {
       throw new FlowError(FlowErrorCode.Memory, 'sqlite memory backend needs a path');
     }
     const path = options.path === ':memory:' ? options.path : resolve(options.path);
+    const { default: Database } = await importPeer(
+      'better-sqlite3',
+      'the sqlite memory backend',
+      FlowErrorCode.Memory,
+      () => import('better-sqlite3'),
+    );
     let db: BetterSqlite3.Database;
     try {
-      const { default: Database } = await import('better-sqlite3');
       if (path !== ':memory:') {
         await mkdir(dirname(path), { recursive: true, mode: 0o700 });
         // Created 0600 before SQLite opens it: SQLite gives the -wal and -shm files the

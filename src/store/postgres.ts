@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { maskPasswords } from '../echo.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
+import { importPeer } from '../peer.js';
 import { CoalescingFlowStore, type StoredFlow, type StoredFlowMeta } from './store.js';
 
 /**
@@ -106,7 +107,12 @@ export class PostgresFlowStore extends CoalescingFlowStore {
     this.#writer = owner;
   }
 
-  /** The migrated connection pool, for the serve replicas' queue and bus (`src/serve/pool/`). */
+  /**
+   * The migrated connection pool, for the serve replicas' queue and bus (`src/serve/pool/`).
+   *
+   * @internal Left out of the published types (tsup.config.ts `stripInternal`): they must
+   * not import `pg`'s, which a library user without `@types/pg` cannot resolve.
+   */
   connection(): Promise<Pool> {
     this.assertOpen();
     return this.#open();
@@ -120,7 +126,12 @@ export class PostgresFlowStore extends CoalescingFlowStore {
   }
 
   async #connect(): Promise<Pool> {
-    const { default: pg } = await import('pg');
+    const { default: pg } = await importPeer(
+      'pg',
+      'the postgres flow store',
+      FlowErrorCode.InvalidConfig,
+      () => import('pg'),
+    );
     // Idle connections never keep the process alive; a dropped idle connection is not a crash.
     const pool = new pg.Pool({
       connectionString: this.url,

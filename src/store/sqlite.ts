@@ -2,6 +2,7 @@ import { mkdir, open as openFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { FlowError, FlowErrorCode } from '../errors.js';
+import { importPeer } from '../peer.js';
 import { CoalescingFlowStore, type StoredFlow, type StoredFlowMeta } from './store.js';
 
 /**
@@ -72,9 +73,14 @@ export class SqliteFlowStore extends CoalescingFlowStore {
   }
 
   async #connect(): Promise<BetterSqlite3.Database> {
+    const { default: Database } = await importPeer(
+      'better-sqlite3',
+      'the sqlite flow store',
+      FlowErrorCode.InvalidConfig,
+      () => import('better-sqlite3'),
+    );
     let db: BetterSqlite3.Database;
     try {
-      const { default: Database } = await import('better-sqlite3');
       await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
       // Created 0600 before SQLite opens it: the -wal and -shm files take the database's mode.
       const created = await openFile(this.path, 'wx', 0o600).catch((e: NodeJS.ErrnoException) => {

@@ -153,6 +153,40 @@ describe('Dockerfile: stages', () => {
   });
 });
 
+describe('Dockerfile: the optional store and memory backends', () => {
+  it(
+    "installs better-sqlite3, pg and ioredis (the package's optional peers) into the production dependencies",
+    { timeout: 120_000 },
+    () => {
+      // The manifest steps of the shared stage, run for real on a copy of package.json and
+      // the lock, then the production stage's `npm ci` as a dry run from npm's cache.
+      const dir = mkdtempSync(join(tmpdir(), 'ocf-docker-peers-'));
+      try {
+        cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+        cpSync(join(ROOT, 'package-lock.json'), join(dir, 'package-lock.json'));
+        const prod = stageNamed(finalCopy('/app/node_modules')!.from!);
+        const manifest = lineage(prod)
+          .slice(1)
+          .reverse()
+          .flatMap(runs)
+          .filter((r) => /^npm pkg |^for p in /.test(r));
+        expect(manifest.length).toBeGreaterThanOrEqual(2);
+        for (const r of manifest) execFileSync('sh', ['-c', r], { cwd: dir, stdio: 'pipe' });
+        const ci = npmCi(prod)[0]!.split(' ');
+        const out = execFileSync(ci[0]!, [...ci.slice(1), '--dry-run', '--offline'], {
+          cwd: dir,
+          encoding: 'utf8',
+          maxBuffer: 16 << 20,
+        });
+        for (const name of ['better-sqlite3', 'pg', 'ioredis'])
+          expect(out).toMatch(new RegExp(`^add ${name} \\d`, 'm'));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+});
+
 describe('Dockerfile: the final image', () => {
   it('holds package.json and every entry of its "files" next to it in /app, dist from the build', () => {
     // packageInfo() walks up from dist/ to package.json; agents/ and examples/ are found beside it.

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -123,6 +123,99 @@ describe('the packed package', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe('function function true');
   });
+
+  it('its published types import no optional peer (pg, ioredis, better-sqlite3)', async () => {
+    const dist = join(app, 'node_modules/opencode-flow/dist');
+    const offenders: string[] = [];
+    for (const f of (await readdir(dist)).filter((n) => /\.d\.c?ts$/.test(n))) {
+      const text = await readFile(join(dist, f), 'utf8');
+      for (const peer of ['pg', 'ioredis', 'better-sqlite3'])
+        if (new RegExp(`(from|import\\()\\s*['"]${peer}['"]`).test(text)) offenders.push(`${f}: ${peer}`);
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('type-checks with skipLibCheck: false and strict, every entry imported, without @types/pg, @types/better-sqlite3 or ioredis', async () => {
+    const sub = join(app, 'ts-strict-libcheck');
+    await mkdir(sub, { recursive: true });
+    // A types root holding @types/node alone: none of the optional peers' types are there.
+    const types = join(sub, 'types');
+    await mkdir(types);
+    await symlink(join(ROOT, 'node_modules/@types/node'), join(types, 'node'), 'dir');
+    const entries = ['', '/machines', '/router', '/store', '/memory', '/opencode', '/testing', '/mcp', '/client'];
+    const source =
+      entries.map((e, i) => `import * as e${i} from 'opencode-flow${e}';`).join('\n') +
+      `\nimport type { FlowStore } from 'opencode-flow/store';
+import type { MemoryBackend } from 'opencode-flow/memory';
+const store: FlowStore = e3.openFlowStore('postgres://flows@127.0.0.1:5432/flows');
+export const memory: Promise<MemoryBackend> = e4.createMemoryBackend('redis://127.0.0.1:6379/0');
+export const used = [${entries.map((_, i) => `e${i}`).join(', ')}, store];
+`;
+    await writeFile(join(sub, 'consumer.mts'), source);
+    const tsconfig = {
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+        types: ['node'],
+        typeRoots: [types],
+      },
+      files: ['consumer.mts'],
+    };
+    await writeFile(join(sub, 'tsconfig.json'), JSON.stringify(tsconfig));
+    for (const peer of ['pg', '@types/pg', 'better-sqlite3', '@types/better-sqlite3', 'ioredis'])
+      expect(existsSync(join(app, 'node_modules', peer)), `${peer} is not installed`).toBe(false);
+    const r = await sh(process.execPath, [TSC, '-p', sub], sub);
+    expect(r.stdout + r.stderr, 'tsc output').toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it.each([
+    ['import', 'mjs'],
+    ['require()', 'cjs'],
+  ])(
+    'without the optional peers (%s): the sqlite and postgres stores and the sqlite and redis memory fail naming the package to install; the file store and memory work',
+    async (_how, ext) => {
+      const load =
+        ext === 'mjs'
+          ? "import { openFlowStore } from 'opencode-flow/store';\nimport { createMemoryBackend } from 'opencode-flow/memory';"
+          : "const { openFlowStore } = require('opencode-flow/store');\nconst { createMemoryBackend } = require('opencode-flow/memory');";
+      const program = `${load}
+// By name, not instanceof: each CommonJS entry bundles its own copy of the FlowError class.
+const failure = (p) => p.then(() => 'no error', (e) => (e.name === 'FlowError' ? e.code + ': ' : 'not a FlowError: ') + e.message);
+(async () => {
+  const out = {
+    sqliteStore: await failure(openFlowStore('sqlite:flows.db').list()),
+    postgresStore: await failure(openFlowStore('postgres://flows@127.0.0.1:5432/flows').list()),
+    sqliteMemory: await failure(createMemoryBackend('sqlite:memory.db')),
+    redisMemory: await failure(createMemoryBackend('redis://127.0.0.1:6379/0')),
+  };
+  const files = openFlowStore('file:flows-${ext}');
+  out.fileStore = (await files.list()).length;
+  const memory = await createMemoryBackend('file:memory-${ext}.json');
+  await memory.set('ns', 'k', 'v');
+  out.fileMemory = (await memory.get('ns', 'k')).value;
+  await memory.close();
+  console.log(JSON.stringify(out));
+  process.exit(0); // a client of a peer that is installed would keep the process alive
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+      await writeFile(join(app, `peers.${ext}`), program);
+      const r = await sh(process.execPath, [`peers.${ext}`], app);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({
+        sqliteStore: 'invalid_config: the sqlite flow store needs better-sqlite3: npm install better-sqlite3',
+        postgresStore: 'invalid_config: the postgres flow store needs pg: npm install pg',
+        sqliteMemory: 'memory: the sqlite memory backend needs better-sqlite3: npm install better-sqlite3',
+        redisMemory: 'memory: the redis memory backend needs ioredis: npm install ioredis',
+        fileStore: 0,
+        fileMemory: 'v',
+      });
+    },
+  );
 
   it.each([
     ['CommonJS, module commonjs (node10 resolution)', { module: 'commonjs' }, 'consumer.ts', 'cjs'],

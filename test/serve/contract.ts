@@ -8,7 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
-import OpenAPIBackend from 'openapi-backend';
+// The named export: 5.20's default export types as a namespace under NodeNext resolution.
+import { OpenAPIBackend } from 'openapi-backend';
 
 const DOC_PATH = fileURLToPath(new URL('../../schema/openapi.json', import.meta.url));
 
