@@ -40,6 +40,8 @@ interface PlanCommon {
   keepSessions?: boolean;
   /** Per-prompt timeout for agents that name none (ms). */
   promptTimeoutMs?: number;
+  /** The stored run's `traceparent` this run continues: its trace links to that one. */
+  continues?: string;
 }
 
 /** A run of the built-in supervisor (parallel, sequential, hierarchical): new, or continued from its snapshot. */
@@ -214,6 +216,7 @@ export function planResume(ctx: PlanContext, stored: StoredFlow, options: { prom
     promptTimeoutMs: options.promptTimeoutMs ?? ctx.options.promptTimeoutMs,
     from: { snapshot: stored.snapshot },
     info: { mode: ctxOf.mode, agents: stored.meta.agents, task: ctxOf.task },
+    ...(stored.meta.traceparent ? { continues: stored.meta.traceparent } : {}),
   } satisfies SupervisorRunPlan;
 }
 
@@ -254,5 +257,6 @@ export function planMachine(
     promptTimeoutMs: o.promptTimeoutMs ?? ctx.options.promptTimeoutMs,
     timeoutMs: o.timeoutMs,
     ...(stored && saved ? { restore: { snapshot: saved, startedAt: stored.meta.startedAt } } : {}),
+    ...(stored?.meta.traceparent ? { continues: stored.meta.traceparent } : {}),
   };
 }

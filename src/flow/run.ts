@@ -113,6 +113,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
       name: plan.kind === 'custom' ? plan.machine.id : plan.info.mode,
       mode: plan.kind === 'custom' ? 'custom' : plan.info.mode,
       serverOf: (sid) => host.pool.of(sid),
+      ...(plan.continues ? { continues: plan.continues } : {}),
     });
     this.#runtime = {
       client: host.client,
@@ -375,7 +376,12 @@ export class FlowRun extends EventEmitter<FlowEvents> {
       store: this.#host.store,
       flowId: this.flowId,
       enabled: this.#host.persist,
-      read: () => kind.stored(ended, this.#ending?.reason),
+      read: () => {
+        const stored = kind.stored(ended, this.#ending?.reason);
+        // The trace a later run of this flow links to: this run's, else the one it continued.
+        const traceparent = this.#trace?.traceparent ?? this.#plan.continues;
+        return traceparent ? { ...stored, meta: { ...stored.meta, traceparent } } : stored;
+      },
       onError: (error) => {
         const failures = (this.#unsaved?.failures ?? 0) + 1;
         this.#unsaved = { failures, error, store: this.#host.store.location };

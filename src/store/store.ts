@@ -15,6 +15,11 @@ export interface StoredFlowMeta {
   startedAt: number;
   updatedAt: number;
   reason?: string;
+  /**
+   * The W3C `traceparent` of the run's `invoke_workflow` span, when it was traced: a run that
+   * continues this one (`resume`, a replica taking it over) links its own span to it.
+   */
+  traceparent?: string;
 }
 
 export interface StoredFlow {

@@ -36,6 +36,8 @@ export const ATTR = {
   maxCostUsd: 'opencode_flow.max_cost.usd',
   retries: 'opencode_flow.agent.retries',
   mcpSide: 'opencode_flow.tool.side',
+  /** On a link of `invoke_workflow`: `continues`, the stored run this one resumes. */
+  linkKind: 'opencode_flow.link',
 } as const;
 
 /** `gen_ai.operation.name` values (well-known in the conventions). */

@@ -1,4 +1,14 @@
-import { context, trace, SpanKind, SpanStatusCode, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import {
+  context,
+  isSpanContextValid,
+  trace,
+  SpanKind,
+  SpanStatusCode,
+  type Attributes,
+  type Context,
+  type Span,
+  type SpanContext,
+} from '@opentelemetry/api';
 import { ATTR, EVENT, OP, captureContent, contentOf, serverOf, splitModel } from './conventions.js';
 import { bindSession, toolRunning, unbindSession } from './sessions.js';
 import { genAiMetrics, tracer } from './tracer.js';
@@ -24,6 +34,11 @@ export interface RunTraceOptions {
   mode: string;
   /** The server a session is on (a pool member), once the session exists. */
   serverOf(sessionID: string): TracedServer | undefined;
+  /**
+   * The `traceparent` of the run this one continues (a resume, a replica's takeover after a
+   * crash): the new `invoke_workflow` span links to it. Its trace is the caller's, as always.
+   */
+  continues?: string;
 }
 
 /** The parts of an agent's result a span reads (`AgentResult`). */
@@ -98,6 +113,12 @@ export class RunTrace {
     this.#o = o;
     this.#parent = parent;
     this.#workflow = { span: workflow, ctx: trace.setSpan(parent, workflow) };
+  }
+
+  /** The W3C `traceparent` of the run's `invoke_workflow` span (stored with the run: see `continues`). */
+  get traceparent(): string | undefined {
+    const c = this.#workflow?.span.spanContext();
+    return c ? `00-${c.traceId}-${c.spanId}-${(c.traceFlags & 0xff).toString(16).padStart(2, '0')}` : undefined;
   }
 
   /** Every event the run emits, as it emits it. */
@@ -463,10 +484,12 @@ export class RunTrace {
  */
 export function traceRun(o: RunTraceOptions): RunTrace | undefined {
   const parent = context.active();
+  const earlier = o.continues ? spanContextOf(o.continues) : undefined;
   const span = tracer().startSpan(
     `${OP.workflow} ${o.name}`,
     {
       kind: SpanKind.INTERNAL,
+      ...(earlier ? { links: [{ context: earlier, attributes: { [ATTR.linkKind]: 'continues' } }] } : {}),
       attributes: {
         [ATTR.operationName]: OP.workflow,
         [ATTR.workflowName]: o.name,
@@ -478,4 +501,12 @@ export function traceRun(o: RunTraceOptions): RunTrace | undefined {
   );
   if (!span.isRecording()) return undefined;
   return new RunTrace(o, parent, span);
+}
+
+/** A W3C `traceparent` (version 00) as a span context; undefined when it is not one. */
+export function spanContextOf(traceparent: string): SpanContext | undefined {
+  const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(traceparent);
+  if (!m) return undefined;
+  const c: SpanContext = { traceId: m[1]!, spanId: m[2]!, traceFlags: parseInt(m[3]!, 16), isRemote: true };
+  return isSpanContextValid(c) ? c : undefined;
 }
