@@ -107,7 +107,7 @@ section.flow { background:var(--panel); border:1px solid var(--line); border-rad
 .meta { color:var(--dim); font-size:12px; }
 .flow-cost { font-weight:600; font-variant-numeric:tabular-nums; }
 .badge { display:inline-block; padding:1px 8px; border-radius:999px; font-size:12px; border:1px solid currentColor; white-space:nowrap; }
-.s-running,.s-prompting,.s-streaming,.s-spawning,.s-ready { color:var(--run); }
+.s-running,.s-prompting,.s-streaming,.s-spawning,.s-ready,.s-awaitingInput,.s-queued { color:var(--run); }
 .s-done,.s-completed { color:var(--ok); }
 .s-failed,.s-budget_exceeded { color:var(--bad); }
 .s-cancelled,.s-fallback,.s-pending,.s-cleanup,.s-stopped { color:var(--warn); }
@@ -193,6 +193,14 @@ const SCRIPT = `
     sessionStorage.setItem(TOKEN_KEY, token);
     history.replaceState(null, '', location.pathname + location.search);
   }
+  // Machine state and flow status names as a person reads them (the raw name stays in the class and title).
+  var STATE_LABELS = {
+    pending: 'not started', spawning: 'opening session', ready: 'ready', prompting: 'prompting',
+    streaming: 'streaming', awaitingInput: 'waiting for input', fallback: 'switching model',
+    cleanup: 'cleaning up', stopped: 'stopped', done: 'done', failed: 'failed', cancelled: 'cancelled',
+    queued: 'queued', running: 'running', completed: 'completed', budget_exceeded: 'over budget'
+  };
+  function stateLabel(s) { return Object.prototype.hasOwnProperty.call(STATE_LABELS, s) ? STATE_LABELS[s] : String(s).replace(/_/g, ' '); }
   var flows = new Map();   // id -> flow state
   var streams = new Map(); // id -> AbortController
   var authFailed = false;
@@ -474,7 +482,7 @@ const SCRIPT = `
 
   function renderFlow(f) {
     var head = el('div', { cls: 'flow-head' },
-      el('span', { cls: 'badge flow-status s-' + f.status, text: f.status }),
+      el('span', { cls: 'badge flow-status s-' + f.status, title: f.status, text: stateLabel(f.status) }),
       el('span', { cls: 'flow-id', text: f.id }),
       el('span', { cls: 'task', title: f.task, text: f.task }),
       el('span', { cls: 'meta', text: (f.mode || '') + ' · ' + new Date(f.startedAt).toLocaleTimeString() }),
@@ -497,7 +505,7 @@ const SCRIPT = `
       var shown = (a.status === 'done' || a.status === 'failed' || a.status === 'cancelled') ? a.status : a.state;
       rows.appendChild(el('tr', { 'data-agent': a.agent },
         el('td', { cls: 'agent-name', text: a.agent }),
-        el('td', { cls: 'agent-state-cell' }, el('span', { cls: 'badge agent-state s-' + shown, text: shown })),
+        el('td', { cls: 'agent-state-cell' }, el('span', { cls: 'badge agent-state s-' + shown, title: shown, text: stateLabel(shown) })),
         known
           ? el('td', { cls: 'agent-model', text: (a.model || 'default') + (a.fallbacks ? ' (' + a.fallbacks + ' fallback' + (a.fallbacks > 1 ? 's' : '') + ')' : '') })
           : el('td', { cls: 'agent-model unknown', title: 'picked by the router (or the OpenCode default) when the agent starts', text: 'chosen at start' }),

@@ -40,7 +40,9 @@ export const PROMPT_SECONDS_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 12
  * - `opencode_flow_flows_total{status}` counter: flows finished, by final status
  * - `opencode_flow_flows_running` gauge: flows running now
  * - `opencode_flow_agents{state}` gauge: agents of running flows, by machine state
- * - `opencode_flow_prompts_total{agent,model}` counter: prompts sent (fallback retries included)
+ * - `opencode_flow_prompts_total{agent,model}` counter: prompts sent (fallback retries included);
+ *   an agent on OpenCode's default model counts its prompt when it ends, under the model that
+ *   answered (the label its tokens and cost carry), `default` only when nothing answered
  * - `opencode_flow_fallbacks_total{agent,from,to}` counter: model fallbacks
  * - `opencode_flow_tokens_total{model,agent,direction}` counter: tokens, direction `input|output`
  * - `opencode_flow_cost_usd_total{model,agent}` counter: USD, as OpenCode computes it
@@ -75,7 +77,7 @@ export class ServeMetrics {
   private readonly toolErrors: Counter<'tool'>;
   private readonly persistErrors: Counter;
   /** `flowId\0agent` → when its current prompt began and on which model. */
-  private readonly promptStarts = new Map<string, { at: number; model: string }>();
+  private readonly promptStarts = new Map<string, { at: number; model?: string }>();
 
   private readonly agentLabels = new Set<string>();
   private readonly maxAgentLabels: number;
@@ -188,14 +190,17 @@ export class ServeMetrics {
     const agent = this.agentLabel(e.agent);
     switch (e.type) {
       case 'agent.state': {
-        const model = e.model || 'default';
         if (e.state === 'prompting') {
-          this.prompts.inc({ agent, model });
-          this.promptStarts.set(key, { at: performance.now(), model });
+          this.endPrompt(key, agent, e.model); // a prompt that never ended (a resumed agent): counted
+          // An agent on OpenCode's default model learns which model that is from its answer:
+          // its prompt is counted when it ends, under the model that answered, as its tokens
+          // and cost are (one model label for one prompt).
+          this.promptStarts.set(key, { at: performance.now(), ...(e.model ? { model: e.model } : {}) });
+          if (e.model) this.prompts.inc({ agent, model: e.model });
         } else if (e.state === 'fallback' || e.state === 'done' || e.state === 'failed') {
-          this.endPrompt(key, e.state);
-        } else if (e.state === 'stopped') {
-          this.promptStarts.delete(key);
+          this.endPrompt(key, agent, e.model, e.state);
+        } else if (e.state !== 'streaming' && e.state !== 'awaitingInput') {
+          this.endPrompt(key, agent, e.model); // stopped or cleaned up mid-prompt: nothing to time
         }
         break;
       }
@@ -226,10 +231,13 @@ export class ServeMetrics {
     this.flows.inc({ status: report.status });
   }
 
-  private endPrompt(key: string, outcome: string) {
+  /** The prompt of `key` ended (`outcome`: timed) or was cut off; counted now if its model was not known at its start. */
+  private endPrompt(key: string, agent: string, modelNow: string, outcome?: string) {
     const start = this.promptStarts.get(key);
     if (!start) return;
     this.promptStarts.delete(key);
-    this.latency.observe({ model: start.model, outcome }, (performance.now() - start.at) / 1000);
+    const model = start.model ?? (modelNow || 'default');
+    if (!start.model) this.prompts.inc({ agent, model });
+    if (outcome) this.latency.observe({ model, outcome }, (performance.now() - start.at) / 1000);
   }
 }

@@ -121,7 +121,9 @@ describe('dashboard layout and money', () => {
       .locator('tr[data-agent="researcher"] .agent-state', { hasText: 'streaming' })
       .waitFor({ timeout: 30_000 });
     // The researcher streams; the others wait, showing their models: given, and the host's default.
-    expect(await card.locator('tr[data-agent="auditor"] .agent-state').textContent()).toBe('pending');
+    // States read as words, the machine's name in the title.
+    expect(await card.locator('tr[data-agent="auditor"] .agent-state').textContent()).toBe('not started');
+    expect(await card.locator('tr[data-agent="auditor"] .agent-state').getAttribute('title')).toBe('pending');
     expect(await card.locator('tr[data-agent="auditor"] .agent-model').textContent()).toBe('scripted/medium');
     expect(await card.locator(`tr[data-agent="${LONG_AGENT}"] .agent-model`).textContent()).toBe('scripted/small');
     // The API's running view says the same.

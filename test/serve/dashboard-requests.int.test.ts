@@ -56,6 +56,10 @@ describe('dashboard: human in the loop', () => {
       'runner asks to use bash: echo DASH-ASK-RAN',
     );
     expect(await request.locator('button').allTextContents()).toEqual(['Allow once', 'Allow always', 'Reject']);
+    // The agent's state in words, not the machine's `awaitingInput`.
+    const state = card.locator('tr[data-agent="runner"] .agent-state');
+    await state.filter({ hasText: 'waiting for input' }).waitFor({ timeout: 10_000 });
+    expect(await state.getAttribute('title')).toBe('awaitingInput');
     await request.locator('button', { hasText: 'Allow once' }).click();
     await card.locator('.flow-status', { hasText: 'completed' }).waitFor({ timeout: 60_000 });
     expect(await card.locator('.request').count()).toBe(0);
