@@ -179,7 +179,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
 }
 
 /** The spans of one trace as a tree, printed one per line (name, then its children indented). */
-export function printTree(spans: ReceivedSpan[]): string {
+export function printTree(spans: ReceivedSpan[], { attributes = false }: { attributes?: boolean } = {}): string {
   const ids = new Set(spans.map((s) => s.spanId));
   const children = new Map<string, ReceivedSpan[]>();
   for (const s of spans) {
@@ -189,7 +189,20 @@ export function printTree(spans: ReceivedSpan[]): string {
   const lines: string[] = [];
   const walk = (parent: string, depth: number) => {
     for (const s of (children.get(parent) ?? []).sort((a, b) => a.startMs - b.startMs)) {
-      lines.push(`${'  '.repeat(depth)}${s.name}`);
+      const pad = '  '.repeat(depth);
+      lines.push(
+        `${pad}${s.name}${attributes ? `  (${Math.round(s.endMs - s.startMs)} ms${s.status.code === 2 ? ', ERROR' : ''})` : ''}`,
+      );
+      if (attributes) {
+        const attrs = Object.entries(s.attributes).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+        if (attrs.length) lines.push(`${pad}    ${attrs.join(' ')}`);
+        for (const e of s.events)
+          lines.push(
+            `${pad}    event ${e.name} ${Object.entries(e.attributes)
+              .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+              .join(' ')}`,
+          );
+      }
       walk(s.spanId, depth + 1);
     }
   };

@@ -128,7 +128,7 @@ describe('the CLI exports one trace per run', () => {
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as { flowId: string; results: Array<{ agent: string; sessionID: string }> };
     const spans = otlp.spans;
-    console.log(printTree(spans));
+    console.log(printTree(spans, { attributes: true })); // the spans as the receiver got them
     expect(otlp.contentTypes.every((t) => t === 'application/x-protobuf')).toBe(true);
     expect(new Set(spans.map((s) => s.traceId)).size, printTree(spans)).toBe(1);
 
