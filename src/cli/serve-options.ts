@@ -5,6 +5,8 @@ import { FlowError, FlowErrorCode } from '../errors.js';
 import { optionsFromEnv } from '../flow/env.js';
 import { parseFlowStoreUri } from '../store/uri.js';
 import { ServeOptionsSchema, type ResolvedServeOptions, type ServeOptions } from '../serve/options.js';
+import { z } from 'zod';
+import { LOG_FORMATS, LOG_LEVELS } from './log-options.js';
 
 /** `serve`'s options: checked here, loaded only when `serve` runs (its help needs none of it). */
 
@@ -87,26 +89,55 @@ const SERVE_FLAGS: Record<string, { flag: string; raw: string; env?: string }> =
   'inputPolicy.onPermission': { flag: '--on-permission', raw: 'onPermission' },
   'inputPolicy.onQuestion': { flag: '--on-question', raw: 'onQuestion' },
   'inputPolicy.inputTimeoutMs': { flag: '--input-timeout', raw: 'inputTimeout' },
+  logLevel: { flag: '--log-level', raw: 'logLevel', env: 'OPENCODE_FLOW_LOG_LEVEL' },
+  logFormat: { flag: '--log-format', raw: 'logFormat', env: 'OPENCODE_FLOW_LOG_FORMAT' },
 };
+
+const oneOf = (values: readonly string[]) => `expected one of ${values.join(', ')}`;
+
+/**
+ * `serve`'s log flags: the CLI's own (the library takes a logger, not a level). No format:
+ * JSON lines unless stdout is a terminal, decided where the logger is made.
+ */
+export const ServeLogOptionsSchema = z
+  .object({
+    logLevel: z.enum(LOG_LEVELS, { message: oneOf(LOG_LEVELS) }).default('info'),
+    logFormat: z.enum(LOG_FORMATS, { message: oneOf(LOG_FORMATS) }).optional(),
+  })
+  .strict();
+export type ServeLogOptions = z.output<typeof ServeLogOptionsSchema>;
+
+/** The log flags (and their variables) → the shape of {@link ServeLogOptionsSchema}. */
+export function normaliseServeLogOptions(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env) {
+  const pick = (flag: unknown, name: string) => (flag as string | undefined) ?? (env[name] || undefined);
+  return {
+    logLevel: pick(raw.logLevel, 'OPENCODE_FLOW_LOG_LEVEL'),
+    logFormat: pick(raw.logFormat, 'OPENCODE_FLOW_LOG_FORMAT'),
+  };
+}
 
 /**
  * Validates `serve`'s options; a bad value is a `FlowError` (`invalid_config`, exit 2) naming
  * the flag a user typed (`--max-flows`, or the variable it came from), what it expects and
- * what was typed. A token is never echoed.
+ * what was typed. A token is never echoed. The log flags come back apart, as `logging`:
+ * they are the CLI's, not the library's.
  *
  * @example
  * ```ts
  * parseServeOptions({ maxFlows: '0' }, {}); // throws: invalid option --max-flows: expected at least 1 flow, found "0"
+ * const { logging, ...options } = parseServeOptions({ logLevel: 'warn' }, {}); // logging.logLevel: 'warn'
  * ```
  */
 export function parseServeOptions(
   raw: Record<string, unknown>,
   env: NodeJS.ProcessEnv = process.env,
-): ResolvedServeOptions {
+): ResolvedServeOptions & { logging: ServeLogOptions } {
   const parsed = ServeOptionsSchema.safeParse(normaliseServeOptions(raw, env));
-  if (parsed.success) return parsed.data;
+  const logging = ServeLogOptionsSchema.safeParse(normaliseServeLogOptions(raw, env));
+  if (parsed.success && logging.success) return { ...parsed.data, logging: logging.data };
+  const all = [...(parsed.error?.issues ?? []), ...(logging.error?.issues ?? [])];
   const typed: Record<string, unknown> = {};
-  const issues = parsed.error.issues.map((issue) => {
+  const issues = all.map((issue) => {
     const segments = issue.path.map(String);
     const n = [2, 1].find((k) => segments.length >= k && SERVE_FLAGS[segments.slice(0, k).join('.')]);
     const known = n === undefined ? undefined : SERVE_FLAGS[segments.slice(0, n).join('.')];
@@ -118,13 +149,13 @@ export function parseServeOptions(
     return { ...issue, path: [name, ...issue.path.slice(n)] };
   });
   // A rule about a flag not given (a token for a public bind) has nothing to quote.
-  const lines = (issues as typeof parsed.error.issues).flatMap((i) =>
+  const lines = (issues as typeof all).flatMap((i) =>
     i.code === 'custom' && valueAt(typed, i.path) === undefined
       ? [`${formatPath(i.path)}: ${i.message}`]
       : describeIssues([i], typed),
   );
   throw new FlowError(FlowErrorCode.InvalidConfig, `invalid option ${lines.join('; ')}`, {
-    cause: parsed.error,
+    cause: parsed.error ?? logging.error,
     details: lines,
   });
 }

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { maskPasswords } from '../echo.js';
+import { LOG_FORMATS, LOG_LEVELS } from './log-options.js';
 
 const describePolicy = (p: unknown) => (p === undefined ? 'reject' : typeof p === 'string' ? p : 'rules');
 
@@ -45,6 +46,14 @@ export function serveCommand(): Command {
     )
     .option('--on-question <policy>', 'agents\' questions: "ask", "reject" or "first-option" (default: reject)')
     .option('--input-timeout <seconds>', 'how long an "ask" waits for a person before rejecting (default: 300)')
+    .option(
+      '--log-level <level>',
+      `log lines at this level and above: ${LOG_LEVELS.join('|')} (default: $OPENCODE_FLOW_LOG_LEVEL, else info)`,
+    )
+    .option(
+      '--log-format <format>',
+      `${LOG_FORMATS.join('|')}: JSON lines, or one readable line each (default: $OPENCODE_FLOW_LOG_FORMAT, else pretty on a terminal, json otherwise)`,
+    )
     .exitOverride()
     .showHelpAfterError('(run opencode-flow serve --help for usage)')
     .configureOutput({ outputError: (s, write) => write(`opencode-flow: ${s.replace(/^error: /, 'error: ')}`) })
@@ -67,11 +76,21 @@ Examples:
       // them first: read ours merged with the globals.
       const raw = self.optsWithGlobals();
       const { parseServeOptions } = await import('./serve-options.js');
-      const o = parseServeOptions(raw);
+      const { logging, ...o } = parseServeOptions(raw);
       const { startServe } = await import('../serve/start.js');
+      const { createServeLogger } = await import('./serve-logger.js');
       const err = (s: string) => process.stderr.write(s);
       if (!o.server) err('Starting OpenCode server…\n');
-      const serve = await startServe(o, { handleSignals: true, log: (line) => err(`opencode-flow serve: ${line}\n`) });
+      // The lines go to stdout after the banner; a password of the store is masked anyway.
+      const logger = createServeLogger({
+        level: logging.logLevel,
+        format: logging.logFormat ?? (process.stdout.isTTY ? 'pretty' : 'json'),
+        secrets: [o.token, o.flowOptions?.password].filter((s): s is string => typeof s === 'string' && s !== ''),
+      });
+      const serve = await startServe(
+        { ...o, logger },
+        { handleSignals: true, log: (line) => err(`opencode-flow serve: ${line}\n`) },
+      );
       const out = [
         `opencode-flow serve listening on ${serve.url}`,
         `  dashboard  ${serve.url}/`,

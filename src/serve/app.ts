@@ -40,6 +40,8 @@ import { newFlowId } from '../flow/ids.js';
 import type { PostgresFlowStore } from '../store/postgres.js';
 import { PoolReplica } from './pool/replica.js';
 import { withIncomingTrace } from '../telemetry/sessions.js';
+import { SILENT_LOGGER } from './logger.js';
+import { requestIds, requestLog } from './request-log.js';
 
 const FLOW_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -106,6 +108,7 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
   const parsed = ServeAppOptionsSchema.safeParse(options);
   if (!parsed.success) throw zodToFlowError(parsed.error, 'serve options');
   const o = parsed.data;
+  const logger = o.logger ?? SILENT_LOGGER;
   let closing = false;
   let closed: Promise<void> | undefined;
   // The gauges read the registry, which needs the metrics: break the cycle with a late binding.
@@ -114,7 +117,11 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
     tools: (flow.options.tools ?? []).map((t) => t.name),
   });
   flow.on('tool.call', (call) => metrics.onToolCall(call));
-  flows = new FlowRegistry(flow, metrics, { keepFinished: o.keepFinished, maxEventsPerFlow: o.maxEventsPerFlow });
+  flows = new FlowRegistry(flow, metrics, {
+    keepFinished: o.keepFinished,
+    maxEventsPerFlow: o.maxEventsPerFlow,
+    logger,
+  });
   const registry = flows;
   const pool =
     flow.store.kind === 'postgres' && o.replicas !== false
@@ -134,6 +141,7 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
   const app = new Hono();
   const auth = requireToken(o.token);
 
+  app.use('*', requestLog(logger));
   app.use('*', async (c, next) => {
     await next();
     c.header('X-Content-Type-Options', 'nosniff');
@@ -416,7 +424,8 @@ export function createServeApp(flow: OpencodeFlow, options: ServeAppOptions = {}
 
   app.notFound((c) => apiError(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
   app.onError((err, c) => {
-    if (!(err instanceof FlowError)) console.error('opencode-flow serve:', err);
+    if (!(err instanceof FlowError))
+      logger.error({ reqId: requestIds.get(c.req.raw), method: c.req.method, path: c.req.path, err }, 'request failed');
     return errorResponse(c, err);
   });
 

@@ -3,6 +3,7 @@ import { secondsToMs } from '../config/timeouts.js';
 import type { FlowEvents, FlowReport, OpencodeFlow } from '../flow/index.js';
 import { AGENT_EVENTS, FlowRecord, type AgentEventType, type FlowSummary, type ServeEvent } from './flow-record.js';
 import type { CreateFlowBody } from './flow-request.js';
+import type { ServeLogger } from './logger.js';
 import type { ServeMetrics } from './metrics.js';
 
 /**
@@ -41,13 +42,14 @@ export class FlowRegistry {
   constructor(
     private readonly flow: OpencodeFlow,
     private readonly metrics: ServeMetrics,
-    private readonly options: { keepFinished: number; maxEventsPerFlow: number },
+    private readonly options: { keepFinished: number; maxEventsPerFlow: number; logger?: ServeLogger },
   ) {
     for (const type of AGENT_EVENTS) this.listen(type);
     const onStarted: FlowEvents['flow.started'] = (e) => {
       const rec = this.records.get(e.flowId);
       if (!rec) return;
       rec.markStarted();
+      this.options.logger?.info({ flowId: rec.id, mode: rec.mode, agents: rec.agents }, 'flow started');
       // The models the library chose (explicit, routed or default) and the run's budget.
       if (e.models)
         rec.setPlan({
@@ -207,6 +209,15 @@ export class FlowRegistry {
     if (this.released.delete(rec) || rec.finished) return;
     const mapped = rec.finish(report);
     this.metrics.onFlowFinished(mapped);
+    const fields = {
+      flowId: rec.id,
+      status: rec.status,
+      costUsd: mapped.cost.total,
+      durationMs: (rec.finishedAt ?? Date.now()) - rec.startedAt,
+      ...(mapped.reason ? { reason: mapped.reason } : {}),
+    };
+    if (rec.status === 'failed') this.options.logger?.warn(fields, 'flow finished');
+    else this.options.logger?.info(fields, 'flow finished');
     this.finishedOrder.push(rec.id);
     while (this.finishedOrder.length > this.options.keepFinished) this.records.delete(this.finishedOrder.shift()!);
   }

@@ -4,6 +4,8 @@ import type { Duplex } from 'node:stream';
 import { getRequestListener, RequestError } from '@hono/node-server';
 import { printable } from '../echo.js';
 import type { ApiErrorBody } from './api-error.js';
+import { SILENT_LOGGER, type ServeLogger } from './logger.js';
+import { REQUEST_ID_HEADER, requestIdFrom, requestScope } from './request-id.js';
 
 /** What the API answers with: Hono's `app.fetch`. */
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
@@ -25,7 +27,8 @@ const errorJson = (code: string, message: string) =>
  * server.listen(5000, '127.0.0.1');
  * ```
  */
-export function createNodeServer(fetch: FetchHandler, limits: NodeServerLimits = {}): Server {
+export function createNodeServer(fetch: FetchHandler, limits: NodeServerOptions = {}): Server {
+  const logger = limits.logger ?? SILENT_LOGGER;
   const listener = getRequestListener(fetch, {
     errorHandler: (err) => {
       // The client hung up mid-request (its body cut off): nobody to answer, nothing to log.
@@ -36,7 +39,7 @@ export function createNodeServer(fetch: FetchHandler, limits: NodeServerLimits =
           err.message === 'Invalid URL' ? 'the Host header and request target do not form a valid URL' : err.message;
         return json(400, errorJson('bad_request', `bad request: ${printable(why, 200)}`));
       }
-      console.error('opencode-flow serve:', err);
+      logger.error({ reqId: requestScope.getStore()?.id, err }, 'request failed');
       return json(500, errorJson('internal', 'internal error (see the server log)'));
     },
   });
@@ -51,10 +54,22 @@ export function createNodeServer(fetch: FetchHandler, limits: NodeServerLimits =
       // Node checks those timeouts this often (its default, 30 s, would let them run long).
       connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(headersTimeout / 2))),
     },
-    listener,
+    // Each request runs in a scope holding its id: the app's request log takes it, and an
+    // error the adapter catches (after the app) is logged with it.
+    (req, res) => {
+      const raw = req.headers[REQUEST_ID_HEADER.toLowerCase()];
+      const id = requestIdFrom(Array.isArray(raw) ? raw[0] : raw);
+      void requestScope.run({ id }, () => listener(req, res));
+    },
   );
   server.on('clientError', answerClientError);
   return server;
+}
+
+/** How `serve`'s listener waits for requests, and where its errors are logged. */
+export interface NodeServerOptions extends NodeServerLimits {
+  /** Errors no handler answered (the app's own go through its logger). Default: none printed. */
+  logger?: ServeLogger;
 }
 
 /** How long `serve` waits for a request to arrive. */

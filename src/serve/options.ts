@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InputPolicySchema } from '../config/agent.js';
 import { isServerUrlList, SERVER_URLS_EXPECTED } from '../config/server-urls.js';
+import type { ServeLogger } from './logger.js';
 import { isLoopbackHost } from './loopback.js';
 
 /** What happens to running flows when the server is asked to stop (SIGTERM/SIGINT). */
@@ -72,6 +73,19 @@ export const ServeAppOptionsSchema = z
     replicaId: z.string().min(1).max(200).optional(),
     /** Progress lines of the pool replica (runs taken over, leases lost). */
     log: z.custom<(line: string) => void>((v) => typeof v === 'function').optional(),
+    /**
+     * Structured log lines (requests, flows started and finished, listening, shutdown, errors):
+     * a pino logger or anything with its `debug`/`info`/`warn`/`error`. Default: none printed.
+     */
+    logger: z
+      .custom<ServeLogger>(
+        (v) =>
+          typeof v === 'object' &&
+          v !== null &&
+          (['debug', 'info', 'warn', 'error'] as const).every((m) => typeof (v as ServeLogger)[m] === 'function'),
+        { message: 'expected a logger with debug, info, warn and error methods' },
+      )
+      .optional(),
   })
   .strict();
 

@@ -5,6 +5,8 @@ import { zodToFlowError } from '../config/errors.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import { OpencodeFlow, type FlowOptions } from '../flow/index.js';
 import { createServeApp, type ServeHandle } from './app.js';
+import { maskPasswords } from '../echo.js';
+import { SILENT_LOGGER } from './logger.js';
 import { httpUrl } from './loopback.js';
 import { createNodeServer } from './node-server.js';
 import { ServeOptionsSchema, type ResolvedServeOptions, type ServeOptions, type OnShutdown } from './options.js';
@@ -31,6 +33,9 @@ export interface RunningServe {
    */
   close(opts?: { onShutdown?: OnShutdown }): Promise<void>;
 }
+
+/** The field of the `stopped` line that counts the flows running at the signal, by what was done to them. */
+const FLOWS_DONE: Record<OnShutdown, string> = { cancel: 'cancelled', wait: 'waitedFor', persist: 'persisted' };
 
 /** How `startServe` behaves as a process (the CLI turns these on). */
 export interface StartServeRuntime {
@@ -86,6 +91,7 @@ export async function startServe(options: ServeOptions = {}, runtime: StartServe
   if (!parsed.success) throw zodToFlowError(parsed.error, 'serve options');
   const o = parsed.data;
   const log = runtime.log ?? (() => {});
+  const logger = o.logger ?? SILENT_LOGGER;
   const flow = new OpencodeFlow({
     ...(o.flowOptions as FlowOptions | undefined),
     ...(o.inputPolicy ? { inputPolicy: o.inputPolicy } : {}),
@@ -107,6 +113,7 @@ export async function startServe(options: ServeOptions = {}, runtime: StartServe
     ...(o.replicas !== undefined ? { replicas: o.replicas } : {}),
     ...(o.replicaId ? { replicaId: o.replicaId } : {}),
     log,
+    logger,
   });
   try {
     await handle.ready;
@@ -114,7 +121,7 @@ export async function startServe(options: ServeOptions = {}, runtime: StartServe
     await flow.shutdown().catch(() => {});
     throw e;
   }
-  const server = createNodeServer(app.fetch);
+  const server = createNodeServer(app.fetch, { logger });
   try {
     await listen(server, o.port, o.host);
   } catch (e) {
@@ -123,14 +130,29 @@ export async function startServe(options: ServeOptions = {}, runtime: StartServe
   }
   const port = (server.address() as AddressInfo).port;
   const serverClosed = new Promise<void>((r) => server.once('close', () => r()));
+  const url = httpUrl(o.host, port);
+  logger.info(
+    {
+      url,
+      opencode: maskPasswords(flow.serverUrl ?? '?'),
+      store: maskPasswords(flow.store.location),
+      maxFlows: o.maxFlows,
+      onShutdown: handle.onShutdown,
+      auth: o.token ? 'token' : 'none',
+      ...(handle.pool ? { replica: handle.pool.id } : {}),
+    },
+    'listening',
+  );
 
   let closing: Promise<void> | undefined;
-  const close = (opts?: { onShutdown?: OnShutdown }) => {
+  const close = (opts?: { onShutdown?: OnShutdown; signal?: NodeJS.Signals }) => {
     closing ??= (async () => {
       const mode = opts?.onShutdown ?? handle.onShutdown;
       server.close();
       server.closeIdleConnections();
       const running = handle.flows.active().length;
+      const signal = opts?.signal ? { signal: opts.signal } : {};
+      logger.info({ ...signal, onShutdown: mode, runningFlows: running }, 'shutting down');
       const doing = {
         cancel: 'cancelling',
         wait: 'waiting for',
@@ -155,6 +177,8 @@ export async function startServe(options: ServeOptions = {}, runtime: StartServe
         await serverClosed;
         await flow.shutdown();
         log('stopped');
+        // What became of the flows that were running: cancelled, finished, or stored as they were.
+        logger.info({ ...signal, onShutdown: mode, [FLOWS_DONE[mode]]: running }, 'stopped');
       }
     })();
     return closing;
@@ -166,9 +190,13 @@ export async function startServe(options: ServeOptions = {}, runtime: StartServe
       if (signalled) process.exit(sig === 'SIGINT' ? 130 : 143);
       signalled = true;
       log(`${sig}: shutting down (send it again to exit at once)`);
-      close().then(
-        () => process.exit(0),
+      close({ signal: sig }).then(
+        () => {
+          logger.info({ signal: sig, exitCode: 0 }, 'exit');
+          process.exit(0);
+        },
         (e: unknown) => {
+          logger.error({ signal: sig, exitCode: 1, err: e }, 'shutdown failed');
           process.stderr.write(
             `opencode-flow: error while shutting down: ${e instanceof Error ? e.message : String(e)}\n`,
           );
@@ -180,5 +208,5 @@ export async function startServe(options: ServeOptions = {}, runtime: StartServe
     process.on('SIGINT', onSignal);
   }
 
-  return { url: httpUrl(o.host, port), port, host: o.host, flow, app, handle, server, options: o, close };
+  return { url, port, host: o.host, flow, app, handle, server, options: o, close };
 }

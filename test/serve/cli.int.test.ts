@@ -104,6 +104,10 @@ describe('opencode-flow serve', () => {
         /^(?=.*invalid option .*--on-shutdown: expected "cancel", "wait" or "persist", found "later")(?=.*--port: expected a port number, found "eighty")/,
       ],
       [['--bogus'], /unknown option '--bogus'/],
+      [
+        ['--log-level', 'nope'],
+        /--log-level: expected one of trace, debug, info, warn, error, fatal, silent, found "nope"/,
+      ],
     ];
     await Promise.all(
       cases.map(async ([args, message]) => {
@@ -130,6 +134,83 @@ describe('opencode-flow serve', () => {
     expect((await call(`http://127.0.0.1:${port}`, 'GET', '/flows')).status).toBe(200);
     s.child.kill('SIGINT');
     expect((await s.exit).code).toBe(0);
+  });
+
+  it('logs JSON lines: each request with its id, the flow started and finished, listening, shutdown; never the token', async () => {
+    const s = await serveCli([]);
+    const r = await call(s.url, 'POST', '/flows', {
+      body: { task: 'LOG-TASK', agents: ['reviewer'] },
+      headers: { 'x-request-id': 'test-req-1' },
+    });
+    expect(r.status).toBe(202);
+    expect(r.headers.get('x-request-id')).toBe('test-req-1');
+    const id = r.body.id as string;
+    await waitFor(async () => (await call(s.url, 'GET', `/flows/${id}`)).body.status === 'completed', {
+      what: 'the flow to complete',
+    });
+    // A request without an id gets one, and an id that is not sane is replaced.
+    const other = await call(s.url, 'GET', '/flows', { headers: { 'x-request-id': 'not sane!' } });
+    expect(other.headers.get('x-request-id')).toMatch(/^req_[0-9a-f]{16}$/);
+    s.child.kill('SIGTERM');
+    expect((await s.exit).code).toBe(0);
+
+    const out = s.stdout();
+    expect(out + s.stderr()).not.toContain(TOKEN);
+    // After the banner (plain lines, as ever), every line is one JSON object.
+    const lines = out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const byMsg = (msg: string) => lines.filter((l) => l.msg === msg);
+    expect(byMsg('listening')).toEqual([expect.objectContaining({ level: 'info', url: s.url, auth: 'token' })]);
+    expect(byMsg('request')).toContainEqual(
+      expect.objectContaining({
+        reqId: 'test-req-1',
+        method: 'POST',
+        path: '/flows',
+        status: 202,
+        durationMs: expect.any(Number),
+      }),
+    );
+    expect(byMsg('request')).toContainEqual(
+      expect.objectContaining({ reqId: other.headers.get('x-request-id'), method: 'GET', path: '/flows', status: 200 }),
+    );
+    expect(byMsg('flow started')).toEqual([
+      expect.objectContaining({ flowId: id, mode: 'parallel', agents: ['reviewer'] }),
+    ]);
+    expect(byMsg('flow finished')).toEqual([
+      expect.objectContaining({
+        flowId: id,
+        status: 'completed',
+        costUsd: expect.any(Number),
+        durationMs: expect.any(Number),
+      }),
+    ]);
+    expect(byMsg('shutting down')).toEqual([
+      expect.objectContaining({ signal: 'SIGTERM', onShutdown: 'cancel', runningFlows: 0 }),
+    ]);
+    expect(byMsg('exit')).toEqual([expect.objectContaining({ signal: 'SIGTERM', exitCode: 0 })]);
+    // In the order they happened.
+    const order = ['listening', 'flow started', 'flow finished', 'shutting down', 'stopped', 'exit'].map((m) =>
+      lines.findIndex((l) => l.msg === m),
+    );
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    expect(order).not.toContain(-1);
+  });
+
+  it('with --log-level warn logs no info lines', async () => {
+    const s = await serveCli(['--log-level', 'warn']);
+    expect((await call(s.url, 'GET', '/flows', { headers: { 'x-request-id': 'test-req-2' } })).status).toBe(200);
+    s.child.kill('SIGTERM');
+    expect((await s.exit).code).toBe(0);
+    expect(s.stdout()).toContain('listening on'); // the banner is not a log line
+    expect(s.stdout()).not.toContain('test-req-2');
+    expect(
+      s
+        .stdout()
+        .split('\n')
+        .filter((l) => l.startsWith('{')),
+    ).toEqual([]);
   });
 
   it('on SIGTERM cancels the running flow, aborts its sessions and exits 0', async () => {
@@ -161,6 +242,13 @@ describe('opencode-flow serve', () => {
     expect(code).toBe(0);
     expect(s.stderr()).toContain('SIGTERM: shutting down');
     expect(s.stderr()).toContain('cancelling 1 running flow');
+    const stopped = s
+      .stdout()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.msg === 'stopped');
+    expect(stopped).toMatchObject({ signal: 'SIGTERM', onShutdown: 'cancel', cancelled: 1 });
 
     // The open event stream saw the flow end as cancelled before the process went away.
     const { events, ended } = await stream;
