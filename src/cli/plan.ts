@@ -15,6 +15,8 @@ export interface OutputOptions {
   stream: boolean;
   quiet: boolean;
   verbose: boolean;
+  /** Progress as JSON log lines (`--log-format json`), through the logger `serve` uses. */
+  logFormat?: 'json' | 'pretty';
 }
 
 /**
@@ -141,7 +143,13 @@ export async function planRun(flags: RunOptions, sources: PlanSources = {}): Pro
     inspect: flags.inspect,
     ...(flags.keepWarm !== undefined ? { keepWarm: flags.keepWarm } : {}),
     ...(config.inputPolicy ? { inputPolicy: config.inputPolicy } : {}),
-    output: { json: flags.json, stream: flags.stream, quiet: flags.quiet, verbose: flags.verbose },
+    output: {
+      json: flags.json,
+      stream: flags.stream,
+      quiet: flags.quiet,
+      verbose: flags.verbose,
+      ...(flags.logFormat ? { logFormat: flags.logFormat } : {}),
+    },
     ...(loaded ? { configPath: loaded.path } : {}),
   };
 }

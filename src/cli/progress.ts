@@ -233,6 +233,12 @@ export async function createProgress(
   if (output.quiet) {
     return { attach() {}, info() {}, debug() {}, phase() {}, stop() {} };
   }
+  if (output.logFormat === 'json') {
+    // The lines as JSON log records, through the logger `serve` uses (pino, loaded only here).
+    const { createServeLogger } = await import('./serve-logger.js');
+    const logger = createServeLogger({ level: output.verbose ? 'debug' : 'info', format: 'json', out: stream });
+    return createLineProgress(output, write, clock, { info: (s) => logger.info(s), debug: (s) => logger.debug(s) });
+  }
   const live = stream.isTTY === true && !output.stream && process.env.TERM !== 'dumb';
   return live ? createLiveProgress(output, stream, clock) : createLineProgress(output, write, clock);
 }
@@ -270,9 +276,14 @@ function subscribe(
   });
 }
 
-function createLineProgress(output: OutputOptions, write: (s: string) => void, clock: ProgressClock): Progress {
+function createLineProgress(
+  output: OutputOptions,
+  write: (s: string) => void,
+  clock: ProgressClock,
+  log?: { info(s: string): void; debug(s: string): void },
+): Progress {
   const board = new ProgressBoard();
-  const line = (s: string) => write(`${s}\n`);
+  const line = log ? log.info : (s: string) => write(`${s}\n`);
   // The start: a line per phase, then one every STILL_WAITING_MS while a phase lasts.
   const start = new StartPhases(clock);
   let lastLineAt = 0;
@@ -317,7 +328,7 @@ function createLineProgress(output: OutputOptions, write: (s: string) => void, c
       });
     },
     info: line,
-    debug: (s) => output.verbose && line(s),
+    debug: (s) => (log ? log.debug(s) : output.verbose && line(s)),
     stop: endStart,
   };
 }

@@ -57,6 +57,10 @@ export function addRunFlags(cmd: Command): Command {
     .option('--json', 'print exactly one JSON object (the flow report) on stdout')
     .addOption(new Option('-q, --quiet', 'no progress display: only the report and errors').conflicts('verbose'))
     .option('-v, --verbose', 'also show tool calls, model picks, the server and the config used')
+    .option(
+      '--log-format <format>',
+      'progress lines on stderr: pretty (readable lines, the default) or json (one JSON log line each, as serve writes them) (default: $OPENCODE_FLOW_LOG_FORMAT)',
+    )
     .option('-i, --interactive', 'ask for the task, agents, mode, optimization and budget')
     .option('--inspect', 'show the flow live in the Stately inspector (prints the URL to open)')
     .option('--keep-sessions', 'keep OpenCode sessions after the flow (default: delete them)')

@@ -6,6 +6,7 @@ import { FlowError, FlowErrorCode } from '../errors.js';
 import { optionsFromEnv } from '../flow/env.js';
 import { MAX_TIMER_SECONDS } from '../config/timeouts.js';
 import { FlowStoreUriSchema } from '../store/uri.js';
+import { LOG_FORMATS } from './log-options.js';
 
 const csv = (s: string) =>
   s
@@ -72,6 +73,7 @@ export const RunOptionsSchema = z
     store: FlowStoreUriSchema.optional(),
     config: z.string().min(1, { message: 'expected a path to a flow.config.json' }).optional(),
     inspect: z.boolean(),
+    logFormat: z.enum(LOG_FORMATS).optional(),
     keepWarm: z
       .string()
       .trim()
@@ -121,6 +123,7 @@ export function normaliseRunOptions(
     store: raw.store ?? optionsFromEnv(env).store,
     config: raw.config,
     inspect: Boolean(raw.inspect),
+    logFormat: raw.logFormat ?? (env.OPENCODE_FLOW_LOG_FORMAT || undefined),
     // --no-keep-warm is commander's `false`; else the flag, else OPENCODE_FLOW_KEEP_WARM.
     keepWarm:
       raw.keepWarm === false

@@ -152,6 +152,41 @@ describe('output', () => {
     expect(r.stderr).toContain('[coder] tool read completed');
     expect(r.stdout).toContain('read: true');
   });
+
+  it("--log-format json: the progress lines are JSON log lines (serve's logger), -v lines at debug", async () => {
+    llm.script({ match: { allText: 'CLI-JSONLOG' }, reply: { text: 'json log answer' } });
+    const r = await cli([
+      '-a',
+      'coder',
+      '-t',
+      'CLI-JSONLOG',
+      '-s',
+      oc.url,
+      '--model',
+      'scripted/small',
+      '-v',
+      '--log-format',
+      'json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stderr.split('\n').filter((l) => l.trim());
+    const records = lines.map((l) => JSON.parse(l) as { level: string; msg: string; time: string });
+    expect(records.every((x) => typeof x.msg === 'string' && typeof x.time === 'string')).toBe(true);
+    expect(records).toContainEqual(expect.objectContaining({ level: 'debug', msg: `OpenCode server: ${oc.url}` }));
+    expect(records.some((x) => x.level === 'info' && /^\[coder\] done · scripted\/small/.test(x.msg))).toBe(true);
+    expect(r.stdout).toContain('json log answer');
+    // Without -v the debug lines stay out.
+    const quiet = await cli(['-a', 'coder', '-t', 'CLI-JSONLOG', '-s', oc.url, '--model', 'scripted/small'], {
+      env: { OPENCODE_FLOW_LOG_FORMAT: 'json' },
+    });
+    expect(quiet.code, quiet.stderr).toBe(0);
+    const levels = quiet.stderr
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => (JSON.parse(l) as { level: string }).level);
+    expect(levels.length).toBeGreaterThan(0);
+    expect(levels).not.toContain('debug');
+  });
 });
 
 describe('config file and precedence', () => {

@@ -121,6 +121,10 @@ describe('flag errors', () => {
     ],
     [['--agents', 'researcher', '--task', 'x', '--memory', 'file:'], /memory URI "file:" has no file path/],
     [['--agents', 'researcher', '--task', 'x', '--bogus-flag'], /unknown option '--bogus-flag'/],
+    [
+      ['--agents', 'researcher', '--task', 'x', '--log-format', 'xml'],
+      /--log-format: expected one of "json", "pretty", found "xml"/,
+    ],
     [['--agents', 'researcher,wizard', '--task', 'x'], /unknown agent "wizard" \(known: .*researcher/],
   ])('%j → exit 2, one clear message, no stack trace', async (args, pattern) => {
     const r = await cli(args, { cwd: dir });
