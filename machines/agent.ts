@@ -283,6 +283,11 @@ export const agentMachine = setup({
       { sessionID: string; spec: AgentSpec; task: AgentTask; model: string; promptID?: string }
     >(notProvided('sendPrompt')),
     watchSession: fromCallback<AgentEvent, WatchInput>(notProvided('watchSession')),
+    /**
+     * Invoked for as long as the agent is on a prompt: stopping it (the prompt ended, however)
+     * gives back the slot of the host's concurrency caps `preparePrompt` took. Default: none held.
+     */
+    promptSlot: fromCallback<AgentEvent, { sessionID: string }>(() => {}),
     abortSession: fromPromise<{ sessionCost: number; lastUserMessageID?: string }, { sessionID: string }>(
       notProvided('abortSession'),
     ),
@@ -440,16 +445,20 @@ export const agentMachine = setup({
         taskStartedAt: ({ context, self }) => (context.attempts.length === 0 ? nowOf(self) : context.taskStartedAt),
         costBase: ({ context }) => (context.attempts.length === 0 ? context.sessionCost : context.costBase),
       }),
-      invoke: {
-        id: 'watch',
-        src: 'watchSession',
-        input: ({ context }) => ({
-          sessionID: context.sessionID!,
-          afterUserMessageID: context.lastUserMessageID,
-          agent: context.spec.name,
-          format: formatOf(context.spec, context.task),
-        }),
-      },
+      invoke: [
+        {
+          id: 'watch',
+          src: 'watchSession',
+          input: ({ context }) => ({
+            sessionID: context.sessionID!,
+            afterUserMessageID: context.lastUserMessageID,
+            agent: context.spec.name,
+            format: formatOf(context.spec, context.task),
+          }),
+        },
+        // Any way out of `working` stops it, and with it the prompt's slot goes back.
+        { id: 'slot', src: 'promptSlot', input: ({ context }) => ({ sessionID: context.sessionID! }) },
+      ],
       on: {
         // Stopped mid-prompt (the flow was cancelled, or went over budget): what the prompt
         // cost so far still counts, so abort first and report it, then clean up.

@@ -66,6 +66,23 @@ export interface AgentRuntime {
     task: AgentTask;
     flowId?: string;
   }) => Promise<string | void> | string | void;
+  /**
+   * Called before every prompt once its model is decided: resolve with a slot of the host's
+   * concurrency caps for that model (see `src/router/limiter.ts`), which the agent holds until
+   * the prompt ends and gives back with `release()`, however it ends. `signal` aborts when the
+   * agent leaves the prompt while it waits (the prompt leaves the queue).
+   */
+  acquireSlot?: (input: {
+    agent: string;
+    model: string;
+    sessionID: string;
+    signal: AbortSignal;
+  }) => Promise<{ release(): void }>;
+  /**
+   * A session's provider asked to be left alone until `until` (epoch ms: OpenCode's `next`
+   * of a rate-limit `retry` status); `model` is the one its prompt holds a slot for.
+   */
+  onRateLimit?: (e: { sessionID: string; model: string; until: number }) => void;
   /** Title of new sessions. */
   sessionTitle?: (spec: AgentSpec, flowId?: string) => string;
   /**
@@ -207,6 +224,12 @@ export function createAgentActors(rt: AgentRuntime) {
   const promptedHere = new Set<string>();
   /** Prompt ids made by `preparePrompt` in this process and not sent yet. */
   const preparedHere = new Set<string>();
+  /** Session → the slot its prompt holds (`acquireSlot`), given back when the agent leaves the prompt (`promptSlot`). */
+  const slots = new Map<string, { model: string; release(): void }>();
+  const releaseSlot = (sid: string) => {
+    slots.get(sid)?.release();
+    slots.delete(sid);
+  };
   /** Session → whether the prompt `sendPrompt` is sending is this run's own (decided once it looked). */
   const decisions = new Map<string, Promise<boolean>>();
   /**
@@ -267,11 +290,26 @@ export function createAgentActors(rt: AgentRuntime) {
     preparePrompt: fromPromise<
       { model: string; promptID?: string },
       { sessionID: string; spec: AgentSpec; task: AgentTask; model: string; lastUserMessageID?: string }
-    >(async ({ input }) => {
+    >(async ({ input, signal }) => {
       // The run's say first (a routed agent moved off a cooling model; the budget's hold, or
-      // its refusal), then our own id for the prompt, which goes into the snapshot before it is sent.
+      // its refusal), then a slot of the host's caps for that model (waiting in its queue),
+      // then our own id for the prompt, which goes into the snapshot before it is sent.
+      // The prompt is this process's from now on: its watch, started with it, must not take the
+      // wait for a slot (the session idle, unanswered) for a prompt an earlier run left behind.
+      promptedHere.add(input.sessionID);
       const model =
         (await rt.beforePrompt?.({ agent: input.spec.name, model: input.model, task: input.task })) || input.model;
+      if (rt.acquireSlot) {
+        const sid = input.sessionID;
+        const lease = await rt.acquireSlot({ agent: input.spec.name, model, sessionID: sid, signal });
+        // Left the prompt as the slot came (`promptSlot` has let go already): give it back now.
+        if (signal.aborted) {
+          lease.release();
+          throw signal.reason;
+        }
+        releaseSlot(sid);
+        slots.set(sid, { model, release: () => lease.release() });
+      }
       const promptID = newMessageID(input.lastUserMessageID);
       preparedHere.add(promptID);
       return { model, promptID };
@@ -327,6 +365,15 @@ export function createAgentActors(rt: AgentRuntime) {
         if (id) preparedHere.delete(id);
       }
     }),
+
+    // Lives as long as the agent is on a prompt (`working`): stopped when the prompt ends in any
+    // way (answer, failure, fallback, timeout, STOP, a lost server, the agent stopped), it gives
+    // back the slot `preparePrompt` took, so no ending can keep one.
+    promptSlot: fromCallback<AgentEvent, { sessionID: string }>(
+      ({ input }) =>
+        () =>
+          releaseSlot(input.sessionID),
+    ),
 
     watchSession: fromCallback<AgentEvent, WatchInput>(({ input, sendBack: toAgent }) => {
       const sid = input.sessionID;
@@ -501,10 +548,16 @@ export function createAgentActors(rt: AgentRuntime) {
             break;
           }
           case 'session.status': {
-            const st = p.status as { type: string; attempt?: number; message?: string };
+            const st = p.status as { type: string; attempt?: number; message?: string; next?: number };
             if (st.type === 'retry') {
               const message = st.message ?? 'provider error';
-              sendBack({ type: 'oc.retry', attempt: st.attempt ?? 1, message, kind: classifyError(st) });
+              const kind = classifyError(st);
+              // A rate limit with OpenCode's next try in the future: the host's other prompts to
+              // that provider wait until then too.
+              const held = slots.get(sid);
+              if (kind === 'rate_limit' && typeof st.next === 'number' && held)
+                rt.onRateLimit?.({ sessionID: sid, model: held.model, until: st.next });
+              sendBack({ type: 'oc.retry', attempt: st.attempt ?? 1, message, kind });
             } else if (st.type === 'idle') void check(true);
             break;
           }

@@ -4,6 +4,24 @@ import type { RunCostSnapshot } from './cost.js';
 import type { FlowReport } from './report.js';
 import type { FlowToolCall } from './tools.js';
 
+/**
+ * A prompt waiting for a slot of the host's concurrency caps (`modelRouter.concurrency`), and
+ * getting one. Told by the run, not the agent machine: `key` is the cap in the way (a provider
+ * id or `provider/model`), `position` the prompt's place in that key's queue (1 = next),
+ * `until` the end of the provider's rate-limit cooldown (epoch ms) when that is the reason.
+ */
+export type AgentSlotNotification =
+  | {
+      type: 'agent.queued';
+      agent: string;
+      model: string;
+      sessionID: string;
+      key: string;
+      position: number;
+      until?: number;
+    }
+  | { type: 'agent.dequeued'; agent: string; model: string; sessionID: string; key: string; waitedMs: number };
+
 /** The agent events a run passes on, to the host's listeners and to its own stream. */
 export const AGENT_EVENT_TYPES = [
   'agent.state',
@@ -14,7 +32,9 @@ export const AGENT_EVENT_TYPES = [
   'agent.failed',
   'agent.input_required',
   'agent.input_answered',
-] as const satisfies ReadonlyArray<AgentNotification['type']>;
+  'agent.queued',
+  'agent.dequeued',
+] as const satisfies ReadonlyArray<(AgentNotification | AgentSlotNotification)['type']>;
 
 /** What `flow.started` says of a run. */
 export interface FlowStarted {
@@ -37,7 +57,10 @@ export interface FlowStarted {
 export type HostStartPhase =
   'memory' | 'server.spawn' | 'server.listen' | 'server.health' | 'server.attach' | 'project' | 'providers' | 'ready';
 
-type AgentEvent<T extends AgentNotification['type']> = Extract<AgentNotification, { type: T }> & { flowId: string };
+type AgentEvent<T extends (AgentNotification | AgentSlotNotification)['type']> = Extract<
+  AgentNotification | AgentSlotNotification,
+  { type: T }
+> & { flowId: string };
 
 /** Events of {@link OpencodeFlow} (every run's) and of one run; each carries `flowId`. */
 export interface FlowEvents {
@@ -50,6 +73,10 @@ export interface FlowEvents {
   /** OpenCode paused an agent for a person (a permission under an `ask` rule, or a question): answer with `reply`. */
   'agent.input_required': (e: AgentEvent<'agent.input_required'>) => void;
   'agent.input_answered': (e: AgentEvent<'agent.input_answered'>) => void;
+  /** A prompt waits for a slot of a concurrency cap (`modelRouter.concurrency`) or a provider's rate-limit cooldown. */
+  'agent.queued': (e: AgentEvent<'agent.queued'>) => void;
+  /** A queued prompt got its slot after `waitedMs`, and goes out. */
+  'agent.dequeued': (e: AgentEvent<'agent.dequeued'>) => void;
   /**
    * `mode` is `custom` for `run(machine)`, whose `task` is the machine's id. A built-in mode's
    * run says which model each agent starts on (`''`: OpenCode's default) and its budget.
@@ -82,7 +109,7 @@ export interface FlowEvents {
  * ```
  */
 export type RunEvent =
-  | (AgentNotification & { flowId: string })
+  | ((AgentNotification | AgentSlotNotification) & { flowId: string })
   | ({ type: 'flow.started' } & FlowStarted)
   | { type: 'flow.done'; flowId: string; report: FlowReport }
   | ({ type: 'flow.persist_error' } & FlowPersistError);

@@ -10,6 +10,7 @@ import { FlowError, FlowErrorCode } from '../errors.js';
 import type { MemoryClient } from '../memory/ops.js';
 import type { OpencodeClient } from '../opencode/client.js';
 import { parseModelRouterConfig, type ModelRouterConfigInput } from '../router/config.js';
+import { ConcurrencyLimiter } from '../router/limiter.js';
 import type { FlowStore, StoredFlowMeta } from '../store/store.js';
 import type { AgentHandle } from './agents.js';
 import type { FlowEvents, HostStartPhase, RunEvent } from './events.js';
@@ -50,6 +51,8 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   /** Where runs are persisted: the `store` option's backend, else files in `.opencode-flow/flows`. */
   readonly store: FlowStore;
   readonly #routerConfig?: ModelRouterConfigInput;
+  /** Concurrency caps and provider cooldowns, shared by every run of this host (`modelRouter.concurrency`). */
+  readonly #limiter?: ConcurrencyLimiter;
   readonly #runs: LiveRuns;
   /** The zod output schemas of agents and runs, to check structured answers with. */
   readonly #structured = new StructuredChecks();
@@ -68,11 +71,20 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     const emit = (t: string, e: unknown) => (this.emit as (t: string, e: unknown) => boolean)(t, e);
     this.#runs = new LiveRuns(
       this.id,
-      () => runHostOf(this.#parts!, this.store, this.options, this.#structured, emit),
+      () => ({
+        ...runHostOf(this.#parts!, this.store, this.options, this.#structured, emit),
+        ...(this.#limiter ? { limiter: this.#limiter } : {}),
+      }),
       (run) => this.#tools?.abort(run.flowId, 'the flow ended'),
     );
     this.store = hostStore(this.options);
-    if (this.options.modelRouter) this.#routerConfig = parseModelRouterConfig(this.options.modelRouter);
+    if (this.options.modelRouter) {
+      const cfg = parseModelRouterConfig(this.options.modelRouter);
+      const { concurrency, ...routing } = this.options.modelRouter;
+      // Caps alone do not turn routing on: agents keep their models (or OpenCode's default).
+      if (Object.keys(routing).length > 0) this.#routerConfig = cfg;
+      if (concurrency !== undefined && cfg.concurrency) this.#limiter = new ConcurrencyLimiter(cfg.concurrency);
+    }
     if (this.options.tools?.length)
       this.#tools = new FlowTools(this.options.tools, {
         callerOf: (session) => this.#runs.route(session).caller,
@@ -289,6 +301,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     if (flows === 'detach') await this.detach();
     else this.cancel(undefined, 'shutdown');
     await Promise.allSettled(running.map((r) => r.settled()));
+    this.#limiter?.close();
     this.#tools?.abort(undefined, 'the host is shutting down');
     await this.#parts?.conn.close();
     await this.#parts?.memory.close();

@@ -45,8 +45,9 @@ export const FlowOptionsSchema = z
     memory: z.union([z.string(), z.record(z.string(), z.unknown()), z.literal(false)]).optional(),
     /**
      * Model routing: `{ mode, maxCost, maxCostPerTask, fallbackChain, rules, floors, models,
-     * cooldownMs }` (see `src/router/README.md`). With it, agents without an explicit model get
-     * the router's pick.
+     * cooldownMs, concurrency }` (see `src/router/README.md`). With it, agents without an
+     * explicit model get the router's pick; `concurrency` alone (caps per provider or model,
+     * shared by every run of the host) does not turn routing on.
      */
     modelRouter: z.record(z.string(), z.unknown()).optional(),
     /** How agents answer permission requests and questions, unless they set their own (default: reject). */

@@ -11,6 +11,7 @@ import type { OpencodePool, PoolMember } from '../opencode/pool.js';
 import { createAgentActors, type AgentRuntime } from '../agent/effects.js';
 import type { FlowStore } from '../store/store.js';
 import { traceRun, type RunTrace } from '../telemetry/run-trace.js';
+import { providerOf, type ConcurrencyLimiter, type SlotWait } from '../router/limiter.js';
 import { RunCost } from './cost.js';
 import { AGENT_EVENT_TYPES, EventQueue, type FlowEvents, type RunEvent } from './events.js';
 import type { PendingInputs } from './inputs.js';
@@ -35,6 +36,8 @@ export interface RunHost {
   inputs: PendingInputs;
   memoryActor?: MemoryActorRef;
   inspect?: Observer<InspectionEvent>;
+  /** The host's concurrency caps and provider cooldowns, shared by all its runs (`modelRouter.concurrency`). */
+  limiter?: ConcurrencyLimiter;
   /** The clock the run's actors tell the time by (default the wall clock; a `SimulatedClock` in tests). */
   clock?: TellingClock;
   /** Every run's events reach the host's listeners too. */
@@ -128,6 +131,7 @@ export class FlowRun extends EventEmitter<FlowEvents> {
         this.cost.reserve({ agent: i.agent, model, task: i.task });
         return model;
       },
+      ...(host.limiter ? this.#slots(host.limiter) : {}),
       // The agent's prompt id is stored before the prompt goes out (exactly once after a crash).
       // A store that fails here does not hold the prompt back: the failure is reported.
       beforeSend: () => this.#persist?.durable().catch(() => {}) ?? Promise.resolve(),
@@ -138,6 +142,37 @@ export class FlowRun extends EventEmitter<FlowEvents> {
         this.#trace?.session(sessionID, agent, parentSessionID);
         host.sessionOpened(sessionID, { flowId: this.flowId, agent, ...(spec.tools ? { tools: spec.tools } : {}) });
       },
+    };
+  }
+
+  /**
+   * The host's caps, for this run's prompts: each waits for its slot (told as `agent.queued`,
+   * then `agent.dequeued`), and a rate limit one of them meets holds the provider's other
+   * prompts, every run's, until OpenCode's next try.
+   */
+  #slots(limiter: ConcurrencyLimiter): Pick<AgentRuntime, 'acquireSlot' | 'onRateLimit'> {
+    return {
+      acquireSlot: async ({ agent, model, sessionID, signal }) => {
+        const since = Date.now();
+        let wait: SlotWait | undefined;
+        const onWait = (w: SlotWait) => {
+          wait = w;
+          this.#emit('agent.queued', { type: 'agent.queued', flowId: this.flowId, agent, model, sessionID, ...w });
+        };
+        const lease = await limiter.acquire(model, { signal, onWait });
+        if (wait)
+          this.#emit('agent.dequeued', {
+            type: 'agent.dequeued',
+            flowId: this.flowId,
+            agent,
+            model,
+            sessionID,
+            key: wait.key,
+            waitedMs: Date.now() - since,
+          });
+        return lease;
+      },
+      onRateLimit: ({ model, until }) => limiter.cooldown(providerOf(model), until),
     };
   }
 

@@ -143,6 +143,25 @@ export const ModelScoreOverrideSchema = z.strictObject({
  */
 export type ModelScoreOverrides = Record<string, z.output<typeof ModelScoreOverrideSchema>>;
 
+/** A provider id (`anthropic`) or a model id (`openai/gpt-5`). */
+const CAP_KEY_RE = /^[^\s/]+(\/[^\s/][^\s]*)?$/;
+
+/**
+ * Concurrency caps: prompts at once per provider id or per `provider/model`, host-wide
+ * (positive integers). A prompt takes a slot of both its provider's and its model's cap.
+ *
+ * @example
+ * ```ts
+ * ConcurrencyCapsSchema.parse({ anthropic: 4, 'openai/gpt-5': 2 });
+ * ```
+ */
+export const ConcurrencyCapsSchema = z.record(
+  z.string().regex(CAP_KEY_RE, {
+    error: (issue) => `must be a provider id or "provider/model", got ${JSON.stringify(issue.input)}`,
+  }),
+  z.number().int().positive(),
+);
+
 /**
  * Default for `cooldownMs`: how long a model that answered 429 is skipped by every agent.
  *
@@ -166,6 +185,7 @@ export const DEFAULT_COOLDOWN_MS = 30_000;
  * - `models` — the user's own quality/speed scores, overriding the shipped table.
  * - `cooldownMs` — default 30 000.
  * - `expectedOutputTokens` — used in cost estimates (default 1000).
+ * - `concurrency` — prompts at once per provider or `provider/model`, host-wide (see `limiter.ts`).
  *
  * @example
  * ```ts
@@ -209,6 +229,9 @@ export const ModelRouterConfigSchema = z.strictObject({
     .positive()
     .optional()
     .describe('Output tokens assumed in cost estimates (default 1000)'),
+  concurrency: ConcurrencyCapsSchema.optional().describe(
+    'Prompts at once per provider or model, across every run of the host: { "anthropic": 4, "openai/gpt-5": 2 }; more wait in a queue',
+  ),
 });
 
 /**

@@ -118,6 +118,11 @@ export interface ScriptedLLM {
   readonly requests: ScriptedRequest[];
   /** Requests except OpenCode's title-generation calls. */
   promptRequests(): ScriptedRequest[];
+  /**
+   * Prompt requests (not titles) being answered right now, and the most there were at once
+   * since the start (or `reset()`); `model` counts only requests for that model id.
+   */
+  inFlight(model?: string): { now: number; max: number };
   /** Add rules in front of (default) or behind the existing ones. */
   script(rules: ScriptedRule | ScriptedRule[], where?: 'first' | 'last'): void;
   /** Drop all rules and the request log. */
@@ -224,6 +229,16 @@ export async function startScriptedLLM(options: ScriptedLLMOptions = {}): Promis
   let rules: Array<ScriptedRule & { used: number }> = (options.rules ?? []).map((r) => ({ ...r, used: 0 }));
   const requests: ScriptedRequest[] = [];
   const open = new Set<ServerResponse>();
+  /** In-flight prompt requests per model id ('' = all): now and the high-water mark. */
+  const flying = new Map<string, { now: number; max: number }>();
+  const fly = (model: string, d: 1 | -1) => {
+    for (const k of ['', model]) {
+      const f = flying.get(k) ?? { now: 0, max: 0 };
+      f.now += d;
+      f.max = Math.max(f.max, f.now);
+      flying.set(k, f);
+    }
+  };
   const autoTitles = options.autoTitles ?? true;
 
   const pick = async (req: ScriptedRequest): Promise<ScriptedReply> => {
@@ -270,7 +285,11 @@ export async function startScriptedLLM(options: ScriptedLLMOptions = {}): Promis
     const reply = await pick(req);
     req.reply = reply;
     open.add(res);
-    res.on('close', () => open.delete(res));
+    if (!req.isTitle) fly(req.model, 1);
+    res.on('close', () => {
+      open.delete(res);
+      if (!req.isTitle) fly(req.model, -1);
+    });
     if (reply.delayMs) await sleep(reply.delayMs);
     if (reply.hang) return; // left open until the client aborts or close() ends it
     if (reply.status && reply.status >= 400) {
@@ -394,9 +413,11 @@ export async function startScriptedLLM(options: ScriptedLLMOptions = {}): Promis
       const list = (Array.isArray(more) ? more : [more]).map((r) => ({ ...r, used: 0 }));
       rules = where === 'first' ? [...list, ...rules] : [...rules, ...list];
     },
+    inFlight: (model = '') => ({ ...(flying.get(model) ?? { now: 0, max: 0 }) }),
     reset() {
       rules = [];
       requests.length = 0;
+      for (const f of flying.values()) f.max = f.now;
     },
     async close() {
       for (const res of open) res.destroy();
