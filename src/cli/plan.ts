@@ -51,7 +51,8 @@ export interface RunPlan {
   memory?: FlowConfig['memory'];
   /** The flow store URI (`--store`, `OPENCODE_FLOW_STORE`); absent: the library's default. */
   store?: string;
-  modelRouter?: FlowConfig['modelRouter'];
+  /** The config's router; only `{ concurrency }` when the file sets nothing else (no routing then). */
+  modelRouter?: FlowConfig['modelRouter'] | { concurrency?: Record<string, number> };
   keepSessions: boolean;
   /** Show the flow in the Stately inspector. */
   inspect?: boolean;
@@ -138,7 +139,12 @@ export async function planRun(flags: RunOptions, sources: PlanSources = {}): Pro
     server: flags.server ?? config.server,
     memory: flags.memory ?? config.memory,
     ...(flags.store !== undefined ? { store: flags.store } : {}),
-    modelRouter: config.modelRouter,
+    // Caps alone (`modelRouter.concurrency`) do not turn routing on, as in the library: the
+    // schema's defaults (mode, cooldown) are not the user's asking for it.
+    modelRouter:
+      loaded && config.modelRouter && loaded.modelRouterKeys.every((k) => k === 'concurrency')
+        ? { concurrency: config.modelRouter.concurrency }
+        : config.modelRouter,
     keepSessions: flags.keepSessions || config.keepSessions === true,
     inspect: flags.inspect,
     ...(flags.keepWarm !== undefined ? { keepWarm: flags.keepWarm } : {}),

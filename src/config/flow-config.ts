@@ -208,6 +208,8 @@ export interface LoadedFlowConfig {
   /** Absolute path of the file. */
   path: string;
   config: FlowConfig;
+  /** The fields of `modelRouter` the file itself sets (before the schema's defaults). */
+  modelRouterKeys: string[];
 }
 
 /**
@@ -270,7 +272,9 @@ export async function loadFlowConfig(path: string, cwd = process.cwd()): Promise
       { cause: e },
     );
   }
-  return { path: abs, config: parseFlowConfig(data, path) };
+  const config = parseFlowConfig(data, path);
+  const router = (data as { modelRouter?: unknown }).modelRouter;
+  return { path: abs, config, modelRouterKeys: router && typeof router === 'object' ? Object.keys(router) : [] };
 }
 
 /**

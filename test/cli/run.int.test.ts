@@ -190,6 +190,27 @@ describe('output', () => {
 });
 
 describe('config file and precedence', () => {
+  it('modelRouter.concurrency alone caps prompts and does not turn routing on', async () => {
+    const config = { agents: ['coder', 'reviewer'], task: 'CLI-CAPS', modelRouter: { concurrency: { scripted: 1 } } };
+    const cwd = await project('caps', { 'flow.config.json': JSON.stringify(config) });
+    llm.script({ match: { allText: 'CLI-CAPS' }, reply: { text: 'capped answer', delayMs: 400 } });
+    // On OpenCode's default model: routing on (the bug) refused the unscored scripted models
+    // at the quality floor before any prompt.
+    const r = await cli(['--server', oc.url, '--json'], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).results.map((x: { output: string }) => x.output)).toEqual([
+      'capped answer',
+      'capped answer',
+    ]);
+    // A known model is capped: one prompt of the provider at a time.
+    llm.reset();
+    llm.script({ match: { allText: 'CLI-CAPS' }, reply: { text: 'capped answer', delayMs: 400 } });
+    const capped = await cli(['--server', oc.url, '--json', '--model', 'scripted/small'], { cwd });
+    expect(capped.code, capped.stderr).toBe(0);
+    expect(requestsWith('CLI-CAPS')).toHaveLength(2);
+    expect(llm.inFlight().max).toBe(1);
+  });
+
   it('flow.config.json in the working directory: agent objects, sequential mode; flags override it', async () => {
     const config = {
       task: 'CLI-CONFIG default task',
