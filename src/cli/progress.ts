@@ -261,6 +261,14 @@ function subscribe(
     if (h.verbose) h.line(`[${e.agent}] tool ${e.tool} ${e.status}`);
   });
   flow.on('agent.fallback', (e) => h.line(`[${e.agent}] ${e.from} failed (${e.reason}); falling back to ${e.to}`));
+  // A prompt held back by the host's concurrency caps (modelRouter.concurrency) or a provider's cooldown.
+  flow.on('agent.queued', (e) =>
+    h.line(
+      e.until !== undefined
+        ? `[${e.agent}] waiting for ${e.key}'s rate limit (until ${new Date(e.until).toLocaleTimeString()})`
+        : `[${e.agent}] waiting for a slot of ${e.key} (${e.position === 1 ? 'next' : `${e.position} in line`})`,
+    ),
+  );
   // The first failed save is said at once (the run goes on, unsaved); later ones with -v.
   flow.on('flow.persist_error', (e) => {
     if (e.failures === 1 || h.verbose)

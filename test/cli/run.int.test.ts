@@ -207,6 +207,7 @@ describe('config file and precedence', () => {
     llm.script({ match: { allText: 'CLI-CAPS' }, reply: { text: 'capped answer', delayMs: 400 } });
     const capped = await cli(['--server', oc.url, '--json', '--model', 'scripted/small'], { cwd });
     expect(capped.code, capped.stderr).toBe(0);
+    expect(capped.stderr).toMatch(/\[(coder|reviewer)\] waiting for a slot of scripted \(next\)/);
     expect(requestsWith('CLI-CAPS')).toHaveLength(2);
     expect(llm.inFlight().max).toBe(1);
   });
