@@ -143,7 +143,11 @@ describe('loadFlowConfig / findFlowConfig', () => {
     await writeFile(join(dir, 'flow.config.json'), '{ "agents": ["reviewer"] }');
     expect(findFlowConfig(dir)).toBe(join(dir, 'flow.config.json'));
     const loaded = await loadFlowConfig('flow.config.json', dir);
-    expect(loaded).toEqual({ path: join(dir, 'flow.config.json'), config: { agents: ['reviewer'] } });
+    expect(loaded).toEqual({
+      path: join(dir, 'flow.config.json'),
+      config: { agents: ['reviewer'] },
+      modelRouterKeys: [],
+    });
   });
 
   it('a missing file and bad JSON are invalid_config with the place', async () => {
