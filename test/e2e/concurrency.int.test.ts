@@ -77,4 +77,28 @@ describe('concurrency caps in a real flow', () => {
     expect(after.status).toBe('completed');
     expect(env.llm.inFlight().max).toBe(2);
   });
+
+  it("a provider's rate limit holds the host's other prompts to it until OpenCode's next try (retry-after)", async () => {
+    env.llm.reset();
+    env.llm.script([
+      { match: { allText: 'RATE-FIRST' }, times: 1, reply: { status: 429, retryAfter: 5 } },
+      { match: { allText: 'RATE-' }, reply: { text: 'done' } },
+    ]);
+    const flow = env.host({ modelRouter: { concurrency: { scripted: 10 } } });
+    const first = flow.execute({ task: 'RATE-FIRST', agents: [{ name: 'a', model: 'scripted/small' }] });
+    const limited = () => env.llm.promptRequests().find((q) => q.allText.includes('RATE-FIRST'));
+    await expect.poll(limited, { timeout: 30_000 }).toBeDefined();
+    // OpenCode reports the retry (with its next try, 5 s on) a moment after the 429.
+    await new Promise((r) => setTimeout(r, 1000));
+    const events: RunEvent[] = [];
+    for await (const e of flow.stream({ task: 'RATE-SECOND', agents: [{ name: 'b', model: 'scripted/big' }] }))
+      events.push(e);
+    expect((await first).status).toBe('completed');
+    const second = env.llm.promptRequests().find((q) => q.allText.includes('RATE-SECOND'))!;
+    // Without the host-wide cooldown b's prompt went out at once, ~1 s after the 429.
+    expect(second.at - limited()!.at).toBeGreaterThan(4000);
+    const queued = events.find((e) => e.type === 'agent.queued');
+    expect(queued).toMatchObject({ agent: 'b', key: 'scripted' });
+    expect(queued?.type === 'agent.queued' && queued.until).toBeGreaterThan(limited()!.at + 4000);
+  });
 });
