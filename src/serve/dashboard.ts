@@ -110,7 +110,7 @@ section.flow { background:var(--panel); border:1px solid var(--line); border-rad
 .s-running,.s-prompting,.s-streaming,.s-spawning,.s-ready,.s-awaitingInput,.s-queued { color:var(--run); }
 .s-done,.s-completed { color:var(--ok); }
 .s-failed,.s-budget_exceeded { color:var(--bad); }
-.s-cancelled,.s-fallback,.s-pending,.s-cleanup,.s-stopped { color:var(--warn); }
+.s-cancelled,.s-fallback,.s-pending,.s-cleanup,.s-stopped,.s-waitingForSlot { color:var(--warn); }
 .s-pending { color:var(--dim); }
 .reason { color:var(--bad); font-size:12px; margin-top:6px; overflow-wrap:anywhere; }
 .unsaved { color:var(--bad); border:1px solid var(--bad); border-radius:6px; padding:6px 10px; margin-top:8px; font-size:13px; overflow-wrap:anywhere; }
@@ -197,7 +197,7 @@ const SCRIPT = `
   var STATE_LABELS = {
     pending: 'not started', spawning: 'opening session', ready: 'ready', prompting: 'prompting',
     streaming: 'streaming', awaitingInput: 'waiting for input', fallback: 'switching model',
-    cleanup: 'cleaning up', stopped: 'stopped', done: 'done', failed: 'failed', cancelled: 'cancelled',
+    cleanup: 'cleaning up', stopped: 'stopped', waitingForSlot: 'waiting for a slot', done: 'done', failed: 'failed', cancelled: 'cancelled',
     queued: 'queued', running: 'running', completed: 'completed', budget_exceeded: 'over budget'
   };
   function stateLabel(s) { return Object.prototype.hasOwnProperty.call(STATE_LABELS, s) ? STATE_LABELS[s] : String(s).replace(/_/g, ' '); }
@@ -316,6 +316,12 @@ const SCRIPT = `
         break;
       case 'agent.delta':
         a.output = (a.output + d.text).slice(-400);
+        break;
+      case 'agent.queued':
+        // Held back by the host's concurrency caps (or a provider's cooldown) until a slot frees.
+        a.state = 'waitingForSlot'; if (d.model) a.model = d.model;
+        if (!a.seenAt) a.seenAt = Date.now();
+        if (a.status === 'pending') a.status = 'running';
         break;
       case 'agent.fallback':
         a.model = d.to; a.fallbacks++;

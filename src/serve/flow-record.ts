@@ -20,6 +20,9 @@ const newView = (agent: string): AgentView => ({
 });
 
 export const AGENT_EVENTS = AGENT_EVENT_TYPES;
+
+/** An agent's state while its prompt waits for a slot (`agent.queued`): not a machine state, the wait inside `preparing`. */
+export const WAITING_FOR_SLOT = 'waitingForSlot';
 export type AgentEventType = (typeof AGENT_EVENTS)[number];
 export type AgentEventPayload<T extends AgentEventType = AgentEventType> = Parameters<FlowEvents[T]>[0];
 
@@ -258,6 +261,12 @@ export class FlowRecord {
           view.state = e.state;
           if (e.model) view.model = e.model;
           if (e.sessionID) view.sessionID = e.sessionID;
+          if (view.status === 'pending') view.status = 'running';
+          break;
+        case 'agent.queued':
+          // Held back by the host's concurrency caps or a provider's cooldown: `prompting` follows.
+          view.state = WAITING_FOR_SLOT;
+          if (e.model) view.model = e.model;
           if (view.status === 'pending') view.status = 'running';
           break;
         case 'agent.fallback':

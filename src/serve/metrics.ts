@@ -39,7 +39,8 @@ export const PROMPT_SECONDS_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 12
  *
  * - `opencode_flow_flows_total{status}` counter: flows finished, by final status
  * - `opencode_flow_flows_running` gauge: flows running now
- * - `opencode_flow_agents{state}` gauge: agents of running flows, by machine state
+ * - `opencode_flow_agents{state}` gauge: agents of running flows, by machine state (and
+ *   `waitingForSlot` while a prompt waits for the host's concurrency caps)
  * - `opencode_flow_prompts_total{agent,model}` counter: prompts sent (fallback retries included);
  *   an agent on OpenCode's default model counts its prompt when it ends, under the model that
  *   answered (the label its tokens and cost carry), `default` only when nothing answered
