@@ -57,6 +57,22 @@ beforeAll(async () => {
 afterAll(() => (dir ? rm(dir, { recursive: true, force: true }) : undefined));
 
 describe('the packed package', () => {
+  it("is what the README's install section says to make and install: npm pack, then the tarball", async () => {
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Installing it in your own app'));
+    const block = /```bash\n([\s\S]*?)```/.exec(section)![1]!;
+    const lines = block.split('\n').map((l) => l.replace(/#.*$/, '').trim());
+    // The steps this file's beforeAll runs (pack in the repository, install the tarball in an app).
+    expect(lines).toContain('npm pack');
+    expect(lines).toContain('npm install /path/to/opencode-flow-<version>.tgz');
+    const { name, version } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
+      name: string;
+      version: string;
+    };
+    expect(await readdir(dir)).toContain(`${name}-${version}.tgz`);
+    expect(block).not.toMatch(/^npm install opencode-flow\b/m); // not on the registry
+  });
+
   it('ships dist (ESM and CommonJS with their types), LICENSE, agents, schema, and no sources or tests', async () => {
     const pkgDir = join(app, 'node_modules/opencode-flow');
     const files = await readdir(pkgDir);
