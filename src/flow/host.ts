@@ -3,20 +3,26 @@ import type { AnyStateMachine, InputFrom, OutputFrom } from 'xstate';
 import type { AgentSpec } from '../../machines/agent.js';
 import type { InputRequest } from '../../machines/input-policy.js';
 import { StructuredChecks, type OutputSchema, type StructuredOf } from '../../machines/structured.js';
-import type { SupervisorOutput } from '../../machines/supervisor.js';
 import { AgentConfigSchema, type AgentConfig } from '../config/agent.js';
 import { zodToFlowError } from '../config/errors.js';
 import { FlowError, FlowErrorCode } from '../errors.js';
 import type { MemoryClient } from '../memory/ops.js';
 import type { OpencodeClient } from '../opencode/client.js';
-import { parseModelRouterConfig, type ModelRouterConfigInput } from '../router/config.js';
-import { ConcurrencyLimiter } from '../router/limiter.js';
 import type { FlowStore, StoredFlowMeta } from '../store/store.js';
 import type { AgentHandle } from './agents.js';
 import type { FlowEvents, HostStartPhase, RunEvent } from './events.js';
 import { newFlowId } from './ids.js';
 import type { ReplyAnswer } from './inputs.js';
-import { hostStore, keepSuccess, planContextOf, runHostOf, startHostParts, type HostParts } from './startup.js';
+import {
+  hostRouting,
+  hostStore,
+  keepSuccess,
+  planContextOf,
+  runHostOf,
+  memoryClientOf,
+  startHostParts,
+  type HostParts,
+} from './startup.js';
 import {
   FlowOptionsSchema,
   type ExecuteOptions,
@@ -25,7 +31,7 @@ import {
   type RunOptions,
 } from './options.js';
 import { parseOptions, parseRunOptions, planExecute, planMachine, planResume, type PlanContext } from './plan.js';
-import { toReport, type FlowReport, type RunReport } from './report.js';
+import { finishedReport, type FlowReport, type RunReport } from './report.js';
 import type { FlowRun } from './run.js';
 import { LiveRuns } from './runs.js';
 import { FlowTools } from './tools.js';
@@ -50,15 +56,22 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   readonly id: string;
   /** Where runs are persisted: the `store` option's backend, else files in `.opencode-flow/flows`. */
   readonly store: FlowStore;
-  readonly #routerConfig?: ModelRouterConfigInput;
-  /** Concurrency caps and provider cooldowns, shared by every run of this host (`modelRouter.concurrency`). */
-  readonly #limiter?: ConcurrencyLimiter;
+  /** The `modelRouter` option: routing's config, and the concurrency caps every run shares. */
+  readonly #routing: ReturnType<typeof hostRouting>;
   readonly #runs: LiveRuns;
   /** The zod output schemas of agents and runs, to check structured answers with. */
   readonly #structured = new StructuredChecks();
   /** The app's own tools (`tools` option), served beside memory's by the same MCP endpoint. */
   readonly #tools?: FlowTools;
-  #starting?: Promise<void>;
+  /** The start, once: a failed one is tried again by the next call. */
+  readonly #start = keepSuccess(() => {
+    const route = (session: string | undefined) => this.#runs.route(session);
+    const onPhase = (phase: HostStartPhase) => this.emit('host.starting', { phase });
+    const started = { options: this.options, hostId: this.id, structured: this.#structured, route, onPhase };
+    return startHostParts({ ...started, routerConfig: this.#routing.routerConfig, tools: this.#tools }).then(
+      (parts) => void (this.#parts = parts),
+    );
+  });
   #parts?: HostParts;
   #firstRun = true;
   readonly #storeReady = keepSuccess(() => this.store.open());
@@ -71,20 +84,11 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     const emit = (t: string, e: unknown) => (this.emit as (t: string, e: unknown) => boolean)(t, e);
     this.#runs = new LiveRuns(
       this.id,
-      () => ({
-        ...runHostOf(this.#parts!, this.store, this.options, this.#structured, emit),
-        ...(this.#limiter ? { limiter: this.#limiter } : {}),
-      }),
+      () => runHostOf(this.#parts!, this.store, this.options, this.#structured, emit, this.#routing.limiter),
       (run) => this.#tools?.abort(run.flowId, 'the flow ended'),
     );
     this.store = hostStore(this.options);
-    if (this.options.modelRouter) {
-      const cfg = parseModelRouterConfig(this.options.modelRouter);
-      const { concurrency, ...routing } = this.options.modelRouter;
-      // Caps alone do not turn routing on: agents keep their models (or OpenCode's default).
-      if (Object.keys(routing).length > 0) this.#routerConfig = cfg;
-      if (concurrency !== undefined && cfg.concurrency) this.#limiter = new ConcurrencyLimiter(cfg.concurrency);
-    }
+    this.#routing = hostRouting(this.options.modelRouter);
     if (this.options.tools?.length)
       this.#tools = new FlowTools(this.options.tools, {
         callerOf: (session) => this.#runs.route(session).caller,
@@ -98,14 +102,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
    * @example `await flow.memory.get('notes', { flowId: report.flowId })`
    */
   get memory(): MemoryClient {
-    const client = this.#parts?.memory.client;
-    if (client) return client;
-    throw new FlowError(
-      FlowErrorCode.Memory,
-      this.options.memory === false
-        ? 'memory is turned off (memory: false)'
-        : 'not started: await flow.start() before using memory',
-    );
+    return memoryClientOf(this.#parts, this.options);
   }
 
   /** The OpenCode client (after `start()`). */
@@ -132,16 +129,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   /** Connect to (or start) the OpenCode server. Called for you by every method that needs it. */
   start(): Promise<void> {
     if (this.#closed) return Promise.reject(new FlowError(FlowErrorCode.Internal, 'this OpencodeFlow was shut down'));
-    const route = (session: string | undefined) => this.#runs.route(session);
-    const onPhase = (phase: HostStartPhase) => this.emit('host.starting', { phase });
-    const started = { options: this.options, hostId: this.id, structured: this.#structured, route, onPhase };
-    this.#starting ??= startHostParts({ ...started, routerConfig: this.#routerConfig, tools: this.#tools })
-      .then((parts) => void (this.#parts = parts))
-      .catch((e) => {
-        this.#starting = undefined;
-        throw e;
-      });
-    return this.#starting;
+    return this.#start();
   }
 
   /** Models the server can serve (`provider/model`), after `start()`. */
@@ -169,7 +157,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     await this.start();
     // A store that cannot be written fails the run here, before anything is sent or paid.
     if (this.options.persist !== false) await this.#storeReady();
-    return planContextOf(this.#parts!, this.options, this.#structured, this.#routerConfig);
+    return planContextOf(this.#parts!, this.options, this.#structured, this.#routing.routerConfig);
   }
 
   /** A built-in mode's run; the host's first run takes the host's id. */
@@ -233,9 +221,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
   async resume(flowId: string, options: { promptTimeoutMs?: number } = {}): Promise<FlowReport> {
     const stored = await this.store.load(flowId);
     const ctx = await this.#planning();
-    const snap = stored.snapshot as { status?: string; output?: SupervisorOutput };
-    if (snap.status === 'done' && snap.output) return toReport(snap.output);
-    return this.#runs.open(planResume(ctx, stored, options)).start() as Promise<FlowReport>;
+    return finishedReport(stored) ?? (this.#runs.open(planResume(ctx, stored, options)).start() as Promise<FlowReport>);
   }
 
   /**
@@ -301,7 +287,7 @@ export class OpencodeFlow extends EventEmitter<FlowEvents> {
     if (flows === 'detach') await this.detach();
     else this.cancel(undefined, 'shutdown');
     await Promise.allSettled(running.map((r) => r.settled()));
-    this.#limiter?.close();
+    this.#routing.limiter?.close();
     this.#tools?.abort(undefined, 'the host is shutting down');
     await this.#parts?.conn.close();
     await this.#parts?.memory.close();

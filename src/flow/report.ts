@@ -2,7 +2,7 @@ import type { AgentResult } from '../../machines/agent.js';
 import type { InputRecord } from '../../machines/input-policy.js';
 import type { FlowMode, FlowStatus, SupervisorOutput } from '../../machines/supervisor.js';
 import { CostLedger, type CostSummary } from '../router/ledger.js';
-import type { StoredFlowMeta } from '../store/store.js';
+import type { StoredFlow, StoredFlowMeta } from '../store/store.js';
 
 /** One agent's line in a flow report (the CLI's `--json` contract). `T`: its structured answer's type. */
 export interface AgentReport<T = unknown> {
@@ -165,15 +165,14 @@ export function toReport(src: ReportSource | SupervisorOutput): FlowReport {
 export function storedReport(stored: { meta: StoredFlowMeta; snapshot: unknown; report?: unknown }): FlowReport {
   // A finished run stored its report as it ended.
   if (stored.report !== undefined) return stored.report as FlowReport;
+  const finished = finishedReport(stored);
+  if (finished) return finished;
   const { meta } = stored;
   const snap = stored.snapshot as {
-    status?: string;
-    output?: SupervisorOutput;
     context?: { results?: Record<string, AgentResult>; plan?: SupervisorOutput['plan']; reason?: string };
     /** A custom machine's run keeps its agents' results beside the machine. */
     results?: AgentResult[];
   };
-  if (snap.status === 'done' && snap.output) return toReport(snap.output);
   const status = (['completed', 'failed', 'cancelled', 'budget_exceeded'] as const).find((s) => s === meta.status);
   return toReport({
     flowId: meta.flowId,
@@ -186,4 +185,10 @@ export function storedReport(stored: { meta: StoredFlowMeta; snapshot: unknown; 
     startedAt: meta.startedAt,
     finishedAt: meta.updatedAt,
   });
+}
+
+/** The report of a stored built-in run that had finished (its supervisor's output), else undefined. */
+export function finishedReport(stored: Pick<StoredFlow, 'snapshot'>): FlowReport | undefined {
+  const snap = stored.snapshot as { status?: string; output?: SupervisorOutput };
+  return snap.status === 'done' && snap.output ? toReport(snap.output) : undefined;
 }

@@ -4,8 +4,10 @@ import type { FlowInspector } from '../inspector/inspector.js';
 import type { FlowStore } from '../store/store.js';
 import { defaultFlowsDir, openFlowStore } from '../store/uri.js';
 import { loadPresets } from '../presets/index.js';
-import type { ModelRouterConfigInput } from '../router/config.js';
+import { parseModelRouterConfig, type ModelRouterConfigInput } from '../router/config.js';
+import { ConcurrencyLimiter } from '../router/limiter.js';
 import { maskPasswords } from '../echo.js';
+import type { MemoryClient } from '../memory/ops.js';
 import { AgentRegistry } from './agents.js';
 import { checkProviders, connect, type Connection } from './connection.js';
 import { startHostMemory, type HostMemory, type ToolCallRoute } from './memory-routing.js';
@@ -120,9 +122,11 @@ export function runHostOf(
   options: FlowOptionsOutput,
   structured: StructuredChecks,
   emit: (type: string, e: unknown) => void,
+  limiter?: ConcurrencyLimiter,
 ): Omit<RunHost, 'inputs' | 'sessionOpened' | 'runEnded'> {
   const { conn, memory, inspector } = parts;
   return {
+    ...(limiter ? { limiter } : {}),
     client: conn.client,
     hub: conn.hub,
     pool: conn.pool,
@@ -133,6 +137,39 @@ export function runHostOf(
     ...(inspector ? { inspect: inspector.inspect } : {}),
     emit: emit as RunHost['emit'],
     checkStructured: (e) => structured.check(e.format, e.value),
+  };
+}
+
+/** Routing's config (when routing) and the host's concurrency caps (when capped). */
+export interface HostRouting {
+  routerConfig?: ModelRouterConfigInput;
+  limiter?: ConcurrencyLimiter;
+}
+
+/** The host's memory client; a clear error when memory is off or the host not started. */
+export function memoryClientOf(parts: HostParts | undefined, options: FlowOptionsOutput): MemoryClient {
+  const client = parts?.memory.client;
+  if (client) return client;
+  throw new FlowError(
+    FlowErrorCode.Memory,
+    options.memory === false
+      ? 'memory is turned off (memory: false)'
+      : 'not started: await flow.start() before using memory',
+  );
+}
+
+/**
+ * What the host's `modelRouter` option asks for: routing (its config, when it sets anything
+ * besides `concurrency`: caps alone do not turn routing on, agents keep their models or
+ * OpenCode's default), and the concurrency caps every run of the host shares.
+ */
+export function hostRouting(modelRouter: FlowOptionsOutput['modelRouter']): HostRouting {
+  if (!modelRouter) return {};
+  const cfg = parseModelRouterConfig(modelRouter);
+  const { concurrency, ...routing } = modelRouter;
+  return {
+    ...(Object.keys(routing).length > 0 ? { routerConfig: cfg } : {}),
+    ...(concurrency !== undefined && cfg.concurrency ? { limiter: new ConcurrencyLimiter(cfg.concurrency) } : {}),
   };
 }
 
